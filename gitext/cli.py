@@ -1,0 +1,84 @@
+"""``git archives <verb>``: argument parsing and the one top-level error handler.
+
+Each area's verbs live in a module under :mod:`gitext.commands` that exposes
+``register(subparsers)``; a verb's parser sets ``func`` to a callable taking the parsed
+namespace and returning an exit code. Command modules import only the standard library at
+module level, so building every parser costs a few milliseconds and no heavy import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from gitext import __version__
+from gitext.errors import ArchivesError
+
+# The modules that contribute verbs, in the order their verbs appear in --help.
+COMMAND_MODULES = (
+    "gitext.commands.core",
+    "gitext.commands.notebooks",
+    "gitext.commands.pipeline",
+    "gitext.commands.remotes",
+    "gitext.commands.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="git archives",
+        description="Version large files, notebooks and pipelines with plain git.",
+    )
+    parser.add_argument("--version", action="version", version=f"git-archives {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="<verb>")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # an area not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    # git calls these on every add, checkout and commit: skip building the whole parser.
+    if args[:1] == ["hook"] and len(args) >= 2:
+        from gitext.hookrun import run_hook
+
+        return run_hook(args[1], args[2:])
+    if args[:1] == ["filter-process"] and set(args[1:]) <= {"--notebooks"}:
+        from gitext.filters.process import main as filter_main
+
+        return filter_main(notebooks="--notebooks" in args[1:])
+    parser = build_parser()
+    ns = parser.parse_args(args)
+    func = getattr(ns, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = func(ns)
+    except ArchivesError as exc:
+        print(f"git-archives: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("git-archives: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Core verbs: install, uninstall, track, untrack, ls-files, status, fsck, doctor, and the
+plumbing git itself calls (filter-process, hook)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gitext.errors import ArchivesError, UsageError
+
+
+def _repo(optional: bool = False) -> Any:
+    from gitext.gitrepo import Repo
+
+    if optional:
+        try:
+            return Repo.discover(Path.cwd())
+        except ArchivesError:
+            return None
+    return Repo.discover(Path.cwd())
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("install", help="wire filters and hooks into this clone (or --global)")
+    p.add_argument("--global", dest="global_", action="store_true",
+                   help="set the filter config for the user instead of this clone")
+    p.add_argument("--skip-hooks", action="store_true", help="configure filters only")
+    p.add_argument("--skip-notebooks", action="store_true",
+                   help="do not route *.ipynb through the notebook filter")
+    p.set_defaults(func=lambda ns: cmd_install(global_=ns.global_, hooks=not ns.skip_hooks,
+                                               notebooks=not ns.skip_notebooks))
+
+    p = sub.add_parser("uninstall", help="undo 'install' exactly (hooks you had come back)")
+    p.add_argument("--global", dest="global_", action="store_true")
+    p.set_defaults(func=lambda ns: cmd_uninstall(global_=ns.global_))
+
+    p = sub.add_parser("track", help="store files matching PATTERN… as pointers")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN")
+    p.add_argument("--larger-than", metavar="SIZE",
+                   help="also store any file above SIZE (e.g. 10mb) as a pointer")
+    p.set_defaults(func=lambda ns: cmd_track(patterns=ns.patterns, larger_than=ns.larger_than))
+
+    p = sub.add_parser("untrack", help="stop storing PATTERN… as pointers")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN")
+    p.add_argument("--larger-than", action="store_true", help="remove the size rule")
+    p.set_defaults(func=lambda ns: cmd_untrack(patterns=ns.patterns,
+                                               size_rule=ns.larger_than))
+
+    p = sub.add_parser("ls-files", help="files stored as pointers, their size and presence")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("paths", nargs="*")
+    p.set_defaults(func=lambda ns: cmd_ls_files(paths=ns.paths, as_json=ns.json))
+
+    p = sub.add_parser("status", help="pointers left in the work tree, missing objects, "
+                                      "stale pipeline stages")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
+                   help="also say which objects the remote lacks")
+    p.set_defaults(func=lambda ns: cmd_status(as_json=ns.json, remote=ns.remote))
+
+    p = sub.add_parser("fsck", help="verify every cached object; quarantine corrupt ones")
+    p.add_argument("--dry-run", action="store_true", help="report only; move nothing")
+    p.set_defaults(func=lambda ns: cmd_fsck(dry_run=ns.dry_run))
+
+    p = sub.add_parser("doctor", help="what is configured, missing or broken, with the fix")
+    p.set_defaults(func=lambda ns: cmd_doctor())
+
+    p = sub.add_parser("filter-process", help="(called by git) the long-running filter")
+    p.add_argument("--notebooks", action="store_true")
+    p.set_defaults(func=lambda ns: cmd_filter_process(notebooks=ns.notebooks))
+
+    p = sub.add_parser("hook", help="(called by the hook shims) run one git hook")
+    p.add_argument("name")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lambda ns: cmd_hook(name=ns.name, args=ns.args))
+
+
+def cmd_filter_process(*, notebooks: bool) -> int:
+    from gitext.filters.process import main
+
+    return main(notebooks=notebooks)
+
+
+def cmd_hook(*, name: str, args: list[str]) -> int:
+    from gitext.hookrun import run_hook
+
+    return run_hook(name, args)
+
+
+def cmd_install(*, global_: bool, hooks: bool, notebooks: bool) -> int:
+    from gitext.install import install
+
+    repo = _repo(optional=global_)
+    report = install(repo, global_=global_, hooks=hooks, notebooks=notebooks)
+    for line in report.lines:
+        print(line)
+    where = "your user config" if global_ else str(repo.root if repo.worktree else repo.git_dir)
+    print(f"git-archives is set up for {where}.")
+    if global_:
+        print("hint: hooks are per clone: run 'git archives install' inside each clone too.")
+    return 0
+
+
+def cmd_uninstall(*, global_: bool) -> int:
+    from gitext.install import uninstall
+
+    repo = _repo(optional=global_)
+    report = uninstall(repo, global_=global_)
+    for line in report.lines:
+        print(line)
+    print("git-archives is no longer set up here." if report.lines else "nothing to undo.")
+    return 0
+
+
+def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
+    from gitext import attributes
+    from gitext.config import PROJECT_CONFIG, parse_size
+
+    repo = _repo()
+    if not patterns and larger_than is None:
+        for pat in attributes.tracked_patterns(repo.root / ".gitattributes"):
+            print(f"tracked: {pat}")
+        rule = repo.config_get("size.largerthan", file=repo.root / PROJECT_CONFIG)
+        if rule:
+            print(f"tracked: any file larger than {rule}")
+        return 0
+    cwd_rel = Path.cwd().resolve().relative_to(repo.root.resolve())
+    for pat in patterns:
+        if pat.startswith("!") or "\n" in pat:
+            raise UsageError(f"'{pat}' cannot be tracked", hint="give a gitattributes pattern")
+    # Patterns given in a subfolder are relative to it, as gitattributes patterns would be.
+    full = [p if str(cwd_rel) == "." or "/" in p.lstrip("/") and p.startswith("/")
+            else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]
+    added, already = attributes.track(repo.root / ".gitattributes", full)
+    for pat in added:
+        print(f"Tracking '{pat}'")
+    for pat in already:
+        print(f"'{pat}' is already tracked")
+    if larger_than is not None:
+        parse_size(larger_than, where="--larger-than")
+        cfg = repo.root / PROJECT_CONFIG
+        cfg.parent.mkdir(exist_ok=True)
+        repo.git("config", "-f", str(cfg), "size.largerthan", larger_than)
+        attributes.set_size_rule(repo.root / ".gitattributes", True)
+        print(f"Tracking any file larger than {larger_than} (size.largerthan in {PROJECT_CONFIG})")
+        print("note: every file now passes through the filter process; files at or below "
+              "the limit are stored unchanged")
+    if added or larger_than:
+        print("hint: commit .gitattributes (and .archives/config); files already committed "
+              "change on 'git add --renormalize .'")
+    return 0
+
+
+def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
+    from gitext import attributes
+    from gitext.config import PROJECT_CONFIG
+
+    repo = _repo()
+    removed = attributes.untrack(repo.root / ".gitattributes", patterns)
+    for pat in removed:
+        print(f"Untracking '{pat}'")
+    for pat in sorted(set(patterns) - set(removed)):
+        print(f"'{pat}' was not tracked")
+    if size_rule:
+        cfg = repo.root / PROJECT_CONFIG
+        if cfg.exists():
+            repo.git("config", "-f", str(cfg), "--unset", "size.largerthan", check=False)
+        attributes.set_size_rule(repo.root / ".gitattributes", False)
+        print("Removed the size rule")
+    return 0
+
+
+def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
+    from gitext.config import format_size
+    from gitext.store.local import LocalStore
+    from gitext.workspace import index_pointers, worktree_is_pointer
+
+    repo = _repo()
+    store = LocalStore(repo.archives_dir)
+    rows = []
+    for tp in index_pointers(repo, paths):
+        in_cache = tp.pointer.size == 0 or store.has(tp.pointer.oid)
+        in_tree = not worktree_is_pointer(repo.root / tp.path, tp.pointer) \
+            and (repo.root / tp.path).exists()
+        rows.append({"path": tp.path, "oid": str(tp.pointer.oid), "size": tp.pointer.size,
+                     "cached": in_cache, "checked_out": in_tree})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        mark = "*" if r["checked_out"] else "-"
+        cached = "cached" if r["cached"] else "missing"
+        print(f"{r['oid'][7:19]} {mark} {r['path']} ({format_size(r['size'])}, {cached})")
+    return 0
+
+
+def cmd_status(*, as_json: bool, remote: str | None) -> int:
+    from gitext.store.local import LocalStore
+    from gitext.workspace import index_pointers, worktree_is_pointer
+
+    repo = _repo()
+    store = LocalStore(repo.archives_dir)
+    pointers = index_pointers(repo)
+    left = [tp for tp in pointers if tp.pointer.size
+            and worktree_is_pointer(repo.root / tp.path, tp.pointer)]
+    missing = [tp for tp in pointers if tp.pointer.size and not store.has(tp.pointer.oid)]
+    result: dict[str, Any] = {
+        "pointers": len(pointers),
+        "left_as_pointers": [tp.path for tp in left],
+        "missing_objects": [tp.path for tp in missing],
+    }
+    lines: list[str] = []
+    if left:
+        lines.append(f"Files left as pointers ({len(left)}): "
+                     "run 'git archives pull' to fetch their content")
+        lines += [f"  {tp.path}" for tp in left]
+    if missing:
+        lines.append(f"Objects missing from the local cache ({len(missing)}):")
+        lines += [f"  {tp.path} ({tp.pointer.oid.digest[:12]})" for tp in missing]
+    if not left and not missing:
+        lines.append(f"Large files: all {len(pointers)} present.")
+    if (repo.root / "dvc.yaml").exists():
+        try:
+            from gitext.commands.pipeline import pipeline_status_lines
+        except ImportError:
+            pipeline_status_lines = None  # type: ignore[assignment]
+        if pipeline_status_lines is not None:
+            plines = pipeline_status_lines(repo.root)
+            lines += plines
+            result["pipeline"] = plines
+    if remote is not None:
+        from gitext import transfer
+
+        rlines = transfer.remote_status_lines(repo, remote or None)
+        lines += rlines
+        result["remote"] = rlines
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def cmd_fsck(*, dry_run: bool) -> int:
+    from gitext.store.local import LocalStore
+
+    repo = _repo()
+    store = LocalStore(repo.archives_dir)
+    bad = 0
+    total = 0
+    for oid in store.iter_objects():
+        total += 1
+        if not store.verify(oid):
+            bad += 1
+            if dry_run:
+                print(f"corrupt: {oid}")
+            else:
+                where = store.quarantine(oid)
+                print(f"corrupt: {oid} moved to {where}")
+    stale = store.stale_temp_files()
+    for p in stale:
+        if dry_run:
+            print(f"stale temp file: {p}")
+        else:
+            p.unlink(missing_ok=True)
+            print(f"removed stale temp file {p.name} (left by an interrupted write)")
+    from gitext.workspace import index_pointers
+
+    missing = [tp for tp in index_pointers(repo) if tp.pointer.size
+               and not store.has(tp.pointer.oid)]
+    for tp in missing:
+        print(f"missing: {tp.path} ({tp.pointer.oid})")
+    print(f"checked {total} object(s): {bad} corrupt, {len(missing)} missing")
+    if bad or missing:
+        print("hint: run 'git archives pull' to fetch missing or quarantined objects again",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_doctor() -> int:
+    from gitext.doctor import diagnose
+
+    repo = _repo(optional=True)
+    problems = 0
+    for ok, line, fix in diagnose(repo):
+        print(f"{'ok  ' if ok else 'FAIL'} {line}")
+        if not ok:
+            problems += 1
+            if fix:
+                print(f"     fix: {fix}")
+    return 1 if problems else 0
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")

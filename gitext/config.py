@@ -1,0 +1,143 @@
+"""Configuration: the committed ``.archives/config`` overlaid by the clone's ``archives.*``.
+
+The committed file is git-config syntax read with ``git config -f``. Because a clone of
+someone else's repository must not be able to run code or read credentials through it,
+only allow-listed sections are honoured from that file (DESIGN.md, "Trust").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from gitext.errors import ConfigError
+
+PROJECT_CONFIG = Path(".archives") / "config"
+
+# Sections a committed file may set. Everything else is ignored with a warning by ``doctor``.
+COMMITTED_SECTIONS = ("core", "remote", "size", "nb", "track")
+# Option names that may never come from a committed file, whatever the section.
+SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "accesskey",
+                "session", "command", "cmd", "exec", "hook")
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+               "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+               "tb": 1000**4, "tib": 1024**4}
+
+
+def parse_size(text: str, *, where: str = "size") -> int:
+    """``10mb`` → 10_000_000, ``1GiB`` → 2**30 (git-annex style; decimal units for mb/gb)."""
+    raw = text.strip().lower().replace(" ", "")
+    num = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = raw[len(num):]
+    try:
+        value = float(num)
+    except ValueError:
+        value = -1.0
+    if value < 0 or unit not in _SIZE_UNITS:
+        raise ConfigError(
+            f"{where}: '{text}' is not a size",
+            hint="write a number with an optional unit, e.g. 10mb, 512kib, 2gb",
+        )
+    return int(value * _SIZE_UNITS[unit])
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def _parse_list(out: bytes) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for rec in out.split(b"\0"):
+        if not rec:
+            continue
+        key, _, value = rec.partition(b"\n")
+        items.append((key.decode("utf-8", "surrogateescape").lower(),
+                      value.decode("utf-8", "surrogateescape")))
+    return items
+
+
+def _committed_allowed(key: str) -> bool:
+    section = key.split(".", 1)[0]
+    if section not in COMMITTED_SECTIONS:
+        return False
+    name = key.rsplit(".", 1)[-1]
+    return not any(w in name for w in SECRET_WORDS)
+
+
+class Config:
+    """Merged view: committed project file first, then ``archives.*`` from git config."""
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self._values = values
+
+    @classmethod
+    def load(cls, root: Path | None, *, git_cwd: Path | None = None) -> Config:
+        values: dict[str, list[str]] = {}
+        if root is not None:
+            path = root / PROJECT_CONFIG
+            if path.is_file():
+                proc = subprocess.run(
+                    ["git", "config", "-f", os.fspath(path), "--list", "-z"],
+                    capture_output=True, check=False,
+                )
+                if proc.returncode != 0:
+                    msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+                    raise ConfigError(
+                        f"{path}: {msg[-1] if msg else 'cannot be read'}",
+                        hint="fix the file (git-config syntax), or restore it with 'git checkout -- .archives/config'",
+                    )
+                for key, value in _parse_list(proc.stdout):
+                    if _committed_allowed(key):
+                        values.setdefault(key, []).append(value)
+        proc = subprocess.run(
+            ["git", "config", "--list", "-z"], cwd=git_cwd or root,
+            capture_output=True, check=False,
+        )
+        local: dict[str, list[str]] = {}
+        for key, value in _parse_list(proc.stdout):
+            if key.startswith("archives."):
+                local.setdefault(key[len("archives."):], []).append(value)
+        values.update(local)  # the clone's own settings win over the committed ones
+        return cls(values)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        vals = self._values.get(key.lower())
+        return vals[-1] if vals else default
+
+    def get_all(self, key: str) -> list[str]:
+        return list(self._values.get(key.lower(), []))
+
+    def get_bool(self, key: str, default: bool = False) -> bool:
+        raw = self.get(key)
+        if raw is None:
+            return default
+        low = raw.strip().lower()
+        if low in ("", "true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        raise ConfigError(f"config {key}: '{raw}' is not a boolean", hint="use true or false")
+
+    def get_int(self, key: str, default: int) -> int:
+        raw = self.get(key)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"config {key}: '{raw}' is not a whole number") from None
+
+    def section(self, prefix: str) -> dict[str, str]:
+        """All keys under ``prefix.`` (last value wins), with the prefix removed."""
+        pre = prefix.lower().rstrip(".") + "."
+        return {k[len(pre):]: v[-1] for k, v in self._values.items() if k.startswith(pre) and v}
+
+    def keys(self) -> Iterable[str]:
+        return self._values.keys()

@@ -1,0 +1,335 @@
+"""The large-file filter (``filter=archives``): clean = content → store → pointer,
+smudge = pointer → verified content.
+
+Clean has three paths, cheapest first:
+1. *stat hit*: ``state.db`` knows this path's digest for its current stat — drain the
+   content without hashing (git re-cleans "racily clean" files all the time).
+2. *compare*: the stat changed (a ``touch``) but the size matches the last digest recorded
+   for the path and that object is cached — compare bytes with the cached object instead of
+   hashing; on the first difference fall back to 3 with the bytes seen so far.
+3. *hash and store*: stream into the store while hashing, once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from gitext import pointer as ptr
+from gitext.config import Config, parse_size
+from gitext.errors import ArchivesError, CorruptObjectError
+from gitext.filters.process import ContentSink, warn
+from gitext.hashing import CHUNK, ObjectId, new_hasher
+from gitext.store.local import LocalStore, StoreWriteError
+
+SKIP_SMUDGE_ENV = "GIT_ARCHIVES_SKIP_SMUDGE"
+
+
+class _PacketReader:
+    """A file-like view over the content packets (for LocalStore.add_stream)."""
+
+    def __init__(self, head: list[bytes], rest: Iterator[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+        self._pending = b""
+
+    def read(self, n: int = -1) -> bytes:
+        parts = [self._pending] if self._pending else []
+        got = len(self._pending)
+        self._pending = b""
+        while n < 0 or got < n:
+            if self._head:
+                pkt = self._head.pop(0)
+            else:
+                pkt = next(self._rest, b"")
+                if not pkt:
+                    break
+            parts.append(pkt)
+            got += len(pkt)
+        data = b"".join(parts)
+        if 0 <= n < len(data):
+            self._pending = data[n:]
+            data = data[:n]
+        return data
+
+
+class LargeFileDriver:
+    capabilities = ("clean", "smudge", "delay")
+
+    def __init__(self, root: Path) -> None:
+        from gitext.gitrepo import Repo
+
+        self.root = root
+        self._rootstr = os.fspath(root)
+        self.repo = Repo.discover(root)
+        self.store = LocalStore(self.repo.archives_dir)
+        self.state = self.store.state
+        self.config = Config.load(self.repo.worktree, git_cwd=root)
+        size_rule = self.config.get("size.largerthan")
+        self.larger_than = parse_size(size_rule, where="size.largerthan in .archives/config") \
+            if size_rule else None
+        self.skip_smudge = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
+        self._delayed: dict[str, ptr.Pointer] = {}
+        self._delay_done = False
+        self._missing_warned = 0
+        self._pending_paths: set[str] | None = None
+
+    def _k(self, path: str) -> str:
+        """State rows are keyed by absolute path: worktrees share one state.db."""
+        return os.path.join(self._rootstr, path)
+
+    # -- clean ------------------------------------------------------------------------------
+    def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
+        first = next(content, b"")
+        if len(first) < ptr.MAX_POINTER_SIZE and first.startswith(b"version "):
+            data = first + b"".join(content)
+            if ptr.try_parse(data) is not None:
+                out.write(data)  # already a pointer: byte for byte
+                return
+            head = [data]
+        else:
+            head = [first] if first else []
+        try:
+            st: os.stat_result | None = os.stat(path)
+        except OSError:
+            st = None
+        if self.larger_than is not None and not self._stays_pointer(path):
+            size = st.st_size if st is not None else None
+            if size is None:
+                head, size = _buffer_upto(head, content, self.larger_than)
+            if size <= self.larger_than:
+                for pkt in head:
+                    out.write(pkt)
+                for pkt in content:
+                    out.write(pkt)
+                return
+        if st is not None:
+            result = self._clean_cached(path, st, head, content)
+            if result is not None:
+                out.write(result.encode())
+                return
+        reader = _PacketReader(head, content)
+        try:
+            oid, size = self.store.add_stream(reader, "sha256")  # type: ignore[arg-type]
+        except StoreWriteError:
+            raise
+        if st is not None and size == st.st_size:
+            self.state.record(self._k(path), "sha256", st, oid.digest)
+        out.write(ptr.Pointer(oid, size).encode())
+
+    def _stays_pointer(self, path: str) -> bool:
+        """Under a size rule, a path we have stored as a pointer before stays a pointer."""
+        return self.state.last_digest(self._k(path), "sha256") is not None
+
+    def _clean_cached(self, path: str, st: os.stat_result, head: list[bytes],
+                      content: Iterator[bytes]) -> ptr.Pointer | None:
+        digest = self.state.lookup(self._k(path), "sha256", st)
+        if digest is not None:
+            oid = ObjectId("sha256", digest)
+            if self.store.has(oid):
+                n = sum(len(p) for p in head)
+                first = head[0] if head else b""
+                if first and not _same_head(path, first):
+                    return self._compare_or_none(path, st, None, head, content)
+                for pkt in content:
+                    n += len(pkt)
+                if n != st.st_size:
+                    raise ArchivesError(
+                        f"content git sent for {path} ({n} bytes) is not the work-tree file",
+                        hint="run the git command again",
+                    )
+                return ptr.Pointer(oid, n)
+        last = self.state.last_digest(self._k(path), "sha256")
+        return self._compare_or_none(path, st, last, head, content)
+
+    def _compare_or_none(self, path: str, st: os.stat_result, last: tuple[str, int] | None,
+                         head: list[bytes], content: Iterator[bytes]) -> ptr.Pointer | None:
+        if last is None or last[1] != st.st_size:
+            return None
+        oid = ObjectId("sha256", last[0])
+        if not self.store.has(oid) or not self.store.is_verified(oid):
+            return None
+        offset = 0
+        with self.store.open(oid) as obj:
+            packets = iter(head)
+            while True:
+                pkt = next(packets, None)
+                if pkt is None:
+                    pkt = next(content, None)
+                if pkt is None:
+                    break
+                ref = obj.read(len(pkt))
+                if ref != pkt:
+                    # Differs: rebuild what we consumed and hash/store it the usual way.
+                    head[:] = [*_reread(self.store, oid, offset), pkt]
+                    return self._hash_rest(path, st, head, content)
+                offset += len(pkt)
+            if obj.read(1):
+                head[:] = list(_reread(self.store, oid, offset))
+                return self._hash_rest(path, st, head, content)
+        self.state.record(self._k(path), "sha256", st, oid.digest)
+        return ptr.Pointer(oid, offset)
+
+    def _hash_rest(self, path: str, st: os.stat_result, head: list[bytes],
+                   content: Iterator[bytes]) -> ptr.Pointer:
+        reader = _PacketReader(head, content)
+        oid, size = self.store.add_stream(reader, "sha256")  # type: ignore[arg-type]
+        if size == st.st_size:
+            self.state.record(self._k(path), "sha256", st, oid.digest)
+        return ptr.Pointer(oid, size)
+
+    # -- smudge -----------------------------------------------------------------------------
+    def smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
+               *, can_delay: bool) -> bool:
+        if path in self._delayed:
+            # A delayed path asked again (with empty content): answer from what we kept.
+            for _ in content:
+                pass
+            pointer = self._delayed.pop(path)
+            self._write_content(path, pointer, pointer.encode(), out)
+            return False
+        first = next(content, b"")
+        if not (len(first) < ptr.MAX_POINTER_SIZE and first.startswith(b"version ")):
+            self._passthrough_non_pointer(path, first, content, out)
+            return False
+        data = first + b"".join(content)
+        try:
+            pointer = ptr.parse(data)
+        except ArchivesError as exc:
+            warn(f"{path}: corrupt pointer left as it is ({exc.message}); "
+                 f"fix the pointer text or restore the file with 'git checkout <rev> -- {path}'")
+            out.write(data)
+            return False
+        if pointer.size == 0:
+            return False  # the empty file
+        if not self.store.has(pointer.oid) and not self.skip_smudge:
+            if can_delay and self._has_remote():
+                self._delayed[path] = pointer
+                return True
+        self._write_content(path, pointer, data, out)
+        return False
+
+    def _write_content(self, path: str, pointer: ptr.Pointer, text: bytes,
+                       out: ContentSink) -> None:
+        if self.skip_smudge:
+            out.write(text)
+            return
+        size = self.store.size(pointer.oid)
+        if size is None:
+            self._missing_warned += 1
+            warn(f"{path}: content {pointer.oid.digest[:12]} is not in the local cache; "
+                 f"the file is left as a pointer. Fetch it with: git archives pull --include '{path}'")
+            self._remember_pending(path, pointer)
+            out.write(text)
+            return
+        if size != pointer.size:
+            warn(f"{path}: the pointer says {pointer.size} bytes but the cached object "
+                 f"{pointer.oid.digest[:12]} has {size}; the file is left as a pointer. "
+                 f"Run 'git archives fsck' to check the cache")
+            out.write(text)
+            return
+        if pointer.size > 4 * CHUNK:
+            out.start_stream()  # big: stream, and override the status if it turns out bad
+        try:
+            self.store.stream_verified(pointer.oid, out.write)
+        except CorruptObjectError:
+            raise
+        self._forget_pending(path)
+
+    def _passthrough_non_pointer(self, path: str, first: bytes, content: Iterator[bytes],
+                                 out: ContentSink) -> None:
+        size = len(first)
+        out.write(first)
+        for pkt in content:
+            size += len(pkt)
+            out.write(pkt)
+        small_by_rule = self.larger_than is not None and size <= self.larger_than
+        if size and not small_by_rule:
+            warn(f"{path}: committed content is not a pointer; checked out unchanged "
+                 f"(re-add it with 'git add --renormalize {path}' to store it as a pointer)")
+
+    # -- delay ------------------------------------------------------------------------------
+    def _has_remote(self) -> bool:
+        return bool(self.config.get("core.remote") or self.config.section("remote"))
+
+    def list_available(self) -> list[str]:
+        if not self._delayed:
+            return []
+        if not self._delay_done:
+            self._delay_done = True
+            wanted = sorted({p.oid for p in self._delayed.values()})
+            try:
+                from gitext import transfer
+
+                transfer.fetch_objects(self.repo, wanted)
+            except ArchivesError as exc:
+                warn(f"could not fetch {len(wanted)} object(s): {exc.message}")
+            except ImportError:
+                warn("remote transfers are not available in this build")
+        # Every delayed path is answered now: with content if it arrived, else a pointer.
+        return list(self._delayed)
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _remember_pending(self, path: str, pointer: ptr.Pointer) -> None:
+        self.state.pending_set(self._k(path), str(pointer.oid))
+        if self._pending_paths is not None:
+            self._pending_paths.add(path)
+
+    def _forget_pending(self, path: str) -> None:
+        if self._pending_paths is None:
+            # Loaded once per process: most checkouts have nothing pending.
+            prefix = self._rootstr.rstrip(os.sep) + os.sep
+            self._pending_paths = {p[len(prefix):] for p in self.state.pending_under(prefix)}
+        if path in self._pending_paths:
+            self.state.pending_set(self._k(path), None)
+            self._pending_paths.discard(path)
+
+    def close(self) -> None:
+        self.state.close()
+        if self._missing_warned > 1:
+            warn(f"{self._missing_warned} files were left as pointers; "
+                 "run 'git archives pull' to fetch their content")
+
+
+def _buffer_upto(head: list[bytes], content: Iterator[bytes],
+                 limit: int) -> tuple[list[bytes], int]:
+    """Read packets until more than ``limit`` bytes or the end; return them and the count."""
+    size = sum(len(p) for p in head)
+    while size <= limit:
+        pkt = next(content, None)
+        if pkt is None:
+            return head, size
+        head.append(pkt)
+        size += len(pkt)
+    return head, size + 1  # more than the limit: exact size does not matter
+
+
+def _same_head(path: str, first: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(first)) == first
+    except OSError:
+        return False
+
+
+def _reread(store: LocalStore, oid: ObjectId, n: int) -> Iterator[bytes]:
+    with store.open(oid) as f:
+        left = n
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+
+def hash_only(data: bytes) -> str:
+    h = new_hasher("sha256")
+    h.update(data)
+    return h.hexdigest()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run 'git-archives filter-process'")

@@ -1,0 +1,192 @@
+"""``git-archives filter-process``: git's long-running filter protocol, version 2.
+
+One process serves every file of a git command. stdout carries only the protocol; every
+log line goes to stderr. A problem with one file answers ``status=error`` for that file and
+the process lives on; only a broken handshake or a truncated stream ends it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from gitext import pktline
+from gitext.errors import ArchivesError, ProtocolError
+
+
+class Driver(Protocol):
+    """What a filter does with one file. Content arrives as an iterator of packets that the
+    driver must consume completely (the server drains whatever it leaves)."""
+
+    capabilities: tuple[str, ...]
+
+    def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None: ...
+
+    def smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
+               *, can_delay: bool) -> bool:
+        """Write the smudged content; return True to answer ``delayed`` instead."""
+        ...
+
+    def list_available(self) -> list[str]:
+        """Delayed paths that can now be asked for again (may block to fetch them)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ContentSink:
+    """Collects a response. Small responses are buffered; large ones stream as packets after
+    the ``status=success`` header has been sent (see :meth:`start_stream`)."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._buf: list[bytes] = []
+        self._writer: pktline.PacketWriter | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(data)
+        else:
+            self._buf.append(data)
+
+    def start_stream(self) -> None:
+        """Commit to success: send the status now and stream the rest."""
+        if self._writer is None:
+            self._out.write(pktline.encode_text("status=success") + pktline.FLUSH)
+            self._writer = pktline.PacketWriter(self._out)
+            for b in self._buf:
+                self._writer.write(b)
+            self._buf.clear()
+
+    @property
+    def streaming(self) -> bool:
+        return self._writer is not None
+
+    def finish_success(self) -> None:
+        if self._writer is None:
+            self.start_stream()
+        assert self._writer is not None
+        self._writer.finish()
+        # Content flush, then an empty status list: "keep status=success".
+        self._out.write(pktline.FLUSH + pktline.FLUSH)
+
+    def finish_error(self) -> None:
+        if self._writer is not None:
+            # Content already went out: end it and override the status.
+            self._writer.finish()
+            self._out.write(pktline.FLUSH + pktline.encode_text("status=error") + pktline.FLUSH)
+        else:
+            self._out.write(pktline.encode_text("status=error") + pktline.FLUSH)
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"git-archives: {message}\n")
+    sys.stderr.flush()
+
+
+def _handshake(inp: BinaryIO, out: BinaryIO, supported: tuple[str, ...]) -> set[str]:
+    hello = pktline.read_text_list(inp)
+    if not hello or hello[0] != "git-filter-client" or "version=2" not in hello[1:]:
+        raise ProtocolError(f"unexpected filter handshake {hello!r}: want git-filter-client v2")
+    out.write(pktline.encode_text("git-filter-server") + pktline.encode_text("version=2")
+              + pktline.FLUSH)
+    out.flush()
+    caps = {c.removeprefix("capability=") for c in pktline.read_text_list(inp)}
+    agreed = [c for c in supported if c in caps]
+    out.write(b"".join(pktline.encode_text(f"capability={c}") for c in agreed) + pktline.FLUSH)
+    out.flush()
+    return set(agreed)
+
+
+def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
+    """Run the protocol until git closes our stdin. Returns the process exit code."""
+    try:
+        agreed = _handshake(inp, out, driver.capabilities)
+    except ProtocolError as exc:
+        warn(f"filter handshake failed: {exc}")
+        return 1
+    try:
+        while True:
+            try:
+                headers = pktline.read_text_list(inp)
+            except ProtocolError as exc:
+                if "end of stream" in str(exc):
+                    return 0  # git is done with us
+                raise
+            meta = dict(h.split("=", 1) for h in headers if "=" in h)
+            command = meta.get("command")
+            if command == "list_available_blobs":
+                paths = driver.list_available()
+                out.write(b"".join(pktline.encode_text(f"pathname={p}") for p in paths)
+                          + pktline.FLUSH + pktline.encode_text("status=success")
+                          + pktline.FLUSH)
+                out.flush()
+                continue
+            if command not in ("clean", "smudge") or command not in agreed:
+                warn(f"unsupported filter command {command!r}")
+                _drain(pktline.iter_payloads(inp))
+                out.write(pktline.encode_text("status=error") + pktline.FLUSH)
+                out.flush()
+                continue
+            path = meta.get("pathname", "")
+            content = pktline.iter_payloads(inp)
+            sink = ContentSink(out)
+            delayed = False
+            try:
+                if command == "clean":
+                    driver.clean(path, content, sink)
+                else:
+                    delayed = driver.smudge(path, content, sink,
+                                            can_delay=meta.get("can-delay") == "1")
+                _drain(content)
+            except ProtocolError:
+                raise
+            except ArchivesError as exc:
+                _drain(content)
+                warn(f"{path}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                sink.finish_error()
+                out.flush()
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad file must not kill the process
+                _drain(content)
+                warn(f"{path}: {command} failed: {exc.__class__.__name__}: {exc}")
+                sink.finish_error()
+                out.flush()
+                continue
+            if delayed:
+                out.write(pktline.encode_text("status=delayed") + pktline.FLUSH)
+            else:
+                sink.finish_success()
+            out.flush()
+    except ProtocolError as exc:
+        warn(f"filter protocol error: {exc}")
+        return 1
+    except BrokenPipeError:
+        return 0
+    finally:
+        driver.close()
+
+
+def _drain(content: Iterator[bytes]) -> None:
+    for _ in content:
+        pass
+
+
+def main(*, notebooks: bool = False) -> int:
+    """Entry point of ``git-archives filter-process [--notebooks]``."""
+    inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False)
+    out = os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)
+    root = Path.cwd()  # git starts filters in the top level of the work tree
+    driver: Driver
+    if notebooks:
+        from gitext.filters.notebook import NotebookDriver
+
+        driver = NotebookDriver(root)
+    else:
+        from gitext.filters.largefile import LargeFileDriver
+
+        driver = LargeFileDriver(root)
+    return serve(driver, inp, out)

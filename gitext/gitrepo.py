@@ -1,0 +1,198 @@
+"""The git boundary: every call into git (the ``git`` executable, or pygit2 for object reads).
+
+Only this module imports pygit2, and only inside the functions that read objects, so the
+hooks' no-op path never pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from gitext.errors import ArchivesError, NotARepositoryError
+
+
+class GitError(ArchivesError):
+    """A git command failed."""
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    check: bool = True,
+    input_bytes: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git ARGS`` and return the completed process; raise :class:`GitError` on failure."""
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        input=input_bytes,
+        capture_output=True,
+        check=False,
+        env=env,
+    )
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"git {' '.join(args)} failed: {err[-1] if err else proc.returncode}")
+    return proc
+
+
+def git_text(args: Sequence[str], *, cwd: str | os.PathLike[str] | None = None) -> str:
+    """Stdout of ``git ARGS`` as text without the trailing newline."""
+    return run_git(args, cwd=cwd).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+@dataclass(frozen=True)
+class LsFilesEntry:
+    mode: str
+    blob: str
+    stage: int
+    path: str
+
+
+class Repo:
+    """A git work tree (or bare repo) located by one ``git rev-parse`` call."""
+
+    def __init__(self, worktree: Path | None, git_dir: Path, common_dir: Path) -> None:
+        self.worktree = worktree
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+
+    @classmethod
+    def discover(cls, start: str | os.PathLike[str] | None = None) -> Repo:
+        proc = run_git(
+            ["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir",
+             "--git-common-dir"],
+            cwd=start,
+            check=False,
+        )
+        if proc.returncode != 0:
+            # A bare repository has no top level: ask again without it.
+            proc = run_git(
+                ["rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"],
+                cwd=start,
+                check=False,
+            )
+            if proc.returncode != 0:
+                where = os.fspath(start) if start is not None else os.getcwd()
+                raise NotARepositoryError(
+                    f"{where} is not inside a git repository",
+                    hint="run this inside a clone, or 'git init' first",
+                )
+            git_dir, common = proc.stdout.decode().splitlines()[:2]
+            return cls(None, Path(git_dir), Path(common))
+        top, git_dir, common = proc.stdout.decode("utf-8", "surrogateescape").splitlines()[:3]
+        return cls(Path(top), Path(git_dir), Path(common))
+
+    @property
+    def root(self) -> Path:
+        if self.worktree is None:
+            raise NotARepositoryError(
+                f"{self.git_dir} is a bare repository", hint="run this in a work tree"
+            )
+        return self.worktree
+
+    @property
+    def archives_dir(self) -> Path:
+        """The local cache shared by all worktrees: ``<git common dir>/archives``."""
+        return self.common_dir / "archives"
+
+    def git(self, *args: str, check: bool = True,
+            input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return run_git(args, cwd=self.worktree or self.git_dir, check=check,
+                       input_bytes=input_bytes)
+
+    def git_text(self, *args: str) -> str:
+        return self.git(*args).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+    def config_get(self, key: str, *, file: Path | None = None) -> str | None:
+        args = ["config"]
+        if file is not None:
+            args += ["-f", os.fspath(file)]
+        proc = self.git(*args, "--get", key, check=False)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+    def hooks_dir(self) -> Path:
+        """Where git looks for hooks, honouring ``core.hooksPath``."""
+        return Path(self.git_text("rev-parse", "--path-format=absolute", "--git-path", "hooks"))
+
+    def ls_files(self, *pathspec: str, stage: bool = True) -> Iterator[LsFilesEntry]:
+        """Index entries (``git ls-files -s``), NUL-safe."""
+        out = self.git("ls-files", "-s", "-z", "--", *pathspec).stdout
+        for rec in out.split(b"\0"):
+            if not rec:
+                continue
+            meta, _, path = rec.partition(b"\t")
+            mode, blob, st = meta.decode().split(" ")
+            yield LsFilesEntry(mode, blob, int(st), path.decode("utf-8", "surrogateescape"))
+
+    def ls_tree(self, rev: str, *pathspec: str) -> Iterator[tuple[str, str, str, int, str]]:
+        """``git ls-tree -r -l``: (mode, type, blob, size, path)."""
+        out = self.git("ls-tree", "-r", "-l", "-z", rev, "--", *pathspec).stdout
+        for rec in out.split(b"\0"):
+            if not rec:
+                continue
+            meta, _, path = rec.partition(b"\t")
+            mode, typ, blob, size = meta.decode().split()
+            yield mode, typ, blob, int(size) if size != "-" else -1, path.decode(
+                "utf-8", "surrogateescape")
+
+    def cat_blobs(self, blobs: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        """Read many blobs through one ``git cat-file --batch`` process."""
+        if not blobs:
+            return
+        proc = self.git("cat-file", "--batch", input_bytes="".join(b + "\n" for b in blobs).encode())
+        data = proc.stdout
+        pos = 0
+        for blob in blobs:
+            nl = data.index(b"\n", pos)
+            header = data[pos:nl].split()
+            pos = nl + 1
+            if len(header) < 3 or header[1] == b"missing":
+                yield blob, b""
+                continue
+            size = int(header[2])
+            yield blob, data[pos:pos + size]
+            pos += size + 1
+
+    @cached_property
+    def _pygit2(self) -> Any:
+        import pygit2
+
+        return pygit2.Repository(os.fspath(self.git_dir))
+
+    def read_blob_at(self, rev: str, path: str) -> bytes | None:
+        """The bytes of ``path`` at revision ``rev`` without a checkout (None if absent)."""
+        repo = self._pygit2
+        try:
+            commit = repo.revparse_single(rev).peel(_commit_type())
+        except (KeyError, ValueError) as exc:
+            raise GitError(f"unknown revision '{rev}'", hint="see 'git log --oneline'") from exc
+        try:
+            entry = commit.tree[path]
+        except KeyError:
+            return None
+        obj = repo[entry.id]
+        data: bytes = obj.data
+        return data
+
+    def resolve_rev(self, rev: str) -> str:
+        proc = self.git("rev-parse", "--verify", "--quiet", rev + "^{commit}", check=False)
+        if proc.returncode != 0:
+            raise GitError(f"unknown revision '{rev}'", hint="see 'git log --oneline'")
+        return proc.stdout.decode().strip()
+
+
+def _commit_type() -> Any:
+    import pygit2
+
+    return pygit2.Commit

@@ -1,0 +1,158 @@
+"""``git archives hook <name> …``: what each git hook does.
+
+Every hook's no-op path must cost little more than starting Python: nothing heavy is
+imported until a hook knows it has work (a pending pointer, a dvc.lock, a staged file).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gitext.config import Config, format_size, parse_size
+from gitext.errors import ArchivesError
+from gitext.gitrepo import Repo
+
+DEFAULT_SIZE_LIMIT = "10mb"
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+
+
+def pre_commit(repo: Repo, args: list[str]) -> int:
+    cfg = Config.load(repo.worktree)
+    limit = parse_size(cfg.get("size.limit") or DEFAULT_SIZE_LIMIT,
+                       where="size.limit in .archives/config")
+    raw = repo.git("diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT",
+                   "--no-abbrev").stdout
+    fields = raw.split(b"\0")
+    staged: list[tuple[str, str]] = []
+    i = 0
+    while i + 1 < len(fields):
+        meta, path = fields[i], fields[i + 1]
+        i += 2
+        parts = meta.decode().split()
+        if len(parts) >= 4 and parts[1] != "160000":
+            staged.append((parts[3], path.decode("utf-8", "surrogateescape")))
+    problems: list[str] = []
+    if staged:
+        out = repo.git("cat-file", "--batch-check=%(objectsize)",
+                       input_bytes="".join(b + "\n" for b, _ in staged).encode()).stdout
+        for (_, path), size in zip(staged, out.decode().split(), strict=False):
+            if size.isdigit() and int(size) > limit:
+                problems.append(f"  {path} ({format_size(int(size))})")
+    code = 0
+    if problems:
+        _say(f"git-archives: refusing to commit {len(problems)} file(s) larger than "
+             f"{format_size(limit)} that are not tracked as large files:")
+        for p in problems:
+            _say(p)
+        paths = " ".join(f"'{p.strip().rsplit(' (', 1)[0]}'" for p in problems[:5])
+        _say(f"hint: track them with: git archives track {paths} && "
+             f"git add --renormalize {paths}")
+        _say("hint: or raise size.limit in .archives/config; 'git commit --no-verify' skips "
+             "this check")
+        code = 1
+    code = max(code, _notebook_pairs(repo))
+    return code
+
+
+def _notebook_pairs(repo: Repo) -> int:
+    try:
+        from gitext.notebooks import hooks as nbhooks
+    except ImportError:
+        return 0
+    problems = nbhooks.check_staged_pairs(repo)
+    for p in problems:
+        _say(f"git-archives: {p}")
+    return 1 if problems else 0
+
+
+def post_checkout(repo: Repo, args: list[str]) -> int:
+    _fill(repo)
+    _outputs(repo)
+    if len(args) >= 3 and args[2] == "1":
+        try:
+            from gitext.notebooks import hooks as nbhooks
+        except ImportError:
+            return 0
+        for line in nbhooks.regenerate_from_text(repo):
+            _say(f"git-archives: {line}")
+    return 0
+
+
+def post_merge(repo: Repo, args: list[str]) -> int:
+    _fill(repo)
+    _outputs(repo)
+    return 0
+
+
+def _fill(repo: Repo) -> None:
+    # Fast path: nothing was left as a pointer, so there is nothing to fill in.
+    if not (repo.archives_dir / "state.db").exists():
+        return
+    from gitext.store.local import LocalStore
+    from gitext.workspace import fill_pointers
+
+    report = fill_pointers(repo, LocalStore(repo.archives_dir))
+    if report.filled:
+        _say(f"git-archives: filled in {len(report.filled)} file(s) from the cache")
+    if report.missing:
+        _say(f"git-archives: {len(report.missing)} file(s) are still pointers; "
+             "run 'git archives pull' to fetch them")
+
+
+def _outputs(repo: Repo) -> None:
+    root = repo.worktree
+    if root is None or not (root / "dvc.lock").exists():
+        return
+    try:
+        from gitext.pipeline.checkout import checkout_outputs
+    except ImportError:
+        return
+    report = checkout_outputs(root)
+    for line in getattr(report, "lines", []):
+        _say(f"git-archives: {line}")
+
+
+def pre_push(repo: Repo, args: list[str]) -> int:
+    lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
+    if not lines:
+        return 0
+    cfg = Config.load(repo.worktree)
+    if not (cfg.get("core.remote") or cfg.section("remote")):
+        return 0  # no data remote configured: nothing to upload
+    from gitext import transfer
+
+    remote_name = args[0] if args else ""
+    remote_url = args[1] if len(args) > 1 else ""
+    return transfer.pre_push(repo, remote_name, remote_url, lines)
+
+
+HOOKS: dict[str, Callable[[Repo, list[str]], int]] = {
+    "pre-commit": pre_commit,
+    "post-checkout": post_checkout,
+    "post-merge": post_merge,
+    "pre-push": pre_push,
+}
+
+
+def run_hook(name: str, args: list[str]) -> int:
+    func = HOOKS.get(name)
+    if func is None:
+        _say(f"git-archives: unknown hook '{name}' (known: {', '.join(HOOKS)})")
+        return 2
+    if os.environ.get("GIT_ARCHIVES_SKIP_HOOKS"):
+        return 0
+    try:
+        repo = Repo.discover(Path.cwd())
+        return func(repo, args)
+    except ArchivesError as exc:
+        _say(f"git-archives: {name}: {exc.message}")
+        if exc.hint:
+            _say(f"hint: {exc.hint}")
+        # A failing post-* hook cannot undo the checkout: report, don't fail.
+        return 1 if name.startswith("pre-") else 0

@@ -1,0 +1,94 @@
+"""Git LFS pointer spec v1: a strict producer and a lenient reader.
+
+Canonical form (LF endings, keys sorted with ``version`` first)::
+
+    version https://git-lfs.github.com/spec/v1
+    oid sha256:<64 hex>
+    size <decimal>
+
+The empty file's pointer is the empty file. The reader accepts CRLF and a missing final LF
+and tolerates extra ``key value`` lines (git-lfs extensions), but rejects anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gitext.errors import PointerError
+from gitext.hashing import ObjectId
+
+VERSION_URL = "https://git-lfs.github.com/spec/v1"
+_LEGACY_VERSIONS = (VERSION_URL, "https://hawser.github.com/spec/v1")
+MAX_POINTER_SIZE = 1024
+_PREFIX = b"version "
+_KEY_RE = re.compile(r"[a-z0-9.-]+")
+
+
+@dataclass(frozen=True)
+class Pointer:
+    oid: ObjectId
+    size: int
+
+    def encode(self) -> bytes:
+        if self.size == 0:
+            return b""
+        return (
+            f"version {VERSION_URL}\noid sha256:{self.oid.digest}\nsize {self.size}\n"
+        ).encode("ascii")
+
+
+def looks_like_pointer(data: bytes) -> bool:
+    """Cheap pre-check: small and starts like a pointer. Use :func:`parse` to be sure."""
+    return len(data) < MAX_POINTER_SIZE and data.startswith(_PREFIX)
+
+
+def parse(data: bytes) -> Pointer:
+    """Parse pointer text; raise :class:`PointerError` saying what is wrong."""
+    if len(data) >= MAX_POINTER_SIZE:
+        raise PointerError("pointer text is 1024 bytes or more")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise PointerError("pointer text is not ASCII") from None
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise PointerError("pointer text is empty")
+    fields: dict[str, str] = {}
+    for i, line in enumerate(lines, 1):
+        key, sep, value = line.partition(" ")
+        if not sep or not _KEY_RE.fullmatch(key):
+            raise PointerError(f"pointer line {i} is not 'key value': {line[:60]!r}")
+        if key in fields:
+            raise PointerError(f"pointer line {i} repeats key '{key}'")
+        fields[key] = value
+    if lines[0].partition(" ")[0] != "version":
+        raise PointerError("pointer does not start with a version line")
+    if fields["version"] not in _LEGACY_VERSIONS:
+        raise PointerError(f"unsupported pointer version '{fields['version']}'")
+    oid_text = fields.get("oid")
+    size_text = fields.get("size")
+    if oid_text is None or size_text is None:
+        raise PointerError("pointer lacks an 'oid' or 'size' line")
+    algo, sep, digest = oid_text.partition(":")
+    if algo != "sha256" or not sep:
+        raise PointerError(f"pointer oid '{oid_text[:80]}' is not sha256:<hex>")
+    if not size_text.isdigit() or (len(size_text) > 1 and size_text[0] == "0"):
+        raise PointerError(f"pointer size '{size_text[:40]}' is not a decimal number")
+    try:
+        oid = ObjectId("sha256", digest)
+    except Exception as exc:  # InvalidObjectIdError: re-raise as a pointer problem
+        raise PointerError(f"pointer oid '{oid_text[:80]}' is not sha256 with 64 hex") from exc
+    return Pointer(oid, int(size_text))
+
+
+def try_parse(data: bytes) -> Pointer | None:
+    """The pointer in ``data``, or None if ``data`` is not a (valid) pointer."""
+    if not looks_like_pointer(data):
+        return None
+    try:
+        return parse(data)
+    except PointerError:
+        return None

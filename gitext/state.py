@@ -1,0 +1,158 @@
+"""The stat-keyed hash cache (``state.db``): path + stat → digest, so nothing is hashed twice.
+
+A row is trusted only when the file's inode, size, mtime_ns and ctime_ns all still match,
+and — like git's own "racy" rule — only when the file's mtime is older than the moment the
+row was written by more than the filesystem's timestamp granularity. A write into a file in
+the same timestamp tick as our hash would otherwise go unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+# Linux takes file timestamps from a coarse clock (a few ms); 2 s also covers FAT/SMB.
+RACY_WINDOW_NS = 2_000_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS hashes (
+    path TEXT NOT NULL,
+    algo TEXT NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    recorded_ns INTEGER NOT NULL,
+    PRIMARY KEY (path, algo)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, oid TEXT NOT NULL);
+"""
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+class StateCache:
+    """Open lazily; batch writes; safe for several processes (WAL + busy timeout)."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._db: sqlite3.Connection | None = None
+        self._pending = 0
+        self._disabled = False
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self._db is None and not self._disabled:
+            try:
+                self.db_path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                self._db = db
+            except sqlite3.Error:
+                # A cache that cannot be opened (read-only dir, locked) only costs speed.
+                self._disabled = True
+        return self._db
+
+    def lookup(self, path: str, algo: str, st: os.stat_result, *,
+               racy_ok: bool = False) -> str | None:
+        """The digest recorded for ``path`` if its stat is unchanged, else None.
+
+        ``racy_ok`` skips the racy-timestamp rule, for files only we write (cache objects)."""
+        db = self._conn()
+        if db is None:
+            return None
+        try:
+            row = db.execute(
+                "SELECT inode, size, mtime_ns, ctime_ns, digest, recorded_ns FROM hashes"
+                " WHERE path=? AND algo=?",
+                (path, algo),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        if tuple(row[:4]) != _stat_key(st):
+            return None
+        if not racy_ok and st.st_mtime_ns + RACY_WINDOW_NS > row[5]:
+            return None  # racily clean: written too close to when we hashed it
+        return str(row[4])
+
+    def last_digest(self, path: str, algo: str) -> tuple[str, int] | None:
+        """Whatever digest and size were last recorded for ``path``, stat ignored."""
+        db = self._conn()
+        if db is None:
+            return None
+        try:
+            row = db.execute(
+                "SELECT digest, size FROM hashes WHERE path=? AND algo=?", (path, algo)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        return (str(row[0]), int(row[1])) if row else None
+
+    def record(self, path: str, algo: str, st: os.stat_result, digest: str) -> None:
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            if self._pending == 0:
+                db.execute("BEGIN")
+            db.execute(
+                "INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
+                (path, algo, *_stat_key(st), digest, time.time_ns()),
+            )
+            self._pending += 1
+            if self._pending >= 500:
+                self.flush()
+        except sqlite3.Error:
+            self._pending = 0
+
+    # -- files smudge left as pointers (absolute path → oid) ---------------------------------
+    def pending_set(self, path: str, oid: str | None) -> None:
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            if self._pending == 0:
+                db.execute("BEGIN")
+            if oid is None:
+                db.execute("DELETE FROM pending WHERE path=?", (path,))
+            else:
+                db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?)", (path, oid))
+            self._pending += 1
+        except sqlite3.Error:
+            self._pending = 0
+
+    def pending_under(self, prefix: str) -> dict[str, str]:
+        """Pending rows whose path starts with ``prefix``."""
+        db = self._conn()
+        if db is None:
+            return {}
+        try:
+            rows = db.execute(
+                "SELECT path, oid FROM pending WHERE path >= ? AND path < ?",
+                (prefix, prefix + "\U0010ffff"),
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {str(p): str(o) for p, o in rows}
+
+    def flush(self) -> None:
+        if self._db is not None and self._pending:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                pass  # the cache is an optimisation: losing a batch only costs a re-hash
+            self._pending = 0
+
+    def close(self) -> None:
+        self.flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,7 @@
+"""Content-addressed object stores (the local cache; remotes use the same layout)."""
+
+from __future__ import annotations
+
+from gitext.store.local import LocalStore
+
+__all__ = ["LocalStore"]
