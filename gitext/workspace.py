@@ -127,8 +127,12 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
     store.state.flush()
     pending.remove_many(done_abs)
     if report.filled:
-        # The index still has the pointer file's stat: refresh it so `git status` is clean.
-        repo.git("update-index", "-q", "--refresh", check=False)
+        # The index still has the pointer file's stat, and git takes a size change as a
+        # change of content without looking. Re-adding cleans the file back to the same
+        # pointer blob and records the new stat, so `git status` is clean.
+        repo.git("update-index", "-q", "-z", "--stdin",
+                 input_bytes=b"".join(p.encode("utf-8", "surrogateescape") + b"\0"
+                                      for p in report.filled), check=False)
     return report
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gitext import pointer as ptr
 from gitext.config import Config, parse_size
-from gitext.errors import ArchivesError, CorruptObjectError
+from gitext.errors import ArchivesError
 from gitext.filters.process import ContentSink, warn
 from gitext.hashing import CHUNK, ObjectId, new_hasher
 from gitext.store.local import LocalStore, StoreWriteError
@@ -230,12 +230,19 @@ class LargeFileDriver:
                  f"Run 'git archives fsck' to check the cache")
             out.write(text)
             return
+        if not self.store.is_verified(pointer.oid) and not self.store.verify(pointer.oid):
+            # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
+            # the pointer, so the rest of the checkout goes on.
+            where = self.store.quarantine(pointer.oid)
+            warn(f"{path}: cached object {pointer.oid.digest[:12]} is corrupt and was moved "
+                 f"to {where}; the file is left as a pointer. Fetch it again with: "
+                 f"git archives pull --include '{path}'")
+            self._remember_pending(path, pointer)
+            out.write(text)
+            return
         if pointer.size > 4 * CHUNK:
             out.start_stream()  # big: stream, and override the status if it turns out bad
-        try:
-            self.store.stream_verified(pointer.oid, out.write)
-        except CorruptObjectError:
-            raise
+        self.store.stream_verified(pointer.oid, out.write)
         self._forget_pending(path)
 
     def _passthrough_non_pointer(self, path: str, first: bytes, content: Iterator[bytes],

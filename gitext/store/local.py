@@ -80,13 +80,19 @@ class LocalStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
         tmp_path = Path(name)
-        f = os.fdopen(fd, "wb", buffering=0)
+        # Buffered on purpose: a raw write may be short (a full disk, a file size limit)
+        # and BufferedWriter retries or raises where a raw FileIO would silently drop bytes.
+        f = os.fdopen(fd, "wb", buffering=CHUNK)
         try:
             yield f, tmp_path  # type: ignore[misc]
         finally:
-            f.close()
-            with contextlib.suppress(FileNotFoundError):
-                tmp_path.unlink()
+            try:
+                f.close()  # may raise again (disk still full): the unlink must still run
+            except OSError:
+                pass
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp_path.unlink()
 
     def add_stream(
         self,
@@ -102,6 +108,9 @@ class LocalStore:
                 digest, size = copy_and_hash(src, f, algo, on_chunk=on_chunk)
                 f.flush()
                 os.fsync(f.fileno())
+                written = os.fstat(f.fileno()).st_size
+                if written != size:
+                    raise OSError(errno.EIO, f"wrote {written} of {size} bytes")
                 oid = ObjectId(algo, digest)
                 if expected is not None and oid != expected:
                     raise CorruptObjectError(

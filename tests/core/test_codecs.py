@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitext import pktline
+from gitext import pointer as ptr
+from gitext.errors import PointerError, ProtocolError
+from gitext.hashing import ObjectId
+
+HEX = "0123456789abcdef"
+digests = st.text(alphabet=HEX, min_size=64, max_size=64)
+
+
+@given(digests, st.integers(min_value=1, max_value=2**63))
+def test_pointer_round_trips_byte_for_byte(digest: str, size: int) -> None:
+    p = ptr.Pointer(ObjectId("sha256", digest), size)
+    text = p.encode()
+    assert ptr.parse(text) == p
+    assert text == (f"version https://git-lfs.github.com/spec/v1\noid sha256:{digest}\n"
+                    f"size {size}\n").encode()
+    assert len(text) < ptr.MAX_POINTER_SIZE
+
+
+@given(digests, st.integers(min_value=1, max_value=2**40))
+def test_pointer_reader_accepts_crlf_and_a_missing_final_newline(digest: str, size: int) -> None:
+    canonical = ptr.Pointer(ObjectId("sha256", digest), size).encode()
+    assert ptr.parse(canonical.replace(b"\n", b"\r\n")).size == size
+    assert ptr.parse(canonical.rstrip(b"\n")).size == size
+
+
+def test_empty_file_pointer_is_the_empty_file() -> None:
+    assert ptr.Pointer(ObjectId("sha256", "0" * 64), 0).encode() == b""
+
+
+@pytest.mark.parametrize("text", [
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 3\n",
+    b"version https://git-lfs.github.com/spec/v1\noid md5:" + b"a" * 32 + b"\nsize 3\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize -3\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 03\n",
+    b"version https://example.com/spec/v9\noid sha256:" + b"a" * 64 + b"\nsize 3\n",
+    b"version https://git-lfs.github.com/spec/v1\nsize 3\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"A" * 64 + b"\nsize 3\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"../" * 21 + b"a\nsize 3\n",
+])
+def test_corrupt_pointer_text_is_refused_with_a_reason(text: bytes) -> None:
+    with pytest.raises(PointerError) as err:
+        ptr.parse(text)
+    assert err.value.message
+    assert ptr.try_parse(text) is None
+
+
+@given(st.binary(max_size=2000))
+def test_pointer_reader_never_crashes_on_arbitrary_bytes(data: bytes) -> None:
+    try:
+        ptr.parse(data)
+    except PointerError:
+        pass
+
+
+@given(st.lists(st.binary(min_size=1, max_size=3000), max_size=8))
+def test_pktline_round_trips_packets_and_flush(payloads: list[bytes]) -> None:
+    stream = io.BytesIO(b"".join(pktline.encode(p) for p in payloads) + pktline.FLUSH)
+    assert list(pktline.iter_payloads(stream)) == payloads
+
+
+@given(st.binary(max_size=200_000))
+def test_packet_writer_splits_content_into_full_packets(data: bytes) -> None:
+    out = io.BytesIO()
+    w = pktline.PacketWriter(out)
+    for i in range(0, len(data), 7777):
+        w.write(data[i:i + 7777])
+    w.finish()
+    out.write(pktline.FLUSH)
+    out.seek(0)
+    packets = list(pktline.iter_payloads(out))
+    assert b"".join(packets) == data
+    assert all(len(p) == pktline.MAX_PAYLOAD for p in packets[:-1])
+
+
+def test_pktline_refuses_an_oversized_payload() -> None:
+    with pytest.raises(ValueError):
+        pktline.encode(b"x" * (pktline.MAX_PAYLOAD + 1))
+    assert len(pktline.encode(b"x" * pktline.MAX_PAYLOAD)) == 65520
+
+
+@given(st.binary(min_size=1, max_size=500), st.integers(min_value=1, max_value=400))
+def test_truncated_pktline_stream_is_a_protocol_error(payload: bytes, cut: int) -> None:
+    encoded = pktline.encode(payload)
+    cut = min(cut, len(encoded) - 1)
+    with pytest.raises(ProtocolError):
+        pktline.read_packet(io.BytesIO(encoded[:cut]))
+
+
+@pytest.mark.parametrize("head", [b"zzzz", b"0002", b"0003", b"ffff"])
+def test_bad_pktline_headers_are_protocol_errors(head: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        pktline.read_packet(io.BytesIO(head + b"x" * 10))
+
+
+def test_object_ids_are_validated_before_they_become_paths() -> None:
+    with pytest.raises(Exception):
+        ObjectId("sha256", "../../etc/passwd")
+    with pytest.raises(Exception):
+        ObjectId("sha1", "a" * 40)
+    assert ObjectId("md5", "a" * 32).key == "files/md5/aa/" + "a" * 30
