@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "gitext.commands.core",
     "gitext.commands.notebooks",
     "gitext.commands.pipeline",
+    "gitext.commands.pipeline_report",
     "gitext.commands.remotes",
     "gitext.commands.demo",
 )

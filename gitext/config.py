@@ -91,7 +91,8 @@ class Config:
                     msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
                     raise ConfigError(
                         f"{path}: {msg[-1] if msg else 'cannot be read'}",
-                        hint="fix the file (git-config syntax), or restore it with 'git checkout -- .archives/config'",
+                        hint="fix the file (git-config syntax), or restore it with "
+                             "'git checkout -- .archives/config'",
                     )
                 for key, value in _parse_list(proc.stdout):
                     if _committed_allowed(key):

@@ -150,7 +150,8 @@ class Repo:
         """Read many blobs through one ``git cat-file --batch`` process."""
         if not blobs:
             return
-        proc = self.git("cat-file", "--batch", input_bytes="".join(b + "\n" for b in blobs).encode())
+        request = "".join(b + "\n" for b in blobs).encode()
+        proc = self.git("cat-file", "--batch", input_bytes=request)
         data = proc.stdout
         pos = 0
         for blob in blobs:

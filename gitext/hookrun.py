@@ -32,16 +32,16 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
     staged: list[tuple[str, str]] = []
     i = 0
     while i + 1 < len(fields):
-        meta, path = fields[i], fields[i + 1]
+        meta, raw_path = fields[i], fields[i + 1]
         i += 2
         parts = meta.decode().split()
         if len(parts) >= 4 and parts[1] != "160000":
-            staged.append((parts[3], path.decode("utf-8", "surrogateescape")))
+            staged.append((parts[3], raw_path.decode("utf-8", "surrogateescape")))
     problems: list[str] = []
     if staged:
-        out = repo.git("cat-file", "--batch-check=%(objectsize)",
-                       input_bytes="".join(b + "\n" for b, _ in staged).encode()).stdout
-        for (_, path), size in zip(staged, out.decode().split(), strict=False):
+        sizes = repo.git("cat-file", "--batch-check=%(objectsize)",
+                         input_bytes="".join(b + "\n" for b, _ in staged).encode()).stdout
+        for (_, path), size in zip(staged, sizes.decode().split(), strict=False):
             if size.isdigit() and int(size) > limit:
                 problems.append(f"  {path} ({format_size(int(size))})")
     code = 0
@@ -129,7 +129,8 @@ def pre_push(repo: Repo, args: list[str]) -> int:
 
     remote_name = args[0] if args else ""
     remote_url = args[1] if len(args) > 1 else ""
-    return transfer.pre_push(repo, remote_name, remote_url, lines)
+    code: int = transfer.pre_push(repo, remote_name, remote_url, lines)
+    return code
 
 
 HOOKS: dict[str, Callable[[Repo, list[str]], int]] = {

@@ -187,24 +187,23 @@ def _install_hooks(repo: Repo, manifest: Manifest, report: InstallReport) -> Non
     for name in HOOK_NAMES:
         path = hooks_dir / name
         chained = hooks_dir / (name + CHAINED_SUFFIX)
-        if path.exists() or path.is_symlink():
-            if not is_our_shim(path):
-                if chained.exists():
-                    raise ArchivesError(
-                        f"{path} is not ours and {chained.name} already exists: "
-                        "refusing to overwrite either",
-                        hint=f"merge them by hand, or remove {chained}, then run install again",
-                    )
-                os.replace(path, chained)
-                manifest.hooks[str(path)] = True
-                report.lines.append(f"hook {name}: your hook is kept as {chained.name} "
-                                    "and still runs first")
+        if (path.exists() or path.is_symlink()) and not is_our_shim(path):
+            if chained.exists():
+                raise ArchivesError(
+                    f"{path} is not ours and {chained.name} already exists: "
+                    "refusing to overwrite either",
+                    hint=f"merge them by hand, or remove {chained}, then run install again",
+                )
+            os.replace(path, chained)
+            manifest.hooks[str(path)] = True
+            report.lines.append(f"hook {name}: your hook is kept as {chained.name} "
+                                "and still runs first")
         manifest.hooks.setdefault(str(path), False)
         shim = render_shim(name, fallback)
         if not path.exists() or path.read_text() != shim:
             tmp = path.with_name(f".{name}.tmp")
             tmp.write_text(shim)
-            os.chmod(tmp, 0o755)
+            os.chmod(tmp, 0o755)  # noqa: S103 - a hook must be executable by its owner's git
             os.replace(tmp, path)
             report.lines.append(f"hook {name}: installed in {hooks_dir}")
 

@@ -20,6 +20,7 @@ from gitext.hashing import ObjectId
 from gitext.state import StateCache
 from gitext.store.local import LocalStore
 
+
 class PendingPointers:
     """Absolute paths left as pointers by smudge, with the object each is waiting for
     (the ``pending`` table of ``state.db``, through the same connection as the hash cache)."""
@@ -139,9 +140,3 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
 def missing_objects(store: LocalStore, pointers: Iterable[TrackedPointer]) -> list[TrackedPointer]:
     return [tp for tp in pointers if not store.has(tp.pointer.oid)]
 
-
-def require_oid(text: str) -> ObjectId:
-    try:
-        return ObjectId.parse(text)
-    except ArchivesError:
-        raise

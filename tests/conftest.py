@@ -32,7 +32,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
     # The console script of this checkout must be what git runs as the filter.
     monkeypatch.setenv("PATH", f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    (home / ".gitconfig").write_text(
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
     yield home
 
 

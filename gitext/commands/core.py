@@ -133,7 +133,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
         if pat.startswith("!") or "\n" in pat:
             raise UsageError(f"'{pat}' cannot be tracked", hint="give a gitattributes pattern")
     # Patterns given in a subfolder are relative to it, as gitattributes patterns would be.
-    full = [p if str(cwd_rel) == "." or "/" in p.lstrip("/") and p.startswith("/")
+    full = [p if str(cwd_rel) == "." or ("/" in p.lstrip("/") and p.startswith("/"))
             else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]
     added, already = attributes.track(repo.root / ".gitattributes", full)
     for pat in added:
@@ -181,7 +181,7 @@ def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
 
     repo = _repo()
     store = LocalStore(repo.archives_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for tp in index_pointers(repo, paths):
         in_cache = tp.pointer.size == 0 or store.has(tp.pointer.oid)
         in_tree = not worktree_is_pointer(repo.root / tp.path, tp.pointer) \

@@ -22,7 +22,7 @@ from gitext.config import Config, parse_size
 from gitext.errors import ArchivesError
 from gitext.filters.process import ContentSink, warn
 from gitext.hashing import CHUNK, ObjectId, new_hasher
-from gitext.store.local import LocalStore, StoreWriteError
+from gitext.store.local import LocalStore
 
 SKIP_SMUDGE_ENV = "GIT_ARCHIVES_SKIP_SMUDGE"
 
@@ -111,10 +111,7 @@ class LargeFileDriver:
                 out.write(result.encode())
                 return
         reader = _PacketReader(head, content)
-        try:
-            oid, size = self.store.add_stream(reader, "sha256")  # type: ignore[arg-type]
-        except StoreWriteError:
-            raise
+        oid, size = self.store.add_stream(reader, "sha256")  # type: ignore[arg-type]
         if st is not None and size == st.st_size:
             self.state.record(self._k(path), "sha256", st, oid.digest)
         out.write(ptr.Pointer(oid, size).encode())
@@ -204,10 +201,10 @@ class LargeFileDriver:
             return False
         if pointer.size == 0:
             return False  # the empty file
-        if not self.store.has(pointer.oid) and not self.skip_smudge:
-            if can_delay and self._has_remote():
-                self._delayed[path] = pointer
-                return True
+        if (not self.store.has(pointer.oid) and not self.skip_smudge and can_delay
+                and self._has_remote()):
+            self._delayed[path] = pointer
+            return True
         self._write_content(path, pointer, data, out)
         return False
 
@@ -220,7 +217,8 @@ class LargeFileDriver:
         if size is None:
             self._missing_warned += 1
             warn(f"{path}: content {pointer.oid.digest[:12]} is not in the local cache; "
-                 f"the file is left as a pointer. Fetch it with: git archives pull --include '{path}'")
+                 "the file is left as a pointer. Fetch it with: "
+                 f"git archives pull --include '{path}'")
             self._remember_pending(path, pointer)
             out.write(text)
             return

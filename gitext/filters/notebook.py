@@ -1,7 +1,8 @@
 """The notebook filter (``filter=archives-nb``): clean strips outputs and volatile metadata.
 
-Only ``clean`` is advertised: the working copy keeps its outputs, and checkout writes the
-committed (stripped) notebook as it is.
+Smudge passes content through unchanged (the committed notebook is already stripped); it
+must still be advertised, because with ``filter.archives-nb.required`` git treats a
+missing capability as a failed filter.
 """
 
 from __future__ import annotations
@@ -15,28 +16,22 @@ from gitext.filters.process import ContentSink, warn
 
 
 class NotebookDriver:
-    capabilities = ("clean",)
+    capabilities = ("clean", "smudge")
 
     def __init__(self, root: Path) -> None:
         from gitext.notebooks.strip import options_from_config
 
         self.root = root
-        self.config = Config.load(root)
-        self.options: Any = options_from_config(self.config)
-        self.passthrough_on_error = (self.config.get("nb.on-error") or "error") == "passthrough"
+        # Read once per process: the options apply to every notebook of this git command.
+        self.options: Any = options_from_config(Config.load(root))
 
     def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
-        from gitext.errors import NotebookError
-        from gitext.notebooks.strip import strip_bytes
+        from gitext.notebooks.strip import clean_notebook
 
-        data = b"".join(content)
-        try:
-            out.write(strip_bytes(data, name=path, opts=self.options))
-        except NotebookError as exc:
-            if not self.passthrough_on_error:
-                raise
-            warn(f"{path}: {exc.message}; committed unchanged (nb.on-error = passthrough)")
-            out.write(data)
+        stripped, warning = clean_notebook(b"".join(content), name=path, opts=self.options)
+        if warning:
+            warn(warning)
+        out.write(stripped)
 
     def smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
                *, can_delay: bool) -> bool:

@@ -21,7 +21,8 @@ class Driver(Protocol):
     """What a filter does with one file. Content arrives as an iterator of packets that the
     driver must consume completely (the server drains whatever it leaves)."""
 
-    capabilities: tuple[str, ...]
+    @property
+    def capabilities(self) -> tuple[str, ...]: ...
 
     def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None: ...
 
@@ -146,7 +147,9 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
                 raise
             except ArchivesError as exc:
                 _drain(content)
-                warn(f"{path}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                # Messages usually name the file already; name it once.
+                where = "" if exc.message.startswith(path) else f"{path}: "
+                warn(f"{where}{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
                 sink.finish_error()
                 out.flush()
                 continue

@@ -84,7 +84,7 @@ class LocalStore:
         # and BufferedWriter retries or raises where a raw FileIO would silently drop bytes.
         f = os.fdopen(fd, "wb", buffering=CHUNK)
         try:
-            yield f, tmp_path  # type: ignore[misc]
+            yield f, tmp_path
         finally:
             try:
                 f.close()  # may raise again (disk still full): the unlink must still run
@@ -148,7 +148,7 @@ class LocalStore:
     # -- reading --------------------------------------------------------------------------
     def open(self, oid: ObjectId) -> BinaryIO:
         try:
-            return open(self.path(oid), "rb")  # noqa: SIM115 - the caller closes it
+            return open(self.path(oid), "rb")
         except FileNotFoundError:
             raise ObjectNotFoundError(
                 f"object {oid} is not in the local cache",

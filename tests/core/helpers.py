@@ -24,7 +24,8 @@ def pointer_text(data: bytes) -> bytes:
     if not data:
         return b""
     oid = hashlib.sha256(data).hexdigest()
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(data)}\n".encode()
+    return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\n"
+            f"size {len(data)}\n").encode()
 
 
 def staged_blob(repo: Path, path: str) -> bytes:

@@ -56,7 +56,7 @@ def test_clean_stores_content_and_answers_a_pointer(tmp_path: Path) -> None:
     data = os.urandom(200_000)
     proc = _run(repo, _session(_request("clean", "x.bin", data)))
     assert proc.returncode == 0, proc.stderr
-    [(status, content, final)] = _responses(proc.stdout)
+    [(_, content, _)] = _responses(proc.stdout)
     assert content == pointer_text(data)
     oid = hashlib.sha256(data).hexdigest()
     obj = repo / ".git" / "archives" / "files" / "sha256" / oid[:2] / oid[2:]

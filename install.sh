@@ -1,0 +1,86 @@
+#!/bin/sh
+# install.sh — install git-archives into its own virtual environment and put
+# `git-archives` on PATH (so `git archives …` works).
+#
+#   ./install.sh              install or upgrade (idempotent)
+#   ./install.sh --demo       install, then run the tutorial demo in a scratch directory
+#   ./install.sh --uninstall  remove what install.sh installed
+#
+# Run from inside one of your git clones (e.g. `cd my-project && /path/to/install.sh`) it
+# also runs `git archives install` there. Environment: PYTHON (default python3),
+# GIT_ARCHIVES_HOME (default ${XDG_DATA_HOME:-~/.local/share}/git-archives),
+# GIT_ARCHIVES_BIN_DIR (default ~/.local/bin).
+set -eu
+
+src=$(cd "$(dirname "$0")" && pwd)
+home_dir=${GIT_ARCHIVES_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/git-archives}
+venv=$home_dir/venv
+bin_dir=${GIT_ARCHIVES_BIN_DIR:-$HOME/.local/bin}
+python=${PYTHON:-python3}
+action=install
+for arg in "$@"; do
+  case "$arg" in
+    --uninstall) action=uninstall ;;
+    --demo) action=demo ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
+
+# The clone the user ran us from, unless it is git-archives' own source checkout.
+target_clone() {
+  top=$(git rev-parse --show-toplevel 2>/dev/null) || return 1
+  [ "$(cd "$top" && pwd -P)" = "$(cd "$src" && pwd -P)" ] && return 1
+  printf '%s\n' "$top"
+}
+
+if [ "$action" = uninstall ]; then
+  if clone=$(target_clone) && [ -x "$venv/bin/git-archives" ]; then
+    (cd "$clone" && "$venv/bin/git-archives" uninstall) || true
+  fi
+  if [ -L "$bin_dir/git-archives" ]; then rm -f "$bin_dir/git-archives"; say "removed $bin_dir/git-archives"; fi
+  if [ -d "$venv" ]; then rm -rf "$venv"; say "removed $venv"; fi
+  rmdir "$home_dir" 2>/dev/null || true
+  say "git-archives is uninstalled. Clones you set up keep their config until you run"
+  say "'git archives uninstall' in them (do that before this, or reinstall first)."
+  exit 0
+fi
+
+command -v git >/dev/null 2>&1 || die "git is not installed; install git first"
+command -v "$python" >/dev/null 2>&1 || die "$python not found; install Python 3.10 or newer (or set PYTHON=...)"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || die "$("$python" --version 2>&1) is too old; git-archives needs Python 3.10 or newer"
+
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  say "creating $venv"
+  rm -rf "$venv"
+  mkdir -p "$home_dir"
+  "$python" -m venv "$venv" || die "could not create a virtual environment (on Debian/Ubuntu: apt install python3-venv)"
+fi
+say "installing git-archives from $src"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$src" \
+  || die "pip could not install git-archives (see the messages above)"
+
+mkdir -p "$bin_dir"
+ln -sf "$venv/bin/git-archives" "$bin_dir/git-archives"
+say "git-archives $("$venv/bin/git-archives" --version | sed 's/^git-archives //') is at $bin_dir/git-archives"
+case ":$PATH:" in
+  *":$bin_dir:"*) ;;
+  *) say ""
+     say "NOTE: $bin_dir is not on your PATH, so 'git archives' will not be found yet."
+     say "      Add this line to your shell profile (~/.profile, ~/.bashrc or ~/.zshrc):"
+     say "        export PATH=\"$bin_dir:\$PATH\""
+     say "" ;;
+esac
+
+if clone=$(target_clone); then
+  say "setting up the clone $clone"
+  (cd "$clone" && "$venv/bin/git-archives" install)
+fi
+
+if [ "$action" = demo ]; then
+  exec "$venv/bin/git-archives" demo
+fi
