@@ -1,0 +1,246 @@
+"""``git archives metrics show|diff``, ``params diff`` and ``dag``: reports on the pipeline.
+
+Only the standard library is imported here; the features load when a verb runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _precision(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of decimals (0 or more)")
+    return value
+
+
+def _format_options(parser: argparse.ArgumentParser, *, precision: bool = True) -> None:
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON for scripts")
+    fmt.add_argument("--md", action="store_true", help="print a markdown table")
+    if precision:
+        parser.add_argument(
+            "--precision", type=_precision, metavar="N", default=None,
+            help="round numbers to N decimals (default 5 in tables; JSON keeps values as "
+                 "read unless this is given)",
+        )
+
+
+def register(sub: Any) -> None:
+    metrics = sub.add_parser("metrics", help="show metrics, or compare them across revisions",
+                             description="Show the pipeline's metrics, or compare them "
+                                         "between revisions and the workspace.")
+    msub = metrics.add_subparsers(dest="metrics_verb", metavar="<command>")
+    metrics.set_defaults(func=lambda ns: _missing_subcommand(metrics))
+
+    show = msub.add_parser("show", help="print the current metrics",
+                           description="Print every metric the pipeline declares, as it is "
+                                       "in the workspace.")
+    show.add_argument("targets", nargs="*", metavar="PATH",
+                      help="metrics files or directories to show instead of those in dvc.yaml")
+    _format_options(show)
+    show.set_defaults(func=lambda ns: metrics_show(
+        targets=ns.targets or None, as_json=ns.json, markdown=ns.md, precision=ns.precision))
+
+    diff = msub.add_parser(
+        "diff", help="compare metrics between revisions (default: HEAD and the workspace)",
+        description="Compare metrics between A_REV (default HEAD) and B_REV (default the "
+                    "workspace). Revisions are read from git objects; nothing is checked "
+                    "out.")
+    diff.add_argument("a_rev", nargs="?", default="HEAD", metavar="A_REV",
+                      help="the old revision (default HEAD)")
+    diff.add_argument("b_rev", nargs="?", default=None, metavar="B_REV",
+                      help="the new revision (default the workspace)")
+    diff.add_argument("--all", action="store_true", help="also list unchanged metrics")
+    diff.add_argument("--targets", nargs="+", metavar="PATH", default=None,
+                      help="metrics files or directories to compare instead of dvc.yaml's")
+    _format_options(diff)
+    diff.set_defaults(func=lambda ns: metrics_diff(
+        a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
+        as_json=ns.json, markdown=ns.md, precision=ns.precision))
+
+    params = sub.add_parser("params", help="compare parameters across revisions",
+                            description="Compare the parameters the pipeline uses.")
+    psub = params.add_subparsers(dest="params_verb", metavar="<command>")
+    params.set_defaults(func=lambda ns: _missing_subcommand(params))
+    pdiff = psub.add_parser(
+        "diff", help="compare params between revisions (default: HEAD and the workspace)",
+        description="Compare params between A_REV (default HEAD) and B_REV (default the "
+                    "workspace), read from git objects without a checkout.")
+    pdiff.add_argument("a_rev", nargs="?", default="HEAD", metavar="A_REV",
+                      help="the old revision (default HEAD)")
+    pdiff.add_argument("b_rev", nargs="?", default=None, metavar="B_REV",
+                      help="the new revision (default the workspace)")
+    pdiff.add_argument("--all", action="store_true", help="also list unchanged params")
+    _format_options(pdiff, precision=False)
+    pdiff.set_defaults(func=lambda ns: params_diff(
+        a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, as_json=ns.json, markdown=ns.md))
+
+    dag = sub.add_parser("dag", help="draw the pipeline's stages and how they connect",
+                         description="Draw the stage graph of every dvc.yaml: boxes and "
+                                     "arrows in the terminal, or Graphviz / Mermaid source.")
+    dag.add_argument("target", nargs="?", default=None, metavar="TARGET",
+                     help="draw only this stage and what it depends on")
+    style = dag.add_mutually_exclusive_group()
+    style.add_argument("--dot", action="store_true", help="print Graphviz dot source")
+    style.add_argument("--mermaid", action="store_true", help="print a Mermaid flowchart")
+    dag.add_argument("--full", action="store_true",
+                     help="with TARGET: the whole connected pipeline it belongs to")
+    dag.set_defaults(func=lambda ns: dag_command(
+        target=ns.target, dot=ns.dot, mermaid=ns.mermaid, full=ns.full))
+
+
+def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _warn(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(f"git-archives: warning: {line}", file=sys.stderr)
+
+
+def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool,
+                 precision: int | None) -> int:
+    from gitext.gitrepo import Repo
+    from gitext.pipeline import metrics as m
+
+    repo = Repo.discover()
+    snap = m.collect_metrics(repo, None, targets=_repo_paths(repo, targets))
+    errors = list(m.iter_errors(snap))
+    _warn(errors)
+    if not snap.values:
+        if not errors:
+            print("no metrics: declare them under 'metrics:' in dvc.yaml", file=sys.stderr)
+        return 1 if errors else 0
+    if as_json:
+        sys.stdout.write(m.show_to_json(snap, precision=precision))
+    else:
+        sys.stdout.write(m.format_show(snap, markdown=markdown,
+                                       precision=_table_precision(precision)))
+    return 0
+
+
+def _table_precision(precision: int | None) -> int:
+    from gitext.pipeline.metrics import DEFAULT_PRECISION
+
+    return DEFAULT_PRECISION if precision is None else precision
+
+
+def _repo_paths(repo: Any, paths: Sequence[str] | None) -> list[str] | None:
+    """Paths typed relative to the current directory, as repo-relative POSIX paths."""
+    if paths is None:
+        return None
+    from pathlib import Path
+
+    root = Path(repo.root).resolve()
+    out = []
+    for p in paths:
+        full = (Path.cwd() / p).resolve()  # an absolute p replaces the cwd
+        try:
+            out.append(full.relative_to(root).as_posix())
+        except ValueError:
+            from gitext.errors import UsageError
+
+            raise UsageError(f"{p} is outside the repository {root}") from None
+    return out
+
+
+def metrics_diff(*, a_rev: str, b_rev: str | None, show_all: bool,
+                 targets: Sequence[str] | None, as_json: bool, markdown: bool,
+                 precision: int | None) -> int:
+    from gitext.gitrepo import Repo
+    from gitext.pipeline import metrics as m
+
+    repo = Repo.discover()
+    paths = _repo_paths(repo, targets)
+    old = m.collect_metrics(repo, a_rev, targets=paths)
+    new = m.collect_metrics(repo, b_rev, targets=paths)
+    _warn(list(m.iter_errors(old, new)))
+    if not (old.values or new.values or old.errors or new.errors):
+        print("no metrics: declare them under 'metrics:' in dvc.yaml, or pass --targets",
+              file=sys.stderr)
+        return 0
+    rows = m.diff_metrics(old.values, new.values, all=show_all)
+    return _print_diff(rows, old.label, new.label, kind="Metric", as_json=as_json,
+                       markdown=markdown, precision=precision, with_change=True)
+
+
+def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
+                markdown: bool) -> int:
+    from gitext.gitrepo import Repo
+    from gitext.pipeline import metrics as m
+
+    repo = Repo.discover()
+    old = m.collect_params(repo, a_rev)
+    new = m.collect_params(repo, b_rev)
+    _warn(list(m.iter_errors(old, new)))
+    if not (old.values or new.values or old.errors or new.errors):
+        print("no params: stages list none and there is no params.yaml", file=sys.stderr)
+        return 0
+    rows = m.diff_params(old.values, new.values, all=show_all)
+    return _print_diff(rows, old.label, new.label, kind="Param", as_json=as_json,
+                       markdown=markdown, precision=None, with_change=False)
+
+
+def _print_diff(rows: Sequence[Any], old_label: str, new_label: str, *, kind: str,
+                as_json: bool, markdown: bool, precision: int | None,
+                with_change: bool) -> int:
+    from gitext.pipeline import metrics as m
+
+    if as_json:
+        sys.stdout.write(m.diff_to_json(rows, precision=precision, with_change=with_change))
+        return 0
+    if not rows:
+        print(f"no {kind.lower()} changed between {old_label} and {new_label}",
+              file=sys.stderr)
+        return 0
+    table_precision = _table_precision(precision) if with_change else None
+    sys.stdout.write(m.format_diff(rows, old_label=old_label, new_label=new_label, kind=kind,
+                                   precision=table_precision, markdown=markdown,
+                                   show_change=with_change))
+    return 0
+
+
+def _can_draw_boxes() -> bool:
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "┌─┐│└┘┬▼".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool) -> int:
+    from gitext.errors import PipelineError, UsageError
+    from gitext.gitrepo import Repo
+    from gitext.pipeline import dag as d
+    from gitext.pipeline.dvcyaml import load_all_pipelines
+
+    if full and target is None:
+        raise UsageError("--full needs a TARGET stage", hint="git archives dag --full STAGE")
+    repo = Repo.discover()
+    pipelines = load_all_pipelines(repo.root)
+    graph = d.build_graph(pipelines)
+    if not graph.nodes:
+        raise PipelineError(f"no stages: {repo.root} has no dvc.yaml with stages",
+                            hint="add stages to dvc.yaml (see docs/pipelines.md)")
+    d.detect_problems(graph)
+    if target is not None:
+        graph = d.ancestors_graph(graph, d.resolve_targets(graph, [target], root=repo.root),
+                                  full=full)
+    if dot:
+        text = d.render_dot(graph)
+    elif mermaid:
+        text = d.render_mermaid(graph)
+    else:
+        text = d.render_ascii(graph, unicode=_can_draw_boxes())
+    sys.stdout.write(text)
+    return 0

@@ -1,0 +1,1 @@
+"""Tests for loading dvc.yaml, params files and the dvc.lock codec."""
