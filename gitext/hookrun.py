@@ -108,14 +108,17 @@ def _fill(repo: Repo) -> None:
 def _outputs(repo: Repo) -> None:
     root = repo.worktree
     if root is None or not (root / "dvc.lock").exists():
-        return
-    try:
-        from gitext.pipeline.checkout import checkout_outputs
-    except ImportError:
-        return
-    report = checkout_outputs(root)
-    for line in getattr(report, "lines", []):
-        _say(f"git-archives: {line}")
+        return  # nested pipelines' outputs: 'git archives checkout' (a hook stays cheap)
+    from gitext.pipeline.checkout import checkout_outputs
+
+    # Never forced: a file the user changed is kept and reported, not overwritten.
+    report = checkout_outputs(root, archives_dir=repo.archives_dir)
+    if report.restored:
+        _say(f"git-archives: restored {len(report.restored)} pipeline output(s) from the cache")
+    for path, why in report.conflicts:
+        _say(f"git-archives: kept {path} ({why}); 'git archives checkout --force' replaces it")
+    for item in report.missing:
+        _say(f"git-archives: {item} is not in the cache; run 'git archives pull'")
 
 
 def pre_push(repo: Repo, args: list[str]) -> int:

@@ -223,15 +223,12 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         lines += [f"  {tp.path} ({tp.pointer.oid.digest[:12]})" for tp in missing]
     if not left and not missing:
         lines.append(f"Large files: all {len(pointers)} present.")
-    if (repo.root / "dvc.yaml").exists():
-        try:
-            from gitext.commands.pipeline import pipeline_status_lines
-        except ImportError:
-            pipeline_status_lines = None  # type: ignore[assignment]
-        if pipeline_status_lines is not None:
-            plines = pipeline_status_lines(repo.root)
-            lines += plines
-            result["pipeline"] = plines
+    from gitext.commands.pipeline import pipeline_status_lines
+
+    plines = pipeline_status_lines(repo.root, archives_dir=repo.archives_dir)
+    if plines:
+        lines += plines
+        result["pipeline"] = plines
     if remote is not None:
         from gitext import transfer
 

@@ -210,19 +210,24 @@ class LocalStore:
         fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         tmp = Path(name)
         try:
+            linked = False
             if hardlink and self.is_verified(oid):
                 os.close(fd)
                 tmp.unlink()
                 try:
                     os.link(self.path(oid), tmp)
+                    linked = True
                 except OSError as exc:
                     if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                         raise
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                    hardlink = False
-            if not hardlink or not tmp.exists():
+            if not linked:
                 with os.fdopen(fd, "wb") as out:
                     self.stream_verified(oid, out.write)
+                # mkstemp makes 0600 files; a checked-out file gets the usual umask mode.
+                mask = os.umask(0)
+                os.umask(mask)
+                os.chmod(tmp, 0o666 & ~mask)
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

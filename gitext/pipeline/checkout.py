@@ -1,0 +1,168 @@
+"""Put pipeline outputs back as ``dvc.lock`` records them (the post-checkout/post-merge hooks
+and ``git archives checkout``).
+
+Every ``cache: true`` output named in a lock is placed from the local store: a hard link to
+the read-only cached object where the filesystem allows, a verified copy otherwise. An output
+already in place costs a stat (the stat cache knows its id). A file whose content differs
+from the lock's *and* is not in the cache either is the user's work: it is reported, never
+overwritten, unless ``force``. Nothing here runs a pipeline command (DESIGN.md, "Trust").
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitext.errors import ArchivesError
+from gitext.hashing import ObjectId
+from gitext.pipeline import dvchash
+from gitext.pipeline.dvchash import MD5, Hasher
+from gitext.pipeline.model import Pipeline
+from gitext.state import StateCache
+from gitext.store.local import LocalStore
+
+
+@dataclass
+class CheckoutReport:
+    restored: list[str] = field(default_factory=list)  # repo paths placed or repaired
+    unchanged: list[str] = field(default_factory=list)  # already as recorded
+    conflicts: list[tuple[str, str]] = field(default_factory=list)  # (path, why kept)
+    missing: list[str] = field(default_factory=list)  # recorded but not in the cache
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts and not self.missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "restored": self.restored, "unchanged": self.unchanged,
+            "conflicts": [{"path": p, "reason": r} for p, r in self.conflicts],
+            "missing": self.missing,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+
+def _nested_locks(root: Path) -> bool:
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+         ":(glob)**/dvc.lock"],
+        cwd=root, capture_output=True, check=False)
+    return bool(proc.stdout.strip(b"\0"))
+
+
+def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | None = None,
+                     pipelines: list[Pipeline] | None = None) -> CheckoutReport:
+    """Place every cached output of every ``dvc.lock`` under ``root`` as recorded."""
+    report = CheckoutReport()
+    if pipelines is None:
+        # The common case costs one stat; a lock elsewhere costs one git call.
+        if not (root / "dvc.lock").is_file() and not _nested_locks(root):
+            return report
+        from gitext.pipeline import dvcyaml
+
+        pipelines = dvcyaml.load_all_pipelines(root)
+    if archives_dir is None:
+        from gitext.gitrepo import Repo
+
+        archives_dir = Repo.discover(root).archives_dir
+    state = StateCache(archives_dir / "state.db")
+    store = LocalStore(archives_dir, state=state)
+    hasher = Hasher(state)
+    try:
+        for pipeline in pipelines:
+            _checkout_pipeline(pipeline, store, hasher, force=force, report=report)
+    finally:
+        state.close()
+    return report
+
+
+def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, *, force: bool,
+                       report: CheckoutReport) -> None:
+    from gitext.pipeline.lockfile import read_lock
+
+    if not pipeline.lock_file.is_file():
+        return
+    lock = read_lock(pipeline.lock_file)
+    for stage in pipeline.stages.values():
+        entry = lock.stages.get(stage.name)
+        if entry is None:
+            continue
+        recorded = {f.path: f for f in entry.outs}
+        for out in stage.outs:
+            rec = recorded.get(out.path)
+            if not out.cache or rec is None or rec.md5 is None:
+                continue
+            if rec.legacy:
+                report.skipped.append((out.repo_path, "recorded by DVC 2 (md5-dos2unix): run "
+                                                      "'git archives repro' to re-record it"))
+                continue
+            try:
+                _checkout_one(pipeline.root, out.repo_path, rec.md5, store, hasher,
+                              force=force, report=report)
+            except ArchivesError as exc:
+                report.skipped.append((out.repo_path, exc.message))
+            except OSError as exc:
+                report.skipped.append((out.repo_path, f"cannot write: {exc.strerror or exc}"))
+
+
+def _user_files(dest: Path, md5: str, store: LocalStore, hasher: Hasher) -> list[str]:
+    """Files at ``dest`` whose content is neither what the lock records nor in the cache."""
+    if md5.endswith(".dir"):
+        wanted = {e.relpath: e.md5 for e in dvchash.read_manifest(store, md5)}
+        if not dest.is_dir():
+            return _user_files_single(dest, None, store, hasher)
+        found = []
+        for rel, st, full in dvchash.walk_files(dest):
+            digest = hasher.file(full, st)
+            if digest != wanted.get(rel) and not store.has(ObjectId(MD5, digest)):
+                found.append(f"{dest.name}/{rel}")
+        return found
+    return _user_files_single(dest, md5, store, hasher)
+
+
+def _user_files_single(dest: Path, md5: str | None, store: LocalStore,
+                       hasher: Hasher) -> list[str]:
+    if dest.is_dir():
+        return [f"{dest.name}/{rel}" for rel, st, full in dvchash.walk_files(dest)
+                if not store.has(ObjectId(MD5, hasher.file(full, st)))]
+    st = dest.stat()
+    digest = hasher.file(os.fspath(dest), st)
+    if digest == md5 or store.has(ObjectId(MD5, digest)):
+        return []
+    return [dest.name]
+
+
+def _checkout_one(root: Path, repo_path: str, md5: str, store: LocalStore, hasher: Hasher, *,
+                  force: bool, report: CheckoutReport) -> None:
+    from gitext.pipeline.engine import place_object
+
+    dest = root / repo_path
+    dvchash.check_md5(md5, where=f"dvc.lock output '{repo_path}'")
+    current = hasher.path(dest)
+    if current is not None and current.md5 == md5:
+        report.unchanged.append(repo_path)
+        return
+    if not _in_store(store, md5):
+        report.missing.append(repo_path)
+        return
+    if current is not None and not force:
+        changed = _user_files(dest, md5, store, hasher)
+        if changed:
+            report.conflicts.append(
+                (repo_path, "changed here and not saved anywhere: " + ", ".join(changed[:5])
+                 + (" …" if len(changed) > 5 else "")))
+            return
+    place_object(store, hasher, md5, dest, hardlink=True)
+    report.restored.append(repo_path)
+
+
+def _in_store(store: LocalStore, md5: str) -> bool:
+    if not dvchash.has_object(store, md5):
+        return False
+    if md5.endswith(".dir"):
+        return all(store.has(ObjectId(MD5, e.md5)) for e in dvchash.read_manifest(store, md5))
+    return True

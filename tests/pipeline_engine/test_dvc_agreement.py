@@ -1,0 +1,138 @@
+"""DVC itself must agree with us: same lock text, and each tool calls the other's work
+up to date. Needs DVC in a venv (reused from /work/dvcvenv, else installed once from PyPI
+into <checkout>/.cache/dvc-venv)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitext.pipeline import engine
+from gitext.pipeline.model import Pipeline
+
+from .helpers import git, make_pipeline, write
+
+pytestmark = pytest.mark.slow
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+KNOWN_VENVS = [Path("/work/dvcvenv"), CHECKOUT / ".cache" / "dvc-venv"]
+
+
+def _dvc_in(venv: Path) -> Path | None:
+    exe = venv / "bin" / "dvc"
+    if exe.is_file():
+        proc = subprocess.run([str(exe), "--version"], capture_output=True, check=False)
+        if proc.returncode == 0:
+            return exe
+    return None
+
+
+@pytest.fixture(scope="session")
+def dvc_exe() -> Iterator[Path]:
+    for venv in KNOWN_VENVS:
+        found = _dvc_in(venv)
+        if found is not None:
+            yield found
+            return
+    venv = KNOWN_VENVS[-1]
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc>=3,<4"],
+                          capture_output=True, text=True, check=False, timeout=900)
+    found = _dvc_in(venv)
+    if found is None:
+        pytest.skip(f"DVC could not be installed: {proc.stderr[-500:]}")
+    yield found
+
+
+def dvc(exe: Path, cwd: Path, *args: str) -> str:
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{exe.parent}{os.pathsep}"
+               f"{os.environ['PATH']}")
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+STAGES: dict[str, Any] = {
+    "prepare": {"cmd": "mkdir -p data/prep && cat data/raw/*.txt > data/prep/all.txt",
+                "deps": ["data/raw", "prep.sh"], "outs": ["data/prep"],
+                "params": ["prepare.seed", {"conf/extra.yaml": ["alpha"]}]},
+    "train": {"cmd": ["wc -l data/prep/all.txt > model.txt",
+                      "printf '{\"acc\": 0.5}' > metrics.json"],
+              "deps": ["data/prep"], "outs": ["model.txt"],
+              "metrics": [{"metrics.json": {"cache": False}}], "params": ["train"]},
+    "report": {"cmd": "cat ../model.txt > summary.txt", "wdir": "reports",
+               "deps": ["../model.txt"], "outs": ["summary.txt"]},
+}
+
+
+def project(root: Path, dvc_exe: Path) -> list[Pipeline]:
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"data/raw/a.txt": "a\r\n", "data/raw/b.txt": "b\n", "prep.sh": "echo\n",
+                 "params.yaml": "prepare:\n  seed: 3\ntrain:\n  lr: 1e-5\n  on: yes\n",
+                 "conf/extra.yaml": "alpha: 0.5\n", "reports/.keep": ""})
+    (root / "prep.sh").chmod(0o755)
+    dvc(dvc_exe, root, "init", "-q")
+    dvc(dvc_exe, root, "config", "core.analytics", "false")
+    # One cache for both tools: ours, which is DVC 3's layout.
+    dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
+    return make_pipeline(root, STAGES)
+
+
+def test_dvc_says_up_to_date_after_our_repro(tmp_path: Path, dvc_exe: Path) -> None:
+    root = tmp_path / "ours"
+    pl = project(root, dvc_exe)
+    assert engine.repro(root, pipelines=pl, out=lambda _l: None).ok
+    assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
+    # Both see the same stale stage after an edit.
+    (root / "data" / "raw" / "b.txt").write_text("changed\n")
+    theirs = json.loads(dvc(dvc_exe, root, "status", "--json"))
+    ours = engine.status(root, pipelines=pl)
+    assert set(theirs) == {s.id for s in ours.stages if s.reasons} == {"prepare"}
+    assert [s.id for s in ours.stale] == ["prepare", "train", "report"]
+
+
+def test_we_agree_after_dvc_repro_and_the_lock_files_are_identical(
+        tmp_path: Path, dvc_exe: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    pl_ours = project(ours, dvc_exe)
+    pl_theirs = project(theirs, dvc_exe)
+    assert engine.repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
+    dvc(dvc_exe, theirs, "repro", "-q")
+    assert engine.status(theirs, pipelines=pl_theirs).up_to_date
+    assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
+    for gitignore in (".gitignore", "data/.gitignore", "reports/.gitignore"):
+        assert (ours / gitignore).read_text() == (theirs / gitignore).read_text(), gitignore
+    # DVC's `repro` after ours runs nothing.
+    assert "didn't change" in dvc(dvc_exe, ours, "repro")
+
+
+def test_dvc_3_and_we_read_a_legacy_dvc_2_lock_alike(tmp_path: Path, dvc_exe: Path) -> None:
+    import hashlib
+
+    root = tmp_path / "legacy"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"in.txt": "x\r\ny\r\n", "out.txt": "z\r\n"})
+    dvc(dvc_exe, root, "init", "-q")
+    pl = make_pipeline(root, {"s": {"cmd": "cp in.txt out.txt", "deps": ["in.txt"],
+                                    "outs": [{"out.txt": {"cache": False}}]}})
+    legacy_in = hashlib.md5(b"x\ny\n").hexdigest()
+    legacy_out = hashlib.md5(b"z\n").hexdigest()
+    (root / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  s:\n    cmd: cp in.txt out.txt\n    deps:\n"
+        f"    - path: in.txt\n      md5: {legacy_in}\n      size: 6\n    outs:\n"
+        f"    - path: out.txt\n      md5: {legacy_out}\n      size: 3\n")
+    assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
+    assert engine.status(root, pipelines=pl).up_to_date

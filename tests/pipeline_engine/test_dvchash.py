@@ -1,0 +1,188 @@
+"""DVC's ids: file md5, legacy md5-dos2unix, the .dir manifest, and the store layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitext.errors import CorruptObjectError, InvalidObjectIdError
+from gitext.pipeline import dvchash
+from gitext.pipeline.dvchash import Hasher, ManifestEntry
+from gitext.state import StateCache
+from gitext.store.local import LocalStore
+
+
+def test_file_id_is_the_plain_md5_of_its_bytes(tmp_path: Path) -> None:
+    p = tmp_path / "f"
+    p.write_bytes(b"a\r\nb\r\n")
+    assert dvchash.file_md5(p) == (hashlib.md5(b"a\r\nb\r\n").hexdigest(), 6)
+
+
+@pytest.mark.parametrize("hint", [-1, 0, 10, 3 * 1024 * 1024])
+def test_large_files_hash_right_whatever_the_size_hint(tmp_path: Path, hint: int) -> None:
+    data = bytes(range(256)) * 9000  # 2.3 MB: several reads
+    p = tmp_path / "big"
+    p.write_bytes(data)
+    assert dvchash.file_md5(p, dvchash.MD5, hint) == (hashlib.md5(data).hexdigest(), len(data))
+
+
+def test_legacy_id_normalises_crlf_in_text_but_not_in_binary(tmp_path: Path) -> None:
+    text = tmp_path / "t"
+    text.write_bytes(b"a\r\nb\r\n")
+    binary = tmp_path / "b"
+    binary.write_bytes(b"\x00\x01a\r\n")
+    assert dvchash.file_md5(text, dvchash.LEGACY)[0] == hashlib.md5(b"a\nb\n").hexdigest()
+    assert dvchash.file_md5(binary, dvchash.LEGACY)[0] == \
+        hashlib.md5(b"\x00\x01a\r\n").hexdigest()
+
+
+def test_text_detection_follows_dvc_thresholds() -> None:
+    assert dvchash.is_text_block(b"")
+    assert not dvchash.is_text_block(b"abc\x00")
+    assert dvchash.is_text_block(b"a" * 7 + b"\xff" * 3)  # 30 % is still text
+    assert not dvchash.is_text_block(b"a" * 6 + b"\xff" * 4)
+
+
+def test_manifest_is_serialised_exactly_as_dvc_writes_it() -> None:
+    entries = [ManifestEntry("b/c.txt", "1" * 32), ManifestEntry("a.txt", "2" * 32)]
+    data = dvchash.manifest_bytes(entries)
+    assert data == (
+        b'[{"md5": "22222222222222222222222222222222", "relpath": "a.txt"}, '
+        b'{"md5": "11111111111111111111111111111111", "relpath": "b/c.txt"}]'
+    )
+
+
+def test_directory_id_is_the_manifest_md5_with_dir_suffix(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "x.txt").write_text("x\n")
+    (d / "sub" / "y.txt").write_text("yy\n")
+    (d / ".git").mkdir()
+    (d / ".git" / "ignored").write_text("not part of the directory")
+    info, entries = Hasher(None).directory(d)
+    manifest = json.dumps([
+        {"md5": hashlib.md5(b"yy\n").hexdigest(), "relpath": "sub/y.txt"},
+        {"md5": hashlib.md5(b"x\n").hexdigest(), "relpath": "x.txt"},
+    ], sort_keys=True).encode()
+    assert info.md5 == hashlib.md5(manifest).hexdigest() + ".dir"
+    assert (info.size, info.nfiles) == (5, 2)
+    assert [e.relpath for e in entries] == ["sub/y.txt", "x.txt"]
+
+
+def test_unchanged_files_are_not_read_again(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(20):
+        (d / f"{i}.txt").write_text(str(i))
+    old = time.time() - 60  # older than the racy window, as in a real checkout
+    for p in d.iterdir():
+        os.utime(p, (old, old))
+    state = StateCache(tmp_path / "state.db")
+    first = Hasher(state).directory(d)[0]
+    state.flush()
+    calls: list[str] = []
+    real = dvchash.file_md5
+    monkeypatch.setattr(dvchash, "file_md5",
+                        lambda p, h=dvchash.MD5, n=-1: (calls.append(str(p)), real(p, h, n))[1])
+    assert Hasher(state).directory(d)[0] == first
+    assert calls == []
+    (d / "3.txt").write_text("changed")
+    second = Hasher(state).directory(d)[0]
+    assert second != first
+    assert calls == [str(d / "3.txt")]
+
+
+def test_executable_files_are_marked_isexec(tmp_path: Path) -> None:
+    p = tmp_path / "run.sh"
+    p.write_text("echo hi\n")
+    p.chmod(0o755)
+    info = Hasher(None).path(p)
+    assert info is not None and info.isexec
+
+
+@pytest.mark.parametrize("relpath", ["../evil", "/etc/passwd", "a/../../b", "a//b", "", ".",
+                                     "C:/x", "a\\b"])
+def test_manifest_entries_that_leave_their_directory_are_refused(relpath: str) -> None:
+    data = json.dumps([{"md5": "0" * 32, "relpath": relpath}]).encode()
+    with pytest.raises(CorruptObjectError):
+        dvchash.parse_manifest(data, where="m")
+
+
+@given(st.binary(max_size=200))
+def test_parsing_any_bytes_as_a_manifest_fails_only_with_a_clear_error(data: bytes) -> None:
+    try:
+        dvchash.parse_manifest(data, where="m")
+    except CorruptObjectError:
+        pass
+
+
+def test_manifests_are_stored_with_dir_suffix_and_verified(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "cache")
+    data = dvchash.manifest_bytes([ManifestEntry("a", "0" * 32)])
+    oid = dvchash.write_manifest(store, data)
+    digest = hashlib.md5(data).hexdigest()
+    assert oid == digest + ".dir"
+    path = tmp_path / "cache" / "files" / "md5" / digest[:2] / (digest[2:] + ".dir")
+    assert path.read_bytes() == data
+    assert dvchash.read_manifest(store, oid) == [ManifestEntry("a", "0" * 32)]
+    path.chmod(0o644)
+    path.write_bytes(b"[]")
+    with pytest.raises(CorruptObjectError):
+        dvchash.read_manifest(store, oid)
+
+
+def test_ids_are_validated_before_they_become_paths(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "cache")
+    for bad in ["../../etc", "0" * 31, "A" * 32, "0" * 32 + ".dirx"]:
+        with pytest.raises(InvalidObjectIdError):
+            dvchash.object_path(store, bad)
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=12), st.sampled_from(["0" * 32, "f" * 32])),
+                max_size=8))
+def test_manifest_bytes_equal_dvc_json_dumps_for_any_names(pairs: list[tuple[str, str]]) -> None:
+    entries = [ManifestEntry(rel, md5) for rel, md5 in pairs]
+    expected = json.dumps(sorted(({"md5": md5, "relpath": rel} for rel, md5 in pairs),
+                                 key=lambda d: d["relpath"]), sort_keys=True).encode()
+    assert dvchash.manifest_bytes(entries) == expected
+
+
+def test_a_symlink_loop_inside_a_directory_does_not_hang(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("a")
+    (d / "loop").symlink_to(d)
+    (d / "link.txt").symlink_to(d / "a.txt")
+    _info, entries = Hasher(None).directory(d)
+    assert [e.relpath for e in entries] == ["a.txt", "link.txt"]
+
+
+def test_a_directory_whose_stats_did_not_change_is_known_from_one_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    old = time.time() - 60
+    for i in range(5):
+        (d / f"{i}.txt").write_text(str(i))
+        os.utime(d / f"{i}.txt", (old, old))
+    state = StateCache(tmp_path / "state.db")
+    first = Hasher(state).directory_id(d)
+    assert first == Hasher(None).directory(d)[0]
+
+    def no_rehash(*_a: object) -> None:
+        raise AssertionError("the directory was hashed file by file")
+
+    with monkeypatch.context() as m:
+        m.setattr(Hasher, "_directory", no_rehash)
+        assert Hasher(state).directory_id(d) == first
+    (d / "2.txt").write_text("9")  # same size, new content
+    second = Hasher(state).directory_id(d)
+    assert second != first and second == Hasher(None).directory(d)[0]
