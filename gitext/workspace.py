@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitext import pointer as ptr
-from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo
-from gitext.hashing import ObjectId
 from gitext.state import StateCache
 from gitext.store.local import LocalStore
 
