@@ -8,14 +8,16 @@ module level, so building every parser costs a few milliseconds and no heavy imp
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gitext import __version__
 from gitext.errors import ArchivesError
+
+if TYPE_CHECKING:
+    import argparse
 
 # The modules that contribute verbs, in the order their verbs appear in --help.
 COMMAND_MODULES = (
@@ -29,6 +31,10 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here: hooks and the filter process (the hot paths) never build a parser.
+    import argparse
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="git archives",
         description="Version large files, notebooks and pipelines with plain git.",

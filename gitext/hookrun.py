@@ -74,14 +74,28 @@ def _notebook_pairs(repo: Repo) -> int:
 def post_checkout(repo: Repo, args: list[str]) -> int:
     _fill(repo)
     _outputs(repo)
-    if len(args) >= 3 and args[2] == "1":
-        try:
-            from gitext.notebooks import hooks as nbhooks
-        except ImportError:
-            return 0
+    if len(args) >= 3 and args[2] == "1" and _pairing_possible(repo):
+        from gitext.notebooks import hooks as nbhooks
+
         for line in nbhooks.regenerate_from_text(repo):
             _say(f"git-archives: {line}")
     return 0
+
+
+def _pairing_possible(repo: Repo) -> bool:
+    """A few stats, so a repository that pairs nothing never imports the pairing code."""
+    top = repo.worktree
+    if top is None:
+        return False
+    if (repo.archives_dir / "nbsync").is_dir():
+        return True
+    if any((top / n).is_file() for n in ("jupytext.toml", ".jupytext.toml", ".jupytext")):
+        return True
+    pyproject = top / "pyproject.toml"
+    try:
+        return pyproject.is_file() and b"jupytext" in pyproject.read_bytes()
+    except OSError:
+        return False
 
 
 def post_merge(repo: Repo, args: list[str]) -> int:
