@@ -141,7 +141,12 @@ def pre_push(repo: Repo, args: list[str]) -> int:
         return 0
     cfg = Config.load(repo.worktree)
     if not (cfg.get("core.remote") or cfg.section("remote")):
-        return 0  # no data remote configured: nothing to upload
+        # Nowhere to upload to. Say so when there is data a teammate would then lack.
+        if (repo.archives_dir / "files").is_dir():
+            _say("git-archives: no data remote is configured, so the data these commits "
+                 "reference is not uploaded")
+            _say("hint: git archives remote add -d storage <directory or s3://bucket/path>")
+        return 0
     from gitext import transfer
 
     remote_name = args[0] if args else ""

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitext import pointer as ptr
+from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo
 from gitext.state import StateCache
 from gitext.store.local import LocalStore
@@ -105,33 +107,50 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
     else:
         candidates = index_pointers(repo, paths or ())
     done_abs: list[str] = []
+    to_checkout: list[TrackedPointer] = []
     for tp in candidates:
         dest = root / tp.path
         if tp.pointer.size == 0:
             continue
         if not worktree_is_pointer(dest, tp.pointer):
-            if not dest.exists():
-                continue
-            done_abs.append(os.fspath(dest))  # already has content (or the user's edit)
+            if dest.exists():
+                done_abs.append(os.fspath(dest))  # already has content (or the user's edit)
             continue
         if not store.has(tp.pointer.oid):
             report.missing.append(tp)
             continue
-        mode = dest.stat().st_mode
-        store.checkout_to(tp.pointer.oid, dest)
-        os.chmod(dest, stat.S_IMODE(mode))
-        store.state.record(os.fspath(dest), "sha256", dest.stat(), tp.pointer.oid.digest)
-        report.filled.append(tp.path)
-        done_abs.append(os.fspath(dest))
-    store.state.flush()
+        to_checkout.append(tp)
+    store.state.flush()  # the checkout's filter process uses state.db too
+    if to_checkout:
+        # Let git write them: smudge serves each from the cache and git records the new
+        # stat in the index itself (a refresh would re-clean every byte: git takes a size
+        # change as a content change). Only files that are still exactly their pointer are
+        # named, so no edit of the user's is overwritten.
+        for tp in to_checkout:
+            # git skips a file whose stat matches its index entry: make it differ.
+            os.utime(root / tp.path, (0, 0))
+        env = dict(os.environ, GIT_ARCHIVES_SKIP_HOOKS="1")
+        env.pop("GIT_INDEX_FILE", None)
+        listing = b"".join(tp.path.encode("utf-8", "surrogateescape") + b"\0"
+                           for tp in to_checkout)
+        proc = subprocess.run(
+            ["git", "--literal-pathspecs", "checkout", "--pathspec-from-file=-",
+             "--pathspec-file-nul"],
+            cwd=root, input=listing, capture_output=True, env=env, check=False)
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise ArchivesError(
+                f"could not fill in {len(to_checkout)} file(s): {err[-1] if err else 'git failed'}",
+                hint="run 'git archives fsck', then 'git archives pull' again",
+            )
+        for tp in to_checkout:
+            dest = root / tp.path
+            if worktree_is_pointer(dest, tp.pointer):
+                report.missing.append(tp)  # smudge left it (e.g. the object was corrupt)
+            else:
+                report.filled.append(tp.path)
+                done_abs.append(os.fspath(dest))
     pending.remove_many(done_abs)
-    if report.filled:
-        # The index still has the pointer file's stat, and git takes a size change as a
-        # change of content without looking. Re-adding cleans the file back to the same
-        # pointer blob and records the new stat, so `git status` is clean.
-        repo.git("update-index", "-q", "-z", "--stdin",
-                 input_bytes=b"".join(p.encode("utf-8", "surrogateescape") + b"\0"
-                                      for p in report.filled), check=False)
     return report
 
 

@@ -82,6 +82,14 @@ class LargeFileDriver:
 
     # -- clean ------------------------------------------------------------------------------
     def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
+        try:
+            self._clean(path, content, out)
+        finally:
+            # Commit per file: a write transaction held across requests would block every
+            # other process using state.db (a nested git command's own filter, a hook).
+            self.state.flush()
+
+    def _clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         first = next(content, b"")
         if len(first) < ptr.MAX_POINTER_SIZE and first.startswith(b"version "):
             data = first + b"".join(content)
@@ -180,6 +188,13 @@ class LargeFileDriver:
     # -- smudge -----------------------------------------------------------------------------
     def smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
                *, can_delay: bool) -> bool:
+        try:
+            return self._smudge(path, content, out, can_delay=can_delay)
+        finally:
+            self.state.flush()
+
+    def _smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
+                *, can_delay: bool) -> bool:
         if path in self._delayed:
             # A delayed path asked again (with empty content): answer from what we kept.
             for _ in content:
@@ -268,11 +283,11 @@ class LargeFileDriver:
             try:
                 from gitext import transfer
 
-                transfer.fetch_objects(self.repo, wanted)
+                transfer.fetch_objects(self.repo, wanted, store=self.store)
             except ArchivesError as exc:
                 warn(f"could not fetch {len(wanted)} object(s): {exc.message}")
-            except ImportError:
-                warn("remote transfers are not available in this build")
+            finally:
+                self.state.flush()
         # Every delayed path is answered now: with content if it arrived, else a pointer.
         return list(self._delayed)
 

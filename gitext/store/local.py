@@ -229,6 +229,13 @@ class LocalStore:
                 os.umask(mask)
                 os.chmod(tmp, 0o666 & ~mask)
             os.replace(tmp, dest)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise StoreWriteError(
+                f"cannot write {dest}: {exc.strerror or exc}",
+                hint="free disk space or fix permissions, then run 'git archives pull' again",
+            ) from exc
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

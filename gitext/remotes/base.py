@@ -1,0 +1,205 @@
+"""The remote-store interface: a :class:`Backend` protocol and a registry keyed by URL scheme.
+
+A remote is the object store's layout (``files/<algo>/<ab>/<rest>``, see
+:attr:`gitext.hashing.ObjectId.key`) on some backend. Backends move opaque keys; they never
+hash, parse pointers or look at git. Verification against the id happens in
+:mod:`gitext.transfer`, before an object enters the local cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+from gitext.config import Config
+from gitext.errors import ArchivesError, ConfigError, RemoteError, UsageError
+
+# Called with the number of bytes just moved (from any thread).
+ProgressFn = Callable[[int], None]
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+# Options a remote may take, and where they belong. Committed options travel with the
+# repository; private ones stay in the clone's git config (``archives.remote.<name>.<key>``).
+COMMITTED_OPTIONS = frozenset({"url", "region", "endpointurl", "pathstyle", "jobs", "retries",
+                               "retrymode", "multipartthreshold", "multipartchunksize"})
+PRIVATE_OPTIONS = frozenset({"profile", "credentialsfile", "configfile"})
+SECRET_OPTIONS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
+
+
+class ObjectMissingError(RemoteError):
+    """The remote has no object under this key."""
+
+
+class TransientRemoteError(RemoteError):
+    """A failure worth retrying (connection dropped, throttled, 5xx) once retries ran out."""
+
+
+class Backend(Protocol):
+    """What every remote backend provides. Keys are layout paths (``files/sha256/ab/…``)."""
+
+    url: str
+
+    def exists_many(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` present on the remote (batched: list or parallel HEADs)."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Every ``(key, size)`` under ``prefix``."""
+        ...
+
+    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:
+        """Write the object's bytes to ``dst`` (a path that does not exist yet, or an open
+        binary file); return the byte count. Raise :class:`ObjectMissingError` if absent."""
+        ...
+
+    def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
+        """Store ``src`` under ``key`` atomically: readers see all of it or nothing."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent is fine)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+# scheme -> factory(url, options, root) ; root is the repository top level (for relative paths)
+BackendFactory = Callable[[str, dict[str, str], "Path | None"], Backend]
+_REGISTRY: dict[str, BackendFactory] = {}
+
+
+def register_backend(scheme: str, factory: BackendFactory) -> None:
+    _REGISTRY[scheme] = factory
+
+
+def _local_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
+    from gitext.remotes.local import LocalBackend
+
+    return LocalBackend.from_url(url, root)
+
+
+def _s3_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
+    from gitext.remotes.s3 import S3Backend  # boto3 is imported only on this path
+
+    return S3Backend.from_url(url, options)
+
+
+register_backend("file", _local_factory)
+register_backend("", _local_factory)
+register_backend("s3", _s3_factory)
+
+
+def url_scheme(url: str) -> str:
+    """The registry key for ``url``: '' for a plain path (also ``C:\\…`` on Windows)."""
+    if "://" not in url:
+        return ""
+    scheme = urlsplit(url).scheme.lower()
+    return "" if len(scheme) == 1 else scheme
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL no backend handles, or one carrying credentials."""
+    if not url.strip():
+        raise UsageError("the remote URL is empty", hint="give a directory path or s3://bucket/prefix")
+    scheme = url_scheme(url)
+    if scheme not in _REGISTRY:
+        known = ", ".join(sorted(f"{s}://" for s in _REGISTRY if s)) + ", or a directory path"
+        raise UsageError(f"unknown remote URL scheme '{scheme}://'",
+                         hint=f"supported: {known}")
+    if scheme and "@" in (urlsplit(url).netloc or ""):
+        raise UsageError(
+            "the remote URL carries credentials (user@host); they would be committed",
+            hint="drop them from the URL and use the standard credential chain "
+                 "(environment, ~/.aws/credentials, a profile set with "
+                 "'git archives remote modify NAME profile P --local')",
+        )
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(f"'{name}' is not a valid remote name",
+                         hint="use letters, digits, '_', '.', '-' (start with a letter or digit)")
+
+
+@dataclass
+class Remote:
+    """A named, opened remote: its backend plus the options that steer transfers."""
+
+    name: str
+    url: str
+    backend: Backend
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> int | None:
+        raw = self.options.get("jobs")
+        if raw is None:
+            return None
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ConfigError(f"remote '{self.name}': jobs = '{raw}' is not a whole number",
+                              hint=f"git archives remote modify {self.name} jobs 8") from None
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def remote_names(cfg: Config) -> list[str]:
+    """Names of every remote with a URL in the merged config."""
+    names = set()
+    for key in cfg.keys():  # noqa: SIM118 - Config is not a Mapping
+        parts = key.split(".")
+        if len(parts) >= 3 and parts[0] == "remote" and parts[-1] == "url":
+            names.add(".".join(parts[1:-1]))
+    return sorted(names)
+
+
+def default_remote_name(cfg: Config) -> str | None:
+    return cfg.get("core.remote")
+
+
+def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = None) -> Remote:
+    """Open remote ``name`` (the default ``core.remote`` if None) from a merged Config."""
+    if name is None:
+        name = default_remote_name(cfg)
+        if name is None:
+            raise RemoteError(
+                "no default data remote is configured",
+                hint="git archives remote add -d storage s3://bucket/path  (or a directory path)",
+            )
+    options = cfg.section(f"remote.{name}")
+    url = options.get("url")
+    if url is None:
+        known = ", ".join(remote_names(cfg)) or "none"
+        raise RemoteError(f"no data remote named '{name}' (configured: {known})",
+                          hint=f"git archives remote add {name} URL")
+    try:
+        check_url(url)
+    except UsageError as exc:
+        raise RemoteError(f"remote '{name}': {exc.message}", hint=exc.hint) from None
+    factory = _REGISTRY[url_scheme(url)]
+    try:
+        backend = factory(url, options, root)
+    except ArchivesError:
+        raise
+    except Exception as exc:  # a backend library failing to initialise
+        raise RemoteError(
+            f"remote '{name}' ({url}) cannot be opened: {type(exc).__name__}",
+            hint="check the remote's options with 'git archives remote list'",
+        ) from exc
+    return Remote(name, url, backend, options)
+
+
+def default_jobs(url: str) -> int:
+    """Parallel transfers when none is configured: more for high-latency object stores."""
+    if url_scheme(url) in ("", "file"):
+        return min(8, (os.cpu_count() or 2) * 2)
+    return 16
