@@ -47,6 +47,10 @@ class LocalBackend:
         return cls(path, url)
 
     def _check_root(self) -> None:
+        if not self.root.exists() and self.root.parent.is_dir():
+            # A new remote folder is made on first use (as DVC does); a missing parent is
+            # more likely a typo or an unmounted drive, and stays an error.
+            self.root.mkdir(exist_ok=True)
         if not self.root.is_dir():
             raise RemoteError(
                 f"the remote directory {self.root} does not exist",

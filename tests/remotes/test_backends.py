@@ -135,10 +135,16 @@ def test_a_large_object_goes_up_and_down_in_parts(bucket: str, moto_endpoint: st
     assert hashlib.sha256(dst.read_bytes()).hexdigest() == _oid(data).digest
 
 
-def test_a_missing_remote_directory_is_a_clear_error(tmp_path: Path) -> None:
-    b = LocalBackend(tmp_path / "nowhere", "nowhere")
+def test_a_remote_directory_whose_parent_is_missing_is_a_clear_error(tmp_path: Path) -> None:
+    b = LocalBackend(tmp_path / "nowhere" / "store", "nowhere/store")
     with pytest.raises(RemoteError, match="does not exist"):
         b.exists_many(["files/sha256/ab/cd"])
+
+
+def test_a_new_remote_directory_is_created_on_first_use(tmp_path: Path) -> None:
+    b = LocalBackend(tmp_path / "store", "store")
+    assert b.exists_many(["files/sha256/ab/cd"]) == set()
+    assert (tmp_path / "store").is_dir()
 
 
 @pytest.mark.parametrize(("url", "scheme"), [

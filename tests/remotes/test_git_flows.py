@@ -61,7 +61,8 @@ def test_git_push_uploads_the_data_the_pushed_commits_need(tmp_path: Path) -> No
 
 def test_git_push_fails_with_the_reason_when_the_data_cannot_be_uploaded(tmp_path: Path) -> None:
     repo = make_data_repo(tmp_path / "r", {"a.bin": os.urandom(1000)})
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(tmp_path / "missing-dir"))
+    archives(repo, "remote", "add", "-d", "storage",
+             os.fspath(tmp_path / "missing-dir" / "store"))
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", os.fspath(origin))
     git(repo, "remote", "add", "origin", os.fspath(origin))
