@@ -21,4 +21,5 @@ def test_the_demo_walks_the_whole_tutorial(tmp_path: Path) -> None:
         "The demo finished.",
     ):
         assert expected in out, expected
-    assert "max_level" not in out.split("$ git archives metrics diff")[1].split("$ git add")[0]
+    diff_output = out.split("$ git archives metrics diff")[1].split("✓")[0]
+    assert "total_adventurers" in diff_output and "max_level" not in diff_output
