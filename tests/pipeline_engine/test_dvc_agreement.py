@@ -42,15 +42,22 @@ def dvc_exe() -> Iterator[Path]:
         if found is not None:
             yield found
             return
+    import fcntl
+
     venv = KNOWN_VENVS[-1]
-    shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc>=3,<4"],
-                          capture_output=True, text=True, check=False, timeout=900)
-    found = _dvc_in(venv)
-    if found is None:
-        pytest.skip(f"DVC could not be installed: {proc.stderr[-500:]}")
+    # pytest-xdist workers each run this fixture: one installs, the others wait for it.
+    with open(venv.parent / "dvc-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _dvc_in(venv)
+        if found is None:
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc>=3,<4"],
+                                  capture_output=True, text=True, check=False, timeout=900)
+            found = _dvc_in(venv)
+            if found is None:
+                pytest.fail(f"DVC could not be installed from PyPI: {proc.stderr[-500:]}")
     yield found
 
 
