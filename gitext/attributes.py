@@ -8,8 +8,9 @@ which stores as pointers only the files above the limit (and files already point
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from gitext.fsutil import atomic_write
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
 SIZE_RULE_LINE = "* filter=archives"
@@ -46,9 +47,7 @@ def _split(line: str) -> tuple[str, str]:
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(ln + "\n" for ln in lines))
-    os.replace(tmp, path)
+    atomic_write(path, "".join(ln + "\n" for ln in lines).encode("utf-8"))
 
 
 def read_lines(path: Path) -> list[str]:

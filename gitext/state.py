@@ -113,6 +113,21 @@ class StateCache:
         except sqlite3.Error:
             self._pending = 0
 
+    def remember(self, path: str, algo: str, digest: str, size: int) -> None:
+        """Note ``digest`` as what ``path`` last held, without a stat to trust: ``lookup``
+        never answers from it, ``last_digest`` does (a candidate to compare against)."""
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            if self._pending == 0:
+                db.execute("BEGIN")
+            db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
+                       (path, algo, -1, size, -1, -1, digest, 0))
+            self._pending += 1
+        except sqlite3.Error:
+            self._pending = 0
+
     # -- files smudge left as pointers (absolute path → oid) ---------------------------------
     def pending_set(self, path: str, oid: str | None) -> None:
         db = self._conn()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -263,36 +262,9 @@ def strip_command(*, files: Sequence[str], dry_run: bool, verify: bool, to_stdou
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Replace ``path`` by ``data`` via a temp file in the same folder (fsync + rename),
-    keeping its permissions. Something that is not a regular file (``/dev/null``, a FIFO)
-    is written to directly, never replaced."""
-    import stat
-    import tempfile
-    from pathlib import Path
+    from gitext.fsutil import atomic_write
 
-    target = Path(path)
-    try:
-        st = target.stat()
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        with target.open("wb") as fh:
-            fh.write(data)
-        return
-    real = target.resolve()  # keep a symlink, replace what it points to
-    fd, tmp_name = tempfile.mkstemp(prefix=".archives-nb-", suffix=".tmp", dir=real.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if st is not None:
-            tmp.chmod(stat.S_IMODE(st.st_mode))
-        tmp.replace(real)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
 
 
 # ---------------------------------------------------------------------------- textconv

@@ -7,6 +7,7 @@ the process lives on; only a broken handshake or a truncated stream ends it.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -66,6 +67,29 @@ class ContentSink:
     def streaming(self) -> bool:
         return self._writer is not None
 
+    @property
+    def can_send_file(self) -> bool:
+        return hasattr(os, "splice") and hasattr(self._out, "fileno")
+
+    def send_file(self, fd: int, size: int) -> None:
+        """Stream ``size`` bytes of the open file ``fd`` as packets, page cache to pipe with
+        splice(2): no copy through Python. Only after :meth:`start_stream`."""
+        assert self._writer is not None
+        self._writer.finish()  # whatever was buffered goes out first, as its own packet
+        self._out.flush()
+        out_fd = self._out.fileno()
+        offset = 0
+        while offset < size:
+            n = min(pktline.MAX_PAYLOAD, size - offset)
+            _write_all(out_fd, b"%04x" % (n + 4))
+            sent = 0
+            while sent < n:
+                moved = os.splice(fd, out_fd, n - sent, offset_src=offset + sent)
+                if moved == 0:
+                    raise OSError(errno.EIO, "the object is shorter than its pointer says")
+                sent += moved
+            offset += n
+
     def finish_success(self) -> None:
         if self._writer is None:
             self.start_stream()
@@ -81,6 +105,12 @@ class ContentSink:
             self._out.write(pktline.FLUSH + pktline.encode_text("status=error") + pktline.FLUSH)
         else:
             self._out.write(pktline.encode_text("status=error") + pktline.FLUSH)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def warn(message: str) -> None:
@@ -178,8 +208,20 @@ def _drain(content: Iterator[bytes]) -> None:
         pass
 
 
+def _grow_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe buffer (Linux): 16x fewer context switches per GiB."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass  # not a pipe, not Linux, or above /proc/sys/fs/pipe-max-size: fine as it is
+
+
 def main(*, notebooks: bool = False) -> int:
     """Entry point of ``git-archives filter-process [--notebooks]``."""
+    for fd in (sys.stdin.fileno(), sys.stdout.fileno()):
+        _grow_pipe(fd)
     inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=1 << 20, closefd=False)
     out = os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 20, closefd=False)
     root = Path.cwd()  # git starts filters in the top level of the work tree

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitext.errors import ArchivesError, PipelineError
+from gitext.fsutil import atomic_write
 from gitext.hashing import ObjectId
 from gitext.pipeline import dag as dagmod
 from gitext.pipeline import dvchash
@@ -593,7 +594,7 @@ def ensure_gitignored(root: Path, repo_paths: Sequence[str]) -> None:
         if entry + "\n" in text.splitlines(keepends=True):
             continue
         prefix = "" if not text or text.endswith("\n") else "\n"
-        _atomic_write(gitignore, (text + prefix + entry + "\n").encode("utf-8"))
+        atomic_write(gitignore, (text + prefix + entry + "\n").encode("utf-8"))
 
 
 def _escape_gitignore(name: str) -> str:
@@ -601,15 +602,6 @@ def _escape_gitignore(name: str) -> str:
     if out.endswith(" "):
         out = out[:-1] + "\\ "
     return out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 # -- run-cache -----------------------------------------------------------------------------------
@@ -650,7 +642,7 @@ def _run_cache_load(project: Project, key: str) -> list[dict[str, Any]] | None:
 def _run_cache_save(project: Project, key: str, outs: list[dict[str, Any]]) -> None:
     path = _run_cache_path(project, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, json.dumps({"outs": outs}, sort_keys=True).encode("utf-8"))
+    atomic_write(path, json.dumps({"outs": outs}, sort_keys=True).encode("utf-8"))
 
 
 def place_object(store: LocalStore, hasher: Hasher, md5: str, dest: Path, *,

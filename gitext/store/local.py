@@ -9,12 +9,15 @@ content identical.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
+import queue
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +41,9 @@ class LocalStore:
         self.tmp = root / "tmp"
         self.quarantine_dir = root / "quarantine"
         self._state = state
+        self._to_sync: queue.SimpleQueue[ObjectId] = queue.SimpleQueue()
+        self._synced: collections.deque[ObjectId] = collections.deque()
+        self._syncer: threading.Thread | None = None
 
     @property
     def state(self) -> StateCache:
@@ -75,25 +81,6 @@ class LocalStore:
                         continue  # not an object (e.g. a DVC .dir suffix is handled elsewhere)
 
     # -- writing --------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _tempfile(self) -> Iterator[tuple[BinaryIO, Path]]:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
-        tmp_path = Path(name)
-        # Buffered on purpose: a raw write may be short (a full disk, a file size limit)
-        # and BufferedWriter retries or raises where a raw FileIO would silently drop bytes.
-        f = os.fdopen(fd, "wb", buffering=CHUNK)
-        try:
-            yield f, tmp_path
-        finally:
-            try:
-                f.close()  # may raise again (disk still full): the unlink must still run
-            except OSError:
-                pass
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp_path.unlink()
-
     def add_stream(
         self,
         src: BinaryIO,
@@ -101,36 +88,143 @@ class LocalStore:
         *,
         expected: ObjectId | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
+        background: bool = False,
     ) -> tuple[ObjectId, int]:
-        """Copy ``src`` into the store hashing once; verify against ``expected`` if given."""
+        """Copy ``src`` into the store hashing once; verify against ``expected`` if given.
+
+        An object already in the store costs no fsync (the temp copy is dropped). With
+        ``background`` the object is renamed into place at once and fsync'ed by a daemon
+        thread (see "durability in the background" below)."""
         try:
-            with self._tempfile() as (f, tmp_path):
-                digest, size = copy_and_hash(src, f, algo, on_chunk=on_chunk)
-                f.flush()
-                os.fsync(f.fileno())
-                written = os.fstat(f.fileno()).st_size
-                if written != size:
-                    raise OSError(errno.EIO, f"wrote {written} of {size} bytes")
-                oid = ObjectId(algo, digest)
-                if expected is not None and oid != expected:
-                    raise CorruptObjectError(
-                        f"content for {expected} hashes to {oid}: refused",
-                        hint="the source is corrupt; fetch it again",
-                    )
-                self._commit(tmp_path, oid)
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
+            tmp_path = Path(name)
+            try:
+                # Buffered on purpose: a raw write may be short (a full disk, a file size
+                # limit) where BufferedWriter retries or raises.
+                with os.fdopen(fd, "wb", buffering=CHUNK) as f:
+                    digest, size = copy_and_hash(src, f, algo, on_chunk=on_chunk)
+                    f.flush()
+                    written = os.fstat(f.fileno()).st_size
+                    if written != size:
+                        raise OSError(errno.EIO, f"wrote {written} of {size} bytes")
+                    oid = ObjectId(algo, digest)
+                    if expected is not None and oid != expected:
+                        raise CorruptObjectError(
+                            f"content for {expected} hashes to {oid}: refused",
+                            hint="the source is corrupt; fetch it again",
+                        )
+                    if self._already_stored(oid, size):
+                        return oid, size
+                    if not background:
+                        os.fsync(f.fileno())
+                self._rename_into_place(tmp_path, oid)
+                if background:
+                    self._sync_later(oid)
+                else:
+                    self._record_verified(oid)
                 return oid, size
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp_path.unlink()
         except OSError as exc:
             raise StoreWriteError(
                 f"cannot write to the store {self.root}: {exc.strerror or exc}",
                 hint="free disk space or fix permissions, then retry",
             ) from exc
 
+    def add_copy_of(self, fd: int, size: int, algo: str, *,
+                    background: bool = False) -> tuple[ObjectId, int]:
+        """Store a copy of the open file ``fd`` made in the kernel (copy_file_range: no
+        trip through user space; a reflink on filesystems that have them), then hash the
+        stored copy itself, so the id always describes the object's own bytes."""
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            out_fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
+            tmp_path = Path(name)
+            try:
+                try:
+                    _kernel_copy(fd, out_fd, size)
+                finally:
+                    os.close(out_fd)
+                digest, stored = hash_file(tmp_path, algo)
+                if stored != size:
+                    raise OSError(errno.EIO, f"copied {stored} of {size} bytes")
+                oid = ObjectId(algo, digest)
+                if self._already_stored(oid, size):
+                    return oid, size
+                if not background:
+                    fd2 = os.open(tmp_path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd2)
+                    finally:
+                        os.close(fd2)
+                self._rename_into_place(tmp_path, oid)
+                if background:
+                    self._sync_later(oid)
+                else:
+                    self._record_verified(oid)
+                return oid, size
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp_path.unlink()
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot write to the store {self.root}: {exc.strerror or exc}",
+                hint="free disk space or fix permissions, then retry",
+            ) from exc
+
+    # -- durability in the background ------------------------------------------------------
+    # With ``background``, a new object is renamed into place at once and fsync'ed by a
+    # daemon thread; only once that fsync returns is the object recorded as verified (so
+    # served without a re-hash). If the process ends first, the kernel writes the data back
+    # as usual and the object is simply re-hashed the first time it is served: a crash can
+    # cost an object written in its last seconds (as with git's own loose objects), never
+    # serve a damaged one.
+    def _already_stored(self, oid: ObjectId, size: int) -> bool:
+        try:
+            st = self.path(oid).stat()
+        except FileNotFoundError:
+            return False
+        if st.st_size == size:
+            return True
+        # A torn object (a crash before its data reached the disk): replace it.
+        with contextlib.suppress(OSError):
+            os.chmod(self.path(oid), stat.S_IWUSR | READ_ONLY)
+            self.path(oid).unlink()
+        return False
+
+    def _sync_later(self, oid: ObjectId) -> None:
+        if self._syncer is None:
+            self._syncer = threading.Thread(target=self._sync_loop, name="store-fsync",
+                                            daemon=True)
+            self._syncer.start()
+        self._to_sync.put(oid)
+
+    def _sync_loop(self) -> None:
+        while True:
+            oid = self._to_sync.get()
+            try:
+                fd = os.open(self.path(oid), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                continue  # stays unverified: it is re-hashed before it is ever served
+            self._synced.append(oid)
+
+    def collect(self) -> None:
+        """Record as verified the objects whose background fsync has finished."""
+        while self._synced:
+            self._record_verified(self._synced.popleft())
+
     def add_file(self, path: Path, algo: str, *,
                  expected: ObjectId | None = None) -> tuple[ObjectId, int]:
         with open(path, "rb") as f:
             return self.add_stream(f, algo, expected=expected)
 
-    def _commit(self, tmp_path: Path, oid: ObjectId) -> None:
+    def _rename_into_place(self, tmp_path: Path, oid: ObjectId) -> None:
         final = self.path(oid)
         if final.is_file():
             return  # someone (another worktree, a concurrent add) already stored it
@@ -141,9 +235,12 @@ class LocalStore:
         except PermissionError:
             if not final.is_file():  # Windows refuses to replace a read-only file
                 raise
-            return
+
+    def _record_verified(self, oid: ObjectId) -> None:
         # The bytes were hashed on their way in: remember the object as verified.
-        self.state.record(os.fspath(final), oid.algo, final.stat(), oid.digest)
+        final = self.path(oid)
+        with contextlib.suppress(FileNotFoundError):
+            self.state.record(os.fspath(final), oid.algo, final.stat(), oid.digest)
 
     # -- reading --------------------------------------------------------------------------
     def open(self, oid: ObjectId) -> BinaryIO:
@@ -267,6 +364,26 @@ class LocalStore:
     def copy_out(self, oid: ObjectId, dst: BinaryIO) -> int:
         """Copy verified bytes to an open file."""
         return self.stream_verified(oid, dst.write)
+
+
+def _kernel_copy(src: int, dst: int, size: int) -> None:
+    offset = 0
+    use_cfr = hasattr(os, "copy_file_range")
+    while offset < size:
+        if use_cfr:
+            try:
+                n = os.copy_file_range(src, dst, size - offset, offset, offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                    raise
+                use_cfr = False
+                continue
+        else:
+            chunk = os.pread(src, min(CHUNK, size - offset), offset)
+            n = os.pwrite(dst, chunk, offset) if chunk else 0
+        if n == 0:
+            raise OSError(errno.EIO, f"the file shrank while being copied ({offset} of {size})")
+        offset += n
 
 
 def remove_tree_safely(path: Path) -> None:

@@ -266,3 +266,27 @@ def test_a_corrupt_object_is_never_served_and_the_checkout_goes_on(tmp_path: Pat
 
 def test_console_script_is_what_git_runs() -> None:
     assert (BIN_DIR / "git-archives").exists()
+
+
+def test_big_files_take_the_kernel_copy_and_splice_paths_byte_exactly(tmp_path: Path) -> None:
+    repo = setup_repo(tmp_path / "r", "*.bin")
+    one = os.urandom(3 * 65516 * 16 + 7)  # over the 1 MiB copy threshold and 4 MiB smudge
+    two = bytearray(one)
+    two[-1] ^= 0xFF
+    (repo / "big.bin").write_bytes(one + one)
+    git(repo, "add", "big.bin")
+    git(repo, "commit", "-q", "-m", "one")
+    assert committed_blob(repo, "HEAD", "big.bin") == pointer_text(one + one)
+    git(repo, "checkout", "-q", "-b", "two")
+    (repo / "big.bin").write_bytes(bytes(two) + one)
+    git(repo, "commit", "-q", "-am", "two")
+    for _ in range(2):  # the first serve may re-hash; the second is spliced from the cache
+        git(repo, "checkout", "-q", "main")
+        assert (repo / "big.bin").read_bytes() == one + one
+        assert status_porcelain(repo) == ""
+        git(repo, "checkout", "-q", "two")
+        assert (repo / "big.bin").read_bytes() == bytes(two) + one
+        assert status_porcelain(repo) == ""
+    oid = hashlib.sha256(one + one).hexdigest()
+    obj = repo / ".git" / "archives" / "files" / "sha256" / oid[:2] / oid[2:]
+    assert obj.read_bytes() == one + one and (obj.stat().st_mode & 0o222) == 0
