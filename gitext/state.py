@@ -43,6 +43,7 @@ class StateCache:
         self.db_path = db_path
         self._db: sqlite3.Connection | None = None
         self._pending = 0
+        self._began = 0.0
         self._disabled = False
 
     def _conn(self) -> sqlite3.Connection | None:
@@ -83,6 +84,27 @@ class StateCache:
             return None  # racily clean: written too close to when we hashed it
         return str(row[4])
 
+    def lookup_with_last(self, path: str, algo: str, st: os.stat_result
+                         ) -> tuple[str | None, tuple[str, int] | None]:
+        """One query for :meth:`lookup` and :meth:`last_digest` together."""
+        db = self._conn()
+        if db is None:
+            return None, None
+        try:
+            row = db.execute(
+                "SELECT inode, size, mtime_ns, ctime_ns, digest, recorded_ns FROM hashes"
+                " WHERE path=? AND algo=?",
+                (path, algo),
+            ).fetchone()
+        except sqlite3.Error:
+            return None, None
+        if row is None:
+            return None, None
+        last = (str(row[4]), int(row[1]))
+        if tuple(row[:4]) != _stat_key(st) or st.st_mtime_ns + RACY_WINDOW_NS > row[5]:
+            return None, last
+        return last[0], last
+
     def last_digest(self, path: str, algo: str) -> tuple[str, int] | None:
         """Whatever digest and size were last recorded for ``path``, stat ignored."""
         db = self._conn()
@@ -103,6 +125,7 @@ class StateCache:
         try:
             if self._pending == 0:
                 db.execute("BEGIN")
+                self._began = time.monotonic()
             db.execute(
                 "INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
                 (path, algo, *_stat_key(st), digest, time.time_ns()),
@@ -122,6 +145,7 @@ class StateCache:
         try:
             if self._pending == 0:
                 db.execute("BEGIN")
+                self._began = time.monotonic()
             db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
                        (path, algo, -1, size, -1, -1, digest, 0))
             self._pending += 1
@@ -136,6 +160,7 @@ class StateCache:
         try:
             if self._pending == 0:
                 db.execute("BEGIN")
+                self._began = time.monotonic()
             if oid is None:
                 db.execute("DELETE FROM pending WHERE path=?", (path,))
             else:
@@ -157,6 +182,12 @@ class StateCache:
         except sqlite3.Error:
             return {}
         return {str(p): str(o) for p, o in rows}
+
+    def flush_if_due(self, max_age: float = 0.25) -> None:
+        """Commit if the open transaction is older than ``max_age`` seconds: other processes
+        wait for our write lock at most that long, and we do not pay a commit per file."""
+        if self._pending and time.monotonic() - self._began > max_age:
+            self.flush()
 
     def flush(self) -> None:
         if self._db is not None and self._pending:

@@ -88,10 +88,9 @@ class LargeFileDriver:
         try:
             self._clean(path, content, out)
         finally:
-            self.store.collect()
-            # Commit per file: a write transaction held across requests would block every
-            # other process using state.db (a nested git command's own filter, a hook).
-            self.state.flush()
+            # A write transaction held long would block every other process using
+            # state.db (a concurrent add in another worktree, a hook): commit often.
+            self.state.flush_if_due()
 
     def _clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         first = next(content, b"")
@@ -124,9 +123,13 @@ class LargeFileDriver:
             if result is not None:
                 out.write(result.encode())
                 return
-        reader = _PacketReader(head, content)
-        oid, size = self.store.add_stream(reader, "sha256",  # type: ignore[arg-type]
-                                          background=True)
+        if st is not None and st.st_size < COPY_THRESHOLD:
+            data = b"".join(head) + b"".join(content)  # small: one buffer, one write
+            oid, size = self.store.add_bytes(data, "sha256", background=True)
+        else:
+            reader = _PacketReader(head, content)
+            oid, size = self.store.add_stream(reader, "sha256",  # type: ignore[arg-type]
+                                              background=True)
         if st is not None and size == st.st_size:
             self.state.record(self._k(path), "sha256", st, oid.digest)
         out.write(ptr.Pointer(oid, size).encode())
@@ -161,7 +164,7 @@ class LargeFileDriver:
 
     def _clean_cached(self, path: str, st: os.stat_result, head: list[bytes],
                       content: Iterator[bytes]) -> ptr.Pointer | None:
-        digest = self.state.lookup(self._k(path), "sha256", st)
+        digest, last = self.state.lookup_with_last(self._k(path), "sha256", st)
         if digest is not None:
             oid = ObjectId("sha256", digest)
             if self.store.has(oid):
@@ -177,7 +180,6 @@ class LargeFileDriver:
                         hint="run the git command again",
                     )
                 return ptr.Pointer(oid, n)
-        last = self.state.last_digest(self._k(path), "sha256")
         return self._compare_or_none(path, st, last, head, content)
 
     def _compare_or_none(self, path: str, st: os.stat_result, last: tuple[str, int] | None,
@@ -223,7 +225,7 @@ class LargeFileDriver:
         try:
             return self._smudge(path, content, out, can_delay=can_delay)
         finally:
-            self.state.flush()
+            self.state.flush_if_due()
 
     def _smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
                 *, can_delay: bool) -> bool:
@@ -348,7 +350,6 @@ class LargeFileDriver:
             self._pending_paths.discard(path)
 
     def close(self) -> None:
-        self.store.collect()
         self.state.close()
         if self._missing_warned > 1:
             warn(f"{self._missing_warned} files were left as pointers; "

@@ -9,7 +9,6 @@ content identical.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import os
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectNotFoundError
-from gitext.hashing import CHUNK, ObjectId, copy_and_hash, hash_file
+from gitext.hashing import CHUNK, ObjectId, copy_and_hash, hash_file, new_hasher
 from gitext.state import StateCache
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -42,8 +41,9 @@ class LocalStore:
         self.quarantine_dir = root / "quarantine"
         self._state = state
         self._to_sync: queue.SimpleQueue[ObjectId] = queue.SimpleQueue()
-        self._synced: collections.deque[ObjectId] = collections.deque()
         self._syncer: threading.Thread | None = None
+        self._dirs: set[str] = set()  # folders known to exist
+        self._verified: set[ObjectId] = set()  # objects are immutable: remember per process
 
     @property
     def state(self) -> StateCache:
@@ -93,8 +93,8 @@ class LocalStore:
         """Copy ``src`` into the store hashing once; verify against ``expected`` if given.
 
         An object already in the store costs no fsync (the temp copy is dropped). With
-        ``background`` the object is renamed into place at once and fsync'ed by a daemon
-        thread (see "durability in the background" below)."""
+        ``background`` the object is renamed into place at once and made durable by a
+        daemon thread (see "durability in the background" below)."""
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
@@ -119,10 +119,9 @@ class LocalStore:
                     if not background:
                         os.fsync(f.fileno())
                 self._rename_into_place(tmp_path, oid)
+                self._record_verified(oid)
                 if background:
                     self._sync_later(oid)
-                else:
-                    self._record_verified(oid)
                 return oid, size
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -132,6 +131,47 @@ class LocalStore:
                 f"cannot write to the store {self.root}: {exc.strerror or exc}",
                 hint="free disk space or fix permissions, then retry",
             ) from exc
+
+    def add_bytes(self, data: bytes, algo: str, *,
+                  background: bool = False) -> tuple[ObjectId, int]:
+        """Store content already in memory (small files: no buffered writer, one write)."""
+        h = new_hasher(algo)
+        h.update(data)
+        oid = ObjectId(algo, h.hexdigest())
+        if self._already_stored(oid, len(data)):
+            return oid, len(data)
+        try:
+            self._ensure_dir(self.tmp)
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
+            tmp_path = Path(name)
+            try:
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    if not background:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._rename_into_place(tmp_path, oid)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp_path.unlink()
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot write to the store {self.root}: {exc.strerror or exc}",
+                hint="free disk space or fix permissions, then retry",
+            ) from exc
+        self._record_verified(oid)
+        if background:
+            self._sync_later(oid)
+        return oid, len(data)
+
+    def _ensure_dir(self, path: Path) -> None:
+        key = os.fspath(path)
+        if key not in self._dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(key)
 
     def add_copy_of(self, fd: int, size: int, algo: str, *,
                     background: bool = False) -> tuple[ObjectId, int]:
@@ -160,10 +200,9 @@ class LocalStore:
                     finally:
                         os.close(fd2)
                 self._rename_into_place(tmp_path, oid)
+                self._record_verified(oid)
                 if background:
                     self._sync_later(oid)
-                else:
-                    self._record_verified(oid)
                 return oid, size
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -175,12 +214,13 @@ class LocalStore:
             ) from exc
 
     # -- durability in the background ------------------------------------------------------
-    # With ``background``, a new object is renamed into place at once and fsync'ed by a
-    # daemon thread; only once that fsync returns is the object recorded as verified (so
-    # served without a re-hash). If the process ends first, the kernel writes the data back
-    # as usual and the object is simply re-hashed the first time it is served: a crash can
-    # cost an object written in its last seconds (as with git's own loose objects), never
-    # serve a damaged one.
+    # With ``background``, a new object is renamed into place at once and made durable by a
+    # daemon thread (one sync(2) for a burst of objects, an fsync each otherwise). The object
+    # is recorded as verified at once, keyed by its file's stat: a crash before the data
+    # reaches the disk leaves a file whose size differs from the record (filesystems that
+    # order data before size updates — ext4's default data=ordered, XFS, btrfs, APFS), so it
+    # is re-hashed, found torn, and never served. What a crash can cost is an object written
+    # in the last seconds — as with git's own loose objects, which git does not fsync.
     def _already_stored(self, oid: ObjectId, size: int) -> bool:
         try:
             st = self.path(oid).stat()
@@ -203,21 +243,28 @@ class LocalStore:
 
     def _sync_loop(self) -> None:
         while True:
-            oid = self._to_sync.get()
-            try:
-                fd = os.open(self.path(oid), os.O_RDONLY)
+            batch = [self._to_sync.get()]
+            # Gather what arrives in the next moment: many small objects (a `git add` of a
+            # folder) are made durable by one sync(2) instead of one journal commit each,
+            # which would stall the main thread's creates and renames.
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
                 try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError:
-                continue  # stays unverified: it is re-hashed before it is ever served
-            self._synced.append(oid)
-
-    def collect(self) -> None:
-        """Record as verified the objects whose background fsync has finished."""
-        while self._synced:
-            self._record_verified(self._synced.popleft())
+                    batch.append(self._to_sync.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            if len(batch) > 16 and hasattr(os, "sync"):
+                os.sync()
+                continue
+            for oid in batch:
+                try:
+                    fd = os.open(self.path(oid), os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                except OSError:
+                    continue  # the kernel writes it back anyway; nothing else to do
 
     def add_file(self, path: Path, algo: str, *,
                  expected: ObjectId | None = None) -> tuple[ObjectId, int]:
@@ -228,7 +275,7 @@ class LocalStore:
         final = self.path(oid)
         if final.is_file():
             return  # someone (another worktree, a concurrent add) already stored it
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_dir(final.parent)
         os.chmod(tmp_path, READ_ONLY)
         try:
             os.replace(tmp_path, final)
@@ -254,12 +301,17 @@ class LocalStore:
 
     def is_verified(self, oid: ObjectId) -> bool:
         """True if the object's bytes were hashed since its file last changed (stat-keyed)."""
+        if oid in self._verified:
+            return True
         p = self.path(oid)
         try:
             st = p.stat()
         except FileNotFoundError:
             return False
-        return self.state.lookup(os.fspath(p), oid.algo, st, racy_ok=True) == oid.digest
+        if self.state.lookup(os.fspath(p), oid.algo, st, racy_ok=True) == oid.digest:
+            self._verified.add(oid)
+            return True
+        return False
 
     def verify(self, oid: ObjectId) -> bool:
         """Re-hash the object; True if its bytes match its id (and remember that)."""
@@ -275,8 +327,6 @@ class LocalStore:
     def stream_verified(self, oid: ObjectId, write: Callable[[bytes], object]) -> int:
         """Send the object's bytes to ``write``; raise CorruptObjectError at the end if they
         do not match the id (the caller must then discard what it received)."""
-        from gitext.hashing import new_hasher
-
         p = self.path(oid)
         trusted = self.is_verified(oid)
         h = None if trusted else new_hasher(oid.algo)
@@ -342,6 +392,7 @@ class LocalStore:
     # -- repair ---------------------------------------------------------------------------
     def quarantine(self, oid: ObjectId) -> Path:
         """Move a corrupt object aside (never delete it: it may be all there is)."""
+        self._verified.discard(oid)
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         target = self.quarantine_dir / f"{oid.algo}-{oid.digest}-{int(time.time())}"
         os.replace(self.path(oid), target)
