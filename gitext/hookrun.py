@@ -105,8 +105,8 @@ def post_merge(repo: Repo, args: list[str]) -> int:
 
 
 def _fill(repo: Repo) -> None:
-    # Fast path: nothing was left as a pointer, so there is nothing to fill in.
-    if not (repo.archives_dir / "state.db").exists():
+    # Fast path: smudge flags the cache when it leaves a pointer; no flag, nothing to fill.
+    if not (repo.archives_dir / "pending").exists():
         return
     from gitext.store.local import LocalStore
     from gitext.workspace import fill_pointers

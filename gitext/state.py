@@ -169,6 +169,15 @@ class StateCache:
         except sqlite3.Error:
             self._pending = 0
 
+    def pending_count(self) -> int:
+        db = self._conn()
+        if db is None:
+            return 0
+        try:
+            return int(db.execute("SELECT count(*) FROM pending").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
     def pending_under(self, prefix: str) -> dict[str, str]:
         """Pending rows whose path starts with ``prefix``."""
         db = self._conn()

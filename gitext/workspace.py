@@ -20,6 +20,8 @@ from gitext.gitrepo import Repo
 from gitext.state import StateCache
 from gitext.store.local import LocalStore
 
+PENDING_FLAG = "pending"  # exists while some work tree has files left as pointers
+
 
 class PendingPointers:
     """Absolute paths left as pointers by smudge, with the object each is waiting for
@@ -30,6 +32,9 @@ class PendingPointers:
 
     def add(self, path: str, oid: str) -> None:
         self.state.pending_set(path, oid)
+        # Committed now: git runs post-checkout while this filter process is still alive.
+        self.state.flush()
+        (self.state.db_path.parent / PENDING_FLAG).touch()
 
     def under(self, root: Path) -> dict[str, str]:
         """Pending entries inside the work tree ``root``: relative path → oid."""
@@ -42,6 +47,8 @@ class PendingPointers:
         for p in paths:
             self.state.pending_set(p, None)
         self.state.flush()
+        if self.state.pending_count() == 0:
+            (self.state.db_path.parent / PENDING_FLAG).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
     if paths is None and not scan:
         waiting = pending.under(root)
         if not waiting:
+            pending.remove_many(())  # clears a stale flag when no work tree waits any more
             return report
         candidates = index_pointers(repo, [f":(literal){p}" for p in sorted(waiting)])
     else:

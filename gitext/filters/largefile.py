@@ -336,7 +336,9 @@ class LargeFileDriver:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _remember_pending(self, path: str, pointer: ptr.Pointer) -> None:
-        self.state.pending_set(self._k(path), str(pointer.oid))
+        from gitext.workspace import PendingPointers
+
+        PendingPointers(self.state).add(self._k(path), str(pointer.oid))
         if self._pending_paths is not None:
             self._pending_paths.add(path)
 
