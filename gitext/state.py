@@ -60,11 +60,7 @@ class StateCache:
                 self._disabled = True
         return self._db
 
-    def lookup(self, path: str, algo: str, st: os.stat_result, *,
-               racy_ok: bool = False) -> str | None:
-        """The digest recorded for ``path`` if its stat is unchanged, else None.
-
-        ``racy_ok`` skips the racy-timestamp rule, for files only we write (cache objects)."""
+    def _row(self, path: str, algo: str) -> tuple[int, int, int, int, str, int] | None:
         db = self._conn()
         if db is None:
             return None
@@ -76,9 +72,15 @@ class StateCache:
             ).fetchone()
         except sqlite3.Error:
             return None
-        if row is None:
-            return None
-        if tuple(row[:4]) != _stat_key(st):
+        return tuple(row) if row else None
+
+    def lookup(self, path: str, algo: str, st: os.stat_result, *,
+               racy_ok: bool = False) -> str | None:
+        """The digest recorded for ``path`` if its stat is unchanged, else None.
+
+        ``racy_ok`` skips the racy-timestamp rule, for files only we write (cache objects)."""
+        row = self._row(path, algo)
+        if row is None or tuple(row[:4]) != _stat_key(st):
             return None
         if not racy_ok and st.st_mtime_ns + RACY_WINDOW_NS > row[5]:
             return None  # racily clean: written too close to when we hashed it
@@ -87,17 +89,7 @@ class StateCache:
     def lookup_with_last(self, path: str, algo: str, st: os.stat_result
                          ) -> tuple[str | None, tuple[str, int] | None]:
         """One query for :meth:`lookup` and :meth:`last_digest` together."""
-        db = self._conn()
-        if db is None:
-            return None, None
-        try:
-            row = db.execute(
-                "SELECT inode, size, mtime_ns, ctime_ns, digest, recorded_ns FROM hashes"
-                " WHERE path=? AND algo=?",
-                (path, algo),
-            ).fetchone()
-        except sqlite3.Error:
-            return None, None
+        row = self._row(path, algo)
         if row is None:
             return None, None
         last = (str(row[4]), int(row[1]))
@@ -107,16 +99,8 @@ class StateCache:
 
     def last_digest(self, path: str, algo: str) -> tuple[str, int] | None:
         """Whatever digest and size were last recorded for ``path``, stat ignored."""
-        db = self._conn()
-        if db is None:
-            return None
-        try:
-            row = db.execute(
-                "SELECT digest, size FROM hashes WHERE path=? AND algo=?", (path, algo)
-            ).fetchone()
-        except sqlite3.Error:
-            return None
-        return (str(row[0]), int(row[1])) if row else None
+        row = self._row(path, algo)
+        return (str(row[4]), int(row[1])) if row else None
 
     def record(self, path: str, algo: str, st: os.stat_result, digest: str) -> None:
         db = self._conn()

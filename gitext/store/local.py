@@ -81,6 +81,42 @@ class LocalStore:
                         continue  # not an object (e.g. a DVC .dir suffix is handled elsewhere)
 
     # -- writing --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _incoming(self) -> Iterator[tuple[int, Path]]:
+        """A new temp file in ``tmp/`` (fd, path) that is gone afterwards unless published;
+        OS errors become one clear StoreWriteError. The caller closes the fd."""
+        try:
+            self._ensure_dir(self.tmp)
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
+            tmp_path = Path(name)
+            try:
+                yield fd, tmp_path
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp_path.unlink()
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot write to the store {self.root}: {exc.strerror or exc}",
+                hint="free disk space or fix permissions, then retry",
+            ) from exc
+
+    def _publish(self, tmp_path: Path, oid: ObjectId, size: int, *,
+                 background: bool) -> tuple[ObjectId, int]:
+        """Make a complete temp file the object ``oid`` (unless it is already stored)."""
+        if self._already_stored(oid, size):
+            return oid, size
+        if not background:
+            fd = os.open(tmp_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._rename_into_place(tmp_path, oid)
+        self._record_verified(oid)
+        if background:
+            self._sync_later(oid)
+        return oid, size
+
     def add_stream(
         self,
         src: BinaryIO,
@@ -95,42 +131,22 @@ class LocalStore:
         An object already in the store costs no fsync (the temp copy is dropped). With
         ``background`` the object is renamed into place at once and made durable by a
         daemon thread (see "durability in the background" below)."""
-        try:
-            self.tmp.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
-            tmp_path = Path(name)
-            try:
-                # Buffered on purpose: a raw write may be short (a full disk, a file size
-                # limit) where BufferedWriter retries or raises.
-                with os.fdopen(fd, "wb", buffering=CHUNK) as f:
-                    digest, size = copy_and_hash(src, f, algo, on_chunk=on_chunk)
-                    f.flush()
-                    written = os.fstat(f.fileno()).st_size
-                    if written != size:
-                        raise OSError(errno.EIO, f"wrote {written} of {size} bytes")
-                    oid = ObjectId(algo, digest)
-                    if expected is not None and oid != expected:
-                        raise CorruptObjectError(
-                            f"content for {expected} hashes to {oid}: refused",
-                            hint="the source is corrupt; fetch it again",
-                        )
-                    if self._already_stored(oid, size):
-                        return oid, size
-                    if not background:
-                        os.fsync(f.fileno())
-                self._rename_into_place(tmp_path, oid)
-                self._record_verified(oid)
-                if background:
-                    self._sync_later(oid)
-                return oid, size
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp_path.unlink()
-        except OSError as exc:
-            raise StoreWriteError(
-                f"cannot write to the store {self.root}: {exc.strerror or exc}",
-                hint="free disk space or fix permissions, then retry",
-            ) from exc
+        with self._incoming() as (fd, tmp_path):
+            # Buffered on purpose: a raw write may be short (a full disk, a file size
+            # limit) where BufferedWriter retries or raises.
+            with os.fdopen(fd, "wb", buffering=CHUNK) as f:
+                digest, size = copy_and_hash(src, f, algo, on_chunk=on_chunk)
+                f.flush()
+                written = os.fstat(f.fileno()).st_size
+            if written != size:
+                raise OSError(errno.EIO, f"wrote {written} of {size} bytes")
+            oid = ObjectId(algo, digest)
+            if expected is not None and oid != expected:
+                raise CorruptObjectError(
+                    f"content for {expected} hashes to {oid}: refused",
+                    hint="the source is corrupt; fetch it again",
+                )
+            return self._publish(tmp_path, oid, size, background=background)
 
     def add_bytes(self, data: bytes, algo: str, *,
                   background: bool = False) -> tuple[ObjectId, int]:
@@ -140,32 +156,14 @@ class LocalStore:
         oid = ObjectId(algo, h.hexdigest())
         if self._already_stored(oid, len(data)):
             return oid, len(data)
-        try:
-            self._ensure_dir(self.tmp)
-            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
-            tmp_path = Path(name)
+        with self._incoming() as (fd, tmp_path):
             try:
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    if not background:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
-                self._rename_into_place(tmp_path, oid)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp_path.unlink()
-        except OSError as exc:
-            raise StoreWriteError(
-                f"cannot write to the store {self.root}: {exc.strerror or exc}",
-                hint="free disk space or fix permissions, then retry",
-            ) from exc
-        self._record_verified(oid)
-        if background:
-            self._sync_later(oid)
-        return oid, len(data)
+                os.close(fd)
+            return self._publish(tmp_path, oid, len(data), background=background)
 
     def _ensure_dir(self, path: Path) -> None:
         key = os.fspath(path)
@@ -178,40 +176,15 @@ class LocalStore:
         """Store a copy of the open file ``fd`` made in the kernel (copy_file_range: no
         trip through user space; a reflink on filesystems that have them), then hash the
         stored copy itself, so the id always describes the object's own bytes."""
-        try:
-            self.tmp.mkdir(parents=True, exist_ok=True)
-            out_fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
-            tmp_path = Path(name)
+        with self._incoming() as (out_fd, tmp_path):
             try:
-                try:
-                    _kernel_copy(fd, out_fd, size)
-                finally:
-                    os.close(out_fd)
-                digest, stored = hash_file(tmp_path, algo)
-                if stored != size:
-                    raise OSError(errno.EIO, f"copied {stored} of {size} bytes")
-                oid = ObjectId(algo, digest)
-                if self._already_stored(oid, size):
-                    return oid, size
-                if not background:
-                    fd2 = os.open(tmp_path, os.O_RDONLY)
-                    try:
-                        os.fsync(fd2)
-                    finally:
-                        os.close(fd2)
-                self._rename_into_place(tmp_path, oid)
-                self._record_verified(oid)
-                if background:
-                    self._sync_later(oid)
-                return oid, size
+                _kernel_copy(fd, out_fd, size)
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp_path.unlink()
-        except OSError as exc:
-            raise StoreWriteError(
-                f"cannot write to the store {self.root}: {exc.strerror or exc}",
-                hint="free disk space or fix permissions, then retry",
-            ) from exc
+                os.close(out_fd)
+            digest, stored = hash_file(tmp_path, algo)
+            if stored != size:
+                raise OSError(errno.EIO, f"copied {stored} of {size} bytes")
+            return self._publish(tmp_path, ObjectId(algo, digest), size, background=background)
 
     # -- durability in the background ------------------------------------------------------
     # With ``background``, a new object is renamed into place at once and made durable by a
