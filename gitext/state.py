@@ -13,8 +13,18 @@ import sqlite3
 import time
 from pathlib import Path
 
-# Linux takes file timestamps from a coarse clock (a few ms); 2 s also covers FAT/SMB.
+# A file written in the same timestamp tick as our hash could change without its mtime
+# changing. Linux stamps files from a clock that ticks every 1-10 ms: trust a row once the
+# file is 100 ms older than it. Whole-second mtimes mean a coarse filesystem (FAT's 2 s,
+# some network shares): there the window is 2 s.
 RACY_WINDOW_NS = 2_000_000_000
+FINE_RACY_WINDOW_NS = 100_000_000
+
+
+def is_racy(mtime_ns: int, recorded_ns: int) -> bool:
+    """True if a row recorded at ``recorded_ns`` cannot vouch for a file of this mtime."""
+    window = RACY_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else FINE_RACY_WINDOW_NS
+    return mtime_ns + window > recorded_ns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
@@ -82,7 +92,7 @@ class StateCache:
         row = self._row(path, algo)
         if row is None or tuple(row[:4]) != _stat_key(st):
             return None
-        if not racy_ok and st.st_mtime_ns + RACY_WINDOW_NS > row[5]:
+        if not racy_ok and is_racy(st.st_mtime_ns, row[5]):
             return None  # racily clean: written too close to when we hashed it
         return str(row[4])
 
@@ -93,7 +103,7 @@ class StateCache:
         if row is None:
             return None, None
         last = (str(row[4]), int(row[1]))
-        if tuple(row[:4]) != _stat_key(st) or st.st_mtime_ns + RACY_WINDOW_NS > row[5]:
+        if tuple(row[:4]) != _stat_key(st) or is_racy(st.st_mtime_ns, row[5]):
             return None, last
         return last[0], last
 

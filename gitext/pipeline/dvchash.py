@@ -32,7 +32,7 @@ from pathlib import Path
 
 from gitext.errors import CorruptObjectError, InvalidObjectIdError, PipelineError
 from gitext.hashing import ObjectId
-from gitext.state import RACY_WINDOW_NS, StateCache
+from gitext.state import StateCache, is_racy
 from gitext.store.local import READ_ONLY, LocalStore
 
 _json_quote = json.encoder.encode_basestring_ascii  # what json.dumps uses for str
@@ -327,7 +327,7 @@ class Hasher:
 def _racy(st: os.stat_result) -> bool:
     """A row written now for this stat could never be trusted (the state's racy rule),
     so writing it is wasted work — the usual case right after a command wrote the file."""
-    return st.st_mtime_ns + RACY_WINDOW_NS > time.time_ns()
+    return is_racy(st.st_mtime_ns, time.time_ns())
 
 
 class _BulkState:
@@ -367,7 +367,7 @@ class _BulkState:
         row = self.rows.get(path)
         if row is None or row[:4] != (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
             return None
-        if st.st_mtime_ns + RACY_WINDOW_NS > row[5]:
+        if is_racy(st.st_mtime_ns, row[5]):
             return None
         return row[4]
 
@@ -425,7 +425,7 @@ class _DirSignature:
                              (self.top, self.algo)).fetchone()
         except sqlite3.Error:
             return None
-        if row is None or self.newest + RACY_WINDOW_NS > row[1]:
+        if row is None or is_racy(self.newest, row[1]):
             return None
         parts = str(row[0]).split(":")
         if len(parts) != 4 or parts[0] != self.sig or not _DIR_ID_RE.fullmatch(parts[1]):
@@ -434,7 +434,7 @@ class _DirSignature:
 
     def record(self, info: HashInfo) -> None:
         now = time.time_ns()
-        if self.newest + RACY_WINDOW_NS > now:
+        if is_racy(self.newest, now):
             return  # could never be trusted
         db = self._db()
         if db is None:
