@@ -9,10 +9,10 @@ content identical.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import os
-import queue
 import shutil
 import stat
 import tempfile
@@ -40,7 +40,9 @@ class LocalStore:
         self.tmp = root / "tmp"
         self.quarantine_dir = root / "quarantine"
         self._state = state
-        self._to_sync: queue.SimpleQueue[ObjectId] = queue.SimpleQueue()
+        self._root_s = os.fspath(root)
+        self._to_sync: collections.deque[ObjectId] = collections.deque()
+        self._sync_wanted = threading.Event()
         self._syncer: threading.Thread | None = None
         self._dirs: set[str] = set()  # folders known to exist
         self._verified: set[ObjectId] = set()  # objects are immutable: remember per process
@@ -54,6 +56,10 @@ class LocalStore:
     # -- lookup ---------------------------------------------------------------------------
     def path(self, oid: ObjectId) -> Path:
         return self.root / oid.key
+
+    def _spath(self, oid: ObjectId) -> str:
+        """The object's path as a string (the add hot path avoids pathlib's overhead)."""
+        return os.path.join(self._root_s, oid.key)
 
     def has(self, oid: ObjectId) -> bool:
         return self.path(oid).is_file()
@@ -165,10 +171,10 @@ class LocalStore:
                 os.close(fd)
             return self._publish(tmp_path, oid, len(data), background=background)
 
-    def _ensure_dir(self, path: Path) -> None:
+    def _ensure_dir(self, path: str | Path) -> None:
         key = os.fspath(path)
         if key not in self._dirs:
-            path.mkdir(parents=True, exist_ok=True)
+            os.makedirs(key, exist_ok=True)
             self._dirs.add(key)
 
     def add_copy_of(self, fd: int, size: int, algo: str, *,
@@ -195,16 +201,17 @@ class LocalStore:
     # is re-hashed, found torn, and never served. What a crash can cost is an object written
     # in the last seconds — as with git's own loose objects, which git does not fsync.
     def _already_stored(self, oid: ObjectId, size: int) -> bool:
+        final = self._spath(oid)
         try:
-            st = self.path(oid).stat()
+            st = os.stat(final)
         except FileNotFoundError:
             return False
         if st.st_size == size:
             return True
         # A torn object (a crash before its data reached the disk): replace it.
         with contextlib.suppress(OSError):
-            os.chmod(self.path(oid), stat.S_IWUSR | READ_ONLY)
-            self.path(oid).unlink()
+            os.chmod(final, stat.S_IWUSR | READ_ONLY)
+            os.unlink(final)
         return False
 
     def _sync_later(self, oid: ObjectId) -> None:
@@ -212,26 +219,29 @@ class LocalStore:
             self._syncer = threading.Thread(target=self._sync_loop, name="store-fsync",
                                             daemon=True)
             self._syncer.start()
-        self._to_sync.put(oid)
+        self._to_sync.append(oid)  # no wake-up per object: the syncer works in batches
+        if not self._sync_wanted.is_set():
+            self._sync_wanted.set()
 
     def _sync_loop(self) -> None:
         while True:
-            batch = [self._to_sync.get()]
+            self._sync_wanted.wait()
             # Gather what arrives in the next moment: many small objects (a `git add` of a
             # folder) are made durable by one sync(2) instead of one journal commit each,
             # which would stall the main thread's creates and renames.
-            deadline = time.monotonic() + 0.5
-            while time.monotonic() < deadline:
-                try:
-                    batch.append(self._to_sync.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
+            time.sleep(0.5)
+            self._sync_wanted.clear()
+            batch = []
+            while self._to_sync:
+                batch.append(self._to_sync.popleft())
+            if not batch:
+                continue
             if len(batch) > 16 and hasattr(os, "sync"):
                 os.sync()
                 continue
             for oid in batch:
                 try:
-                    fd = os.open(self.path(oid), os.O_RDONLY)
+                    fd = os.open(self._spath(oid), os.O_RDONLY)
                     try:
                         os.fsync(fd)
                     finally:
@@ -245,22 +255,21 @@ class LocalStore:
             return self.add_stream(f, algo, expected=expected)
 
     def _rename_into_place(self, tmp_path: Path, oid: ObjectId) -> None:
-        final = self.path(oid)
-        if final.is_file():
-            return  # someone (another worktree, a concurrent add) already stored it
-        self._ensure_dir(final.parent)
+        # Replacing an object another writer stored meanwhile is harmless: same bytes.
+        final = self._spath(oid)
+        self._ensure_dir(os.path.dirname(final))
         os.chmod(tmp_path, READ_ONLY)
         try:
             os.replace(tmp_path, final)
         except PermissionError:
-            if not final.is_file():  # Windows refuses to replace a read-only file
+            if not os.path.isfile(final):  # Windows refuses to replace a read-only file
                 raise
 
     def _record_verified(self, oid: ObjectId) -> None:
         # The bytes were hashed on their way in: remember the object as verified.
-        final = self.path(oid)
+        final = self._spath(oid)
         with contextlib.suppress(FileNotFoundError):
-            self.state.record(os.fspath(final), oid.algo, final.stat(), oid.digest)
+            self.state.record(final, oid.algo, os.stat(final), oid.digest)
 
     # -- reading --------------------------------------------------------------------------
     def open(self, oid: ObjectId) -> BinaryIO:
@@ -281,7 +290,7 @@ class LocalStore:
             st = p.stat()
         except FileNotFoundError:
             return False
-        if self.state.lookup(os.fspath(p), oid.algo, st, racy_ok=True) == oid.digest:
+        if self.state.lookup(self._spath(oid), oid.algo, st, racy_ok=True) == oid.digest:
             self._verified.add(oid)
             return True
         return False
@@ -292,7 +301,7 @@ class LocalStore:
         st = p.stat()
         digest, _ = hash_file(p, oid.algo)
         if digest == oid.digest:
-            self.state.record(os.fspath(p), oid.algo, st, digest)
+            self.state.record(self._spath(oid), oid.algo, st, digest)
             self.state.flush()
             return True
         return False
@@ -320,7 +329,7 @@ class LocalStore:
                     f"cached object {oid} is corrupt (its bytes hash to {h.hexdigest()[:12]}…)",
                     hint="run 'git archives fsck' to quarantine it, then 'git archives pull'",
                 )
-            self.state.record(os.fspath(p), oid.algo, st, oid.digest)
+            self.state.record(self._spath(oid), oid.algo, st, oid.digest)
         return size
 
     def checkout_to(self, oid: ObjectId, dest: Path, *, hardlink: bool = False) -> None:
