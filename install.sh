@@ -61,6 +61,9 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' >/dev/nul
   "$python" -m venv "$venv" || die "could not create a virtual environment (on Debian/Ubuntu: apt install python3-venv)"
 fi
 say "installing git-archives from $src"
+# setuptools builds in the source tree and never prunes build/: a module deleted since the
+# last install would otherwise ride along into this one.
+rm -rf "$src/build"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$src" \
   || die "pip could not install git-archives (see the messages above)"
 
