@@ -112,7 +112,8 @@ class StateCache:
         row = self._row(path, algo)
         return (str(row[4]), int(row[1])) if row else None
 
-    def record(self, path: str, algo: str, st: os.stat_result, digest: str) -> None:
+    def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        """One statement in the open batch (a transaction is begun on the first)."""
         db = self._conn()
         if db is None:
             return
@@ -120,48 +121,29 @@ class StateCache:
             if self._pending == 0:
                 db.execute("BEGIN")
                 self._began = time.monotonic()
-            db.execute(
-                "INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
-                (path, algo, *_stat_key(st), digest, time.time_ns()),
-            )
+            db.execute(sql, params)
             self._pending += 1
-            if self._pending >= 500:
-                self.flush()
         except sqlite3.Error:
-            self._pending = 0
+            self._pending = 0  # the cache only saves work: a lost batch costs a re-hash
+
+    def record(self, path: str, algo: str, st: os.stat_result, digest: str) -> None:
+        self._write("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
+                    (path, algo, *_stat_key(st), digest, time.time_ns()))
+        if self._pending >= 500:
+            self.flush()
 
     def remember(self, path: str, algo: str, digest: str, size: int) -> None:
         """Note ``digest`` as what ``path`` last held, without a stat to trust: ``lookup``
         never answers from it, ``last_digest`` does (a candidate to compare against)."""
-        db = self._conn()
-        if db is None:
-            return
-        try:
-            if self._pending == 0:
-                db.execute("BEGIN")
-                self._began = time.monotonic()
-            db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
-                       (path, algo, -1, size, -1, -1, digest, 0))
-            self._pending += 1
-        except sqlite3.Error:
-            self._pending = 0
+        self._write("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
+                    (path, algo, -1, size, -1, -1, digest, 0))
 
     # -- files smudge left as pointers (absolute path → oid) ---------------------------------
     def pending_set(self, path: str, oid: str | None) -> None:
-        db = self._conn()
-        if db is None:
-            return
-        try:
-            if self._pending == 0:
-                db.execute("BEGIN")
-                self._began = time.monotonic()
-            if oid is None:
-                db.execute("DELETE FROM pending WHERE path=?", (path,))
-            else:
-                db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?)", (path, oid))
-            self._pending += 1
-        except sqlite3.Error:
-            self._pending = 0
+        if oid is None:
+            self._write("DELETE FROM pending WHERE path=?", (path,))
+        else:
+            self._write("INSERT OR REPLACE INTO pending VALUES (?, ?)", (path, oid))
 
     def pending_count(self) -> int:
         db = self._conn()

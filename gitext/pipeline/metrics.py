@@ -314,15 +314,18 @@ class _Workspace(_Files):
         data = self.read(path)
         if data is None:
             return None
-        from gitext.pipeline.params import flatten as flatten_params
-        from gitext.pipeline.params import parse_params
+        return _flat_params(data, path)
 
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PipelineError(f"params file {path} is not UTF-8 text") from None
-        return dict(flatten_params(parse_params(text, file=path,
-                                                suffix=PurePosixPath(path).suffix)))
+
+def _flat_params(data: bytes, path: str) -> Flat:
+    from gitext.pipeline.params import flatten as flatten_params
+    from gitext.pipeline.params import parse_params
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PipelineError(f"params file {path} is not UTF-8 text") from None
+    return dict(flatten_params(parse_params(text, file=path, suffix=PurePosixPath(path).suffix)))
 
 
 # What a scratch copy of a revision holds besides dvc.yaml/dvc.lock: files a dvc.yaml may
@@ -475,15 +478,7 @@ class _Revision(_Files):
         data = self._blob(path)
         if data is None:
             return None
-        from gitext.pipeline.params import flatten as flatten_params
-        from gitext.pipeline.params import parse_params
-
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PipelineError(f"params file {path} is not UTF-8 text") from None
-        return dict(flatten_params(parse_params(text, file=path,
-                                                suffix=PurePosixPath(path).suffix)))
+        return _flat_params(data, path)
 
 
 def _lock_outs(data: bytes, rel: str, pipeline: Pipeline) -> dict[str, str]:

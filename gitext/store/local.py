@@ -309,7 +309,6 @@ class LocalStore:
     def stream_verified(self, oid: ObjectId, write: Callable[[bytes], object]) -> int:
         """Send the object's bytes to ``write``; raise CorruptObjectError at the end if they
         do not match the id (the caller must then discard what it received)."""
-        p = self.path(oid)
         trusted = self.is_verified(oid)
         h = None if trusted else new_hasher(oid.algo)
         size = 0
