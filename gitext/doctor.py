@@ -77,3 +77,15 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
                f"git add --renormalize {' '.join(paths[:20])} && git commit -m 'Strip notebooks'")
     else:
         yield (True, "committed notebooks are stripped", None)
+    from gitext.notebooks.refresh import refresh
+
+    try:
+        phantom = refresh(repo, dry_run=True).refreshed
+    except ArchivesError as exc:
+        yield (False, f"notebooks: {exc.message}", exc.hint)
+        return
+    if phantom:
+        shown = " ".join(f"'{p}'" for p in phantom[:5])
+        yield (False, f"{len(phantom)} notebook(s) look modified to git but differ only in "
+               f"outputs: {shown}", "git archives nb refresh  (or keep 'git archives watch' "
+               "running while you work)")

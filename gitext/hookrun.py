@@ -74,6 +74,7 @@ def _notebook_pairs(repo: Repo) -> int:
 def post_checkout(repo: Repo, args: list[str]) -> int:
     _fill(repo)
     _outputs(repo)
+    _notebooks(repo)
     if len(args) >= 3 and args[2] == "1" and _pairing_possible(repo):
         from gitext.notebooks import hooks as nbhooks
 
@@ -101,7 +102,39 @@ def _pairing_possible(repo: Repo) -> bool:
 def post_merge(repo: Repo, args: list[str]) -> int:
     _fill(repo)
     _outputs(repo)
+    _notebooks(repo)
     return 0
+
+
+def reference_transaction(repo: Repo, args: list[str]) -> int:
+    """Run (by the shim) only when a fetch has moved remote-tracking refs: the merge step
+    of 'git pull' comes next, and must not be refused over notebook outputs."""
+    if repo.worktree is not None:
+        _refresh_notebooks(repo)
+    return 0
+
+
+def _refresh_notebooks(repo: Repo) -> None:
+    from gitext.notebooks.refresh import refresh
+
+    report = refresh(repo)
+    if report.refreshed:
+        _say(f"git-archives: {len(report.refreshed)} notebook(s) differ only in outputs; "
+             "git now compares them by content (outputs kept aside in case a checkout "
+             "replaces them)")
+
+
+def _notebooks(repo: Repo) -> None:
+    """After a checkout or merge: say which notebooks lost outputs that were kept aside,
+    then re-register notebooks whose only changes are outputs."""
+    from gitext.notebooks.refresh import outputs_dir, replaced_since_saved
+
+    if outputs_dir(repo).is_dir():
+        for path in replaced_since_saved(repo):
+            _say(f"git-archives: {path} was replaced; its previous outputs are kept: "
+                 f"'git archives nb restore-outputs {path}' puts them back in the cells "
+                 "whose source did not change")
+    _refresh_notebooks(repo)
 
 
 def _fill(repo: Repo) -> None:
@@ -160,6 +193,7 @@ HOOKS: dict[str, Callable[[Repo, list[str]], int]] = {
     "post-checkout": post_checkout,
     "post-merge": post_merge,
     "pre-push": pre_push,
+    "reference-transaction": reference_transaction,
 }
 
 

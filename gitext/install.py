@@ -20,7 +20,7 @@ from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo, run_git
 
 SHIM_MARKER = "git-archives-hook-shim v1"
-HOOK_NAMES = ("pre-commit", "post-checkout", "post-merge", "pre-push")
+HOOK_NAMES = ("pre-commit", "post-checkout", "post-merge", "pre-push", "reference-transaction")
 CHAINED_SUFFIX = ".pre-archives"
 NB_ATTRIBUTES = "*.ipynb filter=archives-nb diff=archives-nb"
 ATTR_MARKER = "# git-archives: notebooks (added by 'git archives install')"
@@ -55,7 +55,36 @@ fi
 printf '%s\\n' "$input" | "$bin" hook {hook} "$@\""""
 
 
+# reference-transaction runs for every ref update (three times per commit): the shell
+# decides, without starting Python, whether a fetch moved remote-tracking refs — the moment
+# before 'git pull' merges, when notebooks with output-only changes must be re-registered.
+_REFTX_TEMPLATE = """#!/bin/sh
+# {marker}: '{hook}' hook installed by 'git archives install'.
+# 'git archives uninstall' removes it and puts back any hook that was here before
+# (kept meanwhile as '{hook}{chained}', which runs first).
+here=$(dirname "$0")
+input=$(cat)
+if [ -x "$here/{hook}{chained}" ]; then
+  printf '%s\\n' "$input" | "$here/{hook}{chained}" "$@" || exit $?
+fi
+[ "$1" = committed ] || exit 0
+case "$input" in
+  *" refs/remotes/"*) ;;
+  *) exit 0 ;;
+esac
+bin=git-archives
+if ! command -v "$bin" >/dev/null 2>&1; then
+  bin="{fallback}"
+  [ -x "$bin" ] || exit 0
+fi
+exec "$bin" hook {hook} "$@" </dev/null
+"""
+
+
 def render_shim(hook: str, fallback: str) -> str:
+    if hook == "reference-transaction":
+        return _REFTX_TEMPLATE.format(marker=SHIM_MARKER, hook=hook, chained=CHAINED_SUFFIX,
+                                      fallback=fallback)
     body = (_BODY_STDIN if hook == "pre-push" else _BODY_PLAIN).format(
         hook=hook, chained=CHAINED_SUFFIX)
     # Without the tool a push would leave the data behind: refuse it. Other hooks warn only.

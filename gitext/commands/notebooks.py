@@ -104,6 +104,34 @@ def register(sub: Any) -> None:
     diff.set_defaults(func=lambda ns: diff_command(file=ns.file, other=ns.other,
                                                    color=ns.color))
 
+    refresh = nb_sub.add_parser(
+        "refresh", help="stop git calling output-only notebook changes 'modified'",
+        description="For each notebook that git sees as changed by its size or time, strip "
+                    "it as the filter does; when that gives the blob already in the index, "
+                    "re-register the entry so git compares it by content. Nothing staged "
+                    "changes and no file is written. The hooks and 'watch' run this for you; "
+                    "run it by hand when 'git checkout' refuses because of notebook outputs.",
+    )
+    refresh.add_argument("paths", nargs="*", metavar="PATH")
+    refresh.add_argument("-n", "--dry-run", action="store_true",
+                         help="only list what would be re-registered")
+    refresh.add_argument("-q", "--quiet", action="store_true")
+    refresh.set_defaults(func=lambda ns: refresh_command(paths=ns.paths, dry_run=ns.dry_run,
+                                                         quiet=ns.quiet))
+
+    restore = nb_sub.add_parser(
+        "restore-outputs", help="put back outputs kept aside before a checkout replaced them",
+        description="'nb refresh' (and the hooks that run it) keeps a copy of each notebook "
+                    "whose only changes were outputs, because git may then replace it. This "
+                    "copies those outputs back into the cells whose source is unchanged. "
+                    "With no PATH, lists the notebooks that have outputs kept.",
+    )
+    restore.add_argument("paths", nargs="*", metavar="PATH")
+    restore.add_argument("--discard", action="store_true",
+                         help="drop the kept outputs of PATH instead")
+    restore.set_defaults(func=lambda ns: restore_outputs_command(paths=ns.paths,
+                                                                 discard=ns.discard))
+
     # Pairing verbs (another module) hang off the same 'nb' parser when present.
     nbpair: Any
     try:
@@ -129,6 +157,55 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _err(message: str) -> None:
     print(f"git-archives: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- refresh
+
+def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
+    import os
+
+    from gitext.gitrepo import Repo
+    from gitext.notebooks.refresh import refresh
+
+    repo = Repo.discover(Path.cwd())
+    top = repo.root
+    rel = [os.path.relpath(Path(p).resolve(), top) for p in paths]
+    report = refresh(repo, rel, dry_run=dry_run)
+    verb = "would re-register" if dry_run else "re-registered"
+    if not quiet:
+        for path in report.refreshed:
+            print(f"{verb} {path} (only outputs or metadata the filter strips changed)")
+        for path in report.modified:
+            print(f"modified {path} (its cells changed: a real change)")
+    for line in report.unreadable:
+        _err(f"cannot read {line}")
+    return 1 if report.unreadable else 0
+
+
+def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
+    import os
+
+    from gitext.gitrepo import Repo
+    from gitext.notebooks import refresh as nbrefresh
+
+    repo = Repo.discover(Path.cwd())
+    top = repo.root
+    if not paths:
+        replaced = set(nbrefresh.replaced_since_saved(repo))
+        for path in nbrefresh.saved_outputs(repo):
+            print(path + ("  (outputs can be put back)" if path in replaced else ""))
+        return 0
+    code = 0
+    for p in paths:
+        rel = Path(os.path.relpath(Path(p).resolve(), top)).as_posix()
+        if discard:
+            if not nbrefresh.discard_outputs(repo, rel):
+                _err(f"{rel}: no outputs are kept for it")
+                code = 1
+            continue
+        count = nbrefresh.restore_outputs(repo, rel)
+        print(f"{rel}: outputs put back in {count} cell(s)")
+    return code
 
 
 # ---------------------------------------------------------------------------- strip

@@ -104,7 +104,29 @@ def watch(
     own = _OwnWrites()
     events: queue.Queue[Path] = queue.Queue()
 
+    repo = Repo.discover(top)
+
+    def run_refresh(paths: list[Path]) -> None:
+        # Saving a notebook after a run changes its outputs, hence its size, and git would
+        # call it modified: re-register the ones whose stripped form is still the index's.
+        from gitext.notebooks.refresh import refresh
+
+        rels = [] if paths == [watched] and watched == top else sorted(
+            pairing.relpath(p, top) for p in paths if p.suffix == ".ipynb")
+        if not rels and paths != [watched]:
+            return
+        if paths == [watched] and watched != top:
+            rels = [pairing.relpath(watched, top)]
+        try:
+            report = refresh(repo, rels)
+        except ArchivesError as exc:
+            say(f"error: {exc.message}")
+            return
+        for rel in report.refreshed:
+            say(f"outputs only: {rel} (git status will not call it modified)")
+
     def run_sync(paths: list[Path]) -> None:
+        run_refresh(paths)
         try:
             results = pairing.sync(top, paths, explicit_files=False)
         except pairing.NotebookSyncError as exc:
