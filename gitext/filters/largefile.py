@@ -125,7 +125,17 @@ class LargeFileDriver:
                 return
         if st is not None and st.st_size < COPY_THRESHOLD:
             data = b"".join(head) + b"".join(content)  # small: one buffer, one write
-            oid, size = self.store.add_bytes(data, "sha256", background=True)
+            stat_ok = st
+
+            def remember(oid: ObjectId) -> None:
+                # Only once the object is stored may a stat hit skip this file's content.
+                if len(data) == stat_ok.st_size:
+                    self.state.record(self._k(path), "sha256", stat_ok, oid.digest)
+
+            oid, size = self.store.add_bytes_behind(data, "sha256", label=path,
+                                                    after_write=remember)
+            out.write(ptr.Pointer(oid, size).encode())
+            return
         else:
             reader = _PacketReader(head, content)
             oid, size = self.store.add_stream(reader, "sha256",  # type: ignore[arg-type]
@@ -229,6 +239,10 @@ class LargeFileDriver:
 
     def _smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
                 *, can_delay: bool) -> bool:
+        try:
+            self.store.finish_writes()  # one git command may clean, then smudge the same object
+        except ArchivesError as exc:
+            warn(exc.message)
         if path in self._delayed:
             # A delayed path asked again (with empty content): answer from what we kept.
             for _ in content:
@@ -352,6 +366,12 @@ class LargeFileDriver:
             self._pending_paths.discard(path)
 
     def close(self) -> None:
+        try:
+            self.store.finish_writes()
+        except ArchivesError as exc:
+            warn(exc.message)
+            if exc.hint:
+                warn(f"hint: {exc.hint}")
         self.state.close()
         if self._missing_warned > 1:
             warn(f"{self._missing_warned} files were left as pointers; "

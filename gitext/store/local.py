@@ -46,6 +46,7 @@ class LocalStore:
         self._syncer: threading.Thread | None = None
         self._dirs: set[str] = set()  # folders known to exist
         self._verified: set[ObjectId] = set()  # objects are immutable: remember per process
+        self._behind: _WriteBehind | None = None
 
     @property
     def state(self) -> StateCache:
@@ -170,6 +171,63 @@ class LocalStore:
             finally:
                 os.close(fd)
             return self._publish(tmp_path, oid, len(data), background=background)
+
+    # -- write-behind (the clean filter's small files) ------------------------------------
+    # git waits for each clean answer before it sends the next file, so writing a small
+    # object before answering puts the write on the critical path. ``add_bytes_behind``
+    # hashes at once (the answer needs the id) and hands the bytes to a writer thread that
+    # works while git reads the next file. Nothing is claimed before it is on disk: the
+    # object's "verified" record and the work-tree rows ``after_write`` asks for are
+    # written by the caller's thread once the writer reports the object stored.
+    def add_bytes_behind(self, data: bytes, algo: str, *, label: str = "",
+                         after_write: Callable[[ObjectId], None] | None = None
+                         ) -> tuple[ObjectId, int]:
+        h = new_hasher(algo)
+        h.update(data)
+        oid = ObjectId(algo, h.hexdigest())
+        behind = self._behind
+        if behind is None:
+            # The first object is written here, so that a store that cannot be written
+            # (permissions, a read-only mount) fails this very file, not a later one.
+            result = self.add_bytes(data, algo, background=True)
+            if after_write is not None:
+                after_write(oid)
+            self._behind = _WriteBehind(self)
+            return result
+        behind.collect()
+        if behind.in_flight(oid):
+            behind.also(oid, label, after_write)
+            return oid, len(data)
+        if self._already_stored(oid, len(data)):
+            if after_write is not None:
+                after_write(oid)
+            return oid, len(data)
+        if not behind.room_for(len(data)):
+            # Little free space: write now, so a full disk fails this file.
+            result = self.add_bytes(data, algo, background=True)
+            if after_write is not None:
+                after_write(oid)
+            return result
+        behind.submit(oid, data, label, after_write)
+        return oid, len(data)
+
+    def finish_writes(self) -> None:
+        """Wait for objects handed to the writer thread; raise StoreWriteError naming the
+        first that could not be stored (its work-tree rows were not recorded)."""
+        if self._behind is not None:
+            self._behind.drain()
+
+    def _write_now(self, oid: ObjectId, data: bytes) -> None:
+        with self._incoming() as (fd, tmp_path):
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            if not self._already_stored(oid, len(data)):
+                self._rename_into_place(tmp_path, oid)
+                self._sync_later(oid)
 
     def _ensure_dir(self, path: str | Path) -> None:
         key = os.fspath(path)
@@ -426,3 +484,103 @@ def remove_tree_safely(path: Path) -> None:
         func(p)
 
     shutil.rmtree(path, onerror=onerror)
+
+
+class _WriteBehind:
+    """One writer thread for :meth:`LocalStore.add_bytes_behind`, holding at most
+    ``LIMIT`` bytes; results are taken back on the caller's thread (state.db is not
+    shared across threads)."""
+
+    LIMIT = 64 << 20
+    RESERVE = 1 << 30  # below this much free space, writes happen synchronously
+
+    def __init__(self, store: LocalStore) -> None:
+        import queue
+
+        self.store = store
+        self.queue: queue.Queue[tuple[ObjectId, bytes] | None] = queue.Queue()
+        self.lock = threading.Condition()
+        self.pending_bytes = 0
+        self.waiters: dict[ObjectId, list[tuple[str, Callable[[ObjectId], None] | None]]] = {}
+        self.done: collections.deque[tuple[ObjectId, BaseException | None]] = \
+            collections.deque()
+        self.free_checked_at = 0.0
+        self.free = 0
+        self.thread = threading.Thread(target=self._run, name="store-write-behind",
+                                       daemon=True)
+        self.thread.start()
+
+    def in_flight(self, oid: ObjectId) -> bool:
+        return oid in self.waiters
+
+    def also(self, oid: ObjectId, label: str,
+             after_write: Callable[[ObjectId], None] | None) -> None:
+        self.waiters[oid].append((label, after_write))
+
+    def room_for(self, size: int) -> bool:
+        now = time.monotonic()
+        if now - self.free_checked_at > 0.5:
+            try:
+                st = os.statvfs(self.store.root)
+                self.free = st.f_bavail * st.f_frsize
+            except (OSError, AttributeError):
+                self.free = 0
+            self.free_checked_at = now
+        return self.free - self.pending_bytes - size > self.RESERVE
+
+    def submit(self, oid: ObjectId, data: bytes, label: str,
+               after_write: Callable[[ObjectId], None] | None) -> None:
+        with self.lock:
+            while self.pending_bytes and self.pending_bytes + len(data) > self.LIMIT:
+                self.lock.wait()
+            self.pending_bytes += len(data)
+        self.waiters[oid] = [(label, after_write)]
+        self.queue.put((oid, data))
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            oid, data = item
+            error: BaseException | None = RuntimeError("the writer thread failed")
+            try:
+                self.store._write_now(oid, data)
+                error = None
+            except (OSError, ArchivesError) as exc:  # reported on the caller's thread
+                error = exc
+            finally:
+                with self.lock:
+                    self.pending_bytes -= len(data)
+                    self.done.append((oid, error))
+                    self.lock.notify_all()
+
+    def collect(self) -> None:
+        """Take the writer's results: record verified objects and run their callbacks."""
+        failed: list[str] = []
+        why = ""
+        while self.done:
+            oid, error = self.done.popleft()
+            callbacks = self.waiters.pop(oid, [])
+            if error is not None:
+                failed += [label or str(oid) for label, _ in callbacks]
+                why = why or (error.message if isinstance(error, ArchivesError) else (
+                    getattr(error, "strerror", None) or str(error)))
+                continue
+            self.store._record_verified(oid)
+            for _, cb in callbacks:
+                if cb is not None:
+                    cb(oid)
+        if failed:
+            names = " ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
+            raise StoreWriteError(
+                f"could not store the content of {names} in {self.store.root}: {why}; "
+                "they were staged as pointers whose content is not cached",
+                hint="free disk space or fix permissions, then 'git add --renormalize' "
+                     "those files (their content is still in the work tree)")
+
+    def drain(self) -> None:
+        with self.lock:
+            while self.pending_bytes:
+                self.lock.wait()
+        self.collect()
