@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -132,6 +134,20 @@ def register(sub: Any) -> None:
     restore.set_defaults(func=lambda ns: restore_outputs_command(paths=ns.paths,
                                                                  discard=ns.discard))
 
+    jhook = nb_sub.add_parser(
+        "jupyter-hook", help="make Jupyter re-register notebooks saved with new outputs",
+        description="Adds a post-save hook to your Jupyter Server config "
+                    "($JUPYTER_CONFIG_DIR or ~/.jupyter, jupyter_server_config.py) that runs "
+                    "'git archives nb refresh' on each saved notebook, in the background, so "
+                    "'git status' does not call a notebook modified when only its outputs "
+                    "changed. A post_save_hook you already had runs first. Restart Jupyter "
+                    "after installing.",
+    )
+    jhook.add_argument("--uninstall", action="store_true", help="remove the hook again")
+    jhook.add_argument("--config", metavar="FILE", help="another config file to edit")
+    jhook.set_defaults(func=lambda ns: jupyter_hook_command(uninstall=ns.uninstall,
+                                                            config=ns.config))
+
     # Pairing verbs (another module) hang off the same 'nb' parser when present.
     nbpair: Any
     try:
@@ -162,8 +178,6 @@ def _err(message: str) -> None:
 # ---------------------------------------------------------------------------- refresh
 
 def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
-    import os
-
     from gitext.gitrepo import Repo
     from gitext.notebooks.refresh import refresh
 
@@ -183,8 +197,6 @@ def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
 
 
 def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
-    import os
-
     from gitext.gitrepo import Repo
     from gitext.notebooks import refresh as nbrefresh
 
@@ -206,6 +218,24 @@ def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
         count = nbrefresh.restore_outputs(repo, rel)
         print(f"{rel}: outputs put back in {count} cell(s)")
     return code
+
+
+def jupyter_hook_command(*, uninstall: bool, config: str | None) -> int:
+    from gitext.install import executable_command
+    from gitext.notebooks import jupyter_hook
+
+    path = Path(config) if config else None
+    if uninstall:
+        report = jupyter_hook.uninstall(path)
+        print(f"removed the post-save hook from {report.path}" if report.changed
+              else f"no git-archives hook in {report.path}")
+        return 0
+    exe = executable_command()
+    fallback = exe if os.path.isabs(exe) else (shutil.which(exe) or exe)
+    report = jupyter_hook.install(fallback, path)
+    print(f"{'added' if report.changed else 'already present:'} the post-save hook in "
+          f"{report.path}; restart Jupyter for it to take effect")
+    return 0
 
 
 # ---------------------------------------------------------------------------- strip

@@ -211,3 +211,39 @@ def test_doctor_names_a_notebook_that_differs_only_in_outputs(nbrepo: Path) -> N
     out = (proc.stdout + proc.stderr).decode()
     assert "1 notebook(s) look modified to git but differ only in outputs: 'nb.ipynb'" in out
     assert "git archives nb refresh" in out
+
+
+def _load_jupyter_config(path: Path) -> dict[str, Any]:
+    from traitlets.config import Config
+
+    namespace: dict[str, Any] = {"c": Config()}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # as Jupyter loads it
+    return namespace
+
+
+def test_the_jupyter_post_save_hook_refreshes_a_saved_notebook(tmp_path: Path,
+                                                               nbrepo: Path) -> None:
+    cfg = tmp_path / "jupyter" / "jupyter_server_config.py"
+    cfg.parent.mkdir()
+    user_part = ("calls = []\n"
+                 "def mine(model, os_path, contents_manager, **kw):\n"
+                 "    calls.append(os_path)\n"
+                 "c.FileContentsManager.post_save_hook = mine\n")
+    cfg.write_text(user_part)
+    out = archives(nbrepo, "nb", "jupyter-hook", "--config", str(cfg)).stdout.decode()
+    assert "added the post-save hook" in out
+    again = archives(nbrepo, "nb", "jupyter-hook", "--config", str(cfg)).stdout.decode()
+    assert "already present" in again
+    namespace = _load_jupyter_config(cfg)
+    hook = namespace["c"].FileContentsManager.post_save_hook
+    nb = nbrepo / "nb.ipynb"
+    _run(nb, "saved by Jupyter")
+    assert _status(nbrepo) == " M nb.ipynb\n"
+    hook(model={}, os_path=str(nb), contents_manager=None)
+    assert namespace["calls"] == [str(nb)]  # the user's own hook was kept and ran first
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _status(nbrepo):
+        time.sleep(0.05)
+    assert _status(nbrepo) == ""
+    archives(nbrepo, "nb", "jupyter-hook", "--uninstall", "--config", str(cfg))
+    assert cfg.read_text() == user_part
