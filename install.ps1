@@ -26,7 +26,11 @@ $VenvExe = Join-Path $Venv 'Scripts\git-archives.exe'
 function Fail([string]$Message) { Write-Error "install.ps1: $Message"; exit 1 }
 
 function Get-TargetClone {
-    $top = & git rev-parse --show-toplevel 2>$null
+    # Windows PowerShell 5.1 turns a native command's redirected stderr ("fatal: not a git
+    # repository") into a terminating error under ErrorActionPreference=Stop: relax it here.
+    $prev = $ErrorActionPreference
+    $ErrorActionPreference = 'Continue'
+    try { $top = & git rev-parse --show-toplevel 2>$null } finally { $ErrorActionPreference = $prev }
     if ($LASTEXITCODE -ne 0 -or -not $top) { return $null }
     $topFull = (Resolve-Path $top).Path.TrimEnd('\', '/')
     $srcFull = (Resolve-Path $Src).Path.TrimEnd('\', '/')
@@ -80,7 +84,7 @@ Set-Content -Path $launcher -Encoding ASCII -Value "@echo off`r`n`"$VenvExe`" %*
 # Git for Windows' sh runs hooks and filters: give it a launcher without an extension too.
 $shLauncher = Join-Path $BinDir 'git-archives'
 $unixExe = ($VenvExe -replace '\\', '/')
-Set-Content -Path $shLauncher -Encoding ASCII -Value "#!/bin/sh`nexec `"$unixExe`" `"`$@`"`n"
+Set-Content -Path $shLauncher -Encoding ASCII -NoNewline -Value "#!/bin/sh`nexec `"$unixExe`" `"`$@`"`n"
 Write-Host "git-archives is at $launcher"
 
 $userPath = [Environment]::GetEnvironmentVariable('Path', 'User')
