@@ -1,4 +1,5 @@
-"""``git archives metrics show|diff``, ``params diff`` and ``dag``: reports on the pipeline.
+"""``git archives metrics show|diff``, ``params show|diff`` and ``dag``: reports on the
+pipeline.
 
 Only the standard library is imported here; the features load when a verb runs.
 """
@@ -33,6 +34,22 @@ def _format_options(parser: argparse.ArgumentParser, *, precision: bool = True) 
         )
 
 
+def _revision_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--all-branches", action="store_true",
+                        help="also show every branch (one column each, read from git objects)")
+    parser.add_argument("-T", "--all-tags", action="store_true",
+                        help="also show every tag")
+    parser.add_argument("-A", "--all-commits", action="store_true",
+                        help="also show every commit reachable from a branch, tag or HEAD")
+
+
+def _params_scope_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--targets", nargs="+", metavar="PATH", default=None,
+                        help="only these params files (read whole if no stage uses them)")
+    parser.add_argument("--deps", action="store_true",
+                        help="only the params stages list in dvc.yaml")
+
+
 def register(sub: Any) -> None:
     metrics = sub.add_parser("metrics", help="show metrics, or compare them across revisions",
                              description="Show the pipeline's metrics, or compare them "
@@ -42,12 +59,15 @@ def register(sub: Any) -> None:
 
     show = msub.add_parser("show", help="print the current metrics",
                            description="Print every metric the pipeline declares, as it is "
-                                       "in the workspace.")
+                                       "in the workspace; with -a/-T/-A also as it is in "
+                                       "each branch, tag or commit (one column each).")
     show.add_argument("targets", nargs="*", metavar="PATH",
                       help="metrics files or directories to show instead of those in dvc.yaml")
     _format_options(show)
+    _revision_options(show)
     show.set_defaults(func=lambda ns: metrics_show(
-        targets=ns.targets or None, as_json=ns.json, markdown=ns.md, precision=ns.precision))
+        targets=ns.targets or None, as_json=ns.json, markdown=ns.md, precision=ns.precision,
+        all_branches=ns.all_branches, all_tags=ns.all_tags, all_commits=ns.all_commits))
 
     diff = msub.add_parser(
         "diff", help="compare metrics between revisions (default: HEAD and the workspace)",
@@ -66,10 +86,22 @@ def register(sub: Any) -> None:
         a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
         as_json=ns.json, markdown=ns.md, precision=ns.precision))
 
-    params = sub.add_parser("params", help="compare parameters across revisions",
-                            description="Compare the parameters the pipeline uses.")
+    params = sub.add_parser("params", help="show parameters, or compare them across revisions",
+                            description="Show or compare the parameters the pipeline uses.")
     psub = params.add_subparsers(dest="params_verb", metavar="<command>")
     params.set_defaults(func=lambda ns: _missing_subcommand(params))
+    pshow = psub.add_parser(
+        "show", help="print the params the stages use",
+        description="Print the params the pipeline's stages use (and every key of "
+                    "params.yaml and top-level params files), per file, with dotted keys, "
+                    "as they are in the workspace; with -a/-T/-A also as they are in each "
+                    "branch, tag or commit (one column each).")
+    _params_scope_options(pshow)
+    _format_options(pshow, precision=False)
+    _revision_options(pshow)
+    pshow.set_defaults(func=lambda ns: params_show(
+        targets=ns.targets, deps_only=ns.deps, as_json=ns.json, markdown=ns.md,
+        all_branches=ns.all_branches, all_tags=ns.all_tags, all_commits=ns.all_commits))
     pdiff = psub.add_parser(
         "diff", help="compare params between revisions (default: HEAD and the workspace)",
         description="Compare params between A_REV (default HEAD) and B_REV (default the "
@@ -79,22 +111,32 @@ def register(sub: Any) -> None:
     pdiff.add_argument("b_rev", nargs="?", default=None, metavar="B_REV",
                       help="the new revision (default the workspace)")
     pdiff.add_argument("--all", action="store_true", help="also list unchanged params")
+    _params_scope_options(pdiff)
     _format_options(pdiff, precision=False)
     pdiff.set_defaults(func=lambda ns: params_diff(
-        a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, as_json=ns.json, markdown=ns.md))
+        a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
+        deps_only=ns.deps, as_json=ns.json, markdown=ns.md))
 
     dag = sub.add_parser("dag", help="draw the pipeline's stages and how they connect",
-                         description="Draw the stage graph of every dvc.yaml: boxes and "
-                                     "arrows in the terminal, or Graphviz / Mermaid source.")
+                         description="Draw the stage graph of every dvc.yaml (with --outs, "
+                                     "the graph of outputs): boxes and arrows in the "
+                                     "terminal, or Graphviz / Mermaid source.")
     dag.add_argument("target", nargs="?", default=None, metavar="TARGET",
                      help="draw only this stage and what it depends on")
     style = dag.add_mutually_exclusive_group()
     style.add_argument("--dot", action="store_true", help="print Graphviz dot source")
     style.add_argument("--mermaid", action="store_true", help="print a Mermaid flowchart")
+    style.add_argument("--md", action="store_true",
+                       help="print the Mermaid flowchart in a markdown code block")
     dag.add_argument("--full", action="store_true",
                      help="with TARGET: the whole connected pipeline it belongs to")
+    dag.add_argument("-o", "--outs", action="store_true",
+                     help="draw the outputs and how they feed each other instead of stages")
+    dag.add_argument("--collapse-foreach-matrix", action="store_true",
+                     help="draw the stages a foreach or matrix generates as one node")
     dag.set_defaults(func=lambda ns: dag_command(
-        target=ns.target, dot=ns.dot, mermaid=ns.mermaid, full=ns.full))
+        target=ns.target, dot=ns.dot, mermaid=ns.mermaid, markdown=ns.md, full=ns.full,
+        outs=ns.outs, collapse=ns.collapse_foreach_matrix))
 
 
 def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
@@ -107,24 +149,82 @@ def _warn(lines: Sequence[str]) -> None:
         print(f"git-archives: warning: {line}", file=sys.stderr)
 
 
+def _revisions(repo: Any, *, all_branches: bool, all_tags: bool,
+               all_commits: bool) -> list[Any] | None:
+    """The revisions -a/-T/-A ask for (None: just the workspace)."""
+    if not (all_branches or all_tags or all_commits):
+        return None
+    from gitext.pipeline.metrics import list_revisions
+
+    return list_revisions(repo, all_branches=all_branches, all_tags=all_tags,
+                          all_commits=all_commits)
+
+
 def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool,
-                 precision: int | None) -> int:
+                 precision: int | None, all_branches: bool = False, all_tags: bool = False,
+                 all_commits: bool = False) -> int:
     from gitext.gitrepo import Repo
     from gitext.pipeline import metrics as m
 
     repo = Repo.discover()
-    snap = m.collect_metrics(repo, None, targets=_repo_paths(repo, targets))
-    errors = list(m.iter_errors(snap))
+    paths = _repo_paths(repo, targets)
+    revisions = _revisions(repo, all_branches=all_branches, all_tags=all_tags,
+                           all_commits=all_commits)
+    snaps = [m.collect_metrics(repo, None, targets=paths)]
+    for rev in revisions or []:
+        snaps.append(m.collect_metrics(repo, rev.commit, targets=paths, label=rev.label))
+    errors = list(m.iter_errors(*snaps))
     _warn(errors)
-    if not snap.values:
+    if not any(snap.values for snap in snaps):
         if not errors:
             print("no metrics: declare them under 'metrics:' in dvc.yaml", file=sys.stderr)
         return 1 if errors else 0
-    if as_json:
-        sys.stdout.write(m.show_to_json(snap, precision=precision))
+    if revisions is None:
+        if as_json:
+            sys.stdout.write(m.show_to_json(snaps[0], precision=precision))
+        else:
+            sys.stdout.write(m.format_show(snaps[0], markdown=markdown,
+                                           precision=_table_precision(precision)))
+    elif as_json:
+        sys.stdout.write(m.show_revisions_to_json(snaps, precision=precision))
     else:
-        sys.stdout.write(m.format_show(snap, markdown=markdown,
-                                       precision=_table_precision(precision)))
+        sys.stdout.write(m.format_show_revisions(snaps, markdown=markdown,
+                                                 precision=_table_precision(precision)))
+    return 0
+
+
+def params_show(*, as_json: bool, markdown: bool, targets: Sequence[str] | None = None,
+                deps_only: bool = False, all_branches: bool = False, all_tags: bool = False,
+                all_commits: bool = False) -> int:
+    from gitext.gitrepo import Repo
+    from gitext.pipeline import metrics as m
+
+    repo = Repo.discover()
+    paths = _repo_paths(repo, targets)
+    revisions = _revisions(repo, all_branches=all_branches, all_tags=all_tags,
+                           all_commits=all_commits)
+    snaps = [m.collect_params(repo, None, targets=paths, deps_only=deps_only)]
+    for rev in revisions or []:
+        snaps.append(m.collect_params(repo, rev.commit, label=rev.label, targets=paths,
+                                      deps_only=deps_only))
+    errors = list(m.iter_errors(*snaps))
+    _warn(errors)
+    if not any(snap.values for snap in snaps):
+        if not errors:
+            print("no params: stages list none and there is no params.yaml", file=sys.stderr)
+        return 1 if errors else 0
+    # Values as read, like 'params diff': a param is an input, not a measurement to round.
+    if revisions is None:
+        if as_json:
+            sys.stdout.write(m.show_to_json(snaps[0]))
+        else:
+            sys.stdout.write(m.format_show(snaps[0], kind="Param", precision=None,
+                                           markdown=markdown))
+    elif as_json:
+        sys.stdout.write(m.show_revisions_to_json(snaps))
+    else:
+        sys.stdout.write(m.format_show_revisions(snaps, kind="Param", precision=None,
+                                                 markdown=markdown))
     return 0
 
 
@@ -174,13 +274,15 @@ def metrics_diff(*, a_rev: str, b_rev: str | None, show_all: bool,
 
 
 def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
-                markdown: bool) -> int:
+                markdown: bool, targets: Sequence[str] | None = None,
+                deps_only: bool = False) -> int:
     from gitext.gitrepo import Repo
     from gitext.pipeline import metrics as m
 
     repo = Repo.discover()
-    old = m.collect_params(repo, a_rev)
-    new = m.collect_params(repo, b_rev)
+    paths = _repo_paths(repo, targets)
+    old = m.collect_params(repo, a_rev, targets=paths, deps_only=deps_only)
+    new = m.collect_params(repo, b_rev, targets=paths, deps_only=deps_only)
     _warn(list(m.iter_errors(old, new)))
     if not (old.values or new.values or old.errors or new.errors):
         print("no params: stages list none and there is no params.yaml", file=sys.stderr)
@@ -218,7 +320,8 @@ def _can_draw_boxes() -> bool:
     return True
 
 
-def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool) -> int:
+def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
+                outs: bool = False, markdown: bool = False, collapse: bool = False) -> int:
     from gitext.errors import PipelineError, UsageError
     from gitext.gitrepo import Repo
     from gitext.pipeline import dag as d
@@ -226,6 +329,9 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool) -> 
 
     if full and target is None:
         raise UsageError("--full needs a TARGET stage", hint="git archives dag --full STAGE")
+    if collapse and outs:
+        raise UsageError("--collapse-foreach-matrix groups stages; --outs draws outputs",
+                         hint="use one of them")
     repo = Repo.discover()
     pipelines = load_all_pipelines(repo.root)
     graph = d.build_graph(pipelines)
@@ -233,13 +339,29 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool) -> 
         raise PipelineError(f"no stages: {repo.root} has no dvc.yaml with stages",
                             hint="add stages to dvc.yaml (see docs/pipelines.md)")
     d.detect_problems(graph)
-    if target is not None:
-        graph = d.ancestors_graph(graph, d.resolve_targets(graph, [target], root=repo.root),
-                                  full=full)
+    stages = None if target is None else d.resolve_targets(graph, [target], root=repo.root)
+    if outs:
+        out_graph = d.outs_graph(graph)
+        if stages is not None:
+            wanted = d.stage_outputs(graph, stages)
+            if not wanted:
+                raise PipelineError(f"stage '{target}' has no outputs to draw",
+                                    hint=f"draw its stages instead: git archives dag {target}")
+            out_graph = d.ancestors_graph(out_graph, wanted, full=full)
+        if not out_graph.nodes:
+            raise PipelineError("no outputs: no stage in dvc.yaml declares outs, metrics or "
+                                "plots", hint="draw the stages instead: git archives dag")
+        graph = out_graph
+    elif stages is not None:
+        graph = d.ancestors_graph(graph, stages, full=full)
+    if collapse:
+        graph = d.collapse_groups(graph)
     if dot:
         text = d.render_dot(graph)
     elif mermaid:
         text = d.render_mermaid(graph)
+    elif markdown:
+        text = f"```mermaid\n{d.render_mermaid(graph)}```\n"
     else:
         text = d.render_ascii(graph, unicode=_can_draw_boxes())
     sys.stdout.write(text)

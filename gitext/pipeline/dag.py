@@ -88,6 +88,77 @@ def build_graph(pipelines: Iterable[Pipeline]) -> Graph:
     return graph
 
 
+def outs_graph(graph: Graph) -> Graph:
+    """The graph of outputs (``dag --outs``): one node per output, id its repository path,
+    and an arrow from an output to each output of a stage that depends on it. Outputs are
+    in declaration order; a node's ``stage`` is the stage that writes it."""
+    outs = Graph()
+    for node in graph.nodes.values():
+        for out in node.stage.outs:
+            path = _norm(out.repo_path)
+            if path not in outs.nodes:
+                outs.nodes[path] = StageNode(path, node.stage, node.pipeline, len(outs.nodes))
+                outs.successors[path] = []
+                outs.predecessors[path] = []
+    for sid, node in graph.nodes.items():
+        deps = {_norm(dep.repo_path) for dep in node.stage.deps}
+        deps.update(_norm(p.repo_path) for p in node.stage.params)
+        mine = [_norm(out.repo_path) for out in node.stage.outs]
+        for src in graph.predecessors[sid]:
+            for out in graph.nodes[src].stage.outs:
+                upstream = _norm(out.repo_path)
+                if not any(_overlaps(upstream, dep) for dep in deps):
+                    continue
+                for path in mine:
+                    if path != upstream and path not in outs.successors[upstream]:
+                        outs.successors[upstream].append(path)
+                        outs.predecessors[path].append(upstream)
+    for table in (outs.successors, outs.predecessors):
+        for ids in table.values():
+            ids.sort(key=lambda o: outs.nodes[o].index)
+    return outs
+
+
+def collapse_groups(graph: Graph) -> Graph:
+    """``dag --collapse-foreach-matrix``: the stages a ``foreach`` or ``matrix`` generates
+    (``train@1``, ``train@2``) drawn as one node named by the group (``train``), with the
+    edges of its members; edges among members of one group are dropped."""
+    def group_id(node: StageNode) -> str:
+        if node.stage.group is None:
+            return node.id
+        return node.id.removesuffix(node.stage.name) + node.stage.group
+
+    ids = {sid: group_id(node) for sid, node in graph.nodes.items()}
+    collapsed = Graph()
+    for sid, node in graph.nodes.items():
+        new_id = ids[sid]
+        if new_id not in collapsed.nodes:
+            collapsed.nodes[new_id] = StageNode(new_id, node.stage, node.pipeline,
+                                                len(collapsed.nodes))
+            collapsed.successors[new_id] = []
+            collapsed.predecessors[new_id] = []
+    for a, b in graph.edges():
+        src, dst = ids[a], ids[b]
+        if src != dst and dst not in collapsed.successors[src]:
+            collapsed.successors[src].append(dst)
+            collapsed.predecessors[dst].append(src)
+    for table in (collapsed.successors, collapsed.predecessors):
+        for found in table.values():
+            found.sort(key=lambda n: collapsed.nodes[n].index)
+    return collapsed
+
+
+def stage_outputs(graph: Graph, stage_ids: Iterable[str]) -> list[str]:
+    """The output node ids (see :func:`outs_graph`) of the given stages, in order."""
+    found: list[str] = []
+    for sid in stage_ids:
+        for out in graph.nodes[sid].stage.outs:
+            path = _norm(out.repo_path)
+            if path not in found:
+                found.append(path)
+    return found
+
+
 def _where(node: StageNode) -> str:
     loc = node.stage.loc
     return f" ({loc})" if loc is not None else ""

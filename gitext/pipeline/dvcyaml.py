@@ -10,8 +10,10 @@ The rules are DVC 3's (see ``docs/dvc-yaml.md``):
   ``vars``. Nested mappings merge; redefining a value is an error.
 * ``"${x}"`` alone keeps the value's type; inside a longer string a bool is ``true``/
   ``false``, and in ``cmd`` a mapping becomes ``--key value`` arguments (lists as
-  ``--key a b``, true bools as ``--flag``, false ones dropped). Anywhere else a mapping or
-  list inside a string is an error. ``\\${`` is a literal ``${``.
+  ``--key a b``, true bools as ``--flag``, false ones dropped; ``.dvc/config``'s
+  ``[parsing]`` ``list = append`` gives ``--key a --key b`` and ``bool = boolean_optional``
+  gives ``--no-flag``). Anywhere else a mapping or list inside a string is an error.
+  ``\\${`` is a literal ``${``.
 * ``foreach`` over a list of scalars names stages ``name@<value>``, over a list holding
   mappings or lists ``name@<index>``, over a mapping ``name@<key>`` (with ``${key}``);
   ``matrix`` names them ``name@<v1>-<v2>`` (``<axis><index>`` for a composite value).
@@ -25,6 +27,7 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,14 @@ from gitext.errors import PipelineError
 from gitext.pipeline.model import Dep, Out, OutKind, ParamDep, Pipeline, Stage
 from gitext.pipeline.yaml12 import Marks, YamlPath, load_yaml_with_marks
 
-__all__ = ["DEFAULT_PARAMS_FILE", "load_all_pipelines", "load_pipeline", "parse_pipeline"]
+__all__ = [
+    "DEFAULT_PARAMS_FILE",
+    "ParsingConfig",
+    "load_all_pipelines",
+    "load_pipeline",
+    "parse_pipeline",
+    "read_parsing_config",
+]
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 _HINT = "see docs/dvc-yaml.md for the dvc.yaml format"
@@ -94,9 +104,12 @@ class _Checker:
     def __init__(self, marks: Marks) -> None:
         self.marks = marks
 
-    def fail(self, path: YamlPath, problem: str, *, key: bool = False) -> PipelineError:
+    def fail(
+        self, path: YamlPath, problem: str, *, key: bool = False, where: YamlPath | None = None
+    ) -> PipelineError:
         loc = self.marks.key(path) if key else self.marks.value(path)
-        return PipelineError(f"{loc}: {_where(path)}{problem}", hint=_HINT)
+        return PipelineError(f"{loc}: {_where(path if where is None else where)}{problem}",
+                             hint=_HINT)
 
     def expect(self, value: Any, kind: Any, path: YamlPath) -> None:
         kinds = kind if isinstance(kind, tuple) and kind[0] != "list" else (kind,)
@@ -128,10 +141,13 @@ class _Checker:
     ) -> None:
         for key in data:
             if not isinstance(key, str) or key not in allowed:
+                close = get_close_matches(str(key), list(allowed), n=1, cutoff=0.7)
+                guess = f" (did you mean '{close[0]}'?)" if close else ""
                 raise self.fail(
                     (*path, str(key)),
-                    f"unknown key {key!r} in {what} (allowed: {', '.join(allowed)})",
+                    f"unknown key {key!r} in {what}{guess}; allowed: {', '.join(allowed)}",
                     key=True,
+                    where=path,  # the message names the key already
                 )
 
     def options(self, data: Any, schema: Mapping[str, Any], path: YamlPath, what: str) -> None:
@@ -320,6 +336,81 @@ class _TemplateError(Exception):
         self.path = path
 
 
+@dataclass(frozen=True)
+class ParsingConfig:
+    """DVC's ``[parsing]`` settings: how a mapping interpolated into ``cmd`` becomes arguments.
+
+    ``bool``: ``store_true`` (default) writes ``--flag`` for true and nothing for false;
+    ``boolean_optional`` writes ``--no-flag`` for false. ``list``: ``nargs`` (default) writes
+    ``--key a b``; ``append`` writes ``--key a --key b``.
+    """
+
+    bool: str = "store_true"
+    list: str = "nargs"
+
+
+_PARSING_CHOICES = {"bool": ("store_true", "boolean_optional"), "list": ("nargs", "append")}
+_SECTION = re.compile(r"^\[\s*(?P<name>[^\]]*?)\s*\]\s*(?:[#;].*)?$")
+
+
+def _config_value(raw: str) -> str:
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    for mark in (" #", " ;", "\t#", "\t;"):
+        if mark in value:
+            value = value.split(mark, 1)[0].rstrip()
+    return value
+
+
+def _read_parsing_section(path: Path, display: str) -> dict[str, tuple[str, int]]:
+    """``[parsing]`` keys of one DVC config file (configobj/INI syntax): key -> (value, line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"cannot read {display}: {exc}") from None
+    found: dict[str, tuple[str, int]] = {}
+    section = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        header = _SECTION.match(stripped)
+        if header:
+            section = header["name"].strip("'\"").strip().lower()
+            continue
+        if section == "parsing" and "=" in stripped:
+            key, _, value = stripped.partition("=")
+            found[key.strip().lower()] = (_config_value(value), number)
+    return found
+
+
+def read_parsing_config(root: Path) -> ParsingConfig:
+    """The ``[parsing]`` section of the repository's DVC config: ``.dvc/config`` overridden by
+    ``.dvc/config.local`` (DVC's global and system config files are not read). A bad value
+    is a :class:`PipelineError` naming the file and line."""
+    settings: dict[str, str] = {}
+    for name in (".dvc/config", ".dvc/config.local"):
+        for key, (value, line) in _read_parsing_section(root / name, name).items():
+            choices = _PARSING_CHOICES.get(key)
+            if choices is None:
+                raise PipelineError(
+                    f"{name}:{line}: unknown setting 'parsing.{key}'",
+                    hint="[parsing] takes 'bool' (store_true or boolean_optional) and "
+                         "'list' (nargs or append)",
+                )
+            if value.lower() not in choices:
+                raise PipelineError(
+                    f"{name}:{line}: parsing.{key} is {value!r}, expected "
+                    f"{' or '.join(choices)}",
+                    hint=f"fix it with: dvc config parsing.{key} {choices[0]}",
+                )
+            settings[key] = value.lower()
+    return ParsingConfig(**settings)
+
+
 @dataclass
 class _Context:
     """Variables visible to templates, with where each top-level file came from."""
@@ -328,10 +419,14 @@ class _Context:
     # path -> None (whole file) or the keys taken from it
     imports: dict[str, list[str] | None] = field(default_factory=dict)
     reserved: frozenset[str] = frozenset()
+    parsing: ParsingConfig = ParsingConfig()
 
     def clone(self) -> _Context:
         return _Context(
-            _copy(self.data), {k: _copy(v) for k, v in self.imports.items()}, self.reserved
+            _copy(self.data),
+            {k: _copy(v) for k, v in self.imports.items()},
+            self.reserved,
+            self.parsing,
         )
 
     def merge(self, update: Mapping[Any, Any], source: str) -> None:
@@ -383,13 +478,13 @@ def _merge(
             into[key] = _copy(value)
 
 
-def _to_str(value: Any, *, in_cmd: bool = False) -> str:
+def _to_str(value: Any, parsing: ParsingConfig | None = None, *, in_cmd: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         if not in_cmd:
             raise _TemplateError("cannot interpolate data of type 'dict'")
-        return _dict_to_args(value)
+        return _dict_to_args(value, parsing or ParsingConfig())
     return str(value)
 
 
@@ -401,12 +496,14 @@ def _flat(data: Mapping[Any, Any], prefix: str = "") -> Iterator[tuple[str, Any]
             yield f"{prefix}{key}", value
 
 
-def _dict_to_args(data: Mapping[Any, Any]) -> str:
+def _dict_to_args(data: Mapping[Any, Any], parsing: ParsingConfig) -> str:
     args: list[str] = []
     for key, value in _flat(data):
         if isinstance(value, bool):
             if value:
                 args.append(f"--{key}")
+            elif parsing.bool == "boolean_optional":
+                args.append(f"--no-{key}")
         elif isinstance(value, str):
             args.append(f"--{key} {shlex.quote(value)}")
         elif isinstance(value, (list, tuple)):
@@ -414,7 +511,8 @@ def _dict_to_args(data: Mapping[Any, Any]) -> str:
                 if isinstance(item, (list, tuple, dict)):
                     raise _TemplateError(f"cannot interpolate nested iterable in '{key}'")
                 text = shlex.quote(item) if isinstance(item, str) else str(item)
-                args.append(f"--{key} {text}" if n == 0 else text)
+                append = parsing.list == "append" or n == 0
+                args.append(f"--{key} {text}" if append else text)
         else:
             args.append(f"--{key} {value}")
     return " ".join(args)
@@ -429,7 +527,7 @@ def _resolve_str(text: str, ctx: _Context, field_name: str | None) -> Any:
         value = ctx.select(matches[0]["inner"])
         if value is not None and not isinstance(value, _PRIMITIVES) and not composite_ok:
             if field_name == "cmd" and isinstance(value, dict):
-                return _dict_to_args(value)
+                return _dict_to_args(value, ctx.parsing)
             raise _TemplateError(f"cannot interpolate data of type '{type(value).__name__}'")
         return _copy(value)
     out: list[str] = []
@@ -440,7 +538,7 @@ def _resolve_str(text: str, ctx: _Context, field_name: str | None) -> Any:
         if composite and not composite_ok and not (field_name == "cmd" and isinstance(value, dict)):
             raise _TemplateError(f"cannot interpolate data of type '{type(value).__name__}'")
         out.append(text[index : match.start()])
-        out.append(_to_str(value, in_cmd=field_name == "cmd"))
+        out.append(_to_str(value, ctx.parsing, in_cmd=field_name == "cmd"))
         index = match.end()
     out.append(text[index:])
     return "".join(out).replace("\\${", "${")
@@ -491,6 +589,7 @@ class _Loader:
     display: str  # the dvc.yaml path shown in messages, relative to root
     base: str  # the dvc.yaml directory relative to root ("." at the root)
     marks: Marks
+    parsing: ParsingConfig = ParsingConfig()
     # The stage being built: names a generated stage ("train@1") in messages.
     current: str | None = None
 
@@ -545,7 +644,7 @@ class _Loader:
                     raise self.fail((*path, n), str(exc)) from None
 
     def global_context(self, data: dict[str, Any]) -> _Context:
-        ctx = _Context()
+        ctx = _Context(parsing=self.parsing)
         default = _norm(self.base, DEFAULT_PARAMS_FILE)
         if (self.root / default).is_file():
             self.load_vars_file(ctx, DEFAULT_PARAMS_FILE, self.base, ())
@@ -659,6 +758,7 @@ class _Loader:
         stage = Stage(
             name=name,
             cmd=list(cmd_list),
+            cmd_is_list=isinstance(cmd, list),
             wdir=wdir,
             repo_wdir=repo_wdir,
             frozen=bool(fields.get("frozen", False)),
@@ -806,9 +906,16 @@ class _Loader:
         return pipeline
 
 
-def parse_pipeline(text: str, *, root: Path, file: Path) -> Pipeline:
-    """Load a ``dvc.yaml`` whose text is already read (vars files are read from disk)."""
+def parse_pipeline(
+    text: str, *, root: Path, file: Path, parsing: ParsingConfig | None = None
+) -> Pipeline:
+    """Load a ``dvc.yaml`` whose text is already read (vars files are read from disk).
+
+    ``parsing`` defaults to the repository's ``.dvc/config`` (:func:`read_parsing_config`).
+    """
     root = root.resolve()
+    if parsing is None:
+        parsing = read_parsing_config(root)
     file = file if file.is_absolute() else root / file
     try:
         rel = file.resolve().relative_to(root).as_posix()
@@ -816,10 +923,12 @@ def parse_pipeline(text: str, *, root: Path, file: Path) -> Pipeline:
         raise PipelineError(f"{file} is not inside the repository {root}") from None
     data, marks = load_yaml_with_marks(text, file=rel)
     base = posixpath.dirname(rel) or "."
-    return _Loader(root, file.resolve(), rel, base, marks).load(data)
+    return _Loader(root, file.resolve(), rel, base, marks, parsing).load(data)
 
 
-def load_pipeline(root: Path, file: Path | None = None) -> Pipeline:
+def load_pipeline(
+    root: Path, file: Path | None = None, *, parsing: ParsingConfig | None = None
+) -> Pipeline:
     """Load and fully resolve ``file`` (default ``root/"dvc.yaml"``).
 
     Raises :class:`PipelineError` with ``file:line:column`` and the stage for any problem.
@@ -835,7 +944,7 @@ def load_pipeline(root: Path, file: Path | None = None) -> Pipeline:
         raise PipelineError(f"{target} is not UTF-8 text") from None
     except OSError as exc:
         raise PipelineError(f"cannot read {target}: {exc.strerror}") from None
-    return parse_pipeline(text, root=root, file=target)
+    return parse_pipeline(text, root=root, file=target, parsing=parsing)
 
 
 _SKIP_DIRS = frozenset(("node_modules", "__pycache__", "site-packages"))
@@ -859,4 +968,6 @@ def load_all_pipelines(root: Path) -> list[Pipeline]:
     """Every ``dvc.yaml`` under ``root``: the root one first, then by path. Hidden
     directories (``.git``, ``.dvc``, ``.venv``...), virtualenvs, ``node_modules`` and
     ``__pycache__`` are not searched."""
-    return [load_pipeline(root, file) for file in _pipeline_files(root)]
+    files = list(_pipeline_files(root))
+    parsing = read_parsing_config(root) if files else None
+    return [load_pipeline(root, file, parsing=parsing) for file in files]

@@ -41,7 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from gitext.errors import PipelineError
-from gitext.pipeline.yaml12 import Marks, YamlPath, dump_yaml, load_yaml_with_marks
+from gitext.pipeline.yaml12 import (
+    RUAMEL_FOLDING,
+    Marks,
+    YamlPath,
+    dump_yaml,
+    load_yaml_with_marks,
+)
 
 __all__ = [
     "DEFAULT_PARAMS_FILE",
@@ -50,6 +56,7 @@ __all__ = [
     "LockEntry",
     "LockedFile",
     "dump_lock",
+    "lock_folding",
     "lock_params",
     "make_entry",
     "parse_lock",
@@ -174,9 +181,23 @@ def make_entry(
     )
 
 
-def dump_lock(lock: Lock) -> str:
-    """The text DVC 3 writes for ``lock``."""
-    return dump_yaml(lock.to_dict())
+def dump_lock(lock: Lock, *, ruamel: str = "0.18") -> str:
+    """The text DVC 3 writes for ``lock``. ``ruamel`` is the ruamel.yaml line-folding rule
+    of the DVC install to match (see :mod:`gitext.pipeline.yaml12`): ``"0.18"`` (today's) or
+    ``"0.17"``; they differ only on lines longer than 80 columns."""
+    return dump_yaml(lock.to_dict(), ruamel=ruamel)
+
+
+def lock_folding(text: str) -> str | None:
+    """The folding rule (``"0.18"`` or ``"0.17"``) a lock's text was written with, when its
+    long lines tell; None when they do not (no line was folded, or the text is not as either
+    writes it) or the text is not a valid lock."""
+    try:
+        lock = parse_lock(text)
+    except PipelineError:
+        return None
+    matches = [rule for rule in RUAMEL_FOLDING if dump_lock(lock, ruamel=rule) == text]
+    return matches[0] if len(matches) == 1 else None
 
 
 class _Reader:
@@ -319,10 +340,20 @@ def read_lock(path: Path) -> Lock:
     return parse_lock(text, file=str(path))
 
 
-def write_lock(path: Path, lock: Lock) -> None:
+def write_lock(path: Path, lock: Lock, *, ruamel: str | None = None) -> None:
     """Write ``lock`` atomically: temp file beside it, fsync, rename. On any failure the
-    previous lock file is left exactly as it was."""
-    text = dump_lock(lock)
+    previous lock file is left exactly as it was.
+
+    Long lines fold by ``ruamel``'s rule (see :func:`dump_lock`); by default by the rule the
+    existing lock file was written with, so rewriting a lock that an older DVC wrote adds no
+    diff noise, else by today's DVC's rule."""
+    if ruamel is None:
+        try:
+            previous = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            previous = ""
+        ruamel = lock_folding(previous) or "0.18"
+    text = dump_lock(lock, ruamel=ruamel)
     # Prove the text reads back before it can replace anything.
     parse_lock(text, file=str(path))
     directory = path.parent

@@ -194,9 +194,11 @@ class ParamsSource:
     keys: tuple[str, ...] | None  # None: every key
 
 
-def params_sources(pipelines: Sequence[Pipeline], *, default_exists: bool) -> list[ParamsSource]:
+def params_sources(pipelines: Sequence[Pipeline], *, default_exists: bool,
+                   deps_only: bool = False) -> list[ParamsSource]:
     """The params a project uses: stage ``params:`` (their keys), top-level ``params:`` files
-    and the root ``params.yaml`` when it exists (every key), merged per file, sorted."""
+    and the root ``params.yaml`` when it exists (every key), merged per file, sorted.
+    ``deps_only``: only what stages list (DVC's ``--deps``)."""
     keys: dict[str, set[str] | None] = {}
 
     def add(path: str, wanted: tuple[str, ...] | None) -> None:
@@ -214,9 +216,10 @@ def params_sources(pipelines: Sequence[Pipeline], *, default_exists: bool) -> li
         for stage in pipeline.stages.values():
             for dep in stage.params:
                 add(dep.repo_path, dep.keys)
-        for path in pipeline.params:
-            add(path, None)
-    if default_exists:
+        if not deps_only:
+            for path in pipeline.params:
+                add(path, None)
+    if default_exists and not deps_only:
         add(DEFAULT_PARAMS_FILE, None)
     return [ParamsSource(p, None if k is None else tuple(sorted(k)))
             for p, k in sorted(keys.items())]
@@ -337,10 +340,10 @@ _SCRATCH_MAX_SIZE = 256 * 1024
 class _Revision(_Files):
     """A commit, read through git objects; pipeline files are parsed from a scratch copy."""
 
-    def __init__(self, repo: Repo, rev: str) -> None:
+    def __init__(self, repo: Repo, rev: str, label: str | None = None) -> None:
         self.repo = repo
         self.rev = rev
-        self.label = rev
+        self.label = label if label is not None else rev
         self.commit = repo.resolve_rev(rev)
         self._tree: dict[str, tuple[str, str, int]] | None = None
         self._scratch: Path | None = None
@@ -401,7 +404,7 @@ class _Revision(_Files):
             pure = PurePosixPath(path)
             if mode == "120000":
                 continue
-            if pure.name in ("dvc.yaml", "dvc.lock") or (
+            if pure.name in ("dvc.yaml", "dvc.lock") or path == ".dvc/config" or (
                     size <= _SCRATCH_MAX_SIZE and (pure.suffix in _DATA_SUFFIXES or (
                         pure.suffix == ".py" and str(pure.parent) in dirs))):
                 wanted.append((path, blob))
@@ -522,8 +525,8 @@ def _read_object(repo: Repo, algo: str, digest: str, what: str) -> bytes:
     return data
 
 
-def _open_version(repo: Repo, rev: str | None) -> _Files:
-    return _Workspace(repo.root) if rev is None else _Revision(repo, rev)
+def _open_version(repo: Repo, rev: str | None, label: str | None = None) -> _Files:
+    return _Workspace(repo.root) if rev is None else _Revision(repo, rev, label)
 
 
 def _close(files: _Files) -> None:
@@ -532,24 +535,43 @@ def _close(files: _Files) -> None:
 
 
 def collect_metrics(repo: Repo, rev: str | None = None, *,
-                    targets: Sequence[str] | None = None) -> Snapshot:
+                    targets: Sequence[str] | None = None, label: str | None = None,
+                    ) -> Snapshot:
     """Every metric of the project at ``rev`` (None: the workspace).
 
     ``targets`` (repo-relative files or directories) replace the metrics ``dvc.yaml``
     declares, like DVC's ``--targets``. Unreadable files go to ``errors``, not raised.
+    ``label`` names the snapshot (default ``rev``, or ``workspace``).
     """
-    files = _open_version(repo, rev)
+    files = _open_version(repo, rev, label)
     try:
         snap = Snapshot(files.label)
         if targets is not None:
             sources = [MetricSource(_clean(t), cached=True) for t in targets]
         else:
-            sources = metric_sources(files.pipelines())
+            pipelines = _pipelines_or_error(files, snap)
+            if pipelines is None:
+                return snap
+            sources = metric_sources(pipelines)
         for source in sources:
             _collect_source(files, source, snap)
         return snap
     finally:
         _close(files)
+
+
+def _pipelines_or_error(files: _Files, snap: Snapshot) -> list[Pipeline] | None:
+    """The version's pipelines. At a revision, a dvc.yaml that does not load is recorded in
+    ``snap.errors`` (None returned) so the other revisions are still reported; in the
+    workspace it is raised: the user can fix it."""
+    if not isinstance(files, _Revision):
+        return files.pipelines()
+    try:
+        return files.pipelines()
+    except PipelineError as exc:
+        message = exc.message.removeprefix(f"at {files.rev}: ")
+        snap.errors[message.split(":", 1)[0]] = message
+        return None
 
 
 def _clean(path: str) -> str:
@@ -575,14 +597,28 @@ def _collect_source(files: _Files, source: MetricSource, snap: Snapshot) -> None
         snap.errors[source.path] = exc.message if not exc.hint else f"{exc.message} ({exc.hint})"
 
 
-def collect_params(repo: Repo, rev: str | None = None) -> Snapshot:
-    """The params the project's stages use (and every key of its params files) at ``rev``."""
-    files = _open_version(repo, rev)
+def collect_params(repo: Repo, rev: str | None = None, *, label: str | None = None,
+                   targets: Sequence[str] | None = None, deps_only: bool = False,
+                   ) -> Snapshot:
+    """The params the project's stages use (and every key of its params files) at ``rev``
+    (None: the workspace); ``label`` names the snapshot (default ``rev``).
+
+    ``targets`` (repo-relative params files) limits the report to those files, read whole
+    when no stage uses them (DVC's ``--targets``); ``deps_only`` keeps only the params stages
+    list (DVC's ``--deps``)."""
+    files = _open_version(repo, rev, label)
     try:
         snap = Snapshot(files.label)
-        pipelines = files.pipelines()
+        pipelines = _pipelines_or_error(files, snap)
+        if pipelines is None:
+            return snap
         has_default = files.read(DEFAULT_PARAMS_FILE) is not None
-        for source in params_sources(pipelines, default_exists=has_default):
+        sources = params_sources(pipelines, default_exists=has_default, deps_only=deps_only)
+        if targets is not None:
+            wanted = [_clean(t) for t in targets]
+            used = {source.path: source for source in sources}
+            sources = [used.get(path, ParamsSource(path, None)) for path in sorted(set(wanted))]
+        for source in sources:
             try:
                 flat = files.read_params(source.path)
             except PipelineError as exc:
@@ -593,6 +629,57 @@ def collect_params(repo: Repo, rev: str | None = None) -> Snapshot:
         return snap
     finally:
         _close(files)
+
+
+# --- which revisions ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Revision:
+    """One column of a multi-revision report: a commit and the names that point at it."""
+
+    label: str  # "main", "main, v1.0", or a short commit id
+    commit: str  # full commit id
+
+
+def _refs(repo: Repo, namespace: str) -> list[tuple[str, str]]:
+    """(short name, commit) of every ref under ``namespace`` whose target peels to a
+    commit, sorted by name."""
+    fmt = "%(refname)%00%(objecttype)%00%(objectname)%00%(*objecttype)%00%(*objectname)"
+    text = repo.git_text("for-each-ref", f"--format={fmt}", namespace)
+    found = []
+    for line in text.splitlines():
+        parts = line.split("\0")
+        if len(parts) != 5:
+            continue
+        ref, typ, obj, peeled_typ, peeled = parts
+        commit = peeled if peeled_typ == "commit" else obj if typ == "commit" else None
+        if commit is not None:
+            found.append((ref.removeprefix(namespace + "/"), commit))
+    return sorted(found)
+
+
+def list_revisions(repo: Repo, *, all_branches: bool = False, all_tags: bool = False,
+                   all_commits: bool = False) -> list[Revision]:
+    """The commits DVC's ``-a`` (every branch), ``-T`` (every tag) and ``-A`` (every commit
+    reachable from a branch, a tag or HEAD) name, as revisions in that order: branches and
+    tags sorted by name, commits newest first. A commit named several times is listed once,
+    labelled with all its names (``main, v1.0``); an unnamed commit by its short id."""
+    names: dict[str, list[str]] = {}
+    if all_branches:
+        for name, commit in _refs(repo, "refs/heads"):
+            names.setdefault(commit, []).append(name)
+    if all_tags:
+        for name, commit in _refs(repo, "refs/tags"):
+            names.setdefault(commit, []).append(name)
+    if all_commits:
+        args = ["rev-list", "--branches", "--tags"]
+        head = repo.git("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+        if head.returncode == 0:
+            args.append("HEAD")
+        for commit in repo.git_text(*args).split():
+            names.setdefault(commit, [])
+    return [Revision(", ".join(found) if found else commit[:7], commit)
+            for commit, found in names.items()]
 
 
 # --- comparing ----------------------------------------------------------------------------
@@ -756,6 +843,31 @@ def format_show(snapshot: Snapshot, *, kind: str = "Metric",
             for key, value in sorted(snapshot.values[path].items())]
     return (_markdown if markdown else _align)(["Path", kind, "Value"], body,
                                                 [False, False, True])
+
+
+def format_show_revisions(snapshots: Sequence[Snapshot], *, kind: str = "Metric",
+                          precision: int | None = DEFAULT_PRECISION,
+                          markdown: bool = False) -> str:
+    """Several snapshots side by side: Path, Metric, then one column per snapshot
+    (``-`` where that version has no such value). Rows sorted by file, then key."""
+    keys = sorted({(path, key) for snap in snapshots
+                   for path, flat in snap.values.items() for key in flat})
+    body = [[path, key, *(format_value(snap.values.get(path, {}).get(key, MISSING), precision)
+                          for snap in snapshots)]
+            for path, key in keys]
+    header = ["Path", kind, *(snap.label for snap in snapshots)]
+    right = [False, False, *(True for _ in snapshots)]
+    return (_markdown if markdown else _align)(header, body, right)
+
+
+def show_revisions_to_json(snapshots: Sequence[Snapshot], *,
+                           precision: int | None = None) -> str:
+    """``{label: {path: {key: value}}}`` in the snapshots' order, files and keys sorted."""
+    out = {snap.label: {path: {key: _json_value(v, precision)
+                               for key, v in sorted(snap.values[path].items())}
+                        for path in sorted(snap.values)}
+           for snap in snapshots}
+    return json.dumps(out, indent=2, default=str) + "\n"
 
 
 def _json_value(value: Any, precision: int | None) -> Any:

@@ -71,6 +71,16 @@ class Stage:
     # For generated stages (foreach/matrix): the group name and the key ("train", "1").
     group: str | None = None
     key: str | None = None
+    # Whether dvc.yaml wrote ``cmd`` as a list (even of one item): DVC records the command in
+    # dvc.lock in the form dvc.yaml gave it, so the lock must too.
+    cmd_is_list: bool = False
+
+    @property
+    def lock_cmd(self) -> str | list[str]:
+        """The command as dvc.yaml wrote it (one string, or a list): what dvc.lock records."""
+        if self.cmd_is_list or len(self.cmd) != 1:
+            return list(self.cmd)
+        return self.cmd[0]
 
 
 @dataclass

@@ -160,7 +160,7 @@ def test_foreach_over_a_list_of_scalars_uses_the_values_as_names(tmp_path: Path)
 ERRORS = {
     "unknown stage key": (
         "stages:\n  train:\n    cmd: x\n    outz: [a]\n",
-        r"^dvc\.yaml:4:5: stage 'train', outz: unknown key 'outz' in a stage",
+        r"^dvc\.yaml:4:5: stage 'train': unknown key 'outz' in a stage",
     ),
     "missing cmd": (
         "stages:\n  train:\n    deps: [a]\n",
@@ -176,7 +176,7 @@ ERRORS = {
     ),
     "unknown output option": (
         "stages:\n  t:\n    cmd: x\n    outs:\n    - a.txt:\n        cached: false\n",
-        r"^dvc\.yaml:6:9: stage 't', outs\.0\.a\.txt\.cached: unknown key 'cached' in output",
+        r"^dvc\.yaml:6:9: stage 't', outs\.0\.a\.txt: unknown key 'cached' in output",
     ),
     "output outside repo": (
         "stages:\n  t:\n    cmd: x\n    outs:\n    - ../escape.txt\n",
@@ -212,11 +212,11 @@ ERRORS = {
     ),
     "foreach without do": (
         "stages:\n  t:\n    foreach: [a]\n    cmd: x\n",
-        r"^dvc\.yaml:4:5: stage 't', cmd: unknown key 'cmd' in a foreach stage",
+        r"^dvc\.yaml:4:5: stage 't': unknown key 'cmd' in a foreach stage",
     ),
     "unknown top key": (
         "stage:\n  t:\n    cmd: x\n",
-        r"^dvc\.yaml:1:1: stage: unknown key 'stage' in dvc\.yaml",
+        r"^dvc\.yaml:1:1: unknown key 'stage' in dvc\.yaml",
     ),
     "bad yaml": ("stages:\n  t:\n    cmd: [x\n", r"^dvc\.yaml:4:1: "),
     "duplicate stage": (

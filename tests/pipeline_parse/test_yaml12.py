@@ -62,10 +62,44 @@ def _dumps() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-def test_dump_matches_ruamel_byte_for_byte_on_frozen_documents() -> None:
-    # 200 generated documents and the text ruamel.yaml (DVC's writer) produced for each.
-    mismatches = [case for case in _dumps() if dump_yaml(case["data"]) != case["text"]]
+def test_dump_matches_ruamel_0_17_byte_for_byte_on_frozen_documents() -> None:
+    # 200 generated documents and the text ruamel.yaml 0.17 (DVC's writer) produced for each.
+    mismatches = [case for case in _dumps()
+                  if dump_yaml(case["data"], ruamel="0.17") != case["text"]]
     assert mismatches == []
+
+
+def _long_line_dumps() -> list[dict[str, Any]]:
+    lines = (DATA / "ruamel_0_19_1_long_lines.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_dump_folds_long_plain_scalars_as_ruamel_0_18_and_later_do() -> None:
+    # 150 lock-like documents with long commands, paths and params, and the text ruamel.yaml
+    # 0.19.1 (DVC 3.67's writer) produced. Where ruamel's text reads back as the document we
+    # write the same bytes; where it does not (it folds after a run of spaces, and a reader
+    # drops the spaces left at the end of the line) we write text that does.
+    cases = _long_line_dumps()
+    lossless = [case for case in cases
+                if load_yaml(case["text"], file="x.yaml") == case["data"]]
+    assert len(lossless) > 100
+    assert [case for case in lossless if dump_yaml(case["data"]) != case["text"]] == []
+    assert [case for case in cases
+            if load_yaml(dump_yaml(case["data"]), file="x.yaml") != case["data"]] == []
+
+
+def test_a_long_plain_scalar_breaks_before_the_word_that_crosses_column_80() -> None:
+    cmd = "python train.py " + " ".join(f"--option-{n} value" for n in range(5))
+    assert dump_yaml({"cmd": cmd}) == (  # ruamel.yaml 0.19.1 writes exactly this
+        "cmd: python train.py --option-0 value --option-1 value --option-2 value \n"
+        "  --option-3 value --option-4 value\n"
+    )
+    assert dump_yaml({"cmd": cmd}, ruamel="0.17") == (
+        "cmd: python train.py --option-0 value --option-1 value --option-2 value --option-3\n"
+        "  value --option-4 value\n"
+    )
+    with pytest.raises(ValueError, match="ruamel must be one of"):
+        dump_yaml({}, ruamel="0.16")
 
 
 def test_dump_keeps_key_order_and_quotes_only_what_would_change_type() -> None:
@@ -137,3 +171,13 @@ def test_any_document_reads_back_as_it_was_written(data: dict[str, Any]) -> None
 @given(st.text(texts, max_size=30))
 def test_a_string_scalar_reads_back_as_the_same_string(text: str) -> None:
     assert load_yaml(dump_yaml({"k": text}), file="x.yaml") == {"k": text}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text("ab c", min_size=1, max_size=30), min_size=1, max_size=12),
+       st.sampled_from(["0.18", "0.17"]))
+def test_a_long_string_with_runs_of_spaces_reads_back_whole(words: list[str],
+                                                             ruamel: str) -> None:
+    text = " ".join(words)
+    assert load_yaml(dump_yaml({"cmd": [text]}, ruamel=ruamel), file="x.yaml") == {
+        "cmd": [text]}
