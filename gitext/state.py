@@ -63,7 +63,11 @@ class StateCache:
                 db = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(_SCHEMA)
+                # executescript costs milliseconds on every command; look first.
+                have = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'"
+                                  " AND name IN ('hashes', 'pending')").fetchone()[0]
+                if have != 2:
+                    db.executescript(_SCHEMA)
                 self._db = db
             except sqlite3.Error:
                 # A cache that cannot be opened (read-only dir, locked) only costs speed.
@@ -83,6 +87,37 @@ class StateCache:
         except sqlite3.Error:
             return None
         return tuple(row) if row else None
+
+    # -- opaque rows: a caller's own record for a path (e.g. a directory's file table) -----
+    def get_blob(self, path: str, kind: str) -> tuple[bytes, int] | None:
+        """The bytes kept for ``path`` under ``kind`` and when they were written (ns);
+        None if there are none or the cache cannot be read."""
+        self.flush()
+        db = self._conn()
+        if db is None:
+            return None
+        try:
+            row = db.execute("SELECT digest, recorded_ns FROM hashes WHERE path=? AND algo=?",
+                             (path, kind)).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or not isinstance(row[0], bytes):
+            return None
+        return row[0], int(row[1])
+
+    def put_blob(self, path: str, kind: str, data: bytes, recorded_ns: int) -> None:
+        """Keep ``data`` for ``path`` under ``kind`` (committed now; a failure only costs
+        speed). ``kind`` must not be a hash algorithm's name."""
+        self.flush()
+        db = self._conn()
+        if db is None:
+            return
+        try:
+            with db:
+                db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
+                           (path, kind, 0, len(data), 0, 0, data, recorded_ns))
+        except sqlite3.Error:
+            pass  # the cache only saves time: a lost row costs a re-hash
 
     def lookup(self, path: str, algo: str, st: os.stat_result, *,
                racy_ok: bool = False) -> str | None:

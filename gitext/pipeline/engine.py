@@ -28,9 +28,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitext.errors import ArchivesError, PipelineError
 from gitext.fsutil import atomic_write
@@ -38,24 +37,31 @@ from gitext.hashing import ObjectId
 from gitext.pipeline import dag as dagmod
 from gitext.pipeline import dvchash
 from gitext.pipeline.dvchash import LEGACY, MD5, Hasher, HashInfo
-from gitext.pipeline.lockfile import Lock, LockedFile, make_entry, read_lock, write_lock
+from gitext.pipeline.lockfile import (
+    Lock,
+    LockedFile,
+    lock_folding,
+    make_entry,
+    read_lock,
+    write_lock,
+)
 from gitext.pipeline.model import Out, Pipeline, Stage
 from gitext.state import StateCache
 from gitext.store.local import LocalStore, remove_tree_safely
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 Emit = Callable[[str], None]
 LockEntry = dict[str, Any]  # one stage of dvc.lock, as DVC's keys: cmd, deps, params, outs
 
 RUNS_DIR = "runs"
+DEFAULT_FOLDING = "0.18"  # write_lock's own default: today's DVC (ruamel.yaml 0.18)
 
 
 # -- why a stage is stale ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One cause of staleness. ``kind`` is one of: ``not-run``, ``cmd``, ``always-changed``,
     ``dep`` / ``param`` / ``out`` (``change`` is modified, new, deleted or not in cache),
     ``deps-set`` / ``params-set`` / ``outs-set`` (the declared list changed)."""
@@ -81,12 +87,21 @@ class Reason:
                                   ("change", self.change), ("detail", self.detail)) if v}
 
 
-@dataclass
 class StageStatus:
-    id: str
-    reasons: list[Reason] = field(default_factory=list)
-    upstream: list[str] = field(default_factory=list)  # stale stages it depends on
-    frozen: bool = False
+    # Plain classes, not dataclasses, here and below: each dataclass costs ~1 ms of import,
+    # paid by every `status` and `repro`.
+    __slots__ = ("frozen", "id", "reasons", "upstream")
+
+    def __init__(self, id: str, reasons: list[Reason] | None = None,
+                 upstream: list[str] | None = None, frozen: bool = False) -> None:
+        self.id = id
+        self.reasons = reasons if reasons is not None else []
+        self.upstream = upstream if upstream is not None else []  # stale stages it needs
+        self.frozen = frozen
+
+    def __repr__(self) -> str:
+        return (f"StageStatus({self.id!r}, reasons={self.reasons!r}, "
+                f"upstream={self.upstream!r}, frozen={self.frozen!r})")
 
     @property
     def stale(self) -> bool:
@@ -105,9 +120,14 @@ class StageStatus:
                 "reasons": [r.to_dict() for r in self.reasons], "upstream": self.upstream}
 
 
-@dataclass
 class StatusReport:
-    stages: list[StageStatus]  # in run order
+    __slots__ = ("stages",)
+
+    def __init__(self, stages: list[StageStatus]) -> None:
+        self.stages = stages  # in run order
+
+    def __repr__(self) -> str:
+        return f"StatusReport({self.stages!r})"
 
     @property
     def stale(self) -> list[StageStatus]:
@@ -121,24 +141,30 @@ class StatusReport:
         return {"up_to_date": self.up_to_date, "stages": [s.to_dict() for s in self.stages]}
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     stage: str
     message: str
     command: str | None = None
     exit_code: int | None = None
 
 
-@dataclass
 class ReproResult:
-    ran: list[str] = field(default_factory=list)
-    restored: list[str] = field(default_factory=list)  # from the run-cache
-    unchanged: list[str] = field(default_factory=list)
-    frozen: list[str] = field(default_factory=list)
-    would_run: list[str] = field(default_factory=list)  # --dry
-    failed: list[Failure] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)  # not run: an upstream stage failed
-    seconds: dict[str, float] = field(default_factory=dict)
+    __slots__ = ("blocked", "failed", "frozen", "ran", "restored", "seconds", "unchanged",
+                 "would_run")
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.restored: list[str] = []  # from the run-cache
+        self.unchanged: list[str] = []
+        self.frozen: list[str] = []
+        self.would_run: list[str] = []  # --dry
+        self.failed: list[Failure] = []
+        self.blocked: list[str] = []  # not run: an upstream stage failed
+        self.seconds: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return "ReproResult(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in (
+            "ran", "restored", "unchanged", "frozen", "would_run", "failed", "blocked")) + ")"
 
     @property
     def ok(self) -> bool:
@@ -174,7 +200,7 @@ class Project:
         self.archives_dir = archives_dir
         self.state = StateCache(archives_dir / "state.db")
         self.store = LocalStore(archives_dir, state=self.state)
-        self.hasher = Hasher(self.state)
+        self.hasher = Hasher(self.state, root)
         self.locks: dict[Path, Lock] = {}
         self._memo: dict[tuple[str, str], HashInfo | None] = {}
         self._params_memo: dict[str, Any] = {}
@@ -234,22 +260,14 @@ class Project:
 
 def cmd_value(stage: Stage) -> str | list[str]:
     """The command as dvc.yaml wrote it (one string, or a list) — what the lock records."""
-    return stage.cmd[0] if len(stage.cmd) == 1 else list(stage.cmd)
+    return stage.lock_cmd
 
 
 def cmd_lines(stage: Stage) -> list[str]:
     """What runs, each in its own shell: a list's items; a string's lines (DVC's rule)."""
-    if len(stage.cmd) == 1:
+    if len(stage.cmd) == 1 and not stage.cmd_is_list:  # a list's item is one script
         return [line for line in stage.cmd[0].splitlines() if line.strip()]
     return [c for c in stage.cmd if c.strip()]
-
-
-def _normal_cmd(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return []
 
 
 def hash_entry(path: str, info: HashInfo) -> dict[str, Any]:
@@ -328,7 +346,8 @@ def evaluate(project: Project, sid: str) -> list[Reason]:
     callback = not (stage.deps or stage.params or stage.outs)
     if (stage.always_changed or callback) and not stage.frozen:
         reasons.append(Reason("always-changed"))
-    if _normal_cmd(entry.get("cmd")) != _normal_cmd(cmd_value(stage)):
+    # DVC compares the exact form too: a lock's "x" is a changed command for dvc.yaml's [x].
+    if entry.get("cmd") != cmd_value(stage):
         reasons.append(Reason("cmd"))
     if not stage.frozen:
         reasons += _dep_reasons(project, stage, entry, where)
@@ -494,8 +513,7 @@ def _shell_argv(cmd: str) -> list[str]:
     return [shell, *opts, "-c", cmd]
 
 
-@dataclass
-class _RunOutcome:
+class _RunOutcome(NamedTuple):
     exit_code: int
     command: str | None  # the failing line
     seconds: float
@@ -574,20 +592,30 @@ def _unprotect(path: Path) -> None:
 
 def ensure_gitignored(root: Path, repo_paths: Sequence[str]) -> None:
     """Add ``/name`` to the ``.gitignore`` beside each path not yet ignored, as DVC does."""
-    if not repo_paths:
-        return
-    proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
-        input=b"".join(p.encode() + b"\0" for p in repo_paths), capture_output=True,
-        check=False)
-    ignored = {p.decode() for p in proc.stdout.split(b"\0") if p}
+    # The usual case, a path whose own line is already there (a stage run before), costs
+    # a read of that .gitignore and no git process.
+    todo: list[tuple[str, Path, str, str]] = []  # (repo path, .gitignore, entry, its text)
     for repo_path in repo_paths:
-        if repo_path in ignored:
-            continue
         target = root / repo_path
         gitignore = target.parent / ".gitignore"
         entry = "/" + _escape_gitignore(target.name)
         try:
+            text = gitignore.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        if entry + "\n" not in text.splitlines(keepends=True):
+            todo.append((repo_path, gitignore, entry, text))
+    if not todo:
+        return
+    proc = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
+        input=b"".join(t[0].encode() + b"\0" for t in todo), capture_output=True,
+        check=False)
+    ignored = {p.decode() for p in proc.stdout.split(b"\0") if p}
+    for repo_path, gitignore, entry, _text in todo:
+        if repo_path in ignored:
+            continue
+        try:  # read again: an earlier path of this loop may have added to the same file
             text = gitignore.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
@@ -662,24 +690,23 @@ def place_object(store: LocalStore, hasher: Hasher, md5: str, dest: Path, *,
     if dest.exists() and not dest.is_dir():
         dest.unlink()
     dest.mkdir(parents=True, exist_ok=True)
-    wanted = {e.relpath for e in entries}
-    for rel, _st, full in list(dvchash.walk_files(dest)):
-        if rel not in wanted:
-            Path(full).unlink()
-    for e in entries:
-        target = dest / e.relpath
-        try:
-            st = target.stat()
-            if hasher.file(os.fspath(target), st) == e.md5:
-                continue
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        if target.is_dir():
+    wanted = {e.relpath: e.md5 for e in entries}
+    keep: list[dvchash.FileRow] = []
+    for row in hasher.files(dest):  # what .dvcignore leaves out is left alone, as DVC does
+        if row[0] in wanted:
+            keep.append(row)
+        else:
+            Path(row[2]).unlink()
+    have = {e.relpath: e.md5 for e in hasher.directory(dest, files=keep, record=False)[1]}
+    for rel, digest in wanted.items():
+        if have.get(rel) == digest:
+            continue
+        target = dest / rel
+        if target.is_dir() and not target.is_symlink():
             remove_tree_safely(target)
-        _checkout_file(store, ObjectId(MD5, e.md5), target, hardlink=hardlink)
-        if state is not None:
-            state.record(os.fspath(target), MD5, target.stat(), e.md5)
+        _checkout_file(store, ObjectId(MD5, digest), target, hardlink=hardlink)
     _prune_empty_dirs(dest)
+    hasher.remember_tree(dest, wanted)
 
 
 def _checkout_file(store: LocalStore, oid: ObjectId, dest: Path, *, hardlink: bool) -> None:
@@ -711,15 +738,13 @@ class _Repro:
         self.inherit = inherit_output and self.jobs == 1
         self.result = ReproResult()
         self._emit_lock = threading.Lock()
+        self._folding: dict[Path, str] = {}  # lock file -> its line-folding rule
 
     def say(self, text: str) -> None:
         with self._emit_lock:
             self.emit(text)
 
     def run(self, order: list[str]) -> ReproResult:
-        # Only repro needs threads: keep them out of status's startup.
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
         graph = self.p.graph
         selected = set(order)
         preds = {s: [p for p in graph.predecessors[s] if p in selected] for s in order}
@@ -728,7 +753,7 @@ class _Repro:
         dead: set[str] = set()  # failed or blocked
         pending = list(order)
         running: dict[Future[_RunOutcome], tuple[str, _Runner]] = {}
-        pool = ThreadPoolExecutor(max_workers=self.jobs) if not self.dry else None
+        pool: ThreadPoolExecutor | None = None  # made when a command first runs
         try:
             while pending or running:
                 progressed = False
@@ -756,12 +781,18 @@ class _Repro:
                         else:
                             done.add(sid)
                         continue
-                    assert pool is not None
+                    if pool is None:
+                        # Only a run needs threads: a no-op repro never imports them.
+                        from concurrent.futures import ThreadPoolExecutor
+
+                        pool = ThreadPoolExecutor(max_workers=self.jobs)
                     running[pool.submit(runner.run)] = (sid, runner)
                 if not running:
                     if pending and not progressed:  # pragma: no cover - the graph is acyclic
                         raise PipelineError("the pipeline cannot make progress (a cycle?)")
                     continue
+                from concurrent.futures import FIRST_COMPLETED, wait
+
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for fut in finished:
                     sid, _runner = running.pop(fut)
@@ -927,8 +958,18 @@ class _Repro:
         old = self.p.lock_for(pipeline)
         lock = Lock(stages=dict(old.stages), datasets=old.datasets)
         lock.set(stage.name, entry)  # a stage keeps its place; a new one goes last, as DVC
-        write_lock(pipeline.lock_file, lock)
-        self.p.locks[pipeline.lock_file] = lock
+        path = pipeline.lock_file
+        folding = self._folding.get(path)
+        if folding is None:
+            # The line-folding rule the lock was written with, found once per run (it takes
+            # a parse and two dumps): later writes are ours, with that same rule.
+            try:
+                previous = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                previous = ""
+            folding = self._folding[path] = lock_folding(previous) or DEFAULT_FOLDING
+        write_lock(path, lock, ruamel=folding)
+        self.p.locks[path] = lock
 
     def _fail(self, sid: str, message: str, command: str | None = None,
               exit_code: int | None = None) -> None:

@@ -24,6 +24,7 @@ def make_pipeline(root: Path, stages: dict[str, dict[str, Any]], *,
         wdir = spec.get("wdir", ".")
         cmd = spec["cmd"]
         stage = Stage(name=name, cmd=[cmd] if isinstance(cmd, str) else list(cmd),
+                      cmd_is_list=isinstance(cmd, list),
                       wdir=wdir, repo_wdir=posixpath.normpath(wdir),
                       frozen=spec.get("frozen", False),
                       always_changed=spec.get("always_changed", False))

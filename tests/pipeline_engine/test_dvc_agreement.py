@@ -143,3 +143,71 @@ def test_dvc_3_and_we_read_a_legacy_dvc_2_lock_alike(tmp_path: Path, dvc_exe: Pa
         f"    - path: out.txt\n      md5: {legacy_out}\n      size: 3\n")
     assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
     assert engine.status(root, pipelines=pl).up_to_date
+
+
+# -- .dvcignore ----------------------------------------------------------------------------------
+
+_DVC_MATCHER = """
+import json, sys
+from dvc.ignore import DvcIgnorePatterns
+data = json.load(open(sys.argv[1]))
+out = []
+for lines in data["patterns"]:
+    ig = DvcIgnorePatterns([ln.strip() for ln in lines
+                            if ln.strip() and not ln.strip().startswith("#")], "/r", "/")
+    row = []
+    for path, is_dir in data["paths"]:
+        folder, _, name = ("/r/" + path).rpartition("/")
+        row.append(ig.matches(folder, name, is_dir))
+    out.append(row)
+print(json.dumps(out))
+"""
+
+
+def test_dvcs_own_matcher_still_gives_the_answers_of_our_case_table(dvc_exe: Path) -> None:
+    """Re-asks DVC's DvcIgnorePatterns every case of dvcignore_cases.json (which the fast
+    tests check our matcher against), so the table stays DVC's word, not ours."""
+    cases = Path(__file__).with_name("dvcignore_cases.json")
+    proc = subprocess.run([str(dvc_exe.parent / "python"), "-c", _DVC_MATCHER, str(cases)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(cases.read_text())["dvc"]
+
+
+IGNORING: dict[str, Any] = {
+    "count": {"cmd": "mkdir -p out && ls -R data/raw > out/listing.txt && cp -r data/raw out/copy",
+              "deps": ["data/raw"], "outs": ["out"]},
+}
+
+
+def ignoring_project(root: Path, dvc_exe: Path) -> list[Pipeline]:
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {"data/raw/a.txt": "a\n", "data/raw/b.tmp": "t\n", "data/raw/keep/k.tmp": "k\n",
+                 "data/raw/skip/x": "x\n", "data/raw/sub/c.txt": "c\n",
+                 "data/raw/sub/d.txt": "d\n",
+                 ".dvcignore": "*.tmp\n!**/keep/*.tmp\nout/copy/sub/\n",
+                 "data/.dvcignore": "raw/skip/\n",
+                 "data/raw/sub/.dvcignore": ".dvcignore\nc.txt\n"})
+    dvc(dvc_exe, root, "init", "-q")
+    dvc(dvc_exe, root, "config", "core.analytics", "false")
+    dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
+    return make_pipeline(root, IGNORING)
+
+
+def test_dvcignore_gives_the_same_directory_ids_and_lock_as_dvc(tmp_path: Path,
+                                                                dvc_exe: Path) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    pl_ours = ignoring_project(ours, dvc_exe)
+    pl_theirs = ignoring_project(theirs, dvc_exe)
+    assert engine.repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
+    dvc(dvc_exe, theirs, "repro", "-q")
+    assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
+    assert "nfiles: 3" in (ours / "dvc.lock").read_text()  # a.txt, keep/k.tmp, sub/d.txt
+    assert dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
+    assert engine.status(theirs, pipelines=pl_theirs).up_to_date
+    # An ignored file appearing changes nothing for either tool.
+    for root in (ours, theirs):
+        write(root, {"data/raw/new.tmp": "n\n"})
+    assert dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
+    assert engine.status(ours, pipelines=pl_ours).up_to_date

@@ -89,9 +89,14 @@ def test_unchanged_files_are_not_read_again(tmp_path: Path,
     first = Hasher(state).directory(d)[0]
     state.flush()
     calls: list[str] = []
-    real = dvchash.file_md5
-    monkeypatch.setattr(dvchash, "file_md5",
-                        lambda p, h=dvchash.MD5, n=-1: (calls.append(str(p)), real(p, h, n))[1])
+    real = dvchash.file_ids
+
+    def counting(path: str, size: int, old: dvchash.Ids | None = None,
+                 hash_name: str = dvchash.MD5) -> dvchash.Ids:
+        calls.append(str(path))
+        return real(path, size, old, hash_name)
+
+    monkeypatch.setattr(dvchash, "file_ids", counting)
     assert Hasher(state).directory(d)[0] == first
     assert calls == []
     (d / "3.txt").write_text("changed")
@@ -178,11 +183,119 @@ def test_a_directory_whose_stats_did_not_change_is_known_from_one_row(
     assert first == Hasher(None).directory(d)[0]
 
     def no_rehash(*_a: object) -> None:
-        raise AssertionError("the directory was hashed file by file")
+        raise AssertionError("a file of the directory was read again")
 
     with monkeypatch.context() as m:
-        m.setattr(Hasher, "_directory", no_rehash)
+        m.setattr(dvchash, "hash_files", no_rehash)
         assert Hasher(state).directory_id(d) == first
     (d / "2.txt").write_text("9")  # same size, new content
     second = Hasher(state).directory_id(d)
     assert second != first and second == Hasher(None).directory(d)[0]
+
+
+def _aged_dir(tmp_path: Path, n: int = 80) -> Path:
+    d = tmp_path / "d"
+    d.mkdir()
+    old = time.time() - 120
+    for i in range(n):
+        (d / f"{i:03}.txt").write_text(f"{i:05}" * 20)
+        os.utime(d / f"{i:03}.txt", (old, old))
+    return d
+
+
+def test_touched_files_keep_their_id_and_a_same_size_edit_is_still_seen(
+        tmp_path: Path) -> None:
+    d = _aged_dir(tmp_path)
+    state = StateCache(tmp_path / "state.db")
+    first = Hasher(state).directory_id(d)
+    # Every file touched (a checkout, a copy): new mtime and ctime, same bytes.
+    when = time.time_ns() - 60 * 10**9
+    for p in d.iterdir():
+        os.utime(p, ns=(when, when))
+    assert Hasher(state).directory_id(d) == first == Hasher(None).directory_id(d)
+    # Same size, new bytes, and the old mtime put back: only the content says it changed.
+    target = d / "007.txt"
+    before = target.stat()
+    target.write_text("x" * before.st_size)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    second = Hasher(state).directory_id(d)
+    assert second != first and second == Hasher(None).directory_id(d)
+    state.close()
+
+
+def test_a_directory_row_does_not_vouch_for_files_written_just_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(5):
+        (d / f"{i}.txt").write_text(str(i))  # mtime: now, as right after a command wrote them
+    state = StateCache(tmp_path / "state.db")
+    Hasher(state).directory_id(d)
+    calls: list[str] = []
+    real = dvchash.file_ids
+
+    def counting(path: str, size: int, old: dvchash.Ids | None = None,
+                 hash_name: str = dvchash.MD5) -> dvchash.Ids:
+        calls.append(path)
+        return real(path, size, old, hash_name)
+
+    monkeypatch.setattr(dvchash, "file_ids", counting)
+    Hasher(state).directory_id(d)
+    assert len(calls) == 5  # racily clean: read again, as git does
+    state.close()
+
+
+def test_many_files_hash_the_same_on_several_threads(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(300):
+        (d / f"{i}.bin").write_bytes(os.urandom(20_000 + i))
+    items = [(os.fspath(p), p.stat().st_size, None) for p in sorted(d.iterdir())]
+    assert sum(size for _p, size, _o in items) > dvchash.PARALLEL_MIN_BYTES
+    ids = dvchash.hash_files(items)
+    assert [md5 for md5, _sha in ids] == [dvchash.file_md5(p)[0] for p, _s, _o in items]
+    want_sha = dvchash.sha256_is_faster()
+    assert all(sha == (hashlib.sha256(Path(p).read_bytes()).digest() if want_sha else b"")
+               for (p, _s, _o), (_m, sha) in zip(items, ids, strict=True))
+
+
+@pytest.mark.parametrize("sha_faster", [True, False])
+def test_touched_files_are_verified_by_sha256_only_where_it_is_the_faster_hash(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha_faster: bool) -> None:
+    monkeypatch.setattr(dvchash, "_SHA_IS_FASTER", [sha_faster])
+    d = _aged_dir(tmp_path, 10)
+    state = StateCache(tmp_path / "state.db")
+    first = Hasher(state).directory_id(d)
+    when = time.time_ns() - 60 * 10**9
+    for p in d.iterdir():
+        os.utime(p, ns=(when, when))
+    md5_calls: list[int] = []
+    real_md5 = hashlib.md5
+
+    def counting_md5(*args: object, **kw: object) -> object:
+        md5_calls.append(1)
+        return real_md5(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashlib, "md5", counting_md5)
+    assert Hasher(state).directory_id(d) == first
+    # sha256 proves the ten files unchanged: only the manifest's own md5 is computed.
+    assert len(md5_calls) == (1 if sha_faster else 11)
+    state.close()
+
+
+def test_a_file_we_may_not_open_without_touching_atime_is_still_hashed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "theirs.bin"
+    p.write_bytes(b"x" * 5000)
+    real_open = os.open
+    noatime = getattr(os, "O_NOATIME", 0)
+
+    def owner_only(path: str, flags: int, *args: int) -> int:
+        if noatime and flags & noatime:
+            raise PermissionError(1, "Operation not permitted")  # what a non-owner gets
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", owner_only)
+    want = hashlib.md5(b"x" * 5000).hexdigest()
+    assert dvchash.file_ids(str(p), 5000)[0] == want
+    assert dvchash.file_md5(p) == (want, 5000)

@@ -103,9 +103,9 @@ def test_a_removed_param_key_makes_the_stage_stale(repo: Path) -> None:
 
 
 def test_always_changed_stages_always_run_and_frozen_ones_never(repo: Path) -> None:
-    stages = {"always": {"cmd": "date +%N > now.txt", "outs": ["now.txt"],
-                         "always_changed": True},
-              "frozen": {"cmd": "echo x > f.txt", "deps": ["raw"], "outs": ["f.txt"]}}
+    stages: dict[str, dict[str, Any]] = {
+        "always": {"cmd": "date +%N > now.txt", "outs": ["now.txt"], "always_changed": True},
+        "frozen": {"cmd": "echo x > f.txt", "deps": ["raw"], "outs": ["f.txt"]}}
     pl = setup(repo, stages)
     run(repo, pl)
     assert reasons(repo, pl) == {"always": ["always changed"]}
