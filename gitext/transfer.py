@@ -7,9 +7,14 @@
 * :func:`push` / :func:`fetch` move only what is missing, in parallel; every fetched object
   is hashed and compared with its id in the cache's ``tmp/`` before it is renamed into place,
   so nothing unverified is ever visible, and an interrupted run leaves only temp files.
+* :func:`push_run_cache` / :func:`fetch_run_cache` move the pipeline's run-cache entries
+  (remote layout ``runs/<key[:2]>/<key[2:]>``), each only where all its objects are.
+* :class:`InPlaceFill` writes pulled pointer files directly (kernel copy of verified
+  objects, stat recorded in the index under ``index.lock``), while the fetch runs.
 * :func:`pre_push` implements git's pre-push protocol, :func:`fetch_objects` serves the
   filter process's delayed smudge, and the ``gc`` functions plan (dry run) and apply
-  deletions that never touch what a worktree, index, stash or unpushed commit needs.
+  deletions that never touch what a worktree, index, stash or unpushed commit needs, nor
+  anything written within the grace period (:func:`parse_expire`).
 
 Lower layer: never prints. Progress goes to a caller-supplied sink.
 """
@@ -21,20 +26,24 @@ import errno
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gitext import pointer as ptr
 from gitext.config import Config, format_size
-from gitext.errors import ArchivesError, CorruptObjectError, RemoteError
+from gitext.errors import ArchivesError, CorruptObjectError, RemoteError, UsageError
 from gitext.gitrepo import Repo
 from gitext.hashing import ObjectId, hash_file
 from gitext.remotes.base import ObjectMissingError, Remote, default_jobs, open_remote
 from gitext.store.local import READ_ONLY, LocalStore
+
+if TYPE_CHECKING:
+    from gitext.workspace import TrackedPointer
 
 LOCK_NAME = "dvc.lock"
 
@@ -302,6 +311,9 @@ class TransferReport:
     missing: list[ObjectId] = field(default_factory=list)  # on neither side that matters
     corrupt: list[ObjectId] = field(default_factory=list)
     failed: list[tuple[ObjectId, str]] = field(default_factory=list)
+    # directory manifests deliberately not uploaded (id, why): some of their files are not
+    # on the remote, e.g. left out by --include. Not a failure by itself.
+    withheld: list[tuple[ObjectId, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -318,6 +330,8 @@ class TransferReport:
             parts.append(f"{len(self.corrupt)} refused as corrupt")
         if self.failed:
             parts.append(f"{len(self.failed)} failed")
+        if self.withheld:
+            parts.append(f"{len(self.withheld)} directory manifest(s) withheld")
         return ", ".join(parts)
 
 
@@ -400,9 +414,10 @@ def _jobs(remote: Remote, jobs: int | None) -> int:
 def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
          jobs: int | None = None, progress: ProgressSink | None = None,
          store: LocalStore | None = None) -> TransferReport:
-    """Upload what ``remote`` lacks. Manifests go last, so a remote that has a ``.dir`` also
-    has every file it lists. Objects that the remote lacks and the cache lacks too are
-    reported in ``missing``."""
+    """Upload what ``remote`` lacks. Manifests go last, and only once every file they list
+    is on the remote (else they are ``withheld``), so a remote that has a ``.dir`` also has
+    every file it lists. Objects that the remote lacks and the cache lacks too are reported
+    in ``missing``."""
     store = store or _store(repo)
     files, mans = _items(refs, store)  # manifests were expanded (and filtered) by the caller
     report = TransferReport("push", requested=len(files) + len(mans))
@@ -426,12 +441,46 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     n = _jobs(remote, jobs)
     sizes = {i: (store.size(i.oid) or 0) for i in files if i.key not in present}
     _run_parallel(sorted(sizes, key=lambda i: sizes[i], reverse=True), n, upload, report)
-    if report.ok:
-        _run_parallel([i for i in mans if i.key not in present], n, upload, report)
-    elif mans:
-        report.failed += [(i.oid, "not uploaded: some of its files failed")
-                          for i in mans if i.key not in present]
+    todo_m = [i for i in mans if i.key not in present]
+    if todo_m:
+        ready = _complete_manifests(store, remote, todo_m, present, report)
+        _run_parallel(ready, n, upload, report)
     return report
+
+
+def _complete_manifests(store: LocalStore, remote: Remote, mans: list[_Item],
+                        present: set[str], report: TransferReport) -> list[_Item]:
+    """The manifests among ``mans`` whose every file is now on the remote (uploaded by this
+    push or there before). The others are withheld: a remote never holds a ``.dir`` that
+    lists a file it lacks (a partial ``--include``, or a file that failed to upload)."""
+    from gitext.pipeline.dvchash import parse_manifest
+
+    on_remote = set(present) | {o.key for o in report.transferred}
+    needs: dict[_Item, set[str]] = {}
+    for m in mans:
+        try:
+            data = (store.root / m.key).read_bytes()
+        except FileNotFoundError:
+            report.missing.append(m.oid)
+            continue
+        try:
+            entries = parse_manifest(data, where=f"cached manifest {m.oid.digest}.dir")
+        except ArchivesError as exc:
+            report.failed.append((m.oid, exc.message))
+            continue
+        needs[m] = {ObjectId("md5", e.md5).key for e in entries}
+    unknown = set().union(*needs.values()) - on_remote if needs else set()
+    if unknown:
+        on_remote |= remote.backend.exists_many(sorted(unknown))
+    ready = []
+    for m, keys in needs.items():
+        lacking = keys - on_remote
+        if lacking:
+            report.withheld.append((m.oid, f"{len(lacking)} of the {len(keys)} files it lists "
+                                           "are not on the remote"))
+        else:
+            ready.append(m)
+    return ready
 
 
 def _commit_fetched(store: LocalStore, tmp: Path, item: _Item) -> Path:
@@ -460,9 +509,11 @@ def _commit_fetched(store: LocalStore, tmp: Path, item: _Item) -> Path:
 def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
           jobs: int | None = None, progress: ProgressSink | None = None,
           store: LocalStore | None = None, include: Sequence[str] = (),
-          exclude: Sequence[str] = ()) -> TransferReport:
+          exclude: Sequence[str] = (),
+          on_object: Callable[[ObjectId], None] | None = None) -> TransferReport:
     """Download what the cache lacks; manifests first, then the files they list. Every
-    object is verified before it becomes visible in the cache."""
+    object is verified before it becomes visible in the cache; ``on_object`` is then called
+    with its id (from a worker thread), e.g. to start writing it to the work tree."""
     store = store or _store(repo)
     if isinstance(refs, References):
         files, mans = _items(refs, store)
@@ -497,6 +548,8 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
             report.bytes += size
             if not item.manifest:
                 verified.append((final, item.oid))
+        if on_object is not None and not item.manifest:
+            on_object(item.oid)
         if progress is not None:
             progress.file_done()
 
@@ -559,6 +612,639 @@ def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
         finally:
             remote.close()
     return {o for o in oids if store.has(o)}
+
+
+# -- run-cache ------------------------------------------------------------------------------
+# The pipeline keeps one JSON file per cached run, ``<archives>/runs/<key[:2]>/<key[2:]>``
+# (key: the sha256 of the stage's command, deps and params), holding ``{"outs": [...]}`` in
+# dvc.lock's output format. On a remote they live at ``runs/<key[:2]>/<key[2:]>`` beside
+# ``files/``, as DVC keeps ``runs/`` in its remotes. An entry only ever goes where every
+# object it names (and every file of a ``.dir`` it names) is already present.
+
+RUNS_PREFIX = "runs/"
+_RUN_KEY_RE = re.compile(r"runs/([0-9a-f]{2})/([0-9a-f]{62})")
+_MD5_HEX_RE = re.compile(r"[0-9a-f]{32}")
+
+
+def parse_run_entry(data: bytes, *, where: str) -> list[str]:
+    """The output ids (md5, or ``<md5>.dir``) a run-cache entry names; raises
+    :class:`CorruptObjectError` if ``data`` is not an entry the pipeline would accept."""
+    import json
+
+    def bad(why: str) -> CorruptObjectError:
+        return CorruptObjectError(f"{where}: not a run-cache entry ({why})",
+                                  hint="the entry is damaged; it was not used")
+
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad(f"invalid JSON: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("outs"), list) or not raw["outs"]:
+        raise bad('expected {"outs": [...]} with at least one output')
+    ids: list[str] = []
+    for i, out in enumerate(raw["outs"], 1):
+        if not isinstance(out, dict):
+            raise bad(f"output {i} is not an object")
+        path, md5 = out.get("path"), out.get("md5")
+        if not isinstance(path, str) or not path.strip():
+            raise bad(f"output {i} has no path")
+        if not isinstance(md5, str) or not _MD5_HEX_RE.fullmatch(md5.removesuffix(".dir")):
+            raise bad(f"output '{path}' has no valid md5")
+        if out.get("hash", "md5") != "md5":
+            raise bad(f"output '{path}' is not hashed with md5")
+        for name in ("size", "nfiles"):
+            v = out.get(name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+                raise bad(f"output '{path}' has an invalid {name}")
+        if not isinstance(out.get("isexec", False), bool):
+            raise bad(f"output '{path}' has an invalid isexec")
+        ids.append(md5)
+    return ids
+
+
+@dataclass
+class RunCacheReport:
+    """What ``push``/``fetch --run-cache`` did with the entries (their objects' transfer is
+    in ``objects``). ``skipped``: entries left where they were, with the reason (not a
+    failure: an entry whose outputs are gone only costs a re-run); ``refused``: remote
+    entries that are damaged (a failure); ``conflicts``: keys whose local entry differs from
+    the remote one (the local one is kept); ``failed``: entries that could not be moved."""
+
+    direction: str
+    transferred: list[str] = field(default_factory=list)
+    already: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    objects: TransferReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.failed and (self.objects is None or not (
+            self.objects.corrupt or self.objects.failed))
+
+    def summary(self) -> str:
+        verb = "uploaded" if self.direction == "push" else "downloaded"
+        n = len(self.transferred)
+        parts = [f"{n} run-cache entr{'y' if n == 1 else 'ies'} {verb}",
+                 f"{self.already} already there"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} differ (local kept)")
+        if self.refused:
+            parts.append(f"{len(self.refused)} refused as damaged")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.objects is not None:
+            o = self.objects
+            parts.append(f"their objects: {len(o.transferred)} {verb} "
+                         f"({format_size(o.bytes)})")
+        return ", ".join(parts)
+
+
+def _runs_dir(repo: Repo) -> Path:
+    from gitext.pipeline.engine import RUNS_DIR
+
+    return repo.archives_dir / RUNS_DIR
+
+
+def _run_key(rel: str) -> str | None:
+    m = _RUN_KEY_RE.fullmatch(rel)
+    return m.group(1) + m.group(2) if m else None
+
+
+def local_run_entries(repo: Repo) -> dict[str, Path]:
+    """run-cache key -> its file, for every entry in the local run-cache."""
+    base = _runs_dir(repo)
+    found: dict[str, Path] = {}
+    if not base.is_dir():
+        return found
+    for sub in base.iterdir():
+        if not sub.is_dir():
+            continue
+        for f in sub.iterdir():
+            key = _run_key(f"runs/{sub.name}/{f.name}")
+            if key is not None and f.is_file():
+                found[key] = f
+    return found
+
+
+def _entry_needs(store: LocalStore, ids: list[str]) -> tuple[set[ObjectId], set[ObjectId],
+                                                             bool]:
+    """(file objects, manifests, complete): what an entry naming ``ids`` needs, the files of
+    its manifests included when they are cached (``complete`` False when one is not)."""
+    from gitext.pipeline.dvchash import parse_manifest
+
+    files: set[ObjectId] = set()
+    mans: set[ObjectId] = set()
+    complete = True
+    for md5 in ids:
+        if not md5.endswith(".dir"):
+            files.add(ObjectId("md5", md5))
+            continue
+        m = ObjectId("md5", md5[:-4])
+        mans.add(m)
+        try:
+            data = (store.root / (m.key + ".dir")).read_bytes()
+            entries = parse_manifest(data, where=f"manifest {md5}")
+        except (FileNotFoundError, ArchivesError):
+            complete = False
+            continue
+        files |= {ObjectId("md5", e.md5) for e in entries}
+    return files, mans, complete
+
+
+def _run_key_path(key: str) -> str:
+    return f"{RUNS_PREFIX}{key[:2]}/{key[2:]}"
+
+
+def push_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
+                   progress: ProgressSink | None = None,
+                   store: LocalStore | None = None) -> RunCacheReport:
+    """Upload the local run-cache entries the remote lacks, after every object they name.
+    An entry whose objects cannot all be put on the remote is skipped, never uploaded."""
+    store = store or _store(repo)
+    report = RunCacheReport("push")
+    local = local_run_entries(repo)
+    present = remote.backend.exists_many([_run_key_path(k) for k in local])
+    report.already = len(present)
+    todo: dict[str, tuple[bytes, set[ObjectId], set[ObjectId]]] = {}
+    refs = References()
+    for key, path in sorted(local.items()):
+        if _run_key_path(key) in present:
+            continue
+        data = path.read_bytes()
+        try:
+            ids = parse_run_entry(data, where=f"run-cache entry {path}")
+        except CorruptObjectError as exc:
+            report.skipped.append((key, exc.message))
+            continue
+        files, mans, complete = _entry_needs(store, ids)
+        if not complete:
+            report.skipped.append((key, "a directory it names is not in the local cache"))
+            continue
+        todo[key] = (data, files, mans)
+        refs.objects |= files
+        refs.manifests |= mans
+    if not todo:
+        return report
+    objects = push(repo, remote, refs, jobs=jobs, progress=progress, store=store)
+    report.objects = objects
+    bad = {o.key for o in objects.missing} | {o.key for o in objects.corrupt} \
+        | {o.key for o, _ in objects.failed} | {o.key for o, _ in objects.withheld}
+    ready = []
+    for key, (_data, files, mans) in todo.items():
+        lacking = [o for o in [*files, *mans] if o.key in bad]
+        if lacking:
+            report.skipped.append((key, f"{len(lacking)} object(s) it names could not be "
+                                        f"put on the remote (e.g. {lacking[0]})"))
+        else:
+            ready.append(key)
+
+    def upload(item: _Item) -> None:
+        key = item.oid.digest
+        path = local[key]
+        remote.backend.put(_run_key_path(key), path, path.stat().st_size)
+        with lock:
+            report.transferred.append(key)
+
+    lock = threading.Lock()
+    entry_report = TransferReport("push")
+    _run_parallel([_Item(ObjectId("sha256", k)) for k in ready], _jobs(remote, jobs), upload,
+                  entry_report)
+    report.failed += [(o.digest, why) for o, why in entry_report.failed]
+    return report
+
+
+def fetch_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
+                    progress: ProgressSink | None = None,
+                    store: LocalStore | None = None) -> RunCacheReport:
+    """Download the remote's run-cache entries and every object they name. An entry is
+    checked (JSON shape, every md5) before anything it names is fetched, and is placed only
+    once all of its objects are verified in the cache. A local entry is never replaced: one
+    that differs from the remote's is kept and reported in ``conflicts``."""
+    import io
+
+    from gitext.fsutil import atomic_write
+
+    store = store or _store(repo)
+    report = RunCacheReport("fetch")
+    local = local_run_entries(repo)
+    keys = sorted(k for k in (_run_key(rel) for rel, _ in remote.backend.list(RUNS_PREFIX))
+                  if k is not None)
+    got: dict[str, bytes] = {}
+    lock = threading.Lock()
+
+    def download(item: _Item) -> None:
+        buf = io.BytesIO()
+        remote.backend.get(_run_key_path(item.oid.digest), buf)
+        with lock:
+            got[item.oid.digest] = buf.getvalue()
+
+    entry_report = TransferReport("fetch")
+    _run_parallel([_Item(ObjectId("sha256", k)) for k in keys], _jobs(remote, jobs), download,
+                  entry_report)
+    report.failed += [(o.digest, why) for o, why in entry_report.failed]
+    report.skipped += [(o.digest, "vanished from the remote while listed")
+                       for o in entry_report.missing]
+    wanted: dict[str, tuple[bytes, list[str]]] = {}
+    for key in sorted(got):
+        data = got[key]
+        try:
+            ids = parse_run_entry(data, where=f"remote run-cache entry {_run_key_path(key)}")
+        except CorruptObjectError as exc:
+            report.refused.append((key, exc.message))
+            continue
+        if key in local:
+            try:
+                mine = local[key].read_bytes()
+            except OSError:
+                mine = b""
+            if mine != data:
+                report.conflicts.append(key)
+                continue
+            report.already += 1  # same entry: still make sure its objects are here
+        wanted[key] = (data, ids)
+    refs = References()
+    for _data, ids in wanted.values():
+        files, mans, _complete = _entry_needs(store, ids)
+        refs.objects |= files
+        refs.manifests |= mans
+    if refs.objects or refs.manifests:
+        report.objects = fetch(repo, remote, refs, jobs=jobs, progress=progress, store=store)
+    base = _runs_dir(repo)
+    for key, (data, ids) in wanted.items():
+        files, mans, complete = _entry_needs(store, ids)
+        absent = [o for o in files if not store.has(o)]
+        if not complete or absent:
+            report.skipped.append((key, "not every output it names could be fetched"
+                                        + (f" (e.g. {absent[0]})" if absent else "")))
+            continue
+        if key in local:
+            continue
+        target = base / key[:2] / key[2:]
+        if target.exists():  # written meanwhile (a concurrent repro): keep that one
+            if target.read_bytes() != data:
+                report.conflicts.append(key)
+            continue
+        try:
+            atomic_write(target, data)
+        except OSError as exc:
+            raise LocalWriteError(f"cannot write the run-cache entry {target}: "
+                                  f"{exc.strerror or exc}",
+                                  hint="free disk space or fix permissions, then retry") from None
+        report.transferred.append(key)
+    return report
+
+
+# -- filling the work tree after a pull ----------------------------------------------------
+# ``git checkout`` of a pointer file sends the object through the smudge filter, and git
+# holds each file's whole content in memory before writing it: for gigabytes that is three
+# copies and as many fresh pages. After a pull we write the files ourselves instead (a
+# kernel copy from the cache of an object known to be verified) and record their new stat
+# data in the index, so git sees them clean without cleaning them again. The index is held
+# locked (``index.lock``, as git does) from before the first file is written until the
+# patched index is renamed into place. Anything unusual (a split or sparse index, an index
+# extension we do not know, the lock taken, an object not verified) leaves those files to
+# the caller's ``git checkout`` path.
+
+_SAFE_INDEX_EXTENSIONS = frozenset({b"TREE", b"REUC", b"UNTR", b"EOIE", b"IEOT"})
+
+
+@dataclass
+class DirectFill:
+    filled: list[str] = field(default_factory=list)    # paths now holding their content
+    left: list[str] = field(default_factory=list)      # candidates for the git path
+    missing: list[str] = field(default_factory=list)   # objects not in the cache
+
+
+class _IndexFormatError(Exception):
+    pass
+
+
+def _index_entries(data: bytes, hash_len: int) -> dict[bytes, tuple[int, bytes]]:
+    """path -> (offset of the entry, blob id) of every stage-0, not skip-worktree entry of a
+    version 2/3/4 index. Raises _IndexFormatError for anything else."""
+    import hashlib
+    import struct
+
+    if len(data) < 12 + hash_len or data[:4] != b"DIRC":
+        raise _IndexFormatError("not an index")
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3, 4):
+        raise _IndexFormatError(f"index version {version}")
+    trailer = data[-hash_len:]
+    if trailer.strip(b"\0"):
+        h = hashlib.sha1() if hash_len == 20 else hashlib.sha256()  # noqa: S324 - git's
+        h.update(memoryview(data)[:-hash_len])
+        if h.digest() != trailer:
+            raise _IndexFormatError("index checksum mismatch")
+    pos = 12
+    prev = b""
+    found: dict[bytes, tuple[int, bytes]] = {}
+    end = len(data) - hash_len
+    fixed = 40 + hash_len + 2
+    for _ in range(count):
+        if pos + fixed > end:
+            raise _IndexFormatError("truncated entry")
+        start = pos
+        blob = data[pos + 40:pos + 40 + hash_len]
+        (flags,) = struct.unpack(">H", data[pos + 40 + hash_len:pos + fixed])
+        pos += fixed
+        extended = 0
+        if flags & 0x4000:
+            if version < 3:
+                raise _IndexFormatError("extended flag in a version 2 index")
+            (extended,) = struct.unpack(">H", data[pos:pos + 2])
+            pos += 2
+        if version == 4:
+            # git's offset varint: 7 bits a byte, high bit = more, +1 per continuation
+            b = data[pos]
+            pos += 1
+            strip = b & 0x7F
+            while b & 0x80:
+                b = data[pos]
+                pos += 1
+                strip = ((strip + 1) << 7) | (b & 0x7F)
+            nul = data.index(b"\0", pos)
+            if strip > len(prev):
+                raise _IndexFormatError("bad path compression")
+            path = prev[:len(prev) - strip] + data[pos:nul]
+            pos = nul + 1
+        else:
+            nul = data.index(b"\0", pos)
+            path = data[pos:nul]
+            pos = start + ((nul - start + 8) & ~7)
+        prev = path
+        stage = (flags >> 12) & 3
+        skip_worktree = extended & 0x4000
+        intent_to_add = extended & 0x2000
+        if stage == 0 and not skip_worktree and not intent_to_add:
+            found[path] = (start, blob)
+    while pos < end:
+        if pos + 8 > end:
+            raise _IndexFormatError("truncated extension")
+        sig = data[pos:pos + 4]
+        (size,) = struct.unpack(">I", data[pos + 4:pos + 8])
+        if sig not in _SAFE_INDEX_EXTENSIONS:
+            raise _IndexFormatError(f"index extension {sig!r}")
+        pos += 8 + size
+    if pos != end:
+        raise _IndexFormatError("trailing bytes")
+    return found
+
+
+def _patch_stat(buf: bytearray, offset: int, st: os.stat_result) -> None:
+    import struct
+
+    m = 0xFFFFFFFF
+    struct.pack_into(">IIIIII", buf, offset, st.st_ctime_ns // 1_000_000_000 & m,
+                     st.st_ctime_ns % 1_000_000_000, st.st_mtime_ns // 1_000_000_000 & m,
+                     st.st_mtime_ns % 1_000_000_000, st.st_dev & m, st.st_ino & m)
+    struct.pack_into(">III", buf, offset + 28, st.st_uid & m, st.st_gid & m, st.st_size & m)
+
+
+def _write_object_to(store: LocalStore, oid: ObjectId, size: int, dest: Path,
+                     executable: bool) -> None:
+    """Place a copy of a verified object at ``dest``: temp file beside it, kernel copy,
+    rename. Raises OSError; the temp file never survives."""
+    from gitext.store.local import _kernel_copy
+
+    fd, name = _mkstemp_beside(dest)
+    tmp = Path(name)
+    try:
+        src = os.open(store.path(oid), os.O_RDONLY)
+        try:
+            _kernel_copy(src, fd, size)
+        finally:
+            os.close(src)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, (0o777 if executable else 0o666) & ~mask)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, dest)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _mkstemp_beside(dest: Path) -> tuple[int, str]:
+    import tempfile
+
+    return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+
+
+class InPlaceFill:
+    """Fill pointer files in place, possibly while their objects are still arriving.
+
+    ``start()`` picks the work-tree files that are exactly their pointer, takes
+    ``index.lock`` and reads the index; ``object_ready(oid)`` (from any thread: a fetch
+    calls it for each object it has just verified) starts copying that object to the files
+    waiting for it; ``finish()`` places the rest from the cache, waits, records the new stat
+    data in the index and releases the lock. ``abort()`` releases the lock without writing
+    the index (files already placed hold their right content; git re-cleans them once)."""
+
+    def __init__(self, repo: Repo, store: LocalStore, paths: Sequence[str] | None = None, *,
+                 jobs: int | None = None) -> None:
+        self.repo = repo
+        self.store = store
+        self.paths = paths
+        self.result = DirectFill()
+        # copying is bound by CPU and memory bandwidth: more threads than cores only
+        # fight over the GIL
+        self._workers = max(1, min(jobs or os.cpu_count() or 2, os.cpu_count() or 2, 16))
+        self._waiting: dict[ObjectId, list[tuple[TrackedPointer, int]]] = {}
+        self._guard = threading.Lock()
+        self._done: list[tuple[str, int, os.stat_result]] = []
+        self._errors: list[BaseException] = []
+        self._futures: list[Future[None]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock_fd = -1
+        self._data = bytearray()
+        self._hash_len = 20
+        self._lock_path = repo.git_dir / "index.lock"
+
+    # -- setup ------------------------------------------------------------------------------
+    def start(self) -> None:
+        from gitext.workspace import index_pointers, worktree_is_pointer
+
+        root = self.repo.root
+        candidates = []
+        for tp in index_pointers(self.repo, self.paths or ()):
+            if tp.pointer.size > 0 and worktree_is_pointer(root / tp.path, tp.pointer):
+                candidates.append(tp)
+        if not candidates:
+            return
+        if os.environ.get("GIT_INDEX_FILE"):
+            self.result.left = [tp.path for tp in candidates]
+            return
+        try:
+            self._lock_fd = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                    0o666)
+        except OSError:  # git is busy with this index: let git's own checkout wait its turn
+            self.result.left = [tp.path for tp in candidates]
+            return
+        try:
+            fmt = self.repo.git("rev-parse", "--show-object-format", check=False).stdout
+            self._hash_len = 32 if fmt.strip() == b"sha256" else 20
+            self._data = bytearray((self.repo.git_dir / "index").read_bytes())
+            entries = _index_entries(bytes(self._data), self._hash_len)
+        except (OSError, _IndexFormatError, ValueError, IndexError):
+            self.result.left = [tp.path for tp in candidates]
+            self.abort()
+            return
+        for tp in candidates:
+            hit = entries.get(tp.path.encode("utf-8", "surrogateescape"))
+            if hit is None or hit[1].hex() != tp.blob:
+                self.result.left.append(tp.path)
+                continue
+            self._waiting.setdefault(tp.pointer.oid, []).append((tp, hit[0]))
+        if self._waiting:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers)
+        else:
+            self.abort()
+
+    @property
+    def active(self) -> bool:
+        return self._pool is not None
+
+    # -- placing ----------------------------------------------------------------------------
+    def object_ready(self, oid: ObjectId) -> None:
+        """``oid`` is in the cache and its bytes were just verified: place its files."""
+        with self._guard:
+            items = self._waiting.pop(oid, None)
+            if items is None or self._pool is None:
+                return
+            for item in items:
+                self._futures.append(self._pool.submit(self._place, item))
+
+    def _place(self, item: tuple[TrackedPointer, int]) -> None:
+        from gitext.workspace import worktree_is_pointer
+
+        tp, offset = item
+        dest = self.repo.root / tp.path
+        try:
+            if not worktree_is_pointer(dest, tp.pointer):  # changed meanwhile: leave it
+                return
+            mode = int.from_bytes(self._data[offset + 24:offset + 28], "big")
+            _write_object_to(self.store, tp.pointer.oid, tp.pointer.size, dest,
+                             bool(mode & 0o111))
+            st = os.stat(dest)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
+            with self._guard:
+                self._errors.append(exc)
+            return
+        with self._guard:
+            self._done.append((tp.path, offset, st))
+
+    def _place_cached(self) -> None:
+        """Start every file whose object was already cached (verified first: from the
+        stat-keyed record, or hashed now in parallel; state.db stays on this thread)."""
+        with self._guard:
+            waiting = dict(self._waiting)
+        present = [o for o in waiting if self.store.size(o) == waiting[o][0][0].pointer.size]
+        for o in waiting:
+            if o not in present:
+                with self._guard:
+                    items = self._waiting.pop(o, [])
+                self.result.missing += [tp.path for tp, _ in items]
+        unverified = [o for o in present if not self.store.is_verified(o)]
+        bad: set[ObjectId] = set()
+        if unverified:
+            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+                sums = dict(zip(unverified, pool.map(
+                    lambda o: hash_file(self.store.path(o), o.algo)[0], unverified),
+                    strict=True))
+            for oid, digest in sums.items():
+                if digest != oid.digest:
+                    bad.add(oid)
+                    continue
+                with contextlib.suppress(OSError):
+                    path = self.store.path(oid)
+                    self.store.state.record(os.fspath(path), oid.algo, path.stat(), digest)
+            self.store.state.flush()
+        for oid in present:
+            if oid in bad:  # smudge quarantines it and says so
+                with self._guard:
+                    items = self._waiting.pop(oid, [])
+                self.result.left += [tp.path for tp, _ in items]
+            else:
+                self.object_ready(oid)
+
+    # -- ending -----------------------------------------------------------------------------
+    def finish(self) -> DirectFill:
+        from gitext.workspace import PendingPointers
+
+        if self._pool is None:
+            return self.result
+        try:
+            self._place_cached()
+            while True:
+                with self._guard:
+                    pending = list(self._futures)
+                    self._futures.clear()
+                if not pending:
+                    break
+                for fut in pending:
+                    fut.result()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            for path, offset, st in self._done:
+                _patch_stat(self._data, offset, st)
+                self.result.filled.append(path)
+            if self._done:
+                h = self._hash_len
+                if self._data[-h:].strip(b"\0"):
+                    import hashlib
+
+                    hasher = hashlib.sha1() if h == 20 else hashlib.sha256()  # noqa: S324
+                    hasher.update(memoryview(self._data)[:-h])
+                    self._data[-h:] = hasher.digest()
+                view = memoryview(self._data)
+                while view:
+                    view = view[os.write(self._lock_fd, view):]
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+                os.replace(self._lock_path, self.repo.git_dir / "index")
+        finally:
+            self.abort()
+            if self.result.filled:
+                PendingPointers(self.store.state).remove_many(
+                    os.fspath(self.repo.root / p) for p in self.result.filled)
+        if self._errors:
+            raise self._errors[0]
+        return self.result
+
+    def abort(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            with contextlib.suppress(FileNotFoundError):
+                self._lock_path.unlink()
+        # files never started go through git checkout
+        with self._guard:
+            for items in self._waiting.values():
+                self.result.left += [tp.path for tp, _ in items]
+            self._waiting.clear()
+
+
+def fill_in_place(repo: Repo, store: LocalStore, paths: Sequence[str] | None = None, *,
+                  jobs: int | None = None) -> DirectFill:
+    """Replace work-tree files that are exactly their pointer and whose object is cached
+    (and verified) with the content, and record their stat in the index. Files this cannot
+    handle are listed in ``left`` for ``git checkout``; objects not cached in ``missing``."""
+    fill = InPlaceFill(repo, store, paths, jobs=jobs)
+    fill.start()
+    return fill.finish()
 
 
 # -- pre-push -------------------------------------------------------------------------------
@@ -673,11 +1359,38 @@ def remote_status_lines(repo: Repo, remote_name: str | None, *,
 
 # -- gc -------------------------------------------------------------------------------------
 
+DEFAULT_GC_EXPIRE = "1.hour"
+_EXPIRE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+                 "h": 3600, "hour": 3600, "d": 86400, "day": 86400, "w": 604800,
+                 "week": 604800}
+_EXPIRE_RE = re.compile(r"(\d+(?:\.\d+)?)[ .]?([a-z]+?)s?(?:[ .]ago)?")
+
+
+def parse_expire(text: str, *, where: str = "--expire") -> float | None:
+    """gc's grace period in seconds (git's ``gc.pruneExpire`` idea): ``1.hour``, ``30m``,
+    ``2.weeks.ago``, ``90s``, ``now`` (0) or ``never`` (None: nothing unreferenced is ever
+    old enough to go)."""
+    value = text.strip().lower()
+    if value in ("now", "all", "0"):
+        return 0.0
+    if value in ("never", "false"):
+        return None
+    m = _EXPIRE_RE.fullmatch(value)
+    if m is None or m.group(2) not in _EXPIRE_UNITS:
+        raise UsageError(f"{where}: '{text}' is not a grace period",
+                         hint="e.g. 1.hour, 30m, 2.weeks.ago, now or never")
+    return float(m.group(1)) * _EXPIRE_UNITS[m.group(2)]
+
+
 @dataclass
 class GcPlan:
     where: str
     keep: set[str]                  # layout keys that must stay
     doomed: list[tuple[str, int]]   # (key, size) that would be deleted
+    # unreferenced but written within the grace period (a `git add` not yet indexed, a
+    # concurrent repro or push): kept, and so are the files their manifests list
+    recent: list[tuple[str, int]] = field(default_factory=list)
+    cutoff: float | None = None     # objects written after this (epoch seconds) are kept
 
     @property
     def bytes(self) -> int:
@@ -781,38 +1494,81 @@ def _keep_keys(repo: Repo, store: LocalStore, refs: References, *,
     return {o.key for o in refs.objects} | {m.key + ".dir" for m in refs.manifests}
 
 
-def _cache_keys(store: LocalStore) -> list[tuple[str, int]]:
-    out: list[tuple[str, int]] = []
+def _cache_keys(store: LocalStore) -> list[tuple[str, int, float]]:
+    """(key, size, when) of every cached object; ``when`` is the later of mtime and ctime
+    (an object hard-linked in by a fetch keeps the remote's mtime; its ctime is the link)."""
+    out: list[tuple[str, int, float]] = []
     if not store.files.is_dir():
         return out
     for dirpath, _dirs, names in os.walk(store.files):
         for name in names:
             full = Path(dirpath) / name
             with contextlib.suppress(FileNotFoundError):
-                out.append((full.relative_to(store.root).as_posix(), full.stat().st_size))
+                st = full.stat()
+                out.append((full.relative_to(store.root).as_posix(), st.st_size,
+                            max(st.st_mtime, st.st_ctime)))
     return sorted(out)
 
 
-def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None) -> GcPlan:
+def _manifest_keys(data: bytes, key: str) -> set[str]:
+    from gitext.pipeline.dvchash import parse_manifest
+
+    try:
+        entries = parse_manifest(data, where=key)
+    except ArchivesError:
+        return set()
+    return {ObjectId("md5", e.md5).key for e in entries}
+
+
+def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
+            expire: float | None = 3600.0, now: float | None = None) -> GcPlan:
     """What ``gc`` would delete from the cache (``remote`` None) or from ``remote``. On a
-    remote the tips of every branch, tag and remote-tracking ref are kept as well."""
+    remote the tips of every branch, tag and remote-tracking ref are kept as well. Objects
+    written less than ``expire`` seconds ago are kept (None: every unreferenced one), and so
+    are the files listed by such a recent ``.dir`` manifest."""
+    import io
+
     store = _store(repo)
     refs = keep_references(repo, all_commits=all_commits, branch_tips=remote is not None)
     keys = _keep_keys(repo, store, refs, remote=remote)
-    listing = list(remote.backend.list("files/")) if remote is not None else _cache_keys(store)
-    doomed = [(k, s) for k, s in listing if k not in keys]
-    return GcPlan(remote.url if remote is not None else os.fspath(store.root), keys, doomed)
+    listing = list(remote.backend.list_times("files/")) if remote is not None \
+        else _cache_keys(store)
+    cutoff = None if expire is None else (time.time() if now is None else now) - expire
+    unref = [(k, s, w) for k, s, w in listing if k not in keys]
+    recent = [(k, s) for k, s, w in unref if cutoff is None or w > cutoff]
+    young = {k for k, _ in recent}
+    for key in sorted(k for k in young if k.endswith(".dir")):
+        try:
+            if remote is None:
+                data = (store.root / key).read_bytes()
+            else:
+                buf = io.BytesIO()
+                remote.backend.get(key, buf)
+                data = buf.getvalue()
+        except (OSError, ObjectMissingError):
+            continue
+        young |= _manifest_keys(data, key)
+    doomed = [(k, s) for k, s, _w in unref if k not in young]
+    recent = [(k, s) for k, s, _w in unref if k in young]
+    return GcPlan(remote.url if remote is not None else os.fspath(store.root), keys, doomed,
+                  recent, cutoff)
 
 
 def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
              jobs: int | None = None) -> int:
-    """Delete what ``plan`` lists; return the number of objects removed."""
+    """Delete what ``plan`` lists; return the number of objects removed. In the cache, an
+    object written again since the plan was made (newer than its cutoff) is kept."""
     if remote is None:
         store = _store(repo)
         n = 0
         for key, _ in plan.doomed:
+            path = store.root / key
             with contextlib.suppress(FileNotFoundError):
-                (store.root / key).unlink()
+                if plan.cutoff is not None:
+                    st = path.stat()
+                    if max(st.st_mtime, st.st_ctime) > plan.cutoff:
+                        continue
+                path.unlink()
                 n += 1
         return n
     with ThreadPoolExecutor(max_workers=_jobs(remote, jobs)) as pool:

@@ -79,8 +79,13 @@ def register(sub: Any) -> None:
     a.add_argument("-y", "--yes", action="store_true",
                    help="really delete from a remote (without it, --remote is a dry run)")
     a.add_argument("-j", "--jobs", type=int, help="parallel deletes on a remote")
+    a.add_argument("--expire", metavar="WHEN",
+                   help="keep unreferenced objects written within this grace period "
+                        "(default: config gc.expire, else 1.hour; 'now' keeps none, 'never' "
+                        "all)")
     a.set_defaults(func=lambda ns: cmd_gc(all_commits=ns.all_commits, remote=ns.remote,
-                                          dry_run=ns.dry_run, yes=ns.yes, jobs=ns.jobs))
+                                          dry_run=ns.dry_run, yes=ns.yes, jobs=ns.jobs,
+                                          expire=ns.expire))
 
 
 def _selection_args(a: Any, *, paths: bool) -> None:
@@ -94,7 +99,8 @@ def _selection_args(a: Any, *, paths: bool) -> None:
         a.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                        help="skip paths matching PATTERN (repeatable)")
         a.add_argument("--run-cache", action="store_true",
-                       help="also the pipeline's run-cache (not supported yet: refused)")
+                       help="also the pipeline's run-cache: every entry and the objects it "
+                            "names (not filtered by revision or path)")
         a.add_argument("paths", nargs="*", help="only these paths (like --include)")
 
 
@@ -312,9 +318,6 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     from gitext.remotes.base import open_remote
     from gitext.store.local import LocalStore
 
-    if run_cache:
-        raise UsageError("--run-cache is not supported yet",
-                         hint="push/pull without it; outputs named in dvc.lock are included")
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     repo = _repo()
@@ -325,24 +328,60 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     refs = transfer.find_references(repo, revs, all_commits=all_commits, include=include,
                                     exclude=exclude, store=store)
     rem = open_remote(Config.load(root), remote, root=root)
+    # pull: pointer files are written as their objects arrive (see _fill_work_tree); the
+    # filler holds index.lock until it is finished, and is always released here.
+    filler = transfer.InPlaceFill(repo, store, _literal_paths(include), jobs=jobs) \
+        if verb == "pull" else None
     try:
-        if verb == "push":
-            bar = Progress("push", _total_size(store, refs), len(refs.objects))
-            try:
-                report = transfer.push(repo, rem, refs, jobs=jobs, progress=bar, store=store)
-            finally:
-                bar.close()
-        else:
-            wanted = [o for o in refs.objects if not store.has(o)]
-            bar = Progress(verb, sum(refs.sizes.get(o, 0) for o in wanted), len(wanted))
-            try:
-                report = transfer.fetch(repo, rem, refs, jobs=jobs, progress=bar, store=store,
-                                        include=include, exclude=exclude)
-            finally:
-                bar.close()
+        try:
+            if verb == "push":
+                bar = Progress("push", _total_size(store, refs), len(refs.objects))
+                try:
+                    report = transfer.push(repo, rem, refs, jobs=jobs, progress=bar,
+                                           store=store)
+                finally:
+                    bar.close()
+            else:
+                wanted = [o for o in refs.objects if not store.has(o)]
+                if filler is not None:
+                    filler.start()
+                bar = Progress(verb, sum(refs.sizes.get(o, 0) for o in wanted), len(wanted))
+                try:
+                    report = transfer.fetch(repo, rem, refs, jobs=jobs, progress=bar,
+                                            store=store, include=include, exclude=exclude,
+                                            on_object=filler.object_ready if filler else None)
+                finally:
+                    bar.close()
+            runs = None
+            if run_cache:
+                if verb == "push":
+                    runs = transfer.push_run_cache(repo, rem, jobs=jobs, store=store)
+                else:
+                    runs = transfer.fetch_run_cache(repo, rem, jobs=jobs, store=store)
+        finally:
+            rem.close()
+        print(f"{verb}: {report.summary()} [{rem.name}: {rem.url}]")
+        _print_problems(verb, report)
+        for oid, why in report.withheld[:20]:
+            print(f"note: directory manifest {oid.digest}.dir not uploaded: {why} (push its "
+                  "files too, e.g. without --include, to make it complete there)",
+                  file=sys.stderr)
+        code = 0 if report.ok else 1
+        if runs is not None:
+            code = max(code, _print_run_cache(verb, runs))
+        if filler is not None:
+            code = max(code, _fill_work_tree(repo, store, include, exclude, filler))
+        return code
     finally:
-        rem.close()
-    print(f"{verb}: {report.summary()} [{rem.name}: {rem.url}]")
+        if filler is not None:
+            filler.abort()  # a no-op once finished
+
+
+def _literal_paths(include: list[str]) -> list[str] | None:
+    return [p.lstrip("/") for p in include if not any(c in p for c in "*?[")] or None
+
+
+def _print_problems(verb: str, report: Any) -> None:
     for oid in report.corrupt:
         print(f"refused: remote object {oid} does not match its id (not used; the remote "
               "copy is corrupt: push it again from a clone that has it)", file=sys.stderr)
@@ -351,10 +390,22 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     for oid in report.missing[:20]:
         where = "local cache" if verb == "push" else "remote"
         print(f"missing: {oid} is not in the {where}", file=sys.stderr)
-    code = 0 if report.ok else 1
-    if verb == "pull":
-        code = max(code, _fill_work_tree(repo, store, include))
-    return code
+
+
+def _print_run_cache(verb: str, runs: Any) -> int:
+    print(f"{verb}: {runs.summary()}")
+    if runs.objects is not None:
+        _print_problems(verb, runs.objects)
+    for key, why in runs.refused[:20]:
+        print(f"refused: run-cache entry {key[:12]}…: {why}", file=sys.stderr)
+    for key, why in runs.failed[:20]:
+        print(f"failed: run-cache entry {key[:12]}…: {why}", file=sys.stderr)
+    for key, why in runs.skipped[:20]:
+        print(f"note: run-cache entry {key[:12]}… skipped: {why}", file=sys.stderr)
+    for key in runs.conflicts[:20]:
+        print(f"note: run-cache entry {key[:12]}… differs from the remote's; the local one "
+              "was kept", file=sys.stderr)
+    return 0 if runs.ok else 1
 
 
 def _repo_relative(path: str, root: Path) -> str:
@@ -375,16 +426,26 @@ def _total_size(store: Any, refs: Any) -> int:
     return total
 
 
-def _fill_work_tree(repo: Any, store: Any, include: list[str]) -> int:
-    """After a pull: replace pointer files whose content arrived; restore pipeline outputs."""
+def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str],
+                    filler: Any) -> int:
+    """After a pull: replace pointer files whose content arrived; restore pipeline outputs.
+    With --include/--exclude, outputs outside the selection are not reported as missing,
+    and a directory fetched in part is said to be partial (it is not restored: the
+    pipeline only places a directory whose every file is cached)."""
     try:
         from gitext.workspace import fill_pointers
     except ImportError:
         print("note: filling the work tree is not available in this build", file=sys.stderr)
         return 0
-    paths = [p.lstrip("/") for p in include if not any(c in p for c in "*?[")] or None
     try:
-        fill = fill_pointers(repo, store, paths, scan=True)
+        # Written directly (kernel copy, index stat recorded), partly while the fetch was
+        # still running; what that cannot take goes through git checkout and smudge.
+        direct = filler.finish()
+        if direct.left:
+            fill = fill_pointers(repo, store, [f":(literal){p}" for p in direct.left],
+                                 scan=True)
+        else:  # only what smudge recorded as left behind (one query when nothing is)
+            fill = fill_pointers(repo, store, None, scan=False)
     except OSError as exc:  # a full disk or a read-only file while writing the work tree
         from gitext.errors import ArchivesError
 
@@ -393,14 +454,16 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str]) -> int:
             + (f" ({exc.filename})" if exc.filename else ""),
             hint="free disk space, then run 'git archives pull' again (the cache is intact)",
         ) from None
-    if fill.filled:
-        print(f"pull: {len(fill.filled)} file(s) filled in")
+    filled = len(set(direct.filled) | set(fill.filled))
+    still = len(set(direct.missing) | {tp.path for tp in fill.missing})
+    if filled:
+        print(f"pull: {filled} file(s) filled in")
     code = 0
-    if getattr(fill, "missing", None):
-        print(f"pull: {len(fill.missing)} file(s) still pointers (content not on the remote)",
+    if still:
+        print(f"pull: {still} file(s) still pointers (content not on the remote)",
               file=sys.stderr)
         code = 1
-    if getattr(fill, "skipped_modified", None):
+    if fill.skipped_modified:
         print(f"pull: {len(fill.skipped_modified)} locally modified file(s) left alone",
               file=sys.stderr)
     import importlib
@@ -414,9 +477,21 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str]) -> int:
         print(f"pull: {len(report.restored)} pipeline output(s) restored")
     for path, why in report.conflicts:
         print(f"pull: kept {path}: {why}", file=sys.stderr)
-    if report.missing:
-        print(f"pull: {len(report.missing)} pipeline output(s) not on the remote: "
-              + ", ".join(report.missing[:5]), file=sys.stderr)
+    missing = list(report.missing)
+    if include or exclude:
+        from gitext.transfer import PathFilter
+
+        keep = PathFilter(include, exclude)
+        wanted = [p for p in missing if keep(p)]
+        outside = [p for p in missing if not keep(p)]
+        if outside:
+            print(f"pull: {len(outside)} pipeline output(s) outside the selection or only "
+                  "partly in it (a folder is restored only once all its files are "
+                  "cached), left as they were: " + ", ".join(outside[:5]), file=sys.stderr)
+        missing = wanted
+    if missing:
+        print(f"pull: {len(missing)} pipeline output(s) not on the remote: "
+              + ", ".join(missing[:5]), file=sys.stderr)
         code = 1
     return code
 
@@ -424,17 +499,24 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str]) -> int:
 # -- gc ---------------------------------------------------------------------------------------
 
 def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
-           jobs: int | None) -> int:
+           jobs: int | None, expire: str | None = None) -> int:
     from gitext import transfer
     from gitext.config import Config, format_size
     from gitext.remotes.base import open_remote
 
     repo = _repo()
+    cfg = Config.load(repo.root)
+    if expire is not None:
+        grace = transfer.parse_expire(expire)
+    else:
+        configured = cfg.get("gc.expire")
+        grace = transfer.parse_expire(configured or transfer.DEFAULT_GC_EXPIRE,
+                                      where="config gc.expire")
     rem = None
     if remote is not None:
-        rem = open_remote(Config.load(repo.root), remote or None, root=repo.root)
+        rem = open_remote(cfg, remote or None, root=repo.root)
     try:
-        plan = transfer.plan_gc(repo, all_commits=all_commits, remote=rem)
+        plan = transfer.plan_gc(repo, all_commits=all_commits, remote=rem, expire=grace)
         where = f"remote '{rem.name}' ({rem.url})" if rem is not None else "the local cache"
         real = not dry_run and (rem is None or yes)
         for key, size in plan.doomed:
@@ -442,6 +524,11 @@ def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
         verb = "removed" if real else "would remove"
         print(f"gc: {verb} {len(plan.doomed)} object(s), {format_size(plan.bytes)} from {where}; "
               f"kept {len(plan.keep)} referenced")
+        if plan.recent:
+            how = "never expire" if grace is None else f"written in the last {_span(grace)}"
+            print(f"gc: kept {len(plan.recent)} unreferenced object(s) "
+                  f"({format_size(sum(s for _, s in plan.recent))}): {how} "
+                  "(grace period: --expire or config gc.expire)")
         if not real and rem is not None and not dry_run:
             print("gc: nothing deleted on the remote: re-run with --yes to delete",
                   file=sys.stderr)
@@ -451,3 +538,12 @@ def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
         if rem is not None:
             rem.close()
     return 0
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds / size
+            text = f"{n:g}" if n == int(n) else f"{n:.1f}"
+            return f"{text} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds:g} s"

@@ -53,6 +53,11 @@ class Backend(Protocol):
         """Every ``(key, size)`` under ``prefix``."""
         ...
 
+    def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Every ``(key, size, when)`` under ``prefix``; ``when`` (seconds since the epoch)
+        is the last time the key was written or re-linked — what gc's grace period uses."""
+        ...
+
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:
         """Write the object's bytes to ``dst`` (a path that does not exist yet, or an open
         binary file); return the byte count. Raise :class:`ObjectMissingError` if absent."""

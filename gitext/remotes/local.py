@@ -83,6 +83,12 @@ class LocalBackend:
         return found
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        for key, size, _when in self.list_times(prefix):
+            yield key, size
+
+    def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """``when`` is the later of mtime and ctime: a push by hard link keeps the source's
+        old mtime but sets the inode's ctime, so a just-pushed object is seen as new."""
         self._check_root()
         base = self.root / prefix
         if not base.is_dir():
@@ -91,10 +97,11 @@ class LocalBackend:
             for name in files:
                 full = Path(dirpath) / name
                 try:
-                    size = full.stat().st_size
+                    st = full.stat()
                 except FileNotFoundError:
                     continue
-                yield full.relative_to(self.root).as_posix(), size
+                yield (full.relative_to(self.root).as_posix(), st.st_size,
+                       max(st.st_mtime, st.st_ctime))
 
     # -- transfers ------------------------------------------------------------------------
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:

@@ -262,17 +262,27 @@ class S3Backend:
         return found
 
     def _list(self, client: Any, prefix: str) -> Iterator[tuple[str, int]]:
+        for key, size, _when in self._list_times(client, prefix):
+            yield key, size
+
+    def _list_times(self, client: Any, prefix: str) -> Iterator[tuple[str, int, float]]:
         try:
             pages = client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._full(prefix))
             for page in pages:
                 for item in page.get("Contents", ()):
-                    yield self._rel(item["Key"]), int(item["Size"])
+                    when = item.get("LastModified")
+                    yield (self._rel(item["Key"]), int(item["Size"]),
+                           when.timestamp() if when is not None else time.time())
         except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
             raise self._map(exc, "list objects") from None
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         yield from self._list(self.client(), prefix)
+
+    def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """``when`` is S3's LastModified: when the object's upload completed."""
+        yield from self._list_times(self.client(), prefix)
 
     # -- transfers ------------------------------------------------------------------------
     def _transfer_config(self) -> Any:

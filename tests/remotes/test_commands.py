@@ -246,9 +246,3 @@ def test_push_all_commits_covers_history_and_rev_selects_one(tmp_path: Path) -> 
     assert "2 already there" in archives(repo, "push", "--all-commits").stdout.decode()
     proc = archives(repo, "push", "--rev", "nope", check=False)
     assert proc.returncode == 1 and b"unknown revision 'nope'" in proc.stderr
-
-
-def test_run_cache_is_refused_rather_than_ignored(tmp_path: Path) -> None:
-    repo = make_data_repo(tmp_path / "r", {"a.bin": b"x" * 10})
-    proc = archives(repo, "push", "--run-cache", check=False)
-    assert proc.returncode == 2 and b"not supported" in proc.stderr

@@ -129,10 +129,10 @@ def test_two_pushes_at_once_to_one_remote_both_succeed(tmp_path: Path) -> None:
     for p in procs:
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    objs = [p for p in (remote / "files").rglob("*") if p.is_file()]
+    objs = [f for f in (remote / "files").rglob("*") if f.is_file()]
     assert len(objs) == 3
-    for p in objs:
-        assert hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name + p.name
+    for f in objs:
+        assert hashlib.sha256(f.read_bytes()).hexdigest() == f.parent.name + f.name
     assert not (remote / "tmp").exists() or list((remote / "tmp").iterdir()) == []
 
 

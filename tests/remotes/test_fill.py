@@ -1,0 +1,133 @@
+"""pull fills pointer files in place (kernel copy of verified objects) and records their
+stat in the index, so git sees them clean without cleaning them again."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import archives, git
+from tests.remotes.conftest import make_data_repo
+
+POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
+
+
+def _published(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    files = {"a.bin": os.urandom(50_000), "d/b.bin": os.urandom(7_000),
+             "d/e/c d.bin": os.urandom(300), "run.bin": os.urandom(1000)}
+    repo = make_data_repo(tmp_path / "r", files)
+    (repo / "run.bin").chmod(0o755)
+    git(repo, "add", "run.bin")
+    git(repo, "commit", "-qm", "executable")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
+    git(repo, "add", ".archives")
+    git(repo, "commit", "-qm", "remote")
+    archives(repo, "push")
+    return repo, remote, files
+
+
+def _pointer_clone(tmp_path: Path, repo: Path) -> Path:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", os.fspath(repo), os.fspath(clone))
+    archives(clone, "install")
+    git(clone, "checkout", "-q", "main", env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
+    assert (clone / "a.bin").read_bytes().startswith(POINTER_HEAD)
+    return clone
+
+
+def _index_sizes(clone: Path) -> dict[str, int]:
+    out = git(clone, "ls-files", "--debug").stdout.decode()
+    sizes: dict[str, int] = {}
+    path = ""
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            path = line
+        elif "size:" in line:
+            sizes[path] = int(line.split("size:")[1].split()[0])
+    return sizes
+
+
+def _check_filled(clone: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data, name
+    assert git(clone, "status", "--porcelain").stdout == b""
+    sizes = _index_sizes(clone)
+    for name, data in files.items():
+        assert sizes[name] == len(data), name  # the index holds the real file's stat
+    assert (clone / "run.bin").stat().st_mode & stat.S_IXUSR
+    assert not (clone / "a.bin").stat().st_mode & stat.S_IXUSR
+
+
+@pytest.mark.parametrize("index_version", ["default", "4"])
+def test_pull_fills_pointers_in_place_and_git_sees_them_clean(
+        tmp_path: Path, index_version: str) -> None:
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    if index_version != "default":
+        git(clone, "update-index", "--index-version", index_version)
+    out = archives(clone, "pull").stdout.decode()
+    assert f"{len(files)} file(s) filled in" in out
+    _check_filled(clone, files)
+    assert not (clone / ".git" / "index.lock").exists()
+    # the work-tree files are ordinary writable copies, not links into the cache
+    assert (clone / "a.bin").stat().st_nlink == 1
+    assert (clone / "a.bin").stat().st_mode & stat.S_IWUSR
+
+
+def test_pull_with_a_split_index_goes_through_git_checkout_and_is_just_as_right(
+        tmp_path: Path) -> None:
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    git(clone, "update-index", "--split-index")
+    archives(clone, "pull")
+    _check_filled(clone, files)
+
+
+def test_fill_in_place_leaves_everything_to_git_when_the_index_is_locked(
+        tmp_path: Path) -> None:
+    from gitext.gitrepo import Repo
+    from gitext.store.local import LocalStore
+    from gitext.transfer import fill_in_place
+
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    archives(clone, "fetch")
+    lock = clone / ".git" / "index.lock"
+    lock.write_bytes(b"")
+    r = Repo.discover(clone)
+    result = fill_in_place(r, LocalStore(r.archives_dir))
+    assert result.filled == [] and sorted(result.left) == sorted(files)
+    assert lock.exists()  # not ours: untouched
+    assert (clone / "a.bin").read_bytes().startswith(POINTER_HEAD)
+
+
+def test_pull_never_overwrites_a_file_the_user_changed(tmp_path: Path) -> None:
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    (clone / "a.bin").write_bytes(b"my own work\n")
+    archives(clone, "pull")
+    assert (clone / "a.bin").read_bytes() == b"my own work\n"
+    assert (clone / "d/b.bin").read_bytes() == files["d/b.bin"]
+    assert git(clone, "status", "--porcelain").stdout.decode().strip() == "M a.bin"
+
+
+def test_pull_does_not_place_a_cached_object_whose_bytes_went_bad(tmp_path: Path) -> None:
+    import hashlib
+
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    archives(clone, "fetch")
+    digest = hashlib.sha256(files["d/b.bin"]).hexdigest()
+    obj = clone / ".git" / "archives" / "files" / "sha256" / digest[:2] / digest[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"\0" * len(files["d/b.bin"]))  # same size, wrong bytes
+    obj.chmod(0o444)
+    proc = archives(clone, "pull", check=False)
+    assert (clone / "d/b.bin").read_bytes().startswith(POINTER_HEAD)  # never the bad bytes
+    assert (clone / "a.bin").read_bytes() == files["a.bin"]
+    assert proc.returncode == 1 and b"still pointers" in proc.stderr
