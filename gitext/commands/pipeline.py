@@ -6,7 +6,6 @@ Only the standard library is imported here; the engine loads when a verb runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,8 @@ def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstre
                           downstream=downstream, single_item=single_item,
                           out=emit, inherit_output=not as_json, archives_dir=archives_dir)
     if as_json:
+        import json
+
         print(json.dumps({
             "ran": result.ran, "restored": result.restored, "unchanged": result.unchanged,
             "frozen": result.frozen, "would_run": result.would_run, "blocked": result.blocked,
@@ -107,6 +108,8 @@ def cmd_checkout(*, force: bool, as_json: bool) -> int:
     root, archives_dir = _where()
     report = checkout_outputs(root, force=force, archives_dir=archives_dir)
     if as_json:
+        import json
+
         print(json.dumps(report.to_dict(), indent=1))
     else:
         for path in report.restored:

@@ -13,28 +13,35 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from gitext.errors import PipelineError
-from gitext.pipeline.model import Pipeline, Stage
+from gitext.pipeline.model import Pipeline, Stage, _Frozen, _Record
 
 
-@dataclass(frozen=True)
-class StageNode:
+# Plain records, not dataclasses (see gitext.pipeline.model): cheaper to import.
+class StageNode(_Frozen):
+    _fields = ("id", "stage", "pipeline", "index")
     id: str  # "name" in the root dvc.yaml, "sub/dvc.yaml:name" elsewhere
     stage: Stage
     pipeline: Pipeline
     index: int  # declaration order over all pipelines
 
+    def __init__(self, id: str, stage: Stage, pipeline: Pipeline, index: int) -> None:
+        self._init(id=id, stage=stage, pipeline=pipeline, index=index)
 
-@dataclass
-class Graph:
-    nodes: dict[str, StageNode] = field(default_factory=dict)  # in declaration order
-    # id -> ids of the stages that depend on it, in declaration order.
-    successors: dict[str, list[str]] = field(default_factory=dict)
-    predecessors: dict[str, list[str]] = field(default_factory=dict)
+
+class Graph(_Record):
+    _fields = ("nodes", "successors", "predecessors")
+
+    def __init__(self, nodes: dict[str, StageNode] | None = None,
+                 successors: dict[str, list[str]] | None = None,
+                 predecessors: dict[str, list[str]] | None = None) -> None:
+        self.nodes: dict[str, StageNode] = {} if nodes is None else nodes  # declaration order
+        # id -> ids of the stages that depend on it, in declaration order.
+        self.successors: dict[str, list[str]] = {} if successors is None else successors
+        self.predecessors: dict[str, list[str]] = {} if predecessors is None else predecessors
 
     def edges(self) -> list[tuple[str, str]]:
         return [(a, b) for a in self.nodes for b in self.successors[a]]
@@ -408,11 +415,15 @@ _UNICODE_LINES = {
 }
 
 
-@dataclass(frozen=True)
-class _Charset:
+class _Charset(_Frozen):
+    _fields = ("box", "tee_down", "arrow")
     box: tuple[str, str, str, str, str, str]  # ┌ ┐ └ ┘ ─ │
     tee_down: str  # where an edge leaves a box's bottom
     arrow: str
+
+    def __init__(self, box: tuple[str, str, str, str, str, str], tee_down: str,
+                 arrow: str) -> None:
+        self._init(box=box, tee_down=tee_down, arrow=arrow)
 
     def line(self, dirs: int) -> str:
         if self.box[4] == "─":
@@ -431,14 +442,16 @@ _GAP = 3  # spaces between neighbouring boxes
 _STRAIGHT_WEIGHT = 1000.0  # a long edge's line (and the box it ends in) all but never moves
 
 
-@dataclass
-class _Item:
+class _Item(_Record):
     """A box in a layer, or a dummy: one column an edge passes through on its way down."""
 
-    key: str
-    label: str | None  # None for a dummy
-    width: int
-    x: int = 0  # left column
+    _fields = ("key", "label", "width", "x")
+
+    def __init__(self, key: str, label: str | None, width: int, x: int = 0) -> None:
+        self.key = key
+        self.label = label  # None for a dummy
+        self.width = width
+        self.x = x  # left column
 
     @property
     def center(self) -> int:

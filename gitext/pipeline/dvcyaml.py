@@ -30,11 +30,14 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitext.errors import PipelineError
 from gitext.pipeline.model import Dep, Out, OutKind, ParamDep, Pipeline, Stage
 from gitext.pipeline.yaml12 import Marks, YamlPath, load_yaml_with_marks
+
+if TYPE_CHECKING:
+    from gitext.pipeline.parsecache import Sources
 
 __all__ = [
     "DEFAULT_PARAMS_FILE",
@@ -363,8 +366,12 @@ def _config_value(raw: str) -> str:
     return value
 
 
-def _read_parsing_section(path: Path, display: str) -> dict[str, tuple[str, int]]:
+def _read_parsing_section(
+    path: Path, display: str, sources: Sources | None = None
+) -> dict[str, tuple[str, int]]:
     """``[parsing]`` keys of one DVC config file (configobj/INI syntax): key -> (value, line)."""
+    if sources is not None:
+        sources.note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -387,13 +394,13 @@ def _read_parsing_section(path: Path, display: str) -> dict[str, tuple[str, int]
     return found
 
 
-def read_parsing_config(root: Path) -> ParsingConfig:
+def read_parsing_config(root: Path, sources: Sources | None = None) -> ParsingConfig:
     """The ``[parsing]`` section of the repository's DVC config: ``.dvc/config`` overridden by
     ``.dvc/config.local`` (DVC's global and system config files are not read). A bad value
     is a :class:`PipelineError` naming the file and line."""
     settings: dict[str, str] = {}
     for name in (".dvc/config", ".dvc/config.local"):
-        for key, (value, line) in _read_parsing_section(root / name, name).items():
+        for key, (value, line) in _read_parsing_section(root / name, name, sources).items():
             choices = _PARSING_CHOICES.get(key)
             if choices is None:
                 raise PipelineError(
@@ -592,6 +599,11 @@ class _Loader:
     parsing: ParsingConfig = ParsingConfig()
     # The stage being built: names a generated stage ("train@1") in messages.
     current: str | None = None
+    # Records every file read or checked, for the parse cache (gitext.pipeline.parsecache).
+    sources: Sources | None = None
+
+    def is_file(self, path: Path) -> bool:
+        return path.is_file() if self.sources is None else self.sources.is_file(path)
 
     def fail(self, path: YamlPath, problem: str, *, hint: str = _HINT) -> PipelineError:
         where = _where(path, self.current)
@@ -614,7 +626,7 @@ class _Loader:
             if keys is None or before is None or set(keys) & set(before):
                 raise self.fail(path, f"cannot load {item!r}: {file_part} is already loaded")
         full = self.root / rel
-        if not full.is_file():
+        if not self.is_file(full):
             raise self.fail(path, f"vars file {rel} does not exist")
         try:
             text = full.read_text(encoding="utf-8")
@@ -646,7 +658,7 @@ class _Loader:
     def global_context(self, data: dict[str, Any]) -> _Context:
         ctx = _Context(parsing=self.parsing)
         default = _norm(self.base, DEFAULT_PARAMS_FILE)
-        if (self.root / default).is_file():
+        if self.is_file(self.root / default):
             self.load_vars_file(ctx, DEFAULT_PARAMS_FILE, self.base, ())
         self.load_vars(ctx, data.get("vars") or [], self.base, ("vars",))
         return ctx
@@ -907,15 +919,21 @@ class _Loader:
 
 
 def parse_pipeline(
-    text: str, *, root: Path, file: Path, parsing: ParsingConfig | None = None
+    text: str,
+    *,
+    root: Path,
+    file: Path,
+    parsing: ParsingConfig | None = None,
+    sources: Sources | None = None,
 ) -> Pipeline:
     """Load a ``dvc.yaml`` whose text is already read (vars files are read from disk).
 
     ``parsing`` defaults to the repository's ``.dvc/config`` (:func:`read_parsing_config`).
+    ``sources``, when given, records every file read or checked (for the parse cache).
     """
     root = root.resolve()
     if parsing is None:
-        parsing = read_parsing_config(root)
+        parsing = read_parsing_config(root, sources)
     file = file if file.is_absolute() else root / file
     try:
         rel = file.resolve().relative_to(root).as_posix()
@@ -923,11 +941,15 @@ def parse_pipeline(
         raise PipelineError(f"{file} is not inside the repository {root}") from None
     data, marks = load_yaml_with_marks(text, file=rel)
     base = posixpath.dirname(rel) or "."
-    return _Loader(root, file.resolve(), rel, base, marks, parsing).load(data)
+    return _Loader(root, file.resolve(), rel, base, marks, parsing, sources=sources).load(data)
 
 
 def load_pipeline(
-    root: Path, file: Path | None = None, *, parsing: ParsingConfig | None = None
+    root: Path,
+    file: Path | None = None,
+    *,
+    parsing: ParsingConfig | None = None,
+    sources: Sources | None = None,
 ) -> Pipeline:
     """Load and fully resolve ``file`` (default ``root/"dvc.yaml"``).
 
@@ -936,6 +958,8 @@ def load_pipeline(
     target = file if file is not None else root / "dvc.yaml"
     if not target.is_absolute():
         target = root / target
+    if sources is not None:
+        sources.note(target)
     try:
         text = target.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -944,30 +968,64 @@ def load_pipeline(
         raise PipelineError(f"{target} is not UTF-8 text") from None
     except OSError as exc:
         raise PipelineError(f"cannot read {target}: {exc.strerror}") from None
-    return parse_pipeline(text, root=root, file=target, parsing=parsing)
+    return parse_pipeline(text, root=root, file=target, parsing=parsing, sources=sources)
 
 
 _SKIP_DIRS = frozenset(("node_modules", "__pycache__", "site-packages"))
 
 
-def _pipeline_files(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        if "dvc.yaml" in files:
-            yield here / "dvc.yaml"
-        dirs[:] = sorted(
-            name
-            for name in dirs
-            if not name.startswith(".")
-            and name not in _SKIP_DIRS
-            and not (here / name / "pyvenv.cfg").exists()
-        )
+def _pipeline_files(root: Path, sources: Sources | None = None) -> Iterator[Path]:
+    """Every ``dvc.yaml`` under ``root``: root first, then depth-first by sorted directory
+    name. Hidden directories, virtualenvs (a ``pyvenv.cfg`` inside), ``node_modules``,
+    ``__pycache__``, ``site-packages`` and symlinked directories are not entered; unreadable
+    ones are skipped. With ``sources``, each directory is recorded before it is listed and
+    each candidate subdirectory before ``pyvenv.cfg`` is looked for in it."""
+    if sources is not None:
+        sources.note(root)
+    yield from _walk(root, sources)
 
 
-def load_all_pipelines(root: Path) -> list[Pipeline]:
+def _walk(here: Path, sources: Sources | None) -> Iterator[Path]:
+    subdirs: list[tuple[str, bool]] = []
+    has_file = False
+    try:
+        with os.scandir(here) as entries:
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    has_file = has_file or entry.name == "dvc.yaml"
+                    continue
+                if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
+                    continue
+                try:
+                    link = entry.is_symlink()
+                except OSError:
+                    link = False
+                subdirs.append((entry.name, link))
+    except OSError:
+        return
+    if has_file:
+        yield here / "dvc.yaml"
+    for name, link in sorted(subdirs):
+        sub = here / name
+        if sources is not None:
+            sources.note(sub)
+        if link:
+            continue  # as os.walk: a symlink to a directory is not followed
+        marker = sub / "pyvenv.cfg"
+        if marker.exists() if sources is None else sources.exists(marker):
+            continue
+        yield from _walk(sub, sources)
+
+
+def load_all_pipelines(root: Path, *, sources: Sources | None = None) -> list[Pipeline]:
     """Every ``dvc.yaml`` under ``root``: the root one first, then by path. Hidden
     directories (``.git``, ``.dvc``, ``.venv``...), virtualenvs, ``node_modules`` and
-    ``__pycache__`` are not searched."""
-    files = list(_pipeline_files(root))
-    parsing = read_parsing_config(root) if files else None
-    return [load_pipeline(root, file, parsing=parsing) for file in files]
+    ``__pycache__`` are not searched. ``sources`` records every file and directory read,
+    listed or checked (for :mod:`gitext.pipeline.parsecache`)."""
+    files = list(_pipeline_files(root, sources))
+    parsing = read_parsing_config(root, sources) if files else None
+    return [load_pipeline(root, file, parsing=parsing, sources=sources) for file in files]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -42,7 +41,6 @@ from gitext.pipeline.lockfile import (
     LockedFile,
     lock_folding,
     make_entry,
-    read_lock,
     write_lock,
 )
 from gitext.pipeline.model import Out, Pipeline, Stage
@@ -173,10 +171,12 @@ class ReproResult:
 
 # -- the project: pipelines, graph, store, locks -----------------------------------------------
 
-def _load_pipelines(root: Path) -> list[Pipeline]:
-    from gitext.pipeline import dvcyaml
+def _load_pipelines(root: Path, state: StateCache | None = None) -> list[Pipeline]:
+    """Every dvc.yaml under ``root``, from the parse cache in ``state`` when nothing it
+    was read from has changed (see :mod:`gitext.pipeline.parsecache`)."""
+    from gitext.pipeline import parsecache
 
-    return dvcyaml.load_all_pipelines(root)
+    return parsecache.load_pipelines(root, state)
 
 
 def _lock_entry_dict(entry: Any) -> LockEntry:
@@ -190,15 +190,20 @@ class Project:
     def __init__(self, root: Path, pipelines: list[Pipeline] | None = None,
                  archives_dir: Path | None = None) -> None:
         self.root = root
-        self.pipelines = pipelines if pipelines is not None else _load_pipelines(root)
-        self.graph = dagmod.build_graph(self.pipelines)
-        dagmod.detect_problems(self.graph)
         if archives_dir is None:
             from gitext.gitrepo import Repo
 
             archives_dir = Repo.discover(root).archives_dir
         self.archives_dir = archives_dir
         self.state = StateCache(archives_dir / "state.db")
+        try:
+            self.pipelines = (pipelines if pipelines is not None
+                              else _load_pipelines(root, self.state))
+            self.graph = dagmod.build_graph(self.pipelines)
+            dagmod.detect_problems(self.graph)
+        except BaseException:
+            self.state.close()
+            raise
         self.store = LocalStore(archives_dir, state=self.state)
         self.hasher = Hasher(self.state, root)
         self.locks: dict[Path, Lock] = {}
@@ -211,7 +216,9 @@ class Project:
     def lock_for(self, pipeline: Pipeline) -> Lock:
         path = pipeline.lock_file
         if path not in self.locks:
-            self.locks[path] = read_lock(path)
+            from gitext.pipeline import parsecache
+
+            self.locks[path] = parsecache.read_lock(path, self.state)
         return self.locks[path]
 
     def entry(self, sid: str) -> LockEntry | None:
@@ -234,13 +241,10 @@ class Project:
     def params_data(self, repo_path: str) -> Any:
         """The parsed params file, or None when it does not exist."""
         if repo_path not in self._params_memo:
-            path = self.root / repo_path
-            if not path.is_file():
-                self._params_memo[repo_path] = None
-            else:
-                from gitext.pipeline import params
+            from gitext.pipeline import parsecache
 
-                self._params_memo[repo_path] = params.load_params_file(path)
+            self._params_memo[repo_path] = parsecache.load_params(self.root / repo_path,
+                                                                  self.state)
         return self._params_memo[repo_path]
 
     def has_object(self, md5: str, *, deep: bool = True) -> bool:
@@ -648,6 +652,8 @@ def run_cache_key(project: Project, stage: Stage, deps: list[dict[str, Any]],
         "params": params,
         "outs": sorted([o.path, o.cache] for o in stage.outs),
     }
+    import json
+
     text = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -658,6 +664,8 @@ def _run_cache_path(project: Project, key: str) -> Path:
 
 def _run_cache_load(project: Project, key: str) -> list[dict[str, Any]] | None:
     try:
+        import json
+
         raw = json.loads(_run_cache_path(project, key).read_text(encoding="utf-8"))
         outs = raw["outs"]
         for o in outs:
@@ -670,6 +678,8 @@ def _run_cache_load(project: Project, key: str) -> list[dict[str, Any]] | None:
 def _run_cache_save(project: Project, key: str, outs: list[dict[str, Any]]) -> None:
     path = _run_cache_path(project, key)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import json
+
     atomic_write(path, json.dumps({"outs": outs}, sort_keys=True).encode("utf-8"))
 
 
@@ -967,7 +977,7 @@ class _Repro:
                 previous = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 previous = ""
-            folding = self._folding[path] = lock_folding(previous) or DEFAULT_FOLDING
+            folding = self._folding[path] = lock_folding(previous, old) or DEFAULT_FOLDING
         write_lock(path, lock, ruamel=folding)
         self.p.locks[path] = lock
 

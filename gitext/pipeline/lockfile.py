@@ -36,18 +36,17 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitext.errors import PipelineError
-from gitext.pipeline.yaml12 import (
-    RUAMEL_FOLDING,
-    Marks,
-    YamlPath,
-    dump_yaml,
-    load_yaml_with_marks,
-)
+from gitext.pipeline.model import _Record
+
+if TYPE_CHECKING:
+    from gitext.pipeline.yaml12 import Marks, YamlPath
+
+# The YAML layer (PyYAML) is imported only when a lock is parsed or written: a command that
+# finds dvc.lock unchanged answers from gitext.pipeline.parsecache without it.
 
 __all__ = [
     "DEFAULT_PARAMS_FILE",
@@ -72,8 +71,8 @@ _FILE_KEYS = ("path", "hash", "md5", "size", "nfiles", "isexec")
 _STAGE_KEYS = ("cmd", "deps", "params", "outs")
 
 
-@dataclass
-class LockedFile:
+# Plain records, not dataclasses (see gitext.pipeline.model): cheaper to import.
+class LockedFile(_Record):
     """One dependency or output as the lock records it.
 
     ``hash`` is ``"md5"`` for DVC 3 entries and ``None`` for DVC 2 ones (whose md5 of a text
@@ -82,13 +81,25 @@ class LockedFile:
     ``version_id``, ``cloud``, ...) in their order, so a read/write round trip loses nothing.
     """
 
-    path: str
-    md5: str | None = None
-    size: int | None = None
-    nfiles: int | None = None
-    isexec: bool | None = None
-    hash: str | None = "md5"
-    extra: dict[str, Any] = field(default_factory=dict)
+    _fields = ("path", "md5", "size", "nfiles", "isexec", "hash", "extra")
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass it replaces
+        self,
+        path: str,
+        md5: str | None = None,
+        size: int | None = None,
+        nfiles: int | None = None,
+        isexec: bool | None = None,
+        hash: str | None = "md5",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        self.md5 = md5
+        self.size = size
+        self.nfiles = nfiles
+        self.isexec = isexec
+        self.hash = hash
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     @property
     def legacy(self) -> bool:
@@ -115,14 +126,22 @@ class LockedFile:
         return data
 
 
-@dataclass
-class LockEntry:
+class LockEntry(_Record):
     """What one stage ran with: ``params`` is ``{params file: {key: value}}``."""
 
-    cmd: str | list[str]
-    deps: list[LockedFile] = field(default_factory=list)
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outs: list[LockedFile] = field(default_factory=list)
+    _fields = ("cmd", "deps", "params", "outs")
+
+    def __init__(
+        self,
+        cmd: str | list[str],
+        deps: list[LockedFile] | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
+        outs: list[LockedFile] | None = None,
+    ) -> None:
+        self.cmd = cmd
+        self.deps: list[LockedFile] = [] if deps is None else deps
+        self.params: dict[str, dict[str, Any]] = {} if params is None else params
+        self.outs: list[LockedFile] = [] if outs is None else outs
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"cmd": self.cmd}
@@ -135,13 +154,15 @@ class LockEntry:
         return data
 
 
-@dataclass
-class Lock:
+class Lock(_Record):
     """A whole ``dvc.lock``: stages in file order (DVC appends new stages at the end)."""
 
-    stages: dict[str, LockEntry] = field(default_factory=dict)
-    # DVC's top-level ``datasets`` section, kept as read.
-    datasets: Any = None
+    _fields = ("stages", "datasets")
+
+    def __init__(self, stages: dict[str, LockEntry] | None = None, datasets: Any = None) -> None:
+        self.stages: dict[str, LockEntry] = {} if stages is None else stages
+        # DVC's top-level ``datasets`` section, kept as read.
+        self.datasets = datasets
 
     def set(self, name: str, entry: LockEntry) -> None:
         """Record ``entry``, keeping the stage's place if it was already there (as DVC does)."""
@@ -185,13 +206,25 @@ def dump_lock(lock: Lock, *, ruamel: str = "0.18") -> str:
     """The text DVC 3 writes for ``lock``. ``ruamel`` is the ruamel.yaml line-folding rule
     of the DVC install to match (see :mod:`gitext.pipeline.yaml12`): ``"0.18"`` (today's) or
     ``"0.17"``; they differ only on lines longer than 80 columns."""
+    from gitext.pipeline.yaml12 import dump_yaml
+
     return dump_yaml(lock.to_dict(), ruamel=ruamel)
 
 
-def lock_folding(text: str) -> str | None:
+def lock_folding(text: str, parsed: Lock | None = None) -> str | None:
     """The folding rule (``"0.18"`` or ``"0.17"``) a lock's text was written with, when its
     long lines tell; None when they do not (no line was folded, or the text is not as either
-    writes it) or the text is not a valid lock."""
+    writes it) or the text is not a valid lock.
+
+    ``parsed``: the lock already read from ``text``, if the caller has it — when one of its
+    dumps is ``text``, no parse is needed; otherwise ``text`` is parsed as without it."""
+    from gitext.pipeline.yaml12 import RUAMEL_FOLDING
+
+    if parsed is not None:
+        dumps = {rule: dump_lock(parsed, ruamel=rule) for rule in RUAMEL_FOLDING}
+        if text in dumps.values():
+            matches = [rule for rule, dumped in dumps.items() if dumped == text]
+            return matches[0] if len(matches) == 1 else None
     try:
         lock = parse_lock(text)
     except PipelineError:
@@ -319,8 +352,22 @@ class _Reader:
 
 def parse_lock(text: str, *, file: str = "dvc.lock") -> Lock:
     """Parse lock text (DVC 3, or DVC 2 entries without ``hash:``); errors carry file:line."""
+    from gitext.pipeline.yaml12 import load_yaml_with_marks
+
     data, marks = load_yaml_with_marks(text, file=file)
     return _Reader(marks).lock(data)
+
+
+def _check_reads_back(text: str, file: str) -> None:
+    """:func:`parse_lock`'s verdict on ``text`` without its line/column bookkeeping (about
+    a fifth of a parse); a refusal is then repeated by :func:`parse_lock` for its message."""
+    from gitext.pipeline.yaml12 import Marks, load_yaml
+
+    try:
+        _Reader(Marks(file)).lock(load_yaml(text, file=file))
+    except PipelineError:
+        parse_lock(text, file=file)  # the same refusal, naming line and column
+        raise
 
 
 def read_lock(path: Path) -> Lock:
@@ -355,7 +402,7 @@ def write_lock(path: Path, lock: Lock, *, ruamel: str | None = None) -> None:
         ruamel = lock_folding(previous) or "0.18"
     text = dump_lock(lock, ruamel=ruamel)
     # Prove the text reads back before it can replace anything.
-    parse_lock(text, file=str(path))
+    _check_reads_back(text, str(path))
     directory = path.parent
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     tmp = Path(tmp_name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,8 @@ def parse_params(text: str, *, file: str, suffix: str) -> dict[str, Any]:
         if data is None:
             data = {}
     elif kind == ".json":
+        import json
+
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

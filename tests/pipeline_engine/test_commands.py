@@ -83,3 +83,47 @@ def _timed(repo: Path) -> float:
     start = time.perf_counter()
     archives(repo, "status")
     return time.perf_counter() - start
+
+
+def _age(repo: Path) -> None:
+    """Date the work tree an hour back, so parse-cache entries made now are not racy."""
+    import os
+
+    old = time.time_ns() - 3600 * 10**9
+    for folder, dirs, files in os.walk(repo):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files:
+            os.utime(Path(folder) / name, ns=(old, old))
+        os.utime(folder, ns=(old, old))
+
+
+def _status_and_yaml_loaded(repo: Path) -> tuple[str, bool]:
+    """``git archives status`` run in-process in a fresh interpreter; whether PyYAML got
+    imported on the way."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from gitext.cli import main; rc = main(['status']); "
+            "print('YAML-LOADED' if 'yaml' in sys.modules else 'YAML-NOT-LOADED'); "
+            "sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,
+                          check=True)
+    out = proc.stdout.decode()
+    return out, "YAML-LOADED" in out
+
+
+def test_a_clean_status_answers_from_the_parse_cache_and_still_sees_edits(repo: Path) -> None:
+    project(repo)
+    archives(repo, "repro")
+    _age(repo)
+    out, loaded = _status_and_yaml_loaded(repo)  # parses, and fills the cache
+    assert "Data and pipelines are up to date." in out and loaded
+    out, loaded = _status_and_yaml_loaded(repo)
+    assert "Data and pipelines are up to date." in out and not loaded
+    write(repo, {"params.yaml": "lr: 0.3\n"})  # same size: the stat still tells
+    out, _ = _status_and_yaml_loaded(repo)
+    assert "train: param params.yaml:lr modified" in out
+    write(repo, {"params.yaml": "lr: 0.1\n",
+                 "dvc.yaml": DVC_YAML.replace("echo training", "echo learning")})
+    out, _ = _status_and_yaml_loaded(repo)
+    assert "train: command changed" in out and "prep: " not in out, out

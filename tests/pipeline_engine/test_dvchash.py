@@ -248,10 +248,13 @@ def test_a_directory_row_does_not_vouch_for_files_written_just_before_it(
 def test_many_files_hash_the_same_on_several_threads(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
-    for i in range(300):
-        (d / f"{i}.bin").write_bytes(os.urandom(20_000 + i))
+    for i in range(80):
+        (d / f"{i}.bin").write_bytes(os.urandom(dvchash.PARALLEL_MIN_AVERAGE + i))
     items = [(os.fspath(p), p.stat().st_size, None) for p in sorted(d.iterdir())]
-    assert sum(size for _p, size, _o in items) > dvchash.PARALLEL_MIN_BYTES
+    total = sum(size for _p, size, _o in items)
+    assert total > dvchash.PARALLEL_MIN_BYTES
+    assert len(items) >= dvchash.PARALLEL_MIN_FILES
+    assert total >= dvchash.PARALLEL_MIN_AVERAGE * len(items)  # so threads are used
     ids = dvchash.hash_files(items)
     assert [md5 for md5, _sha in ids] == [dvchash.file_md5(p)[0] for p, _s, _o in items]
     want_sha = dvchash.sha256_is_faster()

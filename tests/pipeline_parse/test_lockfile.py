@@ -61,6 +61,39 @@ def test_rewriting_a_lock_keeps_the_folding_rule_it_was_written_with(
     assert lock_folding("schema: '2.0'\nstages: {}\n") is None
 
 
+def test_the_folding_rule_found_from_an_already_read_lock_is_the_same(
+        shared_dir: Path) -> None:
+    for project in PROJECTS:
+        text = (shared_dir / "conformance" / "dvc" / project / "dvc.lock").read_text(
+            encoding="utf-8")
+        assert lock_folding(text, parse_lock(text)) == lock_folding(text), project
+        # A lock that is not the text's own: the text is parsed after all.
+        assert lock_folding(text, Lock()) == lock_folding(text), project
+    fresh = Lock()
+    fresh.set("s", make_entry("run " + "x" * 90, [], {}, []))
+    for rule in ("0.17", "0.18"):
+        text = dump_lock(fresh, ruamel=rule)
+        assert lock_folding(text, fresh) == lock_folding(text)
+
+
+def test_write_lock_refuses_text_that_does_not_read_back_and_keeps_the_old_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitext.pipeline import lockfile
+
+    path = tmp_path / "dvc.lock"
+    path.write_text("previous\n")
+    monkeypatch.setattr(lockfile, "dump_lock",
+                        lambda lock, ruamel="0.18": "schema: '2.0'\nstages:\n  s: [\n")
+    with pytest.raises(PipelineError, match=r"dvc\.lock:\d+:\d+"):
+        write_lock(path, Lock({"s": LockEntry(cmd="run")}), ruamel="0.18")
+    monkeypatch.setattr(lockfile, "dump_lock",
+                        lambda lock, ruamel="0.18": "schema: '2.0'\nstages:\n  s: {cmd: 1}\n")
+    with pytest.raises(PipelineError, match="cmd"):
+        write_lock(path, Lock({"s": LockEntry(cmd="run")}), ruamel="0.18")
+    assert path.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dvc.lock"]
+
+
 def test_a_dvc_2_lock_reads_as_legacy_entries(shared_dir: Path) -> None:
     lock = read_lock(shared_dir / "conformance/dvc/example-pokemon-classifier/dvc.lock")
     entry = lock.stages["data_preprocess"]
