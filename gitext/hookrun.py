@@ -56,8 +56,66 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
         _say("hint: or raise size.limit in .archives/config; 'git commit --no-verify' skips "
              "this check")
         code = 1
+    code = max(code, _unstored(repo))
     code = max(code, _notebook_pairs(repo))
     return code
+
+
+def _unstored(repo: Repo) -> int:
+    """Refuse to commit a pointer whose content the filter could not store (a write that
+    failed after git had its answer: the filter reported it, and noted it here)."""
+    from gitext.store.local import LocalStore
+
+    note = repo.archives_dir / LocalStore.UNSTORED
+    if not note.exists():
+        return 0
+    from gitext import pointer as ptr
+    from gitext.fsutil import atomic_write
+    from gitext.hashing import ObjectId
+
+    store = LocalStore(repo.archives_dir)
+    try:
+        lines = note.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return 0
+    keep: list[str] = []
+    bad: list[tuple[str, str]] = []
+    for line in dict.fromkeys(lines):
+        parts = line.split("\t", 2)
+        if len(parts) != 3 or ":" not in parts[0]:
+            continue
+        algo, digest = parts[0].split(":", 1)
+        try:
+            oid = ObjectId(algo, digest)
+        except ArchivesError:
+            continue
+        if store.has(oid):
+            continue  # stored since (added again)
+        entries = [e for e in repo.ls_files(parts[1]) if e.stage == 0 and e.path == parts[1]]
+        if not entries:
+            continue
+        blob = dict(repo.cat_blobs([entries[0].blob])).get(entries[0].blob, b"")
+        staged = ptr.try_parse(blob)
+        if staged is None or staged.oid != oid:
+            continue  # the index no longer holds that pointer
+        keep.append(line)
+        bad.append((parts[1], parts[2]))
+    try:
+        if keep:
+            atomic_write(note, ("\n".join(keep) + "\n").encode("utf-8", "surrogateescape"))
+        else:
+            note.unlink()
+    except OSError:
+        pass
+    if not bad:
+        return 0
+    _say(f"git-archives: refusing to commit {len(bad)} pointer(s) whose content could not be "
+         "stored in the cache:")
+    for path, why in bad[:10]:
+        _say(f"  {path} ({why})")
+    names = " ".join(f"'{p}'" for p, _ in bad[:5])
+    _say(f"hint: fix the cause, then: git add --renormalize {names}")
+    return 1
 
 
 def _notebook_pairs(repo: Repo) -> int:

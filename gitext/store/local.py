@@ -211,6 +211,20 @@ class LocalStore:
         behind.submit(oid, data, label, after_write)
         return oid, len(data)
 
+    UNSTORED = "unstored"  # lines "<algo>:<digest>\t<path>\t<why>"
+
+    def note_unstored(self, items: list[tuple[ObjectId, str]], why: str) -> None:
+        """Remember files that git was answered a pointer for but whose object could not be
+        written, so the pre-commit hook can refuse to commit those pointers."""
+        if not items:
+            return
+        text = "".join(f"{oid.algo}:{oid.digest}\t{path}\t{why}\n".replace("\r", " ")
+                       for oid, path in items)
+        with contextlib.suppress(OSError), open(self.root / self.UNSTORED, "a",
+                                                encoding="utf-8",
+                                                errors="surrogateescape") as f:
+            f.write(text)
+
     def finish_writes(self) -> None:
         """Wait for objects handed to the writer thread; raise StoreWriteError naming the
         first that could not be stored (its work-tree rows were not recorded)."""
@@ -225,7 +239,8 @@ class LocalStore:
                     view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
-            if not self._already_stored(oid, len(data)):
+            # (no freshening here: this thread must not touch state.db)
+            if not self._already_stored(oid, len(data), freshen=False):
                 self._rename_into_place(tmp_path, oid)
                 self._sync_later(oid)
 
@@ -258,19 +273,35 @@ class LocalStore:
     # order data before size updates — ext4's default data=ordered, XFS, btrfs, APFS), so it
     # is re-hashed, found torn, and never served. What a crash can cost is an object written
     # in the last seconds — as with git's own loose objects, which git does not fsync.
-    def _already_stored(self, oid: ObjectId, size: int) -> bool:
+    def _already_stored(self, oid: ObjectId, size: int, *, freshen: bool = True) -> bool:
         final = self._spath(oid)
         try:
             st = os.stat(final)
         except FileNotFoundError:
             return False
         if st.st_size == size:
+            if freshen:
+                self._freshen(final, oid, st)
             return True
         # A torn object (a crash before its data reached the disk): replace it.
         with contextlib.suppress(OSError):
             os.chmod(final, stat.S_IWUSR | READ_ONLY)
             os.unlink(final)
         return False
+
+    FRESHEN_AFTER = 600.0
+
+    def _freshen(self, final: str, oid: ObjectId, st: os.stat_result) -> None:
+        """Stored again: protect the object from gc's grace period as a new write would (git
+        freshens loose objects likewise). chmod to its own mode sets the ctime, which gc
+        reads; the stat-keyed verified record is carried over to the new stat."""
+        if time.time() - max(st.st_mtime, st.st_ctime) < self.FRESHEN_AFTER:
+            return
+        verified = self.is_verified(oid)
+        with contextlib.suppress(OSError):
+            os.chmod(final, stat.S_IMODE(st.st_mode))
+            if verified:
+                self.state.record(final, oid.algo, os.stat(final), oid.digest)
 
     def _sync_later(self, oid: ObjectId) -> None:
         if self._syncer is None:
@@ -558,12 +589,14 @@ class _WriteBehind:
     def collect(self) -> None:
         """Take the writer's results: record verified objects and run their callbacks."""
         failed: list[str] = []
+        unstored: list[tuple[ObjectId, str]] = []
         why = ""
         while self.done:
             oid, error = self.done.popleft()
             callbacks = self.waiters.pop(oid, [])
             if error is not None:
                 failed += [label or str(oid) for label, _ in callbacks]
+                unstored += [(oid, label) for label, _ in callbacks if label]
                 why = why or (error.message if isinstance(error, ArchivesError) else (
                     getattr(error, "strerror", None) or str(error)))
                 continue
@@ -572,6 +605,7 @@ class _WriteBehind:
                 if cb is not None:
                     cb(oid)
         if failed:
+            self.store.note_unstored(unstored, why)
             names = " ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
             raise StoreWriteError(
                 f"could not store the content of {names} in {self.store.root}: {why}; "
