@@ -124,7 +124,7 @@ class LargeFileDriver:
                 out.write(result.encode())
                 return
         if st is not None and st.st_size < COPY_THRESHOLD:
-            data = b"".join(head) + b"".join(content)  # small: one buffer, one write
+            data = b"".join([*head, *content])  # small: one buffer (one copy), one write
             stat_ok = st
 
             def remember(oid: ObjectId) -> None:
