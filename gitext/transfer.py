@@ -1010,14 +1010,14 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, dest: Path,
                      executable: bool) -> None:
     """Place a copy of a verified object at ``dest``: temp file beside it, kernel copy,
     rename. Raises OSError; the temp file never survives."""
-    from gitext.store.local import _kernel_copy
+    from gitext.store.local import kernel_copy
 
     fd, name = _mkstemp_beside(dest)
     tmp = Path(name)
     try:
         src = os.open(store.path(oid), os.O_RDONLY)
         try:
-            _kernel_copy(src, fd, size)
+            kernel_copy(src, fd, size)
         finally:
             os.close(src)
         mask = os.umask(0)

@@ -164,12 +164,7 @@ class LocalStore:
         if self._already_stored(oid, len(data)):
             return oid, len(data)
         with self._incoming() as (fd, tmp_path):
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+            _write_all_and_close(fd, data)
             return self._publish(tmp_path, oid, len(data), background=background)
 
     # -- write-behind (the clean filter's small files) ------------------------------------
@@ -233,12 +228,7 @@ class LocalStore:
 
     def _write_now(self, oid: ObjectId, data: bytes) -> None:
         with self._incoming() as (fd, tmp_path):
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+            _write_all_and_close(fd, data)
             # (no freshening here: this thread must not touch state.db)
             if not self._already_stored(oid, len(data), freshen=False):
                 self._rename_into_place(tmp_path, oid)
@@ -257,7 +247,7 @@ class LocalStore:
         stored copy itself, so the id always describes the object's own bytes."""
         with self._incoming() as (out_fd, tmp_path):
             try:
-                _kernel_copy(fd, out_fd, size)
+                kernel_copy(fd, out_fd, size)
             finally:
                 os.close(out_fd)
             digest, stored = hash_file(tmp_path, algo)
@@ -487,7 +477,7 @@ class LocalStore:
         return self.stream_verified(oid, dst.write)
 
 
-def _kernel_copy(src: int, dst: int, size: int) -> None:
+def kernel_copy(src: int, dst: int, size: int) -> None:
     offset = 0
     use_cfr = hasattr(os, "copy_file_range")
     while offset < size:
@@ -515,6 +505,15 @@ def remove_tree_safely(path: Path) -> None:
         func(p)
 
     shutil.rmtree(path, onerror=onerror)
+
+
+def _write_all_and_close(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 class _WriteBehind:
