@@ -521,7 +521,7 @@ class _WriteBehind:
     ``LIMIT`` bytes; results are taken back on the caller's thread (state.db is not
     shared across threads)."""
 
-    LIMIT = 64 << 20
+    LIMIT = 32 << 20  # keeps the filter process well under ~100 MB of RSS
     RESERVE = 1 << 30  # below this much free space, writes happen synchronously
 
     def __init__(self, store: LocalStore) -> None:
