@@ -111,12 +111,12 @@ def watch(
         # call it modified: re-register the ones whose stripped form is still the index's.
         from gitext.notebooks.refresh import refresh
 
-        rels = [] if paths == [watched] and watched == top else sorted(
-            pairing.relpath(p, top) for p in paths if p.suffix == ".ipynb")
-        if not rels and paths != [watched]:
-            return
-        if paths == [watched] and watched != top:
-            rels = [pairing.relpath(watched, top)]
+        if paths == [watched]:  # the first pass: every notebook under the watched folder
+            rels = [] if watched == top else [pairing.relpath(watched, top)]
+        else:
+            rels = sorted(pairing.relpath(p, top) for p in paths if p.suffix == ".ipynb")
+            if not rels:
+                return
         try:
             report = refresh(repo, rels)
         except ArchivesError as exc:

@@ -625,20 +625,10 @@ def _tree_key(rel: str, st: os.stat_result) -> TreeKey:
     return rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-# -- the two state.db calls this module needs. They reach into StateCache's connection until
-# it has public ``get_blob``/``put_blob`` methods with exactly these bodies (proposed to the
-# lead); each then becomes a one-line call.
-
-def _blob_get(state: StateCache, path: str, kind: str) -> tuple[bytes, int] | None:
-    return state.get_blob(path, kind)
-
-
-def _blob_put(state: StateCache, path: str, kind: str, data: bytes, recorded_ns: int) -> None:
-    state.put_blob(path, kind, data, recorded_ns)
-
+# -- a directory's file table, one opaque state.db row (StateCache.get_blob/put_blob) --------
 
 def _tree_load(state: StateCache | None, top: str, algo: str) -> _TreeRow | None:
-    found = _blob_get(state, top, algo + "+tree") if state is not None else None
+    found = state.get_blob(top, algo + "+tree") if state is not None else None
     if found is None:
         return None
     import marshal
@@ -663,7 +653,7 @@ def _tree_save(state: StateCache | None, top: str, algo: str, row: _TreeRow) -> 
 
     blob = marshal.dumps((TREE_FORMAT, row.keys, row.digests, row.shas, row.info.md5,
                           row.info.size, row.info.nfiles))
-    _blob_put(state, top, algo + "+tree", blob, row.recorded_ns)
+    state.put_blob(top, algo + "+tree", blob, row.recorded_ns)
 
 
 class Hasher:
