@@ -88,10 +88,19 @@ def hash_file(path: str | os.PathLike[str], algo: str) -> tuple[str, int]:
         return _hash_fd(f, algo)
 
 
-def _hash_fd(f: BinaryIO, algo: str) -> tuple[str, int]:
+def hash_file_stat(path: str | os.PathLike[str], algo: str) -> tuple[str, int, os.stat_result]:
+    """Like :func:`hash_file`, plus the stat of the file that was read (one open)."""
+    with open(path, "rb", buffering=0) as f:
+        st = os.fstat(f.fileno())
+        digest, size = _hash_fd(f, algo, st.st_size)
+        return digest, size, st
+
+
+def _hash_fd(f: BinaryIO, algo: str, expect: int = CHUNK) -> tuple[str, int]:
     h = new_hasher(algo)
     size = 0
-    buf = bytearray(CHUNK)
+    # a small file is read whole in one call (+1 byte to see its end), without zeroing MiBs
+    buf = bytearray(min(CHUNK, max(expect, 0) + 1))
     view = memoryview(buf)
     readinto = f.readinto  # type: ignore[attr-defined]
     while True:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import re
 import threading
@@ -38,7 +39,7 @@ from gitext import pointer as ptr
 from gitext.config import Config, format_size
 from gitext.errors import ArchivesError, CorruptObjectError, RemoteError, UsageError
 from gitext.gitrepo import Repo
-from gitext.hashing import ObjectId, hash_file
+from gitext.hashing import ObjectId, hash_file, hash_file_stat
 from gitext.remotes.base import ObjectMissingError, Remote, default_jobs, open_remote
 from gitext.store.local import READ_ONLY, LocalStore
 
@@ -483,9 +484,10 @@ def _complete_manifests(store: LocalStore, remote: Remote, mans: list[_Item],
     return ready
 
 
-def _commit_fetched(store: LocalStore, tmp: Path, item: _Item) -> Path:
-    """Verify ``tmp`` against the id, then make it read-only and rename it into place."""
-    digest, _size = hash_file(tmp, item.oid.algo)
+def _commit_fetched(store: LocalStore, tmp: Path, item: _Item) -> tuple[Path, os.stat_result]:
+    """Verify ``tmp`` against the id, then make it read-only and rename it into place.
+    Returns the object's path and stat (taken after the rename, which sets the ctime)."""
+    digest, _size, st = hash_file_stat(tmp, item.oid.algo)
     if item.manifest:
         from gitext.pipeline.dvchash import parse_manifest
 
@@ -498,12 +500,15 @@ def _commit_fetched(store: LocalStore, tmp: Path, item: _Item) -> Path:
     if not ok:
         raise CorruptObjectError(f"remote object {item.oid} hashes to {digest[:12]}…: refused")
     final = store.root / item.key
-    if (tmp.stat().st_mode & 0o777) != READ_ONLY:
+    if (st.st_mode & 0o777) != READ_ONLY:
         with contextlib.suppress(OSError):  # a hard link shares the remote's inode and mode
-            tmp.chmod(READ_ONLY)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp.replace(final)
-    return final
+            os.chmod(tmp, READ_ONLY)
+    try:
+        os.replace(tmp, final)
+    except FileNotFoundError:  # the first object under this prefix
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+    return final, os.stat(final)
 
 
 def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
@@ -523,15 +528,20 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     report = TransferReport("fetch", requested=len(files) + len(mans))
     n = _jobs(remote, jobs)
     lock = threading.Lock()
-    verified: list[tuple[Path, ObjectId]] = []
+    verified: list[tuple[Path, os.stat_result, ObjectId]] = []
+    run_id = uuid.uuid4().hex[:12]
+    names = itertools.count()
 
     def download(item: _Item) -> None:
-        store.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = store.tmp / f"fetch-{uuid.uuid4().hex}"
+        tmp = store.tmp / f"fetch-{run_id}-{next(names)}"
         try:
             size = remote.backend.get(item.key, tmp, progress.advance if progress else None)
-            final = _commit_fetched(store, tmp, item)
-        except OSError as exc:
+            final, st = _commit_fetched(store, tmp, item)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # (after a successful rename there is nothing to remove)
+            if not isinstance(exc, OSError):
+                raise
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
                 raise LocalWriteError(
                     f"cannot write into the local cache {store.root}: "
@@ -540,14 +550,11 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
                          "nothing partial was kept",
                 ) from None
             raise RemoteError(f"{item.oid}: {exc.strerror or exc}") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
         with lock:
             report.transferred.append(item.oid)
             report.bytes += size
             if not item.manifest:
-                verified.append((final, item.oid))
+                verified.append((final, st, item.oid))
         if on_object is not None and not item.manifest:
             on_object(item.oid)
         if progress is not None:
@@ -555,6 +562,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
 
     todo_m = [m for m in mans if not (store.root / m.key).is_file()]
     report.already += len(mans) - len(todo_m)
+    store.tmp.mkdir(parents=True, exist_ok=True)
     _run_parallel(todo_m, n, download, report)
     keep = PathFilter(include, exclude)
     expand_manifests(store, refs, keep)
@@ -576,14 +584,14 @@ def _split_plain(oids: list[ObjectId], store: LocalStore) -> tuple[set[ObjectId]
     return {i.oid for i in files}, {i.oid for i in mans}
 
 
-def _record_verified(store: LocalStore, verified: list[tuple[Path, ObjectId]]) -> None:
+def _record_verified(store: LocalStore,
+                     verified: list[tuple[Path, os.stat_result, ObjectId]]) -> None:
     """Remember the hashes just checked (sqlite is used from this thread only)."""
     if not verified:
         return
     try:
-        for path, oid in verified:
-            with contextlib.suppress(FileNotFoundError):
-                store.state.record(os.fspath(path), oid.algo, path.stat(), oid.digest)
+        for path, st, oid in verified:
+            store.state.record(os.fspath(path), oid.algo, st, oid.digest)
         store.state.flush()
     except Exception:  # noqa: BLE001 - the stat cache is only a speed-up
         return
@@ -1006,38 +1014,41 @@ def _patch_stat(buf: bytearray, offset: int, st: os.stat_result) -> None:
     struct.pack_into(">III", buf, offset + 28, st.st_uid & m, st.st_gid & m, st.st_size & m)
 
 
+_tmp_names = itertools.count()
+
+
 def _write_object_to(store: LocalStore, oid: ObjectId, size: int, dest: Path,
                      executable: bool) -> None:
-    """Place a copy of a verified object at ``dest``: temp file beside it, kernel copy,
-    rename. Raises OSError; the temp file never survives."""
+    """Place a copy of a verified object at ``dest``: a new file beside it (made with the
+    umask's mode, as git makes files), the bytes copied in the kernel, then moved to
+    ``dest``. Raises OSError; the temp file never survives."""
     from gitext.store.local import kernel_copy
 
-    fd, name = _mkstemp_beside(dest)
-    tmp = Path(name)
+    fd = -1
+    while fd < 0:  # a name left by a crashed process of the same pid is stepped over
+        tmp = f"{dest.parent}{os.sep}.{dest.name}.{os.getpid()}-{next(_tmp_names)}.tmp"
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                         getattr(os, "O_CLOEXEC", 0), 0o777 if executable else 0o666)
     try:
         src = os.open(store.path(oid), os.O_RDONLY)
         try:
             kernel_copy(src, fd, size)
         finally:
             os.close(src)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, (0o777 if executable else 0o666) & ~mask)
         os.close(fd)
         fd = -1
-        os.replace(tmp, dest)
+        # Unlink, then rename onto the free name: renaming over an existing file makes ext4
+        # (auto_da_alloc) start writing the new data out at once, ~0.3 ms a file here.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dest)
+        os.rename(tmp, dest)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
-
-
-def _mkstemp_beside(dest: Path) -> tuple[int, str]:
-    import tempfile
-
-    return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
 
 
 class InPlaceFill:
@@ -1116,7 +1127,9 @@ class InPlaceFill:
 
     # -- placing ----------------------------------------------------------------------------
     def object_ready(self, oid: ObjectId) -> None:
-        """``oid`` is in the cache and its bytes were just verified: place its files."""
+        """``oid`` is in the cache and its bytes were just verified: start placing its
+        files on the pool (measured: a little faster than placing them on the fetch
+        worker's own thread, which then waits on the disk instead of fetching)."""
         with self._guard:
             items = self._waiting.pop(oid, None)
             if items is None or self._pool is None:
@@ -1149,8 +1162,9 @@ class InPlaceFill:
         with self._guard:
             waiting = dict(self._waiting)
         present = [o for o in waiting if self.store.size(o) == waiting[o][0][0].pointer.size]
+        cached = set(present)
         for o in waiting:
-            if o not in present:
+            if o not in cached:
                 with self._guard:
                     items = self._waiting.pop(o, [])
                 self.result.missing += [tp.path for tp, _ in items]

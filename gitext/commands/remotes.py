@@ -327,7 +327,8 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     store = LocalStore(repo.archives_dir)
     refs = transfer.find_references(repo, revs, all_commits=all_commits, include=include,
                                     exclude=exclude, store=store)
-    rem = open_remote(Config.load(root), remote, root=root)
+    cfg = Config.load(root)
+    rem = open_remote(cfg, remote, root=root)
     # pull: pointer files are written as their objects arrive (see _fill_work_tree); the
     # filler holds index.lock until it is finished, and is always released here.
     filler = transfer.InPlaceFill(repo, store, _literal_paths(include), jobs=jobs) \

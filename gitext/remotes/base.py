@@ -204,7 +204,10 @@ def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = Non
 
 
 def default_jobs(url: str) -> int:
-    """Parallel transfers when none is configured: more for high-latency object stores."""
+    """Parallel transfers when none is configured: more for high-latency object stores.
+    A directory remote is bound by CPU (hashing) and the disk, not by latency: a thread a
+    core (more only fight over the GIL; measured on W6, design note 18). A slow network
+    share can ask for more with the remote's ``jobs`` option."""
     if url_scheme(url) in ("", "file"):
-        return min(8, (os.cpu_count() or 2) * 2)
+        return min(8, os.cpu_count() or 2)
     return 16

@@ -107,12 +107,13 @@ class LocalBackend:
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:
         src = self.root / key
         try:
-            size = src.stat().st_size
+            st = src.stat()
         except FileNotFoundError:
             self._check_root()
             raise ObjectMissingError(f"{self.url}: no object {key}") from None
+        size = st.st_size
         if isinstance(dst, Path):
-            if not (_read_only(src) and _try_link(src, dst)):
+            if not (st.st_mode & 0o222 == 0 and _try_link(src, dst)):
                 shutil.copyfile(src, dst)
         else:
             with open(src, "rb") as f:
@@ -179,11 +180,6 @@ class LocalBackend:
 
     def close(self) -> None:
         return None
-
-
-def _read_only(path: Path) -> bool:
-    """Only read-only files are shared by hard link: nobody can then change both at once."""
-    return path.stat().st_mode & 0o222 == 0
 
 
 def _link_into_place(src: Path, final: Path) -> bool:

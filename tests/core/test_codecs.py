@@ -107,3 +107,25 @@ def test_object_ids_are_validated_before_they_become_paths() -> None:
     with pytest.raises(Exception):
         ObjectId("sha1", "a" * 40)
     assert ObjectId("md5", "a" * 32).key == "files/md5/aa/" + "a" * 30
+
+
+@given(st.sampled_from([0, 1, 4095, 4096, 200_000, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
+                        (3 << 20) + 7]),
+       st.sampled_from(["sha256", "md5"]))
+def test_hash_file_stat_agrees_with_hashlib_around_the_buffer_sizes(size: int,
+                                                                     algo: str) -> None:
+    import hashlib
+    import os
+    import tempfile
+
+    from gitext.hashing import hash_file, hash_file_stat
+
+    data = (b"0123456789abcdef" * (size // 16 + 1))[:size]
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "f")
+        with open(path, "wb") as f:
+            f.write(data)
+        digest, n, st_ = hash_file_stat(path, algo)
+        assert (digest, n) == (hashlib.new(algo, data).hexdigest(), size)
+        assert (digest, n) == hash_file(path, algo)
+        assert st_.st_size == size and st_.st_ino == os.stat(path).st_ino

@@ -131,3 +131,43 @@ def test_pull_does_not_place_a_cached_object_whose_bytes_went_bad(tmp_path: Path
     assert (clone / "d/b.bin").read_bytes().startswith(POINTER_HEAD)  # never the bad bytes
     assert (clone / "a.bin").read_bytes() == files["a.bin"]
     assert proc.returncode == 1 and b"still pointers" in proc.stderr
+
+
+def test_pulled_files_take_the_umask_and_leave_no_temp_files(tmp_path: Path) -> None:
+    """Files are created as git creates them (0666/0777 less the umask), and neither the
+    work tree nor the cache's temp folder keeps anything of the copy."""
+    import subprocess
+
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    # the console script, run under a umask of 027 (a shell sets it for the child)
+    from tests.conftest import BIN_DIR
+
+    subprocess.run(["sh", "-c", 'umask 027 && exec "$0" pull', str(BIN_DIR / "git-archives")],
+                   cwd=clone, check=True, capture_output=True)
+    assert stat.S_IMODE((clone / "a.bin").stat().st_mode) == 0o640
+    assert stat.S_IMODE((clone / "run.bin").stat().st_mode) == 0o750
+    _check_filled(clone, files)
+    leftovers = [p for p in clone.rglob("*.tmp") if ".git" not in p.parts]
+    assert leftovers == []
+    assert list((clone / ".git" / "archives" / "tmp").iterdir()) == []
+
+
+def test_a_corrupt_remote_object_leaves_nothing_in_the_cache_or_its_temp_folder(
+        tmp_path: Path) -> None:
+    import hashlib
+
+    repo, remote, files = _published(tmp_path)
+    digest = hashlib.sha256(files["a.bin"]).hexdigest()
+    obj = remote / "files" / "sha256" / digest[:2] / digest[2:]
+    obj.chmod(0o644)
+    obj.write_bytes(b"x" * len(files["a.bin"]))  # same size, wrong bytes
+    obj.chmod(0o444)
+    clone = _pointer_clone(tmp_path, repo)
+    proc = archives(clone, "pull", check=False)
+    assert proc.returncode == 1 and b"does not match its id" in proc.stderr
+    cache = clone / ".git" / "archives"
+    assert not (cache / "files" / "sha256" / digest[:2] / digest[2:]).exists()
+    assert list((cache / "tmp").iterdir()) == []
+    assert (clone / "a.bin").read_bytes().startswith(POINTER_HEAD)
+    assert (clone / "d/b.bin").read_bytes() == files["d/b.bin"]
