@@ -86,14 +86,24 @@ class FillReport:
     skipped_modified: list[str] = field(default_factory=list)
 
 
-def worktree_is_pointer(file: Path, pointer: ptr.Pointer) -> bool:
+def worktree_is_pointer(file: Path | str, pointer: ptr.Pointer) -> bool:
+    """True if the work-tree file holds exactly ``pointer`` (canonical or not)."""
     try:
-        st = file.stat()
-        if st.st_size >= ptr.MAX_POINTER_SIZE or not stat.S_ISREG(st.st_mode):
-            return False
-        return ptr.try_parse(file.read_bytes()) == pointer
+        # never through a symlink; never blocking on a FIFO
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
+                     getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
+    try:
+        st = os.fstat(fd)
+        if st.st_size >= ptr.MAX_POINTER_SIZE or not stat.S_ISREG(st.st_mode):
+            return False
+        data = os.read(fd, ptr.MAX_POINTER_SIZE)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return data == pointer.encode() or ptr.try_parse(data) == pointer
 
 
 def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,

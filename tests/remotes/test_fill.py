@@ -171,3 +171,17 @@ def test_a_corrupt_remote_object_leaves_nothing_in_the_cache_or_its_temp_folder(
     assert list((cache / "tmp").iterdir()) == []
     assert (clone / "a.bin").read_bytes().startswith(POINTER_HEAD)
     assert (clone / "d/b.bin").read_bytes() == files["d/b.bin"]
+
+
+def test_pull_never_writes_through_a_symlink_the_user_put_at_a_pointer_path(
+        tmp_path: Path) -> None:
+    repo, _remote, files = _published(tmp_path)
+    clone = _pointer_clone(tmp_path, repo)
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes((clone / "a.bin").read_bytes())  # a pointer, outside the clone
+    (clone / "a.bin").unlink()
+    (clone / "a.bin").symlink_to(elsewhere)
+    archives(clone, "pull", check=False)
+    assert (clone / "a.bin").is_symlink()
+    assert elsewhere.read_bytes().startswith(POINTER_HEAD)  # the link's target untouched
+    assert (clone / "d/b.bin").read_bytes() == files["d/b.bin"]
