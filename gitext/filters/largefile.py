@@ -17,6 +17,7 @@ import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitext import pointer as ptr
 from gitext.config import Config, parse_size
@@ -25,7 +26,13 @@ from gitext.filters.process import ContentSink, warn
 from gitext.hashing import CHUNK, ObjectId, new_hasher
 from gitext.store.local import LocalStore
 
+if TYPE_CHECKING:
+    from gitext.remotes.base import Remote
+
 SKIP_SMUDGE_ENV = "GIT_ARCHIVES_SKIP_SMUDGE"
+# Troubleshooting: do not offer git the "delay" capability, so each missing object is
+# fetched when git asks for its file, one at a time (what git does when it cannot delay).
+NO_DELAY_ENV = "GIT_ARCHIVES_NO_DELAY"
 # Above this, clean copies the work-tree file in the kernel rather than writing git's stream.
 COPY_THRESHOLD = 1 << 20
 
@@ -59,7 +66,7 @@ class _PacketReader:
 
 
 class LargeFileDriver:
-    capabilities = ("clean", "smudge", "delay")
+    capabilities: tuple[str, ...] = ("clean", "smudge", "delay")
 
     def __init__(self, root: Path) -> None:
         from gitext.gitrepo import Repo
@@ -74,6 +81,10 @@ class LargeFileDriver:
         self.larger_than = parse_size(size_rule, where="size.largerthan in .archives/config") \
             if size_rule else None
         self.skip_smudge = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
+        if os.environ.get(NO_DELAY_ENV, "") not in ("", "0"):
+            self.capabilities = ("clean", "smudge")
+        self._fetch_failed = False
+        self._remote: Remote | None = None
         self._delayed: dict[str, ptr.Pointer] = {}
         self._delay_done = False
         self._missing_warned = 0
@@ -264,12 +275,35 @@ class LargeFileDriver:
             return False
         if pointer.size == 0:
             return False  # the empty file
-        if (not self.store.has(pointer.oid) and not self.skip_smudge and can_delay
-                and self._has_remote()):
-            self._delayed[path] = pointer
-            return True
+        if not self.store.has(pointer.oid) and not self.skip_smudge and self._has_remote():
+            if can_delay:  # answered later, after one parallel fetch of every such object
+                self._delayed[path] = pointer
+                return True
+            # git cannot wait for this file (git archive, checkout-index, or delay turned
+            # off): fetch its object now, as Git LFS does
+            self._fetch_now(path, pointer)
         self._write_content(path, pointer, data, out)
         return False
+
+    def _fetch_now(self, path: str, pointer: ptr.Pointer) -> None:
+        if self._fetch_failed:  # one unreachable remote is reported once, not per file
+            return
+        from gitext import transfer
+        from gitext.remotes.base import open_remote
+
+        try:
+            if self._remote is None:  # opened once for every file of this git command
+                self._remote = open_remote(self.config, root=self.repo.worktree)
+            report = transfer.fetch(self.repo, self._remote,
+                                    transfer.References(objects={pointer.oid}), jobs=1,
+                                    store=self.store)
+        except ArchivesError as exc:
+            self._fetch_failed = True
+            warn(f"{path}: could not fetch its content: {exc.message}")
+            return
+        if report.failed:  # the remote itself failed (a missing object is not that)
+            self._fetch_failed = True
+            warn(f"{path}: could not fetch its content: {report.failed[0][1]}")
 
     def _write_content(self, path: str, pointer: ptr.Pointer, text: bytes,
                        out: ContentSink) -> None:

@@ -91,6 +91,49 @@ def test_clone_and_checkout_download_every_file_through_the_filter(tmp_path: Pat
     assert git(clone, "status", "--porcelain").stdout == b""
 
 
+def test_without_delay_each_file_is_fetched_when_git_asks_for_it(tmp_path: Path) -> None:
+    """GIT_ARCHIVES_NO_DELAY withholds git's delay capability: smudge then fetches each
+    missing object itself, one at a time, as Git LFS does."""
+    files = {f"d/f{i}.bin": os.urandom(2000 + i) for i in range(6)}
+    _repo, origin, _remote = _published(tmp_path, files)
+    clone = _clone(tmp_path, origin, env={**os.environ, "GIT_ARCHIVES_NO_DELAY": "1"})
+    for name, data in files.items():
+        assert (clone / name).read_bytes() == data, name
+    assert git(clone, "status", "--porcelain").stdout == b""
+
+
+def test_git_archive_of_a_fresh_clone_holds_the_content_not_pointers(tmp_path: Path) -> None:
+    """git archive cannot delay a file: smudge fetches what the cache lacks right then."""
+    import io
+    import tarfile
+
+    files = {"a.bin": os.urandom(4000), "d/b.bin": os.urandom(5000)}
+    _repo, origin, _remote = _published(tmp_path, files)
+    clone = _clone(tmp_path, origin, env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
+    assert cache_objects(clone) == set()
+    tar = git(clone, "archive", "--format=tar", "HEAD").stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        for name, data in files.items():
+            member = tf.extractfile(name)
+            assert member is not None and member.read() == data, name
+    assert len(cache_objects(clone)) == len(files)
+
+
+def test_git_archive_with_an_unreachable_remote_says_so_once_and_keeps_pointers(
+        tmp_path: Path) -> None:
+    files = {"a.bin": os.urandom(4000), "d/b.bin": os.urandom(5000)}
+    _repo, origin, _remote = _published(tmp_path, files)
+    clone = _clone(tmp_path, origin, env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
+    # the clone's own config points the remote at a drive that is not mounted
+    git(clone, "config", "archives.remote.storage.url", os.fspath(tmp_path / "gone" / "r"))
+    proc = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=clone,
+                          capture_output=True, check=True)
+    err = proc.stderr.decode()
+    assert err.count("could not fetch its content") == 1, err
+    assert "does not exist" in err
+    assert proc.stdout.count(POINTER_HEAD) == len(files)  # pointers, and the archive is made
+
+
 def test_clone_and_checkout_from_s3_through_a_flaky_proxy(tmp_path: Path, bucket: str,
                                                           proxy: FaultProxy) -> None:
     files = {f"d/f{i}.bin": os.urandom(5000 + i) for i in range(12)}
