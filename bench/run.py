@@ -459,7 +459,7 @@ class Tool:
 
     def clone_one_at_a_time(self, remote_git: Path, dest: Path) -> list[tuple[list[str], Path]]:
         """The same checkout with each object fetched when git asks for its file (the
-        reference for "batched fetch ≤ 0.5× one at a time")."""
+        reference for "batched fetch at most half the time of one at a time")."""
         raise NotApplicable(f"{self.name} has no one-at-a-time mode to compare with")
 
     def noop_hook(self, ctx: Ctx, repo: Path) -> list[str]:
