@@ -47,7 +47,9 @@ PNG_BYTES = 150 * 1000  # raw bytes of each notebook's image: ~200 KB once base6
 COMMAND_TIMEOUT = 3600.0
 
 ALL_TOOLS = ("archives", "lfs", "dvc", "nbstripout", "git")
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W6S3")
+# Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI).
+NOT_BY_DEFAULT = ("W5", "W6S3")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -915,6 +917,163 @@ def w6(ctx: Ctx) -> None:
     ctx.record("W6", W6_ONE, lambda: clone_run(tool.clone_one_at_a_time))
 
 
+W6S3_PUSH = "push to S3 (moto on loopback, +10 ms a request)"
+W6S3_CHECKOUT = "clone whose checkout fetches every object from S3"
+W6S3_ONE = "same checkout from S3, each object fetched one at a time"
+MOTO_VENV = PEERS / "moto"
+S3_BENCH_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+class MotoServer:
+    """moto's S3 server as its own process on a loopback port, with one bucket."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.endpoint = ""
+
+    def __enter__(self) -> MotoServer:
+        import socket
+
+        for line in install_venv(MOTO_VENV, "moto[server]", "moto_server"):
+            print(f"  setup: {line}", file=sys.stderr)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        py = str(MOTO_VENV / "bin" / "python")
+        self.proc = subprocess.Popen([py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise CommandFailed(["moto.server"], 1, "the S3 server did not start") from None
+                time.sleep(0.1)
+        make = ("import boto3, sys; boto3.client('s3', endpoint_url=sys.argv[1])"
+                ".create_bucket(Bucket=sys.argv[2])")
+        subprocess.run([py, "-c", make, self.endpoint, self.bucket], check=True,
+                       env={**os.environ, **S3_BENCH_ENV}, capture_output=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+class LatencyProxy:
+    """A TCP forwarder that holds each request for ``delay`` seconds before passing it on:
+    moto on loopback answers in about a millisecond, where a real object store is tens of
+    milliseconds away; this gives every request a round trip like a nearby cloud region's.
+    (A burst of bytes from the client after a quiet moment counts as a new request.)"""
+
+    def __init__(self, target: str, delay: float) -> None:
+        import socket
+        import threading
+
+        self.delay = delay
+        host, port = target.rsplit("//", 1)[1].split(":")
+        self.target = (host, int(port))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b, slow in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, slow), daemon=True).start()
+
+    def _pump(self, src: object, dst: object, slow: bool) -> None:
+        import socket
+
+        assert isinstance(src, socket.socket) and isinstance(dst, socket.socket)
+        last = 0.0
+        try:
+            while True:
+                data = src.recv(1 << 20)
+                if not data:
+                    break
+                now = time.monotonic()
+                if slow and now - last > 0.002:
+                    time.sleep(self.delay)
+                last = time.monotonic()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+S3_LATENCY = 0.010  # seconds added to every request (a round trip to a nearby region)
+
+
+def w6s3(ctx: Ctx) -> None:
+    """W6's data through an S3 remote: the delayed, parallel checkout against the same
+    checkout with each object fetched when git asks for its file (git-archives only: the
+    peers have no such switch)."""
+    tool = ctx.tool
+    if not isinstance(tool, ArchivesTool):
+        raise NotApplicable(f"{tool.name}: W6S3 compares git-archives with its own "
+                            "one-at-a-time mode")
+    saved = dict(ctx.env)
+    ctx.env.update(S3_BENCH_ENV)
+    try:
+        with MotoServer("bench") as s3:
+            proxy = LatencyProxy(s3.endpoint, S3_LATENCY)
+            repo = ctx.fresh("w6s3-src")
+            write_big_csv(repo / "data" / "big.csv", ctx.big_bytes, seed=1)
+            write_many_files(repo / "data" / "many", ctx.many_count, SMALL_FILE_BYTES, seed=2)
+            tool.init_large(ctx, repo, "data/**")
+            ctx.commit(repo, "data")
+            remote_git = ctx.fresh("w6s3-remote.git", ctx.remote_root)
+            ctx.run(["git", "init", "-q", "--bare", "-b", "main"], remote_git)
+            ctx.run(["git", "remote", "add", "origin", str(remote_git)], repo)
+            ctx.run(["git", "archives", "remote", "add", "-d", "store", "s3://bench/w6"], repo)
+            for key, value in (("endpointurl", proxy.url), ("pathstyle", "true"),
+                               ("region", "us-east-1")):
+                ctx.run(["git", "archives", "remote", "modify", "store", key, value], repo)
+            ctx.commit(repo, "remote")
+            ctx.record("W6S3", W6S3_PUSH, lambda: ctx.timed([["git", "archives", "push"]], repo))
+            ctx.run(["git", "push", "-q", "origin", "main"], repo)
+
+            def clone_run(steps: Callable[[Path, Path], list[tuple[list[str], Path]]]) -> float:
+                dest = ctx.root / "w6s3-clone"
+                if dest.exists():
+                    shutil.rmtree(dest)
+                elapsed = ctx.timed_in(steps(remote_git, dest))
+                check_clone(ctx, dest)
+                return elapsed
+
+            ctx.record("W6S3", W6S3_CHECKOUT, lambda: clone_run(tool.clone_with_checkout))
+            ctx.record("W6S3", W6S3_ONE, lambda: clone_run(tool.clone_one_at_a_time))
+    finally:
+        ctx.env.clear()
+        ctx.env.update(saved)
+
+
 def has_changes(ctx: Ctx, repo: Path) -> bool:
     return bool(ctx.run(["git", "status", "--porcelain"], repo).stdout.strip())
 
@@ -1095,6 +1254,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W6": w6,
     "W7": w7,
     "W8": w8,
+    "W6S3": w6s3,
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1106,6 +1266,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W6": (W6_PUSH, W6_PULL, W6_CHECKOUT, W6_ONE),
     "W7": (W7_NOOP, W7_ONE, W7_TOUCH, W7_START),
     "W8": (W8_ADD, W8_STATUS),
+    "W6S3": (W6S3_PUSH, W6S3_CHECKOUT, W6S3_ONE),
 }
 
 
@@ -1228,8 +1389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tool", required=True, help="comma list of: " + ", ".join(ALL_TOOLS))
     parser.add_argument(
         "--only",
-        default=",".join(w for w in ALL_WORKLOADS if w != "W5"),
-        help="comma list of workloads (default: all but W5)",
+        default=",".join(w for w in ALL_WORKLOADS if w not in NOT_BY_DEFAULT),
+        help="comma list of workloads (default: all but W5 and W6S3)",
     )
     parser.add_argument(
         "--scale",
