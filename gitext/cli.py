@@ -67,6 +67,29 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal), raised like Ctrl-C so that every ``finally``
+    runs: a pull releases ``index.lock`` and removes its temp files, as git does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _stop_cleanly_on_terminate() -> None:
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        # a signal someone chose to ignore (nohup) stays ignored
+        if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, _raise_terminated)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # git calls these on every add, checkout and commit: skip building the whole parser.
@@ -79,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return filter_main(notebooks="--notebooks" in args[1:])
     verb = args[0] if args else ""
+    _stop_cleanly_on_terminate()
     parser = build_parser(VERB_MODULES.get(verb) if verb in VERB_MODULES else None)
     ns = parser.parse_args(args)
     func = getattr(ns, "func", None)
@@ -92,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
+    except Terminated as exc:
+        print(f"git-archives: stopped by signal {exc.signum}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("git-archives: interrupted", file=sys.stderr)
         return 130

@@ -211,3 +211,44 @@ def test_an_interrupted_fetch_leaves_nothing_partial_and_the_next_one_completes(
     assert "already there" in out
     assert len(cache_objects(repo)) == 4
     _cache_intact(repo)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_pull_stopped_by_a_signal_releases_the_index_lock_and_leaves_no_temp_files(
+        tmp_path: Path, bucket: str, proxy: FaultProxy, signame: str) -> None:
+    """git removes its index.lock when it is terminated; a pull must too, or every later
+    git command that writes the index fails until the user deletes the lock by hand."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN_DIR, git
+
+    repo, _ = _repo(tmp_path, bucket, proxy.url, jobs="1")
+    git(repo, "add", ".archives")
+    git(repo, "commit", "-qm", "data remote")
+    archives(repo, "push")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", os.fspath(repo), os.fspath(clone))
+    archives(clone, "install")
+    git(clone, "checkout", "-q", "main", env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
+    proxy.add("slow", 8, method="GET", delay=0.5)
+    proc = subprocess.Popen([str(BIN_DIR / "git-archives"), "pull"], cwd=clone,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lock = clone / ".git" / "index.lock"
+    deadline = time.monotonic() + 30
+    while not (lock.exists() and proxy.outcomes("slow") >= 1) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lock.exists()  # the pull holds the index while it fills files in
+    signum = getattr(signal, signame)
+    proc.send_signal(signum)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert b"stopped by signal" in err
+    assert not lock.exists()
+    assert not list((clone / ".git" / "archives" / "tmp").iterdir())
+    assert [p for p in clone.rglob("*.tmp") if ".git" not in p.parts] == []
+    proxy.faults.clear()
+    archives(clone, "pull")  # and the next one completes
+    assert git(clone, "status", "--porcelain").stdout == b""
