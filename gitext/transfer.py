@@ -1018,11 +1018,12 @@ _tmp_names = itertools.count()
 
 
 def _write_object_to(store: LocalStore, oid: ObjectId, size: int, dest: Path,
-                     executable: bool) -> None:
+                     executable: bool, *, direct: bool = True) -> None:
     """Place a copy of a verified object at ``dest``: a new file beside it (made with the
-    umask's mode, as git makes files), the bytes copied in the kernel, then moved to
-    ``dest``. Raises OSError; the temp file never survives."""
-    from gitext.store.local import kernel_copy
+    umask's mode, as git makes files), the bytes copied in the kernel — or, for a large
+    object with ``direct``, past the page cache (:func:`gitext.store.local.direct_copy`) —
+    then moved to ``dest``. Raises OSError; the temp file never survives."""
+    from gitext.store.local import DIRECT_MIN, direct_copy, kernel_copy
 
     fd = -1
     while fd < 0:  # a name left by a crashed process of the same pid is stepped over
@@ -1033,7 +1034,8 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, dest: Path,
     try:
         src = os.open(store.path(oid), os.O_RDONLY)
         try:
-            kernel_copy(src, fd, size)
+            if not (direct and size >= DIRECT_MIN and direct_copy(src, fd, size)):
+                kernel_copy(src, fd, size)
         finally:
             os.close(src)
         os.close(fd)
@@ -1062,8 +1064,9 @@ class InPlaceFill:
     the index (files already placed hold their right content; git re-cleans them once)."""
 
     def __init__(self, repo: Repo, store: LocalStore, paths: Sequence[str] | None = None, *,
-                 jobs: int | None = None) -> None:
+                 jobs: int | None = None, direct: bool = True) -> None:
         self.repo = repo
+        self.direct = direct  # large files past the page cache (config core.directio)
         self.store = store
         self.paths = paths
         self.result = DirectFill()
@@ -1147,7 +1150,7 @@ class InPlaceFill:
                 return
             mode = int.from_bytes(self._data[offset + 24:offset + 28], "big")
             _write_object_to(self.store, tp.pointer.oid, tp.pointer.size, dest,
-                             bool(mode & 0o111))
+                             bool(mode & 0o111), direct=self.direct)
             st = os.stat(dest)
         except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
             with self._guard:
@@ -1252,11 +1255,11 @@ class InPlaceFill:
 
 
 def fill_in_place(repo: Repo, store: LocalStore, paths: Sequence[str] | None = None, *,
-                  jobs: int | None = None) -> DirectFill:
+                  jobs: int | None = None, direct: bool = True) -> DirectFill:
     """Replace work-tree files that are exactly their pointer and whose object is cached
     (and verified) with the content, and record their stat in the index. Files this cannot
     handle are listed in ``left`` for ``git checkout``; objects not cached in ``missing``."""
-    fill = InPlaceFill(repo, store, paths, jobs=jobs)
+    fill = InPlaceFill(repo, store, paths, jobs=jobs, direct=direct)
     fill.start()
     return fill.finish()
 

@@ -331,7 +331,8 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     rem = open_remote(cfg, remote, root=root)
     # pull: pointer files are written as their objects arrive (see _fill_work_tree); the
     # filler holds index.lock until it is finished, and is always released here.
-    filler = transfer.InPlaceFill(repo, store, _literal_paths(include), jobs=jobs) \
+    filler = transfer.InPlaceFill(repo, store, _literal_paths(include), jobs=jobs,
+                                  direct=cfg.get_bool("core.directio", True)) \
         if verb == "pull" else None
     try:
         try:
