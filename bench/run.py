@@ -905,17 +905,22 @@ def w6(ctx: Ctx) -> None:
     ctx.run(["git", "push", "-q", "origin", "main"], repo)
     tool.setup_clone_tools(ctx)
 
-    def clone_run(steps: Callable[[Path, Path], list[tuple[list[str], Path]]]) -> float:
-        dest = ctx.root / "w6-clone"
-        if dest.exists():
-            shutil.rmtree(dest)
-        elapsed = ctx.timed_in(steps(remote_git, dest))
-        check_clone(ctx, dest)
-        return elapsed
+    dest = ctx.root / "w6-clone"
+    ctx.record("W6", W6_PULL, lambda: clone_run(ctx, tool.clone_and_pull, remote_git, dest))
+    ctx.record("W6", W6_CHECKOUT,
+               lambda: clone_run(ctx, tool.clone_with_checkout, remote_git, dest))
+    ctx.record("W6", W6_ONE, lambda: clone_run(ctx, tool.clone_one_at_a_time, remote_git, dest))
 
-    ctx.record("W6", W6_PULL, lambda: clone_run(tool.clone_and_pull))
-    ctx.record("W6", W6_CHECKOUT, lambda: clone_run(tool.clone_with_checkout))
-    ctx.record("W6", W6_ONE, lambda: clone_run(tool.clone_one_at_a_time))
+
+def clone_run(ctx: Ctx, steps: Callable[[Path, Path], list[tuple[list[str], Path]]],
+              remote_git: Path, dest: Path) -> float:
+    """Time ``steps`` (a clone of ``remote_git`` into a fresh ``dest``, then whatever fills
+    it) and check that the clone holds W6's data."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    elapsed = ctx.timed_in(steps(remote_git, dest))
+    check_clone(ctx, dest)
+    return elapsed
 
 
 W6S3_PUSH = "push to S3 (moto on loopback behind a latency proxy)"
@@ -1061,17 +1066,11 @@ def w6s3(ctx: Ctx) -> None:
             ctx.commit(repo, "remote")
             ctx.record("W6S3", W6S3_PUSH, lambda: ctx.timed([["git", "archives", "push"]], repo))
             ctx.run(["git", "push", "-q", "origin", "main"], repo)
-
-            def clone_run(steps: Callable[[Path, Path], list[tuple[list[str], Path]]]) -> float:
-                dest = ctx.root / "w6s3-clone"
-                if dest.exists():
-                    shutil.rmtree(dest)
-                elapsed = ctx.timed_in(steps(remote_git, dest))
-                check_clone(ctx, dest)
-                return elapsed
-
-            ctx.record("W6S3", W6S3_CHECKOUT, lambda: clone_run(tool.clone_with_checkout))
-            ctx.record("W6S3", W6S3_ONE, lambda: clone_run(tool.clone_one_at_a_time))
+            dest = ctx.root / "w6s3-clone"
+            ctx.record("W6S3", W6S3_CHECKOUT,
+                       lambda: clone_run(ctx, tool.clone_with_checkout, remote_git, dest))
+            ctx.record("W6S3", W6S3_ONE,
+                       lambda: clone_run(ctx, tool.clone_one_at_a_time, remote_git, dest))
     finally:
         ctx.env.clear()
         ctx.env.update(saved)

@@ -15,13 +15,15 @@ from tests.remotes.conftest import make_data_repo
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 
 
-def _published(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
-    files = {"a.bin": os.urandom(50_000), "d/b.bin": os.urandom(7_000),
-             "d/e/c d.bin": os.urandom(300), "run.bin": os.urandom(1000)}
+def _published(tmp_path: Path, files: dict[str, bytes] | None = None
+               ) -> tuple[Path, Path, dict[str, bytes]]:
+    files = files or {"a.bin": os.urandom(50_000), "d/b.bin": os.urandom(7_000),
+                      "d/e/c d.bin": os.urandom(300), "run.bin": os.urandom(1000)}
     repo = make_data_repo(tmp_path / "r", files)
-    (repo / "run.bin").chmod(0o755)
-    git(repo, "add", "run.bin")
-    git(repo, "commit", "-qm", "executable")
+    if "run.bin" in files:
+        (repo / "run.bin").chmod(0o755)
+        git(repo, "add", "run.bin")
+        git(repo, "commit", "-qm", "executable")
     remote = tmp_path / "remote"
     remote.mkdir()
     archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
@@ -231,13 +233,7 @@ def test_direct_copy_of_a_file_that_shrank_is_an_error_not_a_short_copy(
 def test_a_large_file_is_pulled_right_with_or_without_direct_writes(
         tmp_path: Path, directio: str) -> None:
     big = os.urandom((16 << 20) + 12_345)  # above DIRECT_MIN, not a whole number of blocks
-    repo = make_data_repo(tmp_path / "r", {"big.bin": big, "a.bin": os.urandom(999)})
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
-    git(repo, "add", ".archives")
-    git(repo, "commit", "-qm", "remote")
-    archives(repo, "push")
+    repo, _remote, _files = _published(tmp_path, {"big.bin": big, "a.bin": os.urandom(999)})
     clone = _pointer_clone(tmp_path, repo)
     git(clone, "config", "archives.core.directio", directio)
     archives(clone, "pull")
