@@ -535,7 +535,8 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     def download(item: _Item) -> None:
         tmp = store.tmp / f"fetch-{run_id}-{next(names)}"
         try:
-            size = remote.backend.get(item.key, tmp, progress.advance if progress else None)
+            size = remote.backend.get(item.key, tmp, progress.advance if progress else None,
+                                      size=None if item.manifest else refs.sizes.get(item.oid))
             final, st = _commit_fetched(store, tmp, item)
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):

@@ -58,9 +58,12 @@ class Backend(Protocol):
         is the last time the key was written or re-linked — what gc's grace period uses."""
         ...
 
-    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:
+    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
+            size: int | None = None) -> int:
         """Write the object's bytes to ``dst`` (a path that does not exist yet, or an open
-        binary file); return the byte count. Raise :class:`ObjectMissingError` if absent."""
+        binary file); return the byte count. Raise :class:`ObjectMissingError` if absent.
+        ``size``, when the caller knows it (a pointer says it), lets a backend pick its way
+        of downloading before the first request."""
         ...
 
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:

@@ -104,14 +104,15 @@ class LocalBackend:
                        max(st.st_mtime, st.st_ctime))
 
     # -- transfers ------------------------------------------------------------------------
-    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:
+    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
+            size: int | None = None) -> int:
         src = self.root / key
         try:
             st = src.stat()
         except FileNotFoundError:
             self._check_root()
             raise ObjectMissingError(f"{self.url}: no object {key}") from None
-        size = st.st_size
+        size = st.st_size  # (the file's own size: a hint is not needed here)
         if isinstance(dst, Path):
             if not (st.st_mode & 0o222 == 0 and _try_link(src, dst)):
                 shutil.copyfile(src, dst)

@@ -292,7 +292,8 @@ class S3Backend:
                               multipart_chunksize=self.chunk,
                               max_concurrency=min(8, self.jobs), use_threads=True)
 
-    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None) -> int:
+    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
+            size: int | None = None) -> int:
         client = self.client()
         full = self._full(key)
         delay = 0.2
@@ -306,7 +307,7 @@ class S3Backend:
                     progress(n)
 
             try:
-                return self._get_once(client, key, full, dst, count)
+                return self._get_once(client, key, full, dst, count, size=size)
             except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
                 mapped = self._map(exc, "download", key=key)
                 if progress is not None and moved:
@@ -323,16 +324,15 @@ class S3Backend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _get_once(self, client: Any, key: str, full: str, dst: Path | BinaryIO,
-                  count: ProgressFn) -> int:
+                  count: ProgressFn, *, size: int | None) -> int:
+        if size is not None and size > self.threshold and isinstance(dst, Path):
+            return self._get_in_parts(client, full, dst, count)  # known large: no plain GET
         resp = client.get_object(Bucket=self.bucket, Key=full)
         body = resp["Body"]
         length = int(resp.get("ContentLength") or 0)
         if length > self.threshold and isinstance(dst, Path):
             body.close()
-            # Ranged parallel GETs; s3transfer writes a temp name and renames it to dst.
-            client.download_file(self.bucket, full, str(dst), Config=self._transfer_config(),
-                                 Callback=count)
-            return dst.stat().st_size
+            return self._get_in_parts(client, full, dst, count)
         out = open(dst, "wb") if isinstance(dst, Path) else dst  # noqa: SIM115
         try:
             size = 0
@@ -347,6 +347,12 @@ class S3Backend:
             body.close()
             if out is not dst:
                 out.close()
+
+    def _get_in_parts(self, client: Any, full: str, dst: Path, count: ProgressFn) -> int:
+        """Ranged parallel GETs; s3transfer writes a temp name and renames it to ``dst``."""
+        client.download_file(self.bucket, full, str(dst), Config=self._transfer_config(),
+                             Callback=count)
+        return dst.stat().st_size
 
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         client = self.client()

@@ -135,6 +135,35 @@ def test_a_large_object_goes_up_and_down_in_parts(bucket: str, moto_endpoint: st
     assert hashlib.sha256(dst.read_bytes()).hexdigest() == _oid(data).digest
 
 
+def test_a_known_large_size_skips_the_plain_get(bucket: str, proxy: Any,
+                                                tmp_path: Path) -> None:
+    """A pointer says how big its object is: a large one goes straight to ranged GETs,
+    instead of opening a whole-object GET only to close it unread."""
+    from gitext.remotes.s3 import S3Backend
+
+    b = S3Backend.from_url(f"s3://{bucket}", {
+        "endpointurl": proxy.url, "pathstyle": "true", "region": "us-east-1",
+        "multipartthreshold": "5mib", "multipartchunksize": "5mib"})
+    data = os.urandom(11 * 1024 * 1024)
+    key = _oid(data).key
+    b.put(key, _src(tmp_path, data), len(data))
+
+    def gets() -> int:
+        return sum(1 for method, _path, _outcome in proxy.seen if method == "GET")
+
+    before = gets()
+    assert b.get(key, tmp_path / "hinted", size=len(data)) == len(data)
+    hinted = gets() - before
+    before = gets()
+    assert b.get(key, tmp_path / "unhinted") == len(data)
+    unhinted = gets() - before
+    assert (tmp_path / "hinted").read_bytes() == data == (tmp_path / "unhinted").read_bytes()
+    assert hinted == 3 and unhinted == 4  # three 5 MiB ranges; plus the abandoned GET
+    with pytest.raises(ObjectMissingError):
+        b.get("files/sha256/00/" + "0" * 62, tmp_path / "absent", size=len(data))
+    assert not (tmp_path / "absent").exists()
+
+
 def test_a_remote_directory_whose_parent_is_missing_is_a_clear_error(tmp_path: Path) -> None:
     b = LocalBackend(tmp_path / "nowhere" / "store", "nowhere/store")
     with pytest.raises(RemoteError, match="does not exist"):
