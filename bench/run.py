@@ -23,9 +23,11 @@ import os
 import random
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -940,8 +942,6 @@ class MotoServer:
         self.endpoint = ""
 
     def __enter__(self) -> MotoServer:
-        import socket
-
         for line in install_venv(MOTO_VENV, "moto[server]", "moto_server"):
             print(f"  setup: {line}", file=sys.stderr)
         with socket.socket() as sock:
@@ -979,9 +979,6 @@ class LatencyProxy:
     (A burst of bytes from the client after a quiet moment counts as a new request.)"""
 
     def __init__(self, target: str, delay: float) -> None:
-        import socket
-        import threading
-
         self.delay = delay
         host, port = target.rsplit("//", 1)[1].split(":")
         self.target = (host, int(port))
@@ -993,9 +990,6 @@ class LatencyProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import socket
-        import threading
-
         while True:
             try:
                 client, _ = self.sock.accept()
@@ -1005,10 +999,7 @@ class LatencyProxy:
             for a, b, slow in ((client, upstream, True), (upstream, client, False)):
                 threading.Thread(target=self._pump, args=(a, b, slow), daemon=True).start()
 
-    def _pump(self, src: object, dst: object, slow: bool) -> None:
-        import socket
-
-        assert isinstance(src, socket.socket) and isinstance(dst, socket.socket)
+    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
         last = 0.0
         try:
             while True:

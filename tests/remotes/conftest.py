@@ -214,6 +214,17 @@ def make_data_repo(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
+def add_dir_remote(repo: Path, remote: Path, *, commit: bool = False) -> Path:
+    """Make the folder ``remote`` and set it as ``repo``'s default data remote
+    (``storage``); with ``commit``, commit ``.archives`` so that clones have it too."""
+    remote.mkdir(exist_ok=True)
+    archives(repo, "remote", "add", "-d", "storage", str(remote))
+    if commit:
+        git(repo, "add", ".archives")
+        git(repo, "commit", "-qm", "data remote")
+    return remote
+
+
 def set_s3_remote(repo: Path, bucket: str, endpoint: str, *, name: str = "storage",
                   extra: dict[str, str] | None = None) -> None:
     # Written with git config directly (what 'remote add/modify' do, tested elsewhere):

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import archives, git
-from tests.remotes.conftest import cache_objects, drop_cache, make_data_repo, set_s3_remote
+from tests.remotes.conftest import (
+    add_dir_remote,
+    cache_objects,
+    drop_cache,
+    make_data_repo,
+    set_s3_remote,
+)
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 
@@ -27,10 +33,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def _configure(kind: str, repo: Path, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if kind == "dir":
-        remote = tmp_path / "remote"
-        remote.mkdir(exist_ok=True)
-        archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
-        return os.fspath(remote)
+        return os.fspath(add_dir_remote(repo, tmp_path / "remote"))
     bucket = request.getfixturevalue("bucket")
     set_s3_remote(repo, bucket, request.getfixturevalue("moto_endpoint"))
     return f"s3://{bucket}/proj"
@@ -200,11 +203,7 @@ def test_a_remote_object_whose_bytes_do_not_match_is_refused_and_never_checked_o
         tmp_path: Path) -> None:
     files = {"a.bin": os.urandom(5000), "b.bin": os.urandom(5000)}
     repo = make_data_repo(tmp_path / "r", files)
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
-    git(repo, "add", ".archives")
-    git(repo, "commit", "-qm", "remote")
+    remote = add_dir_remote(repo, tmp_path / "remote", commit=True)
     archives(repo, "push")
     bad = remote / "files" / "sha256" / hashlib.sha256(files["a.bin"]).hexdigest()[:2]
     obj = next(bad.iterdir())
@@ -224,9 +223,7 @@ def test_a_remote_object_whose_bytes_do_not_match_is_refused_and_never_checked_o
 
 def test_push_names_objects_missing_from_the_local_cache(tmp_path: Path) -> None:
     repo = make_data_repo(tmp_path / "r", {"a.bin": os.urandom(3000)})
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
+    add_dir_remote(repo, tmp_path / "remote")
     drop_cache(repo)
     proc = archives(repo, "push", check=False)
     assert proc.returncode == 1
@@ -238,9 +235,7 @@ def test_push_all_commits_covers_history_and_rev_selects_one(tmp_path: Path) -> 
     repo = make_data_repo(tmp_path / "r", {"a.bin": b"v1" * 1000})
     (repo / "a.bin").write_bytes(b"v2" * 1000)
     git(repo, "commit", "-qam", "v2")
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
+    add_dir_remote(repo, tmp_path / "remote")
     assert "1 object(s) uploaded" in archives(repo, "push", "--rev", "HEAD~1").stdout.decode()
     assert "1 object(s) uploaded" in archives(repo, "push", "--all-commits").stdout.decode()
     assert "2 already there" in archives(repo, "push", "--all-commits").stdout.decode()

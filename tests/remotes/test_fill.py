@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import archives, git
-from tests.remotes.conftest import make_data_repo
+from tests.remotes.conftest import add_dir_remote, make_data_repo
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 
@@ -24,11 +24,7 @@ def _published(tmp_path: Path, files: dict[str, bytes] | None = None
         (repo / "run.bin").chmod(0o755)
         git(repo, "add", "run.bin")
         git(repo, "commit", "-qm", "executable")
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
-    git(repo, "add", ".archives")
-    git(repo, "commit", "-qm", "remote")
+    remote = add_dir_remote(repo, tmp_path / "remote", commit=True)
     archives(repo, "push")
     return repo, remote, files
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import archives, git
-from tests.remotes.conftest import make_data_repo
+from tests.remotes.conftest import add_dir_remote, make_data_repo
 
 
 def _key(data: bytes) -> str:
@@ -29,11 +29,7 @@ def _scenario(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
     blobs = {k: os.urandom(4000) for k in (
         "old", "head", "index", "stash", "worktree", "unpushed")}
     repo = make_data_repo(tmp_path / "r", {"a.bin": blobs["old"]})
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
-    git(repo, "add", ".archives")
-    git(repo, "commit", "-qm", "remote")
+    remote = add_dir_remote(repo, tmp_path / "remote", commit=True)
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", os.fspath(origin))
     git(repo, "remote", "add", "origin", os.fspath(origin))

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN_DIR, archives, git
-from tests.remotes.conftest import FaultProxy, cache_objects, make_data_repo, set_s3_remote
+from tests.remotes.conftest import (
+    FaultProxy,
+    add_dir_remote,
+    cache_objects,
+    make_data_repo,
+    set_s3_remote,
+)
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 
@@ -29,13 +35,13 @@ def _published(tmp_path: Path, files: dict[str, bytes], *, s3: tuple[str, str] |
     """(repo, bare origin, data remote dir) with everything pushed through git push."""
     repo = make_data_repo(tmp_path / "r", files)
     remote = tmp_path / "remote"
-    remote.mkdir()
     if s3 is None:
-        archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
+        add_dir_remote(repo, remote, commit=True)
     else:
+        remote.mkdir()
         set_s3_remote(repo, *s3)
-    git(repo, "add", ".archives")
-    git(repo, "commit", "-qm", "data remote")
+        git(repo, "add", ".archives")
+        git(repo, "commit", "-qm", "data remote")
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", os.fspath(origin))
     git(repo, "remote", "add", "origin", os.fspath(origin))
@@ -164,9 +170,8 @@ def test_two_pushes_at_once_to_one_remote_both_succeed(tmp_path: Path) -> None:
     a = make_data_repo(tmp_path / "a", {"s.bin": shared, "a.bin": os.urandom(40_000)})
     b = make_data_repo(tmp_path / "b", {"s.bin": shared, "b.bin": os.urandom(40_000)})
     remote = tmp_path / "remote"
-    remote.mkdir()
     for r in (a, b):
-        archives(r, "remote", "add", "-d", "storage", os.fspath(remote))
+        add_dir_remote(r, remote)
     procs = [subprocess.Popen([str(BIN_DIR / "git-archives"), "push"], cwd=r,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in (a, b)]
     for p in procs:

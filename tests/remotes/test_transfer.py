@@ -20,7 +20,7 @@ from gitext.progress import Progress
 from gitext.remotes.base import open_remote
 from gitext.store.local import LocalStore
 from tests.conftest import archives, git
-from tests.remotes.conftest import make_data_repo
+from tests.remotes.conftest import add_dir_remote, make_data_repo
 
 
 def _sha(data: bytes) -> ObjectId:
@@ -32,10 +32,7 @@ def _md5(data: bytes) -> ObjectId:
 
 
 def _with_remote(repo: Path, tmp_path: Path) -> Path:
-    remote = tmp_path / "remote"
-    remote.mkdir()
-    archives(repo, "remote", "add", "-d", "storage", os.fspath(remote))
-    return remote
+    return add_dir_remote(repo, tmp_path / "remote")
 
 
 def test_referenced_objects_reads_head_by_default_and_history_on_request(tmp_path: Path) -> None:
