@@ -224,6 +224,8 @@ def _outputs(repo: Repo) -> None:
         _say(f"git-archives: kept {path} ({why}); 'git archives checkout --force' replaces it")
     for item in report.missing:
         _say(f"git-archives: {item} is not in the cache; run 'git archives pull'")
+    for path, why in report.refused:
+        _say(f"git-archives: refused to restore {path}: {why}")
 
 
 def pre_push(repo: Repo, args: list[str]) -> int:

@@ -25,6 +25,7 @@ import contextlib
 import errno
 import itertools
 import os
+import posixpath
 import re
 import threading
 import time
@@ -40,8 +41,10 @@ from gitext.config import Config, format_size
 from gitext.errors import ArchivesError, CorruptObjectError, RemoteError, UsageError
 from gitext.gitrepo import Repo
 from gitext.hashing import ObjectId, hash_file, hash_file_stat
+from gitext.indexlock import clear_owner, note_owner
 from gitext.remotes.base import ObjectMissingError, Remote, default_jobs, open_remote
 from gitext.store.local import READ_ONLY, LocalStore
+from gitext.worktree import WorkTree
 
 if TYPE_CHECKING:
     from gitext.workspace import TrackedPointer
@@ -494,7 +497,10 @@ def _commit_fetched(store: LocalStore, tmp: Path, item: _Item) -> tuple[Path, os
         data = tmp.read_bytes()
         ok = digest == item.oid.digest
         if ok:
-            parse_manifest(data, where=f"remote manifest {item.oid.digest}.dir")
+            try:
+                parse_manifest(data, where=f"remote manifest {item.oid.digest}.dir")
+            except CorruptObjectError as exc:  # intact bytes, hostile or broken content
+                raise ArchivesError(f"refused: {exc.message}", hint=exc.hint) from None
     else:
         ok = digest == item.oid.digest
     if not ok:
@@ -1015,43 +1021,25 @@ def _patch_stat(buf: bytearray, offset: int, st: os.stat_result) -> None:
     struct.pack_into(">III", buf, offset + 28, st.st_uid & m, st.st_gid & m, st.st_size & m)
 
 
-_tmp_names = itertools.count()
-
-
-def _write_object_to(store: LocalStore, oid: ObjectId, size: int, dest: Path,
-                     executable: bool, *, direct: bool = True) -> None:
-    """Place a copy of a verified object at ``dest``: a new file beside it (made with the
-    umask's mode, as git makes files), the bytes copied in the kernel — or, for a large
+def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, rel: str, *,
+                     executable: bool, direct: bool = True) -> os.stat_result:
+    """Place a copy of a verified object at the repository path ``rel`` through the one way
+    into the work tree (:class:`gitext.worktree.WorkTree`): a new file beside it (made with
+    the umask's mode, as git makes files), the bytes copied in the kernel — or, for a large
     object with ``direct``, past the page cache (:func:`gitext.store.local.direct_copy`) —
-    then moved to ``dest``. Raises OSError; the temp file never survives."""
+    then moved onto ``rel``. Returns the placed file's stat. Raises OSError or
+    UnsafePathError; the temp file never survives."""
     from gitext.store.local import DIRECT_MIN, direct_copy, kernel_copy
 
-    fd = -1
-    while fd < 0:  # a name left by a crashed process of the same pid is stepped over
-        tmp = f"{dest.parent}{os.sep}.{dest.name}.{os.getpid()}-{next(_tmp_names)}.tmp"
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                         getattr(os, "O_CLOEXEC", 0), 0o777 if executable else 0o666)
-    try:
+    def fill(fd: int) -> None:
         src = os.open(store.path(oid), os.O_RDONLY)
         try:
             if not (direct and size >= DIRECT_MIN and direct_copy(src, fd, size)):
                 kernel_copy(src, fd, size)
         finally:
             os.close(src)
-        os.close(fd)
-        fd = -1
-        # Unlink, then rename onto the free name: renaming over an existing file makes ext4
-        # (auto_da_alloc) start writing the new data out at once, ~0.3 ms a file here.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(dest)
-        os.rename(tmp, dest)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+
+    return wt.write(rel, fill, mode=0o777 if executable else 0o666)
 
 
 class InPlaceFill:
@@ -1084,6 +1072,7 @@ class InPlaceFill:
         self._data = bytearray()
         self._hash_len = 20
         self._lock_path = repo.git_dir / "index.lock"
+        self._wt = WorkTree(repo.root)
 
     # -- setup ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -1099,12 +1088,14 @@ class InPlaceFill:
         if os.environ.get("GIT_INDEX_FILE"):
             self.result.left = [tp.path for tp in candidates]
             return
+        self._remove_stale_temps(candidates)
         try:
             self._lock_fd = os.open(self._lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                                     0o666)
         except OSError:  # git is busy with this index: let git's own checkout wait its turn
             self.result.left = [tp.path for tp in candidates]
             return
+        note_owner(self._lock_path)
         try:
             fmt = self.repo.git("rev-parse", "--show-object-format", check=False).stdout
             self._hash_len = 32 if fmt.strip() == b"sha256" else 20
@@ -1124,6 +1115,16 @@ class InPlaceFill:
             self._pool = ThreadPoolExecutor(max_workers=self._workers)
         else:
             self.abort()
+
+    def _remove_stale_temps(self, candidates: list[TrackedPointer]) -> None:
+        """Temp files that a killed pull left beside the files it was filling."""
+        from gitext.worktree import stale_temp_files
+
+        folders = {posixpath.dirname(tp.path) for tp in candidates}
+        for folder in folders:
+            for stale in stale_temp_files(self.repo.root / folder if folder else self.repo.root):
+                with contextlib.suppress(OSError):
+                    self._wt.remove(stale.relative_to(self.repo.root).as_posix())
 
     @property
     def active(self) -> bool:
@@ -1150,9 +1151,9 @@ class InPlaceFill:
             if not worktree_is_pointer(dest, tp.pointer):  # changed meanwhile: leave it
                 return
             mode = int.from_bytes(self._data[offset + 24:offset + 28], "big")
-            _write_object_to(self.store, tp.pointer.oid, tp.pointer.size, dest,
-                             bool(mode & 0o111), direct=self.direct)
-            st = os.stat(dest)
+            st = _write_object_to(self.store, tp.pointer.oid, tp.pointer.size, self._wt,
+                                  tp.path, executable=bool(mode & 0o111),
+                                  direct=self.direct)
         except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
             with self._guard:
                 self._errors.append(exc)
@@ -1230,6 +1231,7 @@ class InPlaceFill:
                 os.close(self._lock_fd)
                 self._lock_fd = -1
                 os.replace(self._lock_path, self.repo.git_dir / "index")
+                clear_owner(self._lock_path)
         finally:
             self.abort()
             if self.result.filled:
@@ -1243,11 +1245,13 @@ class InPlaceFill:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._wt.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
             with contextlib.suppress(FileNotFoundError):
                 self._lock_path.unlink()
+            clear_owner(self._lock_path)
         # files never started go through git checkout
         with self._guard:
             for items in self._waiting.values():

@@ -146,7 +146,7 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
         # named, so no edit of the user's is overwritten.
         for tp in to_checkout:
             # git skips a file whose stat matches its index entry: make it differ.
-            os.utime(root / tp.path, (0, 0))
+            os.utime(root / tp.path, (0, 0), follow_symlinks=False)
         env = dict(os.environ, GIT_ARCHIVES_SKIP_HOOKS="1")
         env.pop("GIT_INDEX_FILE", None)
         listing = b"".join(tp.path.encode("utf-8", "surrogateescape") + b"\0"
@@ -156,6 +156,11 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
              "--pathspec-file-nul"],
             cwd=root, input=listing, capture_output=True, env=env, check=False)
         if proc.returncode != 0:
+            lock = repo.git_dir / "index.lock"
+            if lock.exists():
+                from gitext.indexlock import locked_error
+
+                raise locked_error(lock)
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise ArchivesError(
                 f"could not fill in {len(to_checkout)} file(s): {err[-1] if err else 'git failed'}",
@@ -175,3 +180,33 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
 def missing_objects(store: LocalStore, pointers: Iterable[TrackedPointer]) -> list[TrackedPointer]:
     return [tp for tp in pointers if not store.has(tp.pointer.oid)]
 
+
+
+def stale_temp_files(repo: Repo) -> tuple[list[str], list[str]]:
+    """Temp files an interrupted fill left in the work tree: (ours, removable because
+    their process is gone; older versions' ``.<name>.<pid>-<n>.tmp``, listed only).
+    One ``git ls-files`` of untracked names."""
+    import re
+
+    from gitext.worktree import TMP_PREFIX
+    from gitext.worktree import stale_temp_files as stale_in
+
+    out = repo.git("ls-files", "-z", "--others", "--",
+                   f":(glob)**/{TMP_PREFIX}*", ":(glob)**/.*.tmp", check=False).stdout
+    ours: list[str] = []
+    legacy: list[str] = []
+    old = re.compile(r"\A\..+\.(\d+)-\d+\.tmp\Z")
+    seen_dirs: set[str] = set()
+    for raw in out.split(b"\0"):
+        if not raw:
+            continue
+        rel = raw.decode("utf-8", "surrogateescape")
+        folder, _, name = rel.rpartition("/")
+        if name.startswith(TMP_PREFIX):
+            if folder not in seen_dirs:
+                seen_dirs.add(folder)
+                base = repo.root / folder if folder else repo.root
+                ours += [p.relative_to(repo.root).as_posix() for p in stale_in(base)]
+        elif old.match(name) and (repo.root / folder / name[1:].rsplit(".", 2)[0]).exists():
+            legacy.append(rel)
+    return sorted(set(ours)), legacy

@@ -121,6 +121,8 @@ def cmd_checkout(*, force: bool, as_json: bool) -> int:
                   file=sys.stderr)
         for path, why in report.skipped:
             print(f"skipped   {path}: {why}", file=sys.stderr)
+        for path, why in report.refused:
+            print(f"refused   {path}: {why}", file=sys.stderr)
     return 0 if report.ok else 1
 
 

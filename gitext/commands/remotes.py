@@ -130,7 +130,11 @@ def _project_file(repo: Any) -> Path:
 def _git_config(repo: Any, args: list[str], *, file: Path | None, check: bool = True) -> int:
     cmd = ["git", "config"]
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
+        from gitext.worktree import WorkTree, require_no_symlink
+
+        require_no_symlink(repo.root, file)  # git config -f would write through a link
+        with WorkTree(repo.root) as wt:
+            wt.makedirs(file.parent.relative_to(repo.root).as_posix())
         cmd += ["-f", os.fspath(file)]
     proc = subprocess.run([*cmd, *args], cwd=repo.root, capture_output=True, check=False)
     if check and proc.returncode not in (0, 5):  # 5: unsetting something that is not set
@@ -428,6 +432,18 @@ def _total_size(store: Any, refs: Any) -> int:
     return total
 
 
+def _write_hint(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "free disk space"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the name is too long for this filesystem: rename the file in the repository"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "make the folder writable"
+    return "fix the cause above"
+
+
 def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str],
                     filler: Any) -> int:
     """After a pull: replace pointer files whose content arrived; restore pipeline outputs.
@@ -454,7 +470,7 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
         raise ArchivesError(
             f"cannot write the work tree: {exc.strerror or exc}"
             + (f" ({exc.filename})" if exc.filename else ""),
-            hint="free disk space, then run 'git archives pull' again (the cache is intact)",
+            hint=_write_hint(exc) + ", then run 'git archives pull' again (the cache is intact)",
         ) from None
     filled = len(set(direct.filled) | set(fill.filled))
     still = len(set(direct.missing) | {tp.path for tp in fill.missing})
@@ -468,17 +484,16 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
     if fill.skipped_modified:
         print(f"pull: {len(fill.skipped_modified)} locally modified file(s) left alone",
               file=sys.stderr)
-    import importlib
+    from gitext.pipeline import checkout
 
-    try:  # written by the pipeline area; absent in a build without it
-        checkout = importlib.import_module("gitext.pipeline.checkout")
-    except ImportError:
-        return code
     report = checkout.checkout_outputs(repo.root, archives_dir=repo.archives_dir)
     if report.restored:
         print(f"pull: {len(report.restored)} pipeline output(s) restored")
     for path, why in report.conflicts:
         print(f"pull: kept {path}: {why}", file=sys.stderr)
+    for path, why in report.refused:
+        print(f"pull: refused to restore {path}: {why}", file=sys.stderr)
+        code = 1
     missing = list(report.missing)
     if include or exclude:
         from gitext.transfer import PathFilter

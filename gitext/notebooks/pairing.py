@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from gitext.errors import NotebookError, UsageError
 from gitext.fsutil import atomic_write
+from gitext.worktree import write_bytes_in
 
 Prefer = Literal["notebook", "text"]
 CellKey = tuple[str, str]
@@ -630,7 +631,7 @@ def sync_pair(pair: Pair, state: SyncState, configs: Configs, *, dry_run: bool,
         if data == old:
             return
         if not dry_run:
-            atomic_write(path, data)
+            write_bytes_in(root, path, data)
         res.written.append(path)
 
     if text_bytes is None:
@@ -858,7 +859,7 @@ def _pair_one(target: Path, top: Path, short: str | None, configs: Configs,
             nb = read_notebook_bytes(data, target)
             if _set_formats(nb, short):
                 new = _dump_notebook(nb)
-                atomic_write(target, new)
+                write_bytes_in(top, target, new)
                 written.append(target)
         else:
             # A text notebook named directly: its notebook is built from it, with formats.
@@ -868,11 +869,11 @@ def _pair_one(target: Path, top: Path, short: str | None, configs: Configs,
             nb_path = pairs_from_formats(target, short, None)[0].notebook
             if not nb_path.exists():
                 nb_data = _dump_notebook(build_notebook(cell_keys(text_nb), None, text_nb))
-                atomic_write(nb_path, nb_data)
+                write_bytes_in(top, nb_path, nb_data)
                 written.append(nb_path)
             target = nb_path
             if _set_formats(nb := read_notebook_bytes(nb_path.read_bytes(), nb_path), short):
-                atomic_write(nb_path, _dump_notebook(nb))
+                write_bytes_in(top, nb_path, _dump_notebook(nb))
                 written.append(nb_path)
     pairs = pairs_for(target, top, configs)
     if not pairs:
@@ -902,7 +903,7 @@ def _stamp_header(p: Pair, short: str, config: Any, state: SyncState) -> list[Pa
         return []
     nb = read_notebook_bytes(nb_bytes, p.notebook)
     new_text = _writes_text(nb, p.fmt, config).encode("utf-8")
-    atomic_write(p.text, new_text)
+    write_bytes_in(state.worktree, p.text, new_text)
     state.record(p, nb_bytes, new_text, notebook_keys_in_format(nb, p.fmt, config), short)
     return [p.text]
 

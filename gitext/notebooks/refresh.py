@@ -230,8 +230,8 @@ def restore_outputs(repo: Repo, path: str, *, opts: StripOptions | None = None) 
     dropped."""
     import json
 
-    from gitext.fsutil import atomic_write
     from gitext.notebooks.strip import clean_notebook
+    from gitext.worktree import write_bytes_in
 
     kept_file = outputs_dir(repo) / path
     target = repo.root / path
@@ -258,7 +258,7 @@ def restore_outputs(repo: Repo, path: str, *, opts: StripOptions | None = None) 
                 f"{path}: putting the kept outputs back would change what git stores "
                 "(the strip settings keep some outputs); left as it is",
                 hint=f"the outputs are in {kept_file}")
-        atomic_write(target, new)
+        write_bytes_in(repo.root, target, new)
         refresh(repo, [path], opts=options)
     kept_file.unlink()
     return restored

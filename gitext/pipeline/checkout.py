@@ -22,11 +22,12 @@ from gitext.pipeline.dvchash import MD5, Hasher
 from gitext.pipeline.model import Pipeline
 from gitext.state import StateCache
 from gitext.store.local import LocalStore
+from gitext.worktree import UnsafePathError, WorkTree
 
 
 class CheckoutReport:
     # A plain class: a dataclass costs ~1 ms of import in every post-checkout hook.
-    __slots__ = ("conflicts", "missing", "restored", "skipped", "unchanged")
+    __slots__ = ("conflicts", "missing", "refused", "restored", "skipped", "unchanged")
 
     def __init__(self) -> None:
         self.restored: list[str] = []  # repo paths placed or repaired
@@ -34,13 +35,14 @@ class CheckoutReport:
         self.conflicts: list[tuple[str, str]] = []  # (path, why kept)
         self.missing: list[str] = []  # recorded but not in the cache
         self.skipped: list[tuple[str, str]] = []  # (path, why)
+        self.refused: list[tuple[str, str]] = []  # (path, why): behind a symlink, into .git
 
     def __repr__(self) -> str:
         return f"CheckoutReport({self.to_dict()!r})"
 
     @property
     def ok(self) -> bool:
-        return not self.conflicts and not self.missing
+        return not self.conflicts and not self.missing and not self.refused
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,7 @@ class CheckoutReport:
             "conflicts": [{"path": p, "reason": r} for p, r in self.conflicts],
             "missing": self.missing,
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "refused": [{"path": p, "reason": r} for p, r in self.refused],
         }
 
 
@@ -77,16 +80,18 @@ def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | No
     state = StateCache(archives_dir / "state.db")
     store = LocalStore(archives_dir, state=state)
     hasher = Hasher(state, root)
+    wt = WorkTree(root)
     try:
         for pipeline in pipelines:
-            _checkout_pipeline(pipeline, store, hasher, force=force, report=report)
+            _checkout_pipeline(pipeline, store, hasher, wt, force=force, report=report)
     finally:
+        wt.close()
         state.close()
     return report
 
 
-def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, *, force: bool,
-                       report: CheckoutReport) -> None:
+def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, wt: WorkTree, *,
+                       force: bool, report: CheckoutReport) -> None:
     from gitext.pipeline.lockfile import read_lock
 
     if not pipeline.lock_file.is_file():
@@ -106,8 +111,10 @@ def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, *,
                                                       "'git archives repro' to re-record it"))
                 continue
             try:
-                _checkout_one(pipeline.root, out.repo_path, rec.md5, store, hasher,
+                _checkout_one(wt, out.repo_path, rec.md5, store, hasher,
                               force=force, report=report)
+            except UnsafePathError as exc:
+                report.refused.append((out.repo_path, exc.message))
             except ArchivesError as exc:
                 report.skipped.append((out.repo_path, exc.message))
             except OSError as exc:
@@ -137,12 +144,13 @@ def _user_files_single(dest: Path, md5: str | None, store: LocalStore,
     return [dest.name]
 
 
-def _checkout_one(root: Path, repo_path: str, md5: str, store: LocalStore, hasher: Hasher, *,
+def _checkout_one(wt: WorkTree, repo_path: str, md5: str, store: LocalStore, hasher: Hasher, *,
                   force: bool, report: CheckoutReport) -> None:
-    from gitext.pipeline.engine import place_object
+    from gitext.pipeline.outputs import place_object
 
-    dest = root / repo_path
     dvchash.check_md5(md5, where=f"dvc.lock output '{repo_path}'")
+    wt.lstat(repo_path)  # refuses a path behind a symlink before anything reads through it
+    dest = wt.path(repo_path)
     current = hasher.path(dest)
     if current is not None and current.md5 == md5:
         report.unchanged.append(repo_path)
@@ -157,7 +165,7 @@ def _checkout_one(root: Path, repo_path: str, md5: str, store: LocalStore, hashe
                 (repo_path, "changed here and not saved anywhere: " + ", ".join(changed[:5])
                  + (" …" if len(changed) > 5 else "")))
             return
-    place_object(store, hasher, md5, dest, hardlink=True)
+    place_object(store, hasher, md5, wt, repo_path, hardlink=True)
     report.restored.append(repo_path)
 
 

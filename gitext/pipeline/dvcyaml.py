@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from gitext.errors import PipelineError
 from gitext.pipeline.model import Dep, Out, OutKind, ParamDep, Pipeline, Stage
 from gitext.pipeline.yaml12 import Marks, YamlPath, load_yaml_with_marks
+from gitext.worktree import is_git_dir_name
 
 if TYPE_CHECKING:
     from gitext.pipeline.parsecache import Sources
@@ -807,7 +808,9 @@ class _Loader:
         resolved = _norm(wdir, written)
         if not _inside(resolved):
             raise self.fail(path, f"{what} {written!r} is outside the repository")
-        if resolved == "." or resolved.split("/")[0] in (".git", ".dvc", ".archives"):
+        parts = resolved.split("/")
+        if (resolved == "." or parts[0].casefold() in (".dvc", ".archives")
+                or any(is_git_dir_name(p) for p in parts)):
             raise self.fail(path, f"{what} {written!r} names the repository itself or its metadata")
         return resolved
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -34,7 +33,7 @@ from gitext.errors import ArchivesError, PipelineError
 from gitext.fsutil import atomic_write
 from gitext.hashing import ObjectId
 from gitext.pipeline import dag as dagmod
-from gitext.pipeline import dvchash
+from gitext.pipeline import dvchash, outputs
 from gitext.pipeline.dvchash import LEGACY, MD5, Hasher, HashInfo
 from gitext.pipeline.lockfile import (
     Lock,
@@ -45,7 +44,8 @@ from gitext.pipeline.lockfile import (
 )
 from gitext.pipeline.model import Out, Pipeline, Stage
 from gitext.state import StateCache
-from gitext.store.local import LocalStore, remove_tree_safely
+from gitext.store.local import LocalStore
+from gitext.worktree import WorkTree
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -206,11 +206,13 @@ class Project:
             raise
         self.store = LocalStore(archives_dir, state=self.state)
         self.hasher = Hasher(self.state, root)
+        self.wt = WorkTree(root)
         self.locks: dict[Path, Lock] = {}
         self._memo: dict[tuple[str, str], HashInfo | None] = {}
         self._params_memo: dict[str, Any] = {}
 
     def close(self) -> None:
+        self.wt.close()
         self.state.close()
 
     def lock_for(self, pipeline: Pipeline) -> Lock:
@@ -574,30 +576,11 @@ class _Runner:
                 proc.terminate()
 
 
-def _remove_path(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        remove_tree_safely(path)
-
-
-def _unprotect(path: Path) -> None:
-    """A persist output linked from the read-only cache becomes a private writable copy."""
-    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else (
-        [path] if path.is_file() else [])
-    for f in files:
-        st = f.stat()
-        if st.st_nlink > 1 or not os.access(f, os.W_OK):
-            tmp = f.with_name(f".{f.name}.unprotect.tmp")
-            shutil.copyfile(f, tmp)
-            tmp.chmod(0o644 | (st.st_mode & 0o111))
-            tmp.replace(f)
-
-
-def ensure_gitignored(root: Path, repo_paths: Sequence[str]) -> None:
+def ensure_gitignored(wt: WorkTree, repo_paths: Sequence[str]) -> None:
     """Add ``/name`` to the ``.gitignore`` beside each path not yet ignored, as DVC does."""
     # The usual case, a path whose own line is already there (a stage run before), costs
     # a read of that .gitignore and no git process.
+    root = wt.root
     todo: list[tuple[str, Path, str, str]] = []  # (repo path, .gitignore, entry, its text)
     for repo_path in repo_paths:
         target = root / repo_path
@@ -626,7 +609,8 @@ def ensure_gitignored(root: Path, repo_paths: Sequence[str]) -> None:
         if entry + "\n" in text.splitlines(keepends=True):
             continue
         prefix = "" if not text or text.endswith("\n") else "\n"
-        atomic_write(gitignore, (text + prefix + entry + "\n").encode("utf-8"))
+        wt.write_bytes(gitignore.relative_to(root).as_posix(),
+                       (text + prefix + entry + "\n").encode("utf-8"))
 
 
 def _escape_gitignore(name: str) -> str:
@@ -681,58 +665,6 @@ def _run_cache_save(project: Project, key: str, outs: list[dict[str, Any]]) -> N
     import json
 
     atomic_write(path, json.dumps({"outs": outs}, sort_keys=True).encode("utf-8"))
-
-
-def place_object(store: LocalStore, hasher: Hasher, md5: str, dest: Path, *,
-                 hardlink: bool) -> None:
-    """Put a stored file or directory at ``dest`` (files hard-linked from the read-only
-    cache when ``hardlink`` and the filesystem allows; else verified copies). In a
-    directory, files already right are left alone and files not in the manifest removed."""
-    state = hasher.state
-    if not md5.endswith(".dir"):
-        if dest.is_dir() and not dest.is_symlink():
-            remove_tree_safely(dest)
-        _checkout_file(store, ObjectId(MD5, md5), dest, hardlink=hardlink)
-        if state is not None:
-            state.record(os.fspath(dest), MD5, dest.stat(), md5)
-        return
-    entries = dvchash.read_manifest(store, md5)
-    if dest.exists() and not dest.is_dir():
-        dest.unlink()
-    dest.mkdir(parents=True, exist_ok=True)
-    wanted = {e.relpath: e.md5 for e in entries}
-    keep: list[dvchash.FileRow] = []
-    for row in hasher.files(dest):  # what .dvcignore leaves out is left alone, as DVC does
-        if row[0] in wanted:
-            keep.append(row)
-        else:
-            Path(row[2]).unlink()
-    have = {e.relpath: e.md5 for e in hasher.directory(dest, files=keep, record=False)[1]}
-    for rel, digest in wanted.items():
-        if have.get(rel) == digest:
-            continue
-        target = dest / rel
-        if target.is_dir() and not target.is_symlink():
-            remove_tree_safely(target)
-        _checkout_file(store, ObjectId(MD5, digest), target, hardlink=hardlink)
-    _prune_empty_dirs(dest)
-    hasher.remember_tree(dest, wanted)
-
-
-def _checkout_file(store: LocalStore, oid: ObjectId, dest: Path, *, hardlink: bool) -> None:
-    # LocalStore.checkout_to(hardlink=True) leaves an empty file when the object is not
-    # known-verified (reported to the lead): ask for a link only when it will be made.
-    store.checkout_to(oid, dest, hardlink=hardlink and store.is_verified(oid))
-    if dest.stat().st_size != (store.size(oid) or 0):
-        raise PipelineError(f"checkout of {oid} to {dest} came out short",
-                            hint="run 'git archives fsck'")
-
-
-def _prune_empty_dirs(top: Path) -> None:
-    for folder, dirs, files in os.walk(top, topdown=False):
-        if folder != os.fspath(top) and not dirs and not files:
-            with contextlib.suppress(OSError):
-                Path(folder).rmdir()
 
 
 # -- repro ---------------------------------------------------------------------------------------
@@ -855,11 +787,10 @@ class _Repro:
             return None
         self.say(f"Running stage '{sid}':")
         for out in stage.outs:
-            path = self.p.root / out.repo_path
             if out.persist:
-                _unprotect(path)
+                outputs.unprotect(self.p.wt, out.repo_path)
             else:
-                _remove_path(path)
+                outputs.remove_output(self.p.wt, out.repo_path)
         prefix = f"[{sid}] " if self.jobs > 1 else ""
         return _Runner(self.p.root, sid, stage, emit=self.say, prefix=prefix,
                        inherit=self.inherit)
@@ -899,10 +830,9 @@ class _Repro:
         start = time.monotonic()
         self.say(f"Stage '{sid}' is cached - skipping run, checking out outputs")
         for out in stage.outs:
-            path = self.p.root / out.repo_path
-            _remove_path(path)
-            place_object(self.p.store, self.p.hasher, by_path[out.path]["md5"], path,
-                         hardlink=out.cache)
+            outputs.remove_output(self.p.wt, out.repo_path)
+            outputs.place_object(self.p.store, self.p.hasher, by_path[out.path]["md5"],
+                                 self.p.wt, out.repo_path, hardlink=out.cache)
         self.p.forget_hashes()
         out_entries = [self._out_entry(out, by_path[out.path]) for out in stage.outs]
         self._record(pipeline, stage, deps=deps, params=params, outs=out_entries)
@@ -948,7 +878,7 @@ class _Repro:
                     cacheable.append(out.repo_path)
                 out_entries.append(hash_entry(out.path, info))
             self._record(node.pipeline, stage, deps=deps, params=params, outs=out_entries)
-            ensure_gitignored(self.p.root, cacheable)
+            ensure_gitignored(self.p.wt, cacheable)
             if key is not None:
                 _run_cache_save(self.p, key, out_entries)
         except ArchivesError as exc:
@@ -978,7 +908,7 @@ class _Repro:
             except (OSError, UnicodeDecodeError):
                 previous = ""
             folding = self._folding[path] = lock_folding(previous, old) or DEFAULT_FOLDING
-        write_lock(path, lock, ruamel=folding)
+        write_lock(path, lock, ruamel=folding, root=self.p.root)
         self.p.locks[path] = lock
 
     def _fail(self, sid: str, message: str, command: str | None = None,

@@ -31,10 +31,7 @@ normalised to LF for text files (``LockedFile.legacy``). See ``docs/lock-file.md
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -387,7 +384,8 @@ def read_lock(path: Path) -> Lock:
     return parse_lock(text, file=str(path))
 
 
-def write_lock(path: Path, lock: Lock, *, ruamel: str | None = None) -> None:
+def write_lock(path: Path, lock: Lock, *, ruamel: str | None = None,
+               root: Path | None = None) -> None:
     """Write ``lock`` atomically: temp file beside it, fsync, rename. On any failure the
     previous lock file is left exactly as it was.
 
@@ -403,24 +401,8 @@ def write_lock(path: Path, lock: Lock, *, ruamel: str | None = None) -> None:
     text = dump_lock(lock, ruamel=ruamel)
     # Prove the text reads back before it can replace anything.
     _check_reads_back(text, str(path))
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            tmp.chmod(path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    from gitext.worktree import write_bytes_in
+
+    # Through the one way into the work tree: never through a symlinked folder under
+    # ``root`` (the repository root, when the caller knows it).
+    write_bytes_in(root if root is not None else path.parent, path, text.encode("utf-8"))

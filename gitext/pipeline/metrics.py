@@ -409,11 +409,14 @@ class _Revision(_Files):
                         pure.suffix == ".py" and str(pure.parent) in dirs))):
                 wanted.append((path, blob))
         blobs = dict(self.repo.cat_blobs([blob for _, blob in wanted]))
-        scratch = self._scratch_root()
-        for path, blob in wanted:
-            target = scratch / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(blobs.get(blob, b""))
+        from gitext.worktree import UnsafePathError, WorkTree
+
+        with WorkTree(self._scratch_root()) as scratch:
+            for path, blob in wanted:
+                try:  # a tree entry such as '..' (git clone does not fsck) is left out
+                    scratch.write_bytes(path, blobs.get(blob, b""), sync=False)
+                except UnsafePathError:
+                    continue
         from gitext.pipeline.dvcyaml import load_all_pipelines
 
         try:

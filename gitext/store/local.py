@@ -410,45 +410,6 @@ class LocalStore:
             self.state.record(self._spath(oid), oid.algo, st, oid.digest)
         return size
 
-    def checkout_to(self, oid: ObjectId, dest: Path, *, hardlink: bool = False) -> None:
-        """Place a verified copy (or a hard link to the read-only object) at ``dest``,
-        atomically: a temp file in dest's folder, then rename."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        tmp = Path(name)
-        try:
-            linked = False
-            if hardlink and self.is_verified(oid):
-                os.close(fd)
-                tmp.unlink()
-                try:
-                    os.link(self.path(oid), tmp)
-                    linked = True
-                except OSError as exc:
-                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                        raise
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            if not linked:
-                with os.fdopen(fd, "wb") as out:
-                    self.stream_verified(oid, out.write)
-                # mkstemp makes 0600 files; a checked-out file gets the usual umask mode.
-                mask = os.umask(0)
-                os.umask(mask)
-                os.chmod(tmp, 0o666 & ~mask)
-            os.replace(tmp, dest)
-        except OSError as exc:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise StoreWriteError(
-                f"cannot write {dest}: {exc.strerror or exc}",
-                hint="free disk space or fix permissions, then run 'git archives pull' again",
-            ) from exc
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        self.state.flush()
-
     # -- repair ---------------------------------------------------------------------------
     def quarantine(self, oid: ObjectId) -> Path:
         """Move a corrupt object aside (never delete it: it may be all there is)."""

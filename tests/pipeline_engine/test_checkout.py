@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitext.pipeline import engine
+from gitext.pipeline import engine, outputs
 from gitext.pipeline.checkout import checkout_outputs
 from gitext.pipeline.model import Pipeline
+from gitext.worktree import WorkTree
 
 from .helpers import make_pipeline, write
 
@@ -82,7 +83,7 @@ def test_outputs_missing_from_the_cache_are_reported(repo: Path) -> None:
 def test_without_any_lock_file_checkout_does_nothing(repo: Path) -> None:
     report = checkout_outputs(repo)
     assert report.to_dict() == {"restored": [], "unchanged": [], "conflicts": [],
-                                "missing": [], "skipped": []}
+                                "missing": [], "skipped": [], "refused": []}
 
 
 def test_checkout_never_runs_a_pipeline_command(repo: Path) -> None:
@@ -101,7 +102,8 @@ def test_a_persist_output_linked_from_the_cache_becomes_a_private_copy(tmp_path:
     cached.chmod(0o444)
     out = tmp_path / "out.txt"
     os.link(cached, out)
-    engine._unprotect(out)
+    with WorkTree(tmp_path) as wt:
+        outputs.unprotect(wt, "out.txt")
     assert out.stat().st_nlink == 1 and os.access(out, os.W_OK)
     out.write_text("v2\n")
     assert cached.read_text() == "v1\n"

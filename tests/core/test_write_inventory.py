@@ -1,0 +1,98 @@
+"""The invariant code review checks: nothing writes into the work tree except through
+``gitext.worktree.WorkTree``. Every module that calls a file-writing primitive is listed here
+with what it writes; a module that starts writing, or stops, fails this test until the
+list (and a reviewer) says why."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "gitext"
+
+# module -> what its writes touch (never a path taken from the repository's content)
+INVENTORY = {
+    "worktree.py": "THE way into the work tree (openat walk, no symlink followed)",
+    "fsutil.py": "atomic_write: files in the git dir and the user's own config files",
+    "store/local.py": "the object cache in <git common dir>/archives",
+    "pipeline/dvchash.py": "manifests and objects into the cache",
+    "remotes/local.py": "a directory remote the user configured",
+    "remotes/s3.py": "temp files of a download into the cache",
+    "transfer.py": "the cache, the run-cache and index.lock/index in the git dir",
+    "state.py": "state.db in the git dir",
+    "install.py": "hook shims, .git/info/attributes, the install manifest",
+    "indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",
+    "hookrun.py": "the unstored-objects note in the git dir",
+    "workspace.py": "utime (no follow) on a pointer file git then checks out",
+    "attributes.py": ".gitattributes at the work tree's root (user command 'track')",
+    "notebooks/refresh.py": "outputs kept aside in the git dir",
+    "notebooks/pairing.py": "the pairing state in the git dir",
+    "notebooks/jupyter_hook.py": "the user's Jupyter config file",
+    "commands/notebooks.py": "the user's own notebook files named on the command line",
+    "commands/core.py": "the user's files named on the command line",
+    "commands/remotes.py": "a directory remote the user adds",
+    "pipeline/engine.py": "the run-cache in the git dir",
+    "pipeline/metrics.py": "a private temp folder (scratch copies go through WorkTree)",
+    "demo/__init__.py": "the demo's own scratch project",
+    "cli.py": "only /dev/null, opened for writing when stdout is closed",
+}
+
+_OS_WRITES = {"replace", "rename", "link", "symlink", "unlink", "remove", "rmdir", "mkdir",
+              "makedirs", "utime", "chmod", "truncate", "removedirs"}
+_PATH_WRITES = {"write_bytes", "write_text", "mkdir", "unlink", "touch", "rmdir", "chmod",
+                "symlink_to", "hardlink_to"}
+_CALLS = {"atomic_write", "rmtree", "copyfile", "copy", "copy2", "move", "mkstemp"}
+
+
+def _writes(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name):
+            if func.id in _CALLS:
+                return True
+            if func.id == "open" and _write_mode(node):
+                return True
+            continue
+        if not isinstance(func, ast.Attribute):
+            continue
+        owner = func.value.id if isinstance(func.value, ast.Name) else None
+        if owner == "os" and (func.attr in _OS_WRITES or func.attr == "open"
+                              and _os_open_writes(node)):
+            return True
+        if owner in ("shutil", "tempfile") and func.attr in _CALLS:
+            return True
+        if func.attr in _PATH_WRITES or func.attr in ("replace", "rename") and len(
+                node.args) == 1 and owner not in ("os", "str"):
+            if func.attr in ("replace", "rename") and isinstance(node.args[0], ast.Constant):
+                continue
+            return True
+        if func.attr == "open" and _write_mode(node, first=0):
+            return True
+    return False
+
+
+def _write_mode(node: ast.Call, first: int = 1) -> bool:
+    modes = [a for a in node.args[first:first + 1]] + [k.value for k in node.keywords
+                                                        if k.arg == "mode"]
+    return any(isinstance(m, ast.Constant) and isinstance(m.value, str)
+               and any(c in m.value for c in "wax+") for m in modes)
+
+
+def _os_open_writes(node: ast.Call) -> bool:
+    flags = ast.dump(node.args[1]) if len(node.args) > 1 else ""
+    return any(f in flags for f in ("O_WRONLY", "O_RDWR", "O_CREAT"))
+
+
+def test_every_module_that_writes_files_is_in_the_inventory() -> None:
+    writers = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if _writes(ast.parse(path.read_text(encoding="utf-8"))):
+            writers.add(path.relative_to(PACKAGE).as_posix())
+    unlisted = sorted(writers - set(INVENTORY))
+    assert not unlisted, (
+        f"{unlisted} write files: work-tree writes must go through gitext.worktree.WorkTree; "
+        "anything else needs a line in INVENTORY saying what it writes")
+    stale = sorted(set(INVENTORY) - writers)
+    assert not stale, f"{stale} no longer write: remove them from INVENTORY"
