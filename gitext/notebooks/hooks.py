@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitext.errors import NotebookError
+from gitext.errors import ArchivesError, NotebookError
 from gitext.notebooks import pairing
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def regenerate_from_text(repo: Repo) -> list[str]:
                     res = pairing.sync_pair(p, state, configs, dry_run=False, prefer="text")
                     if res.written:
                         messages.append(f"created {nb_rel} from {name}")
-            except NotebookError as exc:
+            except ArchivesError as exc:  # unreadable text, or a path behind a symlink
                 messages.append(f"could not build the notebook of {name}: {exc.message}")
         state.save()
     return messages

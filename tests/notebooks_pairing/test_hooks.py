@@ -118,3 +118,31 @@ def test_post_checkout_leaves_a_tracked_notebook_alone(repo: Path) -> None:
     nb.unlink()  # the user deleted a tracked notebook: not a checkout's business
     assert hooks.regenerate_from_text(Repo.discover(repo)) == []
     assert not nb.exists()
+
+
+def test_post_checkout_never_builds_a_notebook_outside_the_clone(
+        repo: Path, tmp_path: Path) -> None:
+    """The attacker's texts pair themselves (jupytext headers) with notebooks in
+    ``notebooks/`` — a committed symlink to a folder of the victim's — and with a prefix
+    that climbs out of the clone: the hook must write neither."""
+    import os
+
+    outside = tmp_path / "victim-documents"
+    outside.mkdir()
+    header = ("# ---\n# jupyter:\n#   jupytext:\n#     formats: {}\n#     text_representation:\n"
+              "#       extension: .py\n#       format_name: percent\n# ---\n\n# %%\nprint(1)\n")
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "a.py").write_text(header.format("notebooks///ipynb,scripts///py:percent"))
+    climb = "../" * 12 + str(outside).lstrip("/")
+    (repo / "scripts" / "b.py").write_text(header.format(f"{climb}//ipynb,py:percent"))
+    (repo / "jupytext.toml").write_text("")
+    clone = tmp_path / "clone"
+    os.symlink(os.path.relpath(outside, clone), repo / "notebooks")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "pairs")
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+
+    messages = hooks.regenerate_from_text(Repo.discover(clone))
+
+    assert list(outside.iterdir()) == []
+    assert any("a.py" in m and "symbolic link" in m for m in messages), messages
