@@ -58,13 +58,13 @@ def _writes(tree: ast.AST) -> bool:
         if not isinstance(func, ast.Attribute):
             continue
         owner = func.value.id if isinstance(func.value, ast.Name) else None
-        if owner == "os" and (func.attr in _OS_WRITES or func.attr == "open"
-                              and _os_open_writes(node)):
+        if owner == "os" and (func.attr in _OS_WRITES or (func.attr == "open"
+                              and _os_open_writes(node))):
             return True
         if owner in ("shutil", "tempfile") and func.attr in _CALLS:
             return True
-        if func.attr in _PATH_WRITES or func.attr in ("replace", "rename") and len(
-                node.args) == 1 and owner not in ("os", "str"):
+        if func.attr in _PATH_WRITES or (func.attr in ("replace", "rename") and len(
+                node.args) == 1 and owner not in ("os", "str")):
             if func.attr in ("replace", "rename") and isinstance(node.args[0], ast.Constant):
                 continue
             return True
@@ -74,7 +74,7 @@ def _writes(tree: ast.AST) -> bool:
 
 
 def _write_mode(node: ast.Call, first: int = 1) -> bool:
-    modes = [a for a in node.args[first:first + 1]] + [k.value for k in node.keywords
+    modes = list(node.args[first:first + 1]) + [k.value for k in node.keywords
                                                         if k.arg == "mode"]
     return any(isinstance(m, ast.Constant) and isinstance(m.value, str)
                and any(c in m.value for c in "wax+") for m in modes)
