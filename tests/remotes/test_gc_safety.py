@@ -10,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,10 +29,10 @@ def _md5_key(data: bytes) -> str:
     return f"files/md5/{d[:2]}/{d[2:]}"
 
 
-def _wait_for(cond: object, timeout: float = 20.0) -> None:
+def _wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if cond():  # type: ignore[operator]
+        if cond():
             return
         time.sleep(0.02)
     raise AssertionError("timed out")
@@ -229,16 +229,16 @@ _DVC_FILE = """outs:
 """
 
 
-def _dvc_add(repo: Path, data: bytes, remote: Path) -> str:
+def _dvc_add(repo: Path, data: bytes, remote: Path, name: str = "data.csv") -> str:
     """What `dvc add data.csv && dvc push` leave: data.csv.dvc and .gitignore committed,
     the object in the remote's md5 layout."""
-    (repo / "data.csv.dvc").write_text(
+    (repo / f"{name}.dvc").write_text(
         _DVC_FILE.format(md5=hashlib.md5(data).hexdigest(), size=len(data)))
     (repo / ".gitignore").write_text("/data.csv\n")
     key = _md5_key(data)
     (remote / key).parent.mkdir(parents=True, exist_ok=True)
     (remote / key).write_bytes(data)
-    git(repo, "add", "data.csv.dvc", ".gitignore")
+    git(repo, "add", f"{name}.dvc", ".gitignore")
     git(repo, "commit", "-qm", f"data {len(data)}")
     return key
 
@@ -246,14 +246,15 @@ def _dvc_add(repo: Path, data: bytes, remote: Path) -> str:
 def test_gc_refuses_in_a_project_with_dvc_files(tmp_path: Path) -> None:
     repo = make_data_repo(tmp_path / "r", {"a.bin": b"a" * 1000})
     remote = add_dir_remote(repo, tmp_path / "remote", commit=True)
-    v1 = _dvc_add(repo, b"x,y\n1,2\n", remote)
+    v1 = _dvc_add(repo, b"x,y\n1,2\n", remote, name="a\nb.csv")
     v2 = _dvc_add(repo, b"x,y\n1,2\n3,4\n", remote)
     for args in (["--remote", "--all-commits", "--expire", "now", "--yes"],
                  ["-w", "--expire", "now"], ["-w", "--dry-run", "--expire", "now"]):
         proc = archives(repo, "gc", *args, check=False)
         assert proc.returncode == 1, args
         err = proc.stderr.decode()
-        assert "gc refused: this is a DVC project" in err and "data.csv.dvc" in err
+        assert "gc refused: this is a DVC project" in err and "(a\\nb.csv.dvc and 1 more)" in err
+        assert err.count("\n") == 2
         assert "use 'dvc gc'" in err and proc.stdout == b""
     assert (remote / v1).is_file() and (remote / v2).is_file()
 
