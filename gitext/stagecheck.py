@@ -57,14 +57,14 @@ def _filtered(repo: Repo, entries: list[tuple[str, ObjectId]]) -> list[tuple[str
 def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> MissingReport:
     """``small``: (blob, path) of staged blobs small enough to be pointers. Report the
     pointers whose object is in neither the local cache nor the default data remote."""
+    report = MissingReport()
+    pointers = _staged_pointers(repo, small) if small else []
+    if not pointers:
+        return report  # the common code commit: one cat-file, nothing else imported
     from gitext.store.local import LocalStore
 
-    report = MissingReport()
-    if not small:
-        return report
     store = LocalStore(repo.archives_dir)
-    absent = [(p, o) for p, o in _staged_pointers(repo, small)
-              if not store.has(o) and not _lfs_has(repo, o)]
+    absent = [(p, o) for p, o in pointers if not store.has(o) and not _lfs_has(repo, o)]
     if absent:
         absent = _filtered(repo, absent)
     if not absent:
