@@ -4,12 +4,18 @@ A tracked pattern is one line ``PATTERN filter=archives diff=archives merge=arch
 The size rule (``track --larger-than 10mb``) is ``* filter=archives`` at the top of the file
 plus ``size.largerthan`` in ``.archives/config``: every file passes through the filter,
 which stores as pointers only the files above the limit (and files already pointers).
+
+After every ``track``/``untrack`` the file ends with the guard block (:data:`PROTECTED`): the
+files DVC and git read (``*.dvc``, ``.gitignore``, ``dvc.yaml``...) and our own config get
+``!filter !diff !merge`` there, so no tracking line above (``data/**``, the size rule) can
+turn them into pointers, for git-archives, git-lfs and plain git alike (later lines win).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from gitext.errors import UsageError
 from gitext.fsutil import atomic_write
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
@@ -17,9 +23,35 @@ SIZE_RULE_LINE = "* filter=archives"
 SIZE_RULE_COMMENT = "# git-archives: files above size.largerthan become pointers"
 
 
+GUARD_COMMENT = "# git-archives: files git and DVC read stay plain (keep these lines last)"
+PROTECTED = ("*.dvc", ".gitignore", ".gitattributes", ".dvcignore", "dvc.yaml", "dvc.lock",
+             ".archives/**", "**/.dvc/**")
+GUARD_ATTRS = "!filter !diff !merge"
+GUARD_LINES = (GUARD_COMMENT, *(f"{p} {GUARD_ATTRS}" for p in PROTECTED))
+
+
+def check_pattern(pattern: str) -> None:
+    """Refuse what cannot be one tracking pattern: raise :class:`UsageError`."""
+    shown = pattern if pattern.isprintable() else repr(pattern)[1:-1]
+    why = None
+    if not pattern.strip():
+        why = "it is empty"
+    elif not pattern.isprintable():
+        why = "it holds a newline or another control character"
+    elif pattern.startswith("!"):
+        why = "a leading '!' (negation) is not allowed in gitattributes"
+    elif pattern.startswith("[attr]"):
+        why = "'[attr]' starts a macro definition, not a pattern"
+    if why is not None:
+        raise UsageError(f"'{shown}' cannot be tracked: {why}",
+                         hint="give a gitattributes pattern such as '*.bin' or 'data/**'; "
+                              "'git archives untrack PATTERN' stops tracking one")
+
+
 def _quote_pattern(pattern: str) -> str:
-    # gitattributes quotes patterns containing spaces C-style (git >= 2.x reads them).
-    if " " in pattern or '"' in pattern:
+    # git (attr.c) reads a double-quoted pattern C-style: the only way to write one that
+    # holds whitespace or a '"', or starts with '#' (else a comment).
+    if any(c.isspace() for c in pattern) or '"' in pattern or pattern.startswith("#"):
         return '"' + pattern.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return pattern
 
@@ -47,7 +79,17 @@ def _split(line: str) -> tuple[str, str]:
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    atomic_write(path, "".join(ln + "\n" for ln in lines).encode("utf-8"))
+    """Write ``lines`` with the guard block moved (or added) to the end."""
+    body = [ln for ln in lines if ln.strip() not in GUARD_LINES]
+    while body and not body[-1].strip():
+        body.pop()
+    atomic_write(path, "".join(ln + "\n" for ln in [*body, *GUARD_LINES]).encode("utf-8"))
+
+
+def guarded(path: Path) -> bool:
+    """Does the file end with the guard block?"""
+    lines = [ln.strip() for ln in read_lines(path) if ln.strip()]
+    return tuple(lines[-len(GUARD_LINES):]) == GUARD_LINES
 
 
 def read_lines(path: Path) -> list[str]:
@@ -67,6 +109,8 @@ def tracked_patterns(path: Path) -> list[str]:
 
 def track(path: Path, patterns: list[str]) -> tuple[list[str], list[str]]:
     """Add patterns; return (added, already tracked)."""
+    for pat in patterns:
+        check_pattern(pat)
     lines = read_lines(path)
     existing = set(tracked_patterns(path))
     added, already = [], []
@@ -77,7 +121,7 @@ def track(path: Path, patterns: list[str]) -> tuple[list[str], list[str]]:
         lines.append(f"{_quote_pattern(pat)} {TRACK_ATTRS}")
         existing.add(pat)
         added.append(pat)
-    if added:
+    if added or not guarded(path):
         _write(path, lines)
     return added, already
 

@@ -16,6 +16,7 @@ from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo
 
 DEFAULT_SIZE_LIMIT = "10mb"
+_POINTER_MAX = 1024  # gitext.pointer.MAX_POINTER_SIZE, without importing it on every commit
 
 
 def _say(msg: str) -> None:
@@ -38,12 +39,15 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
         if len(parts) >= 4 and parts[1] != "160000":
             staged.append((parts[3], raw_path.decode("utf-8", "surrogateescape")))
     problems: list[str] = []
+    small: list[tuple[str, str]] = []  # (blob, path) small enough to be pointers
     if staged:
         sizes = repo.git("cat-file", "--batch-check=%(objectsize)",
                          input_bytes="".join(b + "\n" for b, _ in staged).encode()).stdout
-        for (_, path), size in zip(staged, sizes.decode().split(), strict=False):
+        for (blob, path), size in zip(staged, sizes.decode().split(), strict=False):
             if size.isdigit() and int(size) > limit:
                 problems.append(f"  {path} ({format_size(int(size))})")
+            elif size.isdigit() and 0 < int(size) < _POINTER_MAX:
+                small.append((blob, path))
     code = 0
     if problems:
         _say(f"git-archives: refusing to commit {len(problems)} file(s) larger than "
@@ -56,7 +60,9 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
         _say("hint: or raise size.limit in .archives/config; 'git commit --no-verify' skips "
              "this check")
         code = 1
-    code = max(code, _unstored(repo))
+    unstored = _unstored(repo)
+    # (what _unstored reported is missing too: say it once)
+    code = max(code, unstored or _missing_objects(repo, small))
     code = max(code, _notebook_pairs(repo))
     return code
 
@@ -115,6 +121,35 @@ def _unstored(repo: Repo) -> int:
         _say(f"  {path} ({why})")
     names = " ".join(f"'{p}'" for p, _ in bad[:5])
     _say(f"hint: fix the cause, then: git add --renormalize {names}")
+    return 1
+
+
+def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
+    """Refuse staged pointers whose object is neither cached nor on the default remote."""
+    if not small:
+        return 0
+    from gitext.stagecheck import display_path, missing_staged_objects, shell_path
+
+    report = missing_staged_objects(repo, small)
+    if not report.missing:
+        return 0
+    where = (f"on data remote '{report.remote}'" if report.remote and not report.remote_error
+             else f"known to be on data remote '{report.remote}' ({report.remote_error})"
+             if report.remote else "on a data remote (none is configured)")
+    _say(f"git-archives: refusing to commit {len(report.missing)} pointer(s) whose content "
+         f"is neither in the local cache nor {where}:")
+    for path, oid in report.missing[:10]:
+        _say(f"  {display_path(path)} ({oid})")
+    if len(report.missing) > 10:
+        _say(f"  ... and {len(report.missing) - 10} more")
+    names = " ".join(shell_path(p) for p, _ in report.missing[:5])
+    _say(f"hint: if the files still hold their content, store it again: "
+         f"git add --renormalize -- {names}")
+    if report.remote_error:
+        _say("hint: or make the data remote reachable and commit again")
+    _say(f"hint: or unstage them: git restore --staged -- {names}")
+    _say("hint: 'git commit --no-verify' skips this check (the commit would name data that "
+         "exists nowhere)")
     return 1
 
 

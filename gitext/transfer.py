@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from gitext import pointer as ptr
 from gitext.config import Config, format_size
+from gitext.dvcproject import UncachedOutputs, yaml_path
 from gitext.errors import ArchivesError, CorruptObjectError, RemoteError, UsageError
 from gitext.gitrepo import Repo
 from gitext.hashing import ObjectId, hash_file, hash_file_stat
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from gitext.workspace import TrackedPointer
 
 LOCK_NAME = "dvc.lock"
+YAML_NAME = "dvc.yaml"
 
 
 class ProgressSink(Protocol):
@@ -136,8 +138,11 @@ class PathFilter:
         return True
 
 
-def _lock_outs(data: bytes, lock_dir: str) -> list[tuple[str, str, int | None]]:
-    """(path relative to the repository, md5 or ``<md5>.dir``) of every output in a lock."""
+def _lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
+               ) -> list[tuple[str, str, int | None]]:
+    """(path relative to the repository, md5 or ``<md5>.dir``, size) of every output in a
+    lock that lives in a cache; outputs ``uncached`` names (``cache: false`` in dvc.yaml:
+    committed to git) are left out."""
     from gitext.pipeline.lockfile import parse_lock
 
     try:
@@ -145,9 +150,11 @@ def _lock_outs(data: bytes, lock_dir: str) -> list[tuple[str, str, int | None]]:
     except (ArchivesError, UnicodeDecodeError):
         return []  # a broken lock is reported by the pipeline commands, not by transfers
     found: list[tuple[str, str, int | None]] = []
-    for entry in lock.stages.values():
+    for name, entry in lock.stages.items():
         for out in entry.outs:
             if out.md5 is None:
+                continue
+            if uncached is not None and (lock_dir, name, out.path) in uncached:
                 continue
             path = out.path.strip("/")
             found.append((f"{lock_dir}/{path}" if lock_dir else path, out.md5, out.size))
@@ -163,8 +170,9 @@ def _lock_dir(path: str) -> str | None:
     return None
 
 
-def _add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter) -> None:
-    for path, md5, size in _lock_outs(data, lock_dir):
+def _add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
+              uncached: UncachedOutputs | None = None) -> None:
+    for path, md5, size in _lock_outs(data, lock_dir, uncached):
         is_dir = md5.endswith(".dir")
         digest = md5[:-4] if is_dir else md5
         try:
@@ -181,37 +189,75 @@ def _add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter) ->
                 refs.sizes[oid] = size
 
 
+def _yaml_dir(path: str) -> str | None:
+    """The folder of a ``dvc.yaml`` blob path, or None if ``path`` is not one."""
+    if path == YAML_NAME:
+        return ""
+    if path.endswith("/" + YAML_NAME):
+        return path[: -len(YAML_NAME) - 1]
+    return None
+
+
+def _blob_sizes(repo: Repo, shas: Sequence[str]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    out = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+                   input_bytes="".join(s + "\n" for s in shas).encode()).stdout
+    for line in out.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            sizes[parts[0]] = int(parts[2])
+    return sizes
+
+
+def _read_yamls(repo: Repo, dirs: Iterable[str], revs: Sequence[str],
+                uncached: UncachedOutputs) -> None:
+    """The ``dvc.yaml`` of each folder in ``dirs`` at each of ``revs`` (one cat-file)."""
+    names = [f"{rev}:{yaml_path(d)}" for d in sorted(dirs) for rev in dict.fromkeys(revs)
+             if "\n" not in d]
+    for name, data in repo.cat_blobs(names):
+        if data:
+            uncached.add_yaml(name.split(":", 1)[1].rpartition(YAML_NAME)[0].rstrip("/"),
+                              data)
+
+
 def _resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
-                   sizes: dict[str, int] | None = None) -> References:
-    """Pointer ids and lock outputs among ``blobs`` (sha -> a path it appears at)."""
+                   sizes: dict[str, int] | None = None, *,
+                   yaml_revs: Sequence[str] = ()) -> References:
+    """Pointer ids and lock outputs among ``blobs`` (sha -> a path it appears at). A lock's
+    ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among ``blobs``, else
+    from that folder's ``dvc.yaml`` at ``yaml_revs``."""
     refs = References()
     if not blobs:
         return refs
     if sizes is None:
-        sizes = {}
-        shas = list(blobs)
-        out = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
-                       input_bytes="".join(s + "\n" for s in shas).encode()).stdout
-        for line in out.decode().splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[1] == "blob":
-                sizes[parts[0]] = int(parts[2])
+        sizes = _blob_sizes(repo, list(blobs))
+    lock_dirs = {d for d in map(_lock_dir, blobs.values()) if d is not None}
+    yamls = {sha: d for sha, d in ((s, _yaml_dir(p)) for s, p in blobs.items())
+             if d is not None and d in lock_dirs}
     wanted = []
     for sha, path in blobs.items():
         size = sizes.get(sha, -1)
         is_lock = _lock_dir(path) is not None and size > 0
-        if is_lock or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)):
+        if is_lock or sha in yamls or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)):
             wanted.append(sha)
+    uncached = UncachedOutputs()
+    locks: list[tuple[bytes, str]] = []
     for sha, data in repo.cat_blobs(wanted):
         path = blobs[sha]
         lock_dir = _lock_dir(path)
         if lock_dir is not None:
-            _add_lock(refs, data, lock_dir, keep)
-            continue
-        p = ptr.try_parse(data)
-        if p is not None:
-            refs.objects.add(p.oid)
-            refs.sizes[p.oid] = p.size
+            locks.append((data, lock_dir))
+        elif sha in yamls:
+            uncached.add_yaml(yamls[sha], data)
+        else:
+            p = ptr.try_parse(data)
+            if p is not None:
+                refs.objects.add(p.oid)
+                refs.sizes[p.oid] = p.size
+    if locks and yaml_revs:
+        _read_yamls(repo, lock_dirs - set(yamls.values()), yaml_revs, uncached)
+    for data, lock_dir in locks:
+        _add_lock(refs, data, lock_dir, keep, uncached)
     return refs
 
 
@@ -269,12 +315,13 @@ def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool
         args = ["--all", *stashes, *[f"{s}^{n}" for s in stashes for n in (2, 3)
                                      if _rev_exists(repo, f"{s}^{n}")]]
         if _rev_exists(repo, "HEAD") or len(args) > 1 or _has_refs(repo):
-            refs.update(_resolve_blobs(repo, _blobs_rev_list(repo, args), keep))
+            refs.update(_resolve_blobs(repo, _blobs_rev_list(repo, args), keep,
+                                       yaml_revs=["HEAD"] if _rev_exists(repo, "HEAD") else []))
     else:
         for rev in revs or ["HEAD"]:
             sha = repo.resolve_rev(rev)
             blobs, sizes = _blobs_at(repo, sha)
-            refs.update(_resolve_blobs(repo, blobs, keep, sizes))
+            refs.update(_resolve_blobs(repo, blobs, keep, sizes, yaml_revs=[sha]))
     expand_manifests(store or _store(repo), refs, keep)
     return refs
 
@@ -1297,7 +1344,8 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
     args = [*dict.fromkeys(local_shas), "--not", *dict.fromkeys(exclude)]
     if _REF_NAME_RE.fullmatch(remote_name):
         args.append(f"--remotes={remote_name}")
-    refs = _resolve_blobs(repo, _blobs_rev_list(repo, args), PathFilter())
+    refs = _resolve_blobs(repo, _blobs_rev_list(repo, args), PathFilter(),
+                          yaml_revs=list(dict.fromkeys(local_shas)))
     if not refs.objects and not refs.manifests:
         return 0
     store = _store(repo)
@@ -1437,28 +1485,28 @@ def _worktrees(repo: Repo) -> list[tuple[Path, str | None]]:
 
 
 def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False) -> References:
-    """Everything gc must keep: each worktree's HEAD, index and on-disk ``dvc.lock``, every
-    stash (with its index and untracked parts), every commit not on a remote-tracking ref
-    (unpushed), plus the whole history with ``all_commits`` or every ref's tip with
-    ``branch_tips``."""
+    """Everything gc must keep: each worktree's HEAD, index (also of a worktree whose folder
+    is gone) and on-disk ``dvc.lock``, every stash (with its index and untracked parts),
+    every commit not on a remote-tracking ref (unpushed), plus the whole history with
+    ``all_commits`` or every ref's tip with ``branch_tips``."""
     keep = PathFilter()
     refs = References()
     blobs: dict[str, str] = {}
-    for wt, head in _worktrees(repo):
+    heads: list[str] = []
+    for _wt, head in _worktrees(repo):
         if head and not _is_zero(head) and _object_exists(repo, head):
+            heads.append(head)
             b, _ = _blobs_at(repo, head)
             blobs.update({k: v for k, v in b.items() if k not in blobs})
-        if wt.is_dir():
-            proc = _run_in(wt, "ls-files", "-s", "-z")
-            for rec in proc.split(b"\0"):
-                meta, _, p = rec.partition(b"\t")
-                fields = meta.split()
-                if len(fields) == 3:
-                    blobs.setdefault(fields[1].decode(), p.decode("utf-8", "surrogateescape"))
-            for lock in [wt / LOCK_NAME, *(wt / p for p in _tracked_locks(proc))]:
-                with contextlib.suppress(OSError):
-                    rel = lock.parent.relative_to(wt).as_posix()
-                    _add_lock(refs, lock.read_bytes(), "" if rel == "." else rel, keep)
+    locks: set[str] = set()
+    for data in _index_listings(repo):
+        for rec in data.split(b"\0"):
+            meta, _, p = rec.partition(b"\t")
+            fields = meta.split()
+            if len(fields) == 3:
+                blobs.setdefault(fields[1].decode(), p.decode("utf-8", "surrogateescape"))
+        locks.update(_tracked_locks(data))
+    _add_disk_locks(repo, refs, locks, keep)
     stashes = _stash_commits(repo)
     extra = [f"{s}^{n}" for s in stashes for n in (2, 3) if _rev_exists(repo, f"{s}^{n}")]
     for rev in [*stashes, *extra]:
@@ -1479,8 +1527,73 @@ def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False)
                 if _rev_exists(repo, tip):
                     b, _ = _blobs_at(repo, repo.resolve_rev(tip))
                     blobs.update({k: v for k, v in b.items() if k not in blobs})
-    refs.update(_resolve_blobs(repo, blobs, keep))
+    refs.update(_resolve_blobs(repo, blobs, keep, yaml_revs=heads))
     return refs
+
+
+def _add_disk_locks(repo: Repo, refs: References, tracked: set[str], keep: PathFilter) -> None:
+    """The ``dvc.lock`` files on disk in every worktree (a repro may not have staged them),
+    each with the ``dvc.yaml`` beside it for its ``cache: false`` outputs."""
+    for wt, _head in _worktrees(repo):
+        if not wt.is_dir():
+            continue
+        for rel in sorted({LOCK_NAME, *tracked}):
+            lock = wt / rel
+            lock_dir = rel.rpartition("/")[0]
+            uncached = UncachedOutputs()
+            with contextlib.suppress(OSError):
+                uncached.add_yaml(lock_dir, (lock.parent / YAML_NAME).read_bytes())
+            with contextlib.suppress(OSError):
+                _add_lock(refs, lock.read_bytes(), lock_dir, keep, uncached)
+
+
+def _admin_dirs(repo: Repo) -> list[Path]:
+    """The git dir of every worktree: the common dir, then ``worktrees/<name>``."""
+    dirs = [repo.common_dir]
+    with contextlib.suppress(OSError):
+        dirs += sorted(p for p in (repo.common_dir / "worktrees").iterdir() if p.is_dir())
+    return dirs
+
+
+def _index_listings(repo: Repo) -> list[bytes]:
+    """``ls-files -s -z`` of every worktree's index, read from its git dir (so a worktree
+    whose folder was moved or deleted still counts), and of ``$GIT_INDEX_FILE`` if set.
+    An index that cannot be read stops gc: what it names is unknown."""
+    from gitext.gitrepo import run_git
+
+    env = {k: v for k, v in os.environ.items() if k != "GIT_INDEX_FILE"}
+    jobs: list[tuple[Path, dict[str, str]]] = [
+        (d, env) for d in _admin_dirs(repo) if (d / "index").is_file()]
+    extra = os.environ.get("GIT_INDEX_FILE")
+    if extra and Path(extra).is_file():
+        jobs.append((repo.git_dir, {**env, "GIT_INDEX_FILE": extra}))
+    out: list[bytes] = []
+    for admin, run_env in jobs:
+        proc = run_git(["--git-dir", os.fspath(admin), "--work-tree", os.fspath(admin),
+                        "ls-files", "-s", "-z"], check=False, env=run_env)
+        if proc.returncode != 0:
+            raise GcRefusedError(
+                f"gc refused: cannot read the index in {admin} "
+                f"({proc.stderr.decode('utf-8', 'replace').strip()[:200]})",
+                hint="fix that worktree's index (git status there) or remove the worktree "
+                     "('git worktree prune'); nothing was deleted")
+        out.append(proc.stdout)
+    return out
+
+
+# Files git holds while it builds an index: its lock (``git add``, ``commit``, ``checkout``),
+# a partial commit's ``next-index-*.lock``, ``git stash``'s temporary ``index.stash.*``.
+def _index_busy(name: str) -> bool:
+    return name == "index.lock" or name.startswith(("next-index-", "index.stash."))
+
+
+def indexes_in_progress(repo: Repo) -> list[Path]:
+    """Index files some git command is building right now (in any worktree)."""
+    found: list[Path] = []
+    for admin in _admin_dirs(repo):
+        with contextlib.suppress(OSError), os.scandir(admin) as entries:
+            found += [Path(e.path) for e in entries if _index_busy(e.name)]
+    return found
 
 
 def _tracked_locks(ls_files_z: bytes) -> list[str]:
@@ -1490,12 +1603,6 @@ def _tracked_locks(ls_files_z: bytes) -> list[str]:
         if p.endswith("/" + LOCK_NAME):
             out.append(p)
     return out
-
-
-def _run_in(path: Path, *args: str) -> bytes:
-    from gitext.gitrepo import run_git
-
-    return run_git(args, cwd=path, check=False).stdout
 
 
 def _keep_keys(repo: Repo, store: LocalStore, refs: References, *,
@@ -1542,19 +1649,65 @@ def _manifest_keys(data: bytes, key: str) -> set[str]:
     return {ObjectId("md5", e.md5).key for e in entries}
 
 
+class GcRefusedError(ArchivesError):
+    """gc cannot tell what is garbage here; nothing was deleted."""
+
+
+def check_gc_allowed(repo: Repo) -> None:
+    """Refuse gc in a DVC project: ``.dvc`` files and DVC remotes name objects we do not
+    read yet, so anything deleted could be DVC's only copy."""
+    from gitext.dvcproject import dvc_gc_blockers
+
+    reasons = dvc_gc_blockers(repo)
+    if reasons:
+        raise GcRefusedError(
+            "gc refused: this is a DVC project (" + "; ".join(reasons) + "), and git-archives "
+            "does not read .dvc files or DVC remotes yet, so it cannot tell DVC's data from "
+            "garbage",
+            hint="use 'dvc gc' (e.g. 'dvc gc --workspace') to clean DVC's cache and remotes; "
+                 "nothing was deleted")
+
+
+def _check_no_index_in_progress(repo: Repo) -> None:
+    busy = indexes_in_progress(repo)
+    if busy:
+        import shlex
+
+        raise GcRefusedError(
+            f"gc refused: {_printable(os.fspath(busy[0]))} exists: a git command (add, "
+            "commit, stash, checkout...) is building an index, and the objects it has just "
+            "stored are in no index yet",
+            hint="run gc again when it has finished; if no git command is running, the file "
+                 f"is stale: rm {shlex.quote(os.fspath(busy[0]))}")
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
             expire: float | None = 3600.0, now: float | None = None) -> GcPlan:
     """What ``gc`` would delete from the cache (``remote`` None) or from ``remote``. On a
     remote the tips of every branch, tag and remote-tracking ref are kept as well. Objects
     written less than ``expire`` seconds ago are kept (None: every unreferenced one), and so
-    are the files listed by such a recent ``.dir`` manifest."""
+    are the files listed by such a recent ``.dir`` manifest.
+
+    In the cache, whatever ``expire`` says, nothing an index names goes, nor anything a
+    ``git add`` still running has stored: the cache is listed first, then gc refuses if any
+    worktree's index is being built (``index.lock``: git takes it before the clean filter
+    stores the first object and releases it once the new index is in place), and only then
+    are the indexes read. An object listed was therefore either in an index read after it,
+    or written by a command still holding that lock when gc looked."""
     import io
 
+    check_gc_allowed(repo)
     store = _store(repo)
-    refs = keep_references(repo, all_commits=all_commits, branch_tips=remote is not None)
-    keys = _keep_keys(repo, store, refs, remote=remote)
     listing = list(remote.backend.list_times("files/")) if remote is not None \
         else _cache_keys(store)
+    if remote is None:
+        _check_no_index_in_progress(repo)
+    refs = keep_references(repo, all_commits=all_commits, branch_tips=remote is not None)
+    keys = _keep_keys(repo, store, refs, remote=remote)
     cutoff = None if expire is None else (time.time() if now is None else now) - expire
     unref = [(k, s, w) for k, s, w in listing if k not in keys]
     recent = [(k, s) for k, s, w in unref if cutoff is None or w > cutoff]
@@ -1579,8 +1732,11 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
 def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
              jobs: int | None = None) -> int:
     """Delete what ``plan`` lists; return the number of objects removed. In the cache, an
-    object written again since the plan was made (newer than its cutoff) is kept."""
+    object written again since the plan was made (newer than its cutoff) is kept, and gc
+    refuses if a git command has started building an index since (its ``git add`` may be
+    about to stage an object the plan lists: the filter does not rewrite one it finds)."""
     if remote is None:
+        _check_no_index_in_progress(repo)
         store = _store(repo)
         n = 0
         for key, _ in plan.doomed:

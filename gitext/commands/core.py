@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitext.errors import ArchivesError, UsageError
+from gitext.errors import ArchivesError
 
 
 def _repo(optional: bool = False) -> Any:
@@ -130,8 +130,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
         return 0
     cwd_rel = Path.cwd().resolve().relative_to(repo.root.resolve())
     for pat in patterns:
-        if pat.startswith("!") or "\n" in pat:
-            raise UsageError(f"'{pat}' cannot be tracked", hint="give a gitattributes pattern")
+        attributes.check_pattern(pat)  # before the subfolder prefix hides a leading '!'
     # Patterns given in a subfolder are relative to it, as gitattributes patterns would be.
     full = [p if str(cwd_rel) == "." or ("/" in p.lstrip("/") and p.startswith("/"))
             else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]

@@ -1,0 +1,110 @@
+"""pre-commit: staged pointers whose content exists nowhere.
+
+A pointer is only worth committing if its object is in the local cache or on the default
+data remote: otherwise a checkout elsewhere (or of another branch and back, here) leaves a
+pointer whose content is gone for good. The common commit costs no network: the remote is
+asked (one batched existence check) only about pointers whose object is not cached.
+
+Lower layer: never prints; :mod:`gitext.hookrun` reports.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gitext.errors import ArchivesError
+from gitext.gitrepo import Repo
+from gitext.hashing import ObjectId
+
+
+@dataclass
+class MissingReport:
+    missing: list[tuple[str, ObjectId]] = field(default_factory=list)  # (path, oid)
+    remote: str | None = None      # the remote asked, if one was
+    remote_error: str | None = None  # why it could not be asked
+
+
+def _lfs_has(repo: Repo, oid: ObjectId) -> bool:
+    d = oid.digest
+    return oid.algo == "sha256" and \
+        (repo.common_dir / "lfs" / "objects" / d[:2] / d[2:4] / d).is_file()
+
+
+def _staged_pointers(repo: Repo, small: Sequence[tuple[str, str]]) -> list[tuple[str, ObjectId]]:
+    from gitext import pointer as ptr
+
+    paths = dict(small)
+    found: list[tuple[str, ObjectId]] = []
+    for blob, data in repo.cat_blobs(list(paths)):
+        p = ptr.try_parse(data)
+        if p is not None:
+            found.append((paths[blob], p.oid))
+    return found
+
+
+def _filtered(repo: Repo, entries: list[tuple[str, ObjectId]]) -> list[tuple[str, ObjectId]]:
+    """Only paths whose attributes send them through our filter (or git-lfs's): a
+    text file that merely looks like a pointer (an example in the docs) is not data."""
+    out = repo.git("check-attr", "-z", "filter", "--",
+                   *[p for p, _ in entries]).stdout.split(b"\0")
+    ours = {out[i].decode("utf-8", "surrogateescape") for i in range(0, len(out) - 2, 3)
+            if out[i + 2] in (b"archives", b"lfs")}
+    return [(p, o) for p, o in entries if p in ours]
+
+
+def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> MissingReport:
+    """``small``: (blob, path) of staged blobs small enough to be pointers. Report the
+    pointers whose object is in neither the local cache nor the default data remote."""
+    report = MissingReport()
+    pointers = _staged_pointers(repo, small) if small else []
+    if not pointers:
+        return report  # the common code commit: one cat-file, nothing else imported
+    from gitext.store.local import LocalStore
+
+    store = LocalStore(repo.archives_dir)
+    absent = [(p, o) for p, o in pointers if not store.has(o) and not _lfs_has(repo, o)]
+    if absent:
+        absent = _filtered(repo, absent)
+    if not absent:
+        return report
+    from gitext.config import Config
+    from gitext.remotes.base import default_remote_name, open_remote
+
+    cfg = Config.load(repo.worktree)
+    report.remote = default_remote_name(cfg)
+    present: set[str] = set()
+    if report.remote is not None:
+        try:
+            remote = open_remote(cfg, root=repo.worktree)
+            try:
+                present = remote.backend.exists_many(sorted({o.key for _, o in absent}))
+            finally:
+                remote.close()
+        except ArchivesError as exc:
+            report.remote_error = exc.message
+    report.missing = [(p, o) for p, o in absent if o.key not in present]
+    return report
+
+
+def _escape(c: str) -> str:
+    if c in "'\\":
+        return "\\" + c
+    if c.isprintable():
+        return c
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def shell_path(path: str) -> str:
+    """``path`` as one shell word: ``shlex.quote``, or bash's ``$'...'`` with escapes when
+    it holds a newline or another control character (so it prints on one line)."""
+    if path.isprintable():
+        return shlex.quote(path)
+    return "$'" + "".join(map(_escape, path)) + "'"
+
+
+def display_path(path: str) -> str:
+    """``path`` for a message line: control characters escaped."""
+    return path if path.isprintable() else repr(path)[1:-1]
