@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitext.errors import UsageError
-from gitext.fsutil import atomic_write
+from gitext.worktree import require_no_symlink, write_bytes_in
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
 SIZE_RULE_LINE = "* filter=archives"
@@ -83,7 +83,11 @@ def _write(path: Path, lines: list[str]) -> None:
     body = [ln for ln in lines if ln.strip() not in GUARD_LINES]
     while body and not body[-1].strip():
         body.pop()
-    atomic_write(path, "".join(ln + "\n" for ln in [*body, *GUARD_LINES]).encode("utf-8"))
+    # Never through a symlink: a clone's committed '.gitattributes -> ~/.bashrc' must not
+    # turn 'track' into a write of the user's file.
+    require_no_symlink(path.parent, path)
+    write_bytes_in(path.parent, path,
+                   "".join(ln + "\n" for ln in [*body, *GUARD_LINES]).encode("utf-8"))
 
 
 def guarded(path: Path) -> bool:

@@ -134,6 +134,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     # Patterns given in a subfolder are relative to it, as gitattributes patterns would be.
     full = [p if str(cwd_rel) == "." or ("/" in p.lstrip("/") and p.startswith("/"))
             else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]
+    _writable_in_tree(repo.root, repo.root / ".gitattributes")
     added, already = attributes.track(repo.root / ".gitattributes", full)
     for pat in added:
         print(f"Tracking '{pat}'")
@@ -142,7 +143,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     if larger_than is not None:
         parse_size(larger_than, where="--larger-than")
         cfg = repo.root / PROJECT_CONFIG
-        cfg.parent.mkdir(exist_ok=True)
+        _writable_in_tree(repo.root, cfg)
         repo.git("config", "-f", str(cfg), "size.largerthan", larger_than)
         attributes.set_size_rule(repo.root / ".gitattributes", True)
         print(f"Tracking any file larger than {larger_than} (size.largerthan in {PROJECT_CONFIG})")
@@ -152,6 +153,18 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
         print("hint: commit .gitattributes (and .archives/config); files already committed "
               "change on 'git add --renormalize .'")
     return 0
+
+
+def _writable_in_tree(root: Path, path: Path) -> None:
+    """``path`` and the folders above it are no symlinks (``git config -f`` would write
+    through one); its folder is made if missing."""
+    from gitext.worktree import WorkTree, repo_relative, require_no_symlink
+
+    require_no_symlink(root, path)
+    with WorkTree(root) as wt:
+        folder = repo_relative(root, path.parent) if path.parent != root else None
+        if folder is not None:
+            wt.makedirs(folder)
 
 
 def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
@@ -167,6 +180,7 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
     if size_rule:
         cfg = repo.root / PROJECT_CONFIG
         if cfg.exists():
+            _writable_in_tree(repo.root, cfg)
             repo.git("config", "-f", str(cfg), "--unset", "size.largerthan", check=False)
         attributes.set_size_rule(repo.root / ".gitattributes", False)
         print("Removed the size rule")

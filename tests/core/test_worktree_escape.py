@@ -231,3 +231,30 @@ def test_a_hostile_manifest_from_the_remote_is_named_as_such(tmp_path: Path) -> 
     assert proc.returncode != 0
     assert "would leave its directory" in err and "does not match its id" not in err
     assert not (tmp_path / "victim" / "escape").exists()
+
+
+@pytest.mark.parametrize("link, args", [
+    (".gitattributes", ["track", "*.bin"]),
+    (".archives", ["track", "--larger-than", "1mb"]),
+    (".archives", ["remote", "add", "store", "/tmp/x"]),
+])
+def test_commands_that_edit_committed_files_never_write_through_a_committed_symlink(
+        tmp_path: Path, link: str, args: list[str]) -> None:
+    victim = tmp_path / "victim-dotfiles"
+    victim.mkdir()
+    (victim / "bashrc").write_text("alias ll='ls -l'\n")
+    work = tmp_path / "attacker"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    target = victim / "bashrc" if link == ".gitattributes" else victim
+    os.symlink(target, work / link)
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "x")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", os.fspath(work), os.fspath(clone))
+
+    proc = archives(clone, *args, check=False)
+
+    assert proc.returncode != 0 and "symbolic link" in proc.stderr.decode()
+    assert sorted(p.name for p in victim.iterdir()) == ["bashrc"]
+    assert (victim / "bashrc").read_text() == "alias ll='ls -l'\n"
