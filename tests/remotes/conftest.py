@@ -219,7 +219,8 @@ def add_dir_remote(repo: Path, remote: Path, *, commit: bool = False) -> Path:
     (``storage``), confirmed in the global git config so that clones may use it; with
     ``commit``, commit ``.archives`` so that clones have it too."""
     remote.mkdir(exist_ok=True)
-    archives(repo, "remote", "add", "-d", "storage", str(remote))
+    # --force: an earlier repository of this test may have confirmed 'storage' globally
+    archives(repo, "remote", "add", "--force", "-d", "storage", str(remote))
     trust_globally(repo, "storage", "url", str(remote))
     if commit:
         git(repo, "add", ".archives")

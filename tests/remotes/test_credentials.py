@@ -11,6 +11,7 @@ import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -348,3 +349,34 @@ def test_a_signed_request_may_go_only_to_an_aws_s3_host() -> None:
     assert not is_aws_s3_request("https://team.s3.amazonaws.com.evil.example/key")
     assert not is_aws_s3_request("http://team.s3.amazonaws.com/key")
     assert not is_aws_s3_request("https://abc.execute-api.us-east-1.amazonaws.com/s3")
+
+
+def test_a_committed_aws_endpoint_gets_a_client_that_signs_only_for_aws_hosts() -> None:
+    """The second check, at signing time, on the real botocore client open_remote builds
+    for a committed AWS endpoint (no request is sent: the event is emitted directly)."""
+    from botocore.awsrequest import AWSRequest
+
+    from gitext.config import Config
+    from gitext.errors import RemoteError
+    from gitext.remotes.base import open_remote
+
+    cfg = Config({"remote.s.url": ["s3://team/p"],
+                  "remote.s.endpointurl": ["https://s3.eu-west-1.amazonaws.com"],
+                  "remote.s.region": ["eu-west-1"]}, local_keys=["remote.s.url"])
+    remote = open_remote(cfg, "s")
+    client = remote.backend._make_client()  # type: ignore[attr-defined]
+
+    def emit(client: Any, url: str) -> None:
+        client.meta.events.emit(
+            "before-sign.s3.GetObject", request=AWSRequest("GET", url), signing_name="s3",
+            region_name="eu-west-1", signature_version="s3v4", request_signer=None,
+            operation_name="GetObject")
+
+    emit(client, "https://team.s3.eu-west-1.amazonaws.com/p/k")
+    with pytest.raises(RemoteError, match=r"refused to sign a request to evil\.example"):
+        emit(client, "https://evil.example/k")
+    cfg = Config({"remote.s.url": ["s3://team/p"],
+                  "remote.s.endpointurl": ["http://127.0.0.1:9"]},
+                 local_keys=["remote.s.url", "remote.s.endpointurl"])
+    confirmed = open_remote(cfg, "s").backend._make_client()  # type: ignore[attr-defined]
+    emit(confirmed, "http://127.0.0.1:9/team/k")  # the user's own endpoint: no guard
