@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitext import __version__
-from gitext.errors import ArchivesError
+from gitext.errors import ArchivesError, ArchivesWarning
+
+_DEFAULT_SHOWWARNING = warnings.showwarning
 
 if TYPE_CHECKING:
     import argparse
@@ -90,7 +93,16 @@ def _stop_cleanly_on_terminate() -> None:
             signal.signal(signum, _raise_terminated)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
+                  **kwargs: Any) -> None:
+    if issubclass(category, ArchivesWarning):
+        print(f"git-archives: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _DEFAULT_SHOWWARNING(message, category, *args, **kwargs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.showwarning = _show_warning  # library code warns; this prints one line
     args = list(sys.argv[1:] if argv is None else argv)
     # git calls these on every add, checkout and commit: skip building the whole parser.
     if args[:1] == ["hook"] and len(args) >= 2:

@@ -21,6 +21,12 @@ COMMITTED_SECTIONS = ("core", "remote", "size", "nb", "track")
 # Option names that may never come from a committed file, whatever the section.
 SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "accesskey",
                 "session", "command", "cmd", "exec", "hook")
+# The only options a committed ``[remote "NAME"]`` may set (an allow-list: anything that
+# selects or carries a credential — profile, keys, tokens, credential or config files —
+# is honoured only from local git config; DESIGN.md, "Trust").
+COMMITTED_REMOTE_OPTIONS = frozenset({
+    "url", "region", "endpointurl", "pathstyle", "jobs", "retries", "retrymode",
+    "multipartthreshold", "multipartchunksize"})
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
                "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
@@ -68,18 +74,31 @@ def _committed_allowed(key: str) -> bool:
     if section not in COMMITTED_SECTIONS:
         return False
     name = key.rsplit(".", 1)[-1]
+    if section == "remote" and key.count(".") >= 2:
+        return name in COMMITTED_REMOTE_OPTIONS
     return not any(w in name for w in SECRET_WORDS)
 
 
 class Config:
     """Merged view: committed project file first, then ``archives.*`` from git config."""
 
-    def __init__(self, values: dict[str, list[str]]) -> None:
+    def __init__(self, values: dict[str, list[str]], *, local_keys: Iterable[str] = (),
+                 ignored: Iterable[str] = (), project_file: Path | None = None) -> None:
         self._values = values
+        self._local = frozenset(local_keys)
+        self.ignored = tuple(ignored)  # committed keys the allow-list dropped
+        self.project_file = project_file  # the committed file that was read, if any
+
+    def is_local(self, key: str) -> bool:
+        """Whether ``key``'s value comes from the user's own git config (the clone's, or the
+        global one), not from the committed file."""
+        return key.lower() in self._local
 
     @classmethod
     def load(cls, root: Path | None, *, git_cwd: Path | None = None) -> Config:
         values: dict[str, list[str]] = {}
+        ignored: list[str] = []
+        path = None
         if root is not None:
             path = root / PROJECT_CONFIG
             if path.is_file():
@@ -97,6 +116,8 @@ class Config:
                 for key, value in _parse_list(proc.stdout):
                     if _committed_allowed(key):
                         values.setdefault(key, []).append(value)
+                    else:
+                        ignored.append(key)
         proc = subprocess.run(
             ["git", "config", "--list", "-z"], cwd=git_cwd or root,
             capture_output=True, check=False,
@@ -106,7 +127,8 @@ class Config:
             if key.startswith("archives."):
                 local.setdefault(key[len("archives."):], []).append(value)
         values.update(local)  # the clone's own settings win over the committed ones
-        return cls(values)
+        return cls(values, local_keys=local, ignored=ignored,
+                   project_file=path if path is not None and path.is_file() else None)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         vals = self._values.get(key.lower())

@@ -21,6 +21,12 @@ class ArchivesError(Exception):
         return self.message
 
 
+class ArchivesWarning(UserWarning):
+    """Something ignored or doubtful the user should know about; library code emits it with
+    :func:`warnings.warn` and :mod:`gitext.cli` prints it as one ``git-archives: warning:``
+    line on stderr."""
+
+
 class UsageError(ArchivesError):
     """Bad arguments or bad input handed to a command."""
 

@@ -164,6 +164,8 @@ def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bo
                          hint=f"git archives remote modify {name} url {url}  (or add --force)")
     file = None if local else _project_file(repo)
     _git_config(repo, ["--replace-all", f"{_section(name, local=local)}.url", url], file=file)
+    if not local:
+        _confirm_locally(repo, name, "url", url)
     where = "this clone's git config" if local else ".archives/config"
     print(f"added remote '{name}' -> {url} ({where})")
     if default:
@@ -172,6 +174,40 @@ def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bo
         print(f"hint: make it the default with 'git archives remote default {name}'",
               file=sys.stderr)
     return 0
+
+
+def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
+    """A directory URL or an endpoint this user writes into the committed file is also
+    recorded in the clone's git config: the user chose it, so this clone uses it (a clone
+    of the repository must confirm it itself; docs/remotes.md, "Trust")."""
+    from gitext.remotes.base import url_scheme
+
+    full = f"archives.remote.{name}.{key}"
+    if key == "endpointurl" or (key == "url" and value is not None
+                                and url_scheme(value) in ("", "file")):
+        if value is None:
+            _git_config(repo, ["--unset-all", full], file=None)
+        else:
+            _git_config(repo, ["--replace-all", full, value], file=None)
+    elif key == "url":  # an s3:// URL needs no confirmation: drop an older local directory
+        _git_config(repo, ["--unset-all", full], file=None)
+
+
+def _unconfirmed(cfg: Any, name: str, key: str) -> str:
+    """A note for a directory URL or an endpoint only the committed file chose: it is not
+    used until confirmed ('remote modify --local NAME KEY VALUE')."""
+    from gitext.remotes.base import url_scheme
+    from gitext.remotes.trust import is_aws_s3_endpoint
+
+    value = cfg.get(f"remote.{name}.{key}") or ""
+    if cfg.is_local(f"remote.{name}.{key}") or not value:
+        return ""
+    if key == "endpointurl" and cfg.get(f"remote.{name}.unsigned") is not None:
+        return "  (from .archives/config: anonymous requests only, 'unsigned' is set)"
+    if (key == "url" and url_scheme(value) in ("", "file")) or (
+            key == "endpointurl" and not is_aws_s3_endpoint(value)):
+        return "  (from .archives/config, not confirmed: not used)"
+    return ""
 
 
 def _redact(key: str, value: str) -> str:
@@ -183,6 +219,7 @@ def _redact(key: str, value: str) -> str:
 def cmd_remote_list(*, verbose: bool) -> int:
     from gitext.config import Config
     from gitext.remotes.base import default_remote_name, remote_names
+    from gitext.remotes.trust import shown
 
     repo = _repo()
     cfg = Config.load(repo.root)
@@ -195,11 +232,12 @@ def cmd_remote_list(*, verbose: bool) -> int:
     for name in names:
         opts = cfg.section(f"remote.{name}")
         mark = " (default)" if name == default else ""
-        print(f"{name}\t{opts.get('url', '')}{mark}")
+        print(f"{name}\t{shown(opts.get('url', ''))}{mark}{_unconfirmed(cfg, name, 'url')}")
         if verbose:
             for key in sorted(opts):
                 if key != "url":
-                    print(f"\t{key} = {_redact(key, opts[key])}")
+                    print(f"\t{key} = {shown(_redact(key, opts[key]))}"
+                          f"{_unconfirmed(cfg, name, key)}")
     return 0
 
 
@@ -267,6 +305,8 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
     else:
         assert value is not None
         _git_config(repo, ["--replace-all", full, value], file=file)
+    if not local and key in ("url", "endpointurl"):
+        _confirm_locally(repo, name, key, None if unset else value)
     shown = _redact(key, value or "")
     print(f"remote '{name}': {key} {'unset' if unset else '= ' + shown}"
           f" ({'this clone' if local else '.archives/config'})")

@@ -209,6 +209,8 @@ class Demo:
         clone = self.base / "teammate"
         self.cwd = clone
         self.run("git archives install")
+        # a clone uses a committed directory remote only once its user confirms it
+        self.run(f"git archives remote modify --local storage url {shlex.quote(str(remote))}")
         self.run("git archives pull")
         self.run("git archives status")
         for rel in ("data/raw/adventurers.csv", "data/processed/adventurers_prepared.csv",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-from gitext.config import Config
+from gitext.config import COMMITTED_REMOTE_OPTIONS, Config
 from gitext.errors import ArchivesError, ConfigError, RemoteError, UsageError
 
 # Called with the number of bytes just moved (from any thread).
@@ -26,10 +26,14 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 # Options a remote may take, and where they belong. Committed options travel with the
 # repository; private ones stay in the clone's git config (``archives.remote.<name>.<key>``).
-COMMITTED_OPTIONS = frozenset({"url", "region", "endpointurl", "pathstyle", "jobs", "retries",
-                               "retrymode", "multipartthreshold", "multipartchunksize"})
-PRIVATE_OPTIONS = frozenset({"profile", "credentialsfile", "configfile"})
+# The committed ones are the loader's allow-list (gitext.config); nothing else is read from
+# the committed file.
+COMMITTED_OPTIONS = COMMITTED_REMOTE_OPTIONS
+PRIVATE_OPTIONS = frozenset({"profile", "credentialsfile", "configfile", "unsigned"})
 SECRET_OPTIONS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
+# Set by open_remote (never by config: a git config key cannot hold ':') when an endpoint
+# came from the committed file: the backend then signs only requests to AWS S3 hosts.
+AWS_ONLY = "trust:aws-only"
 
 
 class ObjectMissingError(RemoteError):
@@ -193,7 +197,12 @@ def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = Non
         check_url(url)
     except UsageError as exc:
         raise RemoteError(f"remote '{name}': {exc.message}", hint=exc.hint) from None
-    factory = _REGISTRY[url_scheme(url)]
+    from gitext.remotes.trust import check_remote
+
+    scheme = url_scheme(url)
+    if check_remote(cfg, name, url, scheme, options):  # refuses before any backend exists
+        options = {**options, AWS_ONLY: "true"}
+    factory = _REGISTRY[scheme]
     try:
         backend = factory(url, options, root)
     except ArchivesError:

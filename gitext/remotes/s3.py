@@ -14,6 +14,7 @@ mid-body is restarted from scratch by this module with exponential backoff.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections import defaultdict
@@ -25,7 +26,8 @@ from urllib.parse import urlsplit
 
 from gitext.config import parse_size
 from gitext.errors import ArchivesError, ConfigError, RemoteError
-from gitext.remotes.base import ObjectMissingError, ProgressFn, TransientRemoteError
+from gitext.remotes.base import AWS_ONLY, ObjectMissingError, ProgressFn, TransientRemoteError
+from gitext.remotes.trust import is_aws_s3_request, shown
 
 DEFAULT_ATTEMPTS = 8
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -34,6 +36,7 @@ _AUTH_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNot
                          "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
                          "InvalidClientTokenId", "AuthorizationHeaderMalformed", "403",
                          "Forbidden", "AllAccessDisabled"})
+_REGION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _TRANSIENT_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
                               "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
@@ -70,8 +73,14 @@ class S3Backend:
             raise ConfigError("endpointurl carries credentials (user@host)",
                               hint="drop them from the URL; use the standard credential chain")
         self.region = options.get("region") or None
+        if self.region is not None and not _REGION_RE.fullmatch(self.region):
+            raise ConfigError(f"region = {shown(self.region)} is not a region name",
+                              hint="git archives remote modify NAME region us-east-1")
         self.profile = options.get("profile") or None
         self.credentials_file = options.get("credentialsfile") or None
+        self.config_file = options.get("configfile") or None
+        self.unsigned = _bool(options.get("unsigned"), "unsigned")
+        self.aws_only = options.get(AWS_ONLY) == "true"
         self.path_style = _bool(options.get("pathstyle"), "pathstyle")
         self.retry_mode = (options.get("retrymode") or "standard").lower()
         if self.retry_mode not in ("standard", "adaptive", "legacy"):
@@ -127,6 +136,8 @@ class S3Backend:
             core = botocore.session.Session(profile=self.profile)
             if self.credentials_file:
                 core.set_config_variable("credentials_file", self.credentials_file)
+            if self.config_file:
+                core.set_config_variable("config_file", self.config_file)
             session = boto3.Session(botocore_session=core)
             retries: Any = {"max_attempts": self.attempts, "mode": self.retry_mode}
             config = botocore.config.Config(
@@ -136,6 +147,7 @@ class S3Backend:
                 read_timeout=60,
                 s3={"addressing_style": "path" if self.path_style else "auto"},
                 user_agent_extra="git-archives",
+                **({"signature_version": botocore.UNSIGNED} if self.unsigned else {}),
             )
             kwargs: dict[str, Any] = {"config": config}
             if self.endpoint:
@@ -146,9 +158,23 @@ class S3Backend:
                 kwargs["aws_access_key_id"] = self._secrets.get("accesskeyid")
                 kwargs["aws_secret_access_key"] = self._secrets.get("secretaccesskey")
                 kwargs["aws_session_token"] = self._secrets.get("sessiontoken")
-            return session.client("s3", **kwargs)
+            client = session.client("s3", **kwargs)
+            if self.aws_only:
+                client.meta.events.register("before-sign.s3", self._only_to_aws)
+            return client
         except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
             raise self._map(exc, "open the S3 client") from None
+
+    def _only_to_aws(self, request: Any, **_: Any) -> None:
+        """The endpoint came from the committed file and is AWS's own: refuse to sign a
+        request that would go anywhere else (a second check, at the last moment)."""
+        if not is_aws_s3_request(str(request.url)):
+            host = urlsplit(str(request.url)).netloc
+            raise RemoteError(
+                f"refused to sign a request to {shown(host)} for {self._where()}: only AWS S3 "
+                "may receive your credentials for an endpoint the repository chose",
+                hint="confirm the endpoint in your own config: git archives remote modify "
+                     "--local NAME endpointurl URL")
 
     def _check_bucket(self, client: Any) -> None:
         """One HeadBucket up front turns a wrong bucket, endpoint or credential into one clear

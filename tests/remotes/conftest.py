@@ -216,9 +216,12 @@ def make_data_repo(path: Path, files: dict[str, bytes]) -> Path:
 
 def add_dir_remote(repo: Path, remote: Path, *, commit: bool = False) -> Path:
     """Make the folder ``remote`` and set it as ``repo``'s default data remote
-    (``storage``); with ``commit``, commit ``.archives`` so that clones have it too."""
+    (``storage``), confirmed in the global git config so that clones may use it; with
+    ``commit``, commit ``.archives`` so that clones have it too."""
     remote.mkdir(exist_ok=True)
-    archives(repo, "remote", "add", "-d", "storage", str(remote))
+    # --force: an earlier repository of this test may have confirmed 'storage' globally
+    archives(repo, "remote", "add", "--force", "-d", "storage", str(remote))
+    trust_globally(repo, "storage", "url", str(remote))
     if commit:
         git(repo, "add", ".archives")
         git(repo, "commit", "-qm", "data remote")
@@ -236,6 +239,14 @@ def set_s3_remote(repo: Path, bucket: str, endpoint: str, *, name: str = "storag
     for k, v in opts.items():
         git(repo, "config", "-f", str(cfg), f"remote.{name}.{k}", v)
     git(repo, "config", "-f", str(cfg), "core.remote", name)
+    trust_globally(repo, name, "endpointurl", opts["endpointurl"])
+
+
+def trust_globally(cwd: Path, name: str, key: str, value: str) -> None:
+    """The user confirms a remote's endpoint (or directory) in their global git config, so
+    that every clone in this test's HOME (its filter included, during ``git clone``) may
+    use it: a committed endpoint or directory alone is refused (docs/remotes.md)."""
+    git(cwd, "config", "--global", f"archives.remote.{name}.{key}", value)
 
 
 def cache_objects(repo: Path) -> set[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import archives, git
-from tests.remotes.conftest import set_s3_remote
+from tests.remotes.conftest import set_s3_remote, trust_globally
 
 PIPELINE = """\
 stages:
@@ -37,6 +37,7 @@ def _remote_root(kind: str, repo: Path, request: pytest.FixtureRequest | None,
         (repo / ".archives").mkdir(exist_ok=True)
         git(repo, "config", "-f", ".archives/config", "remote.storage.url", os.fspath(remote))
         git(repo, "config", "-f", ".archives/config", "core.remote", "storage")
+        trust_globally(repo, "storage", "url", os.fspath(remote))
         return remote
     assert request is not None
     set_s3_remote(repo, request.getfixturevalue("bucket"),

@@ -1,0 +1,155 @@
+"""Where a remote may take the user's credentials and data: the checks :func:`open_remote`
+runs before any backend is built (DESIGN.md, "Trust": credentials follow the user, not the
+repository).
+
+A cloned repository's ``.archives/config`` is someone else's text. From it we accept the
+remote's URL and tuning options, but:
+
+* an ``s3://`` remote's ``endpointurl`` that is not one of AWS's own S3 endpoints is used
+  only once the user set or confirmed it in their own git config (the clone's, or the
+  global one), or opted into unsigned requests there (``unsigned = true``): no request —
+  signed or not — is made to an endpoint the repository alone chose;
+* a directory remote (a path or ``file://``) is used only once the user set or confirmed
+  its URL in their own git config: a repository does not choose where on this machine we
+  read, write and delete;
+* options that select or carry credentials (``profile``, keys, tokens, credential and
+  config files, ``unsigned``) are never read from the committed file (the loader drops
+  them, :func:`gitext.config._committed_allowed`); a warning names each one.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import warnings
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+from gitext.config import PROJECT_CONFIG, Config
+from gitext.errors import ArchivesWarning, RemoteError
+from gitext.remotes.base import PRIVATE_OPTIONS, SECRET_OPTIONS
+
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
+# The S3 service endpoints of AWS's partitions (host names, lower case, no trailing dot):
+# s3.amazonaws.com, s3.<region>.amazonaws.com, s3-<region>.amazonaws.com (legacy),
+# s3-external-1, s3-fips, s3.dualstack, s3-accelerate[.dualstack], *.amazonaws.com.cn.
+_S3_SERVICE = (rf"s3(?:-fips|-accelerate|-external-1|-{_REGION})?(?:\.dualstack)?"
+               rf"(?:\.{_REGION})?\.amazonaws\.com(?:\.cn)?")
+_S3_ENDPOINT_RE = re.compile(_S3_SERVICE)
+# What botocore builds from such an endpoint: a bucket or access point in front of it.
+_S3_REQUEST_RE = re.compile(
+    rf"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\.)?(?:{_S3_SERVICE}"
+    rf"|s3-accesspoint(?:-fips)?(?:\.dualstack)?\.{_REGION}\.amazonaws\.com(?:\.cn)?)")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class UntrustedRemoteError(RemoteError):
+    """A remote whose endpoint or directory only the committed file chose."""
+
+
+def shown(text: str) -> str:
+    """``text`` for a message: control characters (a newline…) escaped, never raw."""
+    if _CONTROL_RE.search(text):
+        return repr(text)
+    return text
+
+
+def _host(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if "@" in parts.netloc or not host:
+        return None
+    return parts.scheme.lower(), host.lower(), port
+
+
+def is_aws_s3_endpoint(url: str) -> bool:
+    """Whether ``url`` is one of AWS's own S3 endpoints over HTTPS (parsed host, exact
+    pattern; ``https://s3.eu-west-1.amazonaws.com``, never ``https://s3.evil.example``)."""
+    parsed = _host(url)
+    if parsed is None or _CONTROL_RE.search(url):
+        return False
+    scheme, host, port = parsed
+    path = urlsplit(url.strip()).path
+    return (scheme == "https" and port in (None, 443) and path in ("", "/")
+            and _S3_ENDPOINT_RE.fullmatch(host) is not None)
+
+
+def is_aws_s3_request(url: str) -> bool:
+    """Whether a request botocore is about to sign goes to AWS S3 (bucket-style hosts and
+    access points included)."""
+    parsed = _host(url)
+    if parsed is None:
+        return False
+    scheme, host, port = parsed
+    return scheme == "https" and port in (None, 443) and _S3_REQUEST_RE.fullmatch(host) is not None
+
+
+def _committed_file(cfg: Config) -> str:
+    return str(cfg.project_file) if cfg.project_file is not None else str(PROJECT_CONFIG)
+
+
+def warn_ignored(cfg: Config, name: str) -> None:
+    """One warning per committed option of remote ``name`` that the loader dropped."""
+    prefix = f"remote.{name.lower()}."
+    for key in cfg.ignored:
+        if not key.startswith(prefix) or "." in key[len(prefix):]:
+            continue
+        option = key[len(prefix):]
+        why = ("credentials and the options that choose them are read only from your own "
+               "git config" if option in PRIVATE_OPTIONS | SECRET_OPTIONS else
+               "it is not an option a committed file may set")
+        warnings.warn(ArchivesWarning(
+            f"{shown(_committed_file(cfg))}: {shown(key)} is ignored: {why}; if you want "
+            f"one, set it with: git archives remote modify --local {shlex.quote(name)} "
+            f"{shlex.quote(option)} VALUE"), stacklevel=3)
+
+
+def _refuse(name: str, what: str, value: str, cfg: Config, *, why: str,
+            hint: str) -> NoReturn:
+    raise UntrustedRemoteError(
+        f"remote '{name}': {what} {shown(value)} comes only from {shown(_committed_file(cfg))}, "
+        f"not from your own config; {why}",
+        hint=hint)
+
+
+def check_remote(cfg: Config, name: str, url: str, scheme: str,
+                 options: dict[str, str]) -> bool:
+    """Refuse remote ``name`` if the committed file alone chose where it connects (see the
+    module's docstring). Returns whether every signed request must go to AWS S3 (an
+    endpoint that is AWS's own but came from the committed file)."""
+    warn_ignored(cfg, name)
+    quoted = shlex.quote(name)
+    if scheme in ("", "file"):
+        if not cfg.is_local(f"remote.{name}.url"):
+            confirm = (f"git archives remote modify --local {quoted} url {shlex.quote(url)}"
+                       if not _CONTROL_RE.search(url) else
+                       "the path holds control characters: do not use it")
+            _refuse(name, "the directory", url, cfg,
+                    why="a cloned repository does not choose where on this machine data is read, "
+                    f"written and deleted; if you trust that folder: {confirm}",
+                    hint="or set your own: git archives remote modify --local "
+                    f"{quoted} url PATH")
+        return False
+    endpoint = options.get("endpointurl") or ""
+    if not endpoint or cfg.is_local(f"remote.{name}.endpointurl"):
+        return False
+    if is_aws_s3_endpoint(endpoint):
+        return True
+    if _truthy(options.get("unsigned")):  # local only: the loader drops a committed one
+        return False
+    confirm = (f"git archives remote modify --local {quoted} endpointurl "
+               f"{shlex.quote(endpoint)}" if not _CONTROL_RE.search(endpoint) else
+               "the URL holds control characters: do not use it")
+    _refuse(name, "the endpoint", endpoint, cfg,
+            why="your credentials go only to AWS or to an endpoint you confirm, so nothing was "
+            f"sent; if you trust that endpoint: {confirm}",
+            hint="for a public bucket, anonymous requests instead: git archives remote modify "
+            f"--local {quoted} unsigned true")
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("", "true", "yes", "on", "1")

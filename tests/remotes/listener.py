@@ -1,0 +1,108 @@
+"""An attacker's HTTP listener on loopback: records every request it receives (method, path,
+headers), and either answers 404 or, with ``upstream``, forwards to a real S3 (moto)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+    def text(self) -> str:
+        return f"{self.method} {self.path}\n" + "\n".join(
+            f"{k}: {v}" for k, v in self.headers.items())
+
+
+@dataclass
+class Listener:
+    url: str = ""
+    upstream: str | None = None
+    requests: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def carrying(self, *needles: str) -> list[Seen]:
+        """The requests whose method, path or any header holds one of ``needles``."""
+        with self.lock:
+            return [r for r in self.requests if any(n in r.text() for n in needles)]
+
+
+def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                out = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return out
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n else b""
+
+        def _handle(self) -> None:
+            body = self._body()
+            with listener.lock:
+                listener.requests.append(Seen(self.command, self.path, dict(self.headers)))
+            if listener.upstream is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._forward(listener.upstream, body)
+
+        def _forward(self, upstream: str, body: bytes) -> None:
+            host, _, port = upstream.removeprefix("http://").partition(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("expect", "transfer-encoding", "connection")}
+            headers["Content-Length"] = str(len(body))
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            conn.close()
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length",
+                                     "server", "date"):
+                    self.send_header(k, v)
+            length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", length or str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+    return Handler
+
+
+@contextmanager
+def listening(upstream: str | None = None) -> Iterator[Listener]:
+    listener = Listener(upstream=upstream)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(listener))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    listener.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield listener
+    finally:
+        server.shutdown()
+        server.server_close()
