@@ -64,14 +64,16 @@ def test_a_protected_file_committed_as_a_pointer_is_restored_and_named(
         tmp_path: Path) -> None:
     """An old commit holds .gitignore as a pointer: checkout gives the content back with a
     warning saying how to store it plainly; adding it stores it plainly."""
-    repo = setup_repo(tmp_path / "repo", "*.bin")
+    repo = setup_repo(tmp_path / "repo")
+    (repo / ".gitattributes").write_text("*.bin filter=archives -text\n"
+                                         ".gitignore filter=archives -text\n")
     (repo / "same.bin").write_bytes(b"*.tmp\n")  # puts the content in the cache
-    git(repo, "add", "same.bin")
+    git(repo, "add", "same.bin", ".gitattributes")
     blob = git(repo, "hash-object", "-w", "--stdin",
                input_bytes=pointer_text(b"*.tmp\n")).stdout.decode().strip()
     git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},.gitignore")
     git(repo, "commit", "-q", "-m", "gitignore as a pointer")
-    (repo / ".gitignore").unlink()
+    assert not (repo / ".gitignore").exists()
     proc = git(repo, "checkout", "--", ".gitignore")
     assert (repo / ".gitignore").read_bytes() == b"*.tmp\n"
     err = proc.stderr.decode()
