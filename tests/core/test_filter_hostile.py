@@ -26,7 +26,7 @@ PROTECTED = {
 }
 
 
-@pytest.mark.parametrize("path", [p for p in PROTECTED] + ["a/b/.gitattributes", "x.DVC"])
+@pytest.mark.parametrize("path", [*PROTECTED, "a/b/.gitattributes", "x.DVC"])
 def test_the_protected_list(path: str) -> None:
     assert is_protected(path)
 
