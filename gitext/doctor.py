@@ -84,9 +84,14 @@ def _why(key: str) -> str:
 
 def _state_checks(repo: Repo) -> Iterator[Check]:
     """state.db copies set aside as corrupt, and what their rebuild lost."""
-    from gitext.state import corrupt_copies
+    from gitext.state import corrupt_copies, probe
 
-    for copy in corrupt_copies(repo.archives_dir / "state.db"):
+    db = repo.archives_dir / "state.db"
+    problem = probe(db)
+    if problem is not None:
+        yield (False, f"{db} is corrupt ({problem})",
+               "git archives fsck  (moves it aside, never deletes it, and starts a fresh one)")
+    for copy in corrupt_copies(db):
         yield (False, f"state.db could not be read and was rebuilt; the bad copy is {copy}. "
                "What was lost: hash rows (files are hashed again), the last digest of each "
                "path (a size-rule pointer that shrank below the limit is stored plainly on "

@@ -72,6 +72,24 @@ def corrupt_copies(db_path: Path) -> list[Path]:
         return []
 
 
+def probe(db_path: Path) -> str | None:
+    """Why ``db_path`` is not a readable database (read-only check, for ``doctor``), or
+    None if it is, or if there is none yet."""
+    if not db_path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        return str(exc)
+    try:
+        row = db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.Error as exc:
+        return str(exc) if is_corruption(exc) else None  # locked or busy: not our question
+    finally:
+        db.close()
+    return None if row is not None and row[0] == "ok" else f"quick_check: {row}"
+
+
 class StateCache:
     """Open lazily; batch writes; safe for several processes (WAL + busy timeout)."""
 

@@ -128,3 +128,24 @@ def test_a_broken_config_does_not_kill_the_notebook_filter(tmp_path: Path) -> No
     staged = staged_blob(repo, "a.ipynb")
     assert b"outputs" in staged and b"hi" not in staged
     assert (repo / "a.ipynb").read_text() == nb  # the work tree keeps its outputs
+
+
+def test_a_hostile_file_name_cannot_forge_a_message_line(tmp_path: Path) -> None:
+    """A committed name with a newline and shell syntax, its object not in the cache: the
+    warning stays one line and the suggested command quotes the name."""
+    origin = setup_repo(tmp_path / "origin", "*.bin")
+    name = "x\ngit-archives: all good $(touch pwned).bin"
+    blob = git(origin, "hash-object", "-w", "--stdin",
+               input_bytes=pointer_text(b"secret data\n")).stdout.decode().strip()
+    git(origin, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}")
+    git(origin, "commit", "-q", "-m", "hostile name")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", str(origin), str(clone))
+    archives(clone, "install")
+    err = git(clone, "checkout", "-q", "main").stderr.decode()
+    lines = [ln for ln in err.splitlines() if "pwned" in ln]
+    assert len(lines) == 1, err
+    assert not any(ln.startswith("git-archives: all good") for ln in err.splitlines())
+    assert "--include 'x\\ngit-archives: all good $(touch pwned).bin'" in lines[0]
+    out = archives(clone, "status").stdout.decode()
+    assert "x\\ngit-archives: all good" in out and "\ngit-archives: all good" not in out

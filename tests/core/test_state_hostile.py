@@ -62,6 +62,15 @@ def test_doctor_and_fsck_report_a_rebuilt_state_db(tracked: Path) -> None:
     assert "what was lost" in out or "lost" in out
 
 
+def test_doctor_names_a_corrupt_state_db_before_anything_opened_it(tracked: Path) -> None:
+    db = _corrupt(tracked)
+    proc = archives(tracked, "doctor", check=False)
+    out = proc.stdout.decode()
+    assert proc.returncode == 1
+    assert f"{db} is corrupt" in out and "fix: git archives fsck" in out, out
+    assert db.read_bytes() == GARBAGE  # doctor only looks
+
+
 def test_fsck_on_a_healthy_state_db_says_nothing_about_it(tracked: Path) -> None:
     proc = archives(tracked, "fsck")
     assert "state.db" not in proc.stdout.decode() + proc.stderr.decode()
