@@ -112,7 +112,7 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if paths:
-        shown = " ".join(shell_path(p) for p in paths[:5])
+        shown = " ".join(f"'{escape_control(p)}'" for p in paths[:5])
         yield (False, f"{len(paths)} committed notebook(s) still have outputs: {shown}",
                f"git add --renormalize -- {' '.join(shell_path(p) for p in paths[:20])}"
                " && git commit -m 'Strip notebooks'")
@@ -126,7 +126,7 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if phantom:
-        shown = " ".join(shell_path(p) for p in phantom[:5])
+        shown = " ".join(f"'{escape_control(p)}'" for p in phantom[:5])
         yield (False, f"{len(phantom)} notebook(s) look modified to git but differ only in "
                f"outputs: {shown}", "git archives nb refresh  (or keep 'git archives watch' "
                "running while you work)")

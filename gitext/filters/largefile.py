@@ -130,21 +130,9 @@ class LargeFileDriver:
             st: os.stat_result | None = os.stat(path)
         except OSError:
             st = None
-        self.rules.refresh()
-        if not self.rules.known:
-            if self._plain_while_unknown(path):
-                _pass_through(head, content, out)
-                return
-        elif self.larger_than is not None and not self._stays_pointer(path):
-            size = st.st_size if st is not None else None
-            if size is None:
-                head, size = _buffer_upto(head, content, self.larger_than)
-            if size <= self.larger_than:
-                for pkt in head:
-                    out.write(pkt)
-                for pkt in content:
-                    out.write(pkt)
-                return
+        if self._stored_plainly(path, st, head, content):
+            _pass_through(head, content, out)
+            return
         if st is not None:
             result = self._clean_cached(path, st, head, content)
             if result is None and st.st_size >= COPY_THRESHOLD:
@@ -196,6 +184,19 @@ class LargeFileDriver:
             os.close(fd)
         self.state.record(self._k(path), "sha256", st, oid.digest)
         return ptr.Pointer(oid, size)
+
+    def _stored_plainly(self, path: str, st: os.stat_result | None, head: list[bytes],
+                        content: Iterator[bytes]) -> bool:
+        """Whether the size rule (or, with the config unknown, the index) keeps ``path``
+        plain. May read packets ahead into ``head`` (when the file cannot be stat'ed)."""
+        self.rules.refresh()
+        if not self.rules.known:
+            return self._plain_while_unknown(path)
+        limit = self.larger_than
+        if limit is None or self._stays_pointer(path):
+            return False
+        size = st.st_size if st is not None else _buffer_upto(head, content, limit)[1]
+        return size <= limit
 
     def _plain_while_unknown(self, path: str) -> bool:
         """The config cannot be read: keep the form the index stores ``path`` in (True:
