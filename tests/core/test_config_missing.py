@@ -165,3 +165,20 @@ def test_a_clone_still_names_a_large_file_committed_plainly(tmp_path: Path) -> N
     err = git(clone, "checkout", "-q", "main").stderr.decode()
     assert "git add --renormalize plain.bin" in err
     assert "small.txt" not in err
+
+
+def test_a_config_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    """A committed symlink would let the repository choose which of the user's files we
+    read as its config: it is refused like a broken config."""
+    repo = _sized_repo(tmp_path / "repo")
+    elsewhere = tmp_path / "users-own-file"
+    elsewhere.write_text("[size]\n\tlargerthan = 1b\n")
+    cfg = repo / ".archives" / "config"
+    cfg.unlink()
+    cfg.symlink_to(elsewhere)
+    (repo / "small.txt").write_text("tiny, edited\n")
+    proc = git(repo, "add", "small.txt")
+    assert ".archives/config: is a symbolic link" in proc.stderr.decode()
+    assert staged_blob(repo, "small.txt") == b"tiny, edited\n"
+    out = archives(repo, "doctor", check=False).stdout.decode()
+    assert "FAIL .archives/config: is a symbolic link" in out
