@@ -79,6 +79,29 @@ def _committed_allowed(key: str) -> bool:
     return not any(w in name for w in SECRET_WORDS)
 
 
+def _read_committed(path: Path) -> list[tuple[str, str]]:
+    """The keys of the committed file; none if there is no file. A symlink is refused (the
+    repository would choose which file of the user's we read)."""
+    if path.is_symlink():
+        raise ConfigError(f"{PROJECT_CONFIG}: is a symbolic link, not a file",
+                          hint="replace it with a regular file (git-config syntax)")
+    if not path.is_file():
+        return []
+    proc = subprocess.run(["git", "config", "-f", os.fspath(path), "--list", "-z"],
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        # git says "fatal: bad config line 3 in file /abs/path": keep the line, name the file
+        msg = lines[0].removeprefix("fatal: ") if lines else "cannot be read"
+        msg = msg.split(" in file ", 1)[0]
+        raise ConfigError(
+            f"{PROJECT_CONFIG}: {msg}",
+            hint="fix the file (git-config syntax), or restore it with "
+                 "'git checkout -- .archives/config'",
+        )
+    return _parse_list(proc.stdout)
+
+
 class Config:
     """Merged view: committed project file first, then ``archives.*`` from git config."""
 
@@ -101,23 +124,11 @@ class Config:
         path = None
         if root is not None:
             path = root / PROJECT_CONFIG
-            if path.is_file():
-                proc = subprocess.run(
-                    ["git", "config", "-f", os.fspath(path), "--list", "-z"],
-                    capture_output=True, check=False,
-                )
-                if proc.returncode != 0:
-                    msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-                    raise ConfigError(
-                        f"{path}: {msg[-1] if msg else 'cannot be read'}",
-                        hint="fix the file (git-config syntax), or restore it with "
-                             "'git checkout -- .archives/config'",
-                    )
-                for key, value in _parse_list(proc.stdout):
-                    if _committed_allowed(key):
-                        values.setdefault(key, []).append(value)
-                    else:
-                        ignored.append(key)
+            for key, value in _read_committed(path):
+                if _committed_allowed(key):
+                    values.setdefault(key, []).append(value)
+                else:
+                    ignored.append(key)
         proc = subprocess.run(
             ["git", "config", "--list", "-z"], cwd=git_cwd or root,
             capture_output=True, check=False,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 from gitext.config import COMMITTED_SECTIONS, PROJECT_CONFIG, Config, _committed_allowed
 from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo, run_git
 from gitext.install import CHAINED_SUFFIX, HOOK_NAMES, desired_config, is_our_shim
+from gitext.quoting import escape_control, shell_path
 
 Check = tuple[bool, str, str | None]
 
@@ -42,22 +45,59 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
             chained = hooks / (name + CHAINED_SUFFIX)
             extra = f" (chains to {chained.name})" if chained.exists() else ""
             yield (True, f"hook {name} installed{extra}", None)
+    yield from _state_checks(repo)
     if repo.worktree is not None:
-        cfg_file = repo.worktree / PROJECT_CONFIG
-        if cfg_file.exists():
-            try:
-                Config.load(repo.worktree)
-                proc = run_git(["config", "-f", str(cfg_file), "--name-only", "--list"],
-                               cwd=repo.worktree, check=False)
-                for key in proc.stdout.decode().split():
-                    if not _committed_allowed(key.lower()):
-                        yield (False, f"{PROJECT_CONFIG}: '{key}' is ignored (a committed file "
-                               f"may only set {', '.join(COMMITTED_SECTIONS)} options, and no "
-                               "secrets)", f"git config archives.{key} <value>  (clone-local)")
-                yield (True, f"{PROJECT_CONFIG} readable", None)
-            except ArchivesError as exc:
-                yield (False, exc.message, exc.hint)
+        yield from _committed_config_checks(repo.worktree)
         yield from _notebook_checks(repo)
+
+
+def _committed_config_checks(worktree: Path) -> Iterator[Check]:
+    """The committed file is readable, and which of its keys are ignored and why. Never a
+    suggestion to copy an ignored key anywhere: the file may be someone else's."""
+    cfg_file = worktree / PROJECT_CONFIG
+    if not (cfg_file.exists() or cfg_file.is_symlink()):
+        return
+    try:
+        Config.load(worktree)
+    except ArchivesError as exc:
+        yield (False, f"{exc.message} (until it is readable, the filter keeps every file in "
+               "the form git already stores it in and refuses new files)", exc.hint)
+        return
+    proc = run_git(["config", "-f", str(cfg_file), "--name-only", "--list", "-z"],
+                   cwd=worktree, check=False)
+    for raw in proc.stdout.split(b"\0"):
+        key = raw.decode("utf-8", "surrogateescape")
+        if key and not _committed_allowed(key.lower()):
+            yield (False, f"{PROJECT_CONFIG}: '{escape_control(key)}' is ignored: {_why(key)}",
+                   f"remove it from {PROJECT_CONFIG} (a repository never sets commands, "
+                   "credentials or where they are sent; set your own locally if you need one)")
+    yield (True, f"{PROJECT_CONFIG} readable", None)
+
+
+def _why(key: str) -> str:
+    section = key.split(".", 1)[0].lower()
+    if section not in COMMITTED_SECTIONS:
+        return (f"a committed file may only set {', '.join(COMMITTED_SECTIONS)} options")
+    return ("this option is local-only: commands, credentials and profiles are never read "
+            "from a committed file")
+
+
+def _state_checks(repo: Repo) -> Iterator[Check]:
+    """state.db copies set aside as corrupt, and what their rebuild lost."""
+    from gitext.state import corrupt_copies, probe
+
+    db = repo.archives_dir / "state.db"
+    problem = probe(db)
+    if problem is not None:
+        yield (False, f"{db} is corrupt ({problem})",
+               "git archives fsck  (moves it aside, never deletes it, and starts a fresh one)")
+    for copy in corrupt_copies(db):
+        yield (False, f"state.db could not be read and was rebuilt; the bad copy is {copy}. "
+               "What was lost: hash rows (files are hashed again), the last digest of each "
+               "path (a size-rule pointer that shrank below the limit is stored plainly on "
+               "its next add), the list of files left as pointers (see 'git archives "
+               "status') and cached parse results",
+               f"rm {shlex.quote(str(copy))}  (once you no longer need it)")
 
 
 def _notebook_checks(repo: Repo) -> Iterator[Check]:
@@ -72,9 +112,10 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if paths:
-        shown = " ".join(f"'{p}'" for p in paths[:5])
+        shown = " ".join(f"'{escape_control(p)}'" for p in paths[:5])
         yield (False, f"{len(paths)} committed notebook(s) still have outputs: {shown}",
-               f"git add --renormalize {' '.join(paths[:20])} && git commit -m 'Strip notebooks'")
+               f"git add --renormalize -- {' '.join(shell_path(p) for p in paths[:20])}"
+               " && git commit -m 'Strip notebooks'")
     else:
         yield (True, "committed notebooks are stripped", None)
     from gitext.notebooks.refresh import refresh
@@ -85,7 +126,7 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if phantom:
-        shown = " ".join(f"'{p}'" for p in phantom[:5])
+        shown = " ".join(f"'{escape_control(p)}'" for p in phantom[:5])
         yield (False, f"{len(phantom)} notebook(s) look modified to git but differ only in "
                f"outputs: {shown}", "git archives nb refresh  (or keep 'git archives watch' "
                "running while you work)")

@@ -6,8 +6,12 @@ Canonical form (LF endings, keys sorted with ``version`` first)::
     oid sha256:<64 hex>
     size <decimal>
 
-The empty file's pointer is the empty file. The reader accepts CRLF and a missing final LF
-and tolerates extra ``key value`` lines (git-lfs extensions), but rejects anything else.
+The empty file's pointer is the empty file. The reader accepts CRLF, a missing final LF and
+any order of the ``oid`` and ``size`` lines, but rejects anything else: another key (a Git
+LFS extension such as ``ext-0-foo`` transforms content in a way we cannot undo), a bad oid
+or size, and ``size 0`` with an oid other than the empty file's (it would check out as an
+empty file and lose whatever the oid names). Text rejected here is *not a pointer*: the
+filter passes it through byte for byte and ``git archives status`` lists it as invalid.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ _LEGACY_VERSIONS = (VERSION_URL, "https://hawser.github.com/spec/v1")
 MAX_POINTER_SIZE = 1024
 _PREFIX = b"version "
 _KEY_RE = re.compile(r"[a-z0-9.-]+")
+_KEYS = ("version", "oid", "size")
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ def parse(data: bytes) -> Pointer:
     size_text = fields.get("size")
     if oid_text is None or size_text is None:
         raise PointerError("pointer lacks an 'oid' or 'size' line")
+    extra = [k for k in fields if k not in _KEYS]
+    if extra:
+        raise PointerError(f"pointer has a key git-archives does not know: '{extra[0]}'")
     algo, sep, digest = oid_text.partition(":")
     if algo != "sha256" or not sep:
         raise PointerError(f"pointer oid '{oid_text[:80]}' is not sha256:<hex>")
@@ -81,7 +90,10 @@ def parse(data: bytes) -> Pointer:
         oid = ObjectId("sha256", digest)
     except Exception as exc:  # InvalidObjectIdError: re-raise as a pointer problem
         raise PointerError(f"pointer oid '{oid_text[:80]}' is not sha256 with 64 hex") from exc
-    return Pointer(oid, int(size_text))
+    size = int(size_text)
+    if size == 0 and oid.digest != EMPTY_SHA256:
+        raise PointerError("pointer says size 0 but its oid is not the empty file's")
+    return Pointer(oid, size)
 
 
 def try_parse(data: bytes) -> Pointer | None:

@@ -211,13 +211,27 @@ def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
     return 0
 
 
+def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
+    """``status``'s section on committed text that looks like a pointer but is not one."""
+    if not invalid:
+        return []
+    lines = [f"Invalid pointers ({len(invalid)}): committed text that looks like a pointer "
+             "but is not one; it is stored and checked out as it is"]
+    for bad in invalid:
+        lines += [f"  {bad.line()}", f"    fix: {bad.fix}"]
+    return lines
+
+
 def cmd_status(*, as_json: bool, remote: str | None) -> int:
+    from gitext.badpointers import index_invalid_pointers
+    from gitext.quoting import escape_control
     from gitext.store.local import LocalStore
     from gitext.workspace import index_pointers, worktree_is_pointer
 
     repo = _repo()
     store = LocalStore(repo.archives_dir)
     pointers = index_pointers(repo)
+    invalid = index_invalid_pointers(repo)
     left = [tp for tp in pointers if tp.pointer.size
             and worktree_is_pointer(repo.root / tp.path, tp.pointer)]
     missing = [tp for tp in pointers if tp.pointer.size and not store.has(tp.pointer.oid)]
@@ -225,15 +239,18 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         "pointers": len(pointers),
         "left_as_pointers": [tp.path for tp in left],
         "missing_objects": [tp.path for tp in missing],
+        "invalid_pointers": [bad.as_dict() for bad in invalid],
     }
     lines: list[str] = []
     if left:
         lines.append(f"Files left as pointers ({len(left)}): "
                      "run 'git archives pull' to fetch their content")
-        lines += [f"  {tp.path}" for tp in left]
+        lines += [f"  {escape_control(tp.path)}" for tp in left]
     if missing:
         lines.append(f"Objects missing from the local cache ({len(missing)}):")
-        lines += [f"  {tp.path} ({tp.pointer.oid.digest[:12]})" for tp in missing]
+        lines += [f"  {escape_control(tp.path)} ({tp.pointer.oid.digest[:12]})"
+                  for tp in missing]
+    lines += _invalid_pointer_lines(invalid)
     if not left and not missing:
         lines.append(f"Large files: all {len(pointers)} present.")
     from gitext.commands.pipeline import pipeline_status_lines
@@ -255,11 +272,27 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     return 0
 
 
+def _fsck_state_db(store: Any) -> int:
+    """Check ``state.db`` (a corrupt one is set aside and rebuilt); name every copy set
+    aside so far. Returns how many there are."""
+    from gitext.state import corrupt_copies
+
+    store.state.check()
+    copies = corrupt_copies(store.state.db_path)
+    for copy in copies:
+        print(f"corrupt: state.db (the hash cache) was moved to {copy} and rebuilt; "
+              "remove that copy once you no longer need it")
+    return len(copies)
+
+
 def cmd_fsck(*, dry_run: bool) -> int:
+    from gitext.badpointers import index_invalid_pointers
+    from gitext.quoting import escape_control
     from gitext.store.local import LocalStore
 
     repo = _repo()
     store = LocalStore(repo.archives_dir)
+    bad_state = _fsck_state_db(store)
     bad = 0
     total = 0
     for oid in store.iter_objects():
@@ -283,13 +316,16 @@ def cmd_fsck(*, dry_run: bool) -> int:
     missing = [tp for tp in index_pointers(repo) if tp.pointer.size
                and not store.has(tp.pointer.oid)]
     for tp in missing:
-        print(f"missing: {tp.path} ({tp.pointer.oid})")
-    print(f"checked {total} object(s): {bad} corrupt, {len(missing)} missing")
+        print(f"missing: {escape_control(tp.path)} ({tp.pointer.oid})")
+    invalid = index_invalid_pointers(repo)
+    for inv in invalid:
+        print(f"invalid pointer: {inv.line()}\n  fix: {inv.fix}")
+    print(f"checked {total} object(s): {bad} corrupt, {len(missing)} missing"
+          + (f", {len(invalid)} invalid pointer(s)" if invalid else ""))
     if bad or missing:
         print("hint: run 'git archives pull' to fetch missing or quarantined objects again",
               file=sys.stderr)
-        return 1
-    return 0
+    return 1 if bad or missing or invalid or bad_state else 0
 
 
 def cmd_doctor() -> int:

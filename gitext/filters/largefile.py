@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitext import pointer as ptr
-from gitext.config import Config, parse_size
+from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError
 from gitext.filters.process import ContentSink, warn
+from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.hashing import CHUNK, ObjectId, new_hasher
+from gitext.protected import is_protected
+from gitext.quoting import escape_control, shell_path
 from gitext.store.local import LocalStore
 
 if TYPE_CHECKING:
@@ -76,10 +79,7 @@ class LargeFileDriver:
         self.repo = Repo.discover(root)
         self.store = LocalStore(self.repo.archives_dir)
         self.state = self.store.state
-        self.config = Config.load(self.repo.worktree, git_cwd=root)
-        size_rule = self.config.get("size.largerthan")
-        self.larger_than = parse_size(size_rule, where="size.largerthan in .archives/config") \
-            if size_rule else None
+        self.rules = ConfigRules(root, self.repo)
         self.skip_smudge = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
         if os.environ.get(NO_DELAY_ENV, "") not in ("", "0"):
             self.capabilities = ("clean", "smudge")
@@ -89,6 +89,14 @@ class LargeFileDriver:
         self._delay_done = False
         self._missing_warned = 0
         self._pending_paths: set[str] | None = None
+
+    @property
+    def config(self) -> Config:
+        return self.rules.config
+
+    @property
+    def larger_than(self) -> int | None:
+        return self.rules.larger_than
 
     def _k(self, path: str) -> str:
         """State rows are keyed by absolute path: worktrees share one state.db."""
@@ -105,10 +113,15 @@ class LargeFileDriver:
 
     def _clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         first = next(content, b"")
-        if len(first) < ptr.MAX_POINTER_SIZE and first.startswith(b"version "):
+        if is_protected(path):
+            _pass_through([first], content, out)  # never a pointer, whatever attributes say
+            return
+        if ptr.looks_like_pointer(first):
             data = first + b"".join(content)
-            if ptr.try_parse(data) is not None:
-                out.write(data)  # already a pointer: byte for byte
+            if len(data) < ptr.MAX_POINTER_SIZE:
+                # A pointer, valid or not, is stored byte for byte: never wrapped in a
+                # pointer (an invalid one is listed by 'git archives status').
+                out.write(data)
                 return
             head = [data]
         else:
@@ -117,16 +130,9 @@ class LargeFileDriver:
             st: os.stat_result | None = os.stat(path)
         except OSError:
             st = None
-        if self.larger_than is not None and not self._stays_pointer(path):
-            size = st.st_size if st is not None else None
-            if size is None:
-                head, size = _buffer_upto(head, content, self.larger_than)
-            if size <= self.larger_than:
-                for pkt in head:
-                    out.write(pkt)
-                for pkt in content:
-                    out.write(pkt)
-                return
+        if self._stored_plainly(path, st, head, content):
+            _pass_through(head, content, out)
+            return
         if st is not None:
             result = self._clean_cached(path, st, head, content)
             if result is None and st.st_size >= COPY_THRESHOLD:
@@ -172,12 +178,37 @@ class LargeFileDriver:
             oid, size = self.store.add_copy_of(fd, st.st_size, "sha256", background=True)
             streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
             if streamed != size or _stat_key(os.fstat(fd)) != _stat_key(st):
-                raise ArchivesError(f"{path} changed while it was being added",
-                                    hint=f"run 'git add {path}' again")
+                raise ArchivesError(f"{escape_control(path)} changed while it was being added",
+                                    hint=f"run 'git add {shell_path(path)}' again")
         finally:
             os.close(fd)
         self.state.record(self._k(path), "sha256", st, oid.digest)
         return ptr.Pointer(oid, size)
+
+    def _stored_plainly(self, path: str, st: os.stat_result | None, head: list[bytes],
+                        content: Iterator[bytes]) -> bool:
+        """Whether the size rule (or, with the config unknown, the index) keeps ``path``
+        plain. May read packets ahead into ``head`` (when the file cannot be stat'ed)."""
+        self.rules.refresh()
+        if not self.rules.known:
+            return self._plain_while_unknown(path)
+        limit = self.larger_than
+        if limit is None or self._stays_pointer(path):
+            return False
+        size = st.st_size if st is not None else _buffer_upto(head, content, limit)[1]
+        return size <= limit
+
+    def _plain_while_unknown(self, path: str) -> bool:
+        """The config cannot be read: keep the form the index stores ``path`` in (True:
+        plainly). A path the index does not have cannot be decided, and is refused."""
+        self.rules.warn_once()
+        stored = self.rules.stored_as_pointer(path)
+        if stored is None:
+            raise ArchivesError(
+                f"{escape_control(path)}: not added: it is new and {PROJECT_CONFIG} cannot be "
+                "read, so whether its size makes it a pointer is unknown",
+                hint=f"{RESTORE_HINT}, then add {shell_path(path)} again")
+        return not stored
 
     def _stays_pointer(self, path: str) -> bool:
         """Under a size rule, a path we have stored as a pointer before stays a pointer."""
@@ -269,12 +300,15 @@ class LargeFileDriver:
         try:
             pointer = ptr.parse(data)
         except ArchivesError as exc:
-            warn(f"{path}: corrupt pointer left as it is ({exc.message}); "
-                 f"fix the pointer text or restore the file with 'git checkout <rev> -- {path}'")
+            warn(f"{escape_control(path)}: invalid pointer checked out as it is ({exc.message});"
+                 " see 'git archives status' for how to fix it")
             out.write(data)
             return False
+        if is_protected(path):
+            warn(f"{escape_control(path)} is stored as a pointer, but git-archives never stores "
+                 f"it as one; store it plainly with 'git add {shell_path(path)}' and commit")
         if pointer.size == 0:
-            return False  # the empty file
+            return False  # the empty file (parse checked that the oid is the empty file's)
         if not self.store.has(pointer.oid) and not self.skip_smudge and self._has_remote():
             if can_delay:  # answered later, after one parallel fetch of every such object
                 self._delayed[path] = pointer
@@ -313,9 +347,9 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            warn(f"{path}: content {pointer.oid.digest[:12]} is not in the local cache; "
-                 "the file is left as a pointer. Fetch it with: "
-                 f"git archives pull --include '{path}'")
+            warn(f"{escape_control(path)}: content {pointer.oid.digest[:12]} is not in the "
+                 "local cache; the file is left as a pointer. Fetch it with: "
+                 f"git archives pull --include {shell_path(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
@@ -329,9 +363,9 @@ class LargeFileDriver:
             # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
             # the pointer, so the rest of the checkout goes on.
             where = self.store.quarantine(pointer.oid)
-            warn(f"{path}: cached object {pointer.oid.digest[:12]} is corrupt and was moved "
-                 f"to {where}; the file is left as a pointer. Fetch it again with: "
-                 f"git archives pull --include '{path}'")
+            warn(f"{escape_control(path)}: cached object {pointer.oid.digest[:12]} is corrupt "
+                 f"and was moved to {where}; the file is left as a pointer. Fetch it again "
+                 f"with: git archives pull --include {shell_path(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
@@ -356,10 +390,14 @@ class LargeFileDriver:
         for pkt in content:
             size += len(pkt)
             out.write(pkt)
+        self.rules.refresh()
+        if not self.rules.known or is_protected(path):
+            return  # no rule to judge by (a clone before its config), or never a pointer
         small_by_rule = self.larger_than is not None and size <= self.larger_than
         if size and not small_by_rule:
-            warn(f"{path}: committed content is not a pointer; checked out unchanged "
-                 f"(re-add it with 'git add --renormalize {path}' to store it as a pointer)")
+            warn(f"{escape_control(path)}: committed content is not a pointer; checked out "
+                 f"unchanged (re-add it with 'git add --renormalize {shell_path(path)}' to "
+                 "store it as a pointer)")
 
     # -- delay ------------------------------------------------------------------------------
     def _has_remote(self) -> bool:
@@ -410,6 +448,13 @@ class LargeFileDriver:
         if self._missing_warned > 1:
             warn(f"{self._missing_warned} files were left as pointers; "
                  "run 'git archives pull' to fetch their content")
+
+
+def _pass_through(head: list[bytes], content: Iterator[bytes], out: ContentSink) -> None:
+    for pkt in head:
+        out.write(pkt)
+    for pkt in content:
+        out.write(pkt)
 
 
 def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:

@@ -3,6 +3,11 @@
 Smudge passes content through unchanged (the committed notebook is already stripped); it
 must still be advertised, because with ``filter.archives-nb.required`` git treats a
 missing capability as a failed filter.
+
+A file that is not a notebook (``*.txt filter=archives-nb`` in someone's
+``.gitattributes``) passes through unchanged with one warning: an error here would make
+every ``git status`` fatal. A file *named* like a notebook that does not parse still
+follows ``nb.on-error`` (an error by default, so a broken notebook is not committed).
 """
 
 from __future__ import annotations
@@ -11,24 +16,45 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gitext.config import Config
+from gitext.config import PROJECT_CONFIG, Config
+from gitext.errors import ArchivesError, NotebookError
 from gitext.filters.process import ContentSink, warn
+from gitext.quoting import escape_control
+
+NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
 
 
 class NotebookDriver:
     capabilities = ("clean", "smudge")
 
     def __init__(self, root: Path) -> None:
-        from gitext.notebooks.strip import options_from_config
+        from gitext.notebooks.strip import StripOptions, options_from_config
 
         self.root = root
         # Read once per process: the options apply to every notebook of this git command.
-        self.options: Any = options_from_config(Config.load(root))
+        try:
+            self.options: Any = options_from_config(Config.load(root))
+        except ArchivesError as exc:
+            # Unknown options: the defaults strip the most, and only what nbstripout strips.
+            where = "" if PROJECT_CONFIG.as_posix() in exc.message else f"{PROJECT_CONFIG}: "
+            warn(f"{where}{exc.message} ({exc.hint or 'fix it'}); notebooks are stripped "
+                 "with the default options until it is readable")
+            self.options = StripOptions()
 
     def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         from gitext.notebooks.strip import clean_notebook
 
-        stripped, warning = clean_notebook(b"".join(content), name=path, opts=self.options)
+        data = b"".join(content)
+        try:
+            stripped, warning = clean_notebook(data, name=path, opts=self.options)
+        except NotebookError as exc:
+            if path.lower().endswith(NOTEBOOK_SUFFIXES):
+                raise
+            why = exc.message.removeprefix(f"{path}: ")
+            warn(f"{escape_control(path)} is not a notebook ({why}); stored unchanged "
+                 "(its filter=archives-nb attribute in .gitattributes is probably a mistake)")
+            out.write(data)
+            return
         if warning:
             warn(warning)
         out.write(stripped)
