@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitext.errors import UsageError
+from gitext.protected import PROTECTED_DIRS, PROTECTED_NAMES, PROTECTED_SUFFIXES
 from gitext.worktree import require_no_symlink, write_bytes_in
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
@@ -24,8 +25,9 @@ SIZE_RULE_COMMENT = "# git-archives: files above size.largerthan become pointers
 
 
 GUARD_COMMENT = "# git-archives: files git and DVC read stay plain (keep these lines last)"
-PROTECTED = ("*.dvc", ".gitignore", ".gitattributes", ".dvcignore", "dvc.yaml", "dvc.lock",
-             ".archives/**", "**/.dvc/**")
+# The same list the filter obeys (gitext.protected), as attribute patterns.
+PROTECTED = (*(f"*{s}" for s in PROTECTED_SUFFIXES), *sorted(PROTECTED_NAMES),
+             *(f"**/{d}/**" for d in sorted(PROTECTED_DIRS)))
 GUARD_ATTRS = "!filter !diff !merge"
 GUARD_LINES = (GUARD_COMMENT, *(f"{p} {GUARD_ATTRS}" for p in PROTECTED))
 
