@@ -9,6 +9,7 @@ from gitext.config import COMMITTED_SECTIONS, PROJECT_CONFIG, Config, _committed
 from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo, run_git
 from gitext.install import CHAINED_SUFFIX, HOOK_NAMES, desired_config, is_our_shim
+from gitext.shellquote import display, shell_args
 
 Check = tuple[bool, str, str | None]
 
@@ -72,9 +73,10 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if paths:
-        shown = " ".join(f"'{p}'" for p in paths[:5])
+        shown = " ".join(f"'{display(p)}'" for p in paths[:5])
         yield (False, f"{len(paths)} committed notebook(s) still have outputs: {shown}",
-               f"git add --renormalize {' '.join(paths[:20])} && git commit -m 'Strip notebooks'")
+               f"git add --renormalize -- {shell_args(paths[:20])} && "
+               "git commit -m 'Strip notebooks'")
     else:
         yield (True, "committed notebooks are stripped", None)
     from gitext.notebooks.refresh import refresh
@@ -85,7 +87,7 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if phantom:
-        shown = " ".join(f"'{p}'" for p in phantom[:5])
+        shown = " ".join(f"'{display(p)}'" for p in phantom[:5])
         yield (False, f"{len(phantom)} notebook(s) look modified to git but differ only in "
                f"outputs: {shown}", "git archives nb refresh  (or keep 'git archives watch' "
                "running while you work)")

@@ -24,6 +24,7 @@ from gitext.config import Config, parse_size
 from gitext.errors import ArchivesError
 from gitext.filters.process import ContentSink, warn
 from gitext.hashing import CHUNK, ObjectId, new_hasher
+from gitext.shellquote import display, pull_command, shell_arg
 from gitext.store.local import LocalStore
 
 if TYPE_CHECKING:
@@ -172,8 +173,8 @@ class LargeFileDriver:
             oid, size = self.store.add_copy_of(fd, st.st_size, "sha256", background=True)
             streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
             if streamed != size or _stat_key(os.fstat(fd)) != _stat_key(st):
-                raise ArchivesError(f"{path} changed while it was being added",
-                                    hint=f"run 'git add {path}' again")
+                raise ArchivesError(f"{display(path)} changed while it was being added",
+                                    hint=f"run: git add -- {shell_arg(path)}")
         finally:
             os.close(fd)
         self.state.record(self._k(path), "sha256", st, oid.digest)
@@ -197,7 +198,8 @@ class LargeFileDriver:
                     n += len(pkt)
                 if n != st.st_size:
                     raise ArchivesError(
-                        f"content git sent for {path} ({n} bytes) is not the work-tree file",
+                        f"content git sent for {display(path)} ({n} bytes) is not the "
+                        "work-tree file",
                         hint="run the git command again",
                     )
                 return ptr.Pointer(oid, n)
@@ -269,8 +271,8 @@ class LargeFileDriver:
         try:
             pointer = ptr.parse(data)
         except ArchivesError as exc:
-            warn(f"{path}: corrupt pointer left as it is ({exc.message}); "
-                 f"fix the pointer text or restore the file with 'git checkout <rev> -- {path}'")
+            warn(f"{display(path)}: corrupt pointer left as it is ({exc.message}); fix the "
+                 f"pointer text or restore the file with: git checkout REV -- {shell_arg(path)}")
             out.write(data)
             return False
         if pointer.size == 0:
@@ -299,11 +301,11 @@ class LargeFileDriver:
                                     store=self.store)
         except ArchivesError as exc:
             self._fetch_failed = True
-            warn(f"{path}: could not fetch its content: {exc.message}")
+            warn(f"{display(path)}: could not fetch its content: {exc.message}")
             return
         if report.failed:  # the remote itself failed (a missing object is not that)
             self._fetch_failed = True
-            warn(f"{path}: could not fetch its content: {report.failed[0][1]}")
+            warn(f"{display(path)}: could not fetch its content: {report.failed[0][1]}")
 
     def _write_content(self, path: str, pointer: ptr.Pointer, text: bytes,
                        out: ContentSink) -> None:
@@ -313,14 +315,13 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            warn(f"{path}: content {pointer.oid.digest[:12]} is not in the local cache; "
-                 "the file is left as a pointer. Fetch it with: "
-                 f"git archives pull --include '{path}'")
+            warn(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the local "
+                 f"cache; the file is left as a pointer. Fetch it with: {pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
         if size != pointer.size:
-            warn(f"{path}: the pointer says {pointer.size} bytes but the cached object "
+            warn(f"{display(path)}: the pointer says {pointer.size} bytes but the cached object "
                  f"{pointer.oid.digest[:12]} has {size}; the file is left as a pointer. "
                  f"Run 'git archives fsck' to check the cache")
             out.write(text)
@@ -329,9 +330,9 @@ class LargeFileDriver:
             # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
             # the pointer, so the rest of the checkout goes on.
             where = self.store.quarantine(pointer.oid)
-            warn(f"{path}: cached object {pointer.oid.digest[:12]} is corrupt and was moved "
-                 f"to {where}; the file is left as a pointer. Fetch it again with: "
-                 f"git archives pull --include '{path}'")
+            warn(f"{display(path)}: cached object {pointer.oid.digest[:12]} is corrupt and was "
+                 f"moved to {where}; the file is left as a pointer. Fetch it again with: "
+                 f"{pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
@@ -358,8 +359,8 @@ class LargeFileDriver:
             out.write(pkt)
         small_by_rule = self.larger_than is not None and size <= self.larger_than
         if size and not small_by_rule:
-            warn(f"{path}: committed content is not a pointer; checked out unchanged "
-                 f"(re-add it with 'git add --renormalize {path}' to store it as a pointer)")
+            warn(f"{display(path)}: committed content is not a pointer; checked out unchanged "
+                 f"(store it as a pointer with: git add --renormalize -- {shell_arg(path)})")
 
     # -- delay ------------------------------------------------------------------------------
     def _has_remote(self) -> bool:
