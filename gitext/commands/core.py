@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gitext.errors import ArchivesError, UsageError
+from gitext.shellquote import display
 
 
 def _repo(optional: bool = False) -> Any:
@@ -52,8 +53,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("ls-files", help="files stored as pointers, their size and presence")
     p.add_argument("--json", action="store_true")
+    p.add_argument("-z", dest="nul", action="store_true",
+                   help="end each line with NUL and print paths verbatim (as git ls-files -z)")
     p.add_argument("paths", nargs="*")
-    p.set_defaults(func=lambda ns: cmd_ls_files(paths=ns.paths, as_json=ns.json))
+    p.set_defaults(func=lambda ns: cmd_ls_files(paths=ns.paths, as_json=ns.json, nul=ns.nul))
 
     p = sub.add_parser("status", help="pointers left in the work tree, missing objects, "
                                       "stale pipeline stages")
@@ -100,7 +103,10 @@ def cmd_install(*, global_: bool, hooks: bool, notebooks: bool) -> int:
         print(line)
     where = "your user config" if global_ else str(repo.root if repo.worktree else repo.git_dir)
     print(f"git-archives is set up for {where}.")
-    if global_:
+    if global_ and report.shared_hooks is not None:
+        print(f"hint: the hooks in {display(str(report.shared_hooks))} (core.hooksPath) act "
+              "only in clones where you also run 'git archives install'.")
+    elif global_:
         print("hint: hooks are per clone: run 'git archives install' inside each clone too.")
     return 0
 
@@ -123,7 +129,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     repo = _repo()
     if not patterns and larger_than is None:
         for pat in attributes.tracked_patterns(repo.root / ".gitattributes"):
-            print(f"tracked: {pat}")
+            print(f"tracked: {display(pat)}")
         rule = repo.config_get("size.largerthan", file=repo.root / PROJECT_CONFIG)
         if rule:
             print(f"tracked: any file larger than {rule}")
@@ -131,15 +137,16 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     cwd_rel = Path.cwd().resolve().relative_to(repo.root.resolve())
     for pat in patterns:
         if pat.startswith("!") or "\n" in pat:
-            raise UsageError(f"'{pat}' cannot be tracked", hint="give a gitattributes pattern")
+            raise UsageError(f"'{display(pat)}' cannot be tracked",
+                             hint="give a gitattributes pattern")
     # Patterns given in a subfolder are relative to it, as gitattributes patterns would be.
     full = [p if str(cwd_rel) == "." or ("/" in p.lstrip("/") and p.startswith("/"))
             else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]
     added, already = attributes.track(repo.root / ".gitattributes", full)
     for pat in added:
-        print(f"Tracking '{pat}'")
+        print(f"Tracking '{display(pat)}'")
     for pat in already:
-        print(f"'{pat}' is already tracked")
+        print(f"'{display(pat)}' is already tracked")
     if larger_than is not None:
         parse_size(larger_than, where="--larger-than")
         cfg = repo.root / PROJECT_CONFIG
@@ -162,9 +169,9 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
     repo = _repo()
     removed = attributes.untrack(repo.root / ".gitattributes", patterns)
     for pat in removed:
-        print(f"Untracking '{pat}'")
+        print(f"Untracking '{display(pat)}'")
     for pat in sorted(set(patterns) - set(removed)):
-        print(f"'{pat}' was not tracked")
+        print(f"'{display(pat)}' was not tracked")
     if size_rule:
         cfg = repo.root / PROJECT_CONFIG
         if cfg.exists():
@@ -174,8 +181,9 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
     return 0
 
 
-def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
+def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
     from gitext.config import format_size
+    from gitext.shellquote import c_quote
     from gitext.store.local import LocalStore
     from gitext.workspace import index_pointers, worktree_is_pointer
 
@@ -191,10 +199,17 @@ def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=1))
         return 0
+    # As git prints paths: C-style quoted when special, verbatim with -z.
+    quote_path = repo.git("config", "--type=bool", "--get", "core.quotepath",
+                          check=False).stdout.strip() != b"false"
+    end = "\0" if nul else "\n"
     for r in rows:
         mark = "*" if r["checked_out"] else "-"
         cached = "cached" if r["cached"] else "missing"
-        print(f"{r['oid'][7:19]} {mark} {r['path']} ({format_size(r['size'])}, {cached})")
+        path = r["path"] if nul else c_quote(r["path"], non_ascii=quote_path)
+        line = f"{r['oid'][7:19]} {mark} {path} ({format_size(r['size'])}, {cached}){end}"
+        sys.stdout.buffer.write(line.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
     return 0
 
 
@@ -217,10 +232,10 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     if left:
         lines.append(f"Files left as pointers ({len(left)}): "
                      "run 'git archives pull' to fetch their content")
-        lines += [f"  {tp.path}" for tp in left]
+        lines += [f"  {display(tp.path)}" for tp in left]
     if missing:
         lines.append(f"Objects missing from the local cache ({len(missing)}):")
-        lines += [f"  {tp.path} ({tp.pointer.oid.digest[:12]})" for tp in missing]
+        lines += [f"  {display(tp.path)} ({tp.pointer.oid.digest[:12]})" for tp in missing]
     if not left and not missing:
         lines.append(f"Large files: all {len(pointers)} present.")
     from gitext.commands.pipeline import pipeline_status_lines
@@ -270,7 +285,7 @@ def cmd_fsck(*, dry_run: bool) -> int:
     missing = [tp for tp in index_pointers(repo) if tp.pointer.size
                and not store.has(tp.pointer.oid)]
     for tp in missing:
-        print(f"missing: {tp.path} ({tp.pointer.oid})")
+        print(f"missing: {display(tp.path)} ({tp.pointer.oid})")
     print(f"checked {total} object(s): {bad} corrupt, {len(missing)} missing")
     if bad or missing:
         print("hint: run 'git archives pull' to fetch missing or quarantined objects again",
