@@ -19,7 +19,6 @@ fakes a line of output, an escape sequence, a right-to-left override).
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 
 # Invisible characters that reorder or break lines on a terminal (bidi overrides and
@@ -47,6 +46,8 @@ def _bytes(name: str) -> bytes:
 def shell_arg(name: str) -> str:
     """``name`` as one argument of a POSIX shell command the user may paste."""
     if not has_unsafe(name):
+        import shlex  # only when something is printed: hooks import this module
+
         return shlex.quote(name)
     out = []
     for b in _bytes(name):

@@ -483,7 +483,7 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
     if report.restored:
         print(f"pull: {len(report.restored)} pipeline output(s) restored")
     for path, why in report.conflicts:
-        print(f"pull: kept {path}: {why}", file=sys.stderr)
+        print(f"pull: kept {display(path)}: {why}", file=sys.stderr)
     missing = list(report.missing)
     if include or exclude:
         from gitext.transfer import PathFilter
