@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from gitext import pointer as ptr
 from gitext.errors import PointerError
-from gitext.quoting import escape_control, shell_path
+from gitext.shellquote import scrub, shell_arg
 
 if TYPE_CHECKING:
     from gitext.gitrepo import Repo
@@ -24,14 +24,14 @@ class InvalidPointer:
 
     @property
     def fix(self) -> str:
-        return (f"write the file's real content and 'git add {shell_path(self.path)}', or "
-                f"restore a good version: git checkout <good-commit> -- {shell_path(self.path)}")
+        return (f"write the file's real content and 'git add {shell_arg(self.path)}', or "
+                f"restore a good version: git checkout <good-commit> -- {shell_arg(self.path)}")
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "reason": self.reason, "fix": self.fix}
 
     def line(self) -> str:
-        return f"{escape_control(self.path)}: {self.reason}"
+        return f"{scrub(self.path)}: {self.reason}"
 
 
 def index_invalid_pointers(repo: Repo) -> list[InvalidPointer]:

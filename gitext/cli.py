@@ -124,9 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = func(ns)
     except ArchivesError as exc:
-        print(f"git-archives: error: {exc.message}", file=sys.stderr)
+        from gitext.shellquote import scrub  # a name from a repository cannot fake a line
+
+        print(f"git-archives: error: {scrub(exc.message)}", file=sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"hint: {scrub(exc.hint)}", file=sys.stderr)
         return exc.exit_code
     except Terminated as exc:
         print(f"git-archives: stopped by signal {exc.signum}", file=sys.stderr)

@@ -11,7 +11,7 @@ from gitext.config import COMMITTED_SECTIONS, PROJECT_CONFIG, Config, _committed
 from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo, run_git
 from gitext.install import CHAINED_SUFFIX, HOOK_NAMES, desired_config, is_our_shim
-from gitext.quoting import escape_control, shell_path
+from gitext.shellquote import display, scrub, shell_args
 
 Check = tuple[bool, str, str | None]
 
@@ -68,7 +68,7 @@ def _committed_config_checks(worktree: Path) -> Iterator[Check]:
     for raw in proc.stdout.split(b"\0"):
         key = raw.decode("utf-8", "surrogateescape")
         if key and not _committed_allowed(key.lower()):
-            yield (False, f"{PROJECT_CONFIG}: '{escape_control(key)}' is ignored: {_why(key)}",
+            yield (False, f"{PROJECT_CONFIG}: '{scrub(key)}' is ignored: {_why(key)}",
                    f"remove it from {PROJECT_CONFIG} (a repository never sets commands, "
                    "credentials or where they are sent; set your own locally if you need one)")
     yield (True, f"{PROJECT_CONFIG} readable", None)
@@ -112,10 +112,10 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if paths:
-        shown = " ".join(f"'{escape_control(p)}'" for p in paths[:5])
+        shown = " ".join(f"'{display(p)}'" for p in paths[:5])
         yield (False, f"{len(paths)} committed notebook(s) still have outputs: {shown}",
-               f"git add --renormalize -- {' '.join(shell_path(p) for p in paths[:20])}"
-               " && git commit -m 'Strip notebooks'")
+               f"git add --renormalize -- {shell_args(paths[:20])} && "
+               "git commit -m 'Strip notebooks'")
     else:
         yield (True, "committed notebooks are stripped", None)
     from gitext.notebooks.refresh import refresh
@@ -126,7 +126,7 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return
     if phantom:
-        shown = " ".join(f"'{escape_control(p)}'" for p in phantom[:5])
+        shown = " ".join(f"'{display(p)}'" for p in phantom[:5])
         yield (False, f"{len(phantom)} notebook(s) look modified to git but differ only in "
                f"outputs: {shown}", "git archives nb refresh  (or keep 'git archives watch' "
                "running while you work)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gitext.gitrepo import Repo
+from gitext.shellquote import scrub
 
 _REMOTE_SECTION = re.compile(r"""^\s*\[\s*'?remote\s+"([^"]*)"\s*'?\s*\]""", re.MULTILINE)
 
@@ -41,10 +42,6 @@ def _tracked_dvc_files(repo: Repo) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
-def _shown(text: str) -> str:
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def dvc_gc_blockers(repo: Repo) -> list[str]:
     """Why gc must refuse here (empty: it may run). One call to git at most."""
     reasons: list[str] = []
@@ -54,11 +51,11 @@ def dvc_gc_blockers(repo: Repo) -> list[str]:
         if remotes:
             file, name = remotes[0]
             more = f" (and {len(remotes) - 1} more)" if len(remotes) > 1 else ""
-            reasons.append(f"{file} configures DVC remote '{_shown(name)}'{more}")
+            reasons.append(f"{file} configures DVC remote '{scrub(name)}'{more}")
     files = _tracked_dvc_files(repo)
     if files:
         more = f" and {len(files) - 1} more" if len(files) > 1 else ""
-        reasons.append(f"DVC tracks data with .dvc files ({_shown(files[0])}{more})")
+        reasons.append(f"DVC tracks data with .dvc files ({scrub(files[0])}{more})")
     return reasons
 
 

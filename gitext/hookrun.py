@@ -14,13 +14,14 @@ from pathlib import Path
 from gitext.config import Config, format_size, parse_size
 from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo
+from gitext.shellquote import display, scrub, shell_arg, shell_args, track_patterns
 
 DEFAULT_SIZE_LIMIT = "10mb"
 _POINTER_MAX = 1024  # gitext.pointer.MAX_POINTER_SIZE, without importing it on every commit
 
 
 def _say(msg: str) -> None:
-    sys.stderr.write(msg + "\n")
+    sys.stderr.write(scrub(msg) + "\n")  # a name from the repository cannot fake a line
 
 
 def pre_commit(repo: Repo, args: list[str]) -> int:
@@ -54,9 +55,9 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
              f"{format_size(limit)} that are not tracked as large files:")
         for p in problems:
             _say(p)
-        paths = " ".join(f"'{p.strip().rsplit(' (', 1)[0]}'" for p in problems[:5])
-        _say(f"hint: track them with: git archives track {paths} && "
-             f"git add --renormalize {paths}")
+        names = [p[2:].rsplit(" (", 1)[0] for p in problems[:5]]
+        _say(f"hint: track them with: git archives track -- {track_patterns(names)} && "
+             f"git add --renormalize -- {shell_args(names)}")
         _say("hint: or raise size.limit in .archives/config; 'git commit --no-verify' skips "
              "this check")
         code = 1
@@ -118,9 +119,8 @@ def _unstored(repo: Repo) -> int:
     _say(f"git-archives: refusing to commit {len(bad)} pointer(s) whose content could not be "
          "stored in the cache:")
     for path, why in bad[:10]:
-        _say(f"  {path} ({why})")
-    names = " ".join(f"'{p}'" for p, _ in bad[:5])
-    _say(f"hint: fix the cause, then: git add --renormalize {names}")
+        _say(f"  {display(path)} ({why})")
+    _say(f"hint: fix the cause, then: git add --renormalize -- {shell_args(p for p, _ in bad[:5])}")
     return 1
 
 
@@ -128,7 +128,8 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
     """Refuse staged pointers whose object is neither cached nor on the default remote."""
     if not small:
         return 0
-    from gitext.stagecheck import display_path, missing_staged_objects, shell_path
+    from gitext.shellquote import display, shell_arg
+    from gitext.stagecheck import missing_staged_objects
 
     report = missing_staged_objects(repo, small)
     if not report.missing:
@@ -139,10 +140,10 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
     _say(f"git-archives: refusing to commit {len(report.missing)} pointer(s) whose content "
          f"is neither in the local cache nor {where}:")
     for path, oid in report.missing[:10]:
-        _say(f"  {display_path(path)} ({oid})")
+        _say(f"  {display(path)} ({oid})")
     if len(report.missing) > 10:
         _say(f"  ... and {len(report.missing) - 10} more")
-    names = " ".join(shell_path(p) for p, _ in report.missing[:5])
+    names = " ".join(shell_arg(p) for p, _ in report.missing[:5])
     _say(f"hint: if the files still hold their content, store it again: "
          f"git add --renormalize -- {names}")
     if report.remote_error:
@@ -224,9 +225,9 @@ def _notebooks(repo: Repo) -> None:
 
     if outputs_dir(repo).is_dir():
         for path in replaced_since_saved(repo):
-            _say(f"git-archives: {path} was replaced; its previous outputs are kept: "
-                 f"'git archives nb restore-outputs {path}' puts them back in the cells "
-                 "whose source did not change")
+            _say(f"git-archives: {display(path)} was replaced; its previous outputs are kept: "
+                 f"git archives nb restore-outputs {shell_arg(path)} puts them back in the "
+                 "cells whose source did not change")
     _refresh_notebooks(repo)
 
 
@@ -256,11 +257,12 @@ def _outputs(repo: Repo) -> None:
     if report.restored:
         _say(f"git-archives: restored {len(report.restored)} pipeline output(s) from the cache")
     for path, why in report.conflicts:
-        _say(f"git-archives: kept {path} ({why}); 'git archives checkout --force' replaces it")
+        _say(f"git-archives: kept {display(path)} ({why}); 'git archives checkout --force' "
+             "replaces it")
     for item in report.missing:
-        _say(f"git-archives: {item} is not in the cache; run 'git archives pull'")
+        _say(f"git-archives: {display(item)} is not in the cache; run 'git archives pull'")
     for path, why in report.refused:
-        _say(f"git-archives: refused to restore {path}: {why}")
+        _say(f"git-archives: refused to restore {display(path)}: {why}")
 
 
 def pre_push(repo: Repo, args: list[str]) -> int:

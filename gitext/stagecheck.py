@@ -10,7 +10,6 @@ Lower layer: never prints; :mod:`gitext.hookrun` reports.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -86,25 +85,3 @@ def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> Miss
             report.remote_error = exc.message
     report.missing = [(p, o) for p, o in absent if o.key not in present]
     return report
-
-
-def _escape(c: str) -> str:
-    if c in "'\\":
-        return "\\" + c
-    if c.isprintable():
-        return c
-    n = ord(c)
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
-
-
-def shell_path(path: str) -> str:
-    """``path`` as one shell word: ``shlex.quote``, or bash's ``$'...'`` with escapes when
-    it holds a newline or another control character (so it prints on one line)."""
-    if path.isprintable():
-        return shlex.quote(path)
-    return "$'" + "".join(map(_escape, path)) + "'"
-
-
-def display_path(path: str) -> str:
-    """``path`` for a message line: control characters escaped."""
-    return path if path.isprintable() else repr(path)[1:-1]

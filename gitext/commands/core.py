@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gitext.errors import ArchivesError
+from gitext.shellquote import display
 
 
 def _repo(optional: bool = False) -> Any:
@@ -52,8 +53,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("ls-files", help="files stored as pointers, their size and presence")
     p.add_argument("--json", action="store_true")
+    p.add_argument("-z", dest="nul", action="store_true",
+                   help="end each line with NUL and print paths verbatim (as git ls-files -z)")
     p.add_argument("paths", nargs="*")
-    p.set_defaults(func=lambda ns: cmd_ls_files(paths=ns.paths, as_json=ns.json))
+    p.set_defaults(func=lambda ns: cmd_ls_files(paths=ns.paths, as_json=ns.json, nul=ns.nul))
 
     p = sub.add_parser("status", help="pointers left in the work tree, missing objects, "
                                       "stale pipeline stages")
@@ -100,7 +103,10 @@ def cmd_install(*, global_: bool, hooks: bool, notebooks: bool) -> int:
         print(line)
     where = "your user config" if global_ else str(repo.root if repo.worktree else repo.git_dir)
     print(f"git-archives is set up for {where}.")
-    if global_:
+    if global_ and report.shared_hooks is not None:
+        print(f"hint: the hooks in {display(str(report.shared_hooks))} (core.hooksPath) act "
+              "only in clones where you also run 'git archives install'.")
+    elif global_:
         print("hint: hooks are per clone: run 'git archives install' inside each clone too.")
     return 0
 
@@ -123,7 +129,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     repo = _repo()
     if not patterns and larger_than is None:
         for pat in attributes.tracked_patterns(repo.root / ".gitattributes"):
-            print(f"tracked: {pat}")
+            print(f"tracked: {display(pat)}")
         rule = repo.config_get("size.largerthan", file=repo.root / PROJECT_CONFIG)
         if rule:
             print(f"tracked: any file larger than {rule}")
@@ -137,9 +143,9 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     _writable_in_tree(repo.root, repo.root / ".gitattributes")
     added, already = attributes.track(repo.root / ".gitattributes", full)
     for pat in added:
-        print(f"Tracking '{pat}'")
+        print(f"Tracking '{display(pat)}'")
     for pat in already:
-        print(f"'{pat}' is already tracked")
+        print(f"'{display(pat)}' is already tracked")
     if larger_than is not None:
         parse_size(larger_than, where="--larger-than")
         cfg = repo.root / PROJECT_CONFIG
@@ -174,9 +180,9 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
     repo = _repo()
     removed = attributes.untrack(repo.root / ".gitattributes", patterns)
     for pat in removed:
-        print(f"Untracking '{pat}'")
+        print(f"Untracking '{display(pat)}'")
     for pat in sorted(set(patterns) - set(removed)):
-        print(f"'{pat}' was not tracked")
+        print(f"'{display(pat)}' was not tracked")
     if size_rule:
         cfg = repo.root / PROJECT_CONFIG
         if cfg.exists():
@@ -187,8 +193,9 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
     return 0
 
 
-def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
+def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
     from gitext.config import format_size
+    from gitext.shellquote import c_quote
     from gitext.store.local import LocalStore
     from gitext.workspace import index_pointers, worktree_is_pointer
 
@@ -204,10 +211,17 @@ def cmd_ls_files(*, paths: list[str], as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=1))
         return 0
+    # As git prints paths: C-style quoted when special, verbatim with -z.
+    quote_path = repo.git("config", "--type=bool", "--get", "core.quotepath",
+                          check=False).stdout.strip() != b"false"
+    end = "\0" if nul else "\n"
     for r in rows:
         mark = "*" if r["checked_out"] else "-"
         cached = "cached" if r["cached"] else "missing"
-        print(f"{r['oid'][7:19]} {mark} {r['path']} ({format_size(r['size'])}, {cached})")
+        path = r["path"] if nul else c_quote(r["path"], non_ascii=quote_path)
+        line = f"{r['oid'][7:19]} {mark} {path} ({format_size(r['size'])}, {cached}){end}"
+        sys.stdout.buffer.write(line.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()
     return 0
 
 
@@ -224,7 +238,6 @@ def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
 
 def cmd_status(*, as_json: bool, remote: str | None) -> int:
     from gitext.badpointers import index_invalid_pointers
-    from gitext.quoting import escape_control
     from gitext.store.local import LocalStore
     from gitext.workspace import index_pointers, worktree_is_pointer
 
@@ -245,11 +258,10 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     if left:
         lines.append(f"Files left as pointers ({len(left)}): "
                      "run 'git archives pull' to fetch their content")
-        lines += [f"  {escape_control(tp.path)}" for tp in left]
+        lines += [f"  {display(tp.path)}" for tp in left]
     if missing:
         lines.append(f"Objects missing from the local cache ({len(missing)}):")
-        lines += [f"  {escape_control(tp.path)} ({tp.pointer.oid.digest[:12]})"
-                  for tp in missing]
+        lines += [f"  {display(tp.path)} ({tp.pointer.oid.digest[:12]})" for tp in missing]
     lines += _invalid_pointer_lines(invalid)
     if not left and not missing:
         lines.append(f"Large files: all {len(pointers)} present.")
@@ -287,7 +299,6 @@ def _fsck_state_db(store: Any) -> int:
 
 def cmd_fsck(*, dry_run: bool) -> int:
     from gitext.badpointers import index_invalid_pointers
-    from gitext.quoting import escape_control
     from gitext.store.local import LocalStore
 
     repo = _repo()
@@ -316,7 +327,7 @@ def cmd_fsck(*, dry_run: bool) -> int:
     missing = [tp for tp in index_pointers(repo) if tp.pointer.size
                and not store.has(tp.pointer.oid)]
     for tp in missing:
-        print(f"missing: {escape_control(tp.path)} ({tp.pointer.oid})")
+        print(f"missing: {display(tp.path)} ({tp.pointer.oid})")
     invalid = index_invalid_pointers(repo)
     for inv in invalid:
         print(f"invalid pointer: {inv.line()}\n  fix: {inv.fix}")

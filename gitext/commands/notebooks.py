@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitext.shellquote import display
+
 if TYPE_CHECKING:
     from gitext.notebooks.strip import StripOptions
 
@@ -188,9 +190,9 @@ def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
     verb = "would re-register" if dry_run else "re-registered"
     if not quiet:
         for path in report.refreshed:
-            print(f"{verb} {path} (only outputs or metadata the filter strips changed)")
+            print(f"{verb} {display(path)} (only outputs or metadata the filter strips changed)")
         for path in report.modified:
-            print(f"modified {path} (its cells changed: a real change)")
+            print(f"modified {display(path)} (its cells changed: a real change)")
     for line in report.unreadable:
         _err(f"cannot read {line}")
     return 1 if report.unreadable else 0
@@ -216,7 +218,7 @@ def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
                 code = 1
             continue
         count = nbrefresh.restore_outputs(repo, rel)
-        print(f"{rel}: outputs put back in {count} cell(s)")
+        print(f"{display(rel)}: outputs put back in {count} cell(s)")
     return code
 
 

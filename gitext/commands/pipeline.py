@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gitext.shellquote import display
+
 
 def _where() -> tuple[Path, Path]:
     """The work tree's root and the local cache (one ``git rev-parse``)."""
@@ -113,16 +115,16 @@ def cmd_checkout(*, force: bool, as_json: bool) -> int:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         for path in report.restored:
-            print(f"restored  {path}")
+            print(f"restored  {display(path)}")
         for path, why in report.conflicts:
-            print(f"kept      {path}: {why} (use --force to overwrite)", file=sys.stderr)
+            print(f"kept      {display(path)}: {why} (use --force to overwrite)", file=sys.stderr)
         for path in report.missing:
-            print(f"missing   {path}: not in the local cache (run 'git archives pull')",
+            print(f"missing   {display(path)}: not in the local cache (run 'git archives pull')",
                   file=sys.stderr)
         for path, why in report.skipped:
-            print(f"skipped   {path}: {why}", file=sys.stderr)
+            print(f"skipped   {display(path)}: {why}", file=sys.stderr)
         for path, why in report.refused:
-            print(f"refused   {path}: {why}", file=sys.stderr)
+            print(f"refused   {display(path)}: {why}", file=sys.stderr)
     return 0 if report.ok else 1
 
 

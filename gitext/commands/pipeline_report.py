@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from gitext.shellquote import shell_arg
+
 
 def _precision(text: str) -> int:
     try:
@@ -346,7 +348,8 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
             wanted = d.stage_outputs(graph, stages)
             if not wanted:
                 raise PipelineError(f"stage '{target}' has no outputs to draw",
-                                    hint=f"draw its stages instead: git archives dag {target}")
+                                    hint="draw its stages instead: "
+                                         f"git archives dag {shell_arg(target or '')}")
             out_graph = d.ancestors_graph(out_graph, wanted, full=full)
         if not out_graph.nodes:
             raise PipelineError("no outputs: no stage in dvc.yaml declares outs, metrics or "

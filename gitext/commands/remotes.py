@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gitext.shellquote import display, shell_arg
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("remote", help="add, list, change or remove data remotes")
@@ -161,7 +163,8 @@ def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bo
     cfg = Config.load(repo.root)
     if name in remote_names(cfg) and not force:
         raise UsageError(f"a remote named '{name}' already exists",
-                         hint=f"git archives remote modify {name} url {url}  (or add --force)")
+                         hint=f"git archives remote modify {shell_arg(name)} url {shell_arg(url)}  "
+                              "(or add --force)")
     file = None if local else _project_file(repo)
     _git_config(repo, ["--replace-all", f"{_section(name, local=local)}.url", url], file=file)
     if not local:
@@ -171,7 +174,7 @@ def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bo
     if default:
         cmd_remote_default(name=name, local=local, unset=False)
     elif not cfg.get("core.remote") and not remote_names(cfg):
-        print(f"hint: make it the default with 'git archives remote default {name}'",
+        print(f"hint: make it the default with: git archives remote default {shell_arg(name)}",
               file=sys.stderr)
     return 0
 
@@ -278,7 +281,8 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
     key = key.lower()
     cfg = Config.load(repo.root)
     if name not in remote_names(cfg):
-        raise UsageError(f"no remote named '{name}'", hint=f"git archives remote add {name} URL")
+        raise UsageError(f"no remote named '{display(name)}'",
+                         hint=f"git archives remote add {shell_arg(name)} URL")
     known = COMMITTED_OPTIONS | PRIVATE_OPTIONS | SECRET_OPTIONS
     if key not in known:
         raise UsageError(f"unknown remote option '{key}'",
@@ -335,7 +339,8 @@ def cmd_remote_default(*, name: str | None, local: bool, unset: bool) -> int:
         return 0
     check_name(name)
     if name not in remote_names(cfg):
-        raise UsageError(f"no remote named '{name}'", hint=f"git archives remote add {name} URL")
+        raise UsageError(f"no remote named '{display(name)}'",
+                         hint=f"git archives remote add {shell_arg(name)} URL")
     _git_config(repo, ["--replace-all", key, name], file=file)
     print(f"default remote: {name}")
     return 0
@@ -530,9 +535,9 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
     if report.restored:
         print(f"pull: {len(report.restored)} pipeline output(s) restored")
     for path, why in report.conflicts:
-        print(f"pull: kept {path}: {why}", file=sys.stderr)
+        print(f"pull: kept {display(path)}: {why}", file=sys.stderr)
     for path, why in report.refused:
-        print(f"pull: refused to restore {path}: {why}", file=sys.stderr)
+        print(f"pull: refused to restore {display(path)}: {why}", file=sys.stderr)
         code = 1
     missing = list(report.missing)
     if include or exclude:

@@ -26,7 +26,7 @@ from gitext.filters.process import ContentSink, warn
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.hashing import CHUNK, ObjectId, new_hasher
 from gitext.protected import is_protected
-from gitext.quoting import escape_control, shell_path
+from gitext.shellquote import display, pull_command, shell_arg
 from gitext.store.local import LocalStore
 
 if TYPE_CHECKING:
@@ -178,8 +178,8 @@ class LargeFileDriver:
             oid, size = self.store.add_copy_of(fd, st.st_size, "sha256", background=True)
             streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
             if streamed != size or _stat_key(os.fstat(fd)) != _stat_key(st):
-                raise ArchivesError(f"{escape_control(path)} changed while it was being added",
-                                    hint=f"run 'git add {shell_path(path)}' again")
+                raise ArchivesError(f"{display(path)} changed while it was being added",
+                                    hint=f"run: git add -- {shell_arg(path)}")
         finally:
             os.close(fd)
         self.state.record(self._k(path), "sha256", st, oid.digest)
@@ -205,9 +205,9 @@ class LargeFileDriver:
         stored = self.rules.stored_as_pointer(path)
         if stored is None:
             raise ArchivesError(
-                f"{escape_control(path)}: not added: it is new and {PROJECT_CONFIG} cannot be "
+                f"{display(path)}: not added: it is new and {PROJECT_CONFIG} cannot be "
                 "read, so whether its size makes it a pointer is unknown",
-                hint=f"{RESTORE_HINT}, then add {shell_path(path)} again")
+                hint=f"{RESTORE_HINT}, then add {shell_arg(path)} again")
         return not stored
 
     def _stays_pointer(self, path: str) -> bool:
@@ -228,7 +228,8 @@ class LargeFileDriver:
                     n += len(pkt)
                 if n != st.st_size:
                     raise ArchivesError(
-                        f"content git sent for {path} ({n} bytes) is not the work-tree file",
+                        f"content git sent for {display(path)} ({n} bytes) is not the "
+                        "work-tree file",
                         hint="run the git command again",
                     )
                 return ptr.Pointer(oid, n)
@@ -300,13 +301,13 @@ class LargeFileDriver:
         try:
             pointer = ptr.parse(data)
         except ArchivesError as exc:
-            warn(f"{escape_control(path)}: invalid pointer checked out as it is ({exc.message});"
+            warn(f"{display(path)}: invalid pointer checked out as it is ({exc.message});"
                  " see 'git archives status' for how to fix it")
             out.write(data)
             return False
         if is_protected(path):
-            warn(f"{escape_control(path)} is stored as a pointer, but git-archives never stores "
-                 f"it as one; store it plainly with 'git add {shell_path(path)}' and commit")
+            warn(f"{display(path)} is stored as a pointer, but git-archives never stores "
+                 f"it as one; store it plainly with 'git add {shell_arg(path)}' and commit")
         if pointer.size == 0:
             return False  # the empty file (parse checked that the oid is the empty file's)
         if not self.store.has(pointer.oid) and not self.skip_smudge and self._has_remote():
@@ -333,11 +334,11 @@ class LargeFileDriver:
                                     store=self.store)
         except ArchivesError as exc:
             self._fetch_failed = True
-            warn(f"{path}: could not fetch its content: {exc.message}")
+            warn(f"{display(path)}: could not fetch its content: {exc.message}")
             return
         if report.failed:  # the remote itself failed (a missing object is not that)
             self._fetch_failed = True
-            warn(f"{path}: could not fetch its content: {report.failed[0][1]}")
+            warn(f"{display(path)}: could not fetch its content: {report.failed[0][1]}")
 
     def _write_content(self, path: str, pointer: ptr.Pointer, text: bytes,
                        out: ContentSink) -> None:
@@ -347,14 +348,13 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            warn(f"{escape_control(path)}: content {pointer.oid.digest[:12]} is not in the "
-                 "local cache; the file is left as a pointer. Fetch it with: "
-                 f"git archives pull --include {shell_path(path)}")
+            warn(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the local "
+                 f"cache; the file is left as a pointer. Fetch it with: {pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
         if size != pointer.size:
-            warn(f"{path}: the pointer says {pointer.size} bytes but the cached object "
+            warn(f"{display(path)}: the pointer says {pointer.size} bytes but the cached object "
                  f"{pointer.oid.digest[:12]} has {size}; the file is left as a pointer. "
                  f"Run 'git archives fsck' to check the cache")
             out.write(text)
@@ -363,9 +363,9 @@ class LargeFileDriver:
             # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
             # the pointer, so the rest of the checkout goes on.
             where = self.store.quarantine(pointer.oid)
-            warn(f"{escape_control(path)}: cached object {pointer.oid.digest[:12]} is corrupt "
-                 f"and was moved to {where}; the file is left as a pointer. Fetch it again "
-                 f"with: git archives pull --include {shell_path(path)}")
+            warn(f"{display(path)}: cached object {pointer.oid.digest[:12]} is corrupt and was "
+                 f"moved to {where}; the file is left as a pointer. Fetch it again with: "
+                 f"{pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
@@ -395,9 +395,8 @@ class LargeFileDriver:
             return  # no rule to judge by (a clone before its config), or never a pointer
         small_by_rule = self.larger_than is not None and size <= self.larger_than
         if size and not small_by_rule:
-            warn(f"{escape_control(path)}: committed content is not a pointer; checked out "
-                 f"unchanged (re-add it with 'git add --renormalize {shell_path(path)}' to "
-                 "store it as a pointer)")
+            warn(f"{display(path)}: committed content is not a pointer; checked out unchanged "
+                 f"(store it as a pointer with: git add --renormalize -- {shell_arg(path)})")
 
     # -- delay ------------------------------------------------------------------------------
     def _has_remote(self) -> bool:

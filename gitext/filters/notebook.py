@@ -19,7 +19,7 @@ from typing import Any
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError, NotebookError
 from gitext.filters.process import ContentSink, warn
-from gitext.quoting import escape_control
+from gitext.shellquote import display
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
 
@@ -51,7 +51,7 @@ class NotebookDriver:
             if path.lower().endswith(NOTEBOOK_SUFFIXES):
                 raise
             why = exc.message.removeprefix(f"{path}: ")
-            warn(f"{escape_control(path)} is not a notebook ({why}); stored unchanged "
+            warn(f"{display(path)} is not a notebook ({why}); stored unchanged "
                  "(its filter=archives-nb attribute in .gitattributes is probably a mistake)")
             out.write(data)
             return

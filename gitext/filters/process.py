@@ -16,6 +16,7 @@ from typing import BinaryIO, Protocol
 
 from gitext import pktline
 from gitext.errors import ArchivesError, ProtocolError
+from gitext.shellquote import scrub
 
 
 class Driver(Protocol):
@@ -114,7 +115,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"git-archives: {message}\n")
+    sys.stderr.write(f"git-archives: {scrub(message)}\n")
     sys.stderr.flush()
 
 

@@ -7,13 +7,13 @@ and says which command re-cleans them.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitext.errors import NotebookError
 from gitext.notebooks.strip import StripOptions, strip_and_compare
+from gitext.shellquote import shell_args
 
 if TYPE_CHECKING:
     from gitext.gitrepo import Repo
@@ -87,7 +87,7 @@ def renormalize_command(paths: Sequence[str]) -> str:
     """The command that re-runs the clean filter on ``paths`` (all files if there are many)."""
     if not paths or len(paths) > 10:
         return "git add --renormalize ."
-    return "git add --renormalize -- " + " ".join(shlex.quote(p) for p in paths)
+    return "git add --renormalize -- " + shell_args(paths)
 
 
 def renormalize_hint(paths: Sequence[str]) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitext.errors import ArchivesError, NotebookError
 from gitext.notebooks import pairing
+from gitext.shellquote import display, shell_arg, shell_args
 
 if TYPE_CHECKING:
     from gitext.gitrepo import Repo
@@ -89,8 +90,9 @@ def check_staged_pairs(repo: Repo, staged: Sequence[str] | None = None) -> list[
             continue
         if n_keys != t_keys:
             problems.append(
-                f"{nb_rel} and its paired {text_rel} are staged with different cells; run "
-                f"'git archives nb sync {nb_rel} && git add {nb_rel} {text_rel}'")
+                f"{display(nb_rel)} and its paired {display(text_rel)} are staged with "
+                f"different cells; run: git archives nb sync -- {shell_arg(nb_rel)} && "
+                f"git add -- {shell_args([nb_rel, text_rel])}")
     return problems
 
 

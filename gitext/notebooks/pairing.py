@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from gitext.errors import NotebookError, UsageError
 from gitext.fsutil import atomic_write
+from gitext.shellquote import shell_arg
 from gitext.worktree import write_bytes_in
 
 Prefer = Literal["notebook", "text"]
@@ -214,7 +215,8 @@ def notebook_metadata_formats(data: bytes, path: Path) -> Any:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise NotebookError(f"{path}: not a notebook (not valid JSON)",
-                            hint=f"repair it, or restore it with 'git checkout -- {path.name}'"
+                            hint="repair it, or restore it with: "
+                                 f"git checkout -- {shell_arg(path.name)}"
                             ) from None
     return formats_in_metadata(doc.get("metadata") if isinstance(doc, dict) else None)
 
@@ -371,7 +373,8 @@ def read_notebook_bytes(data: bytes, path: Path) -> Any:
         raise NotebookError(f"{path}: not UTF-8", hint="save the notebook as UTF-8") from None
     except Exception:  # noqa: BLE001 - nbformat raises JSON and validation errors alike
         raise NotebookError(f"{path}: not a notebook (not valid notebook JSON)",
-                            hint=f"repair it, or restore it with 'git checkout -- {path.name}'"
+                            hint="repair it, or restore it with: "
+                                 f"git checkout -- {shell_arg(path.name)}"
                             ) from None
 
 
@@ -605,9 +608,9 @@ def open_state(root: Path) -> SyncState:
 
 def _fix_hint(pair: Pair, root: Path) -> str:
     nb = relpath(pair.notebook, root)
-    return (f"keep one side with 'git archives nb sync --prefer notebook {nb}' "
-            f"(or --prefer text), or make the two files agree by hand and run "
-            f"'git archives nb sync {nb}'")
+    return (f"keep one side with: git archives nb sync --prefer notebook -- {shell_arg(nb)} "
+            f"(or --prefer text), or make the two files agree by hand and run: "
+            f"git archives nb sync -- {shell_arg(nb)}")
 
 
 def sync_pair(pair: Pair, state: SyncState, configs: Configs, *, dry_run: bool,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from gitext.errors import ConfigError, NotebookError, UsageError
+from gitext.shellquote import display, shell_arg
 
 if TYPE_CHECKING:
     from gitext.config import Config
@@ -43,7 +44,7 @@ DEFAULT_EXTRA_KEYS: tuple[str, ...] = (
 def _restore_hint(name: str) -> str:
     if name.startswith("<"):
         return "fix the notebook, or restore it from git"
-    return f"fix {name}, or restore it with 'git checkout -- {name}'"
+    return f"fix {display(name)}, or restore it with: git checkout -- {shell_arg(name)}"
 
 
 class NotebookFormatError(NotebookError):

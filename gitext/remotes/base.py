@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from gitext.config import COMMITTED_REMOTE_OPTIONS, Config
 from gitext.errors import ArchivesError, ConfigError, RemoteError, UsageError
+from gitext.shellquote import display, shell_arg
 
 # Called with the number of bytes just moved (from any thread).
 ProgressFn = Callable[[int], None]
@@ -157,8 +158,10 @@ class Remote:
         try:
             return max(1, int(raw))
         except ValueError:
-            raise ConfigError(f"remote '{self.name}': jobs = '{raw}' is not a whole number",
-                              hint=f"git archives remote modify {self.name} jobs 8") from None
+            raise ConfigError(f"remote '{display(self.name)}': jobs = '{display(raw)}' is not a "
+                              "whole number",
+                              hint=f"git archives remote modify {shell_arg(self.name)} jobs 8"
+                              ) from None
 
     def close(self) -> None:
         self.backend.close()
@@ -191,8 +194,8 @@ def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = Non
     url = options.get("url")
     if url is None:
         known = ", ".join(remote_names(cfg)) or "none"
-        raise RemoteError(f"no data remote named '{name}' (configured: {known})",
-                          hint=f"git archives remote add {name} URL")
+        raise RemoteError(f"no data remote named '{display(name)}' (configured: {display(known)})",
+                          hint=f"git archives remote add {shell_arg(name)} URL")
     try:
         check_url(url)
     except UsageError as exc:

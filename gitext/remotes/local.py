@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from gitext.errors import RemoteError
 from gitext.remotes.base import ObjectMissingError, ProgressFn
+from gitext.shellquote import display, shell_arg
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _LINK_FALLBACK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
@@ -53,8 +54,8 @@ class LocalBackend:
             self.root.mkdir(exist_ok=True)
         if not self.root.is_dir():
             raise RemoteError(
-                f"the remote directory {self.root} does not exist",
-                hint=f"create it (mkdir -p {self.root}) or fix the URL with "
+                f"the remote directory {display(str(self.root))} does not exist",
+                hint=f"create it (mkdir -p -- {shell_arg(str(self.root))}) or fix the URL with "
                      "'git archives remote modify NAME url PATH'",
             )
 

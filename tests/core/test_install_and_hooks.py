@@ -116,7 +116,8 @@ def test_pre_commit_refuses_a_large_untracked_file_and_no_verify_skips(tmp_path:
     proc = git(repo, "commit", "-q", "-m", "big", check=False)
     assert proc.returncode != 0
     err = proc.stderr.decode()
-    assert "big.csv (200.0 KB)" in err and "git archives track 'big.csv'" in err
+    assert "big.csv (200.0 KB)" in err
+    assert "git archives track -- big.csv && git add --renormalize -- big.csv" in err
     assert "big.bin" not in err
     git(repo, "commit", "-q", "--no-verify", "-m", "big")
 
@@ -203,3 +204,44 @@ def test_shims_say_what_to_do_when_the_tool_is_not_on_path(repo: Path, hook: str
     proc = subprocess.run(["sh", str(repo / ".git" / "hooks" / hook), "a", "b", "1"], cwd=repo,
                           capture_output=True, env=env, check=False)
     assert b"not found on PATH" in proc.stderr and b"install.sh" in proc.stderr
+
+
+def test_uninstall_keeps_a_shim_the_user_edited_and_says_so(repo: Path) -> None:
+    hooks = repo / ".git" / "hooks"
+    mine = "#!/bin/sh\nexit 0\n"
+    (hooks / "pre-push").write_text(mine)
+    (hooks / "pre-push").chmod(0o755)
+    archives(repo, "install")
+    edited = (hooks / "pre-commit").read_text() + "echo my addition\n"
+    (hooks / "pre-commit").write_text(edited)
+    (hooks / "pre-push").write_text((hooks / "pre-push").read_text() + "# my note\n")
+    again = archives(repo, "install").stdout.decode()  # a second install keeps it too
+    assert (hooks / "pre-commit").read_text() == edited
+    assert "hook pre-commit: kept" in again
+    proc = archives(repo, "uninstall")
+    out = proc.stdout.decode()
+    assert proc.returncode == 0
+    assert (hooks / "pre-commit").read_text() == edited
+    kept = [ln for ln in out.splitlines() if ln.startswith("hook pre-commit:")]
+    assert len(kept) == 1 and "kept" in kept[0] and "you changed it" in kept[0]
+    push = [ln for ln in out.splitlines() if ln.startswith("hook pre-push:")]
+    assert len(push) == 1 and "rename pre-push.pre-archives back to pre-push" in push[0]
+    assert (hooks / "pre-push.pre-archives").read_text() == mine  # nothing lost
+    for name in ("post-checkout", "post-merge", "reference-transaction"):
+        assert not (hooks / name).exists()
+
+
+def test_uninstall_without_a_recorded_digest_still_tells_edited_from_ours(repo: Path) -> None:
+    import json
+
+    hooks = repo / ".git" / "hooks"
+    archives(repo, "install")
+    record = repo / ".git" / "archives" / "install.json"
+    raw = json.loads(record.read_text())
+    del raw["shims"]  # as an older install wrote it
+    record.write_text(json.dumps(raw))
+    (hooks / "post-merge").write_text((hooks / "post-merge").read_text() + "# mine\n")
+    out = archives(repo, "uninstall").stdout.decode()
+    assert (hooks / "post-merge").read_text().endswith("# mine\n")
+    assert "hook post-merge: kept" in out
+    assert not (hooks / "pre-commit").exists() and "hook pre-commit: removed" in out

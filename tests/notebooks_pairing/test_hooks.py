@@ -36,8 +36,8 @@ def test_pre_commit_refuses_a_notebook_staged_without_its_text(repo: Path) -> No
     git(repo, "add", "nbs/a.ipynb")
     problems = hooks.check_staged_pairs(Repo.discover(repo))
     assert problems == [
-        "nbs/a.ipynb and its paired nbs/a.py are staged with different cells; run "
-        "'git archives nb sync nbs/a.ipynb && git add nbs/a.ipynb nbs/a.py'"]
+        "nbs/a.ipynb and its paired nbs/a.py are staged with different cells; run: "
+        "git archives nb sync -- nbs/a.ipynb && git add -- nbs/a.ipynb nbs/a.py"]
 
 
 def test_pre_commit_compares_the_index_not_the_work_tree(repo: Path) -> None:
