@@ -322,6 +322,7 @@ def cmd_fsck(*, dry_run: bool) -> int:
         else:
             p.unlink(missing_ok=True)
             print(f"removed stale temp file {p.name} (left by an interrupted write)")
+    _fsck_work_tree_temps(repo, dry_run=dry_run)
     from gitext.workspace import index_pointers
 
     missing = [tp for tp in index_pointers(repo) if tp.pointer.size
@@ -337,6 +338,29 @@ def cmd_fsck(*, dry_run: bool) -> int:
         print("hint: run 'git archives pull' to fetch missing or quarantined objects again",
               file=sys.stderr)
     return 1 if bad or missing or invalid or bad_state else 0
+
+
+def _fsck_work_tree_temps(repo: Any, *, dry_run: bool) -> None:
+    """Temp files a killed pull left in the work tree: ours are removed (their process is
+    gone); an older version's are listed with the command that removes them."""
+    from gitext.shellquote import display, shell_args
+    from gitext.workspace import stale_temp_files
+    from gitext.worktree import WorkTree
+
+    if repo.worktree is None:
+        return
+    ours, legacy = stale_temp_files(repo)
+    with WorkTree(repo.root) as wt:
+        for rel in ours:
+            if dry_run:
+                print(f"stale temp file: {display(rel)}")
+            else:
+                wt.remove(rel)
+                print(f"removed stale temp file {display(rel)} (left by an interrupted pull)")
+    if legacy:
+        print(f"{len(legacy)} temp file(s) an interrupted pull of an older version left: "
+              + ", ".join(display(p) for p in legacy[:5]))
+        print(f"hint: remove them with: rm -- {shell_args(legacy[:20])}", file=sys.stderr)
 
 
 def cmd_doctor() -> int:

@@ -163,7 +163,7 @@ def test_a_clone_still_names_a_large_file_committed_plainly(tmp_path: Path) -> N
     git(tmp_path, "clone", "-q", "--no-checkout", str(origin), str(clone))
     archives(clone, "install")
     err = git(clone, "checkout", "-q", "main").stderr.decode()
-    assert "git add --renormalize plain.bin" in err
+    assert "git add --renormalize -- plain.bin" in err
     assert "small.txt" not in err
 
 

@@ -146,6 +146,6 @@ def test_a_hostile_file_name_cannot_forge_a_message_line(tmp_path: Path) -> None
     lines = [ln for ln in err.splitlines() if "pwned" in ln]
     assert len(lines) == 1, err
     assert not any(ln.startswith("git-archives: all good") for ln in err.splitlines())
-    assert "--include 'x\\ngit-archives: all good $(touch pwned).bin'" in lines[0]
+    assert "pull -- $'x\\012git-archives: all good $(touch pwned).bin'" in lines[0]
     out = archives(clone, "status").stdout.decode()
     assert "x\\ngit-archives: all good" in out and "\ngit-archives: all good" not in out

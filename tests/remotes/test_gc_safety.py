@@ -133,9 +133,9 @@ def test_commit_of_a_pointer_whose_object_is_nowhere_is_refused(tmp_path: Path) 
     assert proc.returncode != 0
     err = proc.stderr.decode()
     assert "refusing to commit 1 pointer(s)" in err and "none is configured" in err
-    assert "  it's new\\nline.bin (sha256:" in err  # printed escaped, on one line
-    assert "git add --renormalize -- $'it\\'s new\\x0aline.bin'" in err
-    assert "git restore --staged -- $'it\\'s new\\x0aline.bin'" in err
+    assert '  "it\'s new\\nline.bin" (sha256:' in err  # printed escaped, on one line
+    assert "git add --renormalize -- $'it\\047s new\\012line.bin'" in err
+    assert "git restore --staged -- $'it\\047s new\\012line.bin'" in err
     assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == b"1"
     # the suggested fix works: the file still holds its content
     git(repo, "add", "--renormalize", "--", name)

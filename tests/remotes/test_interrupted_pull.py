@@ -86,3 +86,21 @@ def test_a_file_name_of_244_bytes_is_pulled(tmp_path: Path) -> None:
 
     assert (clone / name).read_bytes() == data
     assert git(clone, "status", "--porcelain").stdout == b""
+
+
+def test_fsck_removes_our_stale_temp_files_and_names_an_older_versions(
+        tmp_path: Path) -> None:
+    clone = _pointer_clone(tmp_path, {"data/big3.bin": os.urandom(4000)})
+    archives(clone, "pull")
+    pid = _dead_pid()
+    ours = clone / "data" / f".archives-tmp-{pid}-3"
+    ours.write_bytes(b"\0" * 100)
+    older = clone / "data" / f".big3.bin.{pid}-0.tmp"  # what the old temp names looked like
+    older.write_bytes(b"\0" * 100)
+
+    proc = archives(clone, "fsck", check=False)
+
+    out = proc.stdout.decode()
+    assert not ours.exists() and "removed stale temp file data/.archives-tmp-" in out
+    assert older.exists()  # not ours to judge: named, with the command
+    assert f"rm -- data/.big3.bin.{pid}-0.tmp" in proc.stderr.decode()
