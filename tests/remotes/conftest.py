@@ -104,6 +104,21 @@ class FaultProxy:
         return sum(1 for _, _, o in self.seen if o == kind)
 
 
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, plain or chunked (boto3 streams uploads chunked)."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        out = b""
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                handler.rfile.readline()
+                return out
+            out += handler.rfile.read(size)
+            handler.rfile.readline()
+    n = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(n) if n else b""
+
+
 def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     host, _, port = proxy.upstream.removeprefix("http://").partition(":")
 
@@ -114,17 +129,7 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             return
 
         def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                out = b""
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return out
-                    out += self.rfile.read(size)
-                    self.rfile.readline()
-            n = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(n) if n else b""
+            return read_body(self)
 
         def _handle(self) -> None:
             body = self._body()

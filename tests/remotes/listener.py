@@ -44,17 +44,9 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
             return
 
         def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                out = b""
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return out
-                    out += self.rfile.read(size)
-                    self.rfile.readline()
-            n = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(n) if n else b""
+            from tests.remotes.conftest import read_body
+
+            return read_body(self)
 
         def _handle(self) -> None:
             body = self._body()
