@@ -654,9 +654,19 @@ class ArchivesTool(Tool):
         ctx.run(["git", "archives", "install"], repo)
         ctx.run(["git", "archives", "track", pattern], repo)
 
+    # What a clone must confirm before using the committed remote (docs/threat-model.md:
+    # a directory remote or a non-AWS endpoint named only by .archives/config): the key and
+    # value of 'git archives remote modify --local store KEY VALUE', one timed step.
+    confirm: tuple[str, str] | None = None
+
     def add_remote(self, ctx: Ctx, repo: Path, remote_git: Path, store: Path) -> None:
         ctx.run(["git", "remote", "add", "origin", str(remote_git)], repo)
         ctx.run(["git", "archives", "remote", "add", "-d", "store", str(store)], repo)
+        self.confirm = ("url", str(store))
+
+    def _confirm(self, dest: Path) -> tuple[list[str], Path]:
+        assert self.confirm is not None
+        return (["git", "archives", "remote", "modify", "--local", "store", *self.confirm], dest)
 
     def push_data(self, ctx: Ctx, repo: Path) -> list[list[str]]:
         return [["git", "archives", "push"]]
@@ -665,6 +675,7 @@ class ArchivesTool(Tool):
         return [
             (["git", "clone", "-q", str(remote_git), str(dest)], dest.parent),
             (["git", "archives", "install"], dest),
+            self._confirm(dest),
             (["git", "archives", "pull"], dest),
         ]
 
@@ -672,6 +683,7 @@ class ArchivesTool(Tool):
         return [
             (["git", "clone", "-q", "--no-checkout", str(remote_git), str(dest)], dest.parent),
             (["git", "archives", "install"], dest),
+            self._confirm(dest),
             (["git", "checkout", "-q", "main"], dest),
         ]
 
@@ -680,6 +692,7 @@ class ArchivesTool(Tool):
         return [
             (["git", "clone", "-q", "--no-checkout", str(remote_git), str(dest)], dest.parent),
             (["git", "archives", "install"], dest),
+            self._confirm(dest),
             (["env", "GIT_ARCHIVES_NO_DELAY=1", "git", "checkout", "-q", "main"], dest),
         ]
 
@@ -1054,6 +1067,8 @@ def w6s3(ctx: Ctx) -> None:
             for key, value in (("endpointurl", proxy.url), ("pathstyle", "true"),
                                ("region", "us-east-1")):
                 ctx.run(["git", "archives", "remote", "modify", "store", key, value], repo)
+            if isinstance(tool, ArchivesTool):
+                tool.confirm = ("endpointurl", proxy.url)
             ctx.commit(repo, "remote")
             ctx.record("W6S3", W6S3_PUSH, lambda: ctx.timed([["git", "archives", "push"]], repo))
             ctx.run(["git", "push", "-q", "origin", "main"], repo)

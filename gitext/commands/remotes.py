@@ -281,8 +281,13 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
     key = key.lower()
     cfg = Config.load(repo.root)
     if name not in remote_names(cfg):
-        raise UsageError(f"no remote named '{display(name)}'",
-                         hint=f"git archives remote add {shell_arg(name)} URL")
+        if not local:
+            raise UsageError(f"no remote named '{display(name)}'",
+                             hint=f"git archives remote add {shell_arg(name)} URL")
+        # A clone confirms a committed remote before checking it out (clone --no-checkout,
+        # then checkout): the setting waits in its git config for the committed file.
+        print(f"note: no remote named '{display(name)}' yet; this clone's setting applies "
+              "once one is configured", file=sys.stderr)
     known = COMMITTED_OPTIONS | PRIVATE_OPTIONS | SECRET_OPTIONS
     if key not in known:
         raise UsageError(f"unknown remote option '{key}'",

@@ -1,4 +1,4 @@
-"""The conformance table of nbstripout 0.9.1 (../shared/conformance/README.md) as data."""
+"""The conformance table of nbstripout 0.9.1 (tests/data/conformance/README.md) as data."""
 
 from __future__ import annotations
 

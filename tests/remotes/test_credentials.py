@@ -380,3 +380,26 @@ def test_a_committed_aws_endpoint_gets_a_client_that_signs_only_for_aws_hosts() 
                  local_keys=["remote.s.url", "remote.s.endpointurl"])
     confirmed = open_remote(cfg, "s").backend._make_client()  # type: ignore[attr-defined]
     emit(confirmed, "http://127.0.0.1:9/team/k")  # the user's own endpoint: no guard
+
+
+def test_a_clone_confirms_a_committed_directory_remote_before_its_checkout(
+        tmp_path: Path) -> None:
+    """clone --no-checkout, install, confirm, checkout: the confirmation waits in the
+    clone's git config for the committed file, and the checkout then fetches."""
+    data = os.urandom(3000)
+    repo = make_data_repo(tmp_path / "r", {"a.bin": data})
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    archives(repo, "remote", "add", "-d", "storage", str(remote))
+    git(repo, "add", ".archives")
+    git(repo, "commit", "-qm", "remote")
+    archives(repo, "push")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
+    archives(clone, "install")
+
+    proc = archives(clone, "remote", "modify", "--local", "storage", "url", str(remote))
+    git(clone, "checkout", "-q", "main")
+
+    assert "no remote named 'storage' yet" in proc.stderr.decode()
+    assert (clone / "a.bin").read_bytes() == data
