@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,48 +14,15 @@ import pytest
 
 from gitext.pipeline import engine
 from gitext.pipeline.model import Pipeline
+from tests.peers import dvc_executable
 
 from .helpers import git, make_pipeline, write
 
 pytestmark = pytest.mark.slow
 
-CHECKOUT = Path(__file__).resolve().parents[2]
-KNOWN_VENVS = [Path("/work/dvcvenv"), CHECKOUT / ".cache" / "dvc-venv"]
-
-
-def _dvc_in(venv: Path) -> Path | None:
-    exe = venv / "bin" / "dvc"
-    if exe.is_file():
-        proc = subprocess.run([str(exe), "--version"], capture_output=True, check=False)
-        if proc.returncode == 0:
-            return exe
-    return None
-
-
 @pytest.fixture(scope="session")
-def dvc_exe() -> Iterator[Path]:
-    for venv in KNOWN_VENVS:
-        found = _dvc_in(venv)
-        if found is not None:
-            yield found
-            return
-    import fcntl
-
-    venv = KNOWN_VENVS[-1]
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    # pytest-xdist workers each run this fixture: one installs, the others wait for it.
-    with open(venv.parent / "dvc-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        found = _dvc_in(venv)
-        if found is None:
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc>=3,<4"],
-                                  capture_output=True, text=True, check=False, timeout=900)
-            found = _dvc_in(venv)
-            if found is None:
-                pytest.fail(f"DVC could not be installed from PyPI: {proc.stderr[-500:]}")
-    yield found
+def dvc_exe() -> Path:
+    return dvc_executable()
 
 
 def dvc(exe: Path, cwd: Path, *args: str) -> str:

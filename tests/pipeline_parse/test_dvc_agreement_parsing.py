@@ -1,7 +1,6 @@
 """DVC itself renders ``cmd`` as we do: ``[parsing]`` settings, and the lock keeps the form
-(string or list) dvc.yaml gave. Needs DVC in a venv: the one at /work/dvcvenv, or the one
-tests/pipeline_engine/test_dvc_agreement.py installs into <checkout>/.cache/dvc-venv;
-skipped when neither exists."""
+(string or list) dvc.yaml gave. Needs DVC: :func:`tests.peers.dvc_executable` reuses
+/work/dvcvenv or installs it once into <checkout>/.cache/dvc-venv (skipped when offline)."""
 
 from __future__ import annotations
 
@@ -14,11 +13,9 @@ import pytest
 from gitext.pipeline.dvcyaml import load_pipeline
 from gitext.pipeline.lockfile import dump_lock, parse_lock
 from tests.conftest import git
+from tests.peers import dvc_executable
 
 pytestmark = pytest.mark.slow
-
-CHECKOUT = Path(__file__).resolve().parents[2]
-VENVS = [Path("/work/dvcvenv"), CHECKOUT / ".cache" / "dvc-venv"]
 
 DVC_YAML = """\
 vars:
@@ -50,11 +47,7 @@ stages:
 
 @pytest.fixture(scope="module")
 def dvc_exe() -> Path:
-    for venv in VENVS:
-        exe = venv / "bin" / "dvc"
-        if exe.is_file():
-            return exe
-    pytest.skip("DVC is not installed (run tests/pipeline_engine/test_dvc_agreement.py once)")
+    return dvc_executable()
 
 
 def _dvc(exe: Path, cwd: Path, *args: str) -> None:
