@@ -60,13 +60,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"git-archives {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="<verb>")
     for name in COMMAND_MODULES if only is None else (only,):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # an area not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -159,15 +159,6 @@ class Config:
             return False
         raise ConfigError(f"config {key}: '{raw}' is not a boolean", hint="use true or false")
 
-    def get_int(self, key: str, default: int) -> int:
-        raw = self.get(key)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"config {key}: '{raw}' is not a whole number") from None
-
     def section(self, prefix: str) -> dict[str, str]:
         """All keys under ``prefix.`` (last value wins), with the prefix removed."""
         pre = prefix.lower().rstrip(".") + "."

@@ -101,11 +101,9 @@ def _state_checks(repo: Repo) -> Iterator[Check]:
 
 
 def _notebook_checks(repo: Repo) -> Iterator[Check]:
-    try:
-        from gitext.notebooks.doctor import find_unstripped_notebooks
-        from gitext.notebooks.strip import options_from_config
-    except ImportError:
-        return
+    from gitext.notebooks.doctor import find_unstripped_notebooks
+    from gitext.notebooks.strip import options_from_config
+
     try:
         paths = find_unstripped_notebooks(repo, options_from_config(Config.load(repo.worktree)))
     except ArchivesError as exc:

@@ -155,10 +155,8 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
 
 
 def _notebook_pairs(repo: Repo) -> int:
-    try:
-        from gitext.notebooks import hooks as nbhooks
-    except ImportError:
-        return 0
+    from gitext.notebooks import hooks as nbhooks
+
     problems = nbhooks.check_staged_pairs(repo)
     for p in problems:
         _say(f"git-archives: {p}")

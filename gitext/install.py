@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -434,7 +433,3 @@ def _uninstall_attributes(repo: Repo, report: InstallReport) -> None:
     if kept != lines:
         info.write_text("".join(kept))
         report.lines.append(f"notebooks: attributes removed from {info}")
-
-
-def make_executable(path: Path) -> None:
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

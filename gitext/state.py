@@ -37,6 +37,7 @@ def is_racy(mtime_ns: int, recorded_ns: int) -> bool:
     window = RACY_WINDOW_NS if mtime_ns % 1_000_000_000 == 0 else FINE_RACY_WINDOW_NS
     return mtime_ns + window > recorded_ns
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
     path TEXT NOT NULL,

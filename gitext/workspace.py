@@ -177,11 +177,6 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
     return report
 
 
-def missing_objects(store: LocalStore, pointers: Iterable[TrackedPointer]) -> list[TrackedPointer]:
-    return [tp for tp in pointers if not store.has(tp.pointer.oid)]
-
-
-
 def stale_temp_files(repo: Repo) -> tuple[list[str], list[str]]:
     """Temp files an interrupted fill left in the work tree: (ours, removable because
     their process is gone; older versions' ``.<name>.<pid>-<n>.tmp``, listed only).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -375,7 +374,3 @@ def cmd_doctor() -> int:
             if fix:
                 print(f"     fix: {fix}")
     return 1 if problems else 0
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")

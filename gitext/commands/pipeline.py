@@ -128,14 +128,6 @@ def cmd_checkout(*, force: bool, as_json: bool) -> int:
     return 0 if report.ok else 1
 
 
-def pipeline_status(root: Path, *, archives_dir: Path | None = None) -> dict[str, Any]:
-    """The ``--json`` form of the pipeline status: ``{"up_to_date": bool, "stages": [...]}``
-    with each stale stage's reasons (see :class:`gitext.pipeline.engine.StatusReport`)."""
-    from gitext.pipeline import engine
-
-    return engine.status(root, archives_dir=archives_dir).to_dict()
-
-
 def pipeline_status_lines(root: Path, *, archives_dir: Path | None = None) -> list[str]:
     """What ``git archives status`` prints about the pipeline: one line per stale stage
     with its reasons (downstream stages included), or DVC's "up to date" sentence.

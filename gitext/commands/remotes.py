@@ -500,11 +500,8 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
     With --include/--exclude, outputs outside the selection are not reported as missing,
     and a directory fetched in part is said to be partial (it is not restored: the
     pipeline only places a directory whose every file is cached)."""
-    try:
-        from gitext.workspace import fill_pointers
-    except ImportError:
-        print("note: filling the work tree is not available in this build", file=sys.stderr)
-        return 0
+    from gitext.workspace import fill_pointers
+
     try:
         # Written directly (kernel copy, index stat recorded), partly while the fetch was
         # still running; what that cannot take goes through git checkout and smudge.

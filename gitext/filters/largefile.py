@@ -24,7 +24,7 @@ from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError
 from gitext.filters.process import ContentSink, warn
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
-from gitext.hashing import CHUNK, ObjectId, new_hasher
+from gitext.hashing import CHUNK, ObjectId
 from gitext.protected import is_protected
 from gitext.shellquote import display, pull_command, shell_arg
 from gitext.store.local import LocalStore
@@ -490,12 +490,6 @@ def _reread(store: LocalStore, oid: ObjectId, n: int) -> Iterator[bytes]:
                 break
             left -= len(chunk)
             yield chunk
-
-
-def hash_only(data: bytes) -> str:
-    h = new_hasher("sha256")
-    h.update(data)
-    return h.hexdigest()
 
 
 if __name__ == "__main__":  # pragma: no cover

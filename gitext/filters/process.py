@@ -65,10 +65,6 @@ class ContentSink:
             self._buf.clear()
 
     @property
-    def streaming(self) -> bool:
-        return self._writer is not None
-
-    @property
     def can_send_file(self) -> bool:
         return hasattr(os, "splice") and hasattr(self._out, "fileno")
 

@@ -88,9 +88,3 @@ def renormalize_command(paths: Sequence[str]) -> str:
     if not paths or len(paths) > 10:
         return "git add --renormalize ."
     return "git add --renormalize -- " + shell_args(paths)
-
-
-def renormalize_hint(paths: Sequence[str]) -> str:
-    """What doctor prints under the finding: set up the filter, re-clean, commit."""
-    return (f"with the archives-nb filter installed ('git archives install'), run "
-            f"'{renormalize_command(paths)}' and commit")

@@ -60,10 +60,6 @@ class HashInfo(NamedTuple):
     nfiles: int | None = None
     isexec: bool = False
 
-    @property
-    def isdir(self) -> bool:
-        return self.md5.endswith(".dir")
-
 
 class ManifestEntry(NamedTuple):
     relpath: str

@@ -33,6 +33,17 @@ class _Record:  # noqa: PLW1641 - mutable records are unhashable, as dataclasses
         return f"{type(self).__qualname__}({inner})"
 
 
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted(((repr(k), _freeze(v)) for k, v in value.items()),
+                            key=lambda kv: kv[0]))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, set):
+        return frozenset(_freeze(v) for v in value)
+    return value
+
+
 class _Frozen(_Record):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"cannot assign to field {name!r} of a frozen record")
@@ -41,7 +52,8 @@ class _Frozen(_Record):
         raise AttributeError(f"cannot delete field {name!r} of a frozen record")
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        # Dep/Out keep DVC's extra keys in a dict: hash a frozen copy of every value.
+        return hash(_freeze(self._values()))
 
     def _init(self, **values: Any) -> None:
         for name, value in values.items():

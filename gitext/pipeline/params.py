@@ -18,8 +18,6 @@ from gitext.errors import PipelineError
 
 __all__ = ["flatten", "get_param", "has_param", "load_params_file", "parse_params"]
 
-SUFFIXES = (".yaml", ".yml", ".json", ".toml", ".py")
-
 
 def load_params_file(path: Path) -> dict[str, Any]:
     """The top-level mapping of a params file; :class:`PipelineError` if missing or malformed."""

@@ -433,10 +433,6 @@ class LocalStore:
                 continue
         return out
 
-    def copy_out(self, oid: ObjectId, dst: BinaryIO) -> int:
-        """Copy verified bytes to an open file."""
-        return self.stream_verified(oid, dst.write)
-
 
 def kernel_copy(src: int, dst: int, size: int) -> None:
     offset = 0
