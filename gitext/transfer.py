@@ -88,10 +88,17 @@ class References:
         self.sizes.update(other.sizes)
 
 
+LITERAL = ":(literal)"  # git's pathspec magic: the rest is a path, not a pattern
+
+
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     """A git-style path pattern: no '/' matches a name at any depth; otherwise anchored at
     the top. ``*``/``?`` stay inside one component, ``**`` crosses them; a match on a folder
-    covers everything below it."""
+    covers everything below it. ``:(literal)PATH`` names exactly that path (from the top)
+    or the folder it names: no glob characters, no stripped spaces (a committed name may
+    hold both)."""
+    if pattern.startswith(LITERAL):
+        return re.compile(re.escape(pattern[len(LITERAL):].strip("/")) + "(?:/.*)?", re.DOTALL)
     pat = pattern.strip()
     anchored = "/" in pat.rstrip("/")
     pat = pat.strip("/")
@@ -117,10 +124,17 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(("" if anchored else "(?:.*/)?") + body + "(?:/.*)?")
 
 
+def _selects(pattern: str) -> bool:
+    """False for a selection that names nothing in particular (blank; the literal top)."""
+    if pattern.startswith(LITERAL):
+        return bool(pattern[len(LITERAL):].strip("/"))
+    return bool(pattern.strip())
+
+
 class PathFilter:
     def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
-        self.include = [_glob_regex(p) for p in include if p.strip()]
-        self.exclude = [_glob_regex(p) for p in exclude if p.strip()]
+        self.include = [_glob_regex(p) for p in include if _selects(p)]
+        self.exclude = [_glob_regex(p) for p in exclude if _selects(p)]
 
     @property
     def active(self) -> bool:

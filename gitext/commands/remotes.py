@@ -103,13 +103,15 @@ def _selection_args(a: Any, *, paths: bool) -> None:
         a.add_argument("--run-cache", action="store_true",
                        help="also the pipeline's run-cache: every entry and the objects it "
                             "names (not filtered by revision or path)")
-        a.add_argument("paths", nargs="*", help="only these paths (like --include)")
+        a.add_argument("paths", nargs="*",
+                       help="only these paths, taken literally (a file, or a folder's files)")
 
 
 def _transfer_func(verb: str) -> Any:
     def run(ns: Any) -> int:
         return cmd_transfer(verb=verb, remote=ns.remote, jobs=ns.jobs, revs=ns.rev,
-                            all_commits=ns.all_commits, include=[*ns.include, *ns.paths],
+                            all_commits=ns.all_commits,
+                            include=[*ns.include, *(_literal(p) for p in ns.paths)],
                             exclude=ns.exclude, run_cache=ns.run_cache)
     return run
 
@@ -433,8 +435,26 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
             filler.abort()  # a no-op once finished
 
 
+def _literal(path: str) -> str:
+    """A path named on the command line (relative to the current folder), as a literal
+    selection relative to the repository's top."""
+    import os
+
+    from gitext.transfer import LITERAL
+
+    top = _repo().root
+    rel = os.path.relpath(os.path.abspath(path), top)
+    return LITERAL + ("" if rel == "." else rel.replace(os.sep, "/"))
+
+
 def _literal_paths(include: list[str]) -> list[str] | None:
-    return [p.lstrip("/") for p in include if not any(c in p for c in "*?[")] or None
+    """The selections git can take as pathspecs for the in-place fill (glob patterns are
+    left to the filter that runs afterwards)."""
+    from gitext.transfer import LITERAL
+
+    out = [p if p.startswith(LITERAL) else p.lstrip("/") for p in include
+           if p.startswith(LITERAL) or not any(c in p for c in "*?[")]
+    return out or None
 
 
 def _print_problems(verb: str, report: Any) -> None:
@@ -465,7 +485,7 @@ def _print_run_cache(verb: str, runs: Any) -> int:
 
 
 def _repo_relative(path: str, root: Path) -> str:
-    if any(c in path for c in "*?[") or not Path(path).exists():
+    if path.startswith(":(") or any(c in path for c in "*?[") or not Path(path).exists():
         return path
     try:
         rel = Path(path).resolve().relative_to(root.resolve()).as_posix()

@@ -104,3 +104,17 @@ def test_fsck_removes_our_stale_temp_files_and_names_an_older_versions(
     assert not ours.exists() and "removed stale temp file data/.archives-tmp-" in out
     assert older.exists()  # not ours to judge: named, with the command
     assert f"rm -- data/.big3.bin.{pid}-0.tmp" in proc.stderr.decode()
+
+
+def test_pull_of_named_paths_takes_them_literally(tmp_path: Path) -> None:
+    """The clone hint is 'git archives pull -- NAME': a committed name holding glob
+    characters or a trailing space selects that one file, never its look-alikes."""
+    files = {"data/a*.bin": os.urandom(3000), "data/ab.bin": os.urandom(3000),
+             "data/sp .bin": os.urandom(3000), "data/sp.bin": os.urandom(3000)}
+    clone = _pointer_clone(tmp_path, files)
+    archives(clone / "data", "pull", "--", "a*.bin", "sp .bin")  # from the subfolder
+
+    assert (clone / "data" / "a*.bin").read_bytes() == files["data/a*.bin"]
+    assert (clone / "data" / "sp .bin").read_bytes() == files["data/sp .bin"]
+    assert (clone / "data" / "ab.bin").read_bytes().startswith(POINTER_HEAD)
+    assert (clone / "data" / "sp.bin").read_bytes().startswith(POINTER_HEAD)
