@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitext.errors import ArchivesError, NotARepositoryError
 
@@ -49,8 +48,7 @@ def git_text(args: Sequence[str], *, cwd: str | os.PathLike[str] | None = None) 
     return run_git(args, cwd=cwd).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
-@dataclass(frozen=True)
-class LsFilesEntry:
+class LsFilesEntry(NamedTuple):
     mode: str
     blob: str
     stage: int
