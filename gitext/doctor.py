@@ -10,7 +10,13 @@ from pathlib import Path
 from gitext.config import COMMITTED_SECTIONS, PROJECT_CONFIG, Config, _committed_allowed
 from gitext.errors import ArchivesError
 from gitext.gitrepo import Repo, run_git
-from gitext.install import CHAINED_SUFFIX, HOOK_NAMES, desired_config, is_our_shim
+from gitext.install import (
+    CHAINED_SUFFIX,
+    HOOK_NAMES,
+    desired_config,
+    is_our_shim,
+    shared_hooks_dir,
+)
 from gitext.shellquote import display, scrub, shell_args
 
 Check = tuple[bool, str, str | None]
@@ -34,10 +40,16 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
         else:
             yield (False, f"{key} = {have} (expected {want})", "git archives install")
     hooks = repo.hooks_dir()
+    shared = shared_hooks_dir(repo)
+    # A hooks folder every repository runs (a global core.hooksPath) gets shims only from
+    # 'install --global': a clone's install leaves it alone (docs/install-and-hooks.md).
+    fix = "git archives install" if shared is None else (
+        f"git archives install --global (core.hooksPath in your {shared[1]} git config is "
+        "shared by every repository; those shims act only in clones set up with git-archives)")
     for name in HOOK_NAMES:
         path = hooks / name
         if not path.exists():
-            yield (False, f"hook {name} missing in {hooks}", "git archives install")
+            yield (False, f"hook {name} missing in {display(str(hooks))}", fix)
         elif not is_our_shim(path):
             yield (False, f"hook {name} in {hooks} is not git-archives' shim",
                    "git archives install (your hook is kept and chained)")

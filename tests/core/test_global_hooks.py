@@ -154,3 +154,16 @@ def test_a_hooks_path_set_in_the_clones_own_config_is_still_used(
     assert code != 0 and "refusing to commit" in err
     archives(clone, "uninstall")
     assert not any((mine / n).exists() for n in HOOK_NAMES)
+
+
+def test_doctor_with_a_global_hooks_folder_suggests_the_install_that_fixes_it(
+        isolated_home: Path, tmp_path: Path) -> None:
+    _global_hooks(isolated_home, "pre-commit")
+    repo = _new_repo(tmp_path / "r")
+    archives(repo, "install")
+
+    out = archives(repo, "doctor", check=False).stdout.decode()
+
+    missing = [ln for ln in out.splitlines() if "missing in" in ln]
+    assert missing, out
+    assert "git archives install --global" in out and "shared by every repository" in out
