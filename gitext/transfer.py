@@ -1179,11 +1179,11 @@ class InPlaceFill:
 
     def _remove_stale_temps(self, candidates: list[TrackedPointer]) -> None:
         """Temp files that a killed pull left beside the files it was filling."""
-        from gitext.worktree import stale_temp_files
+        from gitext.worktree import stale_temps_in
 
         folders = {posixpath.dirname(tp.path) for tp in candidates}
         for folder in folders:
-            for stale in stale_temp_files(self.repo.root / folder if folder else self.repo.root):
+            for stale in stale_temps_in(self.repo.root / folder if folder else self.repo.root):
                 with contextlib.suppress(OSError):
                     self._wt.remove(stale.relative_to(self.repo.root).as_posix())
 

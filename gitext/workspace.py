@@ -144,9 +144,12 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
         # stat in the index itself (a refresh would re-clean every byte: git takes a size
         # change as a content change). Only files that are still exactly their pointer are
         # named, so no edit of the user's is overwritten.
-        for tp in to_checkout:
-            # git skips a file whose stat matches its index entry: make it differ.
-            os.utime(root / tp.path, (0, 0), follow_symlinks=False)
+        from gitext.worktree import WorkTree
+
+        with WorkTree(root) as wt:
+            for tp in to_checkout:
+                # git skips a file whose stat matches its index entry: make it differ.
+                wt.set_times(tp.path, (0, 0))
         env = dict(os.environ, GIT_ARCHIVES_SKIP_HOOKS="1")
         env.pop("GIT_INDEX_FILE", None)
         listing = b"".join(tp.path.encode("utf-8", "surrogateescape") + b"\0"
@@ -177,14 +180,13 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
     return report
 
 
-def stale_temp_files(repo: Repo) -> tuple[list[str], list[str]]:
+def interrupted_fill_temps(repo: Repo) -> tuple[list[str], list[str]]:
     """Temp files an interrupted fill left in the work tree: (ours, removable because
     their process is gone; older versions' ``.<name>.<pid>-<n>.tmp``, listed only).
     One ``git ls-files`` of untracked names."""
     import re
 
-    from gitext.worktree import TMP_PREFIX
-    from gitext.worktree import stale_temp_files as stale_in
+    from gitext.worktree import TMP_PREFIX, stale_temps_in
 
     out = repo.git("ls-files", "-z", "--others", "--",
                    f":(glob)**/{TMP_PREFIX}*", ":(glob)**/.*.tmp", check=False).stdout
@@ -201,7 +203,7 @@ def stale_temp_files(repo: Repo) -> tuple[list[str], list[str]]:
             if folder not in seen_dirs:
                 seen_dirs.add(folder)
                 base = repo.root / folder if folder else repo.root
-                ours += [p.relative_to(repo.root).as_posix() for p in stale_in(base)]
+                ours += [p.relative_to(repo.root).as_posix() for p in stale_temps_in(base)]
         elif old.match(name) and (repo.root / folder / name[1:].rsplit(".", 2)[0]).exists():
             legacy.append(rel)
     return sorted(set(ours)), legacy

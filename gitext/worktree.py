@@ -18,7 +18,7 @@ system call. Where the platform has no ``*at`` calls (Windows), each component i
 ``lstat``-checked instead.
 
 Temp files are named ``.archives-tmp-<pid>-<n>``: short (a 250-byte file name still gets
-one) and recognisable, so :func:`stale_temp_files` can find what a killed process left.
+one) and recognisable, so `stale_temps_in` can find what a killed process left.
 """
 
 from __future__ import annotations
@@ -278,6 +278,14 @@ class WorkTree:
 
         return self.write(rel, fill, mode=mode, sync=sync)
 
+    def set_times(self, rel: str, times: tuple[int, int]) -> None:
+        """``os.utime`` of ``rel`` itself (not through a symlink, here or above it)."""
+        if not _AT or os.utime not in os.supports_dir_fd:
+            os.utime(self._portable_child(rel, create=False), times)
+            return
+        dfd, name = self.parent(rel, create=False)
+        os.utime(name, times, dir_fd=dfd, follow_symlinks=False)
+
     def makedirs(self, rel: str) -> None:
         """Make the folder ``rel`` and the folders above it (refusing symlinks on the way)."""
         if not _AT:
@@ -404,7 +412,7 @@ def _rmtree_portable(path: Path) -> None:
     shutil.rmtree(path, onerror=onerror)
 
 
-def stale_temp_files(folder: Path) -> Iterator[Path]:
+def stale_temps_in(folder: Path) -> Iterator[Path]:
     """Temp files in ``folder`` that a process which no longer runs left behind."""
     try:
         names = [n for n in os.listdir(folder) if n.startswith(TMP_PREFIX)]

@@ -343,12 +343,12 @@ def _fsck_work_tree_temps(repo: Any, *, dry_run: bool) -> None:
     """Temp files a killed pull left in the work tree: ours are removed (their process is
     gone); an older version's are listed with the command that removes them."""
     from gitext.shellquote import display, shell_args
-    from gitext.workspace import stale_temp_files
+    from gitext.workspace import interrupted_fill_temps
     from gitext.worktree import WorkTree
 
     if repo.worktree is None:
         return
-    ours, legacy = stale_temp_files(repo)
+    ours, legacy = interrupted_fill_temps(repo)
     with WorkTree(repo.root) as wt:
         for rel in ours:
             if dry_run:

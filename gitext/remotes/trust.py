@@ -116,6 +116,13 @@ def _refuse(name: str, what: str, value: str, cfg: Config, *, why: str,
         hint=hint)
 
 
+def _confirm_command(name: str, key: str, value: str, noun: str) -> str:
+    """The command that confirms ``value`` in this clone, or why none is offered."""
+    if _CONTROL_RE.search(value):
+        return f"the {noun} holds control characters: do not use it"
+    return f"git archives remote modify --local {shlex.quote(name)} {key} {shlex.quote(value)}"
+
+
 def check_remote(cfg: Config, name: str, url: str, scheme: str,
                  options: dict[str, str]) -> bool:
     """Refuse remote ``name`` if the committed file alone chose where it connects (see the
@@ -125,12 +132,10 @@ def check_remote(cfg: Config, name: str, url: str, scheme: str,
     quoted = shlex.quote(name)
     if scheme in ("", "file"):
         if not cfg.is_local(f"remote.{name}.url"):
-            confirm = (f"git archives remote modify --local {quoted} url {shlex.quote(url)}"
-                       if not _CONTROL_RE.search(url) else
-                       "the path holds control characters: do not use it")
             _refuse(name, "the directory", url, cfg,
                     why="a cloned repository does not choose where on this machine data is read, "
-                    f"written and deleted; if you trust that folder: {confirm}",
+                    "written and deleted; if you trust that folder: "
+                    + _confirm_command(name, "url", url, "path"),
                     hint="or set your own: git archives remote modify --local "
                     f"{quoted} url PATH")
         return False
@@ -141,12 +146,10 @@ def check_remote(cfg: Config, name: str, url: str, scheme: str,
         return True
     if _truthy(options.get("unsigned")):  # local only: the loader drops a committed one
         return False
-    confirm = (f"git archives remote modify --local {quoted} endpointurl "
-               f"{shlex.quote(endpoint)}" if not _CONTROL_RE.search(endpoint) else
-               "the URL holds control characters: do not use it")
     _refuse(name, "the endpoint", endpoint, cfg,
             why="your credentials go only to AWS or to an endpoint you confirm, so nothing was "
-            f"sent; if you trust that endpoint: {confirm}",
+            "sent; if you trust that endpoint: "
+            + _confirm_command(name, "endpointurl", endpoint, "URL"),
             hint="for a public bucket, anonymous requests instead: git archives remote modify "
             f"--local {quoted} unsigned true")
 

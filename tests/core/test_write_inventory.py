@@ -23,7 +23,7 @@ INVENTORY = {
     "install.py": "hook shims, .git/info/attributes, the install manifest",
     "indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",
     "hookrun.py": "the unstored-objects note in the git dir",
-    "workspace.py": "utime (no follow) on a pointer file git then checks out",
+    "workspace.py": "the 'pending' flag beside state.db in the git dir",
     "notebooks/refresh.py": "outputs kept aside in the git dir",
     "notebooks/pairing.py": "the pairing state in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",

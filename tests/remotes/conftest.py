@@ -104,6 +104,36 @@ class FaultProxy:
         return sum(1 for _, _, o in self.seen if o == kind)
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, no access log, and the request body read plain or chunked."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def _body(self) -> bytes:
+        return read_body(self)
+
+    def _ask_upstream(self, upstream: str, body: bytes
+                      ) -> tuple[int, list[tuple[str, str]], bytes, str | None]:
+        """Send this request on to ``upstream`` (http://host:port): (status, the headers
+        worth passing back, body, the upstream's Content-Length)."""
+        host, _, port = upstream.removeprefix("http://").partition(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("expect", "transfer-encoding", "connection")}
+        headers["Content-Length"] = str(len(body))
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        kept = [(k, v) for k, v in resp.getheaders()
+                if k.lower() not in ("transfer-encoding", "connection", "content-length",
+                                     "server", "date")]
+        return resp.status, kept, data, resp.getheader("Content-Length")
+
+
 def read_body(handler: BaseHTTPRequestHandler) -> bytes:
     """The request body, plain or chunked (boto3 streams uploads chunked)."""
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -120,16 +150,7 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 
 def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
-    host, _, port = proxy.upstream.removeprefix("http://").partition(":")
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-        def _body(self) -> bytes:
-            return read_body(self)
+    class Handler(QuietHandler):
 
         def _handle(self) -> None:
             body = self._body()
@@ -153,20 +174,10 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return
             if kind == "slow" and fault is not None:
                 time.sleep(fault.delay)
-            conn = http.client.HTTPConnection(host, int(port), timeout=30)
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("expect", "transfer-encoding", "connection")}
-            headers["Content-Length"] = str(len(body))
-            conn.request(self.command, self.path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            conn.close()
-            self.send_response(resp.status)
-            for k, v in resp.getheaders():
-                if k.lower() not in ("transfer-encoding", "connection", "content-length",
-                                     "server", "date"):
-                    self.send_header(k, v)
-            length = resp.getheader("Content-Length")
+            status, kept, data, length = self._ask_upstream(proxy.upstream, body)
+            self.send_response(status)
+            for k, v in kept:
+                self.send_header(k, v)
             if self.command == "HEAD":
                 self.send_header("Content-Length", length or "0")
             else:

@@ -3,13 +3,11 @@ headers), and either answers 404 or, with ``upstream``, forwards to a real S3 (m
 
 from __future__ import annotations
 
-import http.client
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 
 @dataclass
@@ -37,16 +35,9 @@ class Listener:
 
 
 def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    from tests.remotes.conftest import QuietHandler
 
-        def log_message(self, *args: Any) -> None:
-            return
-
-        def _body(self) -> bytes:
-            from tests.remotes.conftest import read_body
-
-            return read_body(self)
+    class Handler(QuietHandler):
 
         def _handle(self) -> None:
             body = self._body()
@@ -60,21 +51,11 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
             self._forward(listener.upstream, body)
 
         def _forward(self, upstream: str, body: bytes) -> None:
-            host, _, port = upstream.removeprefix("http://").partition(":")
-            conn = http.client.HTTPConnection(host, int(port), timeout=30)
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("expect", "transfer-encoding", "connection")}
-            headers["Content-Length"] = str(len(body))
-            conn.request(self.command, self.path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            conn.close()
-            self.send_response(resp.status)
-            for k, v in resp.getheaders():
-                if k.lower() not in ("transfer-encoding", "connection", "content-length",
-                                     "server", "date"):
-                    self.send_header(k, v)
-            length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+            status, kept, data, length = self._ask_upstream(upstream, body)
+            self.send_response(status)
+            for k, v in kept:
+                self.send_header(k, v)
+            length = length if self.command == "HEAD" else None
             self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
