@@ -90,7 +90,9 @@ def _stop_cleanly_on_terminate() -> None:
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
                   **kwargs: Any) -> None:
     if issubclass(category, ArchivesWarning):
-        print(f"git-archives: warning: {message}", file=sys.stderr, flush=True)
+        from gitext import log
+
+        log.warn(str(message))
     else:
         _DEFAULT_SHOWWARNING(message, category, *args, **kwargs)
 
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # git calls these on every add, checkout and commit: skip building the whole parser.
     if args[:1] == ["hook"] and len(args) >= 2:
-        from gitext.hookrun import run_hook
+        from gitext.hooks import run_hook
 
         return run_hook(args[1], args[2:])
     if args[:1] == ["filter-process"] and set(args[1:]) <= {"--notebooks"}:
@@ -118,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = func(ns)
     except ArchivesError as exc:
-        from gitext.shellquote import scrub  # a name from a repository cannot fake a line
+        from gitext.codec.shellquote import scrub  # a name from a repository cannot fake a line
 
         print(f"git-archives: error: {scrub(exc.message)}", file=sys.stderr)
         if exc.hint:

@@ -7,17 +7,17 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from gitext.codec.shellquote import display, scrub, shell_args
 from gitext.config import COMMITTED_SECTIONS, PROJECT_CONFIG, Config, _committed_allowed
 from gitext.errors import ArchivesError
-from gitext.gitrepo import Repo, run_git
-from gitext.install import (
+from gitext.git.install import (
     CHAINED_SUFFIX,
     HOOK_NAMES,
     desired_config,
     is_our_shim,
     shared_hooks_dir,
 )
-from gitext.shellquote import display, scrub, shell_args
+from gitext.git.repo import Repo, run_git
 
 Check = tuple[bool, str, str | None]
 
@@ -96,7 +96,7 @@ def _why(key: str) -> str:
 
 def _state_checks(repo: Repo) -> Iterator[Check]:
     """state.db copies set aside as corrupt, and what their rebuild lost."""
-    from gitext.state import corrupt_copies, probe
+    from gitext.store.state import corrupt_copies, probe
 
     db = repo.archives_dir / "state.db"
     problem = probe(db)

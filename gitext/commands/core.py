@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gitext.codec.shellquote import display
 from gitext.errors import ArchivesError
-from gitext.shellquote import display
 
 
 def _repo(optional: bool = False) -> Any:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     if optional:
         try:
@@ -88,13 +88,13 @@ def cmd_filter_process(*, notebooks: bool) -> int:
 
 
 def cmd_hook(*, name: str, args: list[str]) -> int:
-    from gitext.hookrun import run_hook
+    from gitext.hooks import run_hook
 
     return run_hook(name, args)
 
 
 def cmd_install(*, global_: bool, hooks: bool, notebooks: bool) -> int:
-    from gitext.install import install
+    from gitext.git.install import install
 
     repo = _repo(optional=global_)
     report = install(repo, global_=global_, hooks=hooks, notebooks=notebooks)
@@ -111,7 +111,7 @@ def cmd_install(*, global_: bool, hooks: bool, notebooks: bool) -> int:
 
 
 def cmd_uninstall(*, global_: bool) -> int:
-    from gitext.install import uninstall
+    from gitext.git.install import uninstall
 
     repo = _repo(optional=global_)
     report = uninstall(repo, global_=global_)
@@ -122,8 +122,8 @@ def cmd_uninstall(*, global_: bool) -> int:
 
 
 def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
-    from gitext import attributes
     from gitext.config import PROJECT_CONFIG, parse_size
+    from gitext.git import attributes
 
     repo = _repo()
     if not patterns and larger_than is None:
@@ -163,7 +163,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
 def _writable_in_tree(root: Path, path: Path) -> None:
     """``path`` and the folders above it are no symlinks (``git config -f`` would write
     through one); its folder is made if missing."""
-    from gitext.worktree import WorkTree, repo_relative, require_no_symlink
+    from gitext.fs.worktree import WorkTree, repo_relative, require_no_symlink
 
     require_no_symlink(root, path)
     with WorkTree(root) as wt:
@@ -173,8 +173,8 @@ def _writable_in_tree(root: Path, path: Path) -> None:
 
 
 def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
-    from gitext import attributes
     from gitext.config import PROJECT_CONFIG
+    from gitext.git import attributes
 
     repo = _repo()
     removed = attributes.untrack(repo.root / ".gitattributes", patterns)
@@ -193,10 +193,10 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
 
 
 def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
+    from gitext.codec.shellquote import c_quote
     from gitext.config import format_size
-    from gitext.shellquote import c_quote
-    from gitext.store.local import LocalStore
-    from gitext.workspace import index_pointers, worktree_is_pointer
+    from gitext.store.objects import LocalStore
+    from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
     repo = _repo()
     store = LocalStore(repo.archives_dir)
@@ -236,9 +236,9 @@ def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
 
 
 def cmd_status(*, as_json: bool, remote: str | None) -> int:
-    from gitext.badpointers import index_invalid_pointers
-    from gitext.store.local import LocalStore
-    from gitext.workspace import index_pointers, worktree_is_pointer
+    from gitext.store.objects import LocalStore
+    from gitext.sync.badpointers import index_invalid_pointers
+    from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
     repo = _repo()
     store = LocalStore(repo.archives_dir)
@@ -271,7 +271,7 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         lines += plines
         result["pipeline"] = plines
     if remote is not None:
-        from gitext import transfer
+        from gitext.sync import transfer
 
         rlines = transfer.remote_status_lines(repo, remote or None)
         lines += rlines
@@ -286,7 +286,7 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
 def _fsck_state_db(store: Any) -> int:
     """Check ``state.db`` (a corrupt one is set aside and rebuilt); name every copy set
     aside so far. Returns how many there are."""
-    from gitext.state import corrupt_copies
+    from gitext.store.state import corrupt_copies
 
     store.state.check()
     copies = corrupt_copies(store.state.db_path)
@@ -297,8 +297,8 @@ def _fsck_state_db(store: Any) -> int:
 
 
 def cmd_fsck(*, dry_run: bool) -> int:
-    from gitext.badpointers import index_invalid_pointers
-    from gitext.store.local import LocalStore
+    from gitext.store.objects import LocalStore
+    from gitext.sync.badpointers import index_invalid_pointers
 
     repo = _repo()
     store = LocalStore(repo.archives_dir)
@@ -322,7 +322,7 @@ def cmd_fsck(*, dry_run: bool) -> int:
             p.unlink(missing_ok=True)
             print(f"removed stale temp file {p.name} (left by an interrupted write)")
     _fsck_work_tree_temps(repo, dry_run=dry_run)
-    from gitext.workspace import index_pointers
+    from gitext.sync.pointers import index_pointers
 
     missing = [tp for tp in index_pointers(repo) if tp.pointer.size
                and not store.has(tp.pointer.oid)]
@@ -342,9 +342,9 @@ def cmd_fsck(*, dry_run: bool) -> int:
 def _fsck_work_tree_temps(repo: Any, *, dry_run: bool) -> None:
     """Temp files a killed pull left in the work tree: ours are removed (their process is
     gone); an older version's are listed with the command that removes them."""
-    from gitext.shellquote import display, shell_args
-    from gitext.workspace import interrupted_fill_temps
-    from gitext.worktree import WorkTree
+    from gitext.codec.shellquote import display, shell_args
+    from gitext.fs.worktree import WorkTree
+    from gitext.sync.pointers import interrupted_fill_temps
 
     if repo.worktree is None:
         return

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitext.shellquote import display
+from gitext.codec.shellquote import display
 
 if TYPE_CHECKING:
     from gitext.notebooks.strip import StripOptions
@@ -180,7 +180,7 @@ def _err(message: str) -> None:
 # ---------------------------------------------------------------------------- refresh
 
 def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.notebooks.refresh import refresh
 
     repo = Repo.discover(Path.cwd())
@@ -199,7 +199,7 @@ def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
 
 
 def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.notebooks import refresh as nbrefresh
 
     repo = Repo.discover(Path.cwd())
@@ -223,7 +223,7 @@ def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
 
 
 def jupyter_hook_command(*, uninstall: bool, config: str | None) -> int:
-    from gitext.install import executable_command
+    from gitext.git.install import executable_command
     from gitext.notebooks import jupyter_hook
 
     path = Path(config) if config else None
@@ -258,7 +258,7 @@ def _load_options(*, use_config: bool, keep_output: bool | None, keep_count: boo
     if use_config:
         from gitext.config import Config
         from gitext.errors import NotARepositoryError
-        from gitext.gitrepo import Repo
+        from gitext.git.repo import Repo
 
         try:
             root: Any = Repo.discover().worktree
@@ -371,7 +371,7 @@ def strip_command(*, files: Sequence[str], dry_run: bool, verify: bool, to_stdou
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    from gitext.fsutil import atomic_write
+    from gitext.fs.atomic import atomic_write
 
     atomic_write(path, data)
 
@@ -394,7 +394,7 @@ def _configured_options() -> Any:
     """The clone's strip options (git runs textconv inside the work tree)."""
     from gitext.config import Config
     from gitext.errors import ArchivesError
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.notebooks.strip import options_from_config
 
     try:

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitext.shellquote import display
+from gitext.codec.shellquote import display
 
 
 def _where() -> tuple[Path, Path]:
     """The work tree's root and the local cache (one ``git rev-parse``)."""
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     repo = Repo.discover(Path.cwd())
     return repo.root, repo.archives_dir

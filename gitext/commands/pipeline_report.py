@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from gitext.shellquote import shell_arg
+from gitext import log
+from gitext.codec.shellquote import shell_arg
 
 
 def _precision(text: str) -> int:
@@ -148,7 +149,7 @@ def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
 
 def _warn(lines: Sequence[str]) -> None:
     for line in lines:
-        print(f"git-archives: warning: {line}", file=sys.stderr)
+        log.warn(line)
 
 
 def _revisions(repo: Any, *, all_branches: bool, all_tags: bool,
@@ -165,7 +166,7 @@ def _revisions(repo: Any, *, all_branches: bool, all_tags: bool,
 def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool,
                  precision: int | None, all_branches: bool = False, all_tags: bool = False,
                  all_commits: bool = False) -> int:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.pipeline import metrics as m
 
     repo = Repo.discover()
@@ -198,7 +199,7 @@ def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool
 def params_show(*, as_json: bool, markdown: bool, targets: Sequence[str] | None = None,
                 deps_only: bool = False, all_branches: bool = False, all_tags: bool = False,
                 all_commits: bool = False) -> int:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.pipeline import metrics as m
 
     repo = Repo.discover()
@@ -258,7 +259,7 @@ def _repo_paths(repo: Any, paths: Sequence[str] | None) -> list[str] | None:
 def metrics_diff(*, a_rev: str, b_rev: str | None, show_all: bool,
                  targets: Sequence[str] | None, as_json: bool, markdown: bool,
                  precision: int | None) -> int:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.pipeline import metrics as m
 
     repo = Repo.discover()
@@ -278,7 +279,7 @@ def metrics_diff(*, a_rev: str, b_rev: str | None, show_all: bool,
 def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
                 markdown: bool, targets: Sequence[str] | None = None,
                 deps_only: bool = False) -> int:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.pipeline import metrics as m
 
     repo = Repo.discover()
@@ -325,7 +326,7 @@ def _can_draw_boxes() -> bool:
 def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
                 outs: bool = False, markdown: bool = False, collapse: bool = False) -> int:
     from gitext.errors import PipelineError, UsageError
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.pipeline import dag as d
     from gitext.pipeline.dvcyaml import load_all_pipelines
 

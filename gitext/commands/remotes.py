@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitext.shellquote import display, shell_arg
+from gitext.codec.shellquote import display, shell_arg
 
 
 def register(sub: Any) -> None:
@@ -119,7 +119,7 @@ def _transfer_func(verb: str) -> Any:
 # -- config editing ---------------------------------------------------------------------------
 
 def _repo() -> Any:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     return Repo.discover()
 
@@ -134,7 +134,7 @@ def _project_file(repo: Any) -> Path:
 def _git_config(repo: Any, args: list[str], *, file: Path | None, check: bool = True) -> int:
     cmd = ["git", "config"]
     if file is not None:
-        from gitext.worktree import WorkTree, require_no_symlink
+        from gitext.fs.worktree import WorkTree, require_no_symlink
 
         require_no_symlink(repo.root, file)  # git config -f would write through a link
         with WorkTree(repo.root) as wt:
@@ -157,7 +157,7 @@ def _section(name: str, *, local: bool) -> str:
 def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bool) -> int:
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.remotes.base import check_name, check_url, remote_names
+    from gitext.remotes import check_name, check_url, remote_names
 
     check_name(name)
     check_url(url)
@@ -185,7 +185,7 @@ def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
     """A directory URL or an endpoint this user writes into the committed file is also
     recorded in the clone's git config: the user chose it, so this clone uses it (a clone
     of the repository must confirm it itself; docs/remotes.md, "Trust")."""
-    from gitext.remotes.base import url_scheme
+    from gitext.remotes import url_scheme
 
     full = f"archives.remote.{name}.{key}"
     if key == "endpointurl" or (key == "url" and value is not None
@@ -201,7 +201,7 @@ def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
 def _unconfirmed(cfg: Any, name: str, key: str) -> str:
     """A note for a directory URL or an endpoint only the committed file chose: it is not
     used until confirmed ('remote modify --local NAME KEY VALUE')."""
-    from gitext.remotes.base import url_scheme
+    from gitext.remotes import url_scheme
     from gitext.remotes.trust import is_aws_s3_endpoint
 
     value = cfg.get(f"remote.{name}.{key}") or ""
@@ -223,7 +223,7 @@ def _redact(key: str, value: str) -> str:
 
 def cmd_remote_list(*, verbose: bool) -> int:
     from gitext.config import Config
-    from gitext.remotes.base import default_remote_name, remote_names
+    from gitext.remotes import default_remote_name, remote_names
     from gitext.remotes.trust import shown
 
     repo = _repo()
@@ -249,7 +249,7 @@ def cmd_remote_list(*, verbose: bool) -> int:
 def cmd_remote_remove(*, name: str) -> int:
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.remotes.base import default_remote_name, remote_names
+    from gitext.remotes import default_remote_name, remote_names
 
     repo = _repo()
     cfg = Config.load(repo.root)
@@ -271,13 +271,8 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
                       unset: bool) -> int:
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.remotes.base import (
-        COMMITTED_OPTIONS,
-        PRIVATE_OPTIONS,
-        SECRET_OPTIONS,
-        check_url,
-        remote_names,
-    )
+    from gitext.remotes import check_url, remote_names
+    from gitext.remotes.backend import COMMITTED_OPTIONS, PRIVATE_OPTIONS, SECRET_OPTIONS
 
     repo = _repo()
     key = key.lower()
@@ -327,7 +322,7 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
 def cmd_remote_default(*, name: str | None, local: bool, unset: bool) -> int:
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.remotes.base import check_name, default_remote_name, remote_names
+    from gitext.remotes import check_name, default_remote_name, remote_names
 
     repo = _repo()
     cfg = Config.load(repo.root)
@@ -354,7 +349,7 @@ def cmd_remote_default(*, name: str | None, local: bool, unset: bool) -> int:
 
 
 def cmd_remote_status(*, name: str | None, revs: list[str] | None, all_commits: bool) -> int:
-    from gitext import transfer
+    from gitext.sync import transfer
 
     repo = _repo()
     for line in transfer.remote_status_lines(repo, name, revs=revs, all_commits=all_commits):
@@ -367,12 +362,12 @@ def cmd_remote_status(*, name: str | None, revs: list[str] | None, all_commits: 
 def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[str] | None,
                  all_commits: bool, include: list[str], exclude: list[str],
                  run_cache: bool) -> int:
-    from gitext import transfer
     from gitext.config import Config
     from gitext.errors import UsageError
     from gitext.progress import Progress
-    from gitext.remotes.base import open_remote
-    from gitext.store.local import LocalStore
+    from gitext.remotes import open_remote
+    from gitext.store.objects import LocalStore
+    from gitext.sync import transfer
 
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -440,7 +435,7 @@ def _literal(path: str) -> str:
     selection relative to the repository's top."""
     import os
 
-    from gitext.transfer import LITERAL
+    from gitext.sync.transfer import LITERAL
 
     top = _repo().root
     rel = os.path.relpath(os.path.abspath(path), top)
@@ -450,7 +445,7 @@ def _literal(path: str) -> str:
 def _literal_paths(include: list[str]) -> list[str] | None:
     """The selections git can take as pathspecs for the in-place fill (glob patterns are
     left to the filter that runs afterwards)."""
-    from gitext.transfer import LITERAL
+    from gitext.sync.transfer import LITERAL
 
     out = [p if p.startswith(LITERAL) else p.lstrip("/") for p in include
            if p.startswith(LITERAL) or not any(c in p for c in "*?[")]
@@ -520,7 +515,7 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
     With --include/--exclude, outputs outside the selection are not reported as missing,
     and a directory fetched in part is said to be partial (it is not restored: the
     pipeline only places a directory whose every file is cached)."""
-    from gitext.workspace import fill_pointers
+    from gitext.sync.pointers import fill_pointers
 
     try:
         # Written directly (kernel copy, index stat recorded), partly while the fetch was
@@ -563,7 +558,7 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
         code = 1
     missing = list(report.missing)
     if include or exclude:
-        from gitext.transfer import PathFilter
+        from gitext.sync.transfer import PathFilter
 
         keep = PathFilter(include, exclude)
         wanted = [p for p in missing if keep(p)]
@@ -584,9 +579,9 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
 
 def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
            jobs: int | None, expire: str | None = None) -> int:
-    from gitext import transfer
     from gitext.config import Config, format_size
-    from gitext.remotes.base import open_remote
+    from gitext.remotes import open_remote
+    from gitext.sync import transfer
 
     repo = _repo()
     cfg = Config.load(repo.root)

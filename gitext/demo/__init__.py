@@ -231,7 +231,7 @@ def run_demo(*, directory: Path | None = None, keep: bool = True) -> int:
     demo = Demo(base)
     demo.main()
     if not keep:
-        from gitext.store.local import remove_tree_safely
+        from gitext.store.objects import remove_tree_safely
 
         remove_tree_safely(base)
     return 0

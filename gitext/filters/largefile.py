@@ -19,18 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitext import pointer as ptr
+from gitext.codec import pointer as ptr
+from gitext.codec.hashing import CHUNK, ObjectId
+from gitext.codec.shellquote import display, pull_command, shell_arg
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError
-from gitext.filters.process import ContentSink, warn
+from gitext.filters.protocol import ContentSink
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
-from gitext.hashing import CHUNK, ObjectId
-from gitext.protected import is_protected
-from gitext.shellquote import display, pull_command, shell_arg
-from gitext.store.local import LocalStore
+from gitext.git.protected import is_protected
+from gitext.log import note
+from gitext.store.objects import LocalStore
 
 if TYPE_CHECKING:
-    from gitext.remotes.base import Remote
+    from gitext.remotes import Remote
 
 SKIP_SMUDGE_ENV = "GIT_ARCHIVES_SKIP_SMUDGE"
 # Troubleshooting: do not offer git the "delay" capability, so each missing object is
@@ -72,7 +73,7 @@ class LargeFileDriver:
     capabilities: tuple[str, ...] = ("clean", "smudge", "delay")
 
     def __init__(self, root: Path) -> None:
-        from gitext.gitrepo import Repo
+        from gitext.git.repo import Repo
 
         self.root = root
         self._rootstr = os.fspath(root)
@@ -285,7 +286,7 @@ class LargeFileDriver:
         try:
             self.store.finish_writes()  # one git command may clean, then smudge the same object
         except ArchivesError as exc:
-            warn(exc.message)
+            note(exc.message)
         if path in self._delayed:
             # A delayed path asked again (with empty content): answer from what we kept.
             for _ in content:
@@ -301,12 +302,12 @@ class LargeFileDriver:
         try:
             pointer = ptr.parse(data)
         except ArchivesError as exc:
-            warn(f"{display(path)}: invalid pointer checked out as it is ({exc.message});"
+            note(f"{display(path)}: invalid pointer checked out as it is ({exc.message});"
                  " see 'git archives status' for how to fix it")
             out.write(data)
             return False
         if is_protected(path):
-            warn(f"{display(path)} is stored as a pointer, but git-archives never stores "
+            note(f"{display(path)} is stored as a pointer, but git-archives never stores "
                  f"it as one; store it plainly with 'git add {shell_arg(path)}' and commit")
         if pointer.size == 0:
             return False  # the empty file (parse checked that the oid is the empty file's)
@@ -323,8 +324,8 @@ class LargeFileDriver:
     def _fetch_now(self, path: str, pointer: ptr.Pointer) -> None:
         if self._fetch_failed:  # one unreachable remote is reported once, not per file
             return
-        from gitext import transfer
-        from gitext.remotes.base import open_remote
+        from gitext.remotes import open_remote
+        from gitext.sync import transfer
 
         try:
             if self._remote is None:  # opened once for every file of this git command
@@ -334,11 +335,11 @@ class LargeFileDriver:
                                     store=self.store)
         except ArchivesError as exc:
             self._fetch_failed = True
-            warn(f"{display(path)}: could not fetch its content: {exc.message}")
+            note(f"{display(path)}: could not fetch its content: {exc.message}")
             return
         if report.failed:  # the remote itself failed (a missing object is not that)
             self._fetch_failed = True
-            warn(f"{display(path)}: could not fetch its content: {report.failed[0][1]}")
+            note(f"{display(path)}: could not fetch its content: {report.failed[0][1]}")
 
     def _write_content(self, path: str, pointer: ptr.Pointer, text: bytes,
                        out: ContentSink) -> None:
@@ -348,13 +349,13 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            warn(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the local "
+            note(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the local "
                  f"cache; the file is left as a pointer. Fetch it with: {pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return
         if size != pointer.size:
-            warn(f"{display(path)}: the pointer says {pointer.size} bytes but the cached object "
+            note(f"{display(path)}: the pointer says {pointer.size} bytes but the cached object "
                  f"{pointer.oid.digest[:12]} has {size}; the file is left as a pointer. "
                  f"Run 'git archives fsck' to check the cache")
             out.write(text)
@@ -363,7 +364,7 @@ class LargeFileDriver:
             # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
             # the pointer, so the rest of the checkout goes on.
             where = self.store.quarantine(pointer.oid)
-            warn(f"{display(path)}: cached object {pointer.oid.digest[:12]} is corrupt and was "
+            note(f"{display(path)}: cached object {pointer.oid.digest[:12]} is corrupt and was "
                  f"moved to {where}; the file is left as a pointer. Fetch it again with: "
                  f"{pull_command(path)}")
             self._remember_pending(path, pointer)
@@ -395,7 +396,7 @@ class LargeFileDriver:
             return  # no rule to judge by (a clone before its config), or never a pointer
         small_by_rule = self.larger_than is not None and size <= self.larger_than
         if size and not small_by_rule:
-            warn(f"{display(path)}: committed content is not a pointer; checked out unchanged "
+            note(f"{display(path)}: committed content is not a pointer; checked out unchanged "
                  f"(store it as a pointer with: git add --renormalize -- {shell_arg(path)})")
 
     # -- delay ------------------------------------------------------------------------------
@@ -409,11 +410,11 @@ class LargeFileDriver:
             self._delay_done = True
             wanted = sorted({p.oid for p in self._delayed.values()})
             try:
-                from gitext import transfer
+                from gitext.sync import transfer
 
                 transfer.fetch_objects(self.repo, wanted, store=self.store)
             except ArchivesError as exc:
-                warn(f"could not fetch {len(wanted)} object(s): {exc.message}")
+                note(f"could not fetch {len(wanted)} object(s): {exc.message}")
             finally:
                 self.state.flush()
         # Every delayed path is answered now: with content if it arrived, else a pointer.
@@ -421,7 +422,7 @@ class LargeFileDriver:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _remember_pending(self, path: str, pointer: ptr.Pointer) -> None:
-        from gitext.workspace import PendingPointers
+        from gitext.sync.pointers import PendingPointers
 
         PendingPointers(self.state).add(self._k(path), str(pointer.oid))
         if self._pending_paths is not None:
@@ -440,12 +441,12 @@ class LargeFileDriver:
         try:
             self.store.finish_writes()
         except ArchivesError as exc:
-            warn(exc.message)
+            note(exc.message)
             if exc.hint:
-                warn(f"hint: {exc.hint}")
+                note(f"hint: {exc.hint}")
         self.state.close()
         if self._missing_warned > 1:
-            warn(f"{self._missing_warned} files were left as pointers; "
+            note(f"{self._missing_warned} files were left as pointers; "
                  "run 'git archives pull' to fetch their content")
 
 

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from gitext.codec.shellquote import display
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError, NotebookError
-from gitext.filters.process import ContentSink, warn
-from gitext.shellquote import display
+from gitext.filters.protocol import ContentSink
+from gitext.log import note
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
 
@@ -37,7 +38,7 @@ class NotebookDriver:
         except ArchivesError as exc:
             # Unknown options: the defaults strip the most, and only what nbstripout strips.
             where = "" if PROJECT_CONFIG.as_posix() in exc.message else f"{PROJECT_CONFIG}: "
-            warn(f"{where}{exc.message} ({exc.hint or 'fix it'}); notebooks are stripped "
+            note(f"{where}{exc.message} ({exc.hint or 'fix it'}); notebooks are stripped "
                  "with the default options until it is readable")
             self.options = StripOptions()
 
@@ -51,12 +52,12 @@ class NotebookDriver:
             if path.lower().endswith(NOTEBOOK_SUFFIXES):
                 raise
             why = exc.message.removeprefix(f"{path}: ")
-            warn(f"{display(path)} is not a notebook ({why}); stored unchanged "
+            note(f"{display(path)} is not a notebook ({why}); stored unchanged "
                  "(its filter=archives-nb attribute in .gitattributes is probably a mistake)")
             out.write(data)
             return
         if warning:
-            warn(warning)
+            note(warning)
         out.write(stripped)
 
     def smudge(self, path: str, content: Iterator[bytes], out: ContentSink,

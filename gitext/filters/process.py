@@ -7,112 +7,16 @@ the process lives on; only a broken handshake or a truncated stream ends it.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
-from gitext import pktline
+from gitext.codec import pktline
 from gitext.errors import ArchivesError, ProtocolError
-from gitext.shellquote import scrub
-
-
-class Driver(Protocol):
-    """What a filter does with one file. Content arrives as an iterator of packets that the
-    driver must consume completely (the server drains whatever it leaves)."""
-
-    @property
-    def capabilities(self) -> tuple[str, ...]: ...
-
-    def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None: ...
-
-    def smudge(self, path: str, content: Iterator[bytes], out: ContentSink,
-               *, can_delay: bool) -> bool:
-        """Write the smudged content; return True to answer ``delayed`` instead."""
-        ...
-
-    def list_available(self) -> list[str]:
-        """Delayed paths that can now be asked for again (may block to fetch them)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class ContentSink:
-    """Collects a response. Small responses are buffered; large ones stream as packets after
-    the ``status=success`` header has been sent (see :meth:`start_stream`)."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._buf: list[bytes] = []
-        self._writer: pktline.PacketWriter | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._writer is not None:
-            self._writer.write(data)
-        else:
-            self._buf.append(data)
-
-    def start_stream(self) -> None:
-        """Commit to success: send the status now and stream the rest."""
-        if self._writer is None:
-            self._out.write(pktline.encode_text("status=success") + pktline.FLUSH)
-            self._writer = pktline.PacketWriter(self._out)
-            for b in self._buf:
-                self._writer.write(b)
-            self._buf.clear()
-
-    @property
-    def can_send_file(self) -> bool:
-        return hasattr(os, "splice") and hasattr(self._out, "fileno")
-
-    def send_file(self, fd: int, size: int) -> None:
-        """Stream ``size`` bytes of the open file ``fd`` as packets, page cache to pipe with
-        splice(2): no copy through Python. Only after :meth:`start_stream`."""
-        assert self._writer is not None
-        self._writer.finish()  # whatever was buffered goes out first, as its own packet
-        self._out.flush()
-        out_fd = self._out.fileno()
-        offset = 0
-        while offset < size:
-            n = min(pktline.MAX_PAYLOAD, size - offset)
-            _write_all(out_fd, b"%04x" % (n + 4))
-            sent = 0
-            while sent < n:
-                moved = os.splice(fd, out_fd, n - sent, offset_src=offset + sent)
-                if moved == 0:
-                    raise OSError(errno.EIO, "the object is shorter than its pointer says")
-                sent += moved
-            offset += n
-
-    def finish_success(self) -> None:
-        if self._writer is None:
-            self.start_stream()
-        assert self._writer is not None
-        self._writer.finish()
-        # Content flush, then an empty status list: "keep status=success".
-        self._out.write(pktline.FLUSH + pktline.FLUSH)
-
-    def finish_error(self) -> None:
-        if self._writer is not None:
-            # Content already went out: end it and override the status.
-            self._writer.finish()
-            self._out.write(pktline.FLUSH + pktline.encode_text("status=error") + pktline.FLUSH)
-        else:
-            self._out.write(pktline.encode_text("status=error") + pktline.FLUSH)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def warn(message: str) -> None:
-    sys.stderr.write(f"git-archives: {scrub(message)}\n")
-    sys.stderr.flush()
+from gitext.filters.protocol import ContentSink, Driver
+from gitext.log import note
 
 
 def _handshake(inp: BinaryIO, out: BinaryIO, supported: tuple[str, ...]) -> set[str]:
@@ -134,7 +38,7 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
     try:
         agreed = _handshake(inp, out, driver.capabilities)
     except ProtocolError as exc:
-        warn(f"filter handshake failed: {exc}")
+        note(f"filter handshake failed: {exc}")
         return 1
     try:
         while True:
@@ -154,7 +58,7 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
                 out.flush()
                 continue
             if command not in ("clean", "smudge") or command not in agreed:
-                warn(f"unsupported filter command {command!r}")
+                note(f"unsupported filter command {command!r}")
                 _drain(pktline.iter_payloads(inp))
                 out.write(pktline.encode_text("status=error") + pktline.FLUSH)
                 out.flush()
@@ -176,13 +80,13 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
                 _drain(content)
                 # Messages usually name the file already; name it once.
                 where = "" if exc.message.startswith(path) else f"{path}: "
-                warn(f"{where}{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                note(f"{where}{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
                 sink.finish_error()
                 out.flush()
                 continue
             except Exception as exc:  # noqa: BLE001 - one bad file must not kill the process
                 _drain(content)
-                warn(f"{path}: {command} failed: {exc.__class__.__name__}: {exc}")
+                note(f"{path}: {command} failed: {exc.__class__.__name__}: {exc}")
                 sink.finish_error()
                 out.flush()
                 continue
@@ -192,7 +96,7 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
                 sink.finish_success()
             out.flush()
     except ProtocolError as exc:
-        warn(f"filter protocol error: {exc}")
+        note(f"filter protocol error: {exc}")
         return 1
     except BrokenPipeError:
         return 0

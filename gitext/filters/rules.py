@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from gitext.config import PROJECT_CONFIG, Config, parse_size
 from gitext.errors import ArchivesError
-from gitext.filters.process import warn
+from gitext.log import note
 
 if TYPE_CHECKING:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
 RESTORE_HINT = "restore it with 'git checkout -- .archives/config'"
 _Stat = tuple[int, int, int, int] | None
@@ -99,7 +99,7 @@ class ConfigRules:
         """Say, once per process and problem, that files keep the form git stores."""
         if self.problem not in self._warned:
             self._warned.add(self.problem)
-            warn(f"{self.problem}; until it is readable, every file keeps the form git "
+            note(f"{self.problem}; until it is readable, every file keeps the form git "
                  "already stores it in (pointer or plain)")
 
     def _git_has_config_file(self) -> bool:
@@ -116,7 +116,7 @@ class ConfigRules:
         """How the index stores ``path``: True (a pointer), False (plainly) or None (not at
         all). Read once per process, and only while the config is unknown."""
         if self._stored is None:
-            from gitext.workspace import index_pointers
+            from gitext.sync.pointers import index_pointers
 
             pointers = {tp.path for tp in index_pointers(self.repo)}
             self._stored = {e.path: e.path in pointers for e in self.repo.ls_files()

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gitext.codec.shellquote import shell_args
 from gitext.errors import NotebookError
 from gitext.notebooks.strip import StripOptions, strip_and_compare
-from gitext.shellquote import shell_args
 
 if TYPE_CHECKING:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
 NOTEBOOK_FILTER = "archives-nb"

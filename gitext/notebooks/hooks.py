@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitext.codec.shellquote import display, shell_arg, shell_args
 from gitext.errors import ArchivesError, NotebookError
 from gitext.notebooks import pairing
-from gitext.shellquote import display, shell_arg, shell_args
 
 if TYPE_CHECKING:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
 
 def _staged_names(repo: Repo) -> list[str]:

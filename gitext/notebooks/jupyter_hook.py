@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitext.errors import ArchivesError
-from gitext.fsutil import atomic_write
+from gitext.fs.atomic import atomic_write
 
 BEGIN = "# >>> git-archives post-save hook >>>"
 END = "# <<< git-archives post-save hook <<<"

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gitext.codec.shellquote import shell_arg
 from gitext.errors import NotebookError, UsageError
-from gitext.fsutil import atomic_write
-from gitext.shellquote import shell_arg
-from gitext.worktree import write_bytes_in
+from gitext.fs.atomic import atomic_write
+from gitext.fs.worktree import write_bytes_in
 
 Prefer = Literal["notebook", "text"]
 CellKey = tuple[str, str]
@@ -598,7 +598,7 @@ class SyncState:
 
 
 def open_state(root: Path) -> SyncState:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     repo = Repo.discover(root)
     return SyncState(repo.archives_dir, repo.root)
@@ -732,7 +732,7 @@ def sync_pair(pair: Pair, state: SyncState, configs: Configs, *, dry_run: bool,
 
 
 def _resolve(root: Path, paths: Sequence[str | os.PathLike[str]]) -> tuple[Path, list[Path]]:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     repo = Repo.discover(root)
     top = repo.root.resolve()
@@ -757,7 +757,7 @@ def sync(root: Path, paths: Sequence[str | os.PathLike[str]] = (), *, dry_run: b
     :class:`NotebookSyncError` lists them (its ``results`` holds every result).
     ``explicit_files=False`` treats named text files like ones found in a folder (watch).
     """
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     top, starts = _resolve(root, paths)
     repo = Repo.discover(top)
@@ -826,7 +826,7 @@ def pair(root: Path, paths: Sequence[str | os.PathLike[str]], formats: str | Non
     notebook's metadata; without, they must come from a jupytext configuration or the
     notebook's metadata already. Returns the files written.
     """
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     top, starts = _resolve(root, paths)
     repo = Repo.discover(top)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from gitext.errors import ArchivesError, NotebookError
 
 if TYPE_CHECKING:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
     from gitext.notebooks.strip import StripOptions
 
 ATTR_PATHSPEC = ":(attr:filter=archives-nb)"
@@ -175,7 +175,7 @@ def outputs_dir(repo: Repo) -> Path:
 
 def save_outputs(repo: Repo, path: str) -> Path | None:
     """Copy the work-tree notebook ``path`` (with its outputs) aside; one copy per path."""
-    from gitext.fsutil import atomic_write
+    from gitext.fs.atomic import atomic_write
 
     src = repo.root / path
     dest = outputs_dir(repo) / path
@@ -232,8 +232,8 @@ def restore_outputs(repo: Repo, path: str, *, opts: StripOptions | None = None) 
     dropped."""
     import json
 
+    from gitext.fs.worktree import write_bytes_in
     from gitext.notebooks.strip import clean_notebook
-    from gitext.worktree import write_bytes_in
 
     kept_file = outputs_dir(repo) / path
     target = repo.root / path

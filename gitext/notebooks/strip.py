@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ConfigError, NotebookError, UsageError
-from gitext.shellquote import display, shell_arg
 
 if TYPE_CHECKING:
     from gitext.config import Config

@@ -95,7 +95,7 @@ def watch(
     """
     from watchdog.observers import Observer
 
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
     say = report or (lambda _msg: None)
     watched = Path(root).resolve()

@@ -15,14 +15,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
-from gitext.hashing import ObjectId
+from gitext.fs.worktree import UnsafePathError, WorkTree
 from gitext.pipeline import dvchash
 from gitext.pipeline.dvchash import MD5, Hasher
 from gitext.pipeline.model import Pipeline
-from gitext.state import StateCache
-from gitext.store.local import LocalStore
-from gitext.worktree import UnsafePathError, WorkTree
+from gitext.store.objects import LocalStore
+from gitext.store.state import StateCache
 
 
 class CheckoutReport:
@@ -74,7 +74,7 @@ def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | No
 
         pipelines = dvcyaml.load_all_pipelines(root)
     if archives_dir is None:
-        from gitext.gitrepo import Repo
+        from gitext.git.repo import Repo
 
         archives_dir = Repo.discover(root).archives_dir
     state = StateCache(archives_dir / "state.db")

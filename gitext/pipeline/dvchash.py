@@ -8,7 +8,7 @@
 * A directory's id is the md5 of its manifest plus ``.dir``. The manifest is the JSON list
   ``[{"md5": …, "relpath": …}, …]`` sorted by ``relpath`` and serialised with Python's default
   ``json.dumps(…, sort_keys=True)`` separators — exactly DVC's bytes, so the ids agree.
-* Hashes are cached in ``state.db`` (:class:`gitext.state.StateCache`) under git's racy
+* Hashes are cached in ``state.db`` (:class:`gitext.store.state.StateCache`) under git's racy
   rule: a single file in a row of its own; a directory in *one* row holding every file's
   stat key, md5 and sha256, so checking 5,000 unchanged files costs 5,000 stats and one row
   read, and a file whose stat changed but not its bytes (``touch``, a checkout) is proven
@@ -35,10 +35,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import CorruptObjectError, InvalidObjectIdError, PipelineError
-from gitext.hashing import ObjectId
-from gitext.state import RACY_WINDOW_NS, StateCache, is_racy
-from gitext.store.local import READ_ONLY, LocalStore
+from gitext.store.objects import READ_ONLY, LocalStore
+from gitext.store.state import RACY_WINDOW_NS, StateCache, is_racy
 
 MD5 = "md5"
 LEGACY = "md5-dos2unix"
@@ -654,7 +654,7 @@ def _tree_save(state: StateCache | None, top: str, algo: str, row: _TreeRow) -> 
 
 class Hasher:
     """Hashes paths DVC's way, trusting cached ids only while the stat is unchanged and
-    the racy-timestamp rule of :mod:`gitext.state` holds. ``root`` (the repository) makes
+    the racy-timestamp rule of :mod:`gitext.store.state` holds. ``root`` (the repository) makes
     directories honour ``.dvcignore`` files from the root down; without it, only those
     inside the directory apply."""
 

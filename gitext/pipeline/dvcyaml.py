@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitext.errors import PipelineError
+from gitext.fs.worktree import is_git_dir_name
 from gitext.pipeline.model import Dep, Out, OutKind, ParamDep, Pipeline, Stage
 from gitext.pipeline.yaml12 import Marks, YamlPath, load_yaml_with_marks
-from gitext.worktree import is_git_dir_name
 
 if TYPE_CHECKING:
     from gitext.pipeline.parsecache import Sources

@@ -29,9 +29,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, PipelineError
-from gitext.fsutil import atomic_write
-from gitext.hashing import ObjectId
+from gitext.fs.atomic import atomic_write
+from gitext.fs.worktree import WorkTree
 from gitext.pipeline import dag as dagmod
 from gitext.pipeline import dvchash, outputs
 from gitext.pipeline.dvchash import LEGACY, MD5, Hasher, HashInfo
@@ -43,9 +44,8 @@ from gitext.pipeline.lockfile import (
     write_lock,
 )
 from gitext.pipeline.model import Out, Pipeline, Stage
-from gitext.state import StateCache
-from gitext.store.local import LocalStore
-from gitext.worktree import WorkTree
+from gitext.store.objects import LocalStore
+from gitext.store.state import StateCache
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -191,7 +191,7 @@ class Project:
                  archives_dir: Path | None = None) -> None:
         self.root = root
         if archives_dir is None:
-            from gitext.gitrepo import Repo
+            from gitext.git.repo import Repo
 
             archives_dir = Repo.discover(root).archives_dir
         self.archives_dir = archives_dir

@@ -401,7 +401,7 @@ def write_lock(path: Path, lock: Lock, *, ruamel: str | None = None,
     text = dump_lock(lock, ruamel=ruamel)
     # Prove the text reads back before it can replace anything.
     _check_reads_back(text, str(path))
-    from gitext.worktree import write_bytes_in
+    from gitext.fs.worktree import write_bytes_in
 
     # Through the one way into the work tree: never through a symlinked folder under
     # ``root`` (the repository root, when the caller knows it).

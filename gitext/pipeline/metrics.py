@@ -37,7 +37,7 @@ from gitext.errors import PipelineError
 from gitext.pipeline.model import Pipeline
 
 if TYPE_CHECKING:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
 WORKSPACE = "workspace"
 DEFAULT_PRECISION = 5
@@ -370,7 +370,7 @@ class _Revision(_Files):
             return None
         data = self.repo.read_blob_at(self.commit, path)
         if data is not None:
-            from gitext.pointer import try_parse
+            from gitext.codec.pointer import try_parse
 
             pointer = try_parse(data) if data.startswith(b"version ") else None
             if pointer is not None:
@@ -409,7 +409,7 @@ class _Revision(_Files):
                         pure.suffix == ".py" and str(pure.parent) in dirs))):
                 wanted.append((path, blob))
         blobs = dict(self.repo.cat_blobs([blob for _, blob in wanted]))
-        from gitext.worktree import UnsafePathError, WorkTree
+        from gitext.fs.worktree import UnsafePathError, WorkTree
 
         with WorkTree(self._scratch_root()) as scratch:
             for path, blob in wanted:
@@ -511,7 +511,7 @@ def _lock_outs(data: bytes, rel: str, pipeline: Pipeline) -> dict[str, str]:
 
 def _read_object(repo: Repo, algo: str, digest: str, what: str) -> bytes:
     """An object from the local store, verified against its id."""
-    from gitext.hashing import ObjectId
+    from gitext.codec.hashing import ObjectId
 
     oid = ObjectId(algo, digest.removesuffix(".dir"))
     path = repo.archives_dir / (oid.key + (".dir" if digest.endswith(".dir") else ""))

@@ -2,7 +2,7 @@
 
 Every path here comes from a ``dvc.yaml``, a ``dvc.lock`` or a ``.dir`` manifest — the
 repository's word, not the user's — so every write and removal goes through
-:class:`gitext.worktree.WorkTree`: no symlink on the way is followed, nothing outside the
+:class:`gitext.fs.worktree.WorkTree`: no symlink on the way is followed, nothing outside the
 clone or inside ``.git`` is touched. Reads (hashing what is there) may follow links; a
 symlink at an output's own path is replaced, never written through.
 """
@@ -14,12 +14,12 @@ import os
 import stat
 from pathlib import Path
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import PipelineError
-from gitext.hashing import ObjectId
+from gitext.fs.worktree import WorkTree
 from gitext.pipeline import dvchash
 from gitext.pipeline.dvchash import MD5, Hasher
-from gitext.store.local import LocalStore
-from gitext.worktree import WorkTree
+from gitext.store.objects import LocalStore
 
 
 def place_object(store: LocalStore, hasher: Hasher, md5: str, wt: WorkTree, rel: str, *,

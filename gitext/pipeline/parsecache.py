@@ -6,7 +6,7 @@ directory the parse read, listed or checked for existence — including files th
 missing, such as a default ``params.yaml`` that does not exist — together with a fingerprint
 of the code that parsed them (the tool's version, Python's, and the stat of the parser's own
 modules). It is used only when every one of those stats is unchanged and, by git's racy
-rule (:func:`gitext.state.is_racy`), each file's mtime is older than the moment the entry was
+rule (:func:`gitext.store.state.is_racy`), each file's mtime is older than the moment the entry was
 made by more than the timestamp granularity. Any doubt — an unreadable, unmarshallable or
 foreign entry, a stat error — means parsing again, which then refreshes the entry. Entries
 are ``marshal`` data written by this module only; values ``marshal`` cannot hold exactly
@@ -15,7 +15,7 @@ are ``marshal`` data written by this module only; values ``marshal`` cannot hold
 Public: :func:`load_pipelines`, :func:`read_lock`, :func:`load_params` — each behaves like
 the uncached function it wraps (:func:`gitext.pipeline.dvcyaml.load_all_pipelines`,
 :func:`gitext.pipeline.lockfile.read_lock`, :func:`gitext.pipeline.params.load_params_file`)
-and takes the clone's :class:`~gitext.state.StateCache` (None: no caching).
+and takes the clone's :class:`~gitext.store.state.StateCache` (None: no caching).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitext.pipeline.model import Dep, Out, ParamDep, Pipeline, SourceLoc, Stage
-from gitext.state import is_racy
+from gitext.store.state import is_racy
 
 if TYPE_CHECKING:
     from gitext.pipeline.lockfile import Lock, LockedFile
-    from gitext.state import StateCache
+    from gitext.store.state import StateCache
 
 __all__ = ["Sources", "load_params", "load_pipelines", "read_lock"]
 

@@ -1,8 +1,165 @@
 """Data remotes: the object-store layout on a directory (:mod:`.local`) or S3 (:mod:`.s3`),
-behind the :class:`~gitext.remotes.base.Backend` protocol. See ``docs/remotes.md``."""
+behind the :class:`~gitext.remotes.backend.Backend` protocol. This module names the remotes a
+config holds and opens them (:func:`open_remote`); the backends are imported only when a
+remote of their kind is opened. See ``docs/remotes.md``.
+"""
 
 from __future__ import annotations
 
-from gitext.remotes.base import Backend, Remote, open_remote, register_backend
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["Backend", "Remote", "open_remote", "register_backend"]
+from gitext.codec.shellquote import display, shell_arg
+from gitext.config import Config
+from gitext.errors import ArchivesError, ConfigError, RemoteError, UsageError
+from gitext.remotes.backend import AWS_ONLY, Backend
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+# scheme -> factory(url, options, root) ; root is the repository top level (for relative paths)
+BackendFactory = Callable[[str, dict[str, str], "Path | None"], Backend]
+_REGISTRY: dict[str, BackendFactory] = {}
+
+
+def register_backend(scheme: str, factory: BackendFactory) -> None:
+    _REGISTRY[scheme] = factory
+
+
+def _local_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
+    from gitext.remotes.local import LocalBackend
+
+    return LocalBackend.from_url(url, root)
+
+
+def _s3_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
+    from gitext.remotes.s3 import S3Backend  # boto3 is imported only on this path
+
+    return S3Backend.from_url(url, options)
+
+
+register_backend("file", _local_factory)
+register_backend("", _local_factory)
+register_backend("s3", _s3_factory)
+
+
+def url_scheme(url: str) -> str:
+    """The registry key for ``url``: '' for a plain path (also ``C:\\…`` on Windows)."""
+    if "://" not in url:
+        return ""
+    scheme = urlsplit(url).scheme.lower()
+    return "" if len(scheme) == 1 else scheme
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL no backend handles, or one carrying credentials."""
+    if not url.strip():
+        raise UsageError("the remote URL is empty", hint="give a directory path or s3://bucket/prefix")
+    scheme = url_scheme(url)
+    if scheme not in _REGISTRY:
+        known = ", ".join(sorted(f"{s}://" for s in _REGISTRY if s)) + ", or a directory path"
+        raise UsageError(f"unknown remote URL scheme '{scheme}://'",
+                         hint=f"supported: {known}")
+    if scheme and "@" in (urlsplit(url).netloc or ""):
+        raise UsageError(
+            "the remote URL carries credentials (user@host); they would be committed",
+            hint="drop them from the URL and use the standard credential chain "
+                 "(environment, ~/.aws/credentials, a profile set with "
+                 "'git archives remote modify NAME profile P --local')",
+        )
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(f"'{name}' is not a valid remote name",
+                         hint="use letters, digits, '_', '.', '-' (start with a letter or digit)")
+
+
+@dataclass
+class Remote:
+    """A named, opened remote: its backend plus the options that steer transfers."""
+
+    name: str
+    url: str
+    backend: Backend
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> int | None:
+        raw = self.options.get("jobs")
+        if raw is None:
+            return None
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ConfigError(f"remote '{display(self.name)}': jobs = '{display(raw)}' is not a "
+                              "whole number",
+                              hint=f"git archives remote modify {shell_arg(self.name)} jobs 8"
+                              ) from None
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def remote_names(cfg: Config) -> list[str]:
+    """Names of every remote with a URL in the merged config."""
+    names = set()
+    for key in cfg.keys():  # noqa: SIM118 - Config is not a Mapping
+        parts = key.split(".")
+        if len(parts) >= 3 and parts[0] == "remote" and parts[-1] == "url":
+            names.add(".".join(parts[1:-1]))
+    return sorted(names)
+
+
+def default_remote_name(cfg: Config) -> str | None:
+    return cfg.get("core.remote")
+
+
+def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = None) -> Remote:
+    """Open remote ``name`` (the default ``core.remote`` if None) from a merged Config."""
+    if name is None:
+        name = default_remote_name(cfg)
+        if name is None:
+            raise RemoteError(
+                "no default data remote is configured",
+                hint="git archives remote add -d storage s3://bucket/path  (or a directory path)",
+            )
+    options = cfg.section(f"remote.{name}")
+    url = options.get("url")
+    if url is None:
+        known = ", ".join(remote_names(cfg)) or "none"
+        raise RemoteError(f"no data remote named '{display(name)}' (configured: {display(known)})",
+                          hint=f"git archives remote add {shell_arg(name)} URL")
+    try:
+        check_url(url)
+    except UsageError as exc:
+        raise RemoteError(f"remote '{name}': {exc.message}", hint=exc.hint) from None
+    from gitext.remotes.trust import check_remote
+
+    scheme = url_scheme(url)
+    if check_remote(cfg, name, url, scheme, options):  # refuses before any backend exists
+        options = {**options, AWS_ONLY: "true"}
+    factory = _REGISTRY[scheme]
+    try:
+        backend = factory(url, options, root)
+    except ArchivesError:
+        raise
+    except Exception as exc:  # a backend library failing to initialise
+        raise RemoteError(
+            f"remote '{name}' ({url}) cannot be opened: {type(exc).__name__}",
+            hint="check the remote's options with 'git archives remote list'",
+        ) from exc
+    return Remote(name, url, backend, options)
+
+
+def default_jobs(url: str) -> int:
+    """Parallel transfers when none is configured: more for high-latency object stores.
+    A directory remote is bound by CPU (hashing) and the disk, not by latency: a thread a
+    core (more only fight over the GIL; measured on W6, design note 18). A slow network
+    share can ask for more with the remote's ``jobs`` option."""
+    if url_scheme(url) in ("", "file"):
+        return min(8, os.cpu_count() or 2)
+    return 16

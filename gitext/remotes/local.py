@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import RemoteError
-from gitext.remotes.base import ObjectMissingError, ProgressFn
-from gitext.shellquote import display, shell_arg
+from gitext.remotes.backend import ObjectMissingError, ProgressFn
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _LINK_FALLBACK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)

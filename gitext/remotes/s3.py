@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from gitext.config import parse_size
 from gitext.errors import ArchivesError, ConfigError, RemoteError
-from gitext.remotes.base import AWS_ONLY, ObjectMissingError, ProgressFn, TransientRemoteError
+from gitext.remotes.backend import AWS_ONLY, ObjectMissingError, ProgressFn, TransientRemoteError
 from gitext.remotes.trust import is_aws_s3_request, shown
 
 DEFAULT_ATTEMPTS = 8

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesWarning, RemoteError
-from gitext.remotes.base import PRIVATE_OPTIONS, SECRET_OPTIONS
+from gitext.remotes.backend import PRIVATE_OPTIONS, SECRET_OPTIONS
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
 # The S3 service endpoints of AWS's partitions (host names, lower case, no trailing dot):

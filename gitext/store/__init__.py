@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gitext.store.local import LocalStore
+from gitext.store.objects import LocalStore
 
 __all__ = ["LocalStore"]

@@ -105,7 +105,7 @@ def test_fsck_names_invalid_pointers_and_fails(hostile_clone: tuple[Path, str]) 
 
 
 def test_a_valid_empty_file_pointer_still_means_the_empty_file() -> None:
-    from gitext import pointer
+    from gitext.codec import pointer
 
     empty = hashlib.sha256(b"").hexdigest()
     p = pointer.parse(V + f"oid sha256:{empty}\nsize 0\n".encode())

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitext import pktline
-from gitext import pointer as ptr
+from gitext.codec import pktline
+from gitext.codec import pointer as ptr
+from gitext.codec.hashing import ObjectId
 from gitext.errors import PointerError, ProtocolError
-from gitext.hashing import ObjectId
 
 HEX = "0123456789abcdef"
 digests = st.text(alphabet=HEX, min_size=64, max_size=64)
@@ -118,7 +118,7 @@ def test_hash_file_stat_agrees_with_hashlib_around_the_buffer_sizes(size: int,
     import os
     import tempfile
 
-    from gitext.hashing import hash_file, hash_file_stat
+    from gitext.codec.hashing import hash_file, hash_file_stat
 
     data = (b"0123456789abcdef" * (size // 16 + 1))[:size]
     with tempfile.TemporaryDirectory() as d:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gitext.protected import is_protected
+from gitext.git.protected import is_protected
 from tests.conftest import archives, git
 from tests.core.helpers import pointer_text, setup_repo, staged_blob, status_porcelain
 

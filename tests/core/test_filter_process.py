@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gitext import pktline
+from gitext.codec import pktline
 from tests.conftest import BIN_DIR
 from tests.core.helpers import pointer_text, setup_repo
 

@@ -185,7 +185,7 @@ def test_a_writer_killed_mid_write_leaves_no_visible_object(tmp_path: Path) -> N
     code = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from gitext.store.local import LocalStore\n"
+        "from gitext.store.objects import LocalStore\n"
         "class Slow:\n"
         "    n = 0\n"
         "    def read(self, k=-1):\n"

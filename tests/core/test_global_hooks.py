@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitext.install import HOOK_NAMES, SHIM_MARKER
+from gitext.git.install import HOOK_NAMES, SHIM_MARKER
 from tests.conftest import archives, git
 
 BIG = 20 * 1024 * 1024

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitext.install import HOOK_NAMES, SHIM_MARKER, render_shim
+from gitext.git.install import HOOK_NAMES, SHIM_MARKER, render_shim
 from tests.conftest import BIN_DIR, REPO_ROOT, archives, git
 from tests.core.helpers import pointer_text, setup_repo, staged_blob, status_porcelain
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gitext.shellquote import c_quote, display, exact_pattern, has_unsafe, scrub, shell_arg
+from gitext.codec.shellquote import c_quote, display, exact_pattern, has_unsafe, scrub, shell_arg
 from tests.conftest import archives, git
 from tests.core.helpers import setup_repo
 

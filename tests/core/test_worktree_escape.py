@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitext.worktree import UnsafePathError, WorkTree, is_git_dir_name, split_repo_path
+from gitext.fs.worktree import UnsafePathError, WorkTree, is_git_dir_name, split_repo_path
 from tests.conftest import archives, git
 
 PAYLOAD = b"[core]\n\tfsmonitor = touch PWNED\n"

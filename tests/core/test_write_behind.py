@@ -10,9 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from gitext.hashing import ObjectId
-from gitext.state import StateCache
-from gitext.store.local import LocalStore
+from gitext.codec.hashing import ObjectId
+from gitext.store.objects import LocalStore
+from gitext.store.state import StateCache
 from tests.conftest import git
 from tests.core.helpers import setup_repo, status_porcelain
 

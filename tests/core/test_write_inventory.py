@@ -1,5 +1,5 @@
 """The invariant code review checks: nothing writes into the work tree except through
-``gitext.worktree.WorkTree``. Every module that calls a file-writing primitive is listed here
+``gitext.fs.worktree.WorkTree``. Every module that calls a file-writing primitive is listed here
 with what it writes; a module that starts writing, or stops, fails this test until the
 list (and a reviewer) says why."""
 
@@ -12,18 +12,18 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gitext"
 
 # module -> what its writes touch (never a path taken from the repository's content)
 INVENTORY = {
-    "worktree.py": "THE way into the work tree (openat walk, no symlink followed)",
-    "fsutil.py": "atomic_write: files in the git dir and the user's own config files",
-    "store/local.py": "the object cache in <git common dir>/archives",
+    "fs/worktree.py": "THE way into the work tree (openat walk, no symlink followed)",
+    "fs/atomic.py": "atomic_write: files in the git dir and the user's own config files",
+    "store/objects.py": "the object cache in <git common dir>/archives",
     "pipeline/dvchash.py": "manifests and objects into the cache",
     "remotes/local.py": "a directory remote the user configured",
     "remotes/s3.py": "temp files of a download into the cache",
-    "transfer.py": "the cache, the run-cache and index.lock/index in the git dir",
-    "state.py": "state.db in the git dir",
-    "install.py": "hook shims, .git/info/attributes, the install manifest",
-    "indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",
-    "hookrun.py": "the unstored-objects note in the git dir",
-    "workspace.py": "the 'pending' flag beside state.db in the git dir",
+    "sync/transfer.py": "the cache, the run-cache and index.lock/index in the git dir",
+    "store/state.py": "state.db in the git dir",
+    "git/install.py": "hook shims, .git/info/attributes, the install manifest",
+    "git/indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",
+    "hooks.py": "the unstored-objects note in the git dir",
+    "sync/pointers.py": "the 'pending' flag beside state.db in the git dir",
     "notebooks/refresh.py": "outputs kept aside in the git dir",
     "notebooks/pairing.py": "the pairing state in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
@@ -90,7 +90,7 @@ def test_every_module_that_writes_files_is_in_the_inventory() -> None:
             writers.add(path.relative_to(PACKAGE).as_posix())
     unlisted = sorted(writers - set(INVENTORY))
     assert not unlisted, (
-        f"{unlisted} write files: work-tree writes must go through gitext.worktree.WorkTree; "
+        f"{unlisted} write files: work-tree writes must go through gitext.fs.worktree.WorkTree; "
         "anything else needs a line in INVENTORY saying what it writes")
     stale = sorted(set(INVENTORY) - writers)
     assert not stale, f"{stale} no longer write: remove them from INVENTORY"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gitext.gitrepo import Repo
+from gitext.git.repo import Repo
 from gitext.notebooks.doctor import (
     find_unstripped_notebooks,
     renormalize_command,

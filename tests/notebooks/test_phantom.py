@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gitext.gitrepo import Repo
+from gitext.git.repo import Repo
 from gitext.notebooks.refresh import refresh
 from gitext.notebooks.watch import watch
 from tests.conftest import archives, git

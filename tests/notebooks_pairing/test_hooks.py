@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gitext.gitrepo import Repo
+from gitext.git.repo import Repo
 from gitext.notebooks import hooks, pairing
 
 from ..conftest import git
@@ -83,7 +83,7 @@ def test_hooks_without_any_pairing_never_import_jupytext(repo: Path) -> None:
     git(repo, "add", ".")
     out = _run_isolated(
         "import sys\n"
-        "from gitext.gitrepo import Repo\n"
+        "from gitext.git.repo import Repo\n"
         "from gitext.notebooks import hooks\n"
         "r = Repo.discover('.')\n"
         "print(hooks.check_staged_pairs(r), hooks.regenerate_from_text(r),"

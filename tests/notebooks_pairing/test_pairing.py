@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitext.errors import NotebookError, UsageError
-from gitext.gitrepo import Repo
+from gitext.git.repo import Repo
 from gitext.notebooks import pairing
 
 from .helpers import BASE_SOURCES, edit_text, load, make_notebook, sources

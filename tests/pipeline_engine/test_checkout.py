@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gitext.fs.worktree import WorkTree
 from gitext.pipeline import engine, outputs
 from gitext.pipeline.checkout import checkout_outputs
 from gitext.pipeline.model import Pipeline
-from gitext.worktree import WorkTree
 
 from .helpers import make_pipeline, write
 

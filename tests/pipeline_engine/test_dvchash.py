@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from gitext.errors import CorruptObjectError, InvalidObjectIdError
 from gitext.pipeline import dvchash
 from gitext.pipeline.dvchash import Hasher, ManifestEntry
-from gitext.state import StateCache
-from gitext.store.local import LocalStore
+from gitext.store.objects import LocalStore
+from gitext.store.state import StateCache
 
 
 def test_file_id_is_the_plain_md5_of_its_bytes(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gitext.errors import PipelineError
 from gitext.pipeline import dvchash, engine
 from gitext.pipeline.dvchash import Hasher, IgnoreRules, parse_dvcignore
-from gitext.state import StateCache
+from gitext.store.state import StateCache
 
 from .helpers import make_pipeline, write
 

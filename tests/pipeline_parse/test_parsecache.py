@@ -16,7 +16,7 @@ import pytest
 from gitext.errors import PipelineError
 from gitext.pipeline import dvcyaml, lockfile, params, parsecache
 from gitext.pipeline.lockfile import Lock, make_entry, write_lock
-from gitext.state import StateCache
+from gitext.store.state import StateCache
 
 DATA = Path(__file__).parent / "data"
 OLD_NS = time.time_ns() - 3600 * 1_000_000_000

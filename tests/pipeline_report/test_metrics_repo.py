@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gitext.gitrepo import Repo
+from gitext.git.repo import Repo
 from gitext.pipeline.metrics import MISSING, collect_metrics, collect_params, diff_metrics
 from tests.conftest import git
 

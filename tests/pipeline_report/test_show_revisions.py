@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitext.errors import PipelineError
-from gitext.gitrepo import Repo
+from gitext.git.repo import Repo
 from gitext.pipeline.dag import build_graph, outs_graph, render_dot, stage_outputs
 from gitext.pipeline.metrics import list_revisions
 from tests.conftest import git

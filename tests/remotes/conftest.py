@@ -274,7 +274,7 @@ def cache_objects(repo: Path) -> set[str]:
 
 
 def drop_cache(repo: Path) -> None:
-    from gitext.store.local import remove_tree_safely
+    from gitext.store.objects import remove_tree_safely
 
     files = repo / ".git" / "archives" / "files"
     if files.exists():

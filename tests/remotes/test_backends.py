@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import RemoteError, UsageError
-from gitext.hashing import ObjectId
-from gitext.remotes.base import ObjectMissingError, check_url, url_scheme
+from gitext.remotes import check_url, url_scheme
+from gitext.remotes.backend import ObjectMissingError
 from gitext.remotes.local import LocalBackend
 from tests.remotes.conftest import s3_client
 

@@ -358,7 +358,7 @@ def test_a_committed_aws_endpoint_gets_a_client_that_signs_only_for_aws_hosts() 
 
     from gitext.config import Config
     from gitext.errors import RemoteError
-    from gitext.remotes.base import open_remote
+    from gitext.remotes import open_remote
 
     cfg = Config({"remote.s.url": ["s3://team/p"],
                   "remote.s.endpointurl": ["https://s3.eu-west-1.amazonaws.com"],

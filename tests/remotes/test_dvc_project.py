@@ -66,7 +66,7 @@ def _write_lock(repo: Path, model: bytes) -> None:
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path, bytes]:
-    from gitext.store.local import LocalStore
+    from gitext.store.objects import LocalStore
 
     repo = tmp_path / "proj"
     repo.mkdir()
@@ -127,7 +127,7 @@ def test_push_pull_and_gc_leave_cache_false_outputs_to_git(tmp_path: Path) -> No
 def test_an_output_cached_in_one_dvc_yaml_version_is_still_moved(tmp_path: Path) -> None:
     """Only outputs every dvc.yaml version declares `cache: false` are left out: a hostile
     or older version that says so cannot make push skip (or gc drop) a cached output."""
-    from gitext.dvcproject import UncachedOutputs
+    from gitext.pipeline.dvcproject import UncachedOutputs
 
     u = UncachedOutputs()
     u.add_yaml("", DVC_YAML.encode())

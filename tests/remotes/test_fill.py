@@ -88,9 +88,9 @@ def test_pull_with_a_split_index_goes_through_git_checkout_and_is_just_as_right(
 
 def test_fill_in_place_leaves_everything_to_git_when_the_index_is_locked(
         tmp_path: Path) -> None:
-    from gitext.gitrepo import Repo
-    from gitext.store.local import LocalStore
-    from gitext.transfer import fill_in_place
+    from gitext.git.repo import Repo
+    from gitext.store.objects import LocalStore
+    from gitext.sync.transfer import fill_in_place
 
     repo, _remote, files = _published(tmp_path)
     clone = _pointer_clone(tmp_path, repo)
@@ -191,7 +191,7 @@ def test_direct_copy_writes_every_byte_whatever_the_alignment(tmp_path: Path,
                                                               size: int) -> None:
     """Past the page cache in whole 4 KiB blocks, the tail through it; where the
     filesystem refuses O_DIRECT it says so and the caller's kernel copy does the work."""
-    from gitext.store.local import direct_copy, kernel_copy
+    from gitext.store.objects import direct_copy, kernel_copy
 
     data = os.urandom(size)
     src_path, dst_path = tmp_path / "src", tmp_path / "dst"
@@ -212,7 +212,7 @@ def test_direct_copy_writes_every_byte_whatever_the_alignment(tmp_path: Path,
 
 def test_direct_copy_of_a_file_that_shrank_is_an_error_not_a_short_copy(
         tmp_path: Path) -> None:
-    from gitext.store.local import direct_copy
+    from gitext.store.objects import direct_copy
 
     (tmp_path / "src").write_bytes(b"x" * 10_000)
     src = os.open(tmp_path / "src", os.O_RDONLY)

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitext import transfer
+from gitext.codec.hashing import ObjectId
 from gitext.config import Config
-from gitext.gitrepo import Repo
-from gitext.hashing import ObjectId
+from gitext.git.repo import Repo
 from gitext.pipeline.dvchash import ManifestEntry, manifest_bytes, write_manifest
 from gitext.progress import Progress
-from gitext.remotes.base import open_remote
-from gitext.store.local import LocalStore
+from gitext.remotes import open_remote
+from gitext.store.objects import LocalStore
+from gitext.sync import transfer
 from tests.conftest import archives, git
 from tests.remotes.conftest import add_dir_remote, make_data_repo
 
@@ -91,7 +91,7 @@ def test_pipeline_outputs_travel_with_push_and_fetch(tmp_path: Path) -> None:
     assert report.ok and len(report.transferred) == 6
     assert (remote / (manifest.key + ".dir")).is_file()
     store = LocalStore(r.archives_dir)
-    from gitext.store.local import remove_tree_safely
+    from gitext.store.objects import remove_tree_safely
 
     remove_tree_safely(store.files)
     refs = transfer.find_references(r, None)
@@ -110,7 +110,7 @@ def test_fetch_objects_returns_what_is_now_cached(tmp_path: Path) -> None:
     archives(repo, "push")
     r = Repo.discover(repo)
     store = LocalStore(r.archives_dir)
-    from gitext.store.local import remove_tree_safely
+    from gitext.store.objects import remove_tree_safely
 
     remove_tree_safely(store.files)
     absent = _sha(b"never stored")
@@ -142,7 +142,7 @@ def test_pre_push_raises_with_the_reason_when_objects_are_missing(tmp_path: Path
     _with_remote(repo, tmp_path)
     r = Repo.discover(repo)
     from gitext.errors import RemoteError
-    from gitext.store.local import remove_tree_safely
+    from gitext.store.objects import remove_tree_safely
 
     remove_tree_safely(LocalStore(r.archives_dir).files)
     head = r.resolve_rev("HEAD")

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gitext import pointer as ptr
+from gitext.codec import pointer as ptr
+from gitext.codec.shellquote import scrub, shell_arg
 from gitext.errors import PointerError
-from gitext.shellquote import scrub, shell_arg
 
 if TYPE_CHECKING:
-    from gitext.gitrepo import Repo
+    from gitext.git.repo import Repo
 
 LARGE_FILE_FILTER = b"archives"
 

@@ -11,17 +11,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gitext import log
+from gitext.codec.shellquote import display, shell_arg, shell_args, track_patterns
 from gitext.config import Config, format_size, parse_size
 from gitext.errors import ArchivesError
-from gitext.gitrepo import Repo
-from gitext.shellquote import display, scrub, shell_arg, shell_args, track_patterns
+from gitext.git.repo import Repo
 
 DEFAULT_SIZE_LIMIT = "10mb"
-_POINTER_MAX = 1024  # gitext.pointer.MAX_POINTER_SIZE, without importing it on every commit
-
-
-def _say(msg: str) -> None:
-    sys.stderr.write(scrub(msg) + "\n")  # a name from the repository cannot fake a line
+_POINTER_MAX = 1024  # gitext.codec.pointer.MAX_POINTER_SIZE, without importing it on every commit
 
 
 def pre_commit(repo: Repo, args: list[str]) -> int:
@@ -51,14 +48,14 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
                 small.append((blob, path))
     code = 0
     if problems:
-        _say(f"git-archives: refusing to commit {len(problems)} file(s) larger than "
+        log.line(f"git-archives: refusing to commit {len(problems)} file(s) larger than "
              f"{format_size(limit)} that are not tracked as large files:")
         for p in problems:
-            _say(p)
+            log.line(p)
         names = [p[2:].rsplit(" (", 1)[0] for p in problems[:5]]
-        _say(f"hint: track them with: git archives track -- {track_patterns(names)} && "
+        log.line(f"hint: track them with: git archives track -- {track_patterns(names)} && "
              f"git add --renormalize -- {shell_args(names)}")
-        _say("hint: or raise size.limit in .archives/config; 'git commit --no-verify' skips "
+        log.line("hint: or raise size.limit in .archives/config; 'git commit --no-verify' skips "
              "this check")
         code = 1
     unstored = _unstored(repo)
@@ -71,14 +68,14 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
 def _unstored(repo: Repo) -> int:
     """Refuse to commit a pointer whose content the filter could not store (a write that
     failed after git had its answer: the filter reported it, and noted it here)."""
-    from gitext.store.local import LocalStore
+    from gitext.store.objects import LocalStore
 
     note = repo.archives_dir / LocalStore.UNSTORED
     if not note.exists():
         return 0
-    from gitext import pointer as ptr
-    from gitext.fsutil import atomic_write
-    from gitext.hashing import ObjectId
+    from gitext.codec import pointer as ptr
+    from gitext.codec.hashing import ObjectId
+    from gitext.fs.atomic import atomic_write
 
     store = LocalStore(repo.archives_dir)
     try:
@@ -116,11 +113,12 @@ def _unstored(repo: Repo) -> int:
         pass
     if not bad:
         return 0
-    _say(f"git-archives: refusing to commit {len(bad)} pointer(s) whose content could not be "
+    log.line(f"git-archives: refusing to commit {len(bad)} pointer(s) whose content could not be "
          "stored in the cache:")
     for path, why in bad[:10]:
-        _say(f"  {display(path)} ({why})")
-    _say(f"hint: fix the cause, then: git add --renormalize -- {shell_args(p for p, _ in bad[:5])}")
+        log.line(f"  {display(path)} ({why})")
+    names = shell_args(p for p, _ in bad[:5])
+    log.line(f"hint: fix the cause, then: git add --renormalize -- {names}")
     return 1
 
 
@@ -128,8 +126,8 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
     """Refuse staged pointers whose object is neither cached nor on the default remote."""
     if not small:
         return 0
-    from gitext.shellquote import display, shell_arg
-    from gitext.stagecheck import missing_staged_objects
+    from gitext.codec.shellquote import display, shell_arg
+    from gitext.sync.stagecheck import missing_staged_objects
 
     report = missing_staged_objects(repo, small)
     if not report.missing:
@@ -137,19 +135,19 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
     where = (f"on data remote '{report.remote}'" if report.remote and not report.remote_error
              else f"known to be on data remote '{report.remote}' ({report.remote_error})"
              if report.remote else "on a data remote (none is configured)")
-    _say(f"git-archives: refusing to commit {len(report.missing)} pointer(s) whose content "
+    log.line(f"git-archives: refusing to commit {len(report.missing)} pointer(s) whose content "
          f"is neither in the local cache nor {where}:")
     for path, oid in report.missing[:10]:
-        _say(f"  {display(path)} ({oid})")
+        log.line(f"  {display(path)} ({oid})")
     if len(report.missing) > 10:
-        _say(f"  ... and {len(report.missing) - 10} more")
+        log.line(f"  ... and {len(report.missing) - 10} more")
     names = " ".join(shell_arg(p) for p, _ in report.missing[:5])
-    _say(f"hint: if the files still hold their content, store it again: "
+    log.line(f"hint: if the files still hold their content, store it again: "
          f"git add --renormalize -- {names}")
     if report.remote_error:
-        _say("hint: or make the data remote reachable and commit again")
-    _say(f"hint: or unstage them: git restore --staged -- {names}")
-    _say("hint: 'git commit --no-verify' skips this check (the commit would name data that "
+        log.line("hint: or make the data remote reachable and commit again")
+    log.line(f"hint: or unstage them: git restore --staged -- {names}")
+    log.line("hint: 'git commit --no-verify' skips this check (the commit would name data that "
          "exists nowhere)")
     return 1
 
@@ -159,7 +157,7 @@ def _notebook_pairs(repo: Repo) -> int:
 
     problems = nbhooks.check_staged_pairs(repo)
     for p in problems:
-        _say(f"git-archives: {p}")
+        log.line(f"git-archives: {p}")
     return 1 if problems else 0
 
 
@@ -171,7 +169,7 @@ def post_checkout(repo: Repo, args: list[str]) -> int:
         from gitext.notebooks import hooks as nbhooks
 
         for line in nbhooks.regenerate_from_text(repo):
-            _say(f"git-archives: {line}")
+            log.line(f"git-archives: {line}")
     return 0
 
 
@@ -211,7 +209,7 @@ def _refresh_notebooks(repo: Repo) -> None:
 
     report = refresh(repo)
     if report.refreshed:
-        _say(f"git-archives: {len(report.refreshed)} notebook(s) differ only in outputs; "
+        log.line(f"git-archives: {len(report.refreshed)} notebook(s) differ only in outputs; "
              "git now compares them by content (outputs kept aside in case a checkout "
              "replaces them)")
 
@@ -223,7 +221,7 @@ def _notebooks(repo: Repo) -> None:
 
     if outputs_dir(repo).is_dir():
         for path in replaced_since_saved(repo):
-            _say(f"git-archives: {display(path)} was replaced; its previous outputs are kept: "
+            log.line(f"git-archives: {display(path)} was replaced; its previous outputs are kept: "
                  f"git archives nb restore-outputs {shell_arg(path)} puts them back in the "
                  "cells whose source did not change")
     _refresh_notebooks(repo)
@@ -233,14 +231,14 @@ def _fill(repo: Repo) -> None:
     # Fast path: smudge flags the cache when it leaves a pointer; no flag, nothing to fill.
     if not (repo.archives_dir / "pending").exists():
         return
-    from gitext.store.local import LocalStore
-    from gitext.workspace import fill_pointers
+    from gitext.store.objects import LocalStore
+    from gitext.sync.pointers import fill_pointers
 
     report = fill_pointers(repo, LocalStore(repo.archives_dir))
     if report.filled:
-        _say(f"git-archives: filled in {len(report.filled)} file(s) from the cache")
+        log.line(f"git-archives: filled in {len(report.filled)} file(s) from the cache")
     if report.missing:
-        _say(f"git-archives: {len(report.missing)} file(s) are still pointers; "
+        log.line(f"git-archives: {len(report.missing)} file(s) are still pointers; "
              "run 'git archives pull' to fetch them")
 
 
@@ -253,14 +251,14 @@ def _outputs(repo: Repo) -> None:
     # Never forced: a file the user changed is kept and reported, not overwritten.
     report = checkout_outputs(root, archives_dir=repo.archives_dir)
     if report.restored:
-        _say(f"git-archives: restored {len(report.restored)} pipeline output(s) from the cache")
+        log.line(f"git-archives: restored {len(report.restored)} pipeline output(s) from the cache")
     for path, why in report.conflicts:
-        _say(f"git-archives: kept {display(path)} ({why}); 'git archives checkout --force' "
+        log.line(f"git-archives: kept {display(path)} ({why}); 'git archives checkout --force' "
              "replaces it")
     for item in report.missing:
-        _say(f"git-archives: {display(item)} is not in the cache; run 'git archives pull'")
+        log.line(f"git-archives: {display(item)} is not in the cache; run 'git archives pull'")
     for path, why in report.refused:
-        _say(f"git-archives: refused to restore {display(path)}: {why}")
+        log.line(f"git-archives: refused to restore {display(path)}: {why}")
 
 
 def pre_push(repo: Repo, args: list[str]) -> int:
@@ -271,11 +269,11 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     if not (cfg.get("core.remote") or cfg.section("remote")):
         # Nowhere to upload to. Say so when there is data a teammate would then lack.
         if (repo.archives_dir / "files").is_dir():
-            _say("git-archives: no data remote is configured, so the data these commits "
+            log.line("git-archives: no data remote is configured, so the data these commits "
                  "reference is not uploaded")
-            _say("hint: git archives remote add -d storage <directory or s3://bucket/path>")
+            log.line("hint: git archives remote add -d storage <directory or s3://bucket/path>")
         return 0
-    from gitext import transfer
+    from gitext.sync import transfer
 
     remote_name = args[0] if args else ""
     remote_url = args[1] if len(args) > 1 else ""
@@ -295,7 +293,7 @@ HOOKS: dict[str, Callable[[Repo, list[str]], int]] = {
 def run_hook(name: str, args: list[str]) -> int:
     func = HOOKS.get(name)
     if func is None:
-        _say(f"git-archives: unknown hook '{name}' (known: {', '.join(HOOKS)})")
+        log.line(f"git-archives: unknown hook '{name}' (known: {', '.join(HOOKS)})")
         return 2
     if os.environ.get("GIT_ARCHIVES_SKIP_HOOKS"):
         return 0
@@ -303,8 +301,8 @@ def run_hook(name: str, args: list[str]) -> int:
         repo = Repo.discover(Path.cwd())
         return func(repo, args)
     except ArchivesError as exc:
-        _say(f"git-archives: {name}: {exc.message}")
+        log.line(f"git-archives: {name}: {exc.message}")
         if exc.hint:
-            _say(f"hint: {exc.hint}")
+            log.line(f"hint: {exc.hint}")
         # A failing post-* hook cannot undo the checkout: report, don't fail.
         return 1 if name.startswith("pre-") else 0

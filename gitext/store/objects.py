@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from gitext.codec.hashing import CHUNK, ObjectId, copy_and_hash, hash_file, new_hasher
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectNotFoundError
-from gitext.hashing import CHUNK, ObjectId, copy_and_hash, hash_file, new_hasher
-from gitext.state import StateCache
+from gitext.store.state import StateCache
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 

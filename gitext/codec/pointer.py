@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import PointerError
-from gitext.hashing import ObjectId
 
 VERSION_URL = "https://git-lfs.github.com/spec/v1"
 _LEGACY_VERSIONS = (VERSION_URL, "https://hawser.github.com/spec/v1")

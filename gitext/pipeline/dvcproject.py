@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gitext.gitrepo import Repo
-from gitext.shellquote import scrub
+from gitext.codec.shellquote import scrub
+from gitext.git.repo import Repo
 
 _REMOTE_SECTION = re.compile(r"""^\s*\[\s*'?remote\s+"([^"]*)"\s*'?\s*\]""", re.MULTILINE)
 

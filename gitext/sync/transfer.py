@@ -36,19 +36,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from gitext import pointer as ptr
+from gitext.codec import pointer as ptr
+from gitext.codec.hashing import ObjectId, hash_file, hash_file_stat
 from gitext.config import Config, format_size
-from gitext.dvcproject import UncachedOutputs, yaml_path
 from gitext.errors import ArchivesError, CorruptObjectError, RemoteError, UsageError
-from gitext.gitrepo import Repo
-from gitext.hashing import ObjectId, hash_file, hash_file_stat
-from gitext.indexlock import clear_owner, note_owner
-from gitext.remotes.base import ObjectMissingError, Remote, default_jobs, open_remote
-from gitext.store.local import READ_ONLY, LocalStore
-from gitext.worktree import WorkTree
+from gitext.fs.worktree import WorkTree
+from gitext.git.indexlock import clear_owner, note_owner
+from gitext.git.repo import Repo
+from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
+from gitext.remotes import Remote, default_jobs, open_remote
+from gitext.remotes.backend import ObjectMissingError
+from gitext.store.objects import READ_ONLY, LocalStore
 
 if TYPE_CHECKING:
-    from gitext.workspace import TrackedPointer
+    from gitext.sync.pointers import TrackedPointer
 
 LOCK_NAME = "dvc.lock"
 YAML_NAME = "dvc.yaml"
@@ -903,7 +904,7 @@ def fetch_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
     that differs from the remote's is kept and reported in ``conflicts``."""
     import io
 
-    from gitext.fsutil import atomic_write
+    from gitext.fs.atomic import atomic_write
 
     store = store or _store(repo)
     report = RunCacheReport("fetch")
@@ -1085,12 +1086,12 @@ def _patch_stat(buf: bytearray, offset: int, st: os.stat_result) -> None:
 def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, rel: str, *,
                      executable: bool, direct: bool = True) -> os.stat_result:
     """Place a copy of a verified object at the repository path ``rel`` through the one way
-    into the work tree (:class:`gitext.worktree.WorkTree`): a new file beside it (made with
+    into the work tree (:class:`gitext.fs.worktree.WorkTree`): a new file beside it (made with
     the umask's mode, as git makes files), the bytes copied in the kernel — or, for a large
-    object with ``direct``, past the page cache (:func:`gitext.store.local.direct_copy`) —
+    object with ``direct``, past the page cache (:func:`gitext.store.objects.direct_copy`) —
     then moved onto ``rel``. Returns the placed file's stat. Raises OSError or
     UnsafePathError; the temp file never survives."""
-    from gitext.store.local import DIRECT_MIN, direct_copy, kernel_copy
+    from gitext.store.objects import DIRECT_MIN, direct_copy, kernel_copy
 
     def fill(fd: int) -> None:
         src = os.open(store.path(oid), os.O_RDONLY)
@@ -1137,7 +1138,7 @@ class InPlaceFill:
 
     # -- setup ------------------------------------------------------------------------------
     def start(self) -> None:
-        from gitext.workspace import index_pointers, worktree_is_pointer
+        from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
         root = self.repo.root
         candidates = []
@@ -1179,7 +1180,7 @@ class InPlaceFill:
 
     def _remove_stale_temps(self, candidates: list[TrackedPointer]) -> None:
         """Temp files that a killed pull left beside the files it was filling."""
-        from gitext.worktree import stale_temps_in
+        from gitext.fs.worktree import stale_temps_in
 
         folders = {posixpath.dirname(tp.path) for tp in candidates}
         for folder in folders:
@@ -1204,7 +1205,7 @@ class InPlaceFill:
                 self._futures.append(self._pool.submit(self._place, item))
 
     def _place(self, item: tuple[TrackedPointer, int]) -> None:
-        from gitext.workspace import worktree_is_pointer
+        from gitext.sync.pointers import worktree_is_pointer
 
         tp, offset = item
         dest = self.repo.root / tp.path
@@ -1259,7 +1260,7 @@ class InPlaceFill:
 
     # -- ending -----------------------------------------------------------------------------
     def finish(self) -> DirectFill:
-        from gitext.workspace import PendingPointers
+        from gitext.sync.pointers import PendingPointers
 
         if self._pool is None:
             return self.result
@@ -1573,7 +1574,7 @@ def _index_listings(repo: Repo) -> list[bytes]:
     """``ls-files -s -z`` of every worktree's index, read from its git dir (so a worktree
     whose folder was moved or deleted still counts), and of ``$GIT_INDEX_FILE`` if set.
     An index that cannot be read stops gc: what it names is unknown."""
-    from gitext.gitrepo import run_git
+    from gitext.git.repo import run_git
 
     env = {k: v for k, v in os.environ.items() if k != "GIT_INDEX_FILE"}
     jobs: list[tuple[Path, dict[str, str]]] = [
@@ -1670,7 +1671,7 @@ class GcRefusedError(ArchivesError):
 def check_gc_allowed(repo: Repo) -> None:
     """Refuse gc in a DVC project: ``.dvc`` files and DVC remotes name objects we do not
     read yet, so anything deleted could be DVC's only copy."""
-    from gitext.dvcproject import dvc_gc_blockers
+    from gitext.pipeline.dvcproject import dvc_gc_blockers
 
     reasons = dvc_gc_blockers(repo)
     if reasons:

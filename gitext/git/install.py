@@ -17,9 +17,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ArchivesError
-from gitext.gitrepo import Repo, run_git
-from gitext.shellquote import display, shell_arg
+from gitext.git.repo import Repo, run_git
 
 SHIM_MARKER = "git-archives-hook-shim v1"
 HOOK_NAMES = ("pre-commit", "post-checkout", "post-merge", "pre-push", "reference-transaction")

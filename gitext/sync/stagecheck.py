@@ -5,16 +5,16 @@ data remote: otherwise a checkout elsewhere (or of another branch and back, here
 pointer whose content is gone for good. The common commit costs no network: the remote is
 asked (one batched existence check) only about pointers whose object is not cached.
 
-Lower layer: never prints; :mod:`gitext.hookrun` reports.
+Lower layer: never prints; :mod:`gitext.hooks` reports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
-from gitext.gitrepo import Repo
-from gitext.hashing import ObjectId
+from gitext.git.repo import Repo
 
 
 class MissingReport:
@@ -34,7 +34,7 @@ def _lfs_has(repo: Repo, oid: ObjectId) -> bool:
 
 
 def _staged_pointers(repo: Repo, small: Sequence[tuple[str, str]]) -> list[tuple[str, ObjectId]]:
-    from gitext import pointer as ptr
+    from gitext.codec import pointer as ptr
 
     paths = dict(small)
     found: list[tuple[str, ObjectId]] = []
@@ -62,7 +62,7 @@ def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> Miss
     pointers = _staged_pointers(repo, small) if small else []
     if not pointers:
         return report  # the common code commit: one cat-file, nothing else imported
-    from gitext.store.local import LocalStore
+    from gitext.store.objects import LocalStore
 
     store = LocalStore(repo.archives_dir)
     absent = [(p, o) for p, o in pointers if not store.has(o) and not _lfs_has(repo, o)]
@@ -71,7 +71,7 @@ def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> Miss
     if not absent:
         return report
     from gitext.config import Config
-    from gitext.remotes.base import default_remote_name, open_remote
+    from gitext.remotes import default_remote_name, open_remote
 
     cfg = Config.load(repo.worktree)
     report.remote = default_remote_name(cfg)

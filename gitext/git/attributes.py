@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitext.errors import UsageError
-from gitext.protected import PROTECTED_DIRS, PROTECTED_NAMES, PROTECTED_SUFFIXES
-from gitext.worktree import require_no_symlink, write_bytes_in
+from gitext.fs.worktree import require_no_symlink, write_bytes_in
+from gitext.git.protected import PROTECTED_DIRS, PROTECTED_NAMES, PROTECTED_SUFFIXES
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
 SIZE_RULE_LINE = "* filter=archives"
@@ -25,7 +25,7 @@ SIZE_RULE_COMMENT = "# git-archives: files above size.largerthan become pointers
 
 
 GUARD_COMMENT = "# git-archives: files git and DVC read stay plain (keep these lines last)"
-# The same list the filter obeys (gitext.protected), as attribute patterns.
+# The same list the filter obeys (gitext.git.protected), as attribute patterns.
 PROTECTED = (*(f"*{s}" for s in PROTECTED_SUFFIXES), *sorted(PROTECTED_NAMES),
              *(f"**/{d}/**" for d in sorted(PROTECTED_DIRS)))
 GUARD_ATTRS = "!filter !diff !merge"

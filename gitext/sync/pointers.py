@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitext import pointer as ptr
+from gitext.codec import pointer as ptr
 from gitext.errors import ArchivesError
-from gitext.gitrepo import Repo
-from gitext.state import StateCache
-from gitext.store.local import LocalStore
+from gitext.git.repo import Repo
+from gitext.store.objects import LocalStore
+from gitext.store.state import StateCache
 
 PENDING_FLAG = "pending"  # exists while some work tree has files left as pointers
 
@@ -144,7 +144,7 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
         # stat in the index itself (a refresh would re-clean every byte: git takes a size
         # change as a content change). Only files that are still exactly their pointer are
         # named, so no edit of the user's is overwritten.
-        from gitext.worktree import WorkTree
+        from gitext.fs.worktree import WorkTree
 
         with WorkTree(root) as wt:
             for tp in to_checkout:
@@ -161,7 +161,7 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
         if proc.returncode != 0:
             lock = repo.git_dir / "index.lock"
             if lock.exists():
-                from gitext.indexlock import locked_error
+                from gitext.git.indexlock import locked_error
 
                 raise locked_error(lock)
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -186,7 +186,7 @@ def interrupted_fill_temps(repo: Repo) -> tuple[list[str], list[str]]:
     One ``git ls-files`` of untracked names."""
     import re
 
-    from gitext.worktree import TMP_PREFIX, stale_temps_in
+    from gitext.fs.worktree import TMP_PREFIX, stale_temps_in
 
     out = repo.git("ls-files", "-z", "--others", "--",
                    f":(glob)**/{TMP_PREFIX}*", ":(glob)**/.*.tmp", check=False).stdout

@@ -1,0 +1,78 @@
+"""The remote-store interface: the :class:`Backend` protocol, its errors and option names.
+
+This module imports no backend; :mod:`gitext.remotes` opens them.
+
+A remote is the object store's layout (``files/<algo>/<ab>/<rest>``, see
+:attr:`gitext.codec.hashing.ObjectId.key`) on some backend. Backends move opaque keys; they never
+hash, parse pointers or look at git. Verification against the id happens in
+:mod:`gitext.sync.transfer`, before an object enters the local cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from gitext.config import COMMITTED_REMOTE_OPTIONS
+from gitext.errors import RemoteError
+
+# Called with the number of bytes just moved (from any thread).
+ProgressFn = Callable[[int], None]
+
+# Options a remote may take, and where they belong. Committed options travel with the
+# repository; private ones stay in the clone's git config (``archives.remote.<name>.<key>``).
+# The committed ones are the loader's allow-list (gitext.config); nothing else is read from
+# the committed file.
+COMMITTED_OPTIONS = COMMITTED_REMOTE_OPTIONS
+PRIVATE_OPTIONS = frozenset({"profile", "credentialsfile", "configfile", "unsigned"})
+SECRET_OPTIONS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
+# Set by open_remote (never by config: a git config key cannot hold ':') when an endpoint
+# came from the committed file: the backend then signs only requests to AWS S3 hosts.
+AWS_ONLY = "trust:aws-only"
+
+
+class ObjectMissingError(RemoteError):
+    """The remote has no object under this key."""
+
+
+class TransientRemoteError(RemoteError):
+    """A failure worth retrying (connection dropped, throttled, 5xx) once retries ran out."""
+
+
+class Backend(Protocol):
+    """What every remote backend provides. Keys are layout paths (``files/sha256/ab/…``)."""
+
+    url: str
+
+    def exists_many(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` present on the remote (batched: list or parallel HEADs)."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Every ``(key, size)`` under ``prefix``."""
+        ...
+
+    def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Every ``(key, size, when)`` under ``prefix``; ``when`` (seconds since the epoch)
+        is the last time the key was written or re-linked — what gc's grace period uses."""
+        ...
+
+    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
+            size: int | None = None) -> int:
+        """Write the object's bytes to ``dst`` (a path that does not exist yet, or an open
+        binary file); return the byte count. Raise :class:`ObjectMissingError` if absent.
+        ``size``, when the caller knows it (a pointer says it), lets a backend pick its way
+        of downloading before the first request."""
+        ...
+
+    def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
+        """Store ``src`` under ``key`` atomically: readers see all of it or nothing."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent is fine)."""
+        ...
+
+    def close(self) -> None:
+        ...
