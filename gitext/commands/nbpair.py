@@ -65,7 +65,7 @@ def _show(path: Path) -> str:
 
 
 def cmd_pair(*, paths: Sequence[str], formats: str | None) -> int:
-    from gitext.notebooks.pairing import pair
+    from gitext.notebooks.pairing.pair import pair
 
     for path in pair(Path.cwd(), list(paths), formats):
         print(f"wrote {_show(path)}")
@@ -74,7 +74,7 @@ def cmd_pair(*, paths: Sequence[str], formats: str | None) -> int:
 
 def cmd_sync(*, paths: Sequence[str], dry_run: bool, prefer: str | None) -> int:
     from gitext.errors import UsageError
-    from gitext.notebooks.pairing import NotebookSyncError, SyncResult, sync
+    from gitext.notebooks.pairing.sync import NotebookSyncError, SyncResult, sync
 
     if prefer not in (None, "notebook", "text"):
         raise UsageError(f"--prefer {prefer}: choose notebook or text")

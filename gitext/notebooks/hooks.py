@@ -14,7 +14,29 @@ from typing import TYPE_CHECKING, Any
 
 from gitext.codec.shellquote import display, shell_arg, shell_args
 from gitext.errors import ArchivesError, NotebookError
-from gitext.notebooks import pairing
+from gitext.notebooks.pairing.cells import (
+    cell_keys,
+    notebook_keys_in_format,
+    read_notebook_bytes,
+    read_text_bytes,
+)
+from gitext.notebooks.pairing.formats import (
+    CONFIG_FILES,
+    TEXT_EXTENSIONS,
+    Configs,
+    Pair,
+    find_config_file,
+    formats_in_metadata,
+    has_jupytext_header,
+    notebook_metadata_formats,
+    pairs_for,
+    pairs_with_formats,
+    relpath,
+    text_header_formats,
+    toml_mentions_jupytext,
+)
+from gitext.notebooks.pairing.state import SyncState
+from gitext.notebooks.pairing.sync import sync_pair
 
 if TYPE_CHECKING:
     from gitext.git.repo import Repo
@@ -27,7 +49,7 @@ def _staged_names(repo: Repo) -> list[str]:
 
 def _is_candidate(name: str) -> bool:
     suffix = Path(name).suffix
-    return suffix == ".ipynb" or suffix in pairing.TEXT_EXTENSIONS
+    return suffix == ".ipynb" or suffix in TEXT_EXTENSIONS
 
 
 def _declares_pairing(name: str, data: bytes) -> bool:
@@ -40,8 +62,8 @@ def _declares_pairing(name: str, data: bytes) -> bool:
         except (ValueError, UnicodeDecodeError):
             return False
         meta = doc.get("metadata") if isinstance(doc, dict) else None
-        return bool(pairing.formats_in_metadata(meta))
-    return pairing.has_jupytext_header(data) and b"formats" in data[:4096]
+        return bool(formats_in_metadata(meta))
+    return has_jupytext_header(data) and b"formats" in data[:4096]
 
 
 def check_staged_pairs(repo: Repo, staged: Sequence[str] | None = None) -> list[str]:
@@ -60,15 +82,15 @@ def check_staged_pairs(repo: Repo, staged: Sequence[str] | None = None) -> list[
     blobs = dict(repo.cat_blobs(sorted(set(entries.values()))))
     interesting = [n for n in names if n in entries and (
         _declares_pairing(n, blobs.get(entries[n], b""))
-        or pairing.find_config_file((top / n).parent, top) is not None)]
+        or find_config_file((top / n).parent, top) is not None)]
     if not interesting:
         return []
 
-    configs = pairing.Configs(top)
-    pairs: dict[tuple[str, str], pairing.Pair] = {}
+    configs = Configs(top)
+    pairs: dict[tuple[str, str], Pair] = {}
     for name in interesting:
         for p in _pairs_of_blob(top / name, blobs[entries[name]], top, configs):
-            key = (pairing.relpath(p.notebook, top), pairing.relpath(p.text, top))
+            key = (relpath(p.notebook, top), relpath(p.text, top))
             pairs.setdefault(key, p)
     if not pairs:
         return []
@@ -81,10 +103,10 @@ def check_staged_pairs(repo: Repo, staged: Sequence[str] | None = None) -> list[
             continue  # only one side is tracked: nothing to keep in step in the commit
         _, config = configs.for_path(p.notebook)
         try:
-            nb = pairing.read_notebook_bytes(blobs[index[nb_rel]], Path(nb_rel))
-            n_keys = pairing.notebook_keys_in_format(nb, p.fmt, config)
-            t_keys = pairing.cell_keys(
-                pairing.read_text_bytes(blobs[index[text_rel]], p.fmt, config, Path(text_rel)))
+            nb = read_notebook_bytes(blobs[index[nb_rel]], Path(nb_rel))
+            n_keys = notebook_keys_in_format(nb, p.fmt, config)
+            t_keys = cell_keys(
+                read_text_bytes(blobs[index[text_rel]], p.fmt, config, Path(text_rel)))
         except NotebookError as exc:
             problems.append(f"{exc.message} (staged version)")
             continue
@@ -97,35 +119,25 @@ def check_staged_pairs(repo: Repo, staged: Sequence[str] | None = None) -> list[
 
 
 def _pairs_of_blob(path: Path, data: bytes, top: Path,
-                   configs: pairing.Configs) -> list[pairing.Pair]:
+                   configs: Configs) -> list[Pair]:
     """Pairs of a staged file, judged by its staged content (not the work-tree copy)."""
     formats: Any = None
     if path.suffix == ".ipynb":
         try:
-            formats = pairing.notebook_metadata_formats(data, path)
+            formats = notebook_metadata_formats(data, path)
         except NotebookError:
             return []  # the notebook filter reports a broken notebook; not ours to judge
-    elif pairing.has_jupytext_header(data):
-        formats = pairing.text_header_formats(data, path.suffix)
-    cfg_file, config = configs.for_path(path)
-    if formats:
-        return pairing.pairs_from_formats(path, pairing.normalise_formats(formats, path),
-                                           cfg_file)
-    if config is None:
-        return []
-    matched = config.default_formats(str(path))
-    if not matched:
-        return []
-    return pairing.pairs_from_formats(
-        path, pairing.normalise_formats(matched, cfg_file or path), cfg_file)
+    elif has_jupytext_header(data):
+        formats = text_header_formats(data, path.suffix)
+    return pairs_with_formats(path, formats, configs)
 
 
-def _pairing_configured(repo: Repo, state: pairing.SyncState) -> bool:
+def _pairing_configured(repo: Repo, state: SyncState) -> bool:
     top = repo.root
-    if any((top / name).is_file() for name in pairing.CONFIG_FILES):
+    if any((top / name).is_file() for name in CONFIG_FILES):
         return True
     pyproject = top / "pyproject.toml"
-    if pyproject.is_file() and pairing.toml_mentions_jupytext(pyproject):
+    if pyproject.is_file() and toml_mentions_jupytext(pyproject):
         return True
     return state.path.is_file()
 
@@ -138,24 +150,24 @@ def regenerate_from_text(repo: Repo) -> list[str]:
     record of this work tree), no git call and no jupytext import.
     """
     top = repo.root
-    state = pairing.SyncState(repo.archives_dir, top)
+    state = SyncState(repo.archives_dir, top)
     if not _pairing_configured(repo, state):
         return []
     tracked = {e.path for e in repo.ls_files() if e.stage in (0, 2)}
-    texts = sorted(n for n in tracked if Path(n).suffix in pairing.TEXT_EXTENSIONS)
-    configs = pairing.Configs(top)
+    texts = sorted(n for n in tracked if Path(n).suffix in TEXT_EXTENSIONS)
+    configs = Configs(top)
     messages: list[str] = []
     with state.locked():
-        remembered = {k.partition("\t")[2]: k.partition("\t")[0] for k in state.pairs}
+        remembered = {text_rel: nb_rel for nb_rel, text_rel, _ in state.remembered()}
         for name in texts:
             path = top / name
             try:
-                pairs = pairing.pairs_for(path, top, configs, explicit=name in remembered)
+                pairs = pairs_for(path, top, configs, explicit=name in remembered)
                 for p in pairs:
-                    nb_rel = pairing.relpath(p.notebook, top)
+                    nb_rel = relpath(p.notebook, top)
                     if p.notebook.exists() or nb_rel in tracked or not p.text.exists():
                         continue
-                    res = pairing.sync_pair(p, state, configs, dry_run=False, prefer="text")
+                    res = sync_pair(p, state, configs, dry_run=False, prefer="text")
                     if res.written:
                         messages.append(f"created {nb_rel} from {name}")
             except ArchivesError as exc:  # unreadable text, or a path behind a symlink

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gitext.errors import ArchivesError
-from gitext.notebooks import pairing
+from gitext.notebooks.pairing.formats import SKIP_DIRS, TEXT_EXTENSIONS, relpath
+from gitext.notebooks.pairing.sync import NotebookSyncError, SyncResult, sync
 
 # Event kinds that say nothing about content.
 _QUIET_EVENTS = frozenset({"opened", "closed_no_write"})
@@ -52,13 +53,13 @@ class _OwnWrites:
 
 
 def _relevant(path: Path, top: Path) -> bool:
-    if path.suffix != ".ipynb" and path.suffix not in pairing.TEXT_EXTENSIONS:
+    if path.suffix != ".ipynb" and path.suffix not in TEXT_EXTENSIONS:
         return False
     try:
         rel = path.relative_to(top)
     except ValueError:
         return False
-    return not any(part in pairing.SKIP_DIRS or part.startswith(".") for part in rel.parts)
+    return not any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts)
 
 
 def _make_handler(top: Path, events: queue.Queue[Path]) -> Any:
@@ -84,7 +85,7 @@ def watch(
     debounce: float = 0.3,
     stop_event: threading.Event | None = None,
     report: Callable[[str], None] | None = None,
-    on_sync: Callable[[list[pairing.SyncResult]], None] | None = None,
+    on_sync: Callable[[list[SyncResult]], None] | None = None,
     ready: threading.Event | None = None,
 ) -> int:
     """Watch the folder ``root`` (in a work tree) and sync pairs as their files change.
@@ -112,9 +113,9 @@ def watch(
         from gitext.notebooks.refresh import refresh
 
         if paths == [watched]:  # the first pass: every notebook under the watched folder
-            rels = [] if watched == top else [pairing.relpath(watched, top)]
+            rels = [] if watched == top else [relpath(watched, top)]
         else:
-            rels = sorted(pairing.relpath(p, top) for p in paths if p.suffix == ".ipynb")
+            rels = sorted(relpath(p, top) for p in paths if p.suffix == ".ipynb")
             if not rels:
                 return
         try:
@@ -128,8 +129,8 @@ def watch(
     def run_sync(paths: list[Path]) -> None:
         run_refresh(paths)
         try:
-            results = pairing.sync(top, paths, explicit_files=False)
-        except pairing.NotebookSyncError as exc:
+            results = sync(top, paths, explicit_files=False)
+        except NotebookSyncError as exc:
             results = exc.results
             say(f"refused: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         except ArchivesError as exc:
@@ -139,8 +140,8 @@ def watch(
             for path in res.written:
                 own.remember(path)
             if res.action not in ("unchanged", "conflict"):
-                say(f"{res.action}: {pairing.relpath(res.notebook, top)} <-> "
-                    f"{pairing.relpath(res.text, top)}"
+                say(f"{res.action}: {relpath(res.notebook, top)} <-> "
+                    f"{relpath(res.text, top)}"
                     + (f" ({res.detail})" if res.detail else ""))
         if on_sync is not None:
             on_sync(results)

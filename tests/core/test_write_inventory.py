@@ -25,7 +25,7 @@ INVENTORY = {
     "hooks.py": "the unstored-objects note in the git dir",
     "sync/pointers.py": "the 'pending' flag beside state.db in the git dir",
     "notebooks/refresh.py": "outputs kept aside in the git dir",
-    "notebooks/pairing.py": "the pairing state in the git dir",
+    "notebooks/pairing/state.py": "the pairing state (nbsync/) in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
     "commands/notebooks.py": "the user's own notebook files named on the command line",
     "commands/core.py": "the user's files named on the command line",

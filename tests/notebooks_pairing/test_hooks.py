@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from gitext.git.repo import Repo
-from gitext.notebooks import hooks, pairing
+from gitext.notebooks import hooks
+from gitext.notebooks.pairing.pair import pair
+from gitext.notebooks.pairing.sync import sync
 
 from ..conftest import git
 from .helpers import BASE_SOURCES, edit_notebook_cell, edit_text, make_notebook, sources
@@ -16,7 +18,7 @@ from .helpers import BASE_SOURCES, edit_notebook_cell, edit_text, make_notebook,
 def _paired_and_committed(repo: Path) -> tuple[Path, Path]:
     nb = repo / "nbs" / "a.ipynb"
     make_notebook(nb)
-    pairing.pair(repo, [nb], "ipynb,py:percent")
+    pair(repo, [nb], "ipynb,py:percent")
     git(repo, "add", "nbs")
     git(repo, "commit", "-q", "-m", "pair")
     return nb, nb.with_suffix(".py")
@@ -25,7 +27,7 @@ def _paired_and_committed(repo: Path) -> tuple[Path, Path]:
 def test_pre_commit_passes_a_pair_staged_in_step(repo: Path) -> None:
     _nb, py = _paired_and_committed(repo)
     edit_text(py, "b = 2", "b = 20")
-    pairing.sync(repo, [])
+    sync(repo, [])
     git(repo, "add", "nbs")
     assert hooks.check_staged_pairs(Repo.discover(repo)) == []
 
@@ -44,7 +46,7 @@ def test_pre_commit_compares_the_index_not_the_work_tree(repo: Path) -> None:
     _nb, py = _paired_and_committed(repo)
     edit_text(py, "b = 2", "b = 20")
     git(repo, "add", "nbs/a.py")
-    pairing.sync(repo, [])  # the work tree agrees now, but the staged notebook is old
+    sync(repo, [])  # the work tree agrees now, but the staged notebook is old
     assert len(hooks.check_staged_pairs(Repo.discover(repo))) == 1
     git(repo, "add", "nbs/a.ipynb")
     assert hooks.check_staged_pairs(Repo.discover(repo)) == []
@@ -62,7 +64,7 @@ def test_pre_commit_finds_config_pairs_by_the_staged_text(repo: Path) -> None:
     (repo / "jupytext.toml").write_text('formats = "ipynb,py:percent"\n')
     nb = repo / "a.ipynb"
     make_notebook(nb)
-    pairing.sync(repo, [])
+    sync(repo, [])
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "x")
     edit_text(repo / "a.py", "c = 3", "c = 4")
@@ -96,7 +98,7 @@ def test_post_checkout_builds_the_notebook_when_only_the_text_is_tracked(
     (repo / ".gitignore").write_text("*.ipynb\n")
     (repo / "jupytext.toml").write_text('formats = "ipynb,py:percent"\n')
     make_notebook(repo / "nbs" / "a.ipynb")
-    pairing.sync(repo, [])
+    sync(repo, [])
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "text only")
     assert git(repo, "ls-files").stdout.decode().split() == [
@@ -109,7 +111,7 @@ def test_post_checkout_builds_the_notebook_when_only_the_text_is_tracked(
     assert sources(clone / "nbs" / "a.ipynb") == BASE_SOURCES
     # Run again: the notebook exists, nothing to do; and it is now a synced pair.
     assert hooks.regenerate_from_text(Repo.discover(clone)) == []
-    assert pairing.sync(clone, [])[0].action == "unchanged"
+    assert sync(clone, [])[0].action == "unchanged"
 
 
 def test_post_checkout_leaves_a_tracked_notebook_alone(repo: Path) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gitext.notebooks import pairing
+from gitext.notebooks.pairing.pair import pair
+from gitext.notebooks.pairing.state import open_state
+from gitext.notebooks.pairing.sync import NotebookSyncError, sync
 
 from .helpers import edit_notebook_cell, edit_text, load, make_notebook, outputs, sources
 
@@ -113,7 +115,7 @@ ROWS = [
 def paired(repo: Path) -> tuple[Path, Path]:
     nb = repo / "nbs" / "analysis.ipynb"
     make_notebook(nb, BASE)
-    written = pairing.pair(repo, [nb], "ipynb,py:percent")
+    written = pair(repo, [nb], "ipynb,py:percent")
     py = nb.with_suffix(".py")
     assert py in written
     return nb, py
@@ -131,14 +133,14 @@ def test_sync_decides_by_content_per_the_table(row: Row, repo: Path,
     py_stat = py.stat() if py.exists() else None
 
     if row.action == "conflict":
-        with pytest.raises(pairing.NotebookSyncError) as info:
-            pairing.sync(repo, [])
+        with pytest.raises(NotebookSyncError) as info:
+            sync(repo, [])
         assert "both changed cell 3" in info.value.message
         assert info.value.hint is not None and "--prefer" in info.value.hint
         assert nb.read_bytes() == nb_before and py.read_bytes() == py_before
         return
 
-    results = pairing.sync(repo, [])
+    results = sync(repo, [])
     assert [r.action for r in results] == [row.action]
 
     # The notebook: its cells, and which code cells lost their (now stale) outputs.
@@ -166,7 +168,7 @@ def test_sync_decides_by_content_per_the_table(row: Row, repo: Path,
         assert py.read_bytes() == original_text
 
     # Afterwards both sides agree, and a second sync touches nothing.
-    again = pairing.sync(repo, [])
+    again = sync(repo, [])
     assert [r.action for r in again] == ["unchanged"]
     assert again[0].written == []
 
@@ -174,12 +176,12 @@ def test_sync_decides_by_content_per_the_table(row: Row, repo: Path,
 def test_a_refused_pair_is_settled_with_prefer(repo: Path, paired: tuple[Path, Path]) -> None:
     nb, py = paired
     _both_same_cell(nb, py)
-    with pytest.raises(pairing.NotebookSyncError):
-        pairing.sync(repo, [])
-    results = pairing.sync(repo, [], prefer="text")
+    with pytest.raises(NotebookSyncError):
+        sync(repo, [])
+    results = sync(repo, [], prefer="text")
     assert results[0].action == "notebook-updated"
     assert sources(nb)[2] == "b = 22"
-    assert pairing.sync(repo, [])[0].action == "unchanged"
+    assert sync(repo, [])[0].action == "unchanged"
 
 
 def test_a_conflict_in_one_pair_does_not_stop_the_others(repo: Path,
@@ -187,11 +189,11 @@ def test_a_conflict_in_one_pair_does_not_stop_the_others(repo: Path,
     nb, py = paired
     other = repo / "nbs" / "other.ipynb"
     make_notebook(other, BASE)
-    pairing.pair(repo, [other], "ipynb,py:percent")
+    pair(repo, [other], "ipynb,py:percent")
     _both_same_cell(nb, py)
     edit_text(other.with_suffix(".py"), "a = 1", "a = 5")
-    with pytest.raises(pairing.NotebookSyncError) as info:
-        pairing.sync(repo, [])
+    with pytest.raises(NotebookSyncError) as info:
+        sync(repo, [])
     assert {r.action for r in info.value.results} == {"conflict", "notebook-updated"}
     assert sources(other)[1] == "a = 5"
 
@@ -201,8 +203,8 @@ def test_first_sync_of_two_differing_files_refuses(repo: Path) -> None:
     make_notebook(nb, BASE, formats="ipynb,py:percent")
     py = repo / "n.py"
     py.write_text("# %%\nsomething = 'else'\n", encoding="utf-8")
-    with pytest.raises(pairing.NotebookSyncError) as info:
-        pairing.sync(repo, [])
+    with pytest.raises(NotebookSyncError) as info:
+        sync(repo, [])
     assert "no record of a previous sync" in info.value.message
     assert py.read_text() == "# %%\nsomething = 'else'\n"
 
@@ -211,9 +213,9 @@ def test_dry_run_reports_and_writes_nothing(repo: Path, paired: tuple[Path, Path
     nb, py = paired
     _text_edit(nb, py)
     before = nb.read_bytes()
-    state = pairing.open_state(repo)
+    state = open_state(repo)
     state_before = state.path.read_bytes()
-    results = pairing.sync(repo, [], dry_run=True)
+    results = sync(repo, [], dry_run=True)
     assert results[0].action == "notebook-updated" and results[0].written == [nb]
     assert nb.read_bytes() == before
     assert state.path.read_bytes() == state_before

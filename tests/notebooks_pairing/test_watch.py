@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gitext.notebooks import pairing
+from gitext.notebooks.pairing.pair import pair
+from gitext.notebooks.pairing.sync import SyncResult
 from gitext.notebooks.watch import watch
 
 from ..conftest import BIN_DIR
@@ -27,7 +28,7 @@ class Watcher:
         self.debounce = debounce
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self.batches: list[list[pairing.SyncResult]] = []
+        self.batches: list[list[SyncResult]] = []
         self.messages: list[str] = []
         self.code: int | None = None
         self.thread = threading.Thread(target=self._run, args=(root,), daemon=True)
@@ -50,7 +51,7 @@ class Watcher:
 def paired(repo: Path) -> tuple[Path, Path]:
     nb = repo / "nbs" / "a.ipynb"
     make_notebook(nb)
-    pairing.pair(repo, [nb], "ipynb,py:percent")
+    pair(repo, [nb], "ipynb,py:percent")
     return nb, nb.with_suffix(".py")
 
 
