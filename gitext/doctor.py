@@ -114,7 +114,7 @@ def _state_checks(repo: Repo) -> Iterator[Check]:
 
 def _notebook_checks(repo: Repo) -> Iterator[Check]:
     from gitext.notebooks.doctor import find_unstripped_notebooks
-    from gitext.notebooks.strip import options_from_config
+    from gitext.notebooks.strip_options import options_from_config
 
     try:
         paths = find_unstripped_notebooks(repo, options_from_config(Config.load(repo.worktree)))

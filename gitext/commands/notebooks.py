@@ -12,14 +12,12 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gitext.codec.shellquote import display
 
 if TYPE_CHECKING:
-    from gitext.notebooks.strip import StripOptions
-
-NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
+    from gitext.notebooks.strip_options import StripOptions
 
 
 def register(sub: Any) -> None:
@@ -30,7 +28,16 @@ def register(sub: Any) -> None:
     )
     nb_sub = nb.add_subparsers(dest="nb_verb", metavar="<nb-verb>")
     nb.set_defaults(func=lambda ns: _usage(nb))
+    _add_strip(nb_sub)
+    _add_textconv(nb_sub)
+    _add_diff(nb_sub)
+    _add_refresh(nb_sub)
+    _add_restore_outputs(nb_sub)
+    _add_jupyter_hook(nb_sub)
+    _add_pairing_verbs(nb_sub, sub)
 
+
+def _add_strip(nb_sub: Any) -> None:
     strip = nb_sub.add_parser(
         "strip", help="strip outputs (stdin to stdout, or FILE... in place)",
         description="Strip outputs, execution counts and volatile metadata, as nbstripout "
@@ -46,37 +53,7 @@ def register(sub: Any) -> None:
                        help="write the stripped FILEs to stdout instead of in place")
     strip.add_argument("-f", "--force", action="store_true",
                        help="also strip files not named *.ipynb or *.zpln")
-    strip.add_argument("--keep-output", action="store_true", default=None,
-                       help="do not strip outputs")
-    strip.add_argument("--keep-count", action="store_true", default=None,
-                       help="do not strip execution counts")
-    strip.add_argument("--keep-id", action="store_true", default=None,
-                       help="keep cell ids (default: replace them with 0, 1, 2...)")
-    strip.add_argument("--extra-keys", action="append", default=[], metavar="KEYS",
-                       help="space-separated metadata keys to strip too, "
-                            "e.g. 'metadata.kernelspec cell.metadata.foo'")
-    strip.add_argument("--keep-metadata-keys", action="append", default=[], metavar="KEYS",
-                       help="space-separated keys to keep that are stripped by default, "
-                            "e.g. 'cell.metadata.collapsed'")
-    strip.add_argument("--drop-empty-cells", action="store_true", default=None,
-                       help="remove cells whose source is empty or whitespace")
-    strip.add_argument("--drop-tagged-cells", action="append", default=[], metavar="TAGS",
-                       help="space-separated cell tags; cells with any of them are removed")
-    strip.add_argument("--strip-init-cells", action="store_true", default=None,
-                       help="strip outputs of cells with init_cell metadata too")
-    strip.add_argument("--max-size", metavar="SIZE",
-                       help="keep outputs up to SIZE characters (e.g. 50, 10k)")
-    strip.add_argument("--keep-output-type", nargs="+", action="extend", default=[],
-                       metavar="TYPE", help="output types to keep, e.g. stream:stderr, error")
-    strip.add_argument("--drop-output-type", nargs="+", action="extend", default=[],
-                       metavar="TYPE", help="output types to drop from kept outputs")
-    strip.add_argument("-m", "--mode", choices=("auto", "jupyter", "zeppelin"),
-                       help="notebook kind (auto: *.zpln is Zeppelin)")
-    strip.add_argument("--on-error", choices=("error", "passthrough"),
-                       help="for a file that is not a notebook: fail (default), or "
-                            "leave it unchanged with a warning")
-    strip.add_argument("--no-config", action="store_true",
-                       help="ignore the nb.* keys of .archives/config and git config")
+    _add_strip_options(strip)
     strip.set_defaults(func=lambda ns: strip_command(
         files=ns.files, dry_run=ns.dry_run, verify=ns.verify, to_stdout=ns.textconv,
         force=ns.force, keep_output=ns.keep_output, keep_count=ns.keep_count,
@@ -88,6 +65,43 @@ def register(sub: Any) -> None:
         use_config=not ns.no_config,
     ))
 
+
+def _add_strip_options(parser: argparse.ArgumentParser) -> None:
+    """nbstripout's options; each one given wins over the nb.* config key."""
+    parser.add_argument("--keep-output", action="store_true", default=None,
+                        help="do not strip outputs")
+    parser.add_argument("--keep-count", action="store_true", default=None,
+                        help="do not strip execution counts")
+    parser.add_argument("--keep-id", action="store_true", default=None,
+                        help="keep cell ids (default: replace them with 0, 1, 2...)")
+    parser.add_argument("--extra-keys", action="append", default=[], metavar="KEYS",
+                        help="space-separated metadata keys to strip too, "
+                             "e.g. 'metadata.kernelspec cell.metadata.foo'")
+    parser.add_argument("--keep-metadata-keys", action="append", default=[], metavar="KEYS",
+                        help="space-separated keys to keep that are stripped by default, "
+                             "e.g. 'cell.metadata.collapsed'")
+    parser.add_argument("--drop-empty-cells", action="store_true", default=None,
+                        help="remove cells whose source is empty or whitespace")
+    parser.add_argument("--drop-tagged-cells", action="append", default=[], metavar="TAGS",
+                        help="space-separated cell tags; cells with any of them are removed")
+    parser.add_argument("--strip-init-cells", action="store_true", default=None,
+                        help="strip outputs of cells with init_cell metadata too")
+    parser.add_argument("--max-size", metavar="SIZE",
+                        help="keep outputs up to SIZE characters (e.g. 50, 10k)")
+    parser.add_argument("--keep-output-type", nargs="+", action="extend", default=[],
+                        metavar="TYPE", help="output types to keep, e.g. stream:stderr, error")
+    parser.add_argument("--drop-output-type", nargs="+", action="extend", default=[],
+                        metavar="TYPE", help="output types to drop from kept outputs")
+    parser.add_argument("-m", "--mode", choices=("auto", "jupyter", "zeppelin"),
+                        help="notebook kind (auto: *.zpln is Zeppelin)")
+    parser.add_argument("--on-error", choices=("error", "passthrough"),
+                        help="for a file that is not a notebook: fail (default), or "
+                             "leave it unchanged with a warning")
+    parser.add_argument("--no-config", action="store_true",
+                        help="ignore the nb.* keys of .archives/config and git config")
+
+
+def _add_textconv(nb_sub: Any) -> None:
     textconv = nb_sub.add_parser(
         "textconv", help="print a notebook as text (git's diff.archives-nb.textconv)",
         description="Print FILE as text: percent-style cells, sources, outputs summarised. "
@@ -97,6 +111,8 @@ def register(sub: Any) -> None:
     _color_arg(textconv)
     textconv.set_defaults(func=lambda ns: textconv_command(file=ns.file, color=ns.color))
 
+
+def _add_diff(nb_sub: Any) -> None:
     diff = nb_sub.add_parser(
         "diff", help="show one notebook as text, or the text diff of two",
         description="With one FILE, the same as 'textconv'. With two, a unified diff of "
@@ -108,6 +124,8 @@ def register(sub: Any) -> None:
     diff.set_defaults(func=lambda ns: diff_command(file=ns.file, other=ns.other,
                                                    color=ns.color))
 
+
+def _add_refresh(nb_sub: Any) -> None:
     refresh = nb_sub.add_parser(
         "refresh", help="stop git calling output-only notebook changes 'modified'",
         description="For each notebook that git sees as changed by its size or time, strip "
@@ -123,6 +141,8 @@ def register(sub: Any) -> None:
     refresh.set_defaults(func=lambda ns: refresh_command(paths=ns.paths, dry_run=ns.dry_run,
                                                          quiet=ns.quiet))
 
+
+def _add_restore_outputs(nb_sub: Any) -> None:
     restore = nb_sub.add_parser(
         "restore-outputs", help="put back outputs kept aside before a checkout replaced them",
         description="'nb refresh' (and the hooks that run it) keeps a copy of each notebook "
@@ -136,6 +156,8 @@ def register(sub: Any) -> None:
     restore.set_defaults(func=lambda ns: restore_outputs_command(paths=ns.paths,
                                                                  discard=ns.discard))
 
+
+def _add_jupyter_hook(nb_sub: Any) -> None:
     jhook = nb_sub.add_parser(
         "jupyter-hook", help="make Jupyter re-register notebooks saved with new outputs",
         description="Adds a post-save hook to your Jupyter Server config "
@@ -150,6 +172,8 @@ def register(sub: Any) -> None:
     jhook.set_defaults(func=lambda ns: jupyter_hook_command(uninstall=ns.uninstall,
                                                             config=ns.config))
 
+
+def _add_pairing_verbs(nb_sub: Any, sub: Any) -> None:
     # Pairing verbs (another module) hang off the same 'nb' parser when present.
     nbpair: Any
     try:
@@ -242,17 +266,9 @@ def jupyter_hook_command(*, uninstall: bool, config: str | None) -> int:
 
 # ---------------------------------------------------------------------------- strip
 
-def _load_options(*, use_config: bool, keep_output: bool | None, keep_count: bool | None,
-                  keep_id: bool | None, extra_keys: Sequence[str],
-                  keep_metadata_keys: Sequence[str], drop_empty_cells: bool | None,
-                  drop_tagged_cells: Sequence[str], strip_init_cells: bool | None,
-                  max_size: str | None, keep_output_types: Sequence[str],
-                  drop_output_types: Sequence[str], mode: str | None,
-                  on_error: str | None) -> StripOptions:
+def _load_options(*, use_config: bool, **flags: Any) -> StripOptions:
     """Config first, then flags: a flag given wins, list flags add to the configured lists."""
-    import dataclasses
-
-    from gitext.notebooks.strip import StripOptions, options_from_config, parse_max_size
+    from gitext.notebooks.strip_options import StripOptions, options_from_config, with_flags
 
     base = StripOptions()
     if use_config:
@@ -265,26 +281,7 @@ def _load_options(*, use_config: bool, keep_output: bool | None, keep_count: boo
         except NotARepositoryError:
             root = None
         base = options_from_config(Config.load(root))
-
-    def words(values: Sequence[str]) -> tuple[str, ...]:
-        return tuple(w for v in values for w in v.split())
-
-    changes: dict[str, Any] = {
-        "extra_keys": base.extra_keys + words(extra_keys),
-        "keep_metadata_keys": base.keep_metadata_keys + words(keep_metadata_keys),
-        "drop_tagged_cells": base.drop_tagged_cells + words(drop_tagged_cells),
-        "keep_output_types": base.keep_output_types + words(keep_output_types),
-        "drop_output_types": base.drop_output_types + words(drop_output_types),
-    }
-    for key, flag in (("keep_output", keep_output), ("keep_count", keep_count),
-                      ("keep_id", keep_id), ("drop_empty_cells", drop_empty_cells),
-                      ("strip_init_cells", strip_init_cells), ("mode", mode),
-                      ("on_error", on_error)):
-        if flag is not None:
-            changes[key] = flag
-    if max_size is not None:
-        changes["max_size"] = parse_max_size(max_size)
-    return dataclasses.replace(base, **changes)
+    return with_flags(base, **flags)
 
 
 def strip_command(*, files: Sequence[str], dry_run: bool, verify: bool, to_stdout: bool,
@@ -297,9 +294,6 @@ def strip_command(*, files: Sequence[str], dry_run: bool, verify: bool, to_stdou
                   use_config: bool) -> int:
     """Strip stdin to stdout, or each FILE in place; exit 1 if a file failed (or --verify
     found one that would change)."""
-    from gitext.errors import NotebookError
-    from gitext.notebooks.strip import strip_and_compare
-
     opts = _load_options(
         use_config=use_config, keep_output=keep_output, keep_count=keep_count,
         keep_id=keep_id, extra_keys=extra_keys, keep_metadata_keys=keep_metadata_keys,
@@ -309,65 +303,88 @@ def strip_command(*, files: Sequence[str], dry_run: bool, verify: bool, to_stdou
         mode=mode, on_error=on_error,
     )
     dry_run = dry_run or verify
-    out = sys.stdout.buffer
-
     if not files:
-        data = sys.stdin.buffer.read()
-        try:
-            stripped, changed = strip_and_compare(data, name="<stdin>", opts=opts)
-        except NotebookError as exc:
-            if opts.on_error != "passthrough":
-                raise
-            _err(f"warning: {exc.message} (passed through unchanged)")
-            stripped, changed = data, False
-        if dry_run:
-            if changed:
-                out.write(b"Dry run: would have stripped <stdin>\n")
-            return 1 if verify and changed else 0
-        out.write(stripped)
-        out.flush()
-        return 0
+        return _strip_stdin(opts, dry_run=dry_run, verify=verify)
+    return _strip_files(files, opts, dry_run=dry_run, verify=verify, to_stdout=to_stdout,
+                        force=force)
 
+
+def _strip_stdin(opts: StripOptions, *, dry_run: bool, verify: bool) -> int:
+    from gitext.errors import NotebookError
+    from gitext.notebooks.strip import strip_and_compare
+
+    out = sys.stdout.buffer
+    data = sys.stdin.buffer.read()
+    try:
+        stripped, changed = strip_and_compare(data, name="<stdin>", opts=opts)
+    except NotebookError as exc:
+        if opts.on_error != "passthrough":
+            raise
+        _err(f"warning: {exc.message} (passed through unchanged)")
+        stripped, changed = data, False
+    if dry_run:
+        if changed:
+            out.write(b"Dry run: would have stripped <stdin>\n")
+        return 1 if verify and changed else 0
+    out.write(stripped)
+    out.flush()
+    return 0
+
+
+def _strip_files(files: Sequence[str], opts: StripOptions, *, dry_run: bool, verify: bool,
+                 to_stdout: bool, force: bool) -> int:
+    from gitext.notebooks.strip_options import NOTEBOOK_SUFFIXES
+
+    out = sys.stdout.buffer
     failed = False
     any_change = False
     for name in files:
         if not force and not name.endswith(NOTEBOOK_SUFFIXES):
             _err(f"warning: skipping {name}: not *.ipynb or *.zpln (use --force)")
             continue
-        try:
-            with open(name, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            _err(f"error: cannot read {name}: {exc.strerror or exc}")
-            failed = True
-            continue
-        try:
-            stripped, changed = strip_and_compare(data, name=name, opts=opts)
-        except NotebookError as exc:
-            if opts.on_error == "passthrough":
-                _err(f"warning: {exc.message} (left unchanged)")
-                if to_stdout and not dry_run:
-                    out.write(data)
-                continue
-            _err(f"error: {exc.message}")
-            failed = True
-            continue
+        ok, changed = _strip_file(name, opts, out, dry_run=dry_run, to_stdout=to_stdout)
+        failed = failed or not ok
         any_change = any_change or changed
-        if dry_run:
-            if changed:
-                out.write(f"Dry run: would have stripped {name}\n".encode("utf-8", "replace"))
-        elif to_stdout:
-            out.write(stripped)
-        elif changed:
-            try:
-                write_atomic(name, stripped)
-            except OSError as exc:
-                _err(f"error: cannot write {name}: {exc.strerror or exc}; it was not changed")
-                failed = True
     out.flush()
     if failed:
         return 1
     return 1 if verify and any_change else 0
+
+
+def _strip_file(name: str, opts: StripOptions, out: BinaryIO, *, dry_run: bool,
+                to_stdout: bool) -> tuple[bool, bool]:
+    """Strip one FILE as asked: (no error, stripping changed its content)."""
+    from gitext.errors import NotebookError
+    from gitext.notebooks.strip import strip_and_compare
+
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        _err(f"error: cannot read {name}: {exc.strerror or exc}")
+        return False, False
+    try:
+        stripped, changed = strip_and_compare(data, name=name, opts=opts)
+    except NotebookError as exc:
+        if opts.on_error == "passthrough":
+            _err(f"warning: {exc.message} (left unchanged)")
+            if to_stdout and not dry_run:
+                out.write(data)
+            return True, False
+        _err(f"error: {exc.message}")
+        return False, False
+    if dry_run:
+        if changed:
+            out.write(f"Dry run: would have stripped {name}\n".encode("utf-8", "replace"))
+    elif to_stdout:
+        out.write(stripped)
+    elif changed:
+        try:
+            write_atomic(name, stripped)
+        except OSError as exc:
+            _err(f"error: cannot write {name}: {exc.strerror or exc}; it was not changed")
+            return False, changed
+    return True, changed
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -395,7 +412,7 @@ def _configured_options() -> Any:
     from gitext.config import Config
     from gitext.errors import ArchivesError
     from gitext.git.repo import Repo
-    from gitext.notebooks.strip import options_from_config
+    from gitext.notebooks.strip_options import options_from_config
 
     try:
         root = Repo.discover(Path.cwd()).worktree

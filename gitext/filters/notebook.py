@@ -29,7 +29,7 @@ class NotebookDriver:
     capabilities = ("clean", "smudge")
 
     def __init__(self, root: Path) -> None:
-        from gitext.notebooks.strip import StripOptions, options_from_config
+        from gitext.notebooks.strip_options import StripOptions, options_from_config
 
         self.root = root
         # Read once per process: the options apply to every notebook of this git command.

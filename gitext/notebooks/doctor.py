@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 from gitext.codec.shellquote import shell_args
 from gitext.errors import NotebookError
-from gitext.notebooks.strip import StripOptions, strip_and_compare
+from gitext.notebooks.strip import strip_and_compare
+from gitext.notebooks.strip_options import NOTEBOOK_SUFFIXES, StripOptions
 
 if TYPE_CHECKING:
     from gitext.git.repo import Repo
 
-NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
 NOTEBOOK_FILTER = "archives-nb"
 
 

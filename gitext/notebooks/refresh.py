@@ -33,7 +33,7 @@ from gitext.errors import ArchivesError, NotebookError
 
 if TYPE_CHECKING:
     from gitext.git.repo import Repo
-    from gitext.notebooks.strip import StripOptions
+    from gitext.notebooks.strip_options import StripOptions
 
 ATTR_PATHSPEC = ":(attr:filter=archives-nb)"
 
@@ -88,7 +88,7 @@ def _stat_dirty(repo: Repo, paths: Sequence[str]) -> list[_Candidate]:
 
 def _options(repo: Repo) -> StripOptions:
     from gitext.config import Config
-    from gitext.notebooks.strip import options_from_config
+    from gitext.notebooks.strip_options import options_from_config
 
     return options_from_config(Config.load(repo.root))
 

@@ -7,6 +7,8 @@ nbformat 4 that is JSON with ``indent=1``, sorted keys, ``", "``/``": "`` separa
 non-ASCII characters kept, multi-line text split into lists of lines, and one trailing
 newline.
 
+The options (what to keep, what else to strip) are :mod:`gitext.notebooks.strip_options`.
+
 The hot path (nbformat 4, the only version written since 2015) uses the standard library
 ``json`` only; nbformat itself is imported only for nbformat 2 and 3 files, whose disk
 format has its own line-splitting rules.
@@ -16,30 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from gitext.codec.shellquote import display, shell_arg
-from gitext.errors import ConfigError, NotebookError, UsageError
+from gitext.errors import NotebookError
+from gitext.notebooks.strip_options import StripOptions
 
-if TYPE_CHECKING:
-    from gitext.config import Config
-
-Mode = Literal["auto", "jupyter", "zeppelin"]
-OnError = Literal["error", "passthrough"]
-
-# What nbstripout strips besides outputs and counts, unless named in keep-metadata-keys.
-DEFAULT_EXTRA_KEYS: tuple[str, ...] = (
-    "metadata.signature",
-    "metadata.widgets",
-    "cell.metadata.collapsed",
-    "cell.metadata.ExecuteTime",
-    "cell.metadata.execution",
-    "cell.metadata.heading_collapsed",
-    "cell.metadata.hidden",
-    "cell.metadata.scrolled",
-)
 
 def _restore_hint(name: str) -> str:
     if name.startswith("<"):
@@ -55,111 +40,6 @@ class NotebookFormatError(NotebookError):
 
 class CellMetadataError(NotebookError):
     """A cell whose ``keep_output`` metadata contradicts its ``keep_output`` tag."""
-
-
-class StripOptionError(UsageError):
-    """A strip option that cannot be honoured (e.g. an extra key outside cell./metadata.)."""
-
-
-@dataclass(frozen=True)
-class StripOptions:
-    """Every nbstripout option; the defaults strip exactly what nbstripout strips.
-
-    ``keep_output`` False still honours a notebook's own ``metadata.keep_output``; per-cell
-    ``keep_output`` metadata or tag and ``init_cell`` metadata are always honoured.
-    """
-
-    keep_output: bool = False
-    keep_count: bool = False
-    keep_id: bool = False
-    extra_keys: tuple[str, ...] = ()
-    keep_metadata_keys: tuple[str, ...] = ()
-    drop_empty_cells: bool = False
-    drop_tagged_cells: tuple[str, ...] = ()
-    strip_init_cells: bool = False
-    max_size: int = 0
-    keep_output_types: tuple[str, ...] = ()
-    drop_output_types: tuple[str, ...] = ()
-    mode: Mode = "auto"
-    on_error: OnError = "error"
-    # Derived: the notebook-level and cell-level keys to pop, split once.
-    _nb_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _cell_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("auto", "jupyter", "zeppelin"):
-            raise StripOptionError(f"unknown notebook mode '{self.mode}'",
-                                   hint="use auto, jupyter or zeppelin")
-        if self.on_error not in ("error", "passthrough"):
-            raise StripOptionError(f"unknown on-error action '{self.on_error}'",
-                                   hint="use error or passthrough")
-        if self.max_size < 0:
-            raise StripOptionError("max-size cannot be negative")
-        nb_keys: list[str] = []
-        cell_keys: list[str] = []
-        for key in (*DEFAULT_EXTRA_KEYS, *self.extra_keys):
-            if key in self.keep_metadata_keys:
-                continue
-            namespace, dot, rest = key.partition(".")
-            if not dot or not rest or namespace not in ("cell", "metadata"):
-                raise StripOptionError(
-                    f"extra key '{key}' must start with 'metadata.' or 'cell.'",
-                    hint="e.g. metadata.kernelspec or cell.metadata.collapsed",
-                )
-            (nb_keys if namespace == "metadata" else cell_keys).append(rest)
-        object.__setattr__(self, "_nb_keys", tuple(nb_keys))
-        object.__setattr__(self, "_cell_keys", tuple(cell_keys))
-
-
-# ---------------------------------------------------------------------------- options
-
-def _words(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(w for v in values for w in v.split())
-
-
-def parse_max_size(text: str, *, where: str = "max-size") -> int:
-    """nbstripout's sizes: a count of characters with an optional k/m/g (powers of 1000)."""
-    raw = text.strip()
-    mult = {"k": 10**3, "m": 10**6, "g": 10**9}.get(raw[-1:].lower(), 1)
-    num = raw[:-1] if mult != 1 else raw
-    if not (num.isascii() and num.isdigit()):
-        raise StripOptionError(f"{where}: '{text}' is not a size",
-                               hint="write a number with an optional k, m or g, e.g. 50 or 10k")
-    return int(num) * mult
-
-
-def options_from_config(cfg: Config) -> StripOptions:
-    """Build the options from the ``nb.*`` keys of ``.archives/config`` / ``archives.nb.*``.
-
-    List-valued keys take space-separated words and may be given more than once.
-    """
-    try:
-        return StripOptions(
-            keep_output=cfg.get_bool("nb.keep-output"),
-            keep_count=cfg.get_bool("nb.keep-count"),
-            keep_id=cfg.get_bool("nb.keep-id"),
-            extra_keys=_words(cfg.get_all("nb.extra-keys")),
-            keep_metadata_keys=_words(cfg.get_all("nb.keep-metadata-keys")),
-            drop_empty_cells=cfg.get_bool("nb.drop-empty-cells"),
-            drop_tagged_cells=_words(cfg.get_all("nb.drop-tagged-cells")),
-            strip_init_cells=cfg.get_bool("nb.strip-init-cells"),
-            max_size=parse_max_size(cfg.get("nb.max-size") or "0", where="config nb.max-size"),
-            keep_output_types=_words(cfg.get_all("nb.keep-output-type")),
-            drop_output_types=_words(cfg.get_all("nb.drop-output-type")),
-            mode=_choice(cfg, "nb.mode", ("auto", "jupyter", "zeppelin"), "auto"),  # type: ignore[arg-type]
-            on_error=_choice(cfg, "nb.on-error", ("error", "passthrough"), "error"),  # type: ignore[arg-type]
-        )
-    except StripOptionError as exc:
-        message = exc.message if exc.message.startswith("config") else f"config: {exc.message}"
-        raise ConfigError(message, hint=exc.hint) from None
-
-
-def _choice(cfg: Config, key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = (cfg.get(key) or default).strip().lower()
-    if value not in allowed:
-        raise ConfigError(f"config {key}: '{value}' is not one of {', '.join(allowed)}",
-                          hint=f"set {key} to one of {', '.join(allowed)}")
-    return value
 
 
 # ---------------------------------------------------------------------------- stripping
@@ -300,24 +180,31 @@ def strip_notebook(nb: dict[str, Any], opts: StripOptions, *,
             except CellMetadataError as exc:
                 raise CellMetadataError(f"{name}: {exc.message}", hint=exc.hint) from None
             _strip_outputs(cell, keep_this, opts)
-            if not opts.keep_count:
-                if "prompt_number" in cell:
-                    cell["prompt_number"] = None
-                if "execution_count" in cell:
-                    cell["execution_count"] = None
-            if not opts.keep_id:
-                if "id" in cell or has_ids:
-                    cell["id"] = str(index)
-            elif has_ids:
-                cid = cell.get("id")
-                if not isinstance(cid, str) or not cid or cid in seen_ids:
-                    cid = _fresh_id(index, cell, seen_ids)
-                    cell["id"] = cid
-                seen_ids.add(cid)
+            _strip_count_and_id(cell, index, opts, has_ids=has_ids, seen_ids=seen_ids)
             for key in opts._cell_keys:
                 pop_path(cell, key)
             index += 1
     return nb
+
+
+def _strip_count_and_id(cell: dict[str, Any], index: int, opts: StripOptions, *,
+                        has_ids: bool, seen_ids: set[str]) -> None:
+    """Execution counts become null; ids become the cell's index (with keep-id: kept, or a
+    fresh one where missing or repeated)."""
+    if not opts.keep_count:
+        if "prompt_number" in cell:
+            cell["prompt_number"] = None
+        if "execution_count" in cell:
+            cell["execution_count"] = None
+    if not opts.keep_id:
+        if "id" in cell or has_ids:
+            cell["id"] = str(index)
+    elif has_ids:
+        cid = cell.get("id")
+        if not isinstance(cid, str) or not cid or cid in seen_ids:
+            cid = _fresh_id(index, cell, seen_ids)
+            cell["id"] = cid
+        seen_ids.add(cid)
 
 
 def _strip_outputs(cell: dict[str, Any], keep_this: bool, opts: StripOptions) -> None:

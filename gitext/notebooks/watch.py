@@ -17,11 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitext.errors import ArchivesError
 from gitext.notebooks.pairing.formats import SKIP_DIRS, TEXT_EXTENSIONS, relpath
 from gitext.notebooks.pairing.sync import NotebookSyncError, SyncResult, sync
+
+if TYPE_CHECKING:
+    from gitext.git.repo import Repo
 
 # Event kinds that say nothing about content.
 _QUIET_EVENTS = frozenset({"opened", "closed_no_write"})
@@ -79,6 +82,78 @@ def _make_handler(top: Path, events: queue.Queue[Path]) -> Any:
     return Handler()
 
 
+class _Session:
+    """One watch: the folder, the work tree, what to report, and what sync itself wrote."""
+
+    def __init__(self, watched: Path, top: Path, repo: Repo, say: Callable[[str], None],
+                 on_sync: Callable[[list[SyncResult]], None] | None) -> None:
+        self.watched, self.top, self.repo, self.say = watched, top, repo, say
+        self.on_sync = on_sync
+        self.own = _OwnWrites()
+
+    def refresh(self, paths: list[Path]) -> None:
+        # Saving a notebook after a run changes its outputs, hence its size, and git would
+        # call it modified: re-register the ones whose stripped form is still the index's.
+        from gitext.notebooks.refresh import refresh
+
+        watched, top, say = self.watched, self.top, self.say
+        if paths == [watched]:  # the first pass: every notebook under the watched folder
+            rels = [] if watched == top else [relpath(watched, top)]
+        else:
+            rels = sorted(relpath(p, top) for p in paths if p.suffix == ".ipynb")
+            if not rels:
+                return
+        try:
+            report = refresh(self.repo, rels)
+        except ArchivesError as exc:
+            say(f"error: {exc.message}")
+            return
+        for rel in report.refreshed:
+            say(f"outputs only: {rel} (git status will not call it modified)")
+
+    def sync(self, paths: list[Path]) -> None:
+        top, say = self.top, self.say
+        self.refresh(paths)
+        try:
+            results = sync(top, paths, explicit_files=False)
+        except NotebookSyncError as exc:
+            results = exc.results
+            say(f"refused: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        except ArchivesError as exc:
+            say(f"error: {exc.message}")
+            return
+        for res in results:
+            for path in res.written:
+                self.own.remember(path)
+            if res.action not in ("unchanged", "conflict"):
+                say(f"{res.action}: {relpath(res.notebook, top)} <-> "
+                    f"{relpath(res.text, top)}"
+                    + (f" ({res.detail})" if res.detail else ""))
+        if self.on_sync is not None:
+            self.on_sync(results)
+
+
+def _sync_quiet_batches(session: _Session, events: queue.Queue[Path],
+                        stop: threading.Event, debounce: float) -> None:
+    """Gather events until the tree has been quiet for ``debounce`` seconds, then sync the
+    touched files (less the ones sync itself wrote); until ``stop`` is set."""
+    pending: set[Path] = set()
+    last = time.monotonic()
+    while not stop.is_set():
+        wait = debounce - (time.monotonic() - last) if pending else 0.2
+        try:
+            pending.add(events.get(timeout=max(0.01, min(wait, 0.2))))
+            last = time.monotonic()
+            continue
+        except queue.Empty:
+            pass
+        if pending and time.monotonic() - last >= debounce:
+            batch = sorted(p for p in pending if not session.own.is_own(p))
+            pending.clear()
+            if batch:
+                session.sync(batch)
+
+
 def watch(
     root: Path,
     *,
@@ -102,73 +177,18 @@ def watch(
     watched = Path(root).resolve()
     top = Repo.discover(watched).root.resolve()
     stop = stop_event or threading.Event()
-    own = _OwnWrites()
     events: queue.Queue[Path] = queue.Queue()
-
-    repo = Repo.discover(top)
-
-    def run_refresh(paths: list[Path]) -> None:
-        # Saving a notebook after a run changes its outputs, hence its size, and git would
-        # call it modified: re-register the ones whose stripped form is still the index's.
-        from gitext.notebooks.refresh import refresh
-
-        if paths == [watched]:  # the first pass: every notebook under the watched folder
-            rels = [] if watched == top else [relpath(watched, top)]
-        else:
-            rels = sorted(relpath(p, top) for p in paths if p.suffix == ".ipynb")
-            if not rels:
-                return
-        try:
-            report = refresh(repo, rels)
-        except ArchivesError as exc:
-            say(f"error: {exc.message}")
-            return
-        for rel in report.refreshed:
-            say(f"outputs only: {rel} (git status will not call it modified)")
-
-    def run_sync(paths: list[Path]) -> None:
-        run_refresh(paths)
-        try:
-            results = sync(top, paths, explicit_files=False)
-        except NotebookSyncError as exc:
-            results = exc.results
-            say(f"refused: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-        except ArchivesError as exc:
-            say(f"error: {exc.message}")
-            return
-        for res in results:
-            for path in res.written:
-                own.remember(path)
-            if res.action not in ("unchanged", "conflict"):
-                say(f"{res.action}: {relpath(res.notebook, top)} <-> "
-                    f"{relpath(res.text, top)}"
-                    + (f" ({res.detail})" if res.detail else ""))
-        if on_sync is not None:
-            on_sync(results)
+    session = _Session(watched, top, Repo.discover(top), say, on_sync)
 
     observer = Observer()
     observer.schedule(_make_handler(watched, events), os.fspath(watched), recursive=True)
     observer.start()
     try:
-        run_sync([watched])
+        session.sync([watched])
         say(f"watching {watched} for notebook pairs (Ctrl-C to stop)")
         if ready is not None:
             ready.set()
-        pending: set[Path] = set()
-        last = time.monotonic()
-        while not stop.is_set():
-            wait = debounce - (time.monotonic() - last) if pending else 0.2
-            try:
-                pending.add(events.get(timeout=max(0.01, min(wait, 0.2))))
-                last = time.monotonic()
-                continue
-            except queue.Empty:
-                pass
-            if pending and time.monotonic() - last >= debounce:
-                batch = sorted(p for p in pending if not own.is_own(p))
-                pending.clear()
-                if batch:
-                    run_sync(batch)
+        _sync_quiet_batches(session, events, stop, debounce)
     except KeyboardInterrupt:
         say("stopped")
     finally:

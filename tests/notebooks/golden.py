@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from gitext.notebooks.strip import StripOptions
+from gitext.notebooks.strip_options import StripOptions
 
 GOLDEN_DIR = ("conformance", "nbstripout", "notebooks")
 

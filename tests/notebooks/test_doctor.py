@@ -11,7 +11,7 @@ from gitext.notebooks.doctor import (
     renormalize_command,
     scan_notebooks,
 )
-from gitext.notebooks.strip import StripOptions
+from gitext.notebooks.strip_options import StripOptions
 from tests.conftest import archives, git
 from tests.notebooks.golden import GOLDEN_DIR
 

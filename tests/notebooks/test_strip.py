@@ -18,14 +18,12 @@ from hypothesis import strategies as st
 from gitext.config import Config
 from gitext.errors import ConfigError, NotebookError, UsageError
 from gitext.notebooks.strip import (
-    StripOptions,
     clean_notebook,
-    options_from_config,
-    parse_max_size,
     strip_and_compare,
     strip_bytes,
     strip_notebook,
 )
+from gitext.notebooks.strip_options import StripOptions, options_from_config, parse_max_size
 from tests.conftest import archives
 from tests.notebooks.nbgen import notebook, to_bytes
 
@@ -96,7 +94,8 @@ def test_serialisation_is_byte_identical_to_nbformats_writer(nb: dict[str, Any],
 
 
 def test_the_hot_path_does_not_import_nbformat() -> None:
-    code = ("import sys; from gitext.notebooks.strip import strip_bytes, StripOptions;"
+    code = ("import sys; from gitext.notebooks.strip import strip_bytes;"
+            " from gitext.notebooks.strip_options import StripOptions;"
             "strip_bytes(sys.stdin.buffer.read(), name='a.ipynb', opts=StripOptions());"
             "print('nbformat' in sys.modules, 'jsonschema' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], input=_nb([_cell("x")]),
