@@ -2,10 +2,8 @@
 
 The pure core of ``filter=archives-nb`` and ``git archives nb strip``. It does what
 nbstripout 0.9.1 does by default, with every one of its options (see
-``docs/notebooks.md``), and writes exactly the bytes nbformat's writer would: for
-nbformat 4 that is JSON with ``indent=1``, sorted keys, ``", "``/``": "`` separators,
-non-ASCII characters kept, multi-line text split into lists of lines, and one trailing
-newline.
+``docs/notebooks.md``), and writes exactly the bytes nbformat's writer would (see
+:mod:`gitext.notebooks.notebook_json`, which reads and writes the JSON).
 
 The options (what to keep, what else to strip) are :mod:`gitext.notebooks.strip_options`.
 
@@ -17,25 +15,22 @@ format has its own line-splitting rules.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import NotebookError
+from gitext.notebooks.notebook_json import (
+    NotebookFormatError,
+    dump_json,
+    dump_v4,
+    nbformat_version_module,
+    notebook_version,
+    parse_notebook_json,
+    restore_hint,
+    v4_from_disk,
+    v4_to_disk,
+)
 from gitext.notebooks.strip_options import StripOptions
-
-
-def _restore_hint(name: str) -> str:
-    if name.startswith("<"):
-        return "fix the notebook, or restore it from git"
-    return f"fix {display(name)}, or restore it with: git checkout -- {shell_arg(name)}"
-
-
-class NotebookFormatError(NotebookError):
-    """A file handed to the notebook stripper that is not a readable notebook."""
-
-    exit_code = 1
 
 
 class CellMetadataError(NotebookError):
@@ -100,15 +95,6 @@ def _keep_cell_output(cell: dict[str, Any], default: bool, strip_init_cells: boo
     if has_meta or has_tag:
         return meta_value or has_tag
     return default
-
-
-def notebook_version(nb: dict[str, Any]) -> tuple[int, int]:
-    """(major, minor) as nbformat reads them: a missing version is 1.0."""
-    major = nb.get("nbformat", 1)
-    minor = nb.get("nbformat_minor", 0)
-    if not isinstance(major, int) or isinstance(major, bool) or not isinstance(minor, int):
-        raise NotebookFormatError("has a non-numeric nbformat version")
-    return major, minor
 
 
 def _cell_lists(nb: dict[str, Any], major: int) -> Iterator[list[Any]]:
@@ -241,147 +227,6 @@ def strip_zeppelin(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
-# ---------------------------------------------------------------------------- disk format
-
-_SPLIT_MIMES = frozenset({"application/javascript", "image/svg+xml"})
-
-
-def is_json_mime(mime: str) -> bool:
-    return mime == "application/json" or (
-        mime.startswith("application/") and mime.endswith("+json"))
-
-
-def _join_bundle(bundle: Any) -> None:
-    if isinstance(bundle, dict):
-        for k, v in bundle.items():
-            if (isinstance(v, list) and not is_json_mime(k)
-                    and all(isinstance(s, str) for s in v)):
-                bundle[k] = "".join(v)
-
-
-def _split_bundle(bundle: Any) -> None:
-    if isinstance(bundle, dict):
-        for k, v in bundle.items():
-            if isinstance(v, str) and (k.startswith("text/") or k in _SPLIT_MIMES):
-                bundle[k] = v.splitlines(True)
-
-
-def _v4_cells(nb: dict[str, Any]) -> list[dict[str, Any]]:
-    cells = nb.get("cells")
-    if not isinstance(cells, list):
-        raise NotebookFormatError("is not a notebook (no list of cells)")
-    for i, c in enumerate(cells):
-        if not isinstance(c, dict):
-            raise NotebookFormatError(f"is not a notebook (cell {i} is not a JSON object)")
-    return cells
-
-
-def v4_from_disk(nb: dict[str, Any]) -> None:
-    """nbformat 4 read normalisation: join lists of lines, drop transient keys."""
-    for i, cell in enumerate(_v4_cells(nb)):
-        src = cell.get("source")
-        if isinstance(src, list):
-            if not all(isinstance(s, str) for s in src):
-                raise NotebookFormatError(f"cell {i} has a source that is not text")
-            cell["source"] = "".join(src)
-        attachments = cell.get("attachments")
-        if isinstance(attachments, dict):
-            for bundle in attachments.values():
-                _join_bundle(bundle)
-        if cell.get("cell_type") == "code" and isinstance(cell.get("outputs"), list):
-            for out in cell["outputs"]:
-                if not isinstance(out, dict):
-                    continue
-                otype = out.get("output_type", "")
-                if otype in ("execute_result", "display_data"):
-                    _join_bundle(out.get("data"))
-                elif (otype and isinstance(out.get("text"), list)
-                      and all(isinstance(s, str) for s in out["text"])):
-                    out["text"] = "".join(out["text"])
-    _strip_transient(nb)
-
-
-def _strip_transient(nb: dict[str, Any]) -> None:
-    meta = nb.get("metadata")
-    if isinstance(meta, dict):
-        for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
-            meta.pop(key, None)
-    for cell in nb.get("cells") or []:
-        if isinstance(cell, dict) and isinstance(cell.get("metadata"), dict):
-            cell["metadata"].pop("trusted", None)
-
-
-def _v4_to_disk(nb: dict[str, Any]) -> None:
-    """nbformat 4 write normalisation: multi-line text becomes lists of lines."""
-    for cell in _v4_cells(nb):
-        if isinstance(cell.get("source"), str):
-            cell["source"] = cell["source"].splitlines(True)
-        attachments = cell.get("attachments")
-        if isinstance(attachments, dict):
-            for bundle in attachments.values():
-                _split_bundle(bundle)
-        if cell.get("cell_type") == "code" and isinstance(cell.get("outputs"), list):
-            for out in cell["outputs"]:
-                if not isinstance(out, dict):
-                    continue
-                otype = out.get("output_type")
-                if otype in ("execute_result", "display_data"):
-                    _split_bundle(out.get("data"))
-                elif otype == "stream" and isinstance(out.get("text"), str):
-                    out["text"] = out["text"].splitlines(True)
-    _strip_transient(nb)
-
-
-def _dump(obj: Any, **kwargs: Any) -> bytes:
-    text = json.dumps(obj, **kwargs)
-    if not text.endswith("\n"):
-        text += "\n"
-    # A lone surrogate (from a "\udXXX" escape in the input) can only sit inside a JSON
-    # string, where backslashreplace writes it back as the very same JSON escape.
-    return text.encode("utf-8", "backslashreplace")
-
-
-def _dump_v4(nb: dict[str, Any]) -> bytes:
-    return _dump(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False)
-
-
-def _nbformat_version_module(major: int) -> Any:
-    import nbformat  # old-format files only: the hot path never pays for this import
-
-    return nbformat.versions[major]
-
-
-# ---------------------------------------------------------------------------- bytes in/out
-
-def parse_notebook_json(data: bytes, *, name: str) -> dict[str, Any]:
-    """Decode and parse ``data``, or raise :class:`NotebookFormatError` naming ``name``."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise NotebookFormatError(
-            f"{name}: not UTF-8 (invalid byte at offset {exc.start})",
-            hint="save the notebook as UTF-8",
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise NotebookFormatError(f"{name}: empty file, not a notebook", hint=_restore_hint(name))
-    try:
-        nb = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NotebookFormatError(
-            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            hint=_restore_hint(name),
-        ) from None
-    except RecursionError:
-        raise NotebookFormatError(f"{name}: JSON nested too deeply",
-                                  hint=_restore_hint(name)) from None
-    if not isinstance(nb, dict):
-        raise NotebookFormatError(f"{name}: not a notebook (the JSON is not an object)",
-                                  hint=_restore_hint(name))
-    return nb
-
-
 def _is_zeppelin(name: str, opts: StripOptions) -> bool:
     return opts.mode == "zeppelin" or (opts.mode == "auto" and name.endswith(".zpln"))
 
@@ -393,8 +238,8 @@ def _strip_parsed(nb: dict[str, Any], data: bytes, *, name: str, opts: StripOpti
 
     try:
         if _is_zeppelin(name, opts):
-            before = _dump(nb, indent=2) if want_change else b""
-            out = _dump(strip_zeppelin(nb), indent=2)
+            before = dump_json(nb, indent=2) if want_change else b""
+            out = dump_json(strip_zeppelin(nb), indent=2)
             return out, want_change and out != before
         major, _ = notebook_version(nb)
         if major not in (1, 2, 3, 4):
@@ -410,25 +255,25 @@ def _strip_parsed(nb: dict[str, Any], data: bytes, *, name: str, opts: StripOpti
                     v4_from_disk(orig)
             strip_notebook(nb, opts, name=name)
             if major == 4:
-                _v4_to_disk(nb)
-                out = _dump_v4(nb)
+                v4_to_disk(nb)
+                out = dump_v4(nb)
                 if not want_change:
                     return out, False
-                _v4_to_disk(orig)
-                return out, out != _dump_v4(orig)
+                v4_to_disk(orig)
+                return out, out != dump_v4(orig)
             # nbformat 1 (and files with no version at all) are written as nbformat does.
-            out = _dump(nb, indent=4)
-            return out, want_change and out != _dump(orig, indent=4)
+            out = dump_json(nb, indent=4)
+            return out, want_change and out != dump_json(orig, indent=4)
         return _strip_old(nb, opts, name=name, want_change=want_change)
     except NotebookFormatError as exc:
         if exc.message.startswith(f"{name}: "):
             raise
         raise NotebookFormatError(f"{name}: {exc.message}",
-                                  hint=exc.hint or _restore_hint(name)) from None
+                                  hint=exc.hint or restore_hint(name)) from None
     except (TypeError, KeyError, AttributeError, ValueError, RecursionError) as exc:
         # A structure our reading of the schema did not anticipate: still one line.
         raise NotebookFormatError(f"{name}: not a readable notebook ({type(exc).__name__}: {exc})",
-                                  hint=_restore_hint(name)) from None
+                                  hint=restore_hint(name)) from None
 
 
 def _strip_old(nb: dict[str, Any], opts: StripOptions, *, name: str,
@@ -437,7 +282,7 @@ def _strip_old(nb: dict[str, Any], opts: StripOptions, *, name: str,
     major, minor = notebook_version(nb)
     if not isinstance(nb.get("worksheets"), list):
         raise NotebookFormatError(f"is not an nbformat {major} notebook (no worksheets)")
-    mod = _nbformat_version_module(major)
+    mod = nbformat_version_module(major)
     node = mod.to_notebook_json(nb, minor=minor)
     before = mod.writes_json(node) if want_change else ""
     strip_notebook(node, opts, name=name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitext.notebooks.strip import (
+from gitext.notebooks.notebook_json import (
     NotebookFormatError,
     is_json_mime,
     notebook_version,

@@ -27,7 +27,7 @@ INVENTORY = {
     "notebooks/refresh.py": "outputs kept aside in the git dir",
     "notebooks/pairing/state.py": "the pairing state (nbsync/) in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
-    "commands/notebooks.py": "the user's own notebook files named on the command line",
+    "commands/nbstrip.py": "the user's own notebook files named on the command line",
     "commands/core.py": "the user's files named on the command line",
     "pipeline/engine.py": "the run-cache in the git dir",
     "pipeline/metrics.py": "a private temp folder (scratch copies go through WorkTree)",
