@@ -53,7 +53,7 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
     if _REF_NAME_RE.fullmatch(remote_name):
         args.append(f"--remotes={remote_name}")
     refs = resolve_blobs(repo, blobs_rev_list(repo, args), PathFilter(),
-                          yaml_revs=list(dict.fromkeys(local_shas)))
+                         yaml_revs=list(dict.fromkeys(local_shas)))
     if not refs.objects and not refs.manifests:
         return 0
     store = LocalStore(repo.archives_dir)

@@ -82,7 +82,7 @@ def _lock_dir(path: str) -> str | None:
 
 
 def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
-              uncached: UncachedOutputs | None = None) -> None:
+             uncached: UncachedOutputs | None = None) -> None:
     for path, md5, size in _lock_outs(data, lock_dir, uncached):
         is_dir = md5.endswith(".dir")
         digest = md5[:-4] if is_dir else md5
@@ -132,8 +132,8 @@ def _read_yamls(repo: Repo, dirs: Iterable[str], revs: Sequence[str],
 
 
 def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
-                   sizes: dict[str, int] | None = None, *,
-                   yaml_revs: Sequence[str] = ()) -> References:
+                  sizes: dict[str, int] | None = None, *,
+                  yaml_revs: Sequence[str] = ()) -> References:
     """Pointer ids and lock outputs among ``blobs`` (sha -> a path it appears at). A lock's
     ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among ``blobs``, else
     from that folder's ``dvc.yaml`` at ``yaml_revs``."""
@@ -223,7 +223,7 @@ def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool
                                      if rev_exists(repo, f"{s}^{n}")]]
         if rev_exists(repo, "HEAD") or len(args) > 1 or has_refs(repo):
             refs.update(resolve_blobs(repo, blobs_rev_list(repo, args), keep,
-                                       yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else []))
+                                      yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else []))
     else:
         for rev in revs or ["HEAD"]:
             sha = repo.resolve_rev(rev)

@@ -307,7 +307,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     def download(item: TransferItem) -> None:
         tmp = store.tmp / f"fetch-{run_id}-{next(names)}"
         size, final, st = _download_verified(store, remote, item, tmp, sizes=refs.sizes,
-                                            progress=progress)
+                                             progress=progress)
         with lock:
             report.transferred.append(item.oid)
             report.bytes += size
