@@ -273,11 +273,11 @@ def pre_push(repo: Repo, args: list[str]) -> int:
                  "reference is not uploaded")
             log.line("hint: git archives remote add -d storage <directory or s3://bucket/path>")
         return 0
-    from gitext.sync import transfer
+    from gitext.sync.prepush import pre_push
 
     remote_name = args[0] if args else ""
     remote_url = args[1] if len(args) > 1 else ""
-    code: int = transfer.pre_push(repo, remote_name, remote_url, lines)
+    code: int = pre_push(repo, remote_name, remote_url, lines)
     return code
 
 

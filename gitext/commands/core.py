@@ -271,9 +271,9 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         lines += plines
         result["pipeline"] = plines
     if remote is not None:
-        from gitext.sync import transfer
+        from gitext.sync.prepush import remote_status_lines
 
-        rlines = transfer.remote_status_lines(repo, remote or None)
+        rlines = remote_status_lines(repo, remote or None)
         lines += rlines
         result["remote"] = rlines
     if as_json:

@@ -349,10 +349,10 @@ def cmd_remote_default(*, name: str | None, local: bool, unset: bool) -> int:
 
 
 def cmd_remote_status(*, name: str | None, revs: list[str] | None, all_commits: bool) -> int:
-    from gitext.sync import transfer
+    from gitext.sync.prepush import remote_status_lines
 
     repo = _repo()
-    for line in transfer.remote_status_lines(repo, name, revs=revs, all_commits=all_commits):
+    for line in remote_status_lines(repo, name, revs=revs, all_commits=all_commits):
         print(line)
     return 0
 
@@ -367,7 +367,9 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     from gitext.progress import Progress
     from gitext.remotes import open_remote
     from gitext.store.objects import LocalStore
-    from gitext.sync import transfer
+    from gitext.sync import runcache, transfer
+    from gitext.sync.fill import InPlaceFill
+    from gitext.sync.references import find_references
 
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -376,14 +378,14 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     # Paths given relative to the current folder become repository-relative patterns.
     include = [_repo_relative(p, root) for p in include]
     store = LocalStore(repo.archives_dir)
-    refs = transfer.find_references(repo, revs, all_commits=all_commits, include=include,
-                                    exclude=exclude, store=store)
+    refs = find_references(repo, revs, all_commits=all_commits, include=include,
+                           exclude=exclude, store=store)
     cfg = Config.load(root)
     rem = open_remote(cfg, remote, root=root)
     # pull: pointer files are written as their objects arrive (see _fill_work_tree); the
     # filler holds index.lock until it is finished, and is always released here.
-    filler = transfer.InPlaceFill(repo, store, _literal_paths(include), jobs=jobs,
-                                  direct=cfg.get_bool("core.directio", True)) \
+    filler = InPlaceFill(repo, store, _literal_paths(include), jobs=jobs,
+                         direct=cfg.get_bool("core.directio", True)) \
         if verb == "pull" else None
     try:
         try:
@@ -408,9 +410,9 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
             runs = None
             if run_cache:
                 if verb == "push":
-                    runs = transfer.push_run_cache(repo, rem, jobs=jobs, store=store)
+                    runs = runcache.push_run_cache(repo, rem, jobs=jobs, store=store)
                 else:
-                    runs = transfer.fetch_run_cache(repo, rem, jobs=jobs, store=store)
+                    runs = runcache.fetch_run_cache(repo, rem, jobs=jobs, store=store)
         finally:
             rem.close()
         print(f"{verb}: {report.summary()} [{rem.name}: {rem.url}]")
@@ -435,7 +437,7 @@ def _literal(path: str) -> str:
     selection relative to the repository's top."""
     import os
 
-    from gitext.sync.transfer import LITERAL
+    from gitext.sync.patterns import LITERAL
 
     top = _repo().root
     rel = os.path.relpath(os.path.abspath(path), top)
@@ -445,7 +447,7 @@ def _literal(path: str) -> str:
 def _literal_paths(include: list[str]) -> list[str] | None:
     """The selections git can take as pathspecs for the in-place fill (glob patterns are
     left to the filter that runs afterwards)."""
-    from gitext.sync.transfer import LITERAL
+    from gitext.sync.patterns import LITERAL
 
     out = [p if p.startswith(LITERAL) else p.lstrip("/") for p in include
            if p.startswith(LITERAL) or not any(c in p for c in "*?[")]
@@ -558,7 +560,7 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
         code = 1
     missing = list(report.missing)
     if include or exclude:
-        from gitext.sync.transfer import PathFilter
+        from gitext.sync.patterns import PathFilter
 
         keep = PathFilter(include, exclude)
         wanted = [p for p in missing if keep(p)]
@@ -581,21 +583,20 @@ def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
            jobs: int | None, expire: str | None = None) -> int:
     from gitext.config import Config, format_size
     from gitext.remotes import open_remote
-    from gitext.sync import transfer
+    from gitext.sync.gc import DEFAULT_GC_EXPIRE, apply_gc, parse_expire, plan_gc
 
     repo = _repo()
     cfg = Config.load(repo.root)
     if expire is not None:
-        grace = transfer.parse_expire(expire)
+        grace = parse_expire(expire)
     else:
         configured = cfg.get("gc.expire")
-        grace = transfer.parse_expire(configured or transfer.DEFAULT_GC_EXPIRE,
-                                      where="config gc.expire")
+        grace = parse_expire(configured or DEFAULT_GC_EXPIRE, where="config gc.expire")
     rem = None
     if remote is not None:
         rem = open_remote(cfg, remote or None, root=repo.root)
     try:
-        plan = transfer.plan_gc(repo, all_commits=all_commits, remote=rem, expire=grace)
+        plan = plan_gc(repo, all_commits=all_commits, remote=rem, expire=grace)
         where = f"remote '{rem.name}' ({rem.url})" if rem is not None else "the local cache"
         real = not dry_run and (rem is None or yes)
         for key, size in plan.doomed:
@@ -612,7 +613,7 @@ def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
             print("gc: nothing deleted on the remote: re-run with --yes to delete",
                   file=sys.stderr)
         if real and plan.doomed:
-            transfer.apply_gc(repo, plan, remote=rem, jobs=jobs)
+            apply_gc(repo, plan, remote=rem, jobs=jobs)
     finally:
         if rem is not None:
             rem.close()

@@ -325,14 +325,14 @@ class LargeFileDriver:
         if self._fetch_failed:  # one unreachable remote is reported once, not per file
             return
         from gitext.remotes import open_remote
-        from gitext.sync import transfer
+        from gitext.sync.references import References
+        from gitext.sync.transfer import fetch
 
         try:
             if self._remote is None:  # opened once for every file of this git command
                 self._remote = open_remote(self.config, root=self.repo.worktree)
-            report = transfer.fetch(self.repo, self._remote,
-                                    transfer.References(objects={pointer.oid}), jobs=1,
-                                    store=self.store)
+            report = fetch(self.repo, self._remote, References(objects={pointer.oid}), jobs=1,
+                           store=self.store)
         except ArchivesError as exc:
             self._fetch_failed = True
             note(f"{display(path)}: could not fetch its content: {exc.message}")
@@ -410,9 +410,9 @@ class LargeFileDriver:
             self._delay_done = True
             wanted = sorted({p.oid for p in self._delayed.values()})
             try:
-                from gitext.sync import transfer
+                from gitext.sync.transfer import fetch_objects
 
-                transfer.fetch_objects(self.repo, wanted, store=self.store)
+                fetch_objects(self.repo, wanted, store=self.store)
             except ArchivesError as exc:
                 note(f"could not fetch {len(wanted)} object(s): {exc.message}")
             finally:

@@ -1,7 +1,7 @@
 """Who holds ``index.lock``, so that a refusal can say whether it is safe to remove.
 
 git takes ``<git dir>/index.lock`` (O_EXCL) while it rewrites the index; so does
-:class:`gitext.sync.transfer.InPlaceFill`. A process killed with SIGKILL leaves the file behind
+:class:`gitext.sync.fill.InPlaceFill`. A process killed with SIGKILL leaves the file behind
 and every later command that writes the index fails. git cannot say who left it; we record
 our own holding in ``index.lock.archives`` (pid, host, start) beside it, and read it back
 when a lock is in the way.

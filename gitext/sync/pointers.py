@@ -144,31 +144,7 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
         # stat in the index itself (a refresh would re-clean every byte: git takes a size
         # change as a content change). Only files that are still exactly their pointer are
         # named, so no edit of the user's is overwritten.
-        from gitext.fs.worktree import WorkTree
-
-        with WorkTree(root) as wt:
-            for tp in to_checkout:
-                # git skips a file whose stat matches its index entry: make it differ.
-                wt.set_times(tp.path, (0, 0))
-        env = dict(os.environ, GIT_ARCHIVES_SKIP_HOOKS="1")
-        env.pop("GIT_INDEX_FILE", None)
-        listing = b"".join(tp.path.encode("utf-8", "surrogateescape") + b"\0"
-                           for tp in to_checkout)
-        proc = subprocess.run(
-            ["git", "--literal-pathspecs", "checkout", "--pathspec-from-file=-",
-             "--pathspec-file-nul"],
-            cwd=root, input=listing, capture_output=True, env=env, check=False)
-        if proc.returncode != 0:
-            lock = repo.git_dir / "index.lock"
-            if lock.exists():
-                from gitext.git.indexlock import locked_error
-
-                raise locked_error(lock)
-            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise ArchivesError(
-                f"could not fill in {len(to_checkout)} file(s): {err[-1] if err else 'git failed'}",
-                hint="run 'git archives fsck', then 'git archives pull' again",
-            )
+        _git_checkout(repo, to_checkout)
         for tp in to_checkout:
             dest = root / tp.path
             if worktree_is_pointer(dest, tp.pointer):
@@ -178,6 +154,37 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
                 done_abs.append(os.fspath(dest))
     pending.remove_many(done_abs)
     return report
+
+
+def _git_checkout(repo: Repo, to_checkout: list[TrackedPointer]) -> None:
+    """``git checkout`` of exactly these files (the smudge filter serves them from the
+    cache); raises if git fails."""
+    from gitext.fs.worktree import WorkTree
+
+    root = repo.root
+    with WorkTree(root) as wt:
+        for tp in to_checkout:
+            # git skips a file whose stat matches its index entry: make it differ.
+            wt.set_times(tp.path, (0, 0))
+    env = dict(os.environ, GIT_ARCHIVES_SKIP_HOOKS="1")
+    env.pop("GIT_INDEX_FILE", None)
+    listing = b"".join(tp.path.encode("utf-8", "surrogateescape") + b"\0"
+                       for tp in to_checkout)
+    proc = subprocess.run(
+        ["git", "--literal-pathspecs", "checkout", "--pathspec-from-file=-",
+         "--pathspec-file-nul"],
+        cwd=root, input=listing, capture_output=True, env=env, check=False)
+    if proc.returncode != 0:
+        lock = repo.git_dir / "index.lock"
+        if lock.exists():
+            from gitext.git.indexlock import locked_error
+
+            raise locked_error(lock)
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ArchivesError(
+            f"could not fill in {len(to_checkout)} file(s): {err[-1] if err else 'git failed'}",
+            hint="run 'git archives fsck', then 'git archives pull' again",
+        )
 
 
 def interrupted_fill_temps(repo: Repo) -> tuple[list[str], list[str]]:

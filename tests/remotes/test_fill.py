@@ -90,7 +90,7 @@ def test_fill_in_place_leaves_everything_to_git_when_the_index_is_locked(
         tmp_path: Path) -> None:
     from gitext.git.repo import Repo
     from gitext.store.objects import LocalStore
-    from gitext.sync.transfer import fill_in_place
+    from gitext.sync.fill import fill_in_place
 
     repo, _remote, files = _published(tmp_path)
     clone = _pointer_clone(tmp_path, repo)

@@ -145,7 +145,7 @@ def test_gc_refuses_a_grace_period_it_cannot_read(tmp_path: Path) -> None:
     ("now", 0.0), ("never", None), ("1.hour", 3600.0), ("30m", 1800.0), ("90s", 90.0),
     ("2.weeks.ago", 1209600.0), ("1.5 days", 129600.0), ("3 minutes ago", 180.0)])
 def test_parse_expire_reads_git_style_grace_periods(text: str, seconds: float | None) -> None:
-    from gitext.sync.transfer import parse_expire
+    from gitext.sync.gc import parse_expire
 
     assert parse_expire(text) == seconds
 
@@ -156,7 +156,7 @@ def test_a_recent_manifest_keeps_the_old_files_it_lists(tmp_path: Path) -> None:
     from gitext.git.repo import Repo
     from gitext.pipeline.dvchash import ManifestEntry, manifest_bytes
     from gitext.store.objects import LocalStore
-    from gitext.sync.transfer import plan_gc
+    from gitext.sync.gc import plan_gc
 
     repo = make_data_repo(tmp_path / "r", {"a.bin": b"1" * 100})
     r = Repo.discover(repo)

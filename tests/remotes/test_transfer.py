@@ -18,7 +18,7 @@ from gitext.pipeline.dvchash import ManifestEntry, manifest_bytes, write_manifes
 from gitext.progress import Progress
 from gitext.remotes import open_remote
 from gitext.store.objects import LocalStore
-from gitext.sync import transfer
+from gitext.sync import patterns, prepush, references, transfer
 from tests.conftest import archives, git
 from tests.remotes.conftest import add_dir_remote, make_data_repo
 
@@ -41,12 +41,12 @@ def test_referenced_objects_reads_head_by_default_and_history_on_request(tmp_pat
     (repo / "a.bin").write_bytes(v2)
     git(repo, "commit", "-qam", "v2")
     r = Repo.discover(repo)
-    assert transfer.referenced_objects(r, None) == {_sha(v2), _sha(other)}
-    assert transfer.referenced_objects(r, ["HEAD~1"]) == {_sha(v1), _sha(other)}
-    assert transfer.referenced_objects(r, None, all_commits=True) == {
+    assert references.referenced_objects(r, None) == {_sha(v2), _sha(other)}
+    assert references.referenced_objects(r, ["HEAD~1"]) == {_sha(v1), _sha(other)}
+    assert references.referenced_objects(r, None, all_commits=True) == {
         _sha(v1), _sha(v2), _sha(other)}
-    assert transfer.referenced_objects(r, None, include=["sub"]) == {_sha(other)}
-    assert transfer.referenced_objects(r, None, exclude=["*.bin"]) == set()
+    assert references.referenced_objects(r, None, include=["sub"]) == {_sha(other)}
+    assert references.referenced_objects(r, None, exclude=["*.bin"]) == set()
 
 
 def _pipeline_repo(tmp_path: Path) -> tuple[Path, bytes, list[bytes], ObjectId]:
@@ -76,9 +76,9 @@ def _pipeline_repo(tmp_path: Path) -> tuple[Path, bytes, list[bytes], ObjectId]:
 
 def test_lock_outputs_and_directory_manifests_are_referenced(tmp_path: Path) -> None:
     repo, model, parts, manifest = _pipeline_repo(tmp_path)
-    refs = transfer.referenced_objects(Repo.discover(repo), None)
+    refs = references.referenced_objects(Repo.discover(repo), None)
     assert refs == {_sha(b"raw" * 300), _md5(model), manifest, *(_md5(p) for p in parts)}
-    only_parts = transfer.referenced_objects(Repo.discover(repo), None, include=["parts/p1.txt"])
+    only_parts = references.referenced_objects(Repo.discover(repo), None, include=["parts/p1.txt"])
     assert only_parts == {manifest, _md5(parts[1])}
 
 
@@ -87,14 +87,14 @@ def test_pipeline_outputs_travel_with_push_and_fetch(tmp_path: Path) -> None:
     remote = _with_remote(repo, tmp_path)
     r = Repo.discover(repo)
     rem = open_remote(Config.load(repo), root=repo)
-    report = transfer.push(r, rem, transfer.find_references(r, None))
+    report = transfer.push(r, rem, references.find_references(r, None))
     assert report.ok and len(report.transferred) == 6
     assert (remote / (manifest.key + ".dir")).is_file()
     store = LocalStore(r.archives_dir)
     from gitext.store.objects import remove_tree_safely
 
     remove_tree_safely(store.files)
-    refs = transfer.find_references(r, None)
+    refs = references.find_references(r, None)
     assert refs.unexpanded == {manifest}  # not cached: its files are not known yet
     got = transfer.fetch(r, rem, refs)
     assert got.ok and len(got.transferred) == 6
@@ -129,12 +129,12 @@ def test_pre_push_uploads_only_the_new_commits_objects(tmp_path: Path) -> None:
     git(repo, "commit", "-qam", "new")
     head = r.resolve_rev("HEAD")
     line = f"refs/heads/main {head} refs/heads/main {base}"
-    assert transfer.pre_push(r, "origin", "/x", [line]) == 0
+    assert prepush.pre_push(r, "origin", "/x", [line]) == 0
     assert (remote / _sha(new).key).is_file()
     assert not (remote / _sha(old).key).exists()  # the remote already had that commit
     zero = "0" * 40
-    assert transfer.pre_push(r, "origin", "/x", [f"(delete) {zero} refs/heads/x {head}"]) == 0
-    assert transfer.pre_push(r, "origin", "/x", []) == 0
+    assert prepush.pre_push(r, "origin", "/x", [f"(delete) {zero} refs/heads/x {head}"]) == 0
+    assert prepush.pre_push(r, "origin", "/x", []) == 0
 
 
 def test_pre_push_raises_with_the_reason_when_objects_are_missing(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_pre_push_raises_with_the_reason_when_objects_are_missing(tmp_path: Path
     remove_tree_safely(LocalStore(r.archives_dir).files)
     head = r.resolve_rev("HEAD")
     with pytest.raises(RemoteError, match="not in the local cache"):
-        transfer.pre_push(r, "origin", "/x", [f"refs/heads/main {head} refs/heads/main {'0' * 40}"])
+        prepush.pre_push(r, "origin", "/x", [f"refs/heads/main {head} refs/heads/main {'0' * 40}"])
 
 
 @pytest.mark.parametrize(("pattern", "path", "hit"), [
@@ -158,17 +158,17 @@ def test_pre_push_raises_with_the_reason_when_objects_are_missing(tmp_path: Path
     ("a/**/x.bin", "a/x.bin", True), ("?.bin", "ab.bin", False), ("models/**", "models/m/1", True),
 ])
 def test_path_patterns_follow_git_style_globbing(pattern: str, path: str, hit: bool) -> None:
-    assert transfer.PathFilter([pattern])(path) is hit
+    assert patterns.PathFilter([pattern])(path) is hit
 
 
 @given(st.lists(st.text("abc.-_", min_size=1, max_size=5).filter(lambda s: s not in (".", "..")),
                 min_size=1, max_size=4))
 def test_a_literal_anchored_path_always_matches_itself(parts: list[str]) -> None:
     path = "/".join(parts)
-    f = transfer.PathFilter(["/" + path])
+    f = patterns.PathFilter(["/" + path])
     assert f(path)
     assert f(path + "/below")
-    assert transfer.PathFilter([], ["/" + path])(path) is False
+    assert patterns.PathFilter([], ["/" + path])(path) is False
 
 
 def test_progress_is_silent_in_a_pipe_and_shows_rate_and_eta_on_a_terminal() -> None:

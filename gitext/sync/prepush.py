@@ -1,0 +1,133 @@
+"""What a ``git push`` needs on the data remote, and what push and fetch would move.
+
+:func:`pre_push` implements git's pre-push hook protocol: it uploads the objects the pushed
+commits need that the default data remote lacks. :func:`remote_status` /
+:func:`remote_status_lines` compare the referenced objects with a remote
+(``status --remote``).
+
+Lower layer: never prints.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gitext.codec.hashing import ObjectId
+from gitext.errors import RemoteError
+from gitext.git.repo import Repo
+from gitext.remotes import Remote, open_remote
+from gitext.store.objects import LocalStore
+from gitext.sync.patterns import PathFilter
+from gitext.sync.references import (
+    References,
+    blobs_rev_list,
+    expand_manifests,
+    find_references,
+    is_zero_sha,
+    object_exists,
+    resolve_blobs,
+)
+from gitext.sync.transfer import load_config, push, transfer_items
+
+_REF_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[str]) -> int:
+    """git's pre-push hook: upload the objects the pushed commits need that the default data
+    remote lacks. Returns 0; raises :class:`RemoteError` (push refused) if it cannot."""
+    local_shas: list[str] = []
+    exclude: list[str] = []
+    for line in stdin_lines:
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        _lref, lsha, _rref, rsha = parts
+        if not is_zero_sha(lsha):
+            local_shas.append(lsha)
+        if not is_zero_sha(rsha) and object_exists(repo, rsha):
+            exclude.append(rsha)
+    if not local_shas:
+        return 0
+    args = [*dict.fromkeys(local_shas), "--not", *dict.fromkeys(exclude)]
+    if _REF_NAME_RE.fullmatch(remote_name):
+        args.append(f"--remotes={remote_name}")
+    refs = resolve_blobs(repo, blobs_rev_list(repo, args), PathFilter(),
+                         yaml_revs=list(dict.fromkeys(local_shas)))
+    if not refs.objects and not refs.manifests:
+        return 0
+    store = LocalStore(repo.archives_dir)
+    expand_manifests(store, refs, PathFilter())
+    remote = open_remote(load_config(repo), root=repo.worktree)
+    try:
+        report = push(repo, remote, refs, store=store)
+    finally:
+        remote.close()
+    if not report.ok:
+        lines = [f"data remote '{remote.name}' ({remote.url}): {report.summary()}"]
+        for oid in report.missing[:5]:
+            lines.append(f"  not in the local cache: {oid}")
+        for oid, why in report.failed[:5]:
+            lines.append(f"  {oid}: {why}")
+        raise RemoteError(
+            "; ".join(lines) if len(lines) == 1 else "\n".join(lines),
+            hint="fetch missing objects ('git archives fetch --all-commits') or retry; "
+                 "'git push --no-verify' skips the upload (teammates will lack the data)",
+        )
+    return 0
+
+
+
+# -- status ---------------------------------------------------------------------------------
+
+@dataclass
+class RemoteStatus:
+    remote: str
+    total: int
+    local_only: list[ObjectId]   # in the cache, not on the remote: push would upload
+    remote_only: list[ObjectId]  # on the remote, not in the cache: fetch would download
+    nowhere: list[ObjectId]      # on neither side
+
+
+def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
+    store = LocalStore(repo.archives_dir)
+    files, mans = transfer_items(refs, store)
+    items = [*files, *mans]
+    present = remote.backend.exists_many([i.key for i in items])
+    st = RemoteStatus(remote.name, len(items), [], [], [])
+    for i in items:
+        local = (store.root / i.key).is_file()
+        on_remote = i.key in present
+        if local and not on_remote:
+            st.local_only.append(i.oid)
+        elif on_remote and not local:
+            st.remote_only.append(i.oid)
+        elif not local and not on_remote:
+            st.nowhere.append(i.oid)
+    return st
+
+
+def remote_status_lines(repo: Repo, remote_name: str | None, *,
+                        revs: list[str] | None = None, all_commits: bool = False) -> list[str]:
+    """Human lines for ``status --remote``: what push and fetch would move."""
+    refs = find_references(repo, revs, all_commits=all_commits)
+    remote = open_remote(load_config(repo), remote_name, root=repo.worktree)
+    try:
+        st = remote_status(repo, remote, refs)
+    finally:
+        remote.close()
+    lines = [f"Remote '{st.remote}' ({remote.url}): {st.total} object(s) referenced"]
+    if not (st.local_only or st.remote_only or st.nowhere):
+        lines.append("  in sync: everything referenced is on both sides")
+    if st.local_only:
+        lines.append(f"  {len(st.local_only)} to push (only in the local cache)")
+    if st.remote_only:
+        lines.append(f"  {len(st.remote_only)} to fetch (only on the remote)")
+    if st.nowhere:
+        lines.append(f"  {len(st.nowhere)} missing on both sides")
+        lines += [f"    {o}" for o in st.nowhere[:10]]
+    if refs.unexpanded:
+        lines.append(f"  {len(refs.unexpanded)} directory manifest(s) not cached: their "
+                     "files are not counted")
+    return lines
+

@@ -1,0 +1,264 @@
+"""Which objects some revisions need.
+
+:func:`referenced_objects` / :func:`find_references` scan pointer blobs (and ``dvc.lock``
+outputs, with their ``.dir`` manifests expanded) reachable from revisions, cheaply: one
+``ls-tree``/``rev-list``, one ``cat-file --batch-check``, one ``cat-file --batch`` of the
+small blobs only. The helpers that list blobs at a revision or along a rev-list, and the
+stash commits, are shared with :mod:`gitext.sync.prepush` and :mod:`gitext.sync.gc`.
+
+Lower layer: never prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from gitext.codec import pointer as ptr
+from gitext.codec.hashing import ObjectId
+from gitext.errors import ArchivesError
+from gitext.git.repo import Repo
+from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
+from gitext.store.objects import LocalStore
+from gitext.sync.patterns import PathFilter
+
+LOCK_NAME = "dvc.lock"
+YAML_NAME = "dvc.yaml"
+
+
+@dataclass
+class References:
+    """Objects some revisions need. ``manifests`` are DVC ``.dir`` ids (stored under
+    ``<key>.dir``); their entries are in ``objects`` once the manifest could be read."""
+
+    objects: set[ObjectId] = field(default_factory=set)
+    manifests: set[ObjectId] = field(default_factory=set)
+    # manifest -> the output path it describes (for include/exclude of its entries)
+    manifest_paths: dict[ObjectId, str] = field(default_factory=dict)
+    unexpanded: set[ObjectId] = field(default_factory=set)
+    sizes: dict[ObjectId, int] = field(default_factory=dict)  # as pointers and locks say
+
+    def all(self) -> set[ObjectId]:
+        return self.objects | self.manifests
+
+    def update(self, other: References) -> None:
+        self.objects |= other.objects
+        self.manifests |= other.manifests
+        self.manifest_paths.update(other.manifest_paths)
+        self.unexpanded |= other.unexpanded
+        self.sizes.update(other.sizes)
+
+
+def _lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
+               ) -> list[tuple[str, str, int | None]]:
+    """(path relative to the repository, md5 or ``<md5>.dir``, size) of every output in a
+    lock that lives in a cache; outputs ``uncached`` names (``cache: false`` in dvc.yaml:
+    committed to git) are left out."""
+    from gitext.pipeline.lockfile import parse_lock
+
+    try:
+        lock = parse_lock(data.decode("utf-8"), file=f"{lock_dir}/{LOCK_NAME}".lstrip("/"))
+    except (ArchivesError, UnicodeDecodeError):
+        return []  # a broken lock is reported by the pipeline commands, not by transfers
+    found: list[tuple[str, str, int | None]] = []
+    for name, entry in lock.stages.items():
+        for out in entry.outs:
+            if out.md5 is None:
+                continue
+            if uncached is not None and (lock_dir, name, out.path) in uncached:
+                continue
+            path = out.path.strip("/")
+            found.append((f"{lock_dir}/{path}" if lock_dir else path, out.md5, out.size))
+    return found
+
+
+def _lock_dir(path: str) -> str | None:
+    """The folder of a ``dvc.lock`` blob path, or None if ``path`` is not a lock file."""
+    if path == LOCK_NAME:
+        return ""
+    if path.endswith("/" + LOCK_NAME):
+        return path[: -len(LOCK_NAME) - 1]
+    return None
+
+
+def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
+             uncached: UncachedOutputs | None = None) -> None:
+    for path, md5, size in _lock_outs(data, lock_dir, uncached):
+        is_dir = md5.endswith(".dir")
+        digest = md5[:-4] if is_dir else md5
+        try:
+            oid = ObjectId("md5", digest)
+        except ArchivesError:
+            continue  # not an id we can address; the pipeline commands report it
+        if is_dir:
+            if keep.may_contain(path):
+                refs.manifests.add(oid)
+                refs.manifest_paths[oid] = path
+        elif keep(path):
+            refs.objects.add(oid)
+            if size is not None:
+                refs.sizes[oid] = size
+
+
+def _yaml_dir(path: str) -> str | None:
+    """The folder of a ``dvc.yaml`` blob path, or None if ``path`` is not one."""
+    if path == YAML_NAME:
+        return ""
+    if path.endswith("/" + YAML_NAME):
+        return path[: -len(YAML_NAME) - 1]
+    return None
+
+
+def _blob_sizes(repo: Repo, shas: Sequence[str]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    out = repo.git("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+                   input_bytes="".join(s + "\n" for s in shas).encode()).stdout
+    for line in out.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            sizes[parts[0]] = int(parts[2])
+    return sizes
+
+
+def _read_yamls(repo: Repo, dirs: Iterable[str], revs: Sequence[str],
+                uncached: UncachedOutputs) -> None:
+    """The ``dvc.yaml`` of each folder in ``dirs`` at each of ``revs`` (one cat-file)."""
+    names = [f"{rev}:{yaml_path(d)}" for d in sorted(dirs) for rev in dict.fromkeys(revs)
+             if "\n" not in d]
+    for name, data in repo.cat_blobs(names):
+        if data:
+            uncached.add_yaml(name.split(":", 1)[1].rpartition(YAML_NAME)[0].rstrip("/"),
+                              data)
+
+
+def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
+                  sizes: dict[str, int] | None = None, *,
+                  yaml_revs: Sequence[str] = ()) -> References:
+    """Pointer ids and lock outputs among ``blobs`` (sha -> a path it appears at). A lock's
+    ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among ``blobs``, else
+    from that folder's ``dvc.yaml`` at ``yaml_revs``."""
+    refs = References()
+    if not blobs:
+        return refs
+    if sizes is None:
+        sizes = _blob_sizes(repo, list(blobs))
+    lock_dirs = {d for d in map(_lock_dir, blobs.values()) if d is not None}
+    yamls = {sha: d for sha, d in ((s, _yaml_dir(p)) for s, p in blobs.items())
+             if d is not None and d in lock_dirs}
+    wanted = []
+    for sha, path in blobs.items():
+        size = sizes.get(sha, -1)
+        is_lock = _lock_dir(path) is not None and size > 0
+        if is_lock or sha in yamls or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)):
+            wanted.append(sha)
+    uncached = UncachedOutputs()
+    locks: list[tuple[bytes, str]] = []
+    for sha, data in repo.cat_blobs(wanted):
+        path = blobs[sha]
+        lock_dir = _lock_dir(path)
+        if lock_dir is not None:
+            locks.append((data, lock_dir))
+        elif sha in yamls:
+            uncached.add_yaml(yamls[sha], data)
+        else:
+            p = ptr.try_parse(data)
+            if p is not None:
+                refs.objects.add(p.oid)
+                refs.sizes[p.oid] = p.size
+    if locks and yaml_revs:
+        _read_yamls(repo, lock_dirs - set(yamls.values()), yaml_revs, uncached)
+    for data, lock_dir in locks:
+        add_lock(refs, data, lock_dir, keep, uncached)
+    return refs
+
+
+def blobs_at(repo: Repo, rev: str) -> tuple[dict[str, str], dict[str, int]]:
+    blobs: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    for mode, typ, blob, size, path in repo.ls_tree(rev):
+        if typ == "blob" and mode != "120000":
+            blobs.setdefault(blob, path)
+            sizes[blob] = size
+    return blobs, sizes
+
+
+def blobs_rev_list(repo: Repo, args: Sequence[str]) -> dict[str, str]:
+    out = repo.git("rev-list", "--objects", *args).stdout
+    blobs: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        sha, sep, path = line.partition(" ")
+        if sep and path:  # commits have no path; trees and blobs do (trees dropped later)
+            blobs.setdefault(sha, path)
+    return blobs
+
+
+def expand_manifests(store: LocalStore, refs: References, keep: PathFilter) -> None:
+    """Add the entries of every manifest present in ``store`` to ``refs.objects``."""
+    from gitext.pipeline.dvchash import parse_manifest
+
+    for m in sorted(refs.manifests):
+        path = store.root / (m.key + ".dir")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            refs.unexpanded.add(m)
+            continue
+        entries = parse_manifest(data, where=f"manifest {m.digest}.dir")
+        base = refs.manifest_paths.get(m, "")
+        for e in entries:
+            if keep(f"{base}/{e.relpath}" if base else e.relpath):
+                refs.objects.add(ObjectId("md5", e.md5))
+        refs.unexpanded.discard(m)
+
+
+def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool = False,
+                    include: Sequence[str] = (), exclude: Sequence[str] = (),
+                    store: LocalStore | None = None) -> References:
+    """What ``revs`` (default HEAD; or every commit) need, manifests expanded from the cache."""
+    keep = PathFilter(include, exclude)
+    refs = References()
+    if all_commits:
+        stashes = stash_commits(repo)
+        args = ["--all", *stashes, *[f"{s}^{n}" for s in stashes for n in (2, 3)
+                                     if rev_exists(repo, f"{s}^{n}")]]
+        if rev_exists(repo, "HEAD") or len(args) > 1 or has_refs(repo):
+            refs.update(resolve_blobs(repo, blobs_rev_list(repo, args), keep,
+                                      yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else []))
+    else:
+        for rev in revs or ["HEAD"]:
+            sha = repo.resolve_rev(rev)
+            blobs, sizes = blobs_at(repo, sha)
+            refs.update(resolve_blobs(repo, blobs, keep, sizes, yaml_revs=[sha]))
+    expand_manifests(store or LocalStore(repo.archives_dir), refs, keep)
+    return refs
+
+
+def referenced_objects(repo: Repo, revs: list[str] | None, *, all_commits: bool = False,
+                       include: Sequence[str] = (), exclude: Sequence[str] = ()) -> set[ObjectId]:
+    """Every object id (pointer oids, lock outputs, ``.dir`` manifests and the entries of those
+    manifests already cached) that ``revs`` — default HEAD — or all commits need."""
+    return find_references(repo, revs, all_commits=all_commits, include=include,
+                           exclude=exclude).all()
+
+
+def rev_exists(repo: Repo, rev: str) -> bool:
+    return repo.git("rev-parse", "--verify", "--quiet", rev + "^{commit}",
+                    check=False).returncode == 0
+
+
+def has_refs(repo: Repo) -> bool:
+    return bool(repo.git("for-each-ref", "--count=1", check=False).stdout.strip())
+
+
+def stash_commits(repo: Repo) -> list[str]:
+    proc = repo.git("stash", "list", "--format=%H", check=False)
+    return [s for s in proc.stdout.decode().split() if s]
+
+
+def is_zero_sha(sha: str) -> bool:
+    return not sha.strip("0")
+
+
+def object_exists(repo: Repo, sha: str) -> bool:
+    return repo.git("cat-file", "-e", sha, check=False).returncode == 0
+
