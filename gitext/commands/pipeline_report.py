@@ -157,7 +157,7 @@ def _revisions(repo: Any, *, all_branches: bool, all_tags: bool,
     """The revisions -a/-T/-A ask for (None: just the workspace)."""
     if not (all_branches or all_tags or all_commits):
         return None
-    from gitext.pipeline.metrics import list_revisions
+    from gitext.pipeline.metrics.revisions import list_revisions
 
     return list_revisions(repo, all_branches=all_branches, all_tags=all_tags,
                           all_commits=all_commits)
@@ -167,16 +167,23 @@ def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool
                  precision: int | None, all_branches: bool = False, all_tags: bool = False,
                  all_commits: bool = False) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.format import (
+        format_show,
+        format_show_revisions,
+        iter_errors,
+        show_revisions_to_json,
+        show_to_json,
+    )
+    from gitext.pipeline.metrics.read import collect_metrics
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
     revisions = _revisions(repo, all_branches=all_branches, all_tags=all_tags,
                            all_commits=all_commits)
-    snaps = [m.collect_metrics(repo, None, targets=paths)]
+    snaps = [collect_metrics(repo, None, targets=paths)]
     for rev in revisions or []:
-        snaps.append(m.collect_metrics(repo, rev.commit, targets=paths, label=rev.label))
-    errors = list(m.iter_errors(*snaps))
+        snaps.append(collect_metrics(repo, rev.commit, targets=paths, label=rev.label))
+    errors = list(iter_errors(*snaps))
     _warn(errors)
     if not any(snap.values for snap in snaps):
         if not errors:
@@ -184,15 +191,15 @@ def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool
         return 1 if errors else 0
     if revisions is None:
         if as_json:
-            sys.stdout.write(m.show_to_json(snaps[0], precision=precision))
+            sys.stdout.write(show_to_json(snaps[0], precision=precision))
         else:
-            sys.stdout.write(m.format_show(snaps[0], markdown=markdown,
-                                           precision=_table_precision(precision)))
+            sys.stdout.write(format_show(snaps[0], markdown=markdown,
+                                         precision=_table_precision(precision)))
     elif as_json:
-        sys.stdout.write(m.show_revisions_to_json(snaps, precision=precision))
+        sys.stdout.write(show_revisions_to_json(snaps, precision=precision))
     else:
-        sys.stdout.write(m.format_show_revisions(snaps, markdown=markdown,
-                                                 precision=_table_precision(precision)))
+        sys.stdout.write(format_show_revisions(snaps, markdown=markdown,
+                                               precision=_table_precision(precision)))
     return 0
 
 
@@ -200,17 +207,24 @@ def params_show(*, as_json: bool, markdown: bool, targets: Sequence[str] | None 
                 deps_only: bool = False, all_branches: bool = False, all_tags: bool = False,
                 all_commits: bool = False) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.format import (
+        format_show,
+        format_show_revisions,
+        iter_errors,
+        show_revisions_to_json,
+        show_to_json,
+    )
+    from gitext.pipeline.metrics.read import collect_params
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
     revisions = _revisions(repo, all_branches=all_branches, all_tags=all_tags,
                            all_commits=all_commits)
-    snaps = [m.collect_params(repo, None, targets=paths, deps_only=deps_only)]
+    snaps = [collect_params(repo, None, targets=paths, deps_only=deps_only)]
     for rev in revisions or []:
-        snaps.append(m.collect_params(repo, rev.commit, label=rev.label, targets=paths,
-                                      deps_only=deps_only))
-    errors = list(m.iter_errors(*snaps))
+        snaps.append(collect_params(repo, rev.commit, label=rev.label, targets=paths,
+                                    deps_only=deps_only))
+    errors = list(iter_errors(*snaps))
     _warn(errors)
     if not any(snap.values for snap in snaps):
         if not errors:
@@ -219,20 +233,20 @@ def params_show(*, as_json: bool, markdown: bool, targets: Sequence[str] | None 
     # Values as read, like 'params diff': a param is an input, not a measurement to round.
     if revisions is None:
         if as_json:
-            sys.stdout.write(m.show_to_json(snaps[0]))
+            sys.stdout.write(show_to_json(snaps[0]))
         else:
-            sys.stdout.write(m.format_show(snaps[0], kind="Param", precision=None,
-                                           markdown=markdown))
+            sys.stdout.write(format_show(snaps[0], kind="Param", precision=None,
+                                         markdown=markdown))
     elif as_json:
-        sys.stdout.write(m.show_revisions_to_json(snaps))
+        sys.stdout.write(show_revisions_to_json(snaps))
     else:
-        sys.stdout.write(m.format_show_revisions(snaps, kind="Param", precision=None,
-                                                 markdown=markdown))
+        sys.stdout.write(format_show_revisions(snaps, kind="Param", precision=None,
+                                               markdown=markdown))
     return 0
 
 
 def _table_precision(precision: int | None) -> int:
-    from gitext.pipeline.metrics import DEFAULT_PRECISION
+    from gitext.pipeline.metrics.format import DEFAULT_PRECISION
 
     return DEFAULT_PRECISION if precision is None else precision
 
@@ -260,18 +274,20 @@ def metrics_diff(*, a_rev: str, b_rev: str | None, show_all: bool,
                  targets: Sequence[str] | None, as_json: bool, markdown: bool,
                  precision: int | None) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.diff import diff_metrics
+    from gitext.pipeline.metrics.format import iter_errors
+    from gitext.pipeline.metrics.read import collect_metrics
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
-    old = m.collect_metrics(repo, a_rev, targets=paths)
-    new = m.collect_metrics(repo, b_rev, targets=paths)
-    _warn(list(m.iter_errors(old, new)))
+    old = collect_metrics(repo, a_rev, targets=paths)
+    new = collect_metrics(repo, b_rev, targets=paths)
+    _warn(list(iter_errors(old, new)))
     if not (old.values or new.values or old.errors or new.errors):
         print("no metrics: declare them under 'metrics:' in dvc.yaml, or pass --targets",
               file=sys.stderr)
         return 0
-    rows = m.diff_metrics(old.values, new.values, all=show_all)
+    rows = diff_metrics(old.values, new.values, all=show_all)
     return _print_diff(rows, old.label, new.label, kind="Metric", as_json=as_json,
                        markdown=markdown, precision=precision, with_change=True)
 
@@ -280,17 +296,19 @@ def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
                 markdown: bool, targets: Sequence[str] | None = None,
                 deps_only: bool = False) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.diff import diff_params
+    from gitext.pipeline.metrics.format import iter_errors
+    from gitext.pipeline.metrics.read import collect_params
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
-    old = m.collect_params(repo, a_rev, targets=paths, deps_only=deps_only)
-    new = m.collect_params(repo, b_rev, targets=paths, deps_only=deps_only)
-    _warn(list(m.iter_errors(old, new)))
+    old = collect_params(repo, a_rev, targets=paths, deps_only=deps_only)
+    new = collect_params(repo, b_rev, targets=paths, deps_only=deps_only)
+    _warn(list(iter_errors(old, new)))
     if not (old.values or new.values or old.errors or new.errors):
         print("no params: stages list none and there is no params.yaml", file=sys.stderr)
         return 0
-    rows = m.diff_params(old.values, new.values, all=show_all)
+    rows = diff_params(old.values, new.values, all=show_all)
     return _print_diff(rows, old.label, new.label, kind="Param", as_json=as_json,
                        markdown=markdown, precision=None, with_change=False)
 
@@ -298,19 +316,19 @@ def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
 def _print_diff(rows: Sequence[Any], old_label: str, new_label: str, *, kind: str,
                 as_json: bool, markdown: bool, precision: int | None,
                 with_change: bool) -> int:
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.format import diff_to_json, format_diff
 
     if as_json:
-        sys.stdout.write(m.diff_to_json(rows, precision=precision, with_change=with_change))
+        sys.stdout.write(diff_to_json(rows, precision=precision, with_change=with_change))
         return 0
     if not rows:
         print(f"no {kind.lower()} changed between {old_label} and {new_label}",
               file=sys.stderr)
         return 0
     table_precision = _table_precision(precision) if with_change else None
-    sys.stdout.write(m.format_diff(rows, old_label=old_label, new_label=new_label, kind=kind,
-                                   precision=table_precision, markdown=markdown,
-                                   show_change=with_change))
+    sys.stdout.write(format_diff(rows, old_label=old_label, new_label=new_label, kind=kind,
+                                 precision=table_precision, markdown=markdown,
+                                 show_change=with_change))
     return 0
 
 
