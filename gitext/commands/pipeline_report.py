@@ -385,6 +385,8 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
     elif markdown:
         text = f"```mermaid\n{d.render_mermaid(graph)}```\n"
     else:
-        text = d.render_ascii(graph, unicode=_can_draw_boxes())
+        from gitext.pipeline.dag_ascii import render_ascii
+
+        text = render_ascii(graph, unicode=_can_draw_boxes())
     sys.stdout.write(text)
     return 0
