@@ -22,6 +22,12 @@ def _where() -> tuple[Path, Path]:
 
 
 def register(sub: Any) -> None:
+    _add_repro(sub)
+    _add_checkout(sub)
+
+
+def _add_repro(sub: Any) -> None:
+    """``repro``."""
     p = sub.add_parser(
         "repro", help="run the stale stages of dvc.yaml (DVC's rules; -j for parallel)",
         description="Bring the pipeline up to date: run each stage whose command, "
@@ -42,6 +48,9 @@ def register(sub: Any) -> None:
         targets=ns.targets, jobs=ns.jobs, force=ns.force, dry=ns.dry,
         downstream=ns.downstream, single_item=ns.single_item, as_json=ns.json))
 
+
+def _add_checkout(sub: Any) -> None:
+    """``checkout``."""
     p = sub.add_parser("checkout", help="put pipeline outputs back as dvc.lock records them")
     p.add_argument("-f", "--force", action="store_true",
                    help="also overwrite outputs changed here and saved nowhere")

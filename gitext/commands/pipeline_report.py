@@ -54,12 +54,24 @@ def _params_scope_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
+    _add_metrics(sub)
+    _add_params(sub)
+    _add_dag(sub)
+
+
+def _add_metrics(sub: Any) -> None:
+    """``metrics`` and its verbs ``show`` and ``diff``."""
     metrics = sub.add_parser("metrics", help="show metrics, or compare them across revisions",
                              description="Show the pipeline's metrics, or compare them "
                                          "between revisions and the workspace.")
     msub = metrics.add_subparsers(dest="metrics_verb", metavar="<command>")
     metrics.set_defaults(func=lambda ns: _missing_subcommand(metrics))
+    _add_metrics_show(msub)
+    _add_metrics_diff(msub)
 
+
+def _add_metrics_show(msub: Any) -> None:
+    """``metrics show``."""
     show = msub.add_parser("show", help="print the current metrics",
                            description="Print every metric the pipeline declares, as it is "
                                        "in the workspace; with -a/-T/-A also as it is in "
@@ -72,6 +84,9 @@ def register(sub: Any) -> None:
         targets=ns.targets or None, as_json=ns.json, markdown=ns.md, precision=ns.precision,
         all_branches=ns.all_branches, all_tags=ns.all_tags, all_commits=ns.all_commits))
 
+
+def _add_metrics_diff(msub: Any) -> None:
+    """``metrics diff``."""
     diff = msub.add_parser(
         "diff", help="compare metrics between revisions (default: HEAD and the workspace)",
         description="Compare metrics between A_REV (default HEAD) and B_REV (default the "
@@ -89,10 +104,19 @@ def register(sub: Any) -> None:
         a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
         as_json=ns.json, markdown=ns.md, precision=ns.precision))
 
+
+def _add_params(sub: Any) -> None:
+    """``params`` and its verbs ``show`` and ``diff``."""
     params = sub.add_parser("params", help="show parameters, or compare them across revisions",
                             description="Show or compare the parameters the pipeline uses.")
     psub = params.add_subparsers(dest="params_verb", metavar="<command>")
     params.set_defaults(func=lambda ns: _missing_subcommand(params))
+    _add_params_show(psub)
+    _add_params_diff(psub)
+
+
+def _add_params_show(psub: Any) -> None:
+    """``params show``."""
     pshow = psub.add_parser(
         "show", help="print the params the stages use",
         description="Print the params the pipeline's stages use (and every key of "
@@ -105,6 +129,10 @@ def register(sub: Any) -> None:
     pshow.set_defaults(func=lambda ns: params_show(
         targets=ns.targets, deps_only=ns.deps, as_json=ns.json, markdown=ns.md,
         all_branches=ns.all_branches, all_tags=ns.all_tags, all_commits=ns.all_commits))
+
+
+def _add_params_diff(psub: Any) -> None:
+    """``params diff``."""
     pdiff = psub.add_parser(
         "diff", help="compare params between revisions (default: HEAD and the workspace)",
         description="Compare params between A_REV (default HEAD) and B_REV (default the "
@@ -120,6 +148,9 @@ def register(sub: Any) -> None:
         a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
         deps_only=ns.deps, as_json=ns.json, markdown=ns.md))
 
+
+def _add_dag(sub: Any) -> None:
+    """``dag``."""
     dag = sub.add_parser("dag", help="draw the pipeline's stages and how they connect",
                          description="Draw the stage graph of every dvc.yaml (with --outs, "
                                      "the graph of outputs): boxes and arrows in the "
@@ -362,31 +393,44 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
     d.detect_problems(graph)
     stages = None if target is None else d.resolve_targets(graph, [target], root=repo.root)
     if outs:
-        out_graph = d.outs_graph(graph)
-        if stages is not None:
-            wanted = d.stage_outputs(graph, stages)
-            if not wanted:
-                raise PipelineError(f"stage '{target}' has no outputs to draw",
-                                    hint="draw its stages instead: "
-                                         f"git archives dag {shell_arg(target or '')}")
-            out_graph = d.ancestors_graph(out_graph, wanted, full=full)
-        if not out_graph.nodes:
-            raise PipelineError("no outputs: no stage in dvc.yaml declares outs, metrics or "
-                                "plots", hint="draw the stages instead: git archives dag")
-        graph = out_graph
+        graph = _outputs_to_draw(graph, stages, target=target, full=full)
     elif stages is not None:
         graph = d.ancestors_graph(graph, stages, full=full)
     if collapse:
         graph = d.collapse_groups(graph)
-    if dot:
-        text = d.render_dot(graph)
-    elif mermaid:
-        text = d.render_mermaid(graph)
-    elif markdown:
-        text = f"```mermaid\n{d.render_mermaid(graph)}```\n"
-    else:
-        from gitext.pipeline.dag_ascii import render_ascii
-
-        text = render_ascii(graph, unicode=_can_draw_boxes())
-    sys.stdout.write(text)
+    sys.stdout.write(_render_dag(graph, dot=dot, mermaid=mermaid, markdown=markdown))
     return 0
+
+
+def _outputs_to_draw(graph: Any, stages: list[str] | None, *, target: str | None,
+                     full: bool) -> Any:
+    """``dag --outs``: the graph of outputs (of ``stages`` and what they need, if given)."""
+    from gitext.errors import PipelineError
+    from gitext.pipeline import dag as d
+
+    out_graph = d.outs_graph(graph)
+    if stages is not None:
+        wanted = d.stage_outputs(graph, stages)
+        if not wanted:
+            raise PipelineError(f"stage '{target}' has no outputs to draw",
+                                hint="draw its stages instead: "
+                                     f"git archives dag {shell_arg(target or '')}")
+        out_graph = d.ancestors_graph(out_graph, wanted, full=full)
+    if not out_graph.nodes:
+        raise PipelineError("no outputs: no stage in dvc.yaml declares outs, metrics or "
+                            "plots", hint="draw the stages instead: git archives dag")
+    return out_graph
+
+
+def _render_dag(graph: Any, *, dot: bool, mermaid: bool, markdown: bool) -> str:
+    from gitext.pipeline import dag as d
+
+    if dot:
+        return d.render_dot(graph)
+    if mermaid:
+        return d.render_mermaid(graph)
+    if markdown:
+        return f"```mermaid\n{d.render_mermaid(graph)}```\n"
+    from gitext.pipeline.dag_ascii import render_ascii
+
+    return render_ascii(graph, unicode=_can_draw_boxes())
