@@ -11,7 +11,6 @@ what depends on it; everything else finishes and keeps its results.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -20,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitext.errors import ArchivesError, PipelineError
-from gitext.fs.worktree import WorkTree
 from gitext.pipeline import dvchash, outputs, runcache
 from gitext.pipeline.dvchash import HashInfo
+from gitext.pipeline.gitignore import ensure_gitignored
 from gitext.pipeline.lockfile import Lock, LockedFile, lock_folding, make_entry, write_lock
 from gitext.pipeline.model import Out, Pipeline, Stage
 from gitext.pipeline.project import Project, select_stages
@@ -65,7 +64,6 @@ class ReproResult:
         return not self.failed
 
 
-
 # -- lock entries --------------------------------------------------------------------------------
 
 def hash_entry(path: str, info: HashInfo) -> dict[str, Any]:
@@ -83,7 +81,6 @@ def hash_entry(path: str, info: HashInfo) -> dict[str, Any]:
 def _locked(d: dict[str, Any]) -> LockedFile:
     return LockedFile(path=d["path"], md5=d["md5"], size=d.get("size"), nfiles=d.get("nfiles"),
                       isexec=d.get("isexec"), hash="md5")
-
 
 
 class MissingParamError(PipelineError):
@@ -116,53 +113,6 @@ def current_params(project: Project, stage: Stage) -> dict[str, dict[str, Any]]:
                     hint=f"add '{key}' to {pdep.repo_path}, or remove it from the stage") \
                     from None
     return {f: v for f, v in result.items() if v}
-
-
-
-# -- .gitignore ----------------------------------------------------------------------------------
-
-def ensure_gitignored(wt: WorkTree, repo_paths: Sequence[str]) -> None:
-    """Add ``/name`` to the ``.gitignore`` beside each path not yet ignored, as DVC does."""
-    # The usual case, a path whose own line is already there (a stage run before), costs
-    # a read of that .gitignore and no git process.
-    root = wt.root
-    todo: list[tuple[str, Path, str, str]] = []  # (repo path, .gitignore, entry, its text)
-    for repo_path in repo_paths:
-        target = root / repo_path
-        gitignore = target.parent / ".gitignore"
-        entry = "/" + _escape_gitignore(target.name)
-        try:
-            text = gitignore.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        if entry + "\n" not in text.splitlines(keepends=True):
-            todo.append((repo_path, gitignore, entry, text))
-    if not todo:
-        return
-    proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
-        input=b"".join(t[0].encode() + b"\0" for t in todo), capture_output=True,
-        check=False)
-    ignored = {p.decode() for p in proc.stdout.split(b"\0") if p}
-    for repo_path, gitignore, entry, _text in todo:
-        if repo_path in ignored:
-            continue
-        try:  # read again: an earlier path of this loop may have added to the same file
-            text = gitignore.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        if entry + "\n" in text.splitlines(keepends=True):
-            continue
-        prefix = "" if not text or text.endswith("\n") else "\n"
-        wt.write_bytes(gitignore.relative_to(root).as_posix(),
-                       (text + prefix + entry + "\n").encode("utf-8"))
-
-
-def _escape_gitignore(name: str) -> str:
-    out = "".join("\\" + c if c in "[]!*#?" else c for c in name)
-    if out.endswith(" "):
-        out = out[:-1] + "\\ "
-    return out
 
 
 # -- repro ---------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ INVENTORY = {
     "commands/notebooks.py": "the user's own notebook files named on the command line",
     "commands/core.py": "the user's files named on the command line",
     "pipeline/runcache.py": "the run-cache in the git dir",
-    "pipeline/repro.py": "the .gitignore beside an output (through WorkTree)",
+    "pipeline/gitignore.py": "the .gitignore beside an output (through WorkTree)",
     "pipeline/metrics/read.py": "a private temp folder (scratch copies go through WorkTree)",
     "demo/__init__.py": "the demo's own scratch project",
     "cli.py": "only /dev/null, opened for writing when stdout is closed",
