@@ -1,6 +1,6 @@
 """Pipeline verbs: ``repro`` and ``checkout``, and the pipeline part of ``status``.
 
-Only the standard library is imported here; the engine loads when a verb runs.
+Only the standard library is imported here; the pipeline modules load when a verb runs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ def _where() -> tuple[Path, Path]:
 
 
 def register(sub: Any) -> None:
+    _add_repro(sub)
+    _add_checkout(sub)
+
+
+def _add_repro(sub: Any) -> None:
+    """``repro``."""
     p = sub.add_parser(
         "repro", help="run the stale stages of dvc.yaml (DVC's rules; -j for parallel)",
         description="Bring the pipeline up to date: run each stage whose command, "
@@ -42,6 +48,9 @@ def register(sub: Any) -> None:
         targets=ns.targets, jobs=ns.jobs, force=ns.force, dry=ns.dry,
         downstream=ns.downstream, single_item=ns.single_item, as_json=ns.json))
 
+
+def _add_checkout(sub: Any) -> None:
+    """``checkout``."""
     p = sub.add_parser("checkout", help="put pipeline outputs back as dvc.lock records them")
     p.add_argument("-f", "--force", action="store_true",
                    help="also overwrite outputs changed here and saved nowhere")
@@ -62,7 +71,7 @@ def _positive(text: str) -> int:
 def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstream: bool,
               single_item: bool, as_json: bool) -> int:
     from gitext.errors import UsageError
-    from gitext.pipeline import engine
+    from gitext.pipeline.repro import repro
 
     if single_item and downstream:
         raise UsageError("--single-item and --downstream cannot be used together")
@@ -74,9 +83,9 @@ def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstre
     def emit(line: str) -> None:
         print(line, file=stream, flush=True)
 
-    result = engine.repro(root, targets or None, jobs=jobs, force=force, dry=dry,
-                          downstream=downstream, single_item=single_item,
-                          out=emit, inherit_output=not as_json, archives_dir=archives_dir)
+    result = repro(root, targets or None, jobs=jobs, force=force, dry=dry,
+                   downstream=downstream, single_item=single_item,
+                   out=emit, inherit_output=not as_json, archives_dir=archives_dir)
     if as_json:
         import json
 
@@ -133,10 +142,10 @@ def pipeline_status_lines(root: Path, *, archives_dir: Path | None = None) -> li
     with its reasons (downstream stages included), or DVC's "up to date" sentence.
     Pass ``archives_dir`` (``repo.archives_dir``) to save a ``git rev-parse``."""
     from gitext.errors import ArchivesError
-    from gitext.pipeline import engine
+    from gitext.pipeline.status import status
 
     try:
-        report = engine.status(root, archives_dir=archives_dir)
+        report = status(root, archives_dir=archives_dir)
     except ArchivesError as exc:
         return [f"Pipeline: {exc.message}"]
     if not report.stages:

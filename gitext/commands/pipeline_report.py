@@ -54,12 +54,24 @@ def _params_scope_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
+    _add_metrics(sub)
+    _add_params(sub)
+    _add_dag(sub)
+
+
+def _add_metrics(sub: Any) -> None:
+    """``metrics`` and its verbs ``show`` and ``diff``."""
     metrics = sub.add_parser("metrics", help="show metrics, or compare them across revisions",
                              description="Show the pipeline's metrics, or compare them "
                                          "between revisions and the workspace.")
     msub = metrics.add_subparsers(dest="metrics_verb", metavar="<command>")
     metrics.set_defaults(func=lambda ns: _missing_subcommand(metrics))
+    _add_metrics_show(msub)
+    _add_metrics_diff(msub)
 
+
+def _add_metrics_show(msub: Any) -> None:
+    """``metrics show``."""
     show = msub.add_parser("show", help="print the current metrics",
                            description="Print every metric the pipeline declares, as it is "
                                        "in the workspace; with -a/-T/-A also as it is in "
@@ -72,6 +84,9 @@ def register(sub: Any) -> None:
         targets=ns.targets or None, as_json=ns.json, markdown=ns.md, precision=ns.precision,
         all_branches=ns.all_branches, all_tags=ns.all_tags, all_commits=ns.all_commits))
 
+
+def _add_metrics_diff(msub: Any) -> None:
+    """``metrics diff``."""
     diff = msub.add_parser(
         "diff", help="compare metrics between revisions (default: HEAD and the workspace)",
         description="Compare metrics between A_REV (default HEAD) and B_REV (default the "
@@ -89,10 +104,19 @@ def register(sub: Any) -> None:
         a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
         as_json=ns.json, markdown=ns.md, precision=ns.precision))
 
+
+def _add_params(sub: Any) -> None:
+    """``params`` and its verbs ``show`` and ``diff``."""
     params = sub.add_parser("params", help="show parameters, or compare them across revisions",
                             description="Show or compare the parameters the pipeline uses.")
     psub = params.add_subparsers(dest="params_verb", metavar="<command>")
     params.set_defaults(func=lambda ns: _missing_subcommand(params))
+    _add_params_show(psub)
+    _add_params_diff(psub)
+
+
+def _add_params_show(psub: Any) -> None:
+    """``params show``."""
     pshow = psub.add_parser(
         "show", help="print the params the stages use",
         description="Print the params the pipeline's stages use (and every key of "
@@ -105,6 +129,10 @@ def register(sub: Any) -> None:
     pshow.set_defaults(func=lambda ns: params_show(
         targets=ns.targets, deps_only=ns.deps, as_json=ns.json, markdown=ns.md,
         all_branches=ns.all_branches, all_tags=ns.all_tags, all_commits=ns.all_commits))
+
+
+def _add_params_diff(psub: Any) -> None:
+    """``params diff``."""
     pdiff = psub.add_parser(
         "diff", help="compare params between revisions (default: HEAD and the workspace)",
         description="Compare params between A_REV (default HEAD) and B_REV (default the "
@@ -120,6 +148,9 @@ def register(sub: Any) -> None:
         a_rev=ns.a_rev, b_rev=ns.b_rev, show_all=ns.all, targets=ns.targets,
         deps_only=ns.deps, as_json=ns.json, markdown=ns.md))
 
+
+def _add_dag(sub: Any) -> None:
+    """``dag``."""
     dag = sub.add_parser("dag", help="draw the pipeline's stages and how they connect",
                          description="Draw the stage graph of every dvc.yaml (with --outs, "
                                      "the graph of outputs): boxes and arrows in the "
@@ -157,7 +188,7 @@ def _revisions(repo: Any, *, all_branches: bool, all_tags: bool,
     """The revisions -a/-T/-A ask for (None: just the workspace)."""
     if not (all_branches or all_tags or all_commits):
         return None
-    from gitext.pipeline.metrics import list_revisions
+    from gitext.pipeline.metrics.revisions import list_revisions
 
     return list_revisions(repo, all_branches=all_branches, all_tags=all_tags,
                           all_commits=all_commits)
@@ -167,16 +198,23 @@ def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool
                  precision: int | None, all_branches: bool = False, all_tags: bool = False,
                  all_commits: bool = False) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.format import (
+        format_show,
+        format_show_revisions,
+        iter_errors,
+        show_revisions_to_json,
+        show_to_json,
+    )
+    from gitext.pipeline.metrics.read import collect_metrics
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
     revisions = _revisions(repo, all_branches=all_branches, all_tags=all_tags,
                            all_commits=all_commits)
-    snaps = [m.collect_metrics(repo, None, targets=paths)]
+    snaps = [collect_metrics(repo, None, targets=paths)]
     for rev in revisions or []:
-        snaps.append(m.collect_metrics(repo, rev.commit, targets=paths, label=rev.label))
-    errors = list(m.iter_errors(*snaps))
+        snaps.append(collect_metrics(repo, rev.commit, targets=paths, label=rev.label))
+    errors = list(iter_errors(*snaps))
     _warn(errors)
     if not any(snap.values for snap in snaps):
         if not errors:
@@ -184,15 +222,15 @@ def metrics_show(*, targets: Sequence[str] | None, as_json: bool, markdown: bool
         return 1 if errors else 0
     if revisions is None:
         if as_json:
-            sys.stdout.write(m.show_to_json(snaps[0], precision=precision))
+            sys.stdout.write(show_to_json(snaps[0], precision=precision))
         else:
-            sys.stdout.write(m.format_show(snaps[0], markdown=markdown,
-                                           precision=_table_precision(precision)))
+            sys.stdout.write(format_show(snaps[0], markdown=markdown,
+                                         precision=_table_precision(precision)))
     elif as_json:
-        sys.stdout.write(m.show_revisions_to_json(snaps, precision=precision))
+        sys.stdout.write(show_revisions_to_json(snaps, precision=precision))
     else:
-        sys.stdout.write(m.format_show_revisions(snaps, markdown=markdown,
-                                                 precision=_table_precision(precision)))
+        sys.stdout.write(format_show_revisions(snaps, markdown=markdown,
+                                               precision=_table_precision(precision)))
     return 0
 
 
@@ -200,17 +238,24 @@ def params_show(*, as_json: bool, markdown: bool, targets: Sequence[str] | None 
                 deps_only: bool = False, all_branches: bool = False, all_tags: bool = False,
                 all_commits: bool = False) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.format import (
+        format_show,
+        format_show_revisions,
+        iter_errors,
+        show_revisions_to_json,
+        show_to_json,
+    )
+    from gitext.pipeline.metrics.read import collect_params
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
     revisions = _revisions(repo, all_branches=all_branches, all_tags=all_tags,
                            all_commits=all_commits)
-    snaps = [m.collect_params(repo, None, targets=paths, deps_only=deps_only)]
+    snaps = [collect_params(repo, None, targets=paths, deps_only=deps_only)]
     for rev in revisions or []:
-        snaps.append(m.collect_params(repo, rev.commit, label=rev.label, targets=paths,
-                                      deps_only=deps_only))
-    errors = list(m.iter_errors(*snaps))
+        snaps.append(collect_params(repo, rev.commit, label=rev.label, targets=paths,
+                                    deps_only=deps_only))
+    errors = list(iter_errors(*snaps))
     _warn(errors)
     if not any(snap.values for snap in snaps):
         if not errors:
@@ -219,20 +264,20 @@ def params_show(*, as_json: bool, markdown: bool, targets: Sequence[str] | None 
     # Values as read, like 'params diff': a param is an input, not a measurement to round.
     if revisions is None:
         if as_json:
-            sys.stdout.write(m.show_to_json(snaps[0]))
+            sys.stdout.write(show_to_json(snaps[0]))
         else:
-            sys.stdout.write(m.format_show(snaps[0], kind="Param", precision=None,
-                                           markdown=markdown))
+            sys.stdout.write(format_show(snaps[0], kind="Param", precision=None,
+                                         markdown=markdown))
     elif as_json:
-        sys.stdout.write(m.show_revisions_to_json(snaps))
+        sys.stdout.write(show_revisions_to_json(snaps))
     else:
-        sys.stdout.write(m.format_show_revisions(snaps, kind="Param", precision=None,
-                                                 markdown=markdown))
+        sys.stdout.write(format_show_revisions(snaps, kind="Param", precision=None,
+                                               markdown=markdown))
     return 0
 
 
 def _table_precision(precision: int | None) -> int:
-    from gitext.pipeline.metrics import DEFAULT_PRECISION
+    from gitext.pipeline.metrics.format import DEFAULT_PRECISION
 
     return DEFAULT_PRECISION if precision is None else precision
 
@@ -260,18 +305,20 @@ def metrics_diff(*, a_rev: str, b_rev: str | None, show_all: bool,
                  targets: Sequence[str] | None, as_json: bool, markdown: bool,
                  precision: int | None) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.diff import diff_metrics
+    from gitext.pipeline.metrics.format import iter_errors
+    from gitext.pipeline.metrics.read import collect_metrics
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
-    old = m.collect_metrics(repo, a_rev, targets=paths)
-    new = m.collect_metrics(repo, b_rev, targets=paths)
-    _warn(list(m.iter_errors(old, new)))
+    old = collect_metrics(repo, a_rev, targets=paths)
+    new = collect_metrics(repo, b_rev, targets=paths)
+    _warn(list(iter_errors(old, new)))
     if not (old.values or new.values or old.errors or new.errors):
         print("no metrics: declare them under 'metrics:' in dvc.yaml, or pass --targets",
               file=sys.stderr)
         return 0
-    rows = m.diff_metrics(old.values, new.values, all=show_all)
+    rows = diff_metrics(old.values, new.values, all=show_all)
     return _print_diff(rows, old.label, new.label, kind="Metric", as_json=as_json,
                        markdown=markdown, precision=precision, with_change=True)
 
@@ -280,17 +327,19 @@ def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
                 markdown: bool, targets: Sequence[str] | None = None,
                 deps_only: bool = False) -> int:
     from gitext.git.repo import Repo
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.diff import diff_params
+    from gitext.pipeline.metrics.format import iter_errors
+    from gitext.pipeline.metrics.read import collect_params
 
     repo = Repo.discover()
     paths = _repo_paths(repo, targets)
-    old = m.collect_params(repo, a_rev, targets=paths, deps_only=deps_only)
-    new = m.collect_params(repo, b_rev, targets=paths, deps_only=deps_only)
-    _warn(list(m.iter_errors(old, new)))
+    old = collect_params(repo, a_rev, targets=paths, deps_only=deps_only)
+    new = collect_params(repo, b_rev, targets=paths, deps_only=deps_only)
+    _warn(list(iter_errors(old, new)))
     if not (old.values or new.values or old.errors or new.errors):
         print("no params: stages list none and there is no params.yaml", file=sys.stderr)
         return 0
-    rows = m.diff_params(old.values, new.values, all=show_all)
+    rows = diff_params(old.values, new.values, all=show_all)
     return _print_diff(rows, old.label, new.label, kind="Param", as_json=as_json,
                        markdown=markdown, precision=None, with_change=False)
 
@@ -298,19 +347,19 @@ def params_diff(*, a_rev: str, b_rev: str | None, show_all: bool, as_json: bool,
 def _print_diff(rows: Sequence[Any], old_label: str, new_label: str, *, kind: str,
                 as_json: bool, markdown: bool, precision: int | None,
                 with_change: bool) -> int:
-    from gitext.pipeline import metrics as m
+    from gitext.pipeline.metrics.format import diff_to_json, format_diff
 
     if as_json:
-        sys.stdout.write(m.diff_to_json(rows, precision=precision, with_change=with_change))
+        sys.stdout.write(diff_to_json(rows, precision=precision, with_change=with_change))
         return 0
     if not rows:
         print(f"no {kind.lower()} changed between {old_label} and {new_label}",
               file=sys.stderr)
         return 0
     table_precision = _table_precision(precision) if with_change else None
-    sys.stdout.write(m.format_diff(rows, old_label=old_label, new_label=new_label, kind=kind,
-                                   precision=table_precision, markdown=markdown,
-                                   show_change=with_change))
+    sys.stdout.write(format_diff(rows, old_label=old_label, new_label=new_label, kind=kind,
+                                 precision=table_precision, markdown=markdown,
+                                 show_change=with_change))
     return 0
 
 
@@ -344,29 +393,44 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
     d.detect_problems(graph)
     stages = None if target is None else d.resolve_targets(graph, [target], root=repo.root)
     if outs:
-        out_graph = d.outs_graph(graph)
-        if stages is not None:
-            wanted = d.stage_outputs(graph, stages)
-            if not wanted:
-                raise PipelineError(f"stage '{target}' has no outputs to draw",
-                                    hint="draw its stages instead: "
-                                         f"git archives dag {shell_arg(target or '')}")
-            out_graph = d.ancestors_graph(out_graph, wanted, full=full)
-        if not out_graph.nodes:
-            raise PipelineError("no outputs: no stage in dvc.yaml declares outs, metrics or "
-                                "plots", hint="draw the stages instead: git archives dag")
-        graph = out_graph
+        graph = _outputs_to_draw(graph, stages, target=target, full=full)
     elif stages is not None:
         graph = d.ancestors_graph(graph, stages, full=full)
     if collapse:
         graph = d.collapse_groups(graph)
-    if dot:
-        text = d.render_dot(graph)
-    elif mermaid:
-        text = d.render_mermaid(graph)
-    elif markdown:
-        text = f"```mermaid\n{d.render_mermaid(graph)}```\n"
-    else:
-        text = d.render_ascii(graph, unicode=_can_draw_boxes())
-    sys.stdout.write(text)
+    sys.stdout.write(_render_dag(graph, dot=dot, mermaid=mermaid, markdown=markdown))
     return 0
+
+
+def _outputs_to_draw(graph: Any, stages: list[str] | None, *, target: str | None,
+                     full: bool) -> Any:
+    """``dag --outs``: the graph of outputs (of ``stages`` and what they need, if given)."""
+    from gitext.errors import PipelineError
+    from gitext.pipeline import dag as d
+
+    out_graph = d.outs_graph(graph)
+    if stages is not None:
+        wanted = d.stage_outputs(graph, stages)
+        if not wanted:
+            raise PipelineError(f"stage '{target}' has no outputs to draw",
+                                hint="draw its stages instead: "
+                                     f"git archives dag {shell_arg(target or '')}")
+        out_graph = d.ancestors_graph(out_graph, wanted, full=full)
+    if not out_graph.nodes:
+        raise PipelineError("no outputs: no stage in dvc.yaml declares outs, metrics or "
+                            "plots", hint="draw the stages instead: git archives dag")
+    return out_graph
+
+
+def _render_dag(graph: Any, *, dot: bool, mermaid: bool, markdown: bool) -> str:
+    from gitext.pipeline import dag as d
+
+    if dot:
+        return d.render_dot(graph)
+    if mermaid:
+        return d.render_mermaid(graph)
+    if markdown:
+        return f"```mermaid\n{d.render_mermaid(graph)}```\n"
+    from gitext.pipeline.dag_ascii import render_ascii
+
+    return render_ascii(graph, unicode=_can_draw_boxes())

@@ -121,7 +121,7 @@ class RunCacheReport:
 
 
 def _runs_dir(repo: Repo) -> Path:
-    from gitext.pipeline.engine import RUNS_DIR
+    from gitext.pipeline.runcache import RUNS_DIR
 
     return repo.archives_dir / RUNS_DIR
 

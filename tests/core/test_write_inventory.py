@@ -32,8 +32,9 @@ INVENTORY = {
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
     "commands/nbstrip.py": "the user's own notebook files named on the command line",
     "commands/core.py": "the user's files named on the command line",
-    "pipeline/engine.py": "the run-cache in the git dir",
-    "pipeline/metrics.py": "a private temp folder (scratch copies go through WorkTree)",
+    "pipeline/runcache.py": "the run-cache in the git dir",
+    "pipeline/gitignore.py": "the .gitignore beside an output (through WorkTree)",
+    "pipeline/metrics/read.py": "a private temp folder (scratch copies go through WorkTree)",
     "demo/__init__.py": "the demo's own scratch project",
     "cli.py": "only /dev/null, opened for writing when stdout is closed",
 }

@@ -133,15 +133,16 @@ def bench(dvc: str | None, nfiles: int, runs: int) -> None:
 
 
 def ours_main(verb: str) -> int:
-    from gitext.pipeline import engine
+    from gitext.pipeline.repro import repro
+    from gitext.pipeline.status import status
     from tests.pipeline_engine.helpers import make_pipeline
 
     root = Path.cwd()
     stages = json.loads((root / "dvc.yaml").read_text())["stages"]
     pl = make_pipeline(root, stages, write=False)
     if verb == "repro":
-        return 0 if engine.repro(root, pipelines=pl, out=lambda _l: None).ok else 1
-    report = engine.status(root, pipelines=pl)
+        return 0 if repro(root, pipelines=pl, out=lambda _l: None).ok else 1
+    report = status(root, pipelines=pl)
     print("Data and pipelines are up to date." if report.up_to_date else
           "\n".join(f"{s.id}: {s.describe()}" for s in report.stale))
     return 0

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 from gitext.fs.worktree import WorkTree
-from gitext.pipeline import engine, outputs
+from gitext.pipeline import outputs
 from gitext.pipeline.checkout import checkout_outputs
 from gitext.pipeline.model import Pipeline
+from gitext.pipeline.repro import repro
+from gitext.pipeline.status import status
 
 from .helpers import make_pipeline, write
 
@@ -19,7 +21,7 @@ STAGES = {"s": {"cmd": "mkdir -p out && cp raw/a.txt out/a.txt && cp raw/b.txt m
 def built(repo: Path) -> list[Pipeline]:
     write(repo, {"raw/a.txt": "a\n", "raw/b.txt": "b\n"})
     pl = make_pipeline(repo, STAGES)
-    assert engine.repro(repo, pipelines=pl, out=lambda _line: None).ok
+    assert repro(repo, pipelines=pl, out=lambda _line: None).ok
     return pl
 
 
@@ -33,7 +35,7 @@ def test_deleted_outputs_come_back_as_links_to_the_read_only_cache(repo: Path) -
     assert (repo / "out" / "a.txt").read_text() == "a\n"
     assert (repo / "model.bin").stat().st_nlink == 2  # a hard link into the cache
     assert not os.access(repo / "model.bin", os.W_OK) or os.geteuid() == 0
-    assert engine.status(repo, pipelines=pl).up_to_date
+    assert status(repo, pipelines=pl).up_to_date
 
 
 def test_outputs_already_in_place_are_left_alone(repo: Path) -> None:
@@ -60,7 +62,7 @@ def test_an_older_version_saved_in_the_cache_is_replaced_without_asking(repo: Pa
     pl = built(repo)
     old_lock = (repo / "dvc.lock").read_text()
     (repo / "raw" / "b.txt").write_text("b2\n")
-    assert engine.repro(repo, pipelines=pl, out=lambda _line: None).ok
+    assert repro(repo, pipelines=pl, out=lambda _line: None).ok
     assert (repo / "model.bin").read_text() == "b2\n"
     (repo / "dvc.lock").write_text(old_lock)  # as if git checked out the older commit
     report = checkout_outputs(repo, pipelines=pl)

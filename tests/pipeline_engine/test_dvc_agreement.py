@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from gitext.pipeline import engine
 from gitext.pipeline.model import Pipeline
+from gitext.pipeline.repro import repro
+from gitext.pipeline.status import status
 from tests.peers import dvc_executable
 
 from .helpers import git, make_pipeline, write
@@ -64,12 +65,12 @@ def project(root: Path, dvc_exe: Path) -> list[Pipeline]:
 def test_dvc_says_up_to_date_after_our_repro(tmp_path: Path, dvc_exe: Path) -> None:
     root = tmp_path / "ours"
     pl = project(root, dvc_exe)
-    assert engine.repro(root, pipelines=pl, out=lambda _l: None).ok
+    assert repro(root, pipelines=pl, out=lambda _l: None).ok
     assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
     # Both see the same stale stage after an edit.
     (root / "data" / "raw" / "b.txt").write_text("changed\n")
     theirs = json.loads(dvc(dvc_exe, root, "status", "--json"))
-    ours = engine.status(root, pipelines=pl)
+    ours = status(root, pipelines=pl)
     assert set(theirs) == {s.id for s in ours.stages if s.reasons} == {"prepare"}
     assert [s.id for s in ours.stale] == ["prepare", "train", "report"]
 
@@ -79,9 +80,9 @@ def test_we_agree_after_dvc_repro_and_the_lock_files_are_identical(
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     pl_ours = project(ours, dvc_exe)
     pl_theirs = project(theirs, dvc_exe)
-    assert engine.repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
+    assert repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
     dvc(dvc_exe, theirs, "repro", "-q")
-    assert engine.status(theirs, pipelines=pl_theirs).up_to_date
+    assert status(theirs, pipelines=pl_theirs).up_to_date
     assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
     for gitignore in (".gitignore", "data/.gitignore", "reports/.gitignore"):
         assert (ours / gitignore).read_text() == (theirs / gitignore).read_text(), gitignore
@@ -106,7 +107,7 @@ def test_dvc_3_and_we_read_a_legacy_dvc_2_lock_alike(tmp_path: Path, dvc_exe: Pa
         f"    - path: in.txt\n      md5: {legacy_in}\n      size: 6\n    outs:\n"
         f"    - path: out.txt\n      md5: {legacy_out}\n      size: 3\n")
     assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
-    assert engine.status(root, pipelines=pl).up_to_date
+    assert status(root, pipelines=pl).up_to_date
 
 
 # -- .dvcignore ----------------------------------------------------------------------------------
@@ -164,14 +165,14 @@ def test_dvcignore_gives_the_same_directory_ids_and_lock_as_dvc(tmp_path: Path,
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
     pl_ours = ignoring_project(ours, dvc_exe)
     pl_theirs = ignoring_project(theirs, dvc_exe)
-    assert engine.repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
+    assert repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
     dvc(dvc_exe, theirs, "repro", "-q")
     assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
     assert "nfiles: 3" in (ours / "dvc.lock").read_text()  # a.txt, keep/k.tmp, sub/d.txt
     assert dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
-    assert engine.status(theirs, pipelines=pl_theirs).up_to_date
+    assert status(theirs, pipelines=pl_theirs).up_to_date
     # An ignored file appearing changes nothing for either tool.
     for root in (ours, theirs):
         write(root, {"data/raw/new.tmp": "n\n"})
     assert dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
-    assert engine.status(ours, pipelines=pl_ours).up_to_date
+    assert status(ours, pipelines=pl_ours).up_to_date

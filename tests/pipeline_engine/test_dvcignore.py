@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline import dvchash, engine
+from gitext.pipeline import dvchash
 from gitext.pipeline.dvchash import Hasher, IgnoreRules, parse_dvcignore
+from gitext.pipeline.repro import repro
+from gitext.pipeline.status import status
 from gitext.store.state import StateCache
 
 from .helpers import make_pipeline, write
@@ -157,15 +159,15 @@ def test_status_and_repro_follow_dvcignore(repo: Path) -> None:
     pl = make_pipeline(repo, {"count": {"cmd": "ls raw > listing.txt", "deps": ["raw"],
                                         "outs": ["listing.txt"]}})
     write(repo, {".dvcignore": "*.log\n"})
-    assert engine.repro(repo, pipelines=pl, out=lambda _l: None).ok
+    assert repro(repo, pipelines=pl, out=lambda _l: None).ok
     lock = (repo / "dvc.lock").read_text()
     assert "nfiles: 1" in lock
     # An ignored file coming and going changes nothing.
     write(repo, {"raw/more.log": "2\n"})
-    assert engine.status(repo, pipelines=pl).up_to_date
+    assert status(repo, pipelines=pl).up_to_date
     # Un-ignoring it makes the dependency modified.
     (repo / ".dvcignore").unlink()
-    report = engine.status(repo, pipelines=pl)
+    report = status(repo, pipelines=pl)
     assert [str(r) for r in report.stages[0].reasons] == ["dep raw modified"]
 
 
@@ -173,7 +175,7 @@ def test_a_restored_directory_output_keeps_its_ignored_files(repo: Path) -> None
     pl = make_pipeline(repo, {"make": {"cmd": "mkdir -p out && echo 1 > out/a.txt",
                                        "deps": [], "outs": ["out"], "always_changed": True}})
     write(repo, {".dvcignore": "*.log\n"})
-    assert engine.repro(repo, pipelines=pl, out=lambda _l: None).ok
+    assert repro(repo, pipelines=pl, out=lambda _l: None).ok
     write(repo, {"out/notes.log": "mine\n"})
     (repo / "out" / "a.txt").unlink()
     from gitext.pipeline.checkout import checkout_outputs

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from gitext.errors import PipelineError
-from gitext.pipeline import engine
 from gitext.pipeline.model import Pipeline
+from gitext.pipeline.repro import ReproResult, repro
+from gitext.pipeline.status import status
 
 from .helpers import make_pipeline, write
 
@@ -27,15 +28,15 @@ def setup(repo: Path, stages: dict[str, dict[str, Any]] | None = None) -> list[P
     return make_pipeline(repo, stages or TWO_STAGES)
 
 
-def run(repo: Path, pl: list[Pipeline], *args: str, **kw: Any) -> tuple[engine.ReproResult,
+def run(repo: Path, pl: list[Pipeline], *args: str, **kw: Any) -> tuple[ReproResult,
                                                                          list[str]]:
     lines: list[str] = []
-    result = engine.repro(repo, list(args) or None, pipelines=pl, out=lines.append, **kw)
+    result = repro(repo, list(args) or None, pipelines=pl, out=lines.append, **kw)
     return result, lines
 
 
 def reasons(repo: Path, pl: list[Pipeline]) -> dict[str, list[str]]:
-    report = engine.status(repo, pipelines=pl)
+    report = status(repo, pipelines=pl)
     return {s.id: [str(r) for r in s.reasons] + [f"upstream {u}" for u in s.upstream]
             for s in report.stages if s.stale}
 
@@ -50,7 +51,7 @@ def test_a_fresh_pipeline_runs_every_stage_then_nothing(repo: Path) -> None:
     assert (repo / "model.txt").read_text().strip() == "2"
     assert "> mkdir -p prep && cat raw/*.txt > prep/all.txt" in lines
     assert any(line.startswith("Stage 'train' finished in") for line in lines)
-    assert engine.status(repo, pipelines=pl).up_to_date
+    assert status(repo, pipelines=pl).up_to_date
     result, _ = run(repo, pl)
     assert result.ran == [] and result.unchanged == ["prepare", "train"]
 
@@ -192,7 +193,7 @@ def test_the_run_cache_restores_outputs_seen_before(repo: Path) -> None:
     assert "Stage 's' is cached - skipping run, checking out outputs" in lines
     assert (repo / "out.txt").read_text() == "a\n"
     assert (repo / "count.txt").read_text() == "a\ntwo\n"  # the command did not run again
-    assert engine.status(repo, pipelines=pl).up_to_date
+    assert status(repo, pipelines=pl).up_to_date
 
 
 def test_targets_downstream_single_item_dry_and_force(repo: Path) -> None:
@@ -265,7 +266,7 @@ def test_a_legacy_dvc2_lock_is_read_with_dos2unix_ids(repo: Path) -> None:
         "schema: '2.0'\nstages:\n  s:\n    cmd: cp in.txt out.txt\n    deps:\n"
         f"    - path: in.txt\n      md5: {legacy_in}\n      size: 6\n    outs:\n"
         f"    - path: out.txt\n      md5: {legacy_out}\n      size: 3\n")
-    assert engine.status(repo, pipelines=pl).up_to_date
+    assert status(repo, pipelines=pl).up_to_date
     (repo / "in.txt").write_text("changed\n")
     assert reasons(repo, pl) == {"s": ["dep in.txt modified"]}
 

@@ -11,12 +11,12 @@ from gitext.pipeline.dag import (
     ancestors_graph,
     build_graph,
     detect_problems,
-    render_ascii,
     render_dot,
     render_mermaid,
     resolve_targets,
     topological_order,
 )
+from gitext.pipeline.dag_ascii import render_ascii
 from gitext.pipeline.model import Dep, Out, Pipeline, Stage
 
 from .helpers import pipeline, stage

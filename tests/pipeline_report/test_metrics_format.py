@@ -9,22 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline.metrics import (
-    MISSING,
-    Snapshot,
-    diff_metrics,
-    diff_params,
+from gitext.pipeline.metrics.diff import diff_metrics, diff_params, numeric_change
+from gitext.pipeline.metrics.format import (
     diff_to_json,
-    flatten,
     format_change,
     format_diff,
     format_show,
     format_value,
-    numeric_change,
-    parse_metrics,
-    select_keys,
     show_to_json,
 )
+from gitext.pipeline.metrics.parse import flatten, parse_metrics, select_keys
+from gitext.pipeline.metrics.snapshot import MISSING, Snapshot
 
 TUTORIAL_OLD = {"metrics/analysis.json": {
     "total_adventurers": 10, "avg_level": 12.9, "max_level": 20, "avg_power": 26.5,

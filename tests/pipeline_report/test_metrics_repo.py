@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from gitext.git.repo import Repo
-from gitext.pipeline.metrics import MISSING, collect_metrics, collect_params, diff_metrics
+from gitext.pipeline.metrics.diff import diff_metrics
+from gitext.pipeline.metrics.read import collect_metrics, collect_params
+from gitext.pipeline.metrics.snapshot import MISSING
 from tests.conftest import git
 
 ANALYSIS_V1 = {"total_adventurers": 10, "avg_level": 12.9, "max_level": 20,

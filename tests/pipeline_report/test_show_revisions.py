@@ -10,7 +10,7 @@ import pytest
 from gitext.errors import PipelineError
 from gitext.git.repo import Repo
 from gitext.pipeline.dag import build_graph, outs_graph, render_dot, stage_outputs
-from gitext.pipeline.metrics import list_revisions
+from gitext.pipeline.metrics.revisions import list_revisions
 from tests.conftest import git
 
 from .helpers import pipeline, stage
