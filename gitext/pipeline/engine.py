@@ -34,8 +34,9 @@ from gitext.errors import ArchivesError, PipelineError
 from gitext.fs.atomic import atomic_write
 from gitext.fs.worktree import WorkTree
 from gitext.pipeline import dag as dagmod
-from gitext.pipeline import dvchash, outputs
-from gitext.pipeline.dvchash import LEGACY, MD5, Hasher, HashInfo
+from gitext.pipeline import outputs
+from gitext.pipeline.dvchash.md5 import LEGACY, MD5
+from gitext.pipeline.dvchash.tree import Hasher, HashInfo, save_path
 from gitext.pipeline.lockfile import (
     Lock,
     LockedFile,
@@ -44,6 +45,7 @@ from gitext.pipeline.lockfile import (
     write_lock,
 )
 from gitext.pipeline.model import Out, Pipeline, Stage
+from gitext.store import manifests
 from gitext.store.objects import LocalStore
 from gitext.store.state import StateCache
 
@@ -251,11 +253,11 @@ class Project:
 
     def has_object(self, md5: str, *, deep: bool = True) -> bool:
         """True when ``md5`` (and, for a directory, every file in it) is in the store."""
-        if not dvchash.has_object(self.store, md5):
+        if not manifests.has_object(self.store, md5):
             return False
         if md5.endswith(".dir") and deep:
             try:
-                entries = dvchash.read_manifest(self.store, md5)
+                entries = manifests.read_manifest(self.store, md5)
             except ArchivesError:
                 return False
             return all(self.store.has(ObjectId(MD5, e.md5)) for e in entries)
@@ -302,7 +304,7 @@ def _recorded_md5(entry: dict[str, Any], where: str) -> str | None:
     value = entry.get("md5")
     if value is None:
         return None
-    return dvchash.check_md5(str(value), where=where)
+    return manifests.check_md5(str(value), where=where)
 
 
 class MissingParamError(PipelineError):
@@ -653,7 +655,7 @@ def _run_cache_load(project: Project, key: str) -> list[dict[str, Any]] | None:
         raw = json.loads(_run_cache_path(project, key).read_text(encoding="utf-8"))
         outs = raw["outs"]
         for o in outs:
-            dvchash.check_md5(o["md5"], where="run-cache entry")
+            manifests.check_md5(o["md5"], where="run-cache entry")
     except (OSError, ValueError, KeyError, TypeError, ArchivesError):
         return None
     return outs if isinstance(outs, list) else None
@@ -869,7 +871,7 @@ class _Repro:
                         f"stage '{sid}': the command did not create output '{out.path}'",
                         hint="make the command write it, or remove it from the stage's outs")
                 if out.cache or key is not None:
-                    info = dvchash.save_path(self.p.store, self.p.hasher, path)
+                    info = save_path(self.p.store, self.p.hasher, path)
                 else:
                     found = self.p.hash_path(out.repo_path)
                     assert found is not None
