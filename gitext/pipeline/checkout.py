@@ -71,9 +71,9 @@ def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | No
         # The common case costs one stat; a lock elsewhere costs one git call.
         if not (root / "dvc.lock").is_file() and not _nested_locks(root):
             return report
-        from gitext.pipeline import dvcyaml
+        from gitext.pipeline.dvcyaml.loader import load_all_pipelines
 
-        pipelines = dvcyaml.load_all_pipelines(root)
+        pipelines = load_all_pipelines(root)
     if archives_dir is None:
         from gitext.git.repo import Repo
 

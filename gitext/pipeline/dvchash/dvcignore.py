@@ -42,7 +42,8 @@ def _translator() -> Callable[[str], tuple[str | None, bool | None]]:
         from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern as Pattern
     except ImportError:  # pathspec < 1.0: the same translation under its old name
         from pathspec.patterns.gitwildmatch import GitWildMatchPattern as Pattern
-    return Pattern.pattern_to_regex
+    translate: Callable[[str], tuple[str | None, bool | None]] = Pattern.pattern_to_regex
+    return translate
 
 
 def parse_dvcignore(text: str, *, base: str, name: str) -> list[IgnoreRule]:
