@@ -377,7 +377,7 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
     from gitext.errors import PipelineError, UsageError
     from gitext.git.repo import Repo
     from gitext.pipeline import dag as d
-    from gitext.pipeline.dvcyaml import load_all_pipelines
+    from gitext.pipeline.dvcyaml.loader import load_all_pipelines
 
     if full and target is None:
         raise UsageError("--full needs a TARGET stage", hint="git archives dag --full STAGE")

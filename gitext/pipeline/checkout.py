@@ -18,9 +18,10 @@ from typing import Any
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
 from gitext.fs.worktree import UnsafePathError, WorkTree
-from gitext.pipeline import dvchash
-from gitext.pipeline.dvchash import MD5, Hasher
+from gitext.pipeline.dvchash.md5 import MD5
+from gitext.pipeline.dvchash.tree import Hasher
 from gitext.pipeline.model import Pipeline
+from gitext.store import manifests
 from gitext.store.objects import LocalStore
 from gitext.store.state import StateCache
 
@@ -70,9 +71,9 @@ def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | No
         # The common case costs one stat; a lock elsewhere costs one git call.
         if not (root / "dvc.lock").is_file() and not _nested_locks(root):
             return report
-        from gitext.pipeline import dvcyaml
+        from gitext.pipeline.dvcyaml.loader import load_all_pipelines
 
-        pipelines = dvcyaml.load_all_pipelines(root)
+        pipelines = load_all_pipelines(root)
     if archives_dir is None:
         from gitext.git.repo import Repo
 
@@ -123,8 +124,8 @@ def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, wt
 
 def _user_files(dest: Path, md5: str, store: LocalStore, hasher: Hasher) -> list[str]:
     """Files at ``dest`` whose content is neither what the lock records nor in the cache."""
-    if md5.endswith(".dir"):
-        wanted = {e.relpath: e.md5 for e in dvchash.read_manifest(store, md5)}
+    if manifests.is_manifest_id(md5):
+        wanted = {e.relpath: e.md5 for e in manifests.read_manifest(store, md5)}
         if not dest.is_dir():
             return _user_files_single(dest, None, store, hasher)
         return [f"{dest.name}/{e.relpath}" for e in hasher.directory(dest)[1]
@@ -148,7 +149,7 @@ def _checkout_one(wt: WorkTree, repo_path: str, md5: str, store: LocalStore, has
                   force: bool, report: CheckoutReport) -> None:
     from gitext.pipeline.outputs import place_object
 
-    dvchash.check_md5(md5, where=f"dvc.lock output '{repo_path}'")
+    manifests.check_md5(md5, where=f"dvc.lock output '{repo_path}'")
     wt.lstat(repo_path)  # refuses a path behind a symlink before anything reads through it
     dest = wt.path(repo_path)
     current = hasher.path(dest)
@@ -170,8 +171,8 @@ def _checkout_one(wt: WorkTree, repo_path: str, md5: str, store: LocalStore, has
 
 
 def _in_store(store: LocalStore, md5: str) -> bool:
-    if not dvchash.has_object(store, md5):
+    if not manifests.has_object(store, md5):
         return False
-    if md5.endswith(".dir"):
-        return all(store.has(ObjectId(MD5, e.md5)) for e in dvchash.read_manifest(store, md5))
+    if manifests.is_manifest_id(md5):
+        return all(store.has(ObjectId(MD5, e.md5)) for e in manifests.read_manifest(store, md5))
     return True

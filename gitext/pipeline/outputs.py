@@ -17,8 +17,10 @@ from pathlib import Path
 from gitext.codec.hashing import ObjectId
 from gitext.errors import PipelineError
 from gitext.fs.worktree import WorkTree
-from gitext.pipeline import dvchash
-from gitext.pipeline.dvchash import MD5, Hasher
+from gitext.pipeline.dvchash.dvcignore import FileRow
+from gitext.pipeline.dvchash.md5 import MD5
+from gitext.pipeline.dvchash.tree import Hasher
+from gitext.store import manifests
 from gitext.store.objects import LocalStore
 
 
@@ -30,19 +32,19 @@ def place_object(store: LocalStore, hasher: Hasher, md5: str, wt: WorkTree, rel:
     removed. Raises UnsafePathError when ``rel`` lies behind a symlink."""
     st = wt.lstat(rel)  # walks the parents without following links (or refuses)
     dest = wt.path(rel)
-    if not md5.endswith(".dir"):
+    if not manifests.is_manifest_id(md5):
         if st is not None and stat.S_ISDIR(st.st_mode):
             wt.remove(rel)
         placed = _checkout_file(store, ObjectId(MD5, md5), wt, rel, hardlink=hardlink)
         if hasher.state is not None:
             hasher.state.record(os.fspath(dest), MD5, placed, md5)
         return
-    entries = dvchash.read_manifest(store, md5)
+    entries = manifests.read_manifest(store, md5)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         wt.remove(rel)  # a file, or a symlink (only the link goes, never its target)
     wt.makedirs(rel)
     wanted = {e.relpath: e.md5 for e in entries}
-    keep: list[dvchash.FileRow] = []
+    keep: list[FileRow] = []
     for row in hasher.files(dest):  # what .dvcignore leaves out is left alone, as DVC does
         if row[0] in wanted:
             keep.append(row)

@@ -13,7 +13,7 @@ are ``marshal`` data written by this module only; values ``marshal`` cannot hold
 (dates, for one) are simply not cached.
 
 Public: :func:`load_pipelines`, :func:`read_lock`, :func:`load_params` — each behaves like
-the uncached function it wraps (:func:`gitext.pipeline.dvcyaml.load_all_pipelines`,
+the uncached function it wraps (:func:`gitext.pipeline.dvcyaml.loader.load_all_pipelines`,
 :func:`gitext.pipeline.lockfile.read_lock`, :func:`gitext.pipeline.params.load_params_file`)
 and takes the clone's :class:`~gitext.store.state.StateCache` (None: no caching).
 """
@@ -45,7 +45,8 @@ PARAMS_KIND = "parsed:params"
 # The modules whose code decides what a parse returns: an edit to any of them (a new
 # version, or a developer's working tree) makes every entry foreign.
 _PARSER_MODULES = (
-    "dvcyaml.py", "yaml12.py", "params.py", "lockfile.py", "model.py", "parsecache.py",
+    "dvcyaml/__init__.py", "dvcyaml/schema.py", "dvcyaml/templating.py", "dvcyaml/builder.py",
+    "dvcyaml/loader.py", "yaml12.py", "params.py", "lockfile.py", "model.py", "parsecache.py",
 )
 
 StatKey = tuple[int, int, int, int, int]
@@ -196,7 +197,7 @@ def _pipeline_in(t: Any) -> Pipeline:
 
 
 def load_pipelines(root: Path, state: StateCache | None) -> list[Pipeline]:
-    """:func:`gitext.pipeline.dvcyaml.load_all_pipelines`, answered from ``state`` when no
+    """:func:`gitext.pipeline.dvcyaml.loader.load_all_pipelines`, answered from ``state`` when no
     file it read (or found missing) and no directory it listed has changed."""
     key: str | None = None
     real = root
@@ -212,17 +213,17 @@ def load_pipelines(root: Path, state: StateCache | None) -> list[Pipeline]:
         key = None  # something cannot be stat'ed: parse, and do not cache
     except _BAD_ENTRY:
         pass
-    from gitext.pipeline import dvcyaml
+    from gitext.pipeline.dvcyaml import loader
 
     if key is None or state is None:
-        return dvcyaml.load_all_pipelines(root)
+        return loader.load_all_pipelines(root)
     recorder = Sources()
     try:
-        loaded = dvcyaml.load_all_pipelines(real, sources=recorder)
+        loaded = loader.load_all_pipelines(real, sources=recorder)
     except OSError:
         # A stat that fails (permission denied, ...) where a plain parse may not look:
         # parse as if there were no cache, and keep nothing.
-        return dvcyaml.load_all_pipelines(root)
+        return loader.load_all_pipelines(root)
     _put(state, key, PIPELINES_KIND,
          (recorder.frozen(), [_pipeline_out(p) for p in loaded]), recorder.started_ns)
     return loaded

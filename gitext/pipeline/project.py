@@ -13,10 +13,11 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
 from gitext.fs.worktree import WorkTree
 from gitext.pipeline import dag as dagmod
-from gitext.pipeline import dvchash
-from gitext.pipeline.dvchash import MD5, Hasher, HashInfo
+from gitext.pipeline.dvchash.md5 import MD5
+from gitext.pipeline.dvchash.tree import Hasher, HashInfo
 from gitext.pipeline.lockfile import Lock
 from gitext.pipeline.model import Pipeline
+from gitext.store import manifests
 from gitext.store.objects import LocalStore
 from gitext.store.state import StateCache
 
@@ -103,11 +104,11 @@ class Project:
 
     def has_object(self, md5: str, *, deep: bool = True) -> bool:
         """True when ``md5`` (and, for a directory, every file in it) is in the store."""
-        if not dvchash.has_object(self.store, md5):
+        if not manifests.has_object(self.store, md5):
             return False
         if md5.endswith(".dir") and deep:
             try:
-                entries = dvchash.read_manifest(self.store, md5)
+                entries = manifests.read_manifest(self.store, md5)
             except ArchivesError:
                 return False
             return all(self.store.has(ObjectId(MD5, e.md5)) for e in entries)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitext.errors import ArchivesError, PipelineError
-from gitext.pipeline import dvchash, outputs, runcache
-from gitext.pipeline.dvchash import HashInfo
+from gitext.pipeline import outputs, runcache
+from gitext.pipeline.dvchash.tree import HashInfo, save_path
 from gitext.pipeline.gitignore import ensure_gitignored
 from gitext.pipeline.lockfile import Lock, LockedFile, lock_folding, make_entry, write_lock
 from gitext.pipeline.model import Out, Pipeline, Stage
@@ -333,7 +333,7 @@ class _Repro:
                         f"stage '{sid}': the command did not create output '{out.path}'",
                         hint="make the command write it, or remove it from the stage's outs")
                 if out.cache or key is not None:
-                    info = dvchash.save_path(self.p.store, self.p.hasher, path)
+                    info = save_path(self.p.store, self.p.hasher, path)
                 else:
                     found = self.p.hash_path(out.repo_path)
                     assert found is not None

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gitext.errors import ArchivesError
-from gitext.pipeline import dvchash
-from gitext.pipeline.dvchash import LEGACY, MD5
+from gitext.pipeline.dvchash.md5 import LEGACY, MD5
 from gitext.pipeline.model import Pipeline, Stage
 from gitext.pipeline.project import LockEntry, Project, select_stages
 from gitext.pipeline.runner import cmd_value
+from gitext.store import manifests
 
 
 class Reason(NamedTuple):
@@ -111,7 +111,7 @@ def _recorded_md5(entry: dict[str, Any], where: str) -> str | None:
     value = entry.get("md5")
     if value is None:
         return None
-    return dvchash.check_md5(str(value), where=where)
+    return manifests.check_md5(str(value), where=where)
 
 
 

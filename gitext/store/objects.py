@@ -85,7 +85,7 @@ class LocalStore:
                     try:
                         yield ObjectId(a, sub.name + obj.name)
                     except ArchivesError:
-                        continue  # not an object (e.g. a DVC .dir suffix is handled elsewhere)
+                        continue  # not an object (e.g. a DVC .dir manifest: gitext.store.manifests)
 
     # -- writing --------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -262,7 +262,7 @@ def _cache_keys(store: LocalStore) -> list[tuple[str, int, float]]:
 
 
 def _manifest_keys(data: bytes, key: str) -> set[str]:
-    from gitext.pipeline.dvchash import parse_manifest
+    from gitext.store.manifests import parse_manifest
 
     try:
         entries = parse_manifest(data, where=key)

@@ -194,7 +194,7 @@ def blobs_rev_list(repo: Repo, args: Sequence[str]) -> dict[str, str]:
 
 def expand_manifests(store: LocalStore, refs: References, keep: PathFilter) -> None:
     """Add the entries of every manifest present in ``store`` to ``refs.objects``."""
-    from gitext.pipeline.dvchash import parse_manifest
+    from gitext.store.manifests import parse_manifest
 
     for m in sorted(refs.manifests):
         path = store.root / (m.key + ".dir")

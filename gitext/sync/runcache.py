@@ -151,7 +151,7 @@ def _entry_needs(store: LocalStore, ids: list[str]) -> tuple[set[ObjectId], set[
                                                              bool]:
     """(file objects, manifests, complete): what an entry naming ``ids`` needs, the files of
     its manifests included when they are cached (``complete`` False when one is not)."""
-    from gitext.pipeline.dvchash import parse_manifest
+    from gitext.store.manifests import parse_manifest
 
     files: set[ObjectId] = set()
     mans: set[ObjectId] = set()

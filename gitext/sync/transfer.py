@@ -196,7 +196,7 @@ def _complete_manifests(store: LocalStore, remote: Remote, mans: list[TransferIt
     """The manifests among ``mans`` whose every file is now on the remote (uploaded by this
     push or there before). The others are withheld: a remote never holds a ``.dir`` that
     lists a file it lacks (a partial ``--include``, or a file that failed to upload)."""
-    from gitext.pipeline.dvchash import parse_manifest
+    from gitext.store.manifests import parse_manifest
 
     on_remote = set(present) | {o.key for o in report.transferred}
     needs: dict[TransferItem, set[str]] = {}
@@ -232,7 +232,7 @@ def _commit_fetched(store: LocalStore, tmp: Path,
     Returns the object's path and stat (taken after the rename, which sets the ctime)."""
     digest, _size, st = hash_file_stat(tmp, item.oid.algo)
     if item.manifest:
-        from gitext.pipeline.dvchash import parse_manifest
+        from gitext.store.manifests import parse_manifest
 
         data = tmp.read_bytes()
         ok = digest == item.oid.digest

@@ -205,7 +205,7 @@ def test_a_file_name_of_250_bytes_can_be_written(tmp_path: Path) -> None:
 def test_dvc_yaml_outputs_inside_git_metadata_are_refused_in_any_case(
         tmp_path: Path, out: str) -> None:
     from gitext.errors import PipelineError
-    from gitext.pipeline.dvcyaml import load_pipeline
+    from gitext.pipeline.dvcyaml.loader import load_pipeline
 
     (tmp_path / "dvc.yaml").write_text(
         f"stages:\n  s:\n    cmd: 'true'\n    outs:\n    - {out}\n")

@@ -15,7 +15,7 @@ INVENTORY = {
     "fs/worktree.py": "THE way into the work tree (openat walk, no symlink followed)",
     "fs/atomic.py": "atomic_write: files in the git dir and the user's own config files",
     "store/objects.py": "the object cache in <git common dir>/archives",
-    "pipeline/dvchash.py": "manifests and objects into the cache",
+    "store/manifests.py": "directory manifests into the object cache",
     "remotes/local.py": "a directory remote the user configured",
     "remotes/s3.py": "temp files of a download into the cache",
     "sync/transfer.py": "fetched objects into the cache (via its tmp/)",

@@ -37,7 +37,7 @@ STAGES = {
 
 def have_parser() -> bool:
     try:
-        import gitext.pipeline.dvcyaml  # noqa: F401
+        import gitext.pipeline.dvcyaml.loader  # noqa: F401
     except ImportError:
         return False
     return True

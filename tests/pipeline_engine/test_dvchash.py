@@ -13,8 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitext.errors import CorruptObjectError, InvalidObjectIdError
-from gitext.pipeline import dvchash
-from gitext.pipeline.dvchash import Hasher, ManifestEntry
+from gitext.pipeline.dvchash import md5 as dvcmd5
+from gitext.pipeline.dvchash import tree
+from gitext.pipeline.dvchash.tree import Hasher
+from gitext.store import manifests
+from gitext.store.manifests import ManifestEntry
 from gitext.store.objects import LocalStore
 from gitext.store.state import StateCache
 
@@ -22,7 +25,7 @@ from gitext.store.state import StateCache
 def test_file_id_is_the_plain_md5_of_its_bytes(tmp_path: Path) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"a\r\nb\r\n")
-    assert dvchash.file_md5(p) == (hashlib.md5(b"a\r\nb\r\n").hexdigest(), 6)
+    assert dvcmd5.file_md5(p) == (hashlib.md5(b"a\r\nb\r\n").hexdigest(), 6)
 
 
 @pytest.mark.parametrize("hint", [-1, 0, 10, 3 * 1024 * 1024])
@@ -30,7 +33,7 @@ def test_large_files_hash_right_whatever_the_size_hint(tmp_path: Path, hint: int
     data = bytes(range(256)) * 9000  # 2.3 MB: several reads
     p = tmp_path / "big"
     p.write_bytes(data)
-    assert dvchash.file_md5(p, dvchash.MD5, hint) == (hashlib.md5(data).hexdigest(), len(data))
+    assert dvcmd5.file_md5(p, dvcmd5.MD5, hint) == (hashlib.md5(data).hexdigest(), len(data))
 
 
 def test_legacy_id_normalises_crlf_in_text_but_not_in_binary(tmp_path: Path) -> None:
@@ -38,21 +41,21 @@ def test_legacy_id_normalises_crlf_in_text_but_not_in_binary(tmp_path: Path) -> 
     text.write_bytes(b"a\r\nb\r\n")
     binary = tmp_path / "b"
     binary.write_bytes(b"\x00\x01a\r\n")
-    assert dvchash.file_md5(text, dvchash.LEGACY)[0] == hashlib.md5(b"a\nb\n").hexdigest()
-    assert dvchash.file_md5(binary, dvchash.LEGACY)[0] == \
+    assert dvcmd5.file_md5(text, dvcmd5.LEGACY)[0] == hashlib.md5(b"a\nb\n").hexdigest()
+    assert dvcmd5.file_md5(binary, dvcmd5.LEGACY)[0] == \
         hashlib.md5(b"\x00\x01a\r\n").hexdigest()
 
 
 def test_text_detection_follows_dvc_thresholds() -> None:
-    assert dvchash.is_text_block(b"")
-    assert not dvchash.is_text_block(b"abc\x00")
-    assert dvchash.is_text_block(b"a" * 7 + b"\xff" * 3)  # 30 % is still text
-    assert not dvchash.is_text_block(b"a" * 6 + b"\xff" * 4)
+    assert dvcmd5.is_text_block(b"")
+    assert not dvcmd5.is_text_block(b"abc\x00")
+    assert dvcmd5.is_text_block(b"a" * 7 + b"\xff" * 3)  # 30 % is still text
+    assert not dvcmd5.is_text_block(b"a" * 6 + b"\xff" * 4)
 
 
 def test_manifest_is_serialised_exactly_as_dvc_writes_it() -> None:
     entries = [ManifestEntry("b/c.txt", "1" * 32), ManifestEntry("a.txt", "2" * 32)]
-    data = dvchash.manifest_bytes(entries)
+    data = manifests.manifest_bytes(entries)
     assert data == (
         b'[{"md5": "22222222222222222222222222222222", "relpath": "a.txt"}, '
         b'{"md5": "11111111111111111111111111111111", "relpath": "b/c.txt"}]'
@@ -89,14 +92,14 @@ def test_unchanged_files_are_not_read_again(tmp_path: Path,
     first = Hasher(state).directory(d)[0]
     state.flush()
     calls: list[str] = []
-    real = dvchash.file_ids
+    real = dvcmd5.file_ids
 
-    def counting(path: str, size: int, old: dvchash.Ids | None = None,
-                 hash_name: str = dvchash.MD5) -> dvchash.Ids:
+    def counting(path: str, size: int, old: dvcmd5.Ids | None = None,
+                 hash_name: str = dvcmd5.MD5) -> dvcmd5.Ids:
         calls.append(str(path))
         return real(path, size, old, hash_name)
 
-    monkeypatch.setattr(dvchash, "file_ids", counting)
+    monkeypatch.setattr(dvcmd5, "file_ids", counting)
     assert Hasher(state).directory(d)[0] == first
     assert calls == []
     (d / "3.txt").write_text("changed")
@@ -118,37 +121,37 @@ def test_executable_files_are_marked_isexec(tmp_path: Path) -> None:
 def test_manifest_entries_that_leave_their_directory_are_refused(relpath: str) -> None:
     data = json.dumps([{"md5": "0" * 32, "relpath": relpath}]).encode()
     with pytest.raises(CorruptObjectError):
-        dvchash.parse_manifest(data, where="m")
+        manifests.parse_manifest(data, where="m")
 
 
 @given(st.binary(max_size=200))
 def test_parsing_any_bytes_as_a_manifest_fails_only_with_a_clear_error(data: bytes) -> None:
     try:
-        dvchash.parse_manifest(data, where="m")
+        manifests.parse_manifest(data, where="m")
     except CorruptObjectError:
         pass
 
 
 def test_manifests_are_stored_with_dir_suffix_and_verified(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "cache")
-    data = dvchash.manifest_bytes([ManifestEntry("a", "0" * 32)])
-    oid = dvchash.write_manifest(store, data)
+    data = manifests.manifest_bytes([ManifestEntry("a", "0" * 32)])
+    oid = manifests.write_manifest(store, data)
     digest = hashlib.md5(data).hexdigest()
     assert oid == digest + ".dir"
     path = tmp_path / "cache" / "files" / "md5" / digest[:2] / (digest[2:] + ".dir")
     assert path.read_bytes() == data
-    assert dvchash.read_manifest(store, oid) == [ManifestEntry("a", "0" * 32)]
+    assert manifests.read_manifest(store, oid) == [ManifestEntry("a", "0" * 32)]
     path.chmod(0o644)
     path.write_bytes(b"[]")
     with pytest.raises(CorruptObjectError):
-        dvchash.read_manifest(store, oid)
+        manifests.read_manifest(store, oid)
 
 
 def test_ids_are_validated_before_they_become_paths(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "cache")
     for bad in ["../../etc", "0" * 31, "A" * 32, "0" * 32 + ".dirx"]:
         with pytest.raises(InvalidObjectIdError):
-            dvchash.object_path(store, bad)
+            manifests.object_path(store, bad)
 
 
 @given(st.lists(st.tuples(st.text(min_size=1, max_size=12), st.sampled_from(["0" * 32, "f" * 32])),
@@ -157,7 +160,7 @@ def test_manifest_bytes_equal_dvc_json_dumps_for_any_names(pairs: list[tuple[str
     entries = [ManifestEntry(rel, md5) for rel, md5 in pairs]
     expected = json.dumps(sorted(({"md5": md5, "relpath": rel} for rel, md5 in pairs),
                                  key=lambda d: d["relpath"]), sort_keys=True).encode()
-    assert dvchash.manifest_bytes(entries) == expected
+    assert manifests.manifest_bytes(entries) == expected
 
 
 def test_a_symlink_loop_inside_a_directory_does_not_hang(tmp_path: Path) -> None:
@@ -186,7 +189,7 @@ def test_a_directory_whose_stats_did_not_change_is_known_from_one_row(
         raise AssertionError("a file of the directory was read again")
 
     with monkeypatch.context() as m:
-        m.setattr(dvchash, "hash_files", no_rehash)
+        m.setattr(tree, "hash_files", no_rehash)
         assert Hasher(state).directory_id(d) == first
     (d / "2.txt").write_text("9")  # same size, new content
     second = Hasher(state).directory_id(d)
@@ -232,14 +235,14 @@ def test_a_directory_row_does_not_vouch_for_files_written_just_before_it(
     state = StateCache(tmp_path / "state.db")
     Hasher(state).directory_id(d)
     calls: list[str] = []
-    real = dvchash.file_ids
+    real = dvcmd5.file_ids
 
-    def counting(path: str, size: int, old: dvchash.Ids | None = None,
-                 hash_name: str = dvchash.MD5) -> dvchash.Ids:
+    def counting(path: str, size: int, old: dvcmd5.Ids | None = None,
+                 hash_name: str = dvcmd5.MD5) -> dvcmd5.Ids:
         calls.append(path)
         return real(path, size, old, hash_name)
 
-    monkeypatch.setattr(dvchash, "file_ids", counting)
+    monkeypatch.setattr(dvcmd5, "file_ids", counting)
     Hasher(state).directory_id(d)
     assert len(calls) == 5  # racily clean: read again, as git does
     state.close()
@@ -249,15 +252,15 @@ def test_many_files_hash_the_same_on_several_threads(tmp_path: Path) -> None:
     d = tmp_path / "d"
     d.mkdir()
     for i in range(80):
-        (d / f"{i}.bin").write_bytes(os.urandom(dvchash.PARALLEL_MIN_AVERAGE + i))
+        (d / f"{i}.bin").write_bytes(os.urandom(dvcmd5.PARALLEL_MIN_AVERAGE + i))
     items = [(os.fspath(p), p.stat().st_size, None) for p in sorted(d.iterdir())]
     total = sum(size for _p, size, _o in items)
-    assert total > dvchash.PARALLEL_MIN_BYTES
-    assert len(items) >= dvchash.PARALLEL_MIN_FILES
-    assert total >= dvchash.PARALLEL_MIN_AVERAGE * len(items)  # so threads are used
-    ids = dvchash.hash_files(items)
-    assert [md5 for md5, _sha in ids] == [dvchash.file_md5(p)[0] for p, _s, _o in items]
-    want_sha = dvchash.sha256_is_faster()
+    assert total > dvcmd5.PARALLEL_MIN_BYTES
+    assert len(items) >= dvcmd5.PARALLEL_MIN_FILES
+    assert total >= dvcmd5.PARALLEL_MIN_AVERAGE * len(items)  # so threads are used
+    ids = dvcmd5.hash_files(items)
+    assert [md5 for md5, _sha in ids] == [dvcmd5.file_md5(p)[0] for p, _s, _o in items]
+    want_sha = dvcmd5.sha256_is_faster()
     assert all(sha == (hashlib.sha256(Path(p).read_bytes()).digest() if want_sha else b"")
                for (p, _s, _o), (_m, sha) in zip(items, ids, strict=True))
 
@@ -265,7 +268,7 @@ def test_many_files_hash_the_same_on_several_threads(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sha_faster", [True, False])
 def test_touched_files_are_verified_by_sha256_only_where_it_is_the_faster_hash(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha_faster: bool) -> None:
-    monkeypatch.setattr(dvchash, "_SHA_IS_FASTER", [sha_faster])
+    monkeypatch.setattr(dvcmd5, "_SHA_IS_FASTER", [sha_faster])
     d = _aged_dir(tmp_path, 10)
     state = StateCache(tmp_path / "state.db")
     first = Hasher(state).directory_id(d)
@@ -300,5 +303,5 @@ def test_a_file_we_may_not_open_without_touching_atime_is_still_hashed(
 
     monkeypatch.setattr(os, "open", owner_only)
     want = hashlib.md5(b"x" * 5000).hexdigest()
-    assert dvchash.file_ids(str(p), 5000)[0] == want
-    assert dvchash.file_md5(p) == (want, 5000)
+    assert dvcmd5.file_ids(str(p), 5000)[0] == want
+    assert dvcmd5.file_md5(p) == (want, 5000)

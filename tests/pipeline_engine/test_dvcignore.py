@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline import dvchash
-from gitext.pipeline.dvchash import Hasher, IgnoreRules, parse_dvcignore
+from gitext.pipeline.dvchash import dvcignore
+from gitext.pipeline.dvchash.dvcignore import IgnoreRules, parse_dvcignore
+from gitext.pipeline.dvchash.tree import Hasher
 from gitext.pipeline.repro import repro
 from gitext.pipeline.status import status
 from gitext.store.state import StateCache
@@ -208,5 +209,5 @@ def test_the_walks_per_folder_matcher_agrees_with_the_plain_one() -> None:
             for path, is_dir in data["paths"]:
                 full = f"q/{path}"
                 folder, _, name = full.rpartition("/")
-                assert dvchash._ignored_here(rules.in_folder(folder), name, is_dir) is \
+                assert dvcignore._ignored_here(rules.in_folder(folder), name, is_dir) is \
                     rules.ignored(full, is_dir), (lines, base, full)

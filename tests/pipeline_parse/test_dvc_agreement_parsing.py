@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitext.pipeline.dvcyaml import load_pipeline
+from gitext.pipeline.dvcyaml.loader import load_pipeline
 from gitext.pipeline.lockfile import dump_lock, parse_lock
 from tests.conftest import git
 from tests.peers import dvc_executable

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline.dvcyaml import load_all_pipelines, load_pipeline
+from gitext.pipeline.dvcyaml.loader import load_all_pipelines, load_pipeline
 from gitext.pipeline.model import Pipeline
 
 DATA = Path(__file__).parent / "data"

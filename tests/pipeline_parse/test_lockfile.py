@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline.dvcyaml import load_pipeline
+from gitext.pipeline.dvcyaml.loader import load_pipeline
 from gitext.pipeline.lockfile import (
     Lock,
     LockedFile,

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from gitext.errors import PipelineError
-from gitext.pipeline import dvcyaml, lockfile, params, parsecache
+from gitext.pipeline import lockfile, params, parsecache
+from gitext.pipeline.dvcyaml import loader
 from gitext.pipeline.lockfile import Lock, make_entry, write_lock
 from gitext.store.state import StateCache
 
@@ -105,8 +106,8 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
         return wrapper
 
-    monkeypatch.setattr(dvcyaml, "load_all_pipelines",
-                        counting("pipelines", dvcyaml.load_all_pipelines))
+    monkeypatch.setattr(loader, "load_all_pipelines",
+                        counting("pipelines", loader.load_all_pipelines))
     monkeypatch.setattr(lockfile, "read_lock", counting("lock", lockfile.read_lock))
     monkeypatch.setattr(params, "load_params_file", counting("params", params.load_params_file))
     return seen
@@ -114,7 +115,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_a_cached_load_is_exactly_what_parsing_gives(project: Path, state: StateCache,
                                                      parses: list[str]) -> None:
-    fresh = dvcyaml.load_all_pipelines(project)
+    fresh = loader.load_all_pipelines(project)
     first = parsecache.load_pipelines(project, state)
     second = parsecache.load_pipelines(project, state)
     assert parses == ["pipelines", "pipelines"]  # the direct call, then the first load
@@ -131,7 +132,7 @@ def test_the_conformance_projects_come_back_from_the_cache_unchanged(
         root = tmp_path / source.name
         shutil.copytree(source, root)
         age(root)
-        fresh = dvcyaml.load_all_pipelines(root)
+        fresh = loader.load_all_pipelines(root)
         parsecache.load_pipelines(root, state)
         assert parsecache.load_pipelines(root, state) == fresh, source.name
     conformance = shared_dir / "conformance" / "dvc"
@@ -140,7 +141,7 @@ def test_the_conformance_projects_come_back_from_the_cache_unchanged(
         shutil.copytree(source, root, symlinks=True)
         age(root)
         try:
-            fresh = dvcyaml.load_all_pipelines(root)
+            fresh = loader.load_all_pipelines(root)
         except PipelineError:
             continue
         parsecache.load_pipelines(root, state)
@@ -167,7 +168,7 @@ def test_an_edit_to_any_file_the_parse_read_is_seen(
     (project / rel).write_text(text, encoding="utf-8")
     got = parsecache.load_pipelines(project, state)
     assert parses == ["pipelines", "pipelines"]
-    assert got == dvcyaml.load_all_pipelines(project)
+    assert got == loader.load_all_pipelines(project)
 
 
 def test_a_missing_default_params_yaml_that_appears_is_seen(
@@ -227,12 +228,12 @@ def test_a_damaged_or_foreign_entry_means_parsing_again(
 ) -> None:
     key = os.fspath(project.resolve())
     state.put_blob(key, parsecache.PIPELINES_KIND, b"\x00not marshal", time.time_ns())
-    assert parsecache.load_pipelines(project, state) == dvcyaml.load_all_pipelines(project)
+    assert parsecache.load_pipelines(project, state) == loader.load_all_pipelines(project)
     import marshal
 
     foreign = marshal.dumps((("other", "version"), ((), [])))
     state.put_blob(key, parsecache.PIPELINES_KIND, foreign, time.time_ns())
-    assert parsecache.load_pipelines(project, state) == dvcyaml.load_all_pipelines(project)
+    assert parsecache.load_pipelines(project, state) == loader.load_all_pipelines(project)
     assert parses.count("pipelines") == 4
 
 

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline.dvcyaml import ParsingConfig, load_pipeline, read_parsing_config
+from gitext.pipeline.dvcyaml.loader import load_pipeline
+from gitext.pipeline.dvcyaml.templating import ParsingConfig, read_parsing_config
 from gitext.pipeline.lockfile import Lock, dump_lock, make_entry
 
 ARGS_YAML = (

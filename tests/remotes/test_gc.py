@@ -154,7 +154,7 @@ def test_a_recent_manifest_keeps_the_old_files_it_lists(tmp_path: Path) -> None:
     """A concurrent repro stores a folder's files, then its manifest: while the manifest is
     within the grace period, none of its files may go, however old they are."""
     from gitext.git.repo import Repo
-    from gitext.pipeline.dvchash import ManifestEntry, manifest_bytes
+    from gitext.store.manifests import ManifestEntry, manifest_bytes
     from gitext.store.objects import LocalStore
     from gitext.sync.gc import plan_gc
 

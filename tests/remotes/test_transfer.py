@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from gitext.codec.hashing import ObjectId
 from gitext.config import Config
 from gitext.git.repo import Repo
-from gitext.pipeline.dvchash import ManifestEntry, manifest_bytes, write_manifest
 from gitext.progress import Progress
 from gitext.remotes import open_remote
+from gitext.store.manifests import ManifestEntry, manifest_bytes, write_manifest
 from gitext.store.objects import LocalStore
 from gitext.sync import patterns, prepush, references, transfer
 from tests.conftest import archives, git

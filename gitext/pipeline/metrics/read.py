@@ -82,7 +82,7 @@ class _Workspace(_Files):
         return sorted(found)
 
     def pipelines(self) -> list[Pipeline]:
-        from gitext.pipeline.dvcyaml import load_all_pipelines
+        from gitext.pipeline.dvcyaml.loader import load_all_pipelines
 
         return load_all_pipelines(self.root)
 
@@ -190,7 +190,7 @@ class _Revision(_Files):
                     scratch.write_bytes(path, blobs.get(blob, b""), sync=False)
                 except UnsafePathError:
                     continue
-        from gitext.pipeline.dvcyaml import load_all_pipelines
+        from gitext.pipeline.dvcyaml.loader import load_all_pipelines
 
         try:
             loaded = load_all_pipelines(self._scratch_root())
