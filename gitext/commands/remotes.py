@@ -6,7 +6,6 @@ Only the standard library at module level; the features are imported inside each
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -132,7 +131,9 @@ def _project_file(repo: Any) -> Path:
 
 
 def _git_config(repo: Any, args: list[str], *, file: Path | None, check: bool = True) -> int:
-    cmd = ["git", "config"]
+    from gitext.git.repo import run_git
+
+    cmd = ["config"]
     if file is not None:
         from gitext.fs.worktree import WorkTree, require_no_symlink
 
@@ -140,7 +141,7 @@ def _git_config(repo: Any, args: list[str], *, file: Path | None, check: bool = 
         with WorkTree(repo.root) as wt:
             wt.makedirs(file.parent.relative_to(repo.root).as_posix())
         cmd += ["-f", os.fspath(file)]
-    proc = subprocess.run([*cmd, *args], cwd=repo.root, capture_output=True, check=False)
+    proc = run_git([*cmd, *args], cwd=repo.root, check=False)
     if check and proc.returncode not in (0, 5):  # 5: unsetting something that is not set
         from gitext.errors import ConfigError
 

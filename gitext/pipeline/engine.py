@@ -33,6 +33,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, PipelineError
 from gitext.fs.atomic import atomic_write
 from gitext.fs.worktree import WorkTree
+from gitext.git.repo import run_git
 from gitext.pipeline import dag as dagmod
 from gitext.pipeline import dvchash, outputs
 from gitext.pipeline.dvchash import LEGACY, MD5, Hasher, HashInfo
@@ -594,10 +595,9 @@ def ensure_gitignored(wt: WorkTree, repo_paths: Sequence[str]) -> None:
             todo.append((repo_path, gitignore, entry, text))
     if not todo:
         return
-    proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
-        input=b"".join(t[0].encode() + b"\0" for t in todo), capture_output=True,
-        check=False)
+    proc = run_git(
+        ["check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
+        input_bytes=b"".join(t[0].encode() + b"\0" for t in todo), check=False)
     ignored = {p.decode() for p in proc.stdout.split(b"\0") if p}
     for repo_path, gitignore, entry, _text in todo:
         if repo_path in ignored:
