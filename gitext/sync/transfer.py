@@ -39,13 +39,18 @@ from typing import TYPE_CHECKING, Protocol
 from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId, hash_file, hash_file_stat
 from gitext.config import Config, format_size
-from gitext.errors import ArchivesError, CorruptObjectError, RemoteError, UsageError
+from gitext.errors import (
+    ArchivesError,
+    CorruptObjectError,
+    ObjectMissingError,
+    RemoteError,
+    UsageError,
+)
 from gitext.fs.worktree import WorkTree
 from gitext.git.indexlock import clear_owner, note_owner
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
 from gitext.remotes import Remote, default_jobs, open_remote
-from gitext.remotes.backend import ObjectMissingError
 from gitext.store.objects import READ_ONLY, LocalStore
 
 if TYPE_CHECKING:
@@ -1088,10 +1093,10 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, 
     """Place a copy of a verified object at the repository path ``rel`` through the one way
     into the work tree (:class:`gitext.fs.worktree.WorkTree`): a new file beside it (made with
     the umask's mode, as git makes files), the bytes copied in the kernel — or, for a large
-    object with ``direct``, past the page cache (:func:`gitext.store.objects.direct_copy`) —
+    object with ``direct``, past the page cache (:func:`gitext.store.fastcopy.direct_copy`) —
     then moved onto ``rel``. Returns the placed file's stat. Raises OSError or
     UnsafePathError; the temp file never survives."""
-    from gitext.store.objects import DIRECT_MIN, direct_copy, kernel_copy
+    from gitext.store.fastcopy import DIRECT_MIN, direct_copy, kernel_copy
 
     def fill(fd: int) -> None:
         src = os.open(store.path(oid), os.O_RDONLY)
