@@ -84,7 +84,6 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
                  run_cache: bool) -> int:
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.progress import Progress
     from gitext.remotes import open_remote
     from gitext.store.objects import LocalStore
     from gitext.sync import transfer
@@ -107,24 +106,8 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
         if verb == "pull" else None
     try:
         try:
-            if verb == "push":
-                bar = Progress("push", _total_size(store, refs), len(refs.objects))
-                try:
-                    report = transfer.push(repo, rem, refs, jobs=jobs, progress=bar,
-                                           store=store)
-                finally:
-                    bar.close()
-            else:
-                wanted = [o for o in refs.objects if not store.has(o)]
-                if filler is not None:
-                    filler.start()
-                bar = Progress(verb, sum(refs.sizes.get(o, 0) for o in wanted), len(wanted))
-                try:
-                    report = transfer.fetch(repo, rem, refs, jobs=jobs, progress=bar,
-                                            store=store, include=include, exclude=exclude,
-                                            on_object=filler.object_ready if filler else None)
-                finally:
-                    bar.close()
+            report = _move_objects(verb, repo, rem, refs, store, jobs=jobs, include=include,
+                                   exclude=exclude, filler=filler)
             runs = None
             if run_cache:
                 if verb == "push":
@@ -148,6 +131,30 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     finally:
         if filler is not None:
             filler.abort()  # a no-op once finished
+
+
+def _move_objects(verb: str, repo: Any, rem: Any, refs: Any, store: Any, *, jobs: int | None,
+                  include: list[str], exclude: list[str], filler: Any) -> Any:
+    """Push, or fetch (starting ``filler``), the selected objects with a progress bar."""
+    from gitext.progress import Progress
+    from gitext.sync import transfer
+
+    if verb == "push":
+        bar = Progress("push", _total_size(store, refs), len(refs.objects))
+        try:
+            return transfer.push(repo, rem, refs, jobs=jobs, progress=bar, store=store)
+        finally:
+            bar.close()
+    wanted = [o for o in refs.objects if not store.has(o)]
+    if filler is not None:
+        filler.start()
+    bar = Progress(verb, sum(refs.sizes.get(o, 0) for o in wanted), len(wanted))
+    try:
+        return transfer.fetch(repo, rem, refs, jobs=jobs, progress=bar, store=store,
+                              include=include, exclude=exclude,
+                              on_object=filler.object_ready if filler else None)
+    finally:
+        bar.close()
 
 
 def _literal(path: str) -> str:
@@ -231,10 +238,7 @@ def _write_hint(exc: OSError) -> str:
 
 def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str],
                     filler: Any) -> int:
-    """After a pull: replace pointer files whose content arrived; restore pipeline outputs.
-    With --include/--exclude, outputs outside the selection are not reported as missing,
-    and a directory fetched in part is said to be partial (it is not restored: the
-    pipeline only places a directory whose every file is cached)."""
+    """After a pull: replace pointer files whose content arrived; restore pipeline outputs."""
     from gitext.sync.pointers import fill_pointers
 
     try:
@@ -266,8 +270,17 @@ def _fill_work_tree(repo: Any, store: Any, include: list[str], exclude: list[str
     if fill.skipped_modified:
         print(f"pull: {len(fill.skipped_modified)} locally modified file(s) left alone",
               file=sys.stderr)
+    return max(code, _restore_outputs(repo, include, exclude))
+
+
+def _restore_outputs(repo: Any, include: list[str], exclude: list[str]) -> int:
+    """After a pull: place the pipeline outputs whose content is now cached. With
+    --include/--exclude, outputs outside the selection are not reported as missing, and a
+    directory fetched in part is said to be partial (it is not restored: the pipeline only
+    places a directory whose every file is cached)."""
     from gitext.pipeline import checkout
 
+    code = 0
     report = checkout.checkout_outputs(repo.root, archives_dir=repo.archives_dir)
     if report.restored:
         print(f"pull: {len(report.restored)} pipeline output(s) restored")
