@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from gitext.codec.hashing import ObjectId
-from gitext.errors import ArchivesError
+if TYPE_CHECKING:
+    from gitext.codec.hashing import ObjectId
 
 NAME = "unstored"
 
@@ -41,7 +41,10 @@ def read(archives_dir: Path) -> list[Entry] | None:
     or it cannot be read."""
     note = archives_dir / NAME
     if not note.exists():
-        return None
+        return None  # the pre-commit hook's usual case: nothing imported beyond this module
+    from gitext.codec.hashing import ObjectId
+    from gitext.errors import ArchivesError
+
     try:
         lines = note.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError:
