@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "gitext.commands.pipeline",
     "gitext.commands.pipeline_report",
     "gitext.commands.remotes",
+    "gitext.commands.transfer",
     "gitext.commands.demo",
 )
 
@@ -42,7 +43,8 @@ VERB_MODULES = {
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
-    **dict.fromkeys(("fetch", "gc", "pull", "push", "remote"), "gitext.commands.remotes"),
+    "remote": "gitext.commands.remotes",
+    **dict.fromkeys(("fetch", "gc", "pull", "push"), "gitext.commands.transfer"),
     "demo": "gitext.commands.demo",
 }
 

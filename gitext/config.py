@@ -7,12 +7,11 @@ only allow-listed sections are honoured from that file (DESIGN.md, "Trust").
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
 from gitext.errors import ConfigError
+from gitext.git.repo import config_list
 
 PROJECT_CONFIG = Path(".archives") / "config"
 
@@ -87,8 +86,7 @@ def _read_committed(path: Path) -> list[tuple[str, str]]:
                           hint="replace it with a regular file (git-config syntax)")
     if not path.is_file():
         return []
-    proc = subprocess.run(["git", "config", "-f", os.fspath(path), "--list", "-z"],
-                          capture_output=True, check=False)
+    proc = config_list(file=path)
     if proc.returncode != 0:
         lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         # git says "fatal: bad config line 3 in file /abs/path": keep the line, name the file
@@ -129,10 +127,7 @@ class Config:
                     values.setdefault(key, []).append(value)
                 else:
                     ignored.append(key)
-        proc = subprocess.run(
-            ["git", "config", "--list", "-z"], cwd=git_cwd or root,
-            capture_output=True, check=False,
-        )
+        proc = config_list(cwd=git_cwd or root)
         local: dict[str, list[str]] = {}
         for key, value in _parse_list(proc.stdout):
             if key.startswith("archives."):

@@ -17,7 +17,7 @@ from gitext.git.install import (
     is_our_shim,
     shared_hooks_dir,
 )
-from gitext.git.repo import Repo, run_git
+from gitext.git.repo import Repo, config_get, run_git
 
 Check = tuple[bool, str, str | None]
 
@@ -31,8 +31,8 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
         return
     cwd = repo.worktree or repo.git_dir
     for key, want in desired_config().items():
-        proc = run_git(["config", "--get", key], cwd=cwd, check=False)
-        have = proc.stdout.decode().strip() if proc.returncode == 0 else None
+        have = config_get(key, cwd=cwd)
+        have = have.strip() if have is not None else None
         if have is None:
             yield (False, f"{key} is not set", "git archives install")
         elif have.split()[0].strip('"').endswith("git-archives") or have == want:

@@ -49,8 +49,12 @@ class ProtocolError(ArchivesError):
     """The pkt-line stream from git is malformed or ended early."""
 
 
-class ObjectNotFoundError(ArchivesError):
-    """An object is in neither the local cache nor the remote asked."""
+class ObjectMissingError(ArchivesError):
+    """No object under this id where it was looked for: the local cache, or a remote."""
+
+
+class StoreWriteError(ArchivesError):
+    """The local cache could not take an object (disk full, permissions)."""
 
 
 class CorruptObjectError(ArchivesError):

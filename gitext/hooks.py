@@ -68,49 +68,30 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
 def _unstored(repo: Repo) -> int:
     """Refuse to commit a pointer whose content the filter could not store (a write that
     failed after git had its answer: the filter reported it, and noted it here)."""
-    from gitext.store.objects import LocalStore
+    from gitext.store import unstored
 
-    note = repo.archives_dir / LocalStore.UNSTORED
-    if not note.exists():
+    entries = unstored.read(repo.archives_dir)
+    if entries is None:
         return 0
     from gitext.codec import pointer as ptr
-    from gitext.codec.hashing import ObjectId
-    from gitext.fs.atomic import atomic_write
+    from gitext.store.objects import LocalStore
 
     store = LocalStore(repo.archives_dir)
-    try:
-        lines = note.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
-    except OSError:
-        return 0
-    keep: list[str] = []
+    keep: list[unstored.Entry] = []
     bad: list[tuple[str, str]] = []
-    for line in dict.fromkeys(lines):
-        parts = line.split("\t", 2)
-        if len(parts) != 3 or ":" not in parts[0]:
-            continue
-        algo, digest = parts[0].split(":", 1)
-        try:
-            oid = ObjectId(algo, digest)
-        except ArchivesError:
-            continue
-        if store.has(oid):
+    for entry in entries:
+        if store.has(entry.oid):
             continue  # stored since (added again)
-        entries = [e for e in repo.ls_files(parts[1]) if e.stage == 0 and e.path == parts[1]]
-        if not entries:
+        staged = [e for e in repo.ls_files(entry.path) if e.stage == 0 and e.path == entry.path]
+        if not staged:
             continue
-        blob = dict(repo.cat_blobs([entries[0].blob])).get(entries[0].blob, b"")
-        staged = ptr.try_parse(blob)
-        if staged is None or staged.oid != oid:
+        blob = dict(repo.cat_blobs([staged[0].blob])).get(staged[0].blob, b"")
+        pointer = ptr.try_parse(blob)
+        if pointer is None or pointer.oid != entry.oid:
             continue  # the index no longer holds that pointer
-        keep.append(line)
-        bad.append((parts[1], parts[2]))
-    try:
-        if keep:
-            atomic_write(note, ("\n".join(keep) + "\n").encode("utf-8", "surrogateescape"))
-        else:
-            note.unlink()
-    except OSError:
-        pass
+        keep.append(entry)
+        bad.append((entry.path, entry.why))
+    unstored.keep_only(repo.archives_dir, keep)
     if not bad:
         return 0
     log.line(f"git-archives: refusing to commit {len(bad)} pointer(s) whose content could not be "

@@ -211,8 +211,7 @@ def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     # As git prints paths: C-style quoted when special, verbatim with -z.
-    quote_path = repo.git("config", "--type=bool", "--get", "core.quotepath",
-                          check=False).stdout.strip() != b"false"
+    quote_path = repo.config_get("core.quotepath", options=["--type=bool"]) != "false"
     end = "\0" if nul else "\n"
     for r in rows:
         mark = "*" if r["checked_out"] else "-"

@@ -208,11 +208,9 @@ def _want_color(color: str) -> bool:
         return color == "always"
     if not sys.stdout.isatty():
         return False  # under git diff: git colours the diff by its own settings
-    import subprocess
+    from gitext.git.repo import color_wanted
 
-    proc = subprocess.run(["git", "config", "--get-colorbool", "color.diff", "true"],
-                          capture_output=True, check=False)
-    return proc.returncode == 0 and proc.stdout.strip() == b"true"
+    return color_wanted("color.diff")
 
 
 def _configured_options() -> Any:

@@ -29,6 +29,7 @@ from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.git.protected import is_protected
 from gitext.log import note
 from gitext.store.objects import LocalStore
+from gitext.store.state import stat_key
 
 if TYPE_CHECKING:
     from gitext.remotes import Remote
@@ -174,11 +175,11 @@ class LargeFileDriver:
             return None
         try:
             before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode) or _stat_key(before) != _stat_key(st):
+            if not stat.S_ISREG(before.st_mode) or stat_key(before) != stat_key(st):
                 return None
             oid, size = self.store.add_copy_of(fd, st.st_size, "sha256", background=True)
             streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
-            if streamed != size or _stat_key(os.fstat(fd)) != _stat_key(st):
+            if streamed != size or stat_key(os.fstat(fd)) != stat_key(st):
                 raise ArchivesError(f"{display(path)} changed while it was being added",
                                     hint=f"run: git add -- {shell_arg(path)}")
         finally:
@@ -455,10 +456,6 @@ def _pass_through(head: list[bytes], content: Iterator[bytes], out: ContentSink)
         out.write(pkt)
     for pkt in content:
         out.write(pkt)
-
-
-def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _buffer_upto(head: list[bytes], content: Iterator[bytes],

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
 from gitext.codec import pktline
+from gitext.fs.atomic import write_all
 
 
 class Driver(Protocol):
@@ -71,7 +72,7 @@ class ContentSink:
         offset = 0
         while offset < size:
             n = min(pktline.MAX_PAYLOAD, size - offset)
-            _write_all(out_fd, b"%04x" % (n + 4))
+            write_all(out_fd, b"%04x" % (n + 4))
             sent = 0
             while sent < n:
                 moved = os.splice(fd, out_fd, n - sent, offset_src=offset + sent)
@@ -95,9 +96,3 @@ class ContentSink:
             self._out.write(pktline.FLUSH + pktline.encode_text("status=error") + pktline.FLUSH)
         else:
             self._out.write(pktline.encode_text("status=error") + pktline.FLUSH)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from gitext.config import PROJECT_CONFIG, Config, parse_size
 from gitext.errors import ArchivesError
 from gitext.log import note
+from gitext.store.state import stat_key
 
 if TYPE_CHECKING:
     from gitext.git.repo import Repo
@@ -36,7 +37,7 @@ def _stat(path: Path) -> _Stat:
         st = os.lstat(path)
     except OSError:
         return None
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+    return stat_key(st)
 
 
 class ConfigRules:

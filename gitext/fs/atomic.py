@@ -1,11 +1,10 @@
-"""Writing a user's file without ever leaving it half-written."""
+"""Writing a file without ever leaving it half-written; writing all of a buffer to an fd."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -15,6 +14,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     The file keeps its permission bits (a new one gets the umask's); a symlink stays a
     symlink and its target is replaced; something that is not a regular file (``/dev/null``,
     a FIFO) is written to directly, since it cannot be replaced."""
+    import tempfile  # here: the filter process imports this module for write_all only
+
     target = Path(path)
     try:
         st: os.stat_result | None = target.stat()
@@ -45,3 +46,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """``os.write`` until every byte is out (a write to a pipe or a full disk may be short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

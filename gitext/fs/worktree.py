@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gitext.errors import ArchivesError
+from gitext.fs.atomic import write_all
 
 TMP_PREFIX = ".archives-tmp-"
 _DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -270,9 +271,7 @@ class WorkTree:
         mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else 0o666
 
         def fill(fd: int) -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             if st is not None and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)  # exactly the old bits, whatever the umask says
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ArchivesError
-from gitext.git.repo import Repo, run_git
+from gitext.git.repo import Repo, config_get, run_git
 
 SHIM_MARKER = "git-archives-hook-shim v1"
 HOOK_NAMES = ("pre-commit", "post-checkout", "post-merge", "pre-push", "reference-transaction")
@@ -167,12 +167,6 @@ class Manifest:
         os.replace(tmp, path)
 
 
-def _config_get(scope: list[str], key: str, cwd: Path | None) -> str | None:
-    proc = run_git(["config", *scope, "--get", key], cwd=cwd, check=False)
-    return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n") \
-        if proc.returncode == 0 else None
-
-
 def global_manifest_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
     return Path(base) / "git-archives" / "global-install.json"
@@ -182,11 +176,10 @@ def shared_hooks_dir(repo: Repo) -> tuple[Path, str] | None:
     """(folder, scope) when this clone's hooks folder is ``core.hooksPath`` from the user's
     or the system's config — one folder every repository runs — else None. A relative value
     is resolved in each repository, so it is that repository's own folder (None)."""
-    proc = repo.git("config", "--show-scope", "--type=path", "--get", "core.hooksPath",
-                    check=False)
-    if proc.returncode != 0:
+    shown = repo.config_get("core.hooksPath", options=["--show-scope", "--type=path"])
+    if shown is None:
         return None
-    scope, _, value = proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n").partition("\t")
+    scope, _, value = shown.partition("\t")
     if scope in ("local", "worktree") or not os.path.isabs(value):
         return None
     return Path(value), scope
@@ -195,7 +188,7 @@ def shared_hooks_dir(repo: Repo) -> tuple[Path, str] | None:
 def global_hooks_dir() -> Path | None:
     """``core.hooksPath`` of the user's (else the system's) config, if absolute."""
     for scope in ("--global", "--system"):
-        value = _config_get([scope, "--type=path"], "core.hooksPath", Path.home())
+        value = config_get("core.hooksPath", cwd=Path.home(), options=[scope, "--type=path"])
         if value:
             return Path(value) if os.path.isabs(value) else None
     return None
@@ -222,7 +215,7 @@ def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
     scope, cwd, mpath = _where(repo, global_)
     manifest = Manifest.load(mpath)
     for key, value in desired_config().items():
-        current = _config_get(scope, key, cwd)
+        current = config_get(key, cwd=cwd, options=scope)
         if key not in manifest.config:
             manifest.config[key] = current  # what to restore on uninstall
         if current != value:
@@ -364,7 +357,7 @@ def uninstall(repo: Repo | None, *, global_: bool = False) -> InstallReport:
     ours = desired_config()
     for key in ours:
         before = manifest.config.get(key)
-        current = _config_get(scope, key, cwd)
+        current = config_get(key, cwd=cwd, options=scope)
         if before is None:
             if current is not None:
                 run_git(["config", *scope, "--unset-all", key], cwd=cwd, check=False)

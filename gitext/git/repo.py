@@ -48,6 +48,34 @@ def git_text(args: Sequence[str], *, cwd: str | os.PathLike[str] | None = None) 
     return run_git(args, cwd=cwd).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
+def config_get(key: str, *, cwd: str | os.PathLike[str] | None = None,
+               file: str | os.PathLike[str] | None = None,
+               options: Sequence[str] = ()) -> str | None:
+    """``git config [-f FILE] [OPTIONS] --get KEY`` (None if unset). ``options`` are a
+    scope (``--global``), a type (``--type=path``) or ``--show-scope``."""
+    args = ["config"]
+    if file is not None:
+        args += ["-f", os.fspath(file)]
+    proc = run_git([*args, *options, "--get", key], cwd=cwd, check=False)
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+
+def config_list(*, file: str | os.PathLike[str] | None = None,
+                cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """``git config [-f FILE] --list -z``, unchecked (the caller reads the failure)."""
+    args = ["config"] if file is None else ["config", "-f", os.fspath(file)]
+    return run_git([*args, "--list", "-z"], cwd=cwd, check=False)
+
+
+def color_wanted(slot: str) -> bool:
+    """``git config --get-colorbool SLOT true``: whether git would colour ``slot`` on a
+    terminal."""
+    proc = run_git(["config", "--get-colorbool", slot, "true"], check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == b"true"
+
+
 class LsFilesEntry(NamedTuple):
     mode: str
     blob: str
@@ -110,14 +138,9 @@ class Repo:
     def git_text(self, *args: str) -> str:
         return self.git(*args).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
-    def config_get(self, key: str, *, file: Path | None = None) -> str | None:
-        args = ["config"]
-        if file is not None:
-            args += ["-f", os.fspath(file)]
-        proc = self.git(*args, "--get", key, check=False)
-        if proc.returncode != 0:
-            return None
-        return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+    def config_get(self, key: str, *, file: Path | None = None,
+                   options: Sequence[str] = ()) -> str | None:
+        return config_get(key, cwd=self.worktree or self.git_dir, file=file, options=options)
 
     def hooks_dir(self) -> Path:
         """Where git looks for hooks, honouring ``core.hooksPath``."""

@@ -11,13 +11,13 @@ overwritten, unless ``force``. Nothing here runs a pipeline command (DESIGN.md, 
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
 from gitext.fs.worktree import UnsafePathError, WorkTree
+from gitext.git.repo import run_git
 from gitext.pipeline.dvchash.md5 import MD5
 from gitext.pipeline.dvchash.tree import Hasher
 from gitext.pipeline.model import Pipeline
@@ -56,10 +56,10 @@ class CheckoutReport:
 
 
 def _nested_locks(root: Path) -> bool:
-    proc = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+    proc = run_git(
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
          ":(glob)**/dvc.lock"],
-        cwd=root, capture_output=True, check=False)
+        cwd=root, check=False)
     return bool(proc.stdout.strip(b"\0"))
 
 

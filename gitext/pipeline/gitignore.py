@@ -3,7 +3,6 @@ output, as DVC writes it (written through the work tree, :class:`WorkTree`)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,10 +27,11 @@ def ensure_gitignored(wt: WorkTree, repo_paths: Sequence[str]) -> None:
             todo.append((repo_path, gitignore, entry, text))
     if not todo:
         return
-    proc = subprocess.run(
-        ["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
-        input=b"".join(t[0].encode() + b"\0" for t in todo), capture_output=True,
-        check=False)
+    from gitext.git.repo import run_git
+
+    proc = run_git(
+        ["check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
+        input_bytes=b"".join(t[0].encode() + b"\0" for t in todo), check=False)
     ignored = {p.decode() for p in proc.stdout.split(b"\0") if p}
     for repo_path, gitignore, entry, _text in todo:
         if repo_path in ignored:

@@ -32,10 +32,6 @@ SECRET_OPTIONS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
 AWS_ONLY = "trust:aws-only"
 
 
-class ObjectMissingError(RemoteError):
-    """The remote has no object under this key."""
-
-
 class TransientRemoteError(RemoteError):
     """A failure worth retrying (connection dropped, throttled, 5xx) once retries ran out."""
 
@@ -61,7 +57,8 @@ class Backend(Protocol):
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
             size: int | None = None) -> int:
         """Write the object's bytes to ``dst`` (a path that does not exist yet, or an open
-        binary file); return the byte count. Raise :class:`ObjectMissingError` if absent.
+        binary file); return the byte count. Raise
+        :class:`~gitext.errors.ObjectMissingError` if absent.
         ``size``, when the caller knows it (a pointer says it), lets a backend pick its way
         of downloading before the first request."""
         ...

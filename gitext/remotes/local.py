@@ -21,8 +21,8 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from gitext.codec.shellquote import display, shell_arg
-from gitext.errors import RemoteError
-from gitext.remotes.backend import ObjectMissingError, ProgressFn
+from gitext.errors import ObjectMissingError, RemoteError
+from gitext.remotes.backend import ProgressFn
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _LINK_FALLBACK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)

@@ -25,8 +25,8 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from gitext.config import parse_size
-from gitext.errors import ArchivesError, ConfigError, RemoteError
-from gitext.remotes.backend import AWS_ONLY, ObjectMissingError, ProgressFn, TransientRemoteError
+from gitext.errors import ArchivesError, ConfigError, ObjectMissingError, RemoteError
+from gitext.remotes.backend import AWS_ONLY, ProgressFn, TransientRemoteError
 from gitext.remotes.trust import is_aws_s3_request, shown
 
 DEFAULT_ATTEMPTS = 8

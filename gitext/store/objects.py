@@ -1,36 +1,37 @@
 """The local content-addressed store: ``<root>/files/<algo>/<ab>/<rest>``.
 
-Writes go to a temp file inside ``<root>/tmp`` while hashing, are fsync'ed, verified
-against the expected id, made read-only and renamed into place — so a reader never sees a
-partial object and a crash leaves at most a stray temp file (removed by ``fsck``). Several
-processes and worktrees may write the same object at once: the rename is atomic and the
-content identical.
+A write goes to a temp file inside ``<root>/tmp`` while hashing, is checked against the
+expected id, made read-only and renamed into place — so a reader never sees a partial
+object and a crash leaves at most a stray temp file (removed by ``fsck``). An object
+already stored costs no fsync (the temp copy is dropped). Otherwise the temp file is
+fsync'ed before the rename, except with ``background``: then it is renamed at once and made
+durable afterwards by a daemon thread, and :meth:`LocalStore.add_bytes_behind` even writes
+it on a thread (both in :mod:`gitext.store.writebehind`, which says what a crash can cost).
+Several processes and worktrees may write the same object at once: the rename is atomic
+and the content identical.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import os
 import shutil
 import stat
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from gitext.codec.hashing import CHUNK, ObjectId, copy_and_hash, hash_file, new_hasher
-from gitext.errors import ArchivesError, CorruptObjectError, ObjectNotFoundError
+from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, StoreWriteError
+from gitext.fs.atomic import write_all
+from gitext.store.fastcopy import kernel_copy
 from gitext.store.state import StateCache
+from gitext.store.writebehind import BackgroundSync, WriteBehind
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-
-
-class StoreWriteError(ArchivesError):
-    """The store could not take an object (disk full, permissions)."""
 
 
 class LocalStore:
@@ -41,12 +42,10 @@ class LocalStore:
         self.quarantine_dir = root / "quarantine"
         self._state = state
         self._root_s = os.fspath(root)
-        self._to_sync: collections.deque[ObjectId] = collections.deque()
-        self._sync_wanted = threading.Event()
-        self._syncer: threading.Thread | None = None
+        self._syncer = BackgroundSync(self._spath)
         self._dirs: set[str] = set()  # folders known to exist
         self._verified: set[ObjectId] = set()  # objects are immutable: remember per process
-        self._behind: _WriteBehind | None = None
+        self._behind: WriteBehind | None = None
 
     @property
     def state(self) -> StateCache:
@@ -121,7 +120,7 @@ class LocalStore:
         self._rename_into_place(tmp_path, oid)
         self._record_verified(oid)
         if background:
-            self._sync_later(oid)
+            self._syncer.add(oid)
         return oid, size
 
     def add_stream(
@@ -137,7 +136,7 @@ class LocalStore:
 
         An object already in the store costs no fsync (the temp copy is dropped). With
         ``background`` the object is renamed into place at once and made durable by a
-        daemon thread (see "durability in the background" below)."""
+        daemon thread (see :mod:`gitext.store.writebehind`)."""
         with self._incoming() as (fd, tmp_path):
             # Buffered on purpose: a raw write may be short (a full disk, a file size
             # limit) where BufferedWriter retries or raises.
@@ -167,13 +166,7 @@ class LocalStore:
             _write_all_and_close(fd, data)
             return self._publish(tmp_path, oid, len(data), background=background)
 
-    # -- write-behind (the clean filter's small files) ------------------------------------
-    # git waits for each clean answer before it sends the next file, so writing a small
-    # object before answering puts the write on the critical path. ``add_bytes_behind``
-    # hashes at once (the answer needs the id) and hands the bytes to a writer thread that
-    # works while git reads the next file. Nothing is claimed before it is on disk: the
-    # object's "verified" record and the work-tree rows ``after_write`` asks for are
-    # written by the caller's thread once the writer reports the object stored.
+    # -- write-behind (the clean filter's small files; see gitext.store.writebehind) --------
     def add_bytes_behind(self, data: bytes, algo: str, *, label: str = "",
                          after_write: Callable[[ObjectId], None] | None = None
                          ) -> tuple[ObjectId, int]:
@@ -187,7 +180,7 @@ class LocalStore:
             result = self.add_bytes(data, algo, background=True)
             if after_write is not None:
                 after_write(oid)
-            self._behind = _WriteBehind(self)
+            self._behind = WriteBehind(self)
             return result
         behind.collect()
         if behind.in_flight(oid):
@@ -206,20 +199,6 @@ class LocalStore:
         behind.submit(oid, data, label, after_write)
         return oid, len(data)
 
-    UNSTORED = "unstored"  # lines "<algo>:<digest>\t<path>\t<why>"
-
-    def note_unstored(self, items: list[tuple[ObjectId, str]], why: str) -> None:
-        """Remember files that git was answered a pointer for but whose object could not be
-        written, so the pre-commit hook can refuse to commit those pointers."""
-        if not items:
-            return
-        text = "".join(f"{oid.algo}:{oid.digest}\t{path}\t{why}\n".replace("\r", " ")
-                       for oid, path in items)
-        with contextlib.suppress(OSError), open(self.root / self.UNSTORED, "a",
-                                                encoding="utf-8",
-                                                errors="surrogateescape") as f:
-            f.write(text)
-
     def finish_writes(self) -> None:
         """Wait for objects handed to the writer thread; raise StoreWriteError naming the
         first that could not be stored (its work-tree rows were not recorded)."""
@@ -232,7 +211,7 @@ class LocalStore:
             # (no freshening here: this thread must not touch state.db)
             if not self._already_stored(oid, len(data), freshen=False):
                 self._rename_into_place(tmp_path, oid)
-                self._sync_later(oid)
+                self._syncer.add(oid)
 
     def _ensure_dir(self, path: str | Path) -> None:
         key = os.fspath(path)
@@ -255,14 +234,6 @@ class LocalStore:
                 raise OSError(errno.EIO, f"copied {stored} of {size} bytes")
             return self._publish(tmp_path, ObjectId(algo, digest), size, background=background)
 
-    # -- durability in the background ------------------------------------------------------
-    # With ``background``, a new object is renamed into place at once and made durable by a
-    # daemon thread (one sync(2) for a burst of objects, an fsync each otherwise). The object
-    # is recorded as verified at once, keyed by its file's stat: a crash before the data
-    # reaches the disk leaves a file whose size differs from the record (filesystems that
-    # order data before size updates — ext4's default data=ordered, XFS, btrfs, APFS), so it
-    # is re-hashed, found torn, and never served. What a crash can cost is an object written
-    # in the last seconds — as with git's own loose objects, which git does not fsync.
     def _already_stored(self, oid: ObjectId, size: int, *, freshen: bool = True) -> bool:
         final = self._spath(oid)
         try:
@@ -293,41 +264,6 @@ class LocalStore:
             if verified:
                 self.state.record(final, oid.algo, os.stat(final), oid.digest)
 
-    def _sync_later(self, oid: ObjectId) -> None:
-        if self._syncer is None:
-            self._syncer = threading.Thread(target=self._sync_loop, name="store-fsync",
-                                            daemon=True)
-            self._syncer.start()
-        self._to_sync.append(oid)  # no wake-up per object: the syncer works in batches
-        if not self._sync_wanted.is_set():
-            self._sync_wanted.set()
-
-    def _sync_loop(self) -> None:
-        while True:
-            self._sync_wanted.wait()
-            # Gather what arrives in the next moment: many small objects (a `git add` of a
-            # folder) are made durable by one sync(2) instead of one journal commit each,
-            # which would stall the main thread's creates and renames.
-            time.sleep(0.5)
-            self._sync_wanted.clear()
-            batch = []
-            while self._to_sync:
-                batch.append(self._to_sync.popleft())
-            if not batch:
-                continue
-            if len(batch) > 16 and hasattr(os, "sync"):
-                os.sync()
-                continue
-            for oid in batch:
-                try:
-                    fd = os.open(self._spath(oid), os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    continue  # the kernel writes it back anyway; nothing else to do
-
     def add_file(self, path: Path, algo: str, *,
                  expected: ObjectId | None = None) -> tuple[ObjectId, int]:
         with open(path, "rb") as f:
@@ -355,7 +291,7 @@ class LocalStore:
         try:
             return open(self.path(oid), "rb")
         except FileNotFoundError:
-            raise ObjectNotFoundError(
+            raise ObjectMissingError(
                 f"object {oid} is not in the local cache",
                 hint="run 'git archives pull' to fetch it",
             ) from None
@@ -434,93 +370,6 @@ class LocalStore:
         return out
 
 
-def kernel_copy(src: int, dst: int, size: int) -> None:
-    offset = 0
-    use_cfr = hasattr(os, "copy_file_range")
-    while offset < size:
-        if use_cfr:
-            try:
-                n = os.copy_file_range(src, dst, size - offset, offset, offset)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
-                use_cfr = False
-                continue
-        else:
-            chunk = os.pread(src, min(CHUNK, size - offset), offset)
-            n = os.pwrite(dst, chunk, offset) if chunk else 0
-        if n == 0:
-            raise OSError(errno.EIO, f"the file shrank while being copied ({offset} of {size})")
-        offset += n
-
-
-# A large file written for the user (a pull filling the work tree) goes past the page
-# cache with O_DIRECT (design note 18). On virtual machines whose free memory is handed back
-# to the host, every new page-cache page costs a fault on the host: buffered writes then
-# run at ~3 s a GB here, direct ones at the disk's speed. Small files stay buffered: a
-# synchronous write each would cost a disk round trip per file (a seek on a hard disk).
-DIRECT_MIN = 16 << 20
-_DIRECT_ALIGN = 4096  # offsets and lengths of direct writes (any logical block up to 4 KiB)
-_DIRECT_BUF = 8 << 20
-_direct_buffers = threading.local()
-
-
-def direct_copy(src: int, dst: int, size: int) -> bool:
-    """Copy ``size`` bytes of ``src`` into the empty file ``dst`` past the page cache.
-
-    Returns False where the platform or filesystem refuses O_DIRECT; the caller then
-    copies the whole file another way (at the same offsets, over anything written here).
-    The last partial block is written through the page cache. Raises OSError as a copy
-    would (ENOSPC, EIO, a file that shrank)."""
-    if not hasattr(os, "O_DIRECT"):
-        return False
-    import fcntl
-
-    flags = fcntl.fcntl(dst, fcntl.F_GETFL)
-    try:
-        fcntl.fcntl(dst, fcntl.F_SETFL, flags | os.O_DIRECT)
-    except OSError:
-        return False
-    view = getattr(_direct_buffers, "view", None)
-    if view is None:  # one page-aligned buffer per thread, touched once and reused
-        import mmap
-
-        view = _direct_buffers.view = memoryview(mmap.mmap(-1, _DIRECT_BUF))
-    direct = True
-    offset = 0
-    try:
-        while offset < size:
-            n = os.preadv(src, [view[:min(_DIRECT_BUF, size - offset)]], offset)
-            if n == 0:
-                raise OSError(errno.EIO, f"the file shrank while being copied ({offset} of "
-                                         f"{size})")
-            aligned = n - n % _DIRECT_ALIGN if direct else 0
-            if aligned:
-                try:
-                    _pwrite_all(dst, view[:aligned], offset)
-                except OSError as exc:
-                    if exc.errno == errno.EINVAL and offset == 0:
-                        return False  # this filesystem's alignment rules: copy another way
-                    raise
-            if aligned < n:  # the tail (or a short read): the rest goes through the cache
-                if direct:
-                    fcntl.fcntl(dst, fcntl.F_SETFL, flags)
-                    direct = False
-                _pwrite_all(dst, view[aligned:n], offset + aligned)
-            offset += n
-    finally:
-        if direct:
-            fcntl.fcntl(dst, fcntl.F_SETFL, flags)
-    return True
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-    while data:
-        n = os.pwrite(fd, data, offset)
-        data = data[n:]
-        offset += n
-
-
 def remove_tree_safely(path: Path) -> None:
     """rmtree that copes with our read-only objects."""
 
@@ -533,111 +382,6 @@ def remove_tree_safely(path: Path) -> None:
 
 def _write_all_and_close(fd: int, data: bytes) -> None:
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
     finally:
         os.close(fd)
-
-
-class _WriteBehind:
-    """One writer thread for :meth:`LocalStore.add_bytes_behind`, holding at most
-    ``LIMIT`` bytes; results are taken back on the caller's thread (state.db is not
-    shared across threads)."""
-
-    LIMIT = 32 << 20  # keeps the filter process well under ~100 MB of RSS
-    RESERVE = 1 << 30  # below this much free space, writes happen synchronously
-
-    def __init__(self, store: LocalStore) -> None:
-        import queue
-
-        self.store = store
-        self.queue: queue.Queue[tuple[ObjectId, bytes] | None] = queue.Queue()
-        self.lock = threading.Condition()
-        self.pending_bytes = 0
-        self.waiters: dict[ObjectId, list[tuple[str, Callable[[ObjectId], None] | None]]] = {}
-        self.done: collections.deque[tuple[ObjectId, BaseException | None]] = \
-            collections.deque()
-        self.free_checked_at = 0.0
-        self.free = 0
-        self.thread = threading.Thread(target=self._run, name="store-write-behind",
-                                       daemon=True)
-        self.thread.start()
-
-    def in_flight(self, oid: ObjectId) -> bool:
-        return oid in self.waiters
-
-    def also(self, oid: ObjectId, label: str,
-             after_write: Callable[[ObjectId], None] | None) -> None:
-        self.waiters[oid].append((label, after_write))
-
-    def room_for(self, size: int) -> bool:
-        now = time.monotonic()
-        if now - self.free_checked_at > 0.5:
-            try:
-                st = os.statvfs(self.store.root)
-                self.free = st.f_bavail * st.f_frsize
-            except (OSError, AttributeError):
-                self.free = 0
-            self.free_checked_at = now
-        return self.free - self.pending_bytes - size > self.RESERVE
-
-    def submit(self, oid: ObjectId, data: bytes, label: str,
-               after_write: Callable[[ObjectId], None] | None) -> None:
-        with self.lock:
-            while self.pending_bytes and self.pending_bytes + len(data) > self.LIMIT:
-                self.lock.wait()
-            self.pending_bytes += len(data)
-        self.waiters[oid] = [(label, after_write)]
-        self.queue.put((oid, data))
-
-    def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            oid, data = item
-            error: BaseException | None = RuntimeError("the writer thread failed")
-            try:
-                self.store._write_now(oid, data)
-                error = None
-            except (OSError, ArchivesError) as exc:  # reported on the caller's thread
-                error = exc
-            finally:
-                with self.lock:
-                    self.pending_bytes -= len(data)
-                    self.done.append((oid, error))
-                    self.lock.notify_all()
-
-    def collect(self) -> None:
-        """Take the writer's results: record verified objects and run their callbacks."""
-        failed: list[str] = []
-        unstored: list[tuple[ObjectId, str]] = []
-        why = ""
-        while self.done:
-            oid, error = self.done.popleft()
-            callbacks = self.waiters.pop(oid, [])
-            if error is not None:
-                failed += [label or str(oid) for label, _ in callbacks]
-                unstored += [(oid, label) for label, _ in callbacks if label]
-                why = why or (error.message if isinstance(error, ArchivesError) else (
-                    getattr(error, "strerror", None) or str(error)))
-                continue
-            self.store._record_verified(oid)
-            for _, cb in callbacks:
-                if cb is not None:
-                    cb(oid)
-        if failed:
-            self.store.note_unstored(unstored, why)
-            names = " ".join(failed[:5]) + (" …" if len(failed) > 5 else "")
-            raise StoreWriteError(
-                f"could not store the content of {names} in {self.store.root}: {why}; "
-                "they were staged as pointers whose content is not cached",
-                hint="free disk space or fix permissions, then 'git add --renormalize' "
-                     "those files (their content is still in the work tree)")
-
-    def drain(self) -> None:
-        with self.lock:
-            while self.pending_bytes:
-                self.lock.wait()
-        self.collect()

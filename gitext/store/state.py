@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, oid TEXT NOT NULL);
 """
 
 
-def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What says a file changed: inode, size, mtime_ns, ctime_ns (a ``hashes`` row's key)."""
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
@@ -242,7 +243,7 @@ class StateCache:
 
         ``racy_ok`` skips the racy-timestamp rule, for files only we write (cache objects)."""
         row = self._row(path, algo)
-        if row is None or tuple(row[:4]) != _stat_key(st):
+        if row is None or tuple(row[:4]) != stat_key(st):
             return None
         if not racy_ok and is_racy(st.st_mtime_ns, row[5]):
             return None  # racily clean: written too close to when we hashed it
@@ -255,7 +256,7 @@ class StateCache:
         if row is None:
             return None, None
         last = (str(row[4]), int(row[1]))
-        if tuple(row[:4]) != _stat_key(st) or is_racy(st.st_mtime_ns, row[5]):
+        if tuple(row[:4]) != stat_key(st) or is_racy(st.st_mtime_ns, row[5]):
             return None, last
         return last[0], last
 
@@ -281,7 +282,7 @@ class StateCache:
 
     def record(self, path: str, algo: str, st: os.stat_result, digest: str) -> None:
         self._write("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?,?)",
-                    (path, algo, *_stat_key(st), digest, time.time_ns()))
+                    (path, algo, *stat_key(st), digest, time.time_ns()))
         if self._pending >= 500:
             self.flush()
 

@@ -54,7 +54,7 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, 
     object with ``direct``, past the page cache (:func:`gitext.store.objects.direct_copy`) —
     then moved onto ``rel``. Returns the placed file's stat. Raises OSError or
     UnsafePathError; the temp file never survives."""
-    from gitext.store.objects import DIRECT_MIN, direct_copy, kernel_copy
+    from gitext.store.fastcopy import DIRECT_MIN, direct_copy, kernel_copy
 
     def fill(fd: int) -> None:
         src = os.open(store.path(oid), os.O_RDONLY)

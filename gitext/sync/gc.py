@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitext.codec.hashing import ObjectId
-from gitext.errors import ArchivesError, UsageError
+from gitext.errors import ArchivesError, ObjectMissingError, UsageError
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcproject import UncachedOutputs
 from gitext.remotes import Remote
-from gitext.remotes.backend import ObjectMissingError
 from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (

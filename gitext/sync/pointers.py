@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitext.codec import pointer as ptr
 from gitext.errors import ArchivesError
-from gitext.git.repo import Repo
+from gitext.git.repo import Repo, run_git
 from gitext.store.objects import LocalStore
 from gitext.store.state import StateCache
 
@@ -170,10 +169,10 @@ def _git_checkout(repo: Repo, to_checkout: list[TrackedPointer]) -> None:
     env.pop("GIT_INDEX_FILE", None)
     listing = b"".join(tp.path.encode("utf-8", "surrogateescape") + b"\0"
                        for tp in to_checkout)
-    proc = subprocess.run(
-        ["git", "--literal-pathspecs", "checkout", "--pathspec-from-file=-",
+    proc = run_git(
+        ["--literal-pathspecs", "checkout", "--pathspec-from-file=-",
          "--pathspec-file-nul"],
-        cwd=root, input=listing, capture_output=True, env=env, check=False)
+        cwd=root, input_bytes=listing, env=env, check=False)
     if proc.returncode != 0:
         lock = repo.git_dir / "index.lock"
         if lock.exists():

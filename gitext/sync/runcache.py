@@ -16,10 +16,10 @@ from pathlib import Path
 
 from gitext.codec.hashing import ObjectId
 from gitext.config import format_size
-from gitext.errors import ArchivesError, CorruptObjectError
+from gitext.errors import ArchivesError, CorruptObjectError, StoreWriteError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote
-from gitext.store.objects import LocalStore, StoreWriteError
+from gitext.store.objects import LocalStore
 from gitext.sync.references import References
 from gitext.sync.transfer import (
     ProgressSink,

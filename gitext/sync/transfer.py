@@ -25,11 +25,16 @@ from typing import Protocol
 
 from gitext.codec.hashing import ObjectId, hash_file_stat
 from gitext.config import Config, format_size
-from gitext.errors import ArchivesError, CorruptObjectError, RemoteError
+from gitext.errors import (
+    ArchivesError,
+    CorruptObjectError,
+    ObjectMissingError,
+    RemoteError,
+    StoreWriteError,
+)
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
-from gitext.remotes.backend import ObjectMissingError
-from gitext.store.objects import READ_ONLY, LocalStore, StoreWriteError
+from gitext.store.objects import READ_ONLY, LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
 

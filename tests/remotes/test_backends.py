@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from gitext.codec.hashing import ObjectId
-from gitext.errors import RemoteError, UsageError
+from gitext.errors import ObjectMissingError, RemoteError, UsageError
 from gitext.remotes import check_url, url_scheme
-from gitext.remotes.backend import ObjectMissingError
 from gitext.remotes.local import LocalBackend
 from tests.remotes.conftest import s3_client
 

@@ -191,7 +191,7 @@ def test_direct_copy_writes_every_byte_whatever_the_alignment(tmp_path: Path,
                                                               size: int) -> None:
     """Past the page cache in whole 4 KiB blocks, the tail through it; where the
     filesystem refuses O_DIRECT it says so and the caller's kernel copy does the work."""
-    from gitext.store.objects import direct_copy, kernel_copy
+    from gitext.store.fastcopy import direct_copy, kernel_copy
 
     data = os.urandom(size)
     src_path, dst_path = tmp_path / "src", tmp_path / "dst"
@@ -212,7 +212,7 @@ def test_direct_copy_writes_every_byte_whatever_the_alignment(tmp_path: Path,
 
 def test_direct_copy_of_a_file_that_shrank_is_an_error_not_a_short_copy(
         tmp_path: Path) -> None:
-    from gitext.store.objects import direct_copy
+    from gitext.store.fastcopy import direct_copy
 
     (tmp_path / "src").write_bytes(b"x" * 10_000)
     src = os.open(tmp_path / "src", os.O_RDONLY)
