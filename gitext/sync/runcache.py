@@ -9,7 +9,6 @@ Lower layer: never prints.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.config import format_size
 from gitext.errors import ArchivesError, CorruptObjectError, StoreWriteError
 from gitext.git.repo import Repo
+from gitext.pipeline.runcache import RUNS_DIR, entry_path, key_of, local_entries, parse_entry
 from gitext.remotes import Remote
 from gitext.store.objects import LocalStore
 from gitext.sync.references import References
@@ -37,45 +37,14 @@ from gitext.sync.transfer import (
 # ``files/``, as DVC keeps ``runs/`` in its remotes. An entry only ever goes where every
 # object it names (and every file of a ``.dir`` it names) is already present.
 
-RUNS_PREFIX = "runs/"
-_RUN_KEY_RE = re.compile(r"runs/([0-9a-f]{2})/([0-9a-f]{62})")
-_MD5_HEX_RE = re.compile(r"[0-9a-f]{32}")
+RUNS_PREFIX = f"{RUNS_DIR}/"
 
 
 def parse_run_entry(data: bytes, *, where: str) -> list[str]:
     """The output ids (md5, or ``<md5>.dir``) a run-cache entry names; raises
-    :class:`CorruptObjectError` if ``data`` is not an entry the pipeline would accept."""
-    import json
-
-    def bad(why: str) -> CorruptObjectError:
-        return CorruptObjectError(f"{where}: not a run-cache entry ({why})",
-                                  hint="the entry is damaged; it was not used")
-
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise bad(f"invalid JSON: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("outs"), list) or not raw["outs"]:
-        raise bad('expected {"outs": [...]} with at least one output')
-    ids: list[str] = []
-    for i, out in enumerate(raw["outs"], 1):
-        if not isinstance(out, dict):
-            raise bad(f"output {i} is not an object")
-        path, md5 = out.get("path"), out.get("md5")
-        if not isinstance(path, str) or not path.strip():
-            raise bad(f"output {i} has no path")
-        if not isinstance(md5, str) or not _MD5_HEX_RE.fullmatch(md5.removesuffix(".dir")):
-            raise bad(f"output '{path}' has no valid md5")
-        if out.get("hash", "md5") != "md5":
-            raise bad(f"output '{path}' is not hashed with md5")
-        for name in ("size", "nfiles"):
-            v = out.get(name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise bad(f"output '{path}' has an invalid {name}")
-        if not isinstance(out.get("isexec", False), bool):
-            raise bad(f"output '{path}' has an invalid isexec")
-        ids.append(md5)
-    return ids
+    :class:`CorruptObjectError` if ``data`` is not an entry the pipeline would accept (the
+    format's one parser is :func:`gitext.pipeline.runcache.parse_entry`)."""
+    return [out["md5"] for out in parse_entry(data, where=where)]
 
 
 @dataclass
@@ -120,31 +89,9 @@ class RunCacheReport:
         return ", ".join(parts)
 
 
-def _runs_dir(repo: Repo) -> Path:
-    from gitext.pipeline.runcache import RUNS_DIR
-
-    return repo.archives_dir / RUNS_DIR
-
-
-def _run_key(rel: str) -> str | None:
-    m = _RUN_KEY_RE.fullmatch(rel)
-    return m.group(1) + m.group(2) if m else None
-
-
 def local_run_entries(repo: Repo) -> dict[str, Path]:
     """run-cache key -> its file, for every entry in the local run-cache."""
-    base = _runs_dir(repo)
-    found: dict[str, Path] = {}
-    if not base.is_dir():
-        return found
-    for sub in base.iterdir():
-        if not sub.is_dir():
-            continue
-        for f in sub.iterdir():
-            key = _run_key(f"runs/{sub.name}/{f.name}")
-            if key is not None and f.is_file():
-                found[key] = f
-    return found
+    return local_entries(repo.archives_dir)
 
 
 def _entry_needs(store: LocalStore, ids: list[str]) -> tuple[set[ObjectId], set[ObjectId],
@@ -280,7 +227,7 @@ def _download_entries(remote: Remote, jobs: int, report: RunCacheReport) -> dict
     """key -> bytes of every entry the remote lists (those that failed are in ``report``)."""
     import io
 
-    keys = sorted(k for k in (_run_key(rel) for rel, _ in remote.backend.list(RUNS_PREFIX))
+    keys = sorted(k for k in (key_of(rel) for rel, _ in remote.backend.list(RUNS_PREFIX))
                   if k is not None)
     got: dict[str, bytes] = {}
     lock = threading.Lock()
@@ -332,7 +279,6 @@ def _place_entries(repo: Repo, store: LocalStore, wanted: dict[str, tuple[bytes,
     run-cache (never over an existing entry)."""
     from gitext.fs.atomic import atomic_write
 
-    base = _runs_dir(repo)
     for key, (data, ids) in wanted.items():
         files, _mans, complete = _entry_needs(store, ids)
         absent = [o for o in files if not store.has(o)]
@@ -342,7 +288,7 @@ def _place_entries(repo: Repo, store: LocalStore, wanted: dict[str, tuple[bytes,
             continue
         if key in local:
             continue
-        target = base / key[:2] / key[2:]
+        target = entry_path(repo.archives_dir, key)
         if target.exists():  # written meanwhile (a concurrent repro): keep that one
             if target.read_bytes() != data:
                 report.conflicts.append(key)
