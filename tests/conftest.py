@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA = REPO_ROOT / "tests" / "data"
-BIN_DIR = Path(sys.executable).parent
+from tests.helpers import BIN_DIR, DATA, git
+
+# The S3 fixtures (a moto server on loopback, the fault proxy), for every folder that needs them.
+from tests.helpers.s3 import aws_env, bucket, moto_endpoint, proxy
+
+__all__ = ["aws_env", "bucket", "moto_endpoint", "proxy"]
 
 
 @pytest.fixture(autouse=True)
@@ -35,31 +36,6 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory,
     (home / ".gitconfig").write_text(
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
     yield home
-
-
-def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
-        input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run real git; on failure show its stderr."""
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False,
-                          env=env, input=input_bytes)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"git {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.decode()}"
-        )
-    return proc
-
-
-def archives(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None,
-             input_bytes: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed ``git-archives`` console script as a user would."""
-    proc = subprocess.run([str(BIN_DIR / "git-archives"), *args], cwd=cwd, capture_output=True,
-                          check=False, env=env, input=input_bytes)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"git-archives {' '.join(args)} failed ({proc.returncode}):\n"
-            f"{proc.stdout.decode()}\n{proc.stderr.decode()}"
-        )
-    return proc
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from gitext.notebooks.doctor import (
     scan_notebooks,
 )
 from gitext.notebooks.strip_options import StripOptions
-from tests.conftest import archives, git
-from tests.notebooks.golden import GOLDEN_DIR
+from tests.helpers import archives, git
+from tests.helpers.golden import GOLDEN_DIR
 
 
 def test_committed_and_staged_notebooks_with_outputs_are_found(shared_dir: Path,

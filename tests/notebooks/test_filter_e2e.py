@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import archives, git
-from tests.notebooks.golden import CASES, GOLDEN_DIR, Case
+from tests.helpers import archives, git
+from tests.helpers.golden import CASES, GOLDEN_DIR, Case
 
 # One repository per distinct option set: the filter reads .archives/config once.
 GROUPS = [list(g) for _, g in itertools.groupby(sorted(CASES, key=lambda c: c.flags),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from gitext.notebooks.strip import strip_and_compare, strip_bytes
-from tests.conftest import archives
-from tests.notebooks.golden import CASES, GOLDEN_DIR, Case
+from tests.helpers import archives
+from tests.helpers.golden import CASES, GOLDEN_DIR, Case
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from gitext.git.repo import Repo
 from gitext.notebooks.refresh import refresh
 from gitext.notebooks.watch import watch
-from tests.conftest import archives, git
+from tests.helpers import archives, git
 
 
 def _cell(source: str, cid: str, outputs: list[Any] | None = None,

@@ -24,8 +24,8 @@ from gitext.notebooks.strip import (
     strip_notebook,
 )
 from gitext.notebooks.strip_options import StripOptions, options_from_config, parse_max_size
-from tests.conftest import archives
-from tests.notebooks.nbgen import notebook, to_bytes
+from tests.helpers import archives
+from tests.helpers.nbgen import notebook, to_bytes
 
 options = st.builds(
     StripOptions, keep_output=st.booleans(), keep_count=st.booleans(), keep_id=st.booleans(),

@@ -11,8 +11,8 @@ import pytest
 
 from gitext.errors import NotebookError
 from gitext.notebooks.textconv import human_size, notebook_to_text
-from tests.conftest import archives, git
-from tests.notebooks.golden import GOLDEN_DIR
+from tests.helpers import archives, git
+from tests.helpers.golden import GOLDEN_DIR
 
 PNG_183K = base64.b64encode(b"\x89PNG" + b"\0" * 182_996).decode()
 

@@ -14,7 +14,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import ObjectMissingError, RemoteError, UsageError
 from gitext.remotes import check_url, url_scheme
 from gitext.remotes.local import LocalBackend
-from tests.remotes.conftest import s3_client
+from tests.helpers.s3 import s3_client
 
 
 def _oid(data: bytes) -> ObjectId:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import archives, git
-from tests.remotes.conftest import (
+from tests.helpers import archives, git
+from tests.helpers.s3 import (
     add_dir_remote,
     cache_objects,
     drop_cache,

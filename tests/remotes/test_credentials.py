@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import archives, git
-from tests.remotes.conftest import make_data_repo, s3_client
-from tests.remotes.listener import Listener, listening
+from tests.helpers import archives, git
+from tests.helpers.listener import Listener, listening
+from tests.helpers.s3 import make_data_repo, s3_client
 
 PROD_KEY = "AKIAPRODVICTIM000001"
 DEFAULT_KEY = "AKIADEFAULTVICTIM001"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import archives, git
-from tests.remotes.conftest import (
+from tests.helpers import archives, git
+from tests.helpers.s3 import (
     ACCESS_KEY,
     SECRET_KEY,
     FaultProxy,
@@ -188,7 +188,7 @@ def test_an_interrupted_fetch_leaves_nothing_partial_and_the_next_one_completes(
     import subprocess
     import time
 
-    from tests.conftest import BIN_DIR
+    from tests.helpers import BIN_DIR
 
     repo, _ = _repo(tmp_path, bucket, proxy.url, jobs="1")
     archives(repo, "push")
@@ -223,7 +223,7 @@ def test_a_pull_stopped_by_a_signal_releases_the_index_lock_and_leaves_no_temp_f
     import subprocess
     import time
 
-    from tests.conftest import BIN_DIR, git
+    from tests.helpers import BIN_DIR, git
 
     repo, _ = _repo(tmp_path, bucket, proxy.url, jobs="1")
     git(repo, "add", ".archives")

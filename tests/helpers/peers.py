@@ -1,0 +1,50 @@
+"""Peer tools the tests judge compatibility with, installed once into the checkout's
+``.cache`` (or reused from ``/work/dvcvenv``). A tool that cannot be installed (no network)
+makes its tests skip with the reason."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+DVC_VENVS = [Path("/work/dvcvenv"), CHECKOUT / ".cache" / "dvc-venv"]
+
+
+def _dvc_in(venv: Path) -> Path | None:
+    exe = venv / "bin" / "dvc"
+    if exe.is_file():
+        proc = subprocess.run([str(exe), "--version"], capture_output=True, check=False)
+        if proc.returncode == 0:
+            return exe
+    return None
+
+
+def dvc_executable() -> Path:
+    """DVC 3's ``dvc``, installing it from PyPI on first use. pytest-xdist workers may all
+    ask at once: one installs under a file lock, the others wait and reuse it."""
+    for venv in DVC_VENVS:
+        found = _dvc_in(venv)
+        if found is not None:
+            return found
+    import fcntl
+
+    venv = DVC_VENVS[-1]
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / "dvc-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _dvc_in(venv)
+        if found is not None:
+            return found
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "dvc>=3,<4"],
+                              capture_output=True, text=True, check=False, timeout=900)
+        found = _dvc_in(venv)
+        if found is None:
+            pytest.skip(f"DVC could not be installed from PyPI (offline?): {proc.stderr[-300:]}")
+        return found

@@ -1,1 +1,0 @@
-"""Tests for loading dvc.yaml, params files and the dvc.lock codec."""
