@@ -22,7 +22,6 @@ merge step of ``git pull``), and ``git archives watch`` after a notebook is save
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -57,6 +56,8 @@ class _Candidate(NamedTuple):
 
 
 def _blob_id(data: bytes, width: int) -> str:
+    import hashlib  # only when a notebook is stat-dirty: OpenSSL's start-up is not free
+
     algo = hashlib.sha1 if width == 40 else hashlib.sha256
     h = algo(b"blob %d\0" % len(data))
     h.update(data)
