@@ -309,6 +309,9 @@ class Ctx:
         )
         env.pop("GIT_DIR", None)
         env.pop("GIT_WORK_TREE", None)
+        # A user's Python caches compiled modules; without that every start of a Python
+        # tool (ours, DVC, nbstripout) recompiles its modules, which is not what users see.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         path = [*tool.path_entries(), env.get("PATH", "/usr/bin:/bin"), *tool.fallback_path()]
         env["PATH"] = os.pathsep.join(path)
         self.env = env
