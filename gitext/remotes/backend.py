@@ -10,9 +10,9 @@ hash, parse pointers or look at git. Verification against the id happens in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from gitext.config import COMMITTED_REMOTE_OPTIONS
 from gitext.errors import RemoteError
@@ -73,3 +73,18 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A backend whose API works on batches and needs sizes (a Git LFS server): it is told
+    what is about to be asked for, ``operation`` being ``upload`` or ``download``."""
+
+    def plan(self, operation: str, objects: Sequence[tuple[str, int]]) -> None:
+        ...
+
+
+def plan(backend: Backend, operation: str, objects: Sequence[tuple[str, int]]) -> None:
+    """Tell ``backend`` what comes next if it wants to know (see :class:`Planner`)."""
+    if objects and isinstance(backend, Planner):
+        backend.plan(operation, objects)
