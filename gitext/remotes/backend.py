@@ -36,6 +36,11 @@ class TransientRemoteError(RemoteError):
     """A failure worth retrying (connection dropped, throttled, 5xx) once retries ran out."""
 
 
+class RemoteRefusedError(RemoteError):
+    """The remote as a whole refused (credentials, access, no such repository, an answer
+    that is not its protocol): a transfer stops instead of failing object by object."""
+
+
 class Backend(Protocol):
     """What every remote backend provides. Keys are layout paths (``files/sha256/ab/…``)."""
 

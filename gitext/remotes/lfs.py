@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitext.errors import ObjectMissingError, RemoteError
-from gitext.remotes.backend import ProgressFn
+from gitext.remotes.backend import ProgressFn, RemoteRefusedError
 from gitext.remotes.lfsapi import BATCH_SIZE, ActionRefusedError, LfsClient, ObjectResult
 from gitext.remotes.lfsurl import Endpoint, LfsSettings, find_endpoint, redact, ssh_endpoint
 
@@ -60,6 +60,7 @@ class LfsBackend:
         self._results: dict[tuple[str, str], ObjectResult] = {}
         self._locks = {"upload": threading.Lock(), "download": threading.Lock()}
         self._lock = threading.Lock()
+        self._refused: RemoteRefusedError | None = None
 
     def client(self, operation: str) -> LfsClient:
         """One client per operation for an ssh remote (git-lfs-authenticate is asked per
@@ -105,7 +106,8 @@ class LfsBackend:
         results = self.client(operation).batch(operation, batch)
         for o in todo:
             if o not in results:
-                raise RemoteError(f"{self.client(operation).where} did not answer for object "
+                raise RemoteRefusedError(f"{self.client(operation).where} did not answer for "
+                                         f"object "
                                   f"{o} in its {operation} batch",
                                   hint="the server is not following the Git LFS batch API")
             self._results[(operation, o)] = results[o]
@@ -116,16 +118,24 @@ class LfsBackend:
         if oid not in self._sizes:
             raise RemoteError(f"object {oid}: its size is unknown, and an LFS server needs it")
         with self._locks[operation]:
-            res = self._fresh(operation, oid)
-            if res is None:
-                self._ask(operation, [oid])
-                res = self._results[(operation, oid)]
-                if any(a.expired() for a in res.actions.values()):
-                    raise RemoteError(
-                        f"{self.client(operation).where} handed out an already expired "
-                        f"{operation} action for {oid}",
-                        hint="check this computer's clock (and the server's), then retry")
-            return res
+            if self._refused is not None:  # the server refused as a whole: do not ask again
+                raise self._refused
+            for asked in range(3):  # an expired action is asked for once more
+                res = self._fresh(operation, oid)
+                if res is not None:
+                    return res
+                if asked == 2:
+                    break
+                try:
+                    self._ask(operation, [oid])
+                except RemoteRefusedError as exc:
+                    self._refused = exc
+                    raise
+            self._refused = RemoteRefusedError(
+                f"{self.client(operation).where} handed out an already expired {operation} "
+                f"action for {oid}",
+                hint="check this computer's clock (and the server's), then retry")
+            raise self._refused
 
     def _forget(self, operation: str, oid: str) -> None:
         with self._locks[operation]:
@@ -182,7 +192,11 @@ class LfsBackend:
         raise self._no_listing()
 
     def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
-        raise self._no_listing()
+        # (what gc --remote lists first: it is refused before anything is planned)
+        raise RemoteError(f"the LFS server {self.url} cannot list or delete objects (the Git "
+                          "LFS API has neither): gc --remote does not apply to it",
+                          hint="clean up on the server's side; 'git archives gc' (no "
+                          "--remote) cleans the local cache")
 
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
             size: int | None = None) -> int:

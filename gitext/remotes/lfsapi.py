@@ -34,13 +34,14 @@ import urllib3
 
 from gitext.errors import CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.git.repo import credential
-from gitext.remotes.backend import ProgressFn, TransientRemoteError
+from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
 from gitext.remotes.lfsurl import Endpoint, origin, redact
 from gitext.remotes.trust import shown
 
 LFS_JSON = "application/vnd.git-lfs+json"
 BATCH_SIZE = 100
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # upload reads
+READ_CHUNK = 1 << 16  # download writes: what a dropped connection had sent is kept
 EXPIRY_MARGIN = 5.0  # seconds: an action that expires sooner is asked for again
 _TRANSIENT = frozenset({413, 429, 500, 502, 503, 504})
 
@@ -251,7 +252,7 @@ class LfsClient:
         try:
             return parse_batch(data, {o for o, _ in objects}, received)
         except ValueError as exc:
-            raise RemoteError(f"{self.where}: the batch answer is not Git LFS JSON: {exc}",
+            raise RemoteRefusedError(f"{self.where}: the batch answer is not Git LFS JSON: {exc}",
                               hint="check that the URL is an LFS endpoint (…/info/lfs)"
                               ) from None
 
@@ -272,19 +273,19 @@ class LfsClient:
                 with self._lock:
                     creds, self._creds = self._creds, None
                 credential("reject", {**self._cred_fields(), **creds}, cwd=self.cwd)
-                raise RemoteError(f"{what}: the credentials were refused",
+                raise RemoteRefusedError(f"{what}: the credentials were refused",
                                   hint="check them with your git credential helper; the "
                                   "refused ones were rejected, so git asks again next time")
-            raise RemoteError(f"{what}: credentials are needed and git credential fill "
+            raise RemoteRefusedError(f"{what}: credentials are needed and git credential fill "
                               "gave none", hint="store them with a git credential helper "
                               "(git config credential.helper store; git credential approve)")
         hints = {403: "your account lacks " + ("write" if operation == "upload" else "read")
                  + " access to this repository's LFS storage",
                  404: "check the LFS URL (lfs.url, remote.<name>.lfsurl, or the git remote)",
                  422: "the server refused the request as invalid"}
-        cls = TransientRemoteError if status in _TRANSIENT else RemoteError
-        raise cls(what, hint=hints.get(status, "try again later" if status >= 500 else
-                                       "check the LFS URL and the server"))
+        raise RemoteRefusedError(what, hint=hints.get(
+            status, "try again later" if status in _TRANSIENT else
+            "check the LFS URL and the server"))
 
     # -- transfers ----------------------------------------------------------------------------
     def _action_headers(self, action: Action, extra: dict[str, str]) -> dict[str, str]:
@@ -309,7 +310,7 @@ class LfsClient:
                     out.seek(0)
                     out.truncate()
                     written = 0
-                for chunk in resp.stream(CHUNK):
+                for chunk in resp.stream(READ_CHUNK):
                     written += len(chunk)
                     if written > size:
                         raise CorruptObjectError(f"{self.where} sent more than the {size} "

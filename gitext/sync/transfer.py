@@ -34,7 +34,7 @@ from gitext.errors import (
 )
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
-from gitext.remotes.backend import plan
+from gitext.remotes.backend import RemoteRefusedError, plan
 from gitext.store.objects import READ_ONLY, LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
@@ -112,7 +112,7 @@ def transfer_items(refs: References | Iterable[ObjectId],
 def run_parallel(items: Sequence[TransferItem], jobs: int,
                  work: Callable[[TransferItem], None], report: TransferReport) -> None:
     """Run ``work`` over ``items``; a failure of one item is recorded, not fatal, except a
-    local write failure (disk full), which stops the run."""
+    local write failure (disk full) or a remote refusing as a whole, which stop the run."""
     stop = threading.Event()
     fatal: list[BaseException] = []
     lock = threading.Lock()
@@ -128,7 +128,7 @@ def run_parallel(items: Sequence[TransferItem], jobs: int,
         except ObjectMissingError:
             with lock:
                 report.missing.append(item.oid)
-        except StoreWriteError as exc:
+        except (StoreWriteError, RemoteRefusedError) as exc:
             stop.set()
             with lock:
                 fatal.append(exc)

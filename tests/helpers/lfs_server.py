@@ -11,6 +11,7 @@ per-oid permission on PUT): the JWT pre-authorised action provider makes them pa
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -173,7 +174,7 @@ Rewrite = Callable[[str, str, int, list[tuple[str, str]], bytes],
 
 @dataclass
 class LfsFault:
-    rewrite: Rewrite
+    rewrite: Rewrite | None  # None: send half the body, then drop the connection
     method: str | None = None
     path_part: str | None = None
 
@@ -189,8 +190,10 @@ class LfsFaultProxy:
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    # "user:password" the batch endpoint demands (401 otherwise), as a private server does
+    require_basic: str | None = None
 
-    def add(self, rewrite: Rewrite, count: int = 1, *, method: str | None = None,
+    def add(self, rewrite: Rewrite | None, count: int = 1, *, method: str | None = None,
             path_part: str | None = None) -> None:
         with self.lock:
             for _ in range(count):
@@ -224,25 +227,55 @@ def json_fault(edit: Callable[[Any], Any]) -> Rewrite:
 
 def _make_handler(proxy: LfsFaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
-        def _handle(self) -> None:
-            body = self._body()
-            with proxy.lock:
-                proxy.seen.append((self.command, self.path, dict(self.headers.items())))
-            status, kept, data, _length = self._ask_upstream(proxy.upstream, body)
-            if "/objects/batch" in self.path and status == 200:
-                data = data.replace(proxy.upstream.encode(), proxy.url.encode())
-            fault = proxy.take(self.command, self.path)
-            if fault is not None:
-                changed = fault.rewrite(self.command, self.path, status, kept, data)
-                if changed is not None:
-                    status, kept, data = changed
+        def _refuse(self) -> bool:
+            if proxy.require_basic is None or "/objects/batch" not in self.path:
+                return False
+            expected = "Basic " + base64.b64encode(proxy.require_basic.encode()).decode()
+            if self.headers.get("Authorization") == expected:
+                del self.headers["Authorization"]  # giftless itself is anonymous
+                return False
+            self._reply(401, [("LFS-Authenticate", 'Basic realm="test"')],
+                        b'{"message": "Credentials needed"}')
+            return True
+
+        def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
             self.send_response(status)
-            for k, v in kept:
+            for k, v in headers:
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+
+        def _handle(self) -> None:
+            body = self._body()
+            with proxy.lock:
+                proxy.seen.append((self.command, self.path, dict(self.headers.items())))
+            if self._refuse():
+                return
+            status, kept, data, _length = self._ask_upstream(proxy.upstream, body)
+            if "/objects/batch" in self.path and status == 200:
+                data = data.replace(proxy.upstream.encode(), proxy.url.encode())
+            rng = self.headers.get("Range", "")
+            if self.command == "GET" and status == 200 and rng.startswith("bytes="):
+                start = int(rng[6:].split("-")[0])  # giftless ignores Range: we honour it
+                kept.append(("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}"))
+                status, data = 206, data[start:]
+            fault = proxy.take(self.command, self.path)
+            if fault is not None and fault.rewrite is None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if fault is not None and fault.rewrite is not None:
+                changed = fault.rewrite(self.command, self.path, status, kept, data)
+                if changed is not None:
+                    status, kept, data = changed
+            self._reply(status, kept, data)
 
         do_GET = do_PUT = do_POST = do_HEAD = _handle
 
