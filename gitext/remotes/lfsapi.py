@@ -310,7 +310,7 @@ class LfsClient:
                     out.seek(0)
                     out.truncate()
                     written = 0
-                for chunk in resp.stream(READ_CHUNK):
+                for chunk in _body(resp):
                     written += len(chunk)
                     if written > size:
                         raise CorruptObjectError(f"{self.where} sent more than the {size} "
@@ -398,6 +398,20 @@ def _none_found(data: bytes) -> bool:
 def _dropped() -> tuple[type[BaseException], ...]:
     return (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
             TransientRemoteError, ConnectionError)
+
+
+def _body(resp: Any) -> Iterator[bytes]:
+    """The response body as it arrives (``read1``: whatever is there, up to 1 MiB, so a
+    dropped connection keeps what came before it; urllib3 < 2 streams fixed reads)."""
+    read1 = getattr(resp, "read1", None)
+    if read1 is None:
+        yield from resp.stream(READ_CHUNK)
+        return
+    while True:
+        chunk = read1(CHUNK)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _chunks(f: BinaryIO, progress: ProgressFn | None) -> Iterator[bytes]:
