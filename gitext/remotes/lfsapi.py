@@ -41,7 +41,7 @@ from gitext.remotes.trust import shown
 LFS_JSON = "application/vnd.git-lfs+json"
 BATCH_SIZE = 100
 CHUNK = 1 << 20  # upload reads
-READ_CHUNK = 1 << 16  # download writes: what a dropped connection had sent is kept
+READ_CHUNK = 1 << 16  # download reads
 EXPIRY_MARGIN = 5.0  # seconds: an action that expires sooner is asked for again
 _TRANSIENT = frozenset({413, 429, 500, 502, 503, 504})
 
@@ -310,14 +310,12 @@ class LfsClient:
                     out.seek(0)
                     out.truncate()
                     written = 0
-                for chunk in _body(resp):
+                for chunk in _body(resp, progress):
                     written += len(chunk)
                     if written > size:
                         raise CorruptObjectError(f"{self.where} sent more than the {size} "
                                                  f"bytes of object {oid}: refused")
                     out.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
             except _dropped() as exc:
                 if attempt == self.max_retries - 1:
                     raise TransientRemoteError(f"{self.where}: the download of {oid} kept "
@@ -400,18 +398,22 @@ def _dropped() -> tuple[type[BaseException], ...]:
             TransientRemoteError, ConnectionError)
 
 
-def _body(resp: Any) -> Iterator[bytes]:
-    """The response body as it arrives (``read1``: whatever is there, up to 1 MiB, so a
-    dropped connection keeps what came before it; urllib3 < 2 streams fixed reads)."""
-    read1 = getattr(resp, "read1", None)
-    if read1 is None:
-        yield from resp.stream(READ_CHUNK)
-        return
+def _body(resp: Any, progress: ProgressFn | None) -> Iterator[bytes]:
+    """The response body in reads of :data:`READ_CHUNK` (a dropped connection keeps what
+    came before the read it broke; a server sending tiny chunks costs one call per read,
+    not per chunk), with progress reported per MiB."""
+    pending = 0
     while True:
-        chunk = read1(CHUNK)
+        chunk = resp.read(READ_CHUNK)
         if not chunk:
-            return
+            break
         yield chunk
+        pending += len(chunk)
+        if progress is not None and pending >= CHUNK:
+            progress(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress(pending)
 
 
 def _chunks(f: BinaryIO, progress: ProgressFn | None) -> Iterator[bytes]:

@@ -294,3 +294,18 @@ def test_gc_on_the_remote_refuses(private: Path) -> None:
     err = proc.stderr.decode()
     assert "cannot list or delete" in err
     assert len([ln for ln in err.splitlines() if ln.startswith("git-archives")]) == 1
+
+
+def test_batches_hold_at_most_100_objects(repo: Path, lfs_proxy: LfsFaultProxy) -> None:
+    from gitext.remotes.lfs import open_lfs
+    from gitext.remotes.lfsurl import LfsSettings
+
+    backend = open_lfs(LfsSettings.load(repo), url=f"lfs+{lfs_proxy.url}/org/many.git/info/lfs")
+    keys = [f"files/sha256/{o[:2]}/{o[2:]}" for o in (oid(str(i).encode()) for i in range(150))]
+    try:
+        backend.plan("download", [(k, 10) for k in keys])
+        assert backend.exists_many(keys) == set()
+    finally:
+        backend.close()
+    batches = [p for m, p, _ in lfs_proxy.seen if m == "POST" and p.endswith("/objects/batch")]
+    assert len(batches) == 2
