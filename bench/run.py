@@ -57,9 +57,10 @@ def hook_step(name: str) -> str:
     return f"{name} hook, nothing to do"
 
 
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W6S3")
-# Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI).
-NOT_BY_DEFAULT = ("W5", "W6S3")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W6S3", "W10")
+# Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
+# W10 an LFS server (giftless, from PyPI).
+NOT_BY_DEFAULT = ("W5", "W6S3", "W10")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -81,6 +82,8 @@ TARGET: dict[tuple[str, str], str] = {
     ("W4", "post-checkout hook, nothing to do"): "<= 0.050 s",
     **{("W4", hook_step(n)): "<= 0.050 s" for n in NOOP_HOOKS},
     ("W7", "status startup, clean small project"): "<= 0.150 s",
+    ("W10", "git push to an LFS server (giftless)"): "archives <= 1.0x lfs",
+    ("W10", "git clone from an LFS server (checkout fetches)"): "archives <= 1.0x lfs",
 }
 
 
@@ -1103,6 +1106,122 @@ def w6s3(ctx: Ctx) -> None:
         ctx.env.update(saved)
 
 
+W10_PUSH = "git push to an LFS server (giftless)"
+W10_CLONE = "git clone from an LFS server (checkout fetches)"
+W10_FILES = 200  # x 200 KB, plus one W10_BIG_BYTES file (issue 11's figure)
+W10_BIG_BYTES = 64 * MIB
+GIFTLESS_VENV = PEERS / "giftless"
+# giftless 0.6.2 declares no dependencies; PyJWT >= 2.10 refuses its tokens (sub: null).
+GIFTLESS_PACKAGES = ["giftless==0.6.2", "flask", "flask-classful", "flask-marshmallow",
+                     "marshmallow", "webargs", "figcan", "python-dotenv", "pyyaml",
+                     "cachetools", "pyjwt<2.10", "python-dateutil", "requests",
+                     "typing-extensions"]
+GIFTLESS_KEY = "a-bench-key-of-at-least-32-bytes-0123456789"
+
+
+class GiftlessServer:
+    """giftless (a Git LFS server from PyPI, in bench/.peers/giftless) on a loopback port,
+    storing in ``storage``. Uploads need its JWT pre-authorised actions (anonymous access
+    alone does not pass its per-object check on PUT)."""
+
+    def __init__(self, storage: Path) -> None:
+        self.storage = storage
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base = ""
+
+    def __enter__(self) -> GiftlessServer:
+        if not (GIFTLESS_VENV / "bin" / "flask").exists():
+            GIFTLESS_VENV.parent.mkdir(parents=True, exist_ok=True)
+            for cmd in ([sys.executable, "-m", "venv", str(GIFTLESS_VENV)],
+                        [str(GIFTLESS_VENV / "bin" / "pip"), "install", "-q",
+                         *GIFTLESS_PACKAGES]):
+                proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise CommandFailed(cmd, proc.returncode, proc.stderr)
+        self.storage.mkdir(parents=True, exist_ok=True)
+        auth = f"{{algorithm: HS256, private_key: {GIFTLESS_KEY}}}"
+        cfg = self.storage.parent / "giftless.yaml"
+        cfg.write_text(
+            f"AUTH_PROVIDERS:\n  - factory: giftless.auth.jwt:factory\n    options: {auth}\n"
+            "  - giftless.auth.allow_anon:read_write\n"
+            "PRE_AUTHORIZED_ACTION_PROVIDER:\n  factory: giftless.auth.jwt:factory\n"
+            f"  options: {{algorithm: HS256, private_key: {GIFTLESS_KEY}, "
+            "default_lifetime: 600}\n"
+            "TRANSFER_ADAPTERS:\n  basic:\n    factory: giftless.transfer.basic_streaming:factory\n"
+            "    options:\n      storage_class: giftless.storage.local_storage:LocalStorage\n"
+            f"      storage_options: {{path: {self.storage}}}\n", encoding="utf-8")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [str(GIFTLESS_VENV / "bin" / "python"), "-m", "flask", "--app",
+             "giftless.wsgi_entrypoint", "run", "--host", "127.0.0.1", "-p", str(port),
+             "--with-threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "GIFTLESS_CONFIG_FILE": str(cfg)})
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise CommandFailed(["giftless"], 1, "the LFS server did not start") from None
+                time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def w10(ctx: Ctx) -> None:
+    """Push and clone the same data through one local Git LFS server (giftless), with
+    plain git commands: git-archives serving its own filter with the server as its default
+    remote, against git-lfs."""
+    tool = ctx.tool
+    if not isinstance(tool, (ArchivesTool, LfsTool)):
+        raise NotApplicable(f"{tool.name} does not speak the Git LFS batch API")
+    count = max(1, round(W10_FILES * ctx.scale))
+    big = max(MIB, int(W10_BIG_BYTES * ctx.scale))
+    with GiftlessServer(ctx.fresh("w10-server") / "storage") as server:
+        url = f"{server.base}/bench/w10.git/info/lfs"
+        ctx.run(["git", "config", "--global", "lfs.locksverify", "false"], ctx.root)
+        repo = ctx.fresh("w10-src")
+        write_big_csv(repo / "data" / "big.csv", big, seed=1)
+        write_many_files(repo / "data" / "many", count, SMALL_FILE_BYTES, seed=2)
+        tool.init_large(ctx, repo, "data/**")
+        ctx.run(["git", "config", "-f", ".lfsconfig", "lfs.url", url], repo)
+        # The server is on another host than the git remote (a folder): the user confirms it
+        # (git-lfs reads lfs.url too).
+        ctx.run(["git", "config", "lfs.url", url], repo)
+        ctx.commit(repo, "data")
+        remote_git = ctx.fresh("w10-remote.git", ctx.remote_root)
+        ctx.run(["git", "init", "-q", "--bare", "-b", "main"], remote_git)
+        ctx.run(["git", "remote", "add", "origin", str(remote_git)], repo)
+        ctx.record("W10", W10_PUSH,
+                   lambda: ctx.timed([["git", "push", "-q", "origin", "main"]], repo))
+        if isinstance(tool, ArchivesTool):
+            ctx.run(["git", "archives", "install", "--global"], ctx.root)
+        else:
+            tool.setup_clone_tools(ctx)
+        dest = ctx.root / "w10-clone"
+
+        def clone() -> float:
+            if dest.exists():
+                shutil.rmtree(dest)
+            took = ctx.timed([["git", "clone", "-q", "-c", f"lfs.url={url}", str(remote_git),
+                               str(dest)]], ctx.root)
+            sizes = sorted(p.stat().st_size for p in (dest / "data" / "many").iterdir())
+            if len(sizes) != count or set(sizes) != {SMALL_FILE_BYTES} or \
+                    (dest / "data" / "big.csv").stat().st_size != big:
+                raise CommandFailed(["git", "clone"], 1, "the clone does not hold W10's data")
+            return took
+
+        ctx.record("W10", W10_CLONE, clone)
+
+
 def has_changes(ctx: Ctx, repo: Path) -> bool:
     return bool(ctx.run(["git", "status", "--porcelain"], repo).stdout.strip())
 
@@ -1284,6 +1403,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W7": w7,
     "W8": w8,
     "W6S3": w6s3,
+    "W10": w10,
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1296,6 +1416,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W7": (W7_NOOP, W7_ONE, W7_TOUCH, W7_START),
     "W8": (W8_ADD, W8_STATUS),
     "W6S3": (W6S3_PUSH, W6S3_CHECKOUT, W6S3_ONE),
+    "W10": (W10_PUSH, W10_CLONE),
 }
 
 

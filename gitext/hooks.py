@@ -249,7 +249,9 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     if not lines:
         return 0
     cfg = Config.load(repo.worktree)
-    if not (cfg.get("core.remote") or cfg.section("remote")):
+    from gitext.remotes import has_default_remote
+
+    if not has_default_remote(cfg, repo.worktree):
         # Nowhere to upload to. Say so when there is data a teammate would then lack.
         if (repo.archives_dir / "files").is_dir():
             log.line("git-archives: no data remote is configured, so the data these commits "

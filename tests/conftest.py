@@ -11,9 +11,10 @@ import pytest
 from tests.helpers import BIN_DIR, DATA, git
 
 # The S3 fixtures (a moto server on loopback, the fault proxy), for every folder that needs them.
+from tests.helpers.lfs_server import giftless, git_lfs, lfs_proxy
 from tests.helpers.s3 import aws_env, bucket, moto_endpoint, proxy
 
-__all__ = ["aws_env", "bucket", "moto_endpoint", "proxy"]
+__all__ = ["aws_env", "bucket", "giftless", "git_lfs", "lfs_proxy", "moto_endpoint", "proxy"]
 
 
 @pytest.fixture(autouse=True)

@@ -176,6 +176,10 @@ def cmd_remote_list(*, verbose: bool) -> int:
     default = default_remote_name(cfg)
     names = remote_names(cfg)
     if not names:
+        lfs = _lfs_line(repo.root)
+        if lfs:
+            print(lfs)
+            return 0
         print("no data remotes; add one with 'git archives remote add -d NAME URL'",
               file=sys.stderr)
         return 0
@@ -189,6 +193,21 @@ def cmd_remote_list(*, verbose: bool) -> int:
                     print(f"\t{key} = {shown(_redact(key, opts[key]))}"
                           f"{_unconfirmed(cfg, name, key)}")
     return 0
+
+
+def _lfs_line(root: Path) -> str | None:
+    """The repository's Git LFS server, the default remote when there is no data remote."""
+    from gitext.errors import ArchivesError
+    from gitext.remotes.lfsurl import LfsSettings, find_endpoint, redact
+
+    try:
+        settings = LfsSettings.load(root)
+        if not settings.uses_lfs():
+            return None
+        endpoint = find_endpoint(settings)
+    except ArchivesError as exc:
+        return f"lfs\t(the repository's Git LFS server, unusable: {exc.message})"
+    return f"lfs\t{redact(endpoint.url)} (default: the Git LFS server, {endpoint.source})"
 
 
 def cmd_remote_remove(*, name: str) -> int:

@@ -87,6 +87,7 @@ class LargeFileDriver:
             self.capabilities = ("clean", "smudge")
         self._fetch_failed = False
         self._remote: Remote | None = None
+        self._remote_known: bool | None = None
         self._delayed: dict[str, ptr.Pointer] = {}
         self._delay_done = False
         self._missing_warned = 0
@@ -332,8 +333,9 @@ class LargeFileDriver:
         try:
             if self._remote is None:  # opened once for every file of this git command
                 self._remote = open_remote(self.config, root=self.repo.worktree)
-            report = fetch(self.repo, self._remote, References(objects={pointer.oid}), jobs=1,
-                           store=self.store)
+            report = fetch(self.repo, self._remote,
+                           References(objects={pointer.oid}, sizes={pointer.oid: pointer.size}),
+                           jobs=1, store=self.store)
         except ArchivesError as exc:
             self._fetch_failed = True
             note(f"{display(path)}: could not fetch its content: {exc.message}")
@@ -402,7 +404,11 @@ class LargeFileDriver:
 
     # -- delay ------------------------------------------------------------------------------
     def _has_remote(self) -> bool:
-        return bool(self.config.get("core.remote") or self.config.section("remote"))
+        if self._remote_known is None:
+            from gitext.remotes import has_default_remote
+
+            self._remote_known = has_default_remote(self.config, self.repo.worktree)
+        return self._remote_known
 
     def list_available(self) -> list[str]:
         if not self._delayed:
@@ -413,7 +419,8 @@ class LargeFileDriver:
             try:
                 from gitext.sync.transfer import fetch_objects
 
-                fetch_objects(self.repo, wanted, store=self.store)
+                fetch_objects(self.repo, wanted, store=self.store,
+                              sizes={p.oid: p.size for p in self._delayed.values()})
             except ArchivesError as exc:
                 note(f"could not fetch {len(wanted)} object(s): {exc.message}")
             finally:

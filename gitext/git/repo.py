@@ -259,3 +259,52 @@ def _commit_type() -> Any:
     import pygit2
 
     return pygit2.Commit
+
+
+# -- credentials and ssh for HTTP remotes (Git LFS servers) ----------------------------------
+
+def credential(action: str, fields: dict[str, str], *,
+               cwd: str | os.PathLike[str] | None = None) -> dict[str, str] | None:
+    """``git credential fill|approve|reject`` with ``fields`` (protocol, host, path,
+    username, password). For ``fill``: the fields git's helpers (or the terminal prompt)
+    gave, or None if they gave none. Nothing of the exchange is logged or kept; git's
+    stderr (which never holds the secret) is dropped."""
+    if action not in ("fill", "approve", "reject"):
+        raise ValueError(action)
+    text = "".join(f"{k}={v}\n" for k, v in fields.items()
+                   if v and "\n" not in v and "\0" not in v) + "\n"
+    # git asks its helpers, then prompts on /dev/tty (never on our stdin, which may be git's
+    # protocol); GIT_TERMINAL_PROMPT=0 turns the prompt off, as for git itself.
+    proc = run_git(["credential", action], cwd=cwd, check=False,
+                   input_bytes=text.encode("utf-8", "surrogateescape"))
+    if action != "fill":
+        return None
+    if proc.returncode != 0:
+        return None
+    out: dict[str, str] = {}
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = value
+    return out if out.get("password") or out.get("username") else None
+
+
+def ssh_git_lfs_authenticate(user_host: str, port: str | None, path: str, operation: str, *,
+                             cwd: str | os.PathLike[str] | None = None) -> bytes:
+    """Run ``git-lfs-authenticate PATH OPERATION`` on an ssh host as git-lfs does, with
+    git's own ssh command (``GIT_SSH_COMMAND``, ``core.sshCommand``, ``GIT_SSH``, else
+    ``ssh``). Returns its stdout (JSON); raise :class:`GitError` with its last stderr line."""
+    import shlex
+
+    command = os.environ.get("GIT_SSH_COMMAND") or config_get("core.sshCommand", cwd=cwd)
+    argv = shlex.split(command) if command else [os.environ.get("GIT_SSH") or "ssh"]
+    if port:
+        argv += ["-p", port]
+    remote_cmd = f"git-lfs-authenticate {shlex.quote(path)} {operation}"
+    proc = subprocess.run([*argv, "--", user_host, remote_cmd], cwd=cwd, capture_output=True,
+                          check=False, stdin=subprocess.DEVNULL, timeout=120)
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(f"ssh {user_host} git-lfs-authenticate failed: "
+                       f"{err[-1] if err else proc.returncode}")
+    return proc.stdout

@@ -41,9 +41,18 @@ def _s3_factory(url: str, options: dict[str, str], root: Path | None) -> Backend
     return S3Backend.from_url(url, options)
 
 
+def _lfs_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
+    from gitext.remotes.lfs import open_lfs
+    from gitext.remotes.lfsurl import LfsSettings
+
+    return open_lfs(LfsSettings.load(root), url=url, source="data remote URL")
+
+
 register_backend("file", _local_factory)
 register_backend("", _local_factory)
 register_backend("s3", _s3_factory)
+register_backend("lfs+https", _lfs_factory)  # a Git LFS server (Batch API)
+register_backend("lfs+http", _lfs_factory)
 
 
 def url_scheme(url: str) -> str:
@@ -118,17 +127,53 @@ def default_remote_name(cfg: Config) -> str | None:
     return cfg.get("core.remote")
 
 
-def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = None) -> Remote:
-    """Open remote ``name`` (the default ``core.remote`` if None) from a merged Config."""
+def has_default_remote(cfg: Config, root: Path | None) -> bool:
+    """Whether a fetch has somewhere to go: a data remote, or the repository's LFS server."""
+    if cfg.get("core.remote") or cfg.section("remote"):
+        return True
+    from gitext.remotes.lfsurl import LfsSettings
+
+    try:
+        return LfsSettings.load(root).uses_lfs()
+    except ArchivesError:
+        return False
+
+
+def open_lfs_remote(root: Path | None, *, git_remote: str | None = None,
+                    required: bool = True) -> Remote | None:
+    """The repository's own Git LFS server as the remote ``lfs`` (see
+    :mod:`gitext.remotes.lfsurl`); None if it has none and ``required`` is False."""
+    from gitext.remotes.lfs import LFS_REMOTE, open_lfs
+    from gitext.remotes.lfsurl import LfsSettings
+
+    settings = LfsSettings.load(root)
+    if not required and not settings.uses_lfs():
+        return None
+    backend = open_lfs(settings, git_remote=git_remote)
+    return Remote(LFS_REMOTE, backend.url, backend, {"jobs": str(backend.jobs)})
+
+
+def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = None,
+                git_remote: str | None = None) -> Remote:
+    """Open remote ``name`` (the default ``core.remote`` if None) from a merged Config.
+    With no data remote configured, a repository that has a Git LFS server uses it
+    (``git_remote``: the git remote a push goes to, whose LFS server is meant)."""
     if name is None:
         name = default_remote_name(cfg)
         if name is None:
+            lfs = open_lfs_remote(root, git_remote=git_remote, required=False)
+            if lfs is not None:
+                return lfs
             raise RemoteError(
                 "no default data remote is configured",
                 hint="git archives remote add -d storage s3://bucket/path  (or a directory path)",
             )
     options = cfg.section(f"remote.{name}")
     url = options.get("url")
+    if url is None and name == "lfs":
+        lfs = open_lfs_remote(root, git_remote=git_remote)
+        assert lfs is not None  # noqa: S101 - required=True
+        return lfs
     if url is None:
         known = ", ".join(remote_names(cfg)) or "none"
         raise RemoteError(f"no data remote named '{display(name)}' (configured: {display(known)})",
@@ -162,4 +207,6 @@ def default_jobs(url: str) -> int:
     share can ask for more with the remote's ``jobs`` option."""
     if url_scheme(url) in ("", "file"):
         return min(8, os.cpu_count() or 2)
+    if url_scheme(url).startswith("lfs+"):
+        return 8  # git-lfs's lfs.concurrenttransfers default
     return 16

@@ -10,9 +10,9 @@ hash, parse pointers or look at git. Verification against the id happens in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from gitext.config import COMMITTED_REMOTE_OPTIONS
 from gitext.errors import RemoteError
@@ -34,6 +34,11 @@ AWS_ONLY = "trust:aws-only"
 
 class TransientRemoteError(RemoteError):
     """A failure worth retrying (connection dropped, throttled, 5xx) once retries ran out."""
+
+
+class RemoteRefusedError(RemoteError):
+    """The remote as a whole refused (credentials, access, no such repository, an answer
+    that is not its protocol): a transfer stops instead of failing object by object."""
 
 
 class Backend(Protocol):
@@ -73,3 +78,18 @@ class Backend(Protocol):
 
     def close(self) -> None:
         ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A backend whose API works on batches and needs sizes (a Git LFS server): it is told
+    what is about to be asked for, ``operation`` being ``upload`` or ``download``."""
+
+    def plan(self, operation: str, objects: Sequence[tuple[str, int]]) -> None:
+        ...
+
+
+def plan(backend: Backend, operation: str, objects: Sequence[tuple[str, int]]) -> None:
+    """Tell ``backend`` what comes next if it wants to know (see :class:`Planner`)."""
+    if objects and isinstance(backend, Planner):
+        backend.plan(operation, objects)

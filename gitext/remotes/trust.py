@@ -12,6 +12,8 @@ remote's URL and tuning options, but:
 * a directory remote (a path or ``file://``) is used only once the user set or confirmed
   its URL in their own git config: a repository does not choose where on this machine we
   read, write and delete;
+* likewise a Git LFS server remote (``lfs+https://``): git's credentials for its host would
+  go there (for the LFS server named by ``.lfsconfig``, see :mod:`gitext.remotes.lfsurl`);
 * options that select or carry credentials (``profile``, keys, tokens, credential and
   config files, ``unsigned``) are never read from the committed file (the loader drops
   them, :func:`gitext.config._committed_allowed`); a warning names each one.
@@ -139,6 +141,12 @@ def check_remote(cfg: Config, name: str, url: str, scheme: str,
                     hint="or set your own: git archives remote modify --local "
                     f"{quoted} url PATH")
         return False
+    if scheme.startswith("lfs+") and not cfg.is_local(f"remote.{name}.url"):
+        _refuse(name, "the LFS server", url, cfg,
+                why="your git credentials go only to a server you chose, so nothing was sent; "
+                "if you trust that server: " + _confirm_command(name, "url", url, "URL"),
+                hint="or use the repository's own LFS server: git archives remote remove "
+                f"{quoted} (with no data remote, its git remote's LFS server is used)")
     endpoint = options.get("endpointurl") or ""
     if not endpoint or cfg.is_local(f"remote.{name}.endpointurl"):
         return False

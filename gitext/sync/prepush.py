@@ -17,6 +17,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import RemoteError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, open_remote
+from gitext.remotes.backend import plan
 from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
@@ -58,7 +59,7 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
         return 0
     store = LocalStore(repo.archives_dir)
     expand_manifests(store, refs, PathFilter())
-    remote = open_remote(load_config(repo), root=repo.worktree)
+    remote = open_remote(load_config(repo), root=repo.worktree, git_remote=remote_name)
     try:
         report = push(repo, remote, refs, store=store)
     finally:
@@ -93,6 +94,8 @@ def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
     store = LocalStore(repo.archives_dir)
     files, mans = transfer_items(refs, store)
     items = [*files, *mans]
+    sizes = {i.key: refs.sizes.get(i.oid) or store.size(i.oid) for i in files}
+    plan(remote.backend, "download", [(k, s) for k, s in sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in items])
     st = RemoteStatus(remote.name, len(items), [], [], [])
     for i in items:

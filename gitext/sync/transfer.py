@@ -34,6 +34,7 @@ from gitext.errors import (
 )
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
+from gitext.remotes.backend import RemoteRefusedError, plan
 from gitext.store.objects import READ_ONLY, LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
@@ -111,7 +112,7 @@ def transfer_items(refs: References | Iterable[ObjectId],
 def run_parallel(items: Sequence[TransferItem], jobs: int,
                  work: Callable[[TransferItem], None], report: TransferReport) -> None:
     """Run ``work`` over ``items``; a failure of one item is recorded, not fatal, except a
-    local write failure (disk full), which stops the run."""
+    local write failure (disk full) or a remote refusing as a whole, which stop the run."""
     stop = threading.Event()
     fatal: list[BaseException] = []
     lock = threading.Lock()
@@ -127,7 +128,7 @@ def run_parallel(items: Sequence[TransferItem], jobs: int,
         except ObjectMissingError:
             with lock:
                 report.missing.append(item.oid)
-        except StoreWriteError as exc:
+        except (StoreWriteError, RemoteRefusedError) as exc:
             stop.set()
             with lock:
                 fatal.append(exc)
@@ -169,6 +170,8 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     # manifests were expanded (and filtered) by the caller
     files, mans = transfer_items(refs, store)
     report = TransferReport("push", requested=len(files) + len(mans))
+    all_sizes = {i: (store.size(i.oid) or 0) for i in files}
+    plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in [*files, *mans]])
     report.already = len(present)
     lock = threading.Lock()
@@ -187,7 +190,7 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
             progress.file_done()
 
     n = transfer_jobs(remote, jobs)
-    sizes = {i: (store.size(i.oid) or 0) for i in files if i.key not in present}
+    sizes = {i: s for i, s in all_sizes.items() if i.key not in present}
     run_parallel(sorted(sizes, key=lambda i: sizes[i], reverse=True), n, upload, report)
     todo_m = [i for i in mans if i.key not in present]
     if todo_m:
@@ -335,6 +338,8 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     report.already += len(files) - len(todo)
     # Largest first: a big object started last would finish alone on one worker.
     todo.sort(key=lambda i: refs.sizes.get(i.oid, 0), reverse=True)
+    plan(remote.backend, "download",
+         [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
     try:
         run_parallel(todo, n, download, report)
     finally:
@@ -365,7 +370,8 @@ def load_config(repo: Repo) -> Config:
 
 
 def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
-                  store: LocalStore | None = None) -> set[ObjectId]:
+                  store: LocalStore | None = None,
+                  sizes: dict[ObjectId, int] | None = None) -> set[ObjectId]:
     """Fetch ``oids`` from the default remote into the cache, in parallel and verified.
     Returns the requested ids now in the cache (fetched or already there). Raises
     :class:`RemoteError` only if the remote cannot be used at all (none configured,
@@ -378,8 +384,9 @@ def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
     wanted = [o for o in dict.fromkeys(oids) if not store.has(o)]
     if wanted:
         remote = open_remote(load_config(repo), root=repo.worktree)
+        refs = References(objects=set(wanted), sizes=dict(sizes or {}))
         try:
-            fetch(repo, remote, References(objects=set(wanted)), jobs=jobs, store=store)
+            fetch(repo, remote, refs, jobs=jobs, store=store)
         finally:
             remote.close()
     return {o for o in oids if store.has(o)}
