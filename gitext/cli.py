@@ -38,8 +38,9 @@ COMMAND_MODULES = (
 # parsers (building all of them costs tens of milliseconds). A test checks this table
 # against what the modules register; a verb missing here still works (full parser).
 VERB_MODULES = {
-    **dict.fromkeys(("doctor", "filter-process", "fsck", "hook", "install", "ls-files",
-                     "status", "track", "uninstall", "untrack"), "gitext.commands.core"),
+    **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "fsck", "hook",
+                     "install", "ls-files", "status", "track", "uninstall", "untrack"),
+                    "gitext.commands.core"),
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),

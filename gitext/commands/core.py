@@ -75,6 +75,12 @@ def register(sub: Any) -> None:
     p.add_argument("--notebooks", action="store_true")
     p.set_defaults(func=lambda ns: cmd_filter_process(notebooks=ns.notebooks))
 
+    for verb in ("clean", "smudge"):
+        p = sub.add_parser(f"filter-{verb}", help=f"(called by git) {verb} one file, "
+                                                  "stdin to stdout")
+        p.add_argument("path")
+        p.set_defaults(func=lambda ns, verb=verb: cmd_filter_once(verb, ns.path))
+
     p = sub.add_parser("hook", help="(called by the hook shims) run one git hook")
     p.add_argument("name")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -85,6 +91,12 @@ def cmd_filter_process(*, notebooks: bool) -> int:
     from gitext.filters.process import main
 
     return main(notebooks=notebooks)
+
+
+def cmd_filter_once(command: str, path: str) -> int:
+    from gitext.filters.oneshot import run_once
+
+    return run_once(command, path)
 
 
 def cmd_hook(*, name: str, args: list[str]) -> int:

@@ -312,6 +312,8 @@ class LargeFileDriver:
                  f"it as one; store it plainly with 'git add {shell_arg(path)}' and commit")
         if pointer.size == 0:
             return False  # the empty file (parse checked that the oid is the empty file's)
+        if not self.skip_smudge and not self.store.has(pointer.oid):
+            self._take_over_lfs(path, pointer)
         if not self.store.has(pointer.oid) and not self.skip_smudge and self._has_remote():
             if can_delay:  # answered later, after one parallel fetch of every such object
                 self._delayed[path] = pointer
@@ -321,6 +323,15 @@ class LargeFileDriver:
             self._fetch_now(path, pointer)
         self._write_content(path, pointer, data, out)
         return False
+
+    def _take_over_lfs(self, path: str, pointer: ptr.Pointer) -> None:
+        """git-lfs's local copy (.git/lfs/objects), once verified, before any download."""
+        from gitext.store.lfsobjects import lfs_objects
+
+        try:
+            lfs_objects(self.repo).take_over(self.store, pointer.oid)
+        except ArchivesError as exc:
+            note(f"{display(path)}: {exc.message}; {exc.hint}")
 
     def _fetch_now(self, path: str, pointer: ptr.Pointer) -> None:
         if self._fetch_failed:  # one unreachable remote is reported once, not per file
