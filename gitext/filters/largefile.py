@@ -91,6 +91,7 @@ class LargeFileDriver:
         self._delay_done = False
         self._missing_warned = 0
         self._pending_paths: set[str] | None = None
+        self._lfs_corrupt: set[ObjectId] = set()  # said once, with the fix: no second line
 
     @property
     def config(self) -> Config:
@@ -331,6 +332,7 @@ class LargeFileDriver:
         try:
             lfs_objects(self.repo).take_over(self.store, pointer.oid)
         except ArchivesError as exc:
+            self._lfs_corrupt.add(pointer.oid)
             note(f"{display(path)}: {exc.message}; {exc.hint}")
 
     def _fetch_now(self, path: str, pointer: ptr.Pointer) -> None:
@@ -361,8 +363,10 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            note(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the local "
-                 f"cache; the file is left as a pointer. Fetch it with: {pull_command(path)}")
+            if pointer.oid not in self._lfs_corrupt:
+                note(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the "
+                     f"local cache; the file is left as a pointer. Fetch it with: "
+                     f"{pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return

@@ -117,14 +117,16 @@ def lfs_objects(repo: Repo) -> LfsObjects:
     return found
 
 
-def take_over_missing(repo: Repo, store: LocalStore, oids: Iterable[ObjectId]) -> TakeOver:
+def take_over_missing(repo: Repo, store: LocalStore, oids: Iterable[ObjectId], *,
+                      warn: bool = True) -> TakeOver:
     """Take over from git-lfs's folder every sha256 object of ``oids`` the store lacks;
-    each corrupt one is warned about (one line) and left where it is."""
+    each corrupt one is left where it is and, with ``warn``, warned about (one line)."""
     wanted = [o for o in oids if o.algo == "sha256" and not store.has(o)]
     if not wanted:
         return TakeOver()
     report = lfs_objects(repo).take_over_many(store, wanted)
-    warn_corrupt(report)
+    if warn:
+        warn_corrupt(report)
     return report
 
 

@@ -3,7 +3,6 @@ machine without git-lfs skips those tests with the reason."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -60,7 +59,3 @@ def lfs_object(clone: Path, data_oid: str) -> Path:
     return clone / ".git" / "lfs" / "objects" / data_oid[:2] / data_oid[2:4] / data_oid
 
 
-def without(env_key: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop(env_key, None)
-    return env
