@@ -203,3 +203,39 @@ def test_a_former_git_lfs_clone_needs_no_download(tmp_path: Path, isolated_home:
     ours = clone / ".git" / "archives" / "files" / "sha256" / oid[:2] / oid[2:]
     assert ours.read_bytes() == B
     assert ours.stat().st_ino == lfs_object(clone, oid).stat().st_ino  # a hard link
+
+
+def test_track_lfs_writes_the_rule_git_lfs_writes(tmp_path: Path, isolated_home: Path) -> None:
+    _origin, clone = _clone(tmp_path, isolated_home)
+    archives(clone, "install")
+    out = archives(clone, "track", "--lfs", "*.dat").stdout.decode()
+    assert "Tracking '*.dat' (filter=lfs)" in out and "git archives install" not in out
+    lines = (clone / ".gitattributes").read_text().splitlines()
+    assert "*.dat filter=lfs diff=lfs merge=lfs -text" in lines
+    # git-lfs lists it as its own rule, and reads what we store under it.
+    assert "*.dat (.gitattributes)" in git(clone, "lfs", "track").stdout.decode()
+    data = os.urandom(3000)
+    (clone / "x.dat").write_bytes(data)
+    git(clone, "add", ".gitattributes", "x.dat")
+    assert staged_blob(clone, "x.dat") == pointer_text(data)
+    git(clone, "commit", "-q", "-m", "dat")
+    assert "x.dat" in git(clone, "lfs", "ls-files").stdout.decode()
+    listed = archives(clone, "track").stdout.decode()
+    assert "tracked: *.dat (filter=lfs)" in listed and "tracked: *.bin (filter=lfs)" in listed
+
+
+def test_committed_track_driver_makes_lfs_the_default(tmp_path: Path,
+                                                      isolated_home: Path) -> None:
+    _origin, clone = _clone(tmp_path, isolated_home)
+    archives(clone, "install")
+    (clone / ".archives").mkdir()
+    (clone / ".archives" / "config").write_text("[track]\n\tdriver = lfs\n")
+    archives(clone, "track", "*.csv")
+    assert "*.csv filter=lfs diff=lfs merge=lfs -text" in \
+        (clone / ".gitattributes").read_text().splitlines()
+    (clone / ".archives" / "config").write_text("[track]\n\tdriver = lsf\n")
+    bad = archives(clone, "track", "*.tsv", check=False)
+    assert bad.returncode != 0
+    err = bad.stderr.decode()
+    assert "track.driver = lsf is not 'archives' or 'lfs'" in err and ".archives/config" in err
+    assert "*.tsv" not in (clone / ".gitattributes").read_text()
