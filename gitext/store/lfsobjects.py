@@ -15,13 +15,13 @@ import errno
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitext.codec.hashing import ObjectId, hash_file
 from gitext.codec.shellquote import shell_arg
-from gitext.errors import ArchivesWarning, CorruptObjectError, StoreWriteError
+from gitext.errors import ArchivesError, ArchivesWarning, CorruptObjectError, StoreWriteError
 from gitext.git.lfs import lfs_objects_dir
 from gitext.git.repo import Repo
 from gitext.store.fastcopy import kernel_copy
@@ -50,6 +50,24 @@ class LfsObjects:
 
     def has(self, oid: ObjectId) -> bool:
         return oid.algo == "sha256" and self.path(oid).is_file()
+
+    def iter_objects(self) -> Iterator[ObjectId]:
+        """Every object in the folder named like one (``<ab>/<cd>/<64 hex>``)."""
+        if not self.dir.is_dir():
+            return
+        for first in sorted(self.dir.iterdir()):
+            if len(first.name) != 2 or not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if len(second.name) != 2 or not second.is_dir():
+                    continue
+                for obj in sorted(second.iterdir()):
+                    name = obj.name
+                    if name.startswith(first.name + second.name) and obj.is_file():
+                        try:
+                            yield ObjectId("sha256", name)
+                        except ArchivesError:
+                            continue  # a temp file or anything else git-lfs left
 
     def take_over(self, store: LocalStore, oid: ObjectId) -> bool:
         """Put git-lfs's copy of ``oid`` into ``store`` once verified. False if git-lfs has
