@@ -180,6 +180,9 @@ def _configure(keys: dict[str, str], manifest: Manifest, scope: list[str],
     return changed
 
 
+_ROLE = {"archives": "large files", "archives-nb": "notebooks"}
+
+
 def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
             notebooks: bool = True) -> InstallReport:
     report = InstallReport()
@@ -193,7 +196,8 @@ def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
                       and not k.startswith("filter.lfs.")})
     if drivers:
         where = "your user" if global_ else "this clone's"
-        report.lines.append(f"filters: {', '.join(drivers)} set in {where} git config")
+        named = [f"{d} ({_ROLE[d]})" if d in _ROLE else d for d in drivers]
+        report.lines.append(f"filters: {' and '.join(named)} set in {where} git config")
     if any(k.startswith("filter.lfs.") for k in changed):
         report.lines.append("lfs: this repository's filter=lfs files are served by "
                             "git-archives in this clone (git-lfs elsewhere is unchanged)")
