@@ -239,3 +239,41 @@ def test_committed_track_driver_makes_lfs_the_default(tmp_path: Path,
     err = bad.stderr.decode()
     assert "track.driver = lsf is not 'archives' or 'lfs'" in err and ".archives/config" in err
     assert "*.tsv" not in (clone / ".gitattributes").read_text()
+
+
+def test_push_and_pull_use_git_lfs_objects_without_downloading(tmp_path: Path,
+                                                               isolated_home: Path) -> None:
+    _origin, clone = _clone(tmp_path, isolated_home)
+    git(clone, "lfs", "fetch", "--all")
+    archives(clone, "install")
+    store = tmp_path / "store"
+    archives(clone, "remote", "add", "--local", "-d", "storage", str(store))
+    # pull: everything is in .git/lfs already, so nothing comes from the (empty) remote.
+    out = archives(clone, "pull", "--all-commits").stdout.decode()
+    assert "pull:" in out
+    for data in (A, B):
+        oid = hashlib.sha256(data).hexdigest()
+        ours = clone / ".git" / "archives" / "files" / "sha256" / oid[:2] / oid[2:]
+        assert ours.read_bytes() == data
+        assert not (store / "files" / "sha256" / oid[:2] / oid[2:]).exists()
+    # push uploads objects the clone only had from git-lfs.
+    archives(clone, "push", "--all-commits")
+    for data in (A, B):
+        oid = hashlib.sha256(data).hexdigest()
+        assert (store / "files" / "sha256" / oid[:2] / oid[2:]).read_bytes() == data
+
+
+def test_migrate_never_follows_a_committed_symlink(tmp_path: Path, isolated_home: Path) -> None:
+    """A clone's '.gitattributes -> ../outside' must not make migrate read or write there."""
+    outside = tmp_path / "outside"
+    outside.write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    repo = tmp_path / "hostile"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    (repo / ".gitattributes").symlink_to("../outside")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "link")
+    proc = archives(repo, "migrate", "--from-lfs", check=False)
+    assert proc.returncode != 0
+    assert ".gitattributes" in proc.stderr.decode()
+    assert outside.read_text() == "*.bin filter=lfs diff=lfs merge=lfs -text\n"
+    assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == b"1"
