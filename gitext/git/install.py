@@ -210,6 +210,9 @@ def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
             _install_attributes(repo, manifest, report)
         if hooks:
             _install_clone_hooks(repo, manifest, report, lfs=lfs)
+        elif lfs and shared_hooks_dir(repo) is None:
+            # No shims, but git-lfs's pre-push would still refuse what our filter stores.
+            _set_aside_lfs_hooks(repo.hooks_dir(), manifest, report, lfs=True)
     report.summarise_hooks()
     manifest.save(mpath)
     return report

@@ -277,3 +277,39 @@ def test_migrate_never_follows_a_committed_symlink(tmp_path: Path, isolated_home
     assert ".gitattributes" in proc.stderr.decode()
     assert outside.read_text() == "*.bin filter=lfs diff=lfs merge=lfs -text\n"
     assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == b"1"
+
+
+def test_git_lfs_hooks_are_recognised_only_as_git_lfs_writes_them(tmp_path: Path) -> None:
+    from gitext.git.lfs import is_git_lfs_hook
+
+    def hook(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    guard = ("command -v git-lfs >/dev/null 2>&1 || { echo >&2 \"\\nThis repository is "
+             "configured for Git LFS but 'git-lfs' was not found on your path.\\n\"; exit 2; }")
+    assert is_git_lfs_hook(hook("pre-push", f"#!/bin/sh\n{guard}\ngit lfs pre-push \"$@\"\n"))
+    assert is_git_lfs_hook(hook("post-merge", "#!/bin/sh\r\ngit lfs post-merge \"$@\"\r\n"))
+    # Chained under another name, it still must run its own hook.
+    assert is_git_lfs_hook(hook("pre-push.pre-archives", "#!/bin/sh\ngit lfs pre-push \"$@\"\n"),
+                           "pre-push")
+    assert not is_git_lfs_hook(hook("post-checkout", "#!/bin/sh\ngit lfs pre-push \"$@\"\n"))
+    # A hook of the user's that also calls git-lfs is theirs: chained, never set aside.
+    assert not is_git_lfs_hook(hook("pre-push", "#!/bin/sh\n./lint.sh\ngit lfs pre-push \"$@\"\n"))
+    assert not is_git_lfs_hook(hook("pre-push", "#!/bin/sh\n# nothing\n"))
+
+
+def test_single_file_clean_and_smudge_match_the_filter_process(tmp_path: Path,
+                                                               isolated_home: Path) -> None:
+    _origin, clone = _clone(tmp_path, isolated_home)
+    archives(clone, "install")
+    data = os.urandom(9000)
+    cleaned = archives(clone, "filter-clean", "--", "z.bin", input_bytes=data).stdout
+    assert cleaned == pointer_text(data)
+    smudged = archives(clone, "filter-smudge", "--", "z.bin", input_bytes=cleaned).stdout
+    assert smudged == data
+    # A pointer whose content is nowhere stays a pointer, with one line saying so.
+    missing = pointer_text(os.urandom(100))
+    proc = archives(clone, "filter-smudge", "--", "m.bin", input_bytes=missing)
+    assert proc.stdout == missing and b"m.bin" in proc.stderr
