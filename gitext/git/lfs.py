@@ -51,8 +51,9 @@ def is_git_lfs_hook(path: Path, name: str | None = None) -> bool:
 
 
 def uses_lfs_filter(repo: Repo) -> bool:
-    """Does any ``.gitattributes`` (committed, staged or in the work tree) or the clone's
-    ``info/attributes`` give files ``filter=lfs``?"""
+    """Does any ``.gitattributes`` (staged, in the work tree, or in any commit of the
+    history: a repository switched over by ``migrate --from-lfs`` still has older commits
+    that say it) or the clone's ``info/attributes`` give files ``filter=lfs``?"""
     info = repo.common_dir / "info" / "attributes"
     try:
         if info.is_file() and _says_lfs(info.read_text("utf-8", "replace")):
@@ -67,7 +68,10 @@ def uses_lfs_filter(repo: Repo) -> bool:
                         *specs, check=False)
         if proc.returncode == 0 and proc.stdout.strip():
             return True
-    return False
+    # Only .gitattributes diffs are searched (pathspec-limited): cheap even on long histories.
+    proc = repo.git("log", "--all", "-1", "--format=%H", "-E", "-G", r"(^|\s)filter=lfs(\s|$)",
+                    *specs, check=False)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
 def _says_lfs(text: str) -> bool:

@@ -125,3 +125,16 @@ def test_migrate_without_lfs_rules_says_there_is_nothing_to_do(repo: Path) -> No
 def test_migrate_needs_a_source(repo: Path) -> None:
     proc = archives(repo, "migrate", check=False)
     assert proc.returncode == 2 and b"--from-lfs" in proc.stderr
+
+
+def test_a_clone_of_a_migrated_repository_serves_its_older_lfs_commits(
+        tmp_path: Path, isolated_home: Path) -> None:
+    _origin, clone = _clone(tmp_path, isolated_home)
+    archives(clone, "migrate", "--from-lfs")
+    mate = tmp_path / "mate"
+    git(tmp_path, "clone", "-q", str(clone), str(mate))
+    assert b"filter=lfs" not in (mate / ".gitattributes").read_bytes()
+    out = archives(mate, "install").stdout.decode()
+    assert "lfs: this repository's filter=lfs files are served by git-archives" in out
+    local = git(mate, "config", "--local", "--get", "filter.lfs.process").stdout
+    assert local.strip() == b"git-archives filter-process"
