@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "gitext.commands.pipeline_report",
     "gitext.commands.remotes",
     "gitext.commands.transfer",
+    "gitext.commands.migrate",
     "gitext.commands.demo",
 )
 
@@ -38,13 +39,15 @@ COMMAND_MODULES = (
 # parsers (building all of them costs tens of milliseconds). A test checks this table
 # against what the modules register; a verb missing here still works (full parser).
 VERB_MODULES = {
-    **dict.fromkeys(("doctor", "filter-process", "fsck", "hook", "install", "ls-files",
-                     "status", "track", "uninstall", "untrack"), "gitext.commands.core"),
+    **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "fsck", "hook",
+                     "install", "ls-files", "status", "track", "uninstall", "untrack"),
+                    "gitext.commands.core"),
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
     "remote": "gitext.commands.remotes",
     **dict.fromkeys(("fetch", "gc", "pull", "push"), "gitext.commands.transfer"),
+    "migrate": "gitext.commands.migrate",
     "demo": "gitext.commands.demo",
 }
 

@@ -15,6 +15,7 @@ from gitext.git.install import (
     HOOK_NAMES,
     desired_config,
     is_our_shim,
+    serves_lfs,
     shared_hooks_dir,
 )
 from gitext.git.repo import Repo, config_get, run_git
@@ -30,7 +31,7 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
         yield (False, "not inside a git repository", "cd into a clone")
         return
     cwd = repo.worktree or repo.git_dir
-    for key, want in desired_config().items():
+    for key, want in desired_config(lfs=serves_lfs(repo)).items():
         have = config_get(key, cwd=cwd)
         have = have.strip() if have is not None else None
         if have is None:
@@ -57,10 +58,41 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
             chained = hooks / (name + CHAINED_SUFFIX)
             extra = f" (chains to {chained.name})" if chained.exists() else ""
             yield (True, f"hook {name} installed{extra}", None)
+    yield from _lfs_checks(repo, hooks)
     yield from _state_checks(repo)
     if repo.worktree is not None:
         yield from _committed_config_checks(repo.worktree)
         yield from _notebook_checks(repo)
+
+
+def _lfs_checks(repo: Repo, hooks: Path) -> Iterator[Check]:
+    """filter=lfs is served here, and no git-lfs hook is still chained (its pre-push looks
+    for our objects in .git/lfs and refuses the push)."""
+    from gitext.git.lfs import (
+        LFS_HOOK_NAMES,
+        is_git_lfs_hook,
+        lfs_filter_elsewhere,
+        uses_lfs_filter,
+    )
+
+    served = serves_lfs(repo)
+    if served:
+        yield (True, "filter=lfs is served by git-archives in this clone", None)
+    elif uses_lfs_filter(repo):
+        by = lfs_filter_elsewhere(repo)
+        yield (False, "this repository's .gitattributes use filter=lfs, served here by "
+               + (f"git-lfs ({by})" if by else "nothing (the files stay pointers)"),
+               "git archives install")
+    chained = [hooks / (n + CHAINED_SUFFIX) for n in LFS_HOOK_NAMES
+               if is_git_lfs_hook(hooks / (n + CHAINED_SUFFIX), n)]
+    if chained:
+        gone = not served and lfs_filter_elsewhere(repo) is None
+        yield (False, f"git-lfs's own hooks still run before ours: "
+               f"{', '.join(p.name for p in chained)}"
+               + (" (left behind by 'git lfs uninstall')" if gone else "")
+               + "; git-lfs's pre-push refuses pushes of objects it does not hold",
+               f"rm -- {shell_args([str(p) for p in chained])}" if gone else
+               "git archives install  (sets them aside; uninstall puts them back)")
 
 
 def _committed_config_checks(worktree: Path) -> Iterator[Check]:

@@ -42,7 +42,12 @@ def register(sub: Any) -> None:
     p.add_argument("patterns", nargs="*", metavar="PATTERN")
     p.add_argument("--larger-than", metavar="SIZE",
                    help="also store any file above SIZE (e.g. 10mb) as a pointer")
-    p.set_defaults(func=lambda ns: cmd_track(patterns=ns.patterns, larger_than=ns.larger_than))
+    p.add_argument("--lfs", action="store_true",
+                   help="write 'filter=lfs diff=lfs merge=lfs -text' rules, as git lfs track "
+                        "does, for teams where some keep git-lfs (default with track.driver = "
+                        "lfs in .archives/config)")
+    p.set_defaults(func=lambda ns: cmd_track(patterns=ns.patterns, larger_than=ns.larger_than,
+                                             lfs=ns.lfs))
 
     p = sub.add_parser("untrack", help="stop storing PATTERN… as pointers")
     p.add_argument("patterns", nargs="*", metavar="PATTERN")
@@ -75,6 +80,12 @@ def register(sub: Any) -> None:
     p.add_argument("--notebooks", action="store_true")
     p.set_defaults(func=lambda ns: cmd_filter_process(notebooks=ns.notebooks))
 
+    for verb in ("clean", "smudge"):
+        p = sub.add_parser(f"filter-{verb}", help=f"(called by git) {verb} one file, "
+                                                  "stdin to stdout")
+        p.add_argument("path")
+        p.set_defaults(func=lambda ns, verb=verb: cmd_filter_once(verb, ns.path))
+
     p = sub.add_parser("hook", help="(called by the hook shims) run one git hook")
     p.add_argument("name")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -85,6 +96,12 @@ def cmd_filter_process(*, notebooks: bool) -> int:
     from gitext.filters.process import main
 
     return main(notebooks=notebooks)
+
+
+def cmd_filter_once(command: str, path: str) -> int:
+    from gitext.filters.oneshot import run_once
+
+    return run_once(command, path)
 
 
 def cmd_hook(*, name: str, args: list[str]) -> int:
@@ -121,14 +138,29 @@ def cmd_uninstall(*, global_: bool) -> int:
     return 0
 
 
-def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
+def _track_driver(repo: Any, lfs: bool) -> str:
+    """``lfs`` if asked, or if the committed ``track.driver`` says so; else ``archives``."""
+    from gitext.config import PROJECT_CONFIG
+    from gitext.errors import ConfigError
+
+    if lfs:
+        return "lfs"
+    chosen = repo.config_get("track.driver", file=repo.root / PROJECT_CONFIG) \
+        if (repo.root / PROJECT_CONFIG).is_file() else None
+    if chosen in (None, "archives", "lfs"):
+        return chosen or "archives"
+    raise ConfigError(f"{PROJECT_CONFIG}: track.driver = {display(chosen)} is not "
+                      "'archives' or 'lfs'", hint=f"fix it in {PROJECT_CONFIG}")
+
+
+def cmd_track(*, patterns: list[str], larger_than: str | None, lfs: bool = False) -> int:
     from gitext.config import PROJECT_CONFIG, parse_size
     from gitext.git import attributes
 
     repo = _repo()
     if not patterns and larger_than is None:
-        for pat in attributes.tracked_patterns(repo.root / ".gitattributes"):
-            print(f"tracked: {display(pat)}")
+        for pat, driver in attributes.tracked_rules(repo.root / ".gitattributes"):
+            print(f"tracked: {display(pat)}" + (" (filter=lfs)" if driver == "lfs" else ""))
         rule = repo.config_get("size.largerthan", file=repo.root / PROJECT_CONFIG)
         if rule:
             print(f"tracked: any file larger than {rule}")
@@ -140,9 +172,12 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
     full = [p if str(cwd_rel) == "." or ("/" in p.lstrip("/") and p.startswith("/"))
             else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]
     _writable_in_tree(repo.root, repo.root / ".gitattributes")
-    added, already = attributes.track(repo.root / ".gitattributes", full)
+    driver = _track_driver(repo, lfs) if patterns else "archives"
+    added, already = attributes.track(repo.root / ".gitattributes", full, driver=driver)
     for pat in added:
-        print(f"Tracking '{display(pat)}'")
+        print(f"Tracking '{display(pat)}'" + (" (filter=lfs)" if driver == "lfs" else ""))
+    if added and driver == "lfs":
+        _hint_serve_lfs(repo)
     for pat in already:
         print(f"'{display(pat)}' is already tracked")
     if larger_than is not None:
@@ -158,6 +193,14 @@ def cmd_track(*, patterns: list[str], larger_than: str | None) -> int:
         print("hint: commit .gitattributes (and .archives/config); files already committed "
               "change on 'git add --renormalize .'")
     return 0
+
+
+def _hint_serve_lfs(repo: Any) -> None:
+    from gitext.git.install import serves_lfs
+
+    if not serves_lfs(repo):
+        print("hint: run 'git archives install' so that this clone serves filter=lfs "
+              "(git-lfs users read these rules as their own)")
 
 
 def _writable_in_tree(root: Path, path: Path) -> None:

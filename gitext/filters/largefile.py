@@ -92,6 +92,7 @@ class LargeFileDriver:
         self._delay_done = False
         self._missing_warned = 0
         self._pending_paths: set[str] | None = None
+        self._lfs_corrupt: set[ObjectId] = set()  # said once, with the fix: no second line
 
     @property
     def config(self) -> Config:
@@ -313,6 +314,8 @@ class LargeFileDriver:
                  f"it as one; store it plainly with 'git add {shell_arg(path)}' and commit")
         if pointer.size == 0:
             return False  # the empty file (parse checked that the oid is the empty file's)
+        if not self.skip_smudge and not self.store.has(pointer.oid):
+            self._take_over_lfs(path, pointer)
         if not self.store.has(pointer.oid) and not self.skip_smudge and self._has_remote():
             if can_delay:  # answered later, after one parallel fetch of every such object
                 self._delayed[path] = pointer
@@ -322,6 +325,16 @@ class LargeFileDriver:
             self._fetch_now(path, pointer)
         self._write_content(path, pointer, data, out)
         return False
+
+    def _take_over_lfs(self, path: str, pointer: ptr.Pointer) -> None:
+        """git-lfs's local copy (.git/lfs/objects), once verified, before any download."""
+        from gitext.store.lfsobjects import lfs_objects
+
+        try:
+            lfs_objects(self.repo).take_over(self.store, pointer.oid)
+        except ArchivesError as exc:
+            self._lfs_corrupt.add(pointer.oid)
+            note(f"{display(path)}: {exc.message}; {exc.hint}")
 
     def _fetch_now(self, path: str, pointer: ptr.Pointer) -> None:
         if self._fetch_failed:  # one unreachable remote is reported once, not per file
@@ -352,8 +365,10 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            note(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the local "
-                 f"cache; the file is left as a pointer. Fetch it with: {pull_command(path)}")
+            if pointer.oid not in self._lfs_corrupt:
+                note(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the "
+                     f"local cache; the file is left as a pointer. Fetch it with: "
+                     f"{pull_command(path)}")
             self._remember_pending(path, pointer)
             out.write(text)
             return

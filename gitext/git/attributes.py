@@ -20,6 +20,9 @@ from gitext.fs.worktree import require_no_symlink, write_bytes_in
 from gitext.git.protected import PROTECTED_DIRS, PROTECTED_NAMES, PROTECTED_SUFFIXES
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
+# What 'git lfs track' writes: for teams where some keep git-lfs (our filter serves it too).
+LFS_TRACK_ATTRS = "filter=lfs diff=lfs merge=lfs -text"
+DRIVERS = {"archives": TRACK_ATTRS, "lfs": LFS_TRACK_ATTRS}
 SIZE_RULE_LINE = "* filter=archives"
 SIZE_RULE_COMMENT = "# git-archives: files above size.largerthan become pointers"
 
@@ -102,29 +105,39 @@ def read_lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def tracked_patterns(path: Path) -> list[str]:
+def tracked_rules(path: Path, drivers: tuple[str, ...] = tuple(DRIVERS)
+                  ) -> list[tuple[str, str]]:
+    """(pattern, driver) of each line giving ``filter=<driver>`` for one of ``drivers``."""
     out = []
+    wanted = {f"filter={d}": d for d in drivers}
     for line in read_lines(path):
         if line.lstrip().startswith("#") or not line.strip():
             continue
         pat, attrs = _split(line)
-        if "filter=archives" in attrs.split():
-            out.append(pat)
+        for token in attrs.split():
+            if token in wanted:
+                out.append((pat, wanted[token]))
     return out
 
 
-def track(path: Path, patterns: list[str]) -> tuple[list[str], list[str]]:
-    """Add patterns; return (added, already tracked)."""
+def tracked_patterns(path: Path) -> list[str]:
+    return [pat for pat, _ in tracked_rules(path, ("archives",))]
+
+
+def track(path: Path, patterns: list[str], *,
+          driver: str = "archives") -> tuple[list[str], list[str]]:
+    """Add patterns (``filter=archives``, or with ``driver="lfs"`` the line git-lfs writes);
+    return (added, already tracked by either driver)."""
     for pat in patterns:
         check_pattern(pat)
     lines = read_lines(path)
-    existing = set(tracked_patterns(path))
+    existing = {pat for pat, _ in tracked_rules(path)}
     added, already = [], []
     for pat in patterns:
         if pat in existing:
             already.append(pat)
             continue
-        lines.append(f"{_quote_pattern(pat)} {TRACK_ATTRS}")
+        lines.append(f"{_quote_pattern(pat)} {DRIVERS[driver]}")
         existing.add(pat)
         added.append(pat)
     if added or not guarded(path):
@@ -133,13 +146,13 @@ def track(path: Path, patterns: list[str]) -> tuple[list[str], list[str]]:
 
 
 def untrack(path: Path, patterns: list[str]) -> list[str]:
-    """Remove the lines tracking these patterns; return those removed."""
+    """Remove the lines tracking these patterns (either driver); return those removed."""
     lines = read_lines(path)
     removed, kept = [], []
     for line in lines:
         if line.strip() and not line.lstrip().startswith("#"):
             pat, attrs = _split(line)
-            if pat in patterns and "filter=archives" in attrs.split():
+            if pat in patterns and {"filter=archives", "filter=lfs"} & set(attrs.split()):
                 removed.append(pat)
                 continue
         kept.append(line)

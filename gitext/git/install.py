@@ -8,7 +8,6 @@ precisely what was there. A user's hook is never overwritten: it is renamed to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -19,98 +18,23 @@ from pathlib import Path
 
 from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ArchivesError
+from gitext.git.lfs import LFS_HOOK_NAMES, SET_ASIDE_SUFFIX, is_git_lfs_hook, uses_lfs_filter
 from gitext.git.repo import Repo, config_get, run_git
+from gitext.git.shims import (
+    CHAINED_SUFFIX,
+    HOOK_NAMES,
+    SHIM_MARKER,
+    digest,
+    is_our_shim,
+    is_shared_shim,
+    render_shim,
+)
 
-SHIM_MARKER = "git-archives-hook-shim v1"
-HOOK_NAMES = ("pre-commit", "post-checkout", "post-merge", "pre-push", "reference-transaction")
-CHAINED_SUFFIX = ".pre-archives"
+__all__ = ["CHAINED_SUFFIX", "HOOK_NAMES", "SHIM_MARKER", "is_our_shim", "is_shared_shim",
+           "render_shim"]
+
 NB_ATTRIBUTES = "*.ipynb filter=archives-nb diff=archives-nb"
 ATTR_MARKER = "# git-archives: notebooks (added by 'git archives install')"
-
-SHIM_TEMPLATE = """#!/bin/sh
-# {marker}: '{hook}' hook installed by 'git archives install'.
-# 'git archives uninstall' removes it and puts back any hook that was here before
-# (kept meanwhile as '{hook}{chained}', which runs first).
-here=$(dirname "$0")
-{guard}bin=git-archives
-if ! command -v "$bin" >/dev/null 2>&1; then
-  bin="{fallback}"
-  if [ ! -x "$bin" ]; then
-    echo "git-archives: not found on PATH, so the '{hook}' hook cannot run." >&2
-    echo "hint: run install.sh to install it, or 'git archives uninstall' to stop using it." >&2
-    exit {missing_code}
-  fi
-fi
-{body}
-"""
-
-_BODY_PLAIN = """if [ -x "$here/{hook}{chained}" ]; then
-  "$here/{hook}{chained}" "$@" || exit $?
-fi
-exec "$bin" hook {hook} "$@\""""
-
-# pre-push's stdin (the refs being pushed) must reach both the chained hook and ours.
-_BODY_STDIN = """input=$(cat)
-if [ -x "$here/{hook}{chained}" ]; then
-  printf '%s\\n' "$input" | "$here/{hook}{chained}" "$@" || exit $?
-fi
-printf '%s\\n' "$input" | "$bin" hook {hook} "$@\""""
-
-
-# reference-transaction runs for every ref update (three times per commit): the shell
-# decides, without starting Python, whether a fetch moved remote-tracking refs — the moment
-# before 'git pull' merges, when notebooks with output-only changes must be re-registered.
-_REFTX_TEMPLATE = """#!/bin/sh
-# {marker}: '{hook}' hook installed by 'git archives install'.
-# 'git archives uninstall' removes it and puts back any hook that was here before
-# (kept meanwhile as '{hook}{chained}', which runs first).
-here=$(dirname "$0")
-input=$(cat)
-if [ -x "$here/{hook}{chained}" ]; then
-  printf '%s\\n' "$input" | "$here/{hook}{chained}" "$@" || exit $?
-fi
-[ "$1" = committed ] || exit 0
-case "$input" in
-  *" refs/remotes/"*) ;;
-  *) exit 0 ;;
-esac
-{guard}bin=git-archives
-if ! command -v "$bin" >/dev/null 2>&1; then
-  bin="{fallback}"
-  [ -x "$bin" ] || exit 0
-fi
-exec "$bin" hook {hook} "$@" </dev/null
-"""
-
-
-# A shim in a hooks folder shared by every repository (a global core.hooksPath) acts only in
-# clones set up with 'git archives install' (their install record exists); elsewhere only
-# the user's own hook runs, exactly as before git-archives.
-_GUARD = """gd=$(git rev-parse --git-common-dir 2>/dev/null)
-if [ ! -f "$gd/archives/install.json" ]; then
-  if [ -x "$here/{hook}{chained}" ]; then exec "$here/{hook}{chained}" "$@"; fi
-  exit 0
-fi
-"""
-# reference-transaction has already run the user's hook (it must read stdin first).
-_GUARD_REFTX = """gd=$(git rev-parse --git-common-dir 2>/dev/null)
-[ -f "$gd/archives/install.json" ] || exit 0
-"""
-
-
-def render_shim(hook: str, fallback: str, *, shared: bool = False) -> str:
-    """The shim for ``hook``; ``shared`` for a folder every repository uses."""
-    if hook == "reference-transaction":
-        return _REFTX_TEMPLATE.format(marker=SHIM_MARKER, hook=hook, chained=CHAINED_SUFFIX,
-                                      fallback=fallback, guard=_GUARD_REFTX if shared else "")
-    body = (_BODY_STDIN if hook == "pre-push" else _BODY_PLAIN).format(
-        hook=hook, chained=CHAINED_SUFFIX)
-    guard = _GUARD.format(hook=hook, chained=CHAINED_SUFFIX) if shared else ""
-    # Without the tool a push would leave the data behind: refuse it. Other hooks warn only.
-    missing_code = 1 if hook == "pre-push" else 0
-    return SHIM_TEMPLATE.format(marker=SHIM_MARKER, hook=hook, chained=CHAINED_SUFFIX,
-                                fallback=fallback, body=body, missing_code=missing_code,
-                                guard=guard)
 
 
 def executable_command() -> str:
@@ -128,15 +52,31 @@ def _quote(cmd: str) -> str:
     return f'"{cmd}"' if " " in cmd else cmd
 
 
-def desired_config() -> dict[str, str]:
+def desired_config(*, lfs: bool = False) -> dict[str, str]:
+    """The clone's git config for our drivers; with ``lfs`` we serve ``filter=lfs`` too,
+    with the very command of ``filter=archives`` (git then runs one process for both)."""
     exe = _quote(executable_command())
-    return {
+    config = {
         "filter.archives.process": f"{exe} filter-process",
         "filter.archives.required": "true",
         "filter.archives-nb.process": f"{exe} filter-process --notebooks",
         "filter.archives-nb.required": "true",
         "diff.archives-nb.textconv": f"{exe} nb textconv",
     }
+    if lfs:
+        config.update({
+            "filter.lfs.process": f"{exe} filter-process",
+            "filter.lfs.clean": f"{exe} filter-clean -- %f",
+            "filter.lfs.smudge": f"{exe} filter-smudge -- %f",
+            "filter.lfs.required": "true",
+        })
+    return config
+
+
+def serves_lfs(repo: Repo) -> bool:
+    """Does this clone's own config point ``filter.lfs.process`` at us?"""
+    value = repo.config_get("filter.lfs.process", options=["--local"])
+    return bool(value) and "git-archives" in (value or "")
 
 
 @dataclass
@@ -145,6 +85,8 @@ class Manifest:
     hooks: dict[str, bool] = field(default_factory=dict)  # hook path → had a user hook
     attributes_file: str | None = None
     shims: dict[str, str] = field(default_factory=dict)  # hook path → sha256 of what we wrote
+    lfs: bool = False  # we serve filter=lfs in this clone
+    set_aside: dict[str, str] = field(default_factory=dict)  # git-lfs hook path → where it is
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
@@ -156,14 +98,15 @@ class Manifest:
             raise ArchivesError(f"{path}: unreadable install record ({exc})",
                                 hint="delete it and run 'git archives install' again") from exc
         return cls(raw.get("config", {}), raw.get("hooks", {}), raw.get("attributes_file"),
-                   raw.get("shims", {}))
+                   raw.get("shims", {}), bool(raw.get("lfs", False)), raw.get("set_aside", {}))
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"config": self.config, "hooks": self.hooks,
                                    "attributes_file": self.attributes_file,
-                                   "shims": self.shims}, indent=1))
+                                   "shims": self.shims, "lfs": self.lfs,
+                                   "set_aside": self.set_aside}, indent=1))
         os.replace(tmp, path)
 
 
@@ -198,6 +141,20 @@ def global_hooks_dir() -> Path | None:
 class InstallReport:
     lines: list[str] = field(default_factory=list)
     shared_hooks: Path | None = None  # --global: the folder every repository's hooks are in
+    hooks_installed: list[str] = field(default_factory=list)
+    hooks_chained: list[str] = field(default_factory=list)  # the user's, kept as *.pre-archives
+    hooks_folder: Path | None = None
+
+    def summarise_hooks(self) -> None:
+        """One line for the shims written (and the user's hooks they chain)."""
+        if not self.hooks_installed:
+            return
+        where = display(str(self.hooks_folder)) if self.hooks_folder else "the hooks folder"
+        line = f"hooks: {', '.join(self.hooks_installed)} installed in {where}"
+        if self.hooks_chained:
+            line += (f"; yours still run first ({', '.join(self.hooks_chained)}, "
+                     f"kept as *{CHAINED_SUFFIX})")
+        self.lines.append(line)
 
 
 def _where(repo: Repo | None, global_: bool) -> tuple[list[str], Path | None, Path]:
@@ -209,18 +166,41 @@ def _where(repo: Repo | None, global_: bool) -> tuple[list[str], Path | None, Pa
     return ["--local"], repo.worktree or repo.git_dir, repo.archives_dir / "install.json"
 
 
-def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
-            notebooks: bool = True) -> InstallReport:
-    report = InstallReport()
-    scope, cwd, mpath = _where(repo, global_)
-    manifest = Manifest.load(mpath)
-    for key, value in desired_config().items():
+def _configure(keys: dict[str, str], manifest: Manifest, scope: list[str],
+               cwd: Path | None) -> list[str]:
+    """Set ``keys`` in ``scope``, recording what each was; return the keys changed."""
+    changed = []
+    for key, value in keys.items():
         current = config_get(key, cwd=cwd, options=scope)
         if key not in manifest.config:
             manifest.config[key] = current  # what to restore on uninstall
         if current != value:
             run_git(["config", *scope, key, value], cwd=cwd)
-            report.lines.append(f"set {key} = {value}")
+            changed.append(key)
+    return changed
+
+
+_ROLE = {"archives": "large files", "archives-nb": "notebooks"}
+
+
+def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
+            notebooks: bool = True) -> InstallReport:
+    report = InstallReport()
+    scope, cwd, mpath = _where(repo, global_)
+    manifest = Manifest.load(mpath)
+    # filter=lfs is served per clone only: a global one would take over every repository.
+    lfs = not global_ and repo is not None and (manifest.lfs or uses_lfs_filter(repo))
+    changed = _configure(desired_config(lfs=lfs), manifest, scope, cwd)
+    manifest.lfs = lfs
+    drivers = sorted({k.split(".")[1] for k in changed if k.startswith("filter.")
+                      and not k.startswith("filter.lfs.")})
+    if drivers:
+        where = "your user" if global_ else "this clone's"
+        named = [f"{d} ({_ROLE[d]})" if d in _ROLE else d for d in drivers]
+        report.lines.append(f"filters: {' and '.join(named)} set in {where} git config")
+    if any(k.startswith("filter.lfs.") for k in changed):
+        report.lines.append("lfs: this repository's filter=lfs files are served by "
+                            "git-archives in this clone (git-lfs elsewhere is unchanged)")
     manifest.save(mpath)  # record before touching hooks: a crash leaves a usable record
     if global_:
         if hooks:
@@ -229,7 +209,11 @@ def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
         if notebooks:
             _install_attributes(repo, manifest, report)
         if hooks:
-            _install_clone_hooks(repo, manifest, report)
+            _install_clone_hooks(repo, manifest, report, lfs=lfs)
+        elif lfs and shared_hooks_dir(repo) is None:
+            # No shims, but git-lfs's pre-push would still refuse what our filter stores.
+            _set_aside_lfs_hooks(repo.hooks_dir(), manifest, report, lfs=True)
+    report.summarise_hooks()
     manifest.save(mpath)
     return report
 
@@ -243,27 +227,8 @@ def _install_attributes(repo: Repo, manifest: Manifest, report: InstallReport) -
     sep = "" if not text or text.endswith("\n") else "\n"
     info.write_text(f"{text}{sep}{ATTR_MARKER}\n{NB_ATTRIBUTES}\n")
     manifest.attributes_file = str(info)
-    report.lines.append(f"notebooks: '{NB_ATTRIBUTES}' in {info}")
-
-
-def is_our_shim(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return SHIM_MARKER.encode() in f.read(400)
-    except OSError:
-        return False
-
-
-def is_shared_shim(path: Path) -> bool:
-    """Our shim, written for a folder every repository uses (it checks the clone first)."""
-    try:
-        return is_our_shim(path) and b"archives/install.json" in path.read_bytes()
-    except OSError:
-        return False
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    report.lines.append(f"notebooks: *.ipynb go through the notebook filter "
+                        f"({display(str(info))})")
 
 
 def shim_edited(path: Path, manifest: Manifest) -> bool:
@@ -274,7 +239,7 @@ def shim_edited(path: Path, manifest: Manifest) -> bool:
         return False
     recorded = manifest.shims.get(str(path))
     if recorded is not None:
-        return _digest(data) != recorded
+        return digest(data) != recorded
     # No record (an older install): compare with what we would have written then.
     found = re.search(rb'^  bin="(.*)"$', data, re.MULTILINE)
     if found is None:
@@ -285,9 +250,11 @@ def shim_edited(path: Path, manifest: Manifest) -> bool:
                for s in (False, True))
 
 
-def _install_clone_hooks(repo: Repo, manifest: Manifest, report: InstallReport) -> None:
+def _install_clone_hooks(repo: Repo, manifest: Manifest, report: InstallReport, *,
+                         lfs: bool) -> None:
     shared = shared_hooks_dir(repo)
     if shared is None:
+        _set_aside_lfs_hooks(repo.hooks_dir(), manifest, report, lfs=lfs)
         _install_hooks(repo.hooks_dir(), manifest, report, shared=False)
         return
     folder, scope = shared
@@ -332,8 +299,7 @@ def _install_hooks(hooks_dir: Path, manifest: Manifest, report: InstallReport, *
                 )
             os.replace(path, chained)
             manifest.hooks[str(path)] = True
-            report.lines.append(f"hook {name}: your hook is kept as {chained.name} "
-                                "and still runs first")
+            report.hooks_chained.append(name)
         elif path.exists() and shim_edited(path, manifest):
             report.lines.append(f"hook {name}: kept {display(str(path))}: you changed it "
                                 "since it was installed (delete it and run install again to "
@@ -341,20 +307,51 @@ def _install_hooks(hooks_dir: Path, manifest: Manifest, report: InstallReport, *
             continue
         manifest.hooks.setdefault(str(path), False)
         shim = render_shim(name, fallback, shared=shared)
-        manifest.shims[str(path)] = _digest(shim.encode("utf-8", "surrogateescape"))
+        manifest.shims[str(path)] = digest(shim.encode("utf-8", "surrogateescape"))
         if not path.exists() or path.read_text() != shim:
             tmp = path.with_name(f".{name}.tmp")
             tmp.write_text(shim)
             os.chmod(tmp, 0o755)  # noqa: S103 - a hook must be executable by its owner's git
             os.replace(tmp, path)
-            report.lines.append(f"hook {name}: installed in {display(str(hooks_dir))}")
+            report.hooks_installed.append(name)
+            report.hooks_folder = hooks_dir
+
+
+def _set_aside_lfs_hooks(hooks_dir: Path, manifest: Manifest, report: InstallReport, *,
+                         lfs: bool) -> None:
+    """git-lfs's own hooks (as 'git lfs install' writes them, in place or chained as
+    ``*.pre-archives``) are renamed ``*.git-lfs``: chained, git-lfs's pre-push would look for
+    our objects in .git/lfs and refuse the push. Uninstall puts them back."""
+    moved = []
+    for name in LFS_HOOK_NAMES:
+        path = hooks_dir / name
+        target = hooks_dir / (name + SET_ASIDE_SUFFIX)
+        for candidate in (path, hooks_dir / (name + CHAINED_SUFFIX)):
+            if is_our_shim(candidate) or not is_git_lfs_hook(candidate, name):
+                continue
+            if target.exists() and target.read_bytes() != candidate.read_bytes():
+                continue  # never overwrite: the chained copy stays (doctor names it)
+            os.replace(candidate, target)
+            manifest.set_aside[str(path)] = str(target)
+            if candidate == path:
+                manifest.hooks.pop(str(path), None)
+            moved.append(name)
+    if not moved:
+        return
+    why = ("git-archives does their work while it serves filter=lfs here" if lfs else
+           "git-lfs's filter is not used here; delete them if you no longer use git-lfs: "
+           "rm -- " + " ".join(shell_arg(str(hooks_dir / (n + SET_ASIDE_SUFFIX)))
+                              for n in moved))
+    report.lines.append(f"git-lfs hooks: {', '.join(moved)} set aside as *{SET_ASIDE_SUFFIX} "
+                        f"({why}; 'git archives uninstall' puts them back)")
 
 
 def uninstall(repo: Repo | None, *, global_: bool = False) -> InstallReport:
     report = InstallReport()
     scope, cwd, mpath = _where(repo, global_)
     manifest = Manifest.load(mpath)
-    ours = desired_config()
+    # Only what install set (an older record without lfs keys never touches filter.lfs.*).
+    ours = list(manifest.config) or list(desired_config())
     for key in ours:
         before = manifest.config.get(key)
         current = config_get(key, cwd=cwd, options=scope)
@@ -365,7 +362,7 @@ def uninstall(repo: Repo | None, *, global_: bool = False) -> InstallReport:
         elif current != before:
             run_git(["config", *scope, key, before], cwd=cwd)
             report.lines.append(f"restored {key} = {before}")
-    for section in ("filter.archives", "filter.archives-nb", "diff.archives-nb"):
+    for section in sorted({k.rsplit(".", 1)[0] for k in ours}):
         # Drop the section header git leaves behind when its last key goes.
         run_git(["config", *scope, "--remove-section", section], cwd=cwd, check=False) \
             if _section_empty(scope, section, cwd) else None
@@ -373,6 +370,7 @@ def uninstall(repo: Repo | None, *, global_: bool = False) -> InstallReport:
         _uninstall_hooks(_recorded_hooks(manifest), manifest, report)
     elif repo is not None:
         _uninstall_hooks(_clone_hooks(repo, manifest), manifest, report)
+        _restore_lfs_hooks(manifest, report)
         _uninstall_attributes(repo, report)
     if mpath.exists():
         mpath.unlink()
@@ -415,6 +413,17 @@ def _uninstall_hooks(paths: list[Path], manifest: Manifest, report: InstallRepor
         if chained.exists() and not path.exists():
             os.replace(chained, path)
             report.lines.append(f"hook {name}: your original hook is back")
+
+
+def _restore_lfs_hooks(manifest: Manifest, report: InstallReport) -> None:
+    back = []
+    for original, aside in manifest.set_aside.items():
+        path, kept = Path(original), Path(aside)
+        if kept.exists() and not (path.exists() or path.is_symlink()):
+            os.replace(kept, path)
+            back.append(path.name)
+    if back:
+        report.lines.append(f"git-lfs hooks: {', '.join(back)} are back")
 
 
 def _uninstall_attributes(repo: Repo, report: InstallReport) -> None:

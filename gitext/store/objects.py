@@ -264,6 +264,11 @@ class LocalStore:
             if verified:
                 self.state.record(final, oid.algo, os.stat(final), oid.digest)
 
+    def adopt_verified(self, tmp_path: Path, oid: ObjectId, size: int) -> None:
+        """Publish a complete file under ``tmp/`` whose bytes were just hashed to ``oid``
+        (e.g. a hard link to git-lfs's copy: :mod:`gitext.store.lfsobjects`)."""
+        self._publish(tmp_path, oid, size, background=False)
+
     def add_file(self, path: Path, algo: str, *,
                  expected: ObjectId | None = None) -> tuple[ObjectId, int]:
         with open(path, "rb") as f:

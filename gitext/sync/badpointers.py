@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from gitext.git.repo import Repo
 
 LARGE_FILE_FILTER = b"archives"
+LARGE_FILE_FILTERS = (LARGE_FILE_FILTER, b"lfs")  # git-lfs's driver: served by us too
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class InvalidPointer:
 
 
 def index_invalid_pointers(repo: Repo) -> list[InvalidPointer]:
-    """Staged blobs under ``filter=archives`` that start like a pointer but do not parse."""
+    """Staged blobs under ``filter=archives`` (or ``filter=lfs``) that start like a pointer
+    but do not parse."""
     entries = [e for e in repo.ls_files() if e.stage == 0 and e.mode in ("100644", "100755")]
     if not entries:
         return []
@@ -65,4 +67,4 @@ def _with_large_file_filter(repo: Repo, paths: list[str]) -> set[str]:
                                          for p in paths))
     fields = proc.stdout.split(b"\0")
     return {fields[i].decode("utf-8", "surrogateescape") for i in range(0, len(fields) - 2, 3)
-            if fields[i + 2] == LARGE_FILE_FILTER}
+            if fields[i + 2] in LARGE_FILE_FILTERS}

@@ -125,6 +125,11 @@ def fill_pointers(repo: Repo, store: LocalStore, paths: list[str] | None = None,
         candidates = index_pointers(repo, paths or ())
     done_abs: list[str] = []
     to_checkout: list[TrackedPointer] = []
+    from gitext.store.lfsobjects import take_over_missing
+
+    # (a corrupt one was named by the smudge or fetch that left its file a pointer)
+    take_over_missing(repo, store, [tp.pointer.oid for tp in candidates if tp.pointer.size],
+                      warn=False)
     for tp in candidates:
         dest = root / tp.path
         if tp.pointer.size == 0:

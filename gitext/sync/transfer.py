@@ -35,6 +35,7 @@ from gitext.errors import (
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
 from gitext.remotes.backend import RemoteRefusedError, plan
+from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import READ_ONLY, LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
@@ -169,6 +170,7 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     store = store or LocalStore(repo.archives_dir)
     # manifests were expanded (and filtered) by the caller
     files, mans = transfer_items(refs, store)
+    take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
     report = TransferReport("push", requested=len(files) + len(mans))
     all_sizes = {i: (store.size(i.oid) or 0) for i in files}
     plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
@@ -334,6 +336,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     expand_manifests(store, refs, keep)
     files, _ = transfer_items(refs, store)
     report.requested = len(files) + len(mans)
+    take_over_missing(repo, store, [f.oid for f in files])  # git-lfs's copies: no download
     todo = [f for f in files if not store.has(f.oid)]
     report.already += len(files) - len(todo)
     # Largest first: a big object started last would finish alone on one worker.
@@ -381,6 +384,7 @@ def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
     verified here are then recorded through its ``state.db`` connection, not a second one
     that would wait for the first one's open write transaction."""
     store = store or LocalStore(repo.archives_dir)
+    take_over_missing(repo, store, oids)
     wanted = [o for o in dict.fromkeys(oids) if not store.has(o)]
     if wanted:
         remote = open_remote(load_config(repo), root=repo.worktree)

@@ -232,3 +232,19 @@ def test_uninstall_without_a_recorded_digest_still_tells_edited_from_ours(repo: 
     assert (hooks / "post-merge").read_text().endswith("# mine\n")
     assert "hook post-merge: kept" in out
     assert not (hooks / "pre-commit").exists() and "hook pre-commit: removed" in out
+
+
+def test_install_says_one_line_per_thing(repo: Path) -> None:
+    hooks = repo / ".git" / "hooks"
+    (hooks / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    (hooks / "pre-commit").chmod(0o755)
+    out = archives(repo, "install").stdout.decode().splitlines()
+    info = repo / ".git" / "info" / "attributes"
+    assert out == [
+        "filters: archives (large files) and archives-nb (notebooks) set in this clone's "
+        "git config",
+        f"notebooks: *.ipynb go through the notebook filter ({info})",
+        f"hooks: {', '.join(HOOK_NAMES)} installed in {hooks}; yours still run first "
+        "(pre-commit, kept as *.pre-archives)",
+        f"git-archives is set up for {repo}.",
+    ]
