@@ -241,6 +241,16 @@ def referenced_objects(repo: Repo, revs: list[str] | None, *, all_commits: bool 
                            exclude=exclude).all()
 
 
+def ref_tips(repo: Repo, *, branches: bool, tags: bool) -> list[str]:
+    """The commits at the tip of every branch and/or tag (DVC's ``-a``/``-T``)."""
+    kinds = [k for k, on in (("refs/heads", branches), ("refs/tags", tags)) if on]
+    if not kinds:
+        return []
+    out = repo.git("for-each-ref", "--format=%(objectname)", *kinds).stdout.decode()
+    # a tag may name a blob or a tree: it names no commit, so no data
+    return [repo.resolve_rev(t) for t in dict.fromkeys(out.split()) if rev_exists(repo, t)]
+
+
 def rev_exists(repo: Repo, rev: str) -> bool:
     return repo.git("rev-parse", "--verify", "--quiet", rev + "^{commit}",
                     check=False).returncode == 0
