@@ -203,21 +203,28 @@ def cmd_checkout(*, force: bool, as_json: bool) -> int:
     return 0 if report.ok else 1
 
 
-def pipeline_status_lines(root: Path, *, archives_dir: Path | None = None) -> list[str]:
+def pipeline_status_lines(root: Path, *, archives_dir: Path | None = None,
+                          ) -> tuple[list[str], int]:
     """What ``git archives status`` prints about the pipeline: one line per stale stage
-    with its reasons (downstream stages included), or DVC's "up to date" sentence.
+    with its reasons (downstream stages included), or DVC's "up to date" sentence; and the
+    exit code it calls for: non-zero when a ``dvc.yaml``, lock or params file cannot be
+    read (the pipeline's state is unknown), and the lines are then the error for stderr.
     Pass ``archives_dir`` (``repo.archives_dir``) to save a ``git rev-parse``."""
+    from gitext.codec.shellquote import scrub
     from gitext.errors import ArchivesError
     from gitext.pipeline.status import status
 
     try:
         report = status(root, archives_dir=archives_dir)
     except ArchivesError as exc:
-        return [f"Pipeline: {exc.message}"]
+        lines = [f"git-archives: error: {scrub(exc.message)}"]
+        if exc.hint:
+            lines.append(f"hint: {scrub(exc.hint)}")
+        return lines, exc.exit_code or 1
     if not report.stages:
-        return []  # no dvc.yaml anywhere: nothing to say
+        return [], 0  # no dvc.yaml anywhere: nothing to say
     if report.up_to_date:
-        return ["Data and pipelines are up to date."]
+        return ["Data and pipelines are up to date."], 0
     lines = [f"Pipeline: {len(report.stale)} stale stage(s) — run 'git archives repro':"]
     lines += [f"  {st.id}: {st.describe()}" for st in report.stale]
-    return lines
+    return lines, 0
