@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # The modules that contribute verbs, in the order their verbs appear in --help.
 COMMAND_MODULES = (
     "gitext.commands.core",
+    "gitext.commands.add",
     "gitext.commands.notebooks",
     "gitext.commands.pipeline",
     "gitext.commands.pipeline_report",
@@ -31,6 +32,7 @@ COMMAND_MODULES = (
 VERB_MODULES = {
     **dict.fromkeys(("doctor", "filter-process", "fsck", "hook", "install", "ls-files",
                      "status", "track", "uninstall", "untrack"), "gitext.commands.core"),
+    "add": "gitext.commands.add",
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
