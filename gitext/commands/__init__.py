@@ -37,7 +37,7 @@ VERB_MODULES = {
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
     "remote": "gitext.commands.remotes",
-    **dict.fromkeys(("fetch", "gc", "pull", "push"), "gitext.commands.transfer"),
+    **dict.fromkeys(("fetch", "gc", "get", "pull", "push"), "gitext.commands.transfer"),
     "demo": "gitext.commands.demo",
     "help": "gitext.commands.help",
 }

@@ -49,7 +49,7 @@ class References:
         self.sizes.update(other.sizes)
 
 
-def _lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
+def lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
                ) -> list[tuple[str, str, int | None]]:
     """(path relative to the repository, md5 or ``<md5>.dir``, size) of every output in a
     lock that lives in a cache; outputs ``uncached`` names (``cache: false`` in dvc.yaml:
@@ -83,7 +83,7 @@ def _lock_dir(path: str) -> str | None:
 
 def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
              uncached: UncachedOutputs | None = None) -> None:
-    for path, md5, size in _lock_outs(data, lock_dir, uncached):
+    for path, md5, size in lock_outs(data, lock_dir, uncached):
         is_dir = md5.endswith(".dir")
         digest = md5[:-4] if is_dir else md5
         try:
