@@ -97,7 +97,10 @@ def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstre
         print(line, file=stream, flush=True)
 
     if pull:
-        _pull_first(emit)
+        import contextlib
+
+        with contextlib.redirect_stdout(stream):  # --json: stdout is the JSON alone
+            _pull_first(emit)
     result = repro(root, targets or None, jobs=jobs, force=force, dry=dry,
                    downstream=downstream, single_item=single_item,
                    out=emit, inherit_output=not as_json, archives_dir=archives_dir,
