@@ -9,20 +9,23 @@
 # Run from inside one of your git clones (e.g. `cd my-project && /path/to/install.sh`) it
 # also runs `git archives install` there. Environment: PYTHON (default python3),
 # GIT_ARCHIVES_HOME (default ${XDG_DATA_HOME:-~/.local/share}/git-archives),
-# GIT_ARCHIVES_BIN_DIR (default ~/.local/bin).
+# GIT_ARCHIVES_BIN_DIR (default ~/.local/bin). The manual pages (`git archives --help`,
+# `git help archives`) go to ${XDG_DATA_HOME:-~/.local/share}/man/man1.
 set -eu
 
 src=$(cd "$(dirname "$0")" && pwd)
 home_dir=${GIT_ARCHIVES_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/git-archives}
 venv=$home_dir/venv
 bin_dir=${GIT_ARCHIVES_BIN_DIR:-$HOME/.local/bin}
+man_root=${XDG_DATA_HOME:-$HOME/.local/share}/man
+man_dir=$man_root/man1
 python=${PYTHON:-python3}
 action=install
 for arg in "$@"; do
   case "$arg" in
     --uninstall) action=uninstall ;;
     --demo) action=demo ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +46,10 @@ if [ "$action" = uninstall ]; then
   fi
   if [ -L "$bin_dir/git-archives" ]; then rm -f "$bin_dir/git-archives"; say "removed $bin_dir/git-archives"; fi
   if [ -d "$venv" ]; then rm -rf "$venv"; say "removed $venv"; fi
+  if [ -f "$man_dir/git-archives.1" ]; then
+    rm -f "$man_dir/git-archives.1" "$man_dir"/git-archives-*.1
+    say "removed the manual pages from $man_dir"
+  fi
   rmdir "$home_dir" 2>/dev/null || true
   say "git-archives is uninstalled. Clones you set up keep their config until you run"
   say "'git archives uninstall' in them (do that before this, or reinstall first)."
@@ -78,6 +85,15 @@ case ":$PATH:" in
      say "        export PATH=\"$bin_dir:\$PATH\""
      say "" ;;
 esac
+
+# Manual pages, made from the installed parsers, where man looks (PATH's ../share/man).
+"$venv/bin/git-archives" help --man-dir "$man_dir" >/dev/null \
+  || die "could not write the manual pages to $man_dir"
+say "manual pages are in $man_dir ('git archives --help', 'git help archives')"
+if command -v man >/dev/null 2>&1 && ! man -w git-archives >/dev/null 2>&1; then
+  say "NOTE: man does not look in $man_root yet; add to your shell profile:"
+  say "        export MANPATH=\"$man_root:\$MANPATH\""
+fi
 
 if clone=$(target_clone); then
   say "setting up the clone $clone"

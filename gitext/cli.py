@@ -12,61 +12,14 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gitext import __version__
+from gitext.commands import COMMAND_MODULES, VERB_MODULES, build_parser
 from gitext.errors import ArchivesError, ArchivesWarning
 
+__all__ = ["COMMAND_MODULES", "VERB_MODULES", "build_parser", "main"]
+
 _DEFAULT_SHOWWARNING = warnings.showwarning
-
-if TYPE_CHECKING:
-    import argparse
-
-# The modules that contribute verbs, in the order their verbs appear in --help.
-COMMAND_MODULES = (
-    "gitext.commands.core",
-    "gitext.commands.notebooks",
-    "gitext.commands.pipeline",
-    "gitext.commands.pipeline_report",
-    "gitext.commands.remotes",
-    "gitext.commands.transfer",
-    "gitext.commands.migrate",
-    "gitext.commands.demo",
-)
-
-
-# Which module registers each top-level verb, so a command builds only its own area's
-# parsers (building all of them costs tens of milliseconds). A test checks this table
-# against what the modules register; a verb missing here still works (full parser).
-VERB_MODULES = {
-    **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "fsck", "hook",
-                     "install", "ls-files", "status", "track", "uninstall", "untrack"),
-                    "gitext.commands.core"),
-    **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
-    **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
-    **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
-    "remote": "gitext.commands.remotes",
-    **dict.fromkeys(("fetch", "gc", "pull", "push"), "gitext.commands.transfer"),
-    "migrate": "gitext.commands.migrate",
-    "demo": "gitext.commands.demo",
-}
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser, or with ``only`` (a module of COMMAND_MODULES) just its verbs."""
-    # Imported here: hooks and the filter process (the hot paths) never build a parser.
-    import argparse
-    import importlib
-
-    parser = argparse.ArgumentParser(
-        prog="git archives",
-        description="Version large files, notebooks and pipelines with plain git.",
-    )
-    parser.add_argument("--version", action="version", version=f"git-archives {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="<verb>")
-    for name in COMMAND_MODULES if only is None else (only,):
-        importlib.import_module(name).register(sub)
-    return parser
 
 
 class Terminated(KeyboardInterrupt):
@@ -115,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return filter_main(notebooks="--notebooks" in args[1:])
     verb = args[0] if args else ""
+    if "--help" in args:  # as git: VERB --help opens the manual page, -h prints the usage
+        from gitext.commands.help import help_from_argv
+
+        shown = help_from_argv(args)
+        if shown is not None:
+            return shown
     _stop_cleanly_on_terminate()
     parser = build_parser(VERB_MODULES.get(verb) if verb in VERB_MODULES else None)
     ns = parser.parse_args(args)

@@ -308,8 +308,12 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         lines.append(f"Large files: all {len(pointers)} present.")
     from gitext.commands.pipeline import pipeline_status_lines
 
-    plines = pipeline_status_lines(repo.root, archives_dir=repo.archives_dir)
-    if plines:
+    plines, code = pipeline_status_lines(repo.root, archives_dir=repo.archives_dir)
+    errors: list[str] = []
+    if code:  # the pipeline cannot be read: said on stderr, and the exit code says it
+        errors = plines
+        result["pipeline_error"] = plines
+    elif plines:
         lines += plines
         result["pipeline"] = plines
     if remote is not None:
@@ -322,7 +326,9 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         print(json.dumps(result, indent=1))
     else:
         print("\n".join(lines))
-    return 0
+    for line in errors:
+        print(line, file=sys.stderr)
+    return code
 
 
 def _fsck_state_db(store: Any) -> int:

@@ -392,6 +392,7 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
                             hint="add stages to dvc.yaml (see docs/pipelines.md)")
     d.detect_problems(graph)
     stages = None if target is None else d.resolve_targets(graph, [target], root=repo.root)
+    graph = d.add_data_sources(graph, _dvc_files(repo), repo.root)
     if outs:
         graph = _outputs_to_draw(graph, stages, target=target, full=full)
     elif stages is not None:
@@ -400,6 +401,15 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
         graph = d.collapse_groups(graph)
     sys.stdout.write(_render_dag(graph, dot=dot, mermaid=mermaid, markdown=markdown))
     return 0
+
+
+def _dvc_files(repo: Any) -> list[str]:
+    """The ``.dvc`` files of the work tree (tracked, or new and not ignored), by name: what
+    ``dvc dag`` draws as data sources. Their contents are not read here."""
+    out = repo.git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                   "*.dvc").stdout.decode("utf-8", "surrogateescape")
+    names = [n for n in dict.fromkeys(out.split("\0")) if n and not n.startswith(".dvc/")]
+    return sorted(n for n in names if (repo.root / n).is_file())
 
 
 def _outputs_to_draw(graph: Any, stages: list[str] | None, *, target: str | None,

@@ -5,6 +5,7 @@ Only the standard library at module level; the features are imported inside each
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,32 +23,135 @@ def register(sub: Any) -> None:
         selection_args(a, paths=True)
         a.set_defaults(func=_transfer_func(verb))
 
-    a = sub.add_parser("gc", help="delete cached (or remote) objects nothing needs")
-    mode = a.add_mutually_exclusive_group(required=True)
-    mode.add_argument("-w", "--workspace", action="store_true",
-                      help="keep what worktrees, indexes, stashes and unpushed commits need")
-    mode.add_argument("-a", "--all-commits", action="store_true",
-                      help="keep what any commit of any ref needs")
+    _add_gc(sub)
+    _add_get(sub)
+
+
+def _add_get(sub: Any) -> None:
+    a = sub.add_parser(
+        "get", help="copy a file or folder of another git repository, with its data",
+        description="Copy PATH (a file or folder, pointer-tracked or a pipeline output) of "
+                    "the git repository at URL into OUT, downloading its data from that "
+                    "repository's data remote, as 'dvc get' does. Nothing of URL is "
+                    "checked out or run; the copy is not tracked here.")
+    a.add_argument("url", metavar="URL", help="the repository (anything git clone takes)")
+    a.add_argument("path", metavar="PATH", help="relative to that repository's top")
+    a.add_argument("-o", "--out", metavar="OUT",
+                   help="where to write it (an existing folder: into it; default: PATH's "
+                        "name in the current folder)")
+    a.add_argument("--rev", metavar="REV", help="branch, tag or commit (default: its HEAD)")
+    a.add_argument("-r", "--remote", metavar="NAME",
+                   help="that repository's data remote to use (default: its default)")
+    a.add_argument("-j", "--jobs", type=int, help="parallel downloads")
+    a.set_defaults(func=lambda ns: cmd_get(url=ns.url, path=ns.path, out=ns.out, rev=ns.rev,
+                                           remote=ns.remote, jobs=ns.jobs))
+
+
+def cmd_get(*, url: str, path: str, out: str | None, rev: str | None, remote: str | None,
+            jobs: int | None) -> int:
+    from gitext.config import format_size
+    from gitext.sync.get import get
+
+    report = get(url, path, Path(out or "."), rev=rev, remote=remote, jobs=jobs)
+    print(f"get: wrote {display(str(report.target))} ({report.files} file(s), "
+          f"{format_size(report.bytes)}) from {url} at {report.rev[:12]}")
+    for skipped in report.skipped[:20]:
+        print(f"get: skipped {display(skipped)}: a symbolic link or submodule is not copied",
+              file=sys.stderr)
+    return 0
+
+
+class _ShortA(argparse.Action):
+    """``-a``/``--all-branches``, remembering whether the short form was used: ``-a`` meant
+    --all-commits before it took DVC's meaning, so its users are told once."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any,
+                 option_string: str | None = None) -> None:
+        namespace.all_branches = True
+        if option_string == "-a":
+            namespace.short_a = True
+
+
+def _add_gc(sub: Any) -> None:
+    a = sub.add_parser(
+        "gc", help="delete cached (or remote) objects nothing needs",
+        description="Delete objects nothing keeps. Always kept: what every worktree, index, "
+                    "stash and unpushed commit needs (-w names that alone); -a, -T, -A and "
+                    "--rev keep more, as in DVC. At least one of them is required.")
+    a.add_argument("-w", "--workspace", action="store_true",
+                   help="keep what worktrees, indexes, stashes and unpushed commits need")
+    a.add_argument("-a", "--all-branches", nargs=0, action=_ShortA, default=False,
+                   help="also keep what the tip of every branch needs (as in DVC; -a meant "
+                        "--all-commits before)")
+    a.add_argument("-T", "--all-tags", action="store_true",
+                   help="also keep what every tag needs")
+    a.add_argument("-A", "--all-commits", action="store_true",
+                   help="also keep what any commit of any ref needs")
+    a.add_argument("--rev", action="append", default=[], metavar="REV",
+                   help="also keep what REV needs (repeatable)")
+    a.add_argument("-n", "--num", nargs="?", type=_positive, const=0, default=None,
+                   metavar="N", help="with --rev, -a or -T: keep the last N commits from "
+                                     "each of them (default 1)")
+    a.add_argument("--not-in-remote", action="store_true",
+                   help="keep the objects the remote lacks (the default remote, or the one "
+                        "--remote NAME names: then the cache is collected, not the remote)")
     a.add_argument("--remote", nargs="?", const="", default=None, metavar="NAME",
                    help="collect on a remote (default remote if no NAME) instead of the cache")
-    a.add_argument("-n", "--dry-run", action="store_true", help="list what would go")
-    a.add_argument("-y", "--yes", action="store_true",
+    a.add_argument("--dry", "--dry-run", dest="dry_run", action="store_true",
+                   help="list what would go")
+    a.add_argument("-y", "-f", "--yes", "--force", dest="yes", action="store_true",
                    help="really delete from a remote (without it, --remote is a dry run)")
     a.add_argument("-j", "--jobs", type=int, help="parallel deletes on a remote")
     a.add_argument("--expire", metavar="WHEN",
                    help="keep unreferenced objects written within this grace period "
                         "(default: config gc.expire, else 1.hour; 'now' keeps none, 'never' "
                         "all)")
-    a.set_defaults(func=lambda ns: cmd_gc(all_commits=ns.all_commits, remote=ns.remote,
-                                          dry_run=ns.dry_run, yes=ns.yes, jobs=ns.jobs,
-                                          expire=ns.expire))
+    a.set_defaults(func=_gc_func, short_a=False)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _gc_func(ns: Any) -> int:
+    from gitext.errors import UsageError
+    from gitext.sync.gc import Scope
+
+    if ns.num == 0:
+        raise UsageError("-n is --num N, as in DVC (the last N commits to keep from each "
+                         "--rev, -a or -T tip); it no longer means --dry-run",
+                         hint="for a dry run use --dry (or --dry-run)")
+    if not (ns.workspace or ns.all_branches or ns.all_tags or ns.all_commits or ns.rev):
+        raise UsageError("gc needs one of -w/--workspace, -a/--all-branches, -T/--all-tags, "
+                         "-A/--all-commits or --rev, as DVC does",
+                         hint="'git archives gc -w' keeps only what the work trees, indexes, "
+                              "stashes and unpushed commits need")
+    if ns.num is not None and not (ns.rev or ns.all_branches or ns.all_tags):
+        raise UsageError("-n/--num counts commits from --rev, -a or -T tips: give one of them")
+    if ns.short_a:
+        print("note: -a means --all-branches, as in DVC (in earlier versions it meant "
+              "--all-commits; use -A for every commit)", file=sys.stderr)
+    scope = Scope(all_commits=ns.all_commits, all_branches=ns.all_branches,
+                  all_tags=ns.all_tags, revs=tuple(ns.rev), num=ns.num or 1)
+    return cmd_gc(all_commits=ns.all_commits, remote=ns.remote, dry_run=ns.dry_run,
+                  yes=ns.yes, jobs=ns.jobs, expire=ns.expire, scope=scope,
+                  not_in_remote=ns.not_in_remote)
 
 
 def selection_args(a: Any, *, paths: bool) -> None:
-    g = a.add_mutually_exclusive_group()
-    g.add_argument("--all-commits", action="store_true", help="every commit of every ref")
-    g.add_argument("--rev", action="append", metavar="REV",
-                   help="this revision (repeatable; default HEAD)")
+    a.add_argument("-A", "--all-commits", action="store_true",
+                   help="every commit of every ref")
+    a.add_argument("-a", "--all-branches", action="store_true",
+                   help="the tip of every branch (as in DVC)")
+    a.add_argument("-T", "--all-tags", action="store_true", help="every tag")
+    a.add_argument("--rev", action="append", metavar="REV",
+                   help="this revision (repeatable; default HEAD, or none with -a/-T)")
     if paths:
         a.add_argument("--include", action="append", default=[], metavar="PATTERN",
                        help="only paths matching PATTERN (git-style glob; repeatable)")
@@ -62,7 +166,18 @@ def selection_args(a: Any, *, paths: bool) -> None:
 
 def _transfer_func(verb: str) -> Any:
     def run(ns: Any) -> int:
-        return cmd_transfer(verb=verb, remote=ns.remote, jobs=ns.jobs, revs=ns.rev,
+        revs = ns.rev
+        if ns.all_branches or ns.all_tags:
+            from gitext.sync.references import ref_tips
+
+            revs = [*(revs or []), *ref_tips(_repo(), branches=ns.all_branches,
+                                              tags=ns.all_tags)] or None
+        if ns.all_commits and revs:
+            from gitext.errors import UsageError
+
+            raise UsageError("-A/--all-commits already takes every commit: give no --rev, "
+                             "-a or -T with it")
+        return cmd_transfer(verb=verb, remote=ns.remote, jobs=ns.jobs, revs=revs,
                             all_commits=ns.all_commits,
                             include=[*ns.include, *(_literal(p) for p in ns.paths)],
                             exclude=ns.exclude, run_cache=ns.run_cache)
@@ -311,7 +426,8 @@ def _restore_outputs(repo: Any, include: list[str], exclude: list[str]) -> int:
 # -- gc ---------------------------------------------------------------------------------------
 
 def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
-           jobs: int | None, expire: str | None = None) -> int:
+           jobs: int | None, expire: str | None = None, scope: Any = None,
+           not_in_remote: bool = False) -> int:
     from gitext.config import Config, format_size
     from gitext.remotes import open_remote
     from gitext.sync import gc
@@ -324,11 +440,14 @@ def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
         configured = cfg.get("gc.expire")
         grace = gc.parse_expire(configured or gc.DEFAULT_GC_EXPIRE,
                                       where="config gc.expire")
-    rem = None
-    if remote is not None:
+    rem = other = None
+    if not_in_remote:  # as DVC: --remote NAME then names the remote to compare with
+        other = open_remote(cfg, remote or None, root=repo.root)
+    elif remote is not None:
         rem = open_remote(cfg, remote or None, root=repo.root)
     try:
-        plan = gc.plan_gc(repo, all_commits=all_commits, remote=rem, expire=grace)
+        plan = gc.plan_gc(repo, all_commits=all_commits, remote=rem, expire=grace,
+                          scope=scope, not_in=other)
         where = f"remote '{rem.name}' ({rem.url})" if rem is not None else "the local cache"
         real = not dry_run and (rem is None or yes)
         for key, size in plan.doomed:
@@ -341,14 +460,19 @@ def cmd_gc(*, all_commits: bool, remote: str | None, dry_run: bool, yes: bool,
             print(f"gc: kept {len(plan.recent)} unreferenced object(s) "
                   f"({format_size(sum(s for _, s in plan.recent))}): {how} "
                   "(grace period: --expire or config gc.expire)")
+        if other is not None and plan.not_in_remote:
+            print(f"gc: kept {len(plan.not_in_remote)} unreferenced object(s) "
+                  f"({format_size(sum(s for _, s in plan.not_in_remote))}) that remote "
+                  f"'{other.name}' lacks (--not-in-remote)")
         if not real and rem is not None and not dry_run:
             print("gc: nothing deleted on the remote: re-run with --yes to delete",
                   file=sys.stderr)
         if real and plan.doomed:
             gc.apply_gc(repo, plan, remote=rem, jobs=jobs)
     finally:
-        if rem is not None:
-            rem.close()
+        for r in (rem, other):
+            if r is not None:
+                r.close()
     return 0
 
 

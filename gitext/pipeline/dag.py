@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gitext.errors import PipelineError
-from gitext.pipeline.model import Pipeline, Stage, _Frozen, _Record
+from gitext.pipeline.model import Out, Pipeline, Stage, _Frozen, _Record
 
 
 # Plain records, not dataclasses (see gitext.pipeline.model): cheaper to import.
@@ -93,6 +93,32 @@ def build_graph(pipelines: Iterable[Pipeline]) -> Graph:
     for ids in graph.successors.values():
         ids.sort(key=lambda s: graph.nodes[s].index)
     return graph
+
+
+def add_data_sources(graph: Graph, dvc_files: Sequence[str], root: Path) -> Graph:
+    """``graph`` with one node per ``.dvc`` file (``data/raw.csv.dvc``, a repository path),
+    as ``dvc dag`` draws them: an arrow to every stage that depends on its data (the file's
+    path without ``.dvc``: only the names are read, never the files). Each such node's
+    ``stage`` is a stand-in with no command whose one output is that data, so
+    :func:`outs_graph` draws the data itself (``data/raw.csv``). Drawing only: ``repro``
+    never sees these nodes."""
+    out = Graph(dict(graph.nodes), {k: list(v) for k, v in graph.successors.items()},
+                {k: list(v) for k, v in graph.predecessors.items()})
+    host = Pipeline(file=root / "dvc.yaml", root=root)
+    for name in dvc_files:
+        if name in out.nodes or not name.endswith(".dvc"):
+            continue
+        data = _norm(name[: -len(".dvc")])
+        stand_in = Stage(name=name, cmd=[], outs=[Out(data, data)])
+        out.nodes[name] = StageNode(name, stand_in, host, len(out.nodes))
+        out.successors[name] = [sid for sid, node in graph.nodes.items() if any(
+            _overlaps(data, _norm(dep.repo_path)) for dep in node.stage.deps)]
+        out.predecessors[name] = []
+        for sid in out.successors[name]:
+            out.predecessors[sid].append(name)
+    for ids in out.predecessors.values():
+        ids.sort(key=lambda s: out.nodes[s].index)
+    return out
 
 
 def outs_graph(graph: Graph) -> Graph:

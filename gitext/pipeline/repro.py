@@ -11,6 +11,7 @@ what depends on it; everything else finishes and keeps its results.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -42,8 +43,8 @@ class Failure(NamedTuple):
 
 
 class ReproResult:
-    __slots__ = ("blocked", "failed", "frozen", "ran", "restored", "seconds", "unchanged",
-                 "would_run")
+    __slots__ = ("blocked", "failed", "frozen", "missing", "ran", "restored", "seconds",
+                 "stopped", "touched", "unchanged", "would_run")
 
     def __init__(self) -> None:
         self.ran: list[str] = []
@@ -53,11 +54,17 @@ class ReproResult:
         self.would_run: list[str] = []  # --dry
         self.failed: list[Failure] = []
         self.blocked: list[str] = []  # not run: an upstream stage failed
+        self.stopped: list[str] = []  # not run: a stage failed and keep_going is off
+        self.missing: list[str] = []  # skipped: only data is missing (allow_missing)
+        # files git tracks that this run wrote (locks) or may have (.gitignore beside each
+        # cached output), relative to the repository's root: what to `git add`
+        self.touched: dict[str, None] = {}
         self.seconds: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return "ReproResult(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in (
-            "ran", "restored", "unchanged", "frozen", "would_run", "failed", "blocked")) + ")"
+            "ran", "restored", "unchanged", "frozen", "would_run", "failed", "blocked",
+            "stopped", "missing")) + ")"
 
     @property
     def ok(self) -> bool:
@@ -117,13 +124,20 @@ def current_params(project: Project, stage: Stage) -> dict[str, dict[str, Any]]:
 
 # -- repro ---------------------------------------------------------------------------------------
 
+# What --allow-missing forgives: data absent from the work tree or the cache, nothing else.
+_MISSING = {("dep", "deleted"), ("out", "deleted"), ("out", "not in cache")}
+
+
 class _Repro:
     def __init__(self, project: Project, *, jobs: int, force: bool, dry: bool,
-                 emit: Emit, inherit_output: bool) -> None:
+                 emit: Emit, inherit_output: bool, keep_going: bool = True,
+                 allow_missing: bool = False) -> None:
         self.p = project
         self.jobs = max(1, jobs)
         self.force = force
         self.dry = dry
+        self.keep_going = keep_going
+        self.allow_missing = allow_missing
         self.emit = emit
         self.inherit = inherit_output and self.jobs == 1
         self.result = ReproResult()
@@ -168,6 +182,11 @@ class _Repro:
         running; block those whose upstream failed. True when a stage left ``pending``."""
         preds = self._preds
         progressed = False
+        if self.result.failed and not self.keep_going and self._pending:
+            self.result.stopped += self._pending
+            self._dead.update(self._pending)
+            self._pending.clear()
+            return True
         for sid in list(self._pending):
             if len(self._running) >= self.jobs:
                 break
@@ -225,18 +244,7 @@ class _Repro:
             self.say(f"Stage '{sid}' is frozen: not reproduced")
             self.result.frozen.append(sid)
             return None
-        reasons = evaluate(self.p, sid)
-        if not reasons and not self.force and not (self.dry and upstream_changed):
-            self.say(f"Stage '{sid}' didn't change, skipping")
-            self.result.unchanged.append(sid)
-            return None
-        if self.dry:
-            why = "; ".join(str(r) for r in reasons) or (
-                "forced" if self.force else "an upstream stage would run")
-            self.say(f"Would run stage '{sid}' ({why})")
-            for line in cmd_lines(stage):
-                self.say(f"> {line}")
-            self.result.would_run.append(sid)
+        if self._settled_without_running(sid, stage, upstream_changed):
             return None
         try:
             self._check_deps(sid, stage)
@@ -258,6 +266,42 @@ class _Repro:
         prefix = f"[{sid}] " if self.jobs > 1 else ""
         return Runner(self.p.root, sid, stage, emit=self.say, prefix=prefix,
                        inherit=self.inherit)
+
+    def _settled_without_running(self, sid: str, stage: Stage, upstream_changed: bool) -> bool:
+        """Skip an unchanged stage (or, with allow_missing, one whose data alone is missing),
+        or say what --dry would run: True when the stage needs nothing more."""
+        reasons = evaluate(self.p, sid)
+        if reasons and self.allow_missing and not self.force \
+                and self._only_missing(sid, reasons):
+            self.say(f"Stage '{sid}' didn't change, skipping (its data is missing: "
+                     + "; ".join(str(r) for r in reasons) + ")")
+            self.result.missing.append(sid)
+            return True
+        if not reasons and not self.force and not (self.dry and upstream_changed):
+            self.say(f"Stage '{sid}' didn't change, skipping")
+            self.result.unchanged.append(sid)
+            return True
+        if self.dry:
+            why = "; ".join(str(r) for r in reasons) or (
+                "forced" if self.force else "an upstream stage would run")
+            self.say(f"Would run stage '{sid}' ({why})")
+            for line in cmd_lines(stage):
+                self.say(f"> {line}")
+            self.result.would_run.append(sid)
+            return True
+        return False
+
+    def _only_missing(self, sid: str, reasons: list[Any]) -> bool:
+        """DVC's --allow-missing: every reason is data missing from the work tree or the
+        cache, and no missing dependency is made by a stage that ran (or would run) here."""
+        if not all((r.kind, r.change) in _MISSING for r in reasons):
+            return False
+        made_here = {out.repo_path for pred in self.p.graph.predecessors[sid]
+                     if pred in self._changed for out in self.p.graph.nodes[pred].stage.outs}
+        stage = self.p.graph.nodes[sid].stage
+        deps = {d.path: d.repo_path for d in stage.deps}
+        return not any(r.kind == "dep" and deps.get(r.path or "") in made_here
+                       for r in reasons)
 
     def _check_deps(self, sid: str, stage: Stage) -> None:
         for dep in stage.deps:
@@ -343,6 +387,7 @@ class _Repro:
                 out_entries.append(hash_entry(out.path, info))
             self._record(node.pipeline, stage, deps=deps, params=params, outs=out_entries)
             ensure_gitignored(self.p.wt, cacheable)
+            self.result.touched.update(dict.fromkeys(_gitignore_of(p) for p in cacheable))
             if key is not None:
                 runcache.save_entry(self.p.archives_dir, key, out_entries)
         except ArchivesError as exc:
@@ -373,6 +418,7 @@ class _Repro:
                 previous = ""
             folding = self._folding[path] = lock_folding(previous, old) or DEFAULT_FOLDING
         write_lock(path, lock, ruamel=folding, root=self.p.root)
+        self.result.touched[Path(os.path.relpath(path, self.p.root)).as_posix()] = None
         self.p.locks[path] = lock
 
     def _fail(self, sid: str, message: str, command: str | None = None,
@@ -381,20 +427,29 @@ class _Repro:
         self.say(f"ERROR: stage '{sid}' failed: {message}")
 
 
+def _gitignore_of(repo_path: str) -> str:
+    folder = repo_path.rpartition("/")[0]
+    return f"{folder}/.gitignore" if folder else ".gitignore"
+
+
 def repro(root: Path, targets: Sequence[str] | None = None, *, jobs: int = 1,
           force: bool = False, dry: bool = False, downstream: bool = False,
           single_item: bool = False, out: Emit | None = None,
           inherit_output: bool = False, pipelines: list[Pipeline] | None = None,
-          archives_dir: Path | None = None) -> ReproResult:
+          archives_dir: Path | None = None, keep_going: bool = True,
+          allow_missing: bool = False) -> ReproResult:
     """Bring the selected stages up to date (see the module docstring). ``out`` receives
     every line of progress and command output; ``inherit_output`` lets a single-job run's
-    commands write straight to this process's stdout/stderr instead."""
+    commands write straight to this process's stdout/stderr instead. Without
+    ``keep_going`` no stage starts after one failed (DVC's default); ``allow_missing``
+    skips a stage whose only change is missing data (DVC's ``--allow-missing``)."""
     emit: Emit = out if out is not None else (lambda line: print(line, file=sys.stdout,
                                                                flush=True))
     project = Project(root, pipelines, archives_dir)
     try:
         order = select_stages(project, targets, downstream=downstream, single_item=single_item)
         return _Repro(project, jobs=jobs, force=force, dry=dry, emit=emit,
-                      inherit_output=inherit_output).run(order)
+                      inherit_output=inherit_output, keep_going=keep_going,
+                      allow_missing=allow_missing).run(order)
     finally:
         project.close()

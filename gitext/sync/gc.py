@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from gitext.sync.references import (
     has_refs,
     is_zero_sha,
     object_exists,
+    ref_tips,
     resolve_blobs,
     rev_exists,
     stash_commits,
@@ -74,6 +76,8 @@ class GcPlan:
     # concurrent repro or push): kept, and so are the files their manifests list
     recent: list[tuple[str, int]] = field(default_factory=list)
     cutoff: float | None = None     # objects written after this (epoch seconds) are kept
+    # unreferenced, but kept because the remote checked by --not-in-remote lacks them
+    not_in_remote: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -97,11 +101,45 @@ def _worktrees(repo: Repo) -> list[tuple[Path, str | None]]:
     return trees
 
 
-def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False) -> References:
+@dataclass(frozen=True)
+class Scope:
+    """What gc keeps beyond the workspace (DVC's flags): every commit (``-A``), the tips of
+    all branches (``-a``) and of all tags (``-T``), some revisions (``--rev``); with
+    ``num`` (``-n``) the last ``num`` commits from each of the ``-a``/``-T``/``--rev`` tips."""
+
+    all_commits: bool = False
+    all_branches: bool = False
+    all_tags: bool = False
+    revs: tuple[str, ...] = ()
+    num: int = 1
+
+
+def scope_commits(repo: Repo, scope: Scope) -> list[str]:
+    """The commits ``scope`` keeps besides the workspace (``all_commits`` aside)."""
+    roots: list[str] = []
+    for rev in scope.revs:
+        if not rev_exists(repo, rev):
+            raise UsageError(f"--rev: '{rev}' is not a commit here",
+                             hint="give a branch, tag or commit id; nothing was deleted")
+        roots.append(repo.resolve_rev(rev))
+    roots += ref_tips(repo, branches=scope.all_branches, tags=scope.all_tags)
+    if not roots:
+        return []
+    if scope.num <= 1:
+        return list(dict.fromkeys(roots))
+    commits: dict[str, None] = {}
+    for root in dict.fromkeys(roots):
+        listed = repo.git("rev-list", f"--max-count={scope.num}", root).stdout.decode()
+        commits.update(dict.fromkeys(listed.split()))
+    return list(commits)
+
+
+def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False,
+                    commits: Sequence[str] = ()) -> References:
     """Everything gc must keep: each worktree's HEAD, index (also of a worktree whose folder
     is gone) and on-disk ``dvc.lock``, every stash (with its index and untracked parts),
     every commit not on a remote-tracking ref (unpushed), plus the whole history with
-    ``all_commits`` or every ref's tip with ``branch_tips``."""
+    ``all_commits``, every ref's tip with ``branch_tips``, and ``commits``."""
     keep = PathFilter()
     refs = References()
     blobs: dict[str, str] = {}
@@ -122,7 +160,7 @@ def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False)
     _add_disk_locks(repo, refs, locks, keep)
     stashes = stash_commits(repo)
     extra = [f"{s}^{n}" for s in stashes for n in (2, 3) if rev_exists(repo, f"{s}^{n}")]
-    for rev in [*stashes, *extra]:
+    for rev in [*stashes, *extra, *commits]:
         b, _ = blobs_at(repo, rev)
         blobs.update({k: v for k, v in b.items() if k not in blobs})
     _add_history_blobs(repo, blobs, all_commits=all_commits, branch_tips=branch_tips)
@@ -307,7 +345,8 @@ def _printable(text: str) -> str:
 
 
 def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
-            expire: float | None = 3600.0, now: float | None = None) -> GcPlan:
+            expire: float | None = 3600.0, now: float | None = None,
+            scope: Scope | None = None, not_in: Remote | None = None) -> GcPlan:
     """What ``gc`` would delete from the cache (``remote`` None) or from ``remote``. On a
     remote the tips of every branch, tag and remote-tracking ref are kept as well. Objects
     written less than ``expire`` seconds ago are kept (None: every unreferenced one), and so
@@ -318,7 +357,10 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
     worktree's index is being built (``index.lock``: git takes it before the clean filter
     stores the first object and releases it once the new index is in place), and only then
     are the indexes read. An object listed was therefore either in an index read after it,
-    or written by a command still holding that lock when gc looked."""
+    or written by a command still holding that lock when gc looked.
+
+    ``scope`` adds what DVC's ``-a``/``-T``/``--rev``/``-n`` keep; ``not_in`` (a remote,
+    for the cache only) keeps every object that remote lacks (``--not-in-remote``)."""
     import io
 
     check_gc_allowed(repo)
@@ -327,7 +369,10 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
         else _cache_keys(store)
     if remote is None:
         _check_no_index_in_progress(repo)
-    refs = keep_references(repo, all_commits=all_commits, branch_tips=remote is not None)
+    scope = scope or Scope(all_commits=all_commits)
+    refs = keep_references(repo, all_commits=all_commits or scope.all_commits,
+                           branch_tips=remote is not None,
+                           commits=scope_commits(repo, scope))
     keys = _keep_keys(repo, store, refs, remote=remote)
     cutoff = None if expire is None else (time.time() if now is None else now) - expire
     unref = [(k, s, w) for k, s, w in listing if k not in keys]
@@ -346,8 +391,13 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
         young |= _manifest_keys(data, key)
     doomed = [(k, s) for k, s, _w in unref if k not in young]
     recent = [(k, s) for k, s, _w in unref if k in young]
+    unsent: list[tuple[str, int]] = []
+    if not_in is not None and remote is None and doomed:
+        there = not_in.backend.exists_many([k for k, _ in doomed])
+        unsent = [(k, s) for k, s in doomed if k not in there]
+        doomed = [(k, s) for k, s in doomed if k in there]
     return GcPlan(remote.url if remote is not None else os.fspath(store.root), keys, doomed,
-                  recent, cutoff)
+                  recent, cutoff, unsent)
 
 
 def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,

@@ -49,7 +49,7 @@ class References:
         self.sizes.update(other.sizes)
 
 
-def _lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
+def lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
                ) -> list[tuple[str, str, int | None]]:
     """(path relative to the repository, md5 or ``<md5>.dir``, size) of every output in a
     lock that lives in a cache; outputs ``uncached`` names (``cache: false`` in dvc.yaml:
@@ -83,7 +83,7 @@ def _lock_dir(path: str) -> str | None:
 
 def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
              uncached: UncachedOutputs | None = None) -> None:
-    for path, md5, size in _lock_outs(data, lock_dir, uncached):
+    for path, md5, size in lock_outs(data, lock_dir, uncached):
         is_dir = md5.endswith(".dir")
         digest = md5[:-4] if is_dir else md5
         try:
@@ -239,6 +239,16 @@ def referenced_objects(repo: Repo, revs: list[str] | None, *, all_commits: bool 
     manifests already cached) that ``revs`` — default HEAD — or all commits need."""
     return find_references(repo, revs, all_commits=all_commits, include=include,
                            exclude=exclude).all()
+
+
+def ref_tips(repo: Repo, *, branches: bool, tags: bool) -> list[str]:
+    """The commits at the tip of every branch and/or tag (DVC's ``-a``/``-T``)."""
+    kinds = [k for k, on in (("refs/heads", branches), ("refs/tags", tags)) if on]
+    if not kinds:
+        return []
+    out = repo.git("for-each-ref", "--format=%(objectname)", *kinds).stdout.decode()
+    # a tag may name a blob or a tree: it names no commit, so no data
+    return [repo.resolve_rev(t) for t in dict.fromkeys(out.split()) if rev_exists(repo, t)]
 
 
 def rev_exists(repo: Repo, rev: str) -> bool:

@@ -26,6 +26,9 @@ def test_install_sh_installs_configures_a_clone_and_uninstalls(tmp_path: Path,
     link = isolated_home / ".local" / "bin" / "git-archives"
     assert link.is_symlink() and os.access(link, os.X_OK)
     assert "is not on your PATH" in first.stdout
+    pages = isolated_home / ".local" / "share" / "man" / "man1"
+    assert (pages / "git-archives.1").is_file() and (pages / "git-archives-push.1").is_file()
+    assert f"manual pages are in {pages}" in first.stdout
     again = subprocess.run(["sh", script], env=env, capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "creating" not in again.stdout  # idempotent
     clone = tmp_path / "clone"
@@ -40,5 +43,6 @@ def test_install_sh_installs_configures_a_clone_and_uninstalls(tmp_path: Path,
                           capture_output=True, text=True, check=False)
     assert gone.returncode == 0, gone.stderr
     assert not link.exists() and not link.is_symlink()
+    assert not list(pages.glob("git-archives*.1"))
     assert not (clone / ".git" / "hooks" / "pre-commit").exists()
     assert git(clone, "config", "filter.archives.process", check=False).returncode == 1

@@ -32,6 +32,9 @@ INVENTORY = {
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
     "commands/nbstrip.py": "the user's own notebook files named on the command line",
     "commands/core.py": "the user's files named on the command line",
+    "commands/help.py": "manual pages into the folder given to help --man-dir",
+    "sync/get.py": "its own scratch clone; the copy is assembled through WorkTree in a fresh "
+                   "temporary sibling of OUT (a path the user chose), then renamed to OUT",
     "pipeline/runcache.py": "the run-cache in the git dir",
     "pipeline/gitignore.py": "the .gitignore beside an output (through WorkTree)",
     "pipeline/metrics/read.py": "a private temp folder (scratch copies go through WorkTree)",

@@ -69,7 +69,7 @@ def test_gc_during_a_running_git_add_deletes_nothing_it_stored(tmp_path: Path) -
         assert err.count("\n") == 2 and "hint: run gc again when it has finished" in err
         assert (cache / _key(data)).is_file()
         # a dry run is refused as well: its plan would list the object as garbage
-        assert archives(repo, "gc", "-w", "-n", "--expire", "now",
+        assert archives(repo, "gc", "-w", "--dry", "--expire", "now",
                         check=False).returncode == 1
     finally:
         assert add.wait(30) == 0, add.stderr.read() if add.stderr else b""
