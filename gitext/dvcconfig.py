@@ -188,3 +188,26 @@ def load(root: Path | None, env: Mapping[str, str] | None = None) -> DvcConfig:
                 elif not named:
                     cfg.sections.setdefault(section, {})[key] = setting
     return cfg
+
+
+# -- DVC remotes in our terms -------------------------------------------------------------
+
+# DVC's option -> ours (gitext.remotes.backend's names). The S3 ones are DVC's s3 options.
+OPTION_NAMES = {"url": "url", "jobs": "jobs", "region": "region", "endpointurl": "endpointurl",
+                "profile": "profile", "credentialpath": "credentialsfile",
+                "configpath": "configfile", "access_key_id": "accesskeyid",
+                "secret_access_key": "secretaccesskey", "session_token": "sessiontoken",
+                "allow_anonymous_login": "unsigned"}
+
+
+def remote_options(options: Mapping[str, Setting]) -> tuple[dict[str, Setting], list[str]]:
+    """A DVC remote's options in our names, and the DVC options we have no use for."""
+    mapped: dict[str, Setting] = {}
+    unused: list[str] = []
+    for key, setting in options.items():
+        ours = OPTION_NAMES.get(key)
+        if ours is None:
+            unused.append(key)
+        else:
+            mapped[ours] = setting
+    return mapped, sorted(unused)

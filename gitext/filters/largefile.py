@@ -28,6 +28,7 @@ from gitext.filters.protocol import ContentSink
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.git.protected import is_protected
 from gitext.log import note
+from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.store.state import stat_key
 
@@ -79,7 +80,7 @@ class LargeFileDriver:
         self.root = root
         self._rootstr = os.fspath(root)
         self.repo = Repo.discover(root)
-        self.store = LocalStore(self.repo.archives_dir)
+        self.store = open_store(self.repo)
         self.state = self.store.state
         self.rules = ConfigRules(root, self.repo)
         self.skip_smudge = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
