@@ -126,6 +126,8 @@ class Config:
                                           or key == "core.remote"):
             return
         root, self._dvc_root = self._dvc_root, None
+        if not (root / ".dvc").is_dir():  # looked at now: a checkout may have just made it
+            return
         dvc = load_dvc(root)
         ignored = list(self.ignored)
         for name, options in dvc.remotes.items():
@@ -160,7 +162,10 @@ class Config:
         return key.lower() in self._local
 
     @classmethod
-    def load(cls, root: Path | None, *, git_cwd: Path | None = None) -> Config:
+    def load(cls, root: Path | None, *, git_cwd: Path | None = None,
+             dvc_root: Path | None = None) -> Config:
+        """``root``: where the committed file is read (None: not read); ``dvc_root``: where
+        DVC's ``.dvc/`` is looked for (default ``root``)."""
         values: dict[str, list[str]] = {}
         ignored: list[str] = []
         path = None
@@ -177,10 +182,9 @@ class Config:
             if key.startswith("archives."):
                 local.setdefault(key[len("archives."):], []).append(value)
         values.update(local)  # the clone's own settings win over the committed ones
-        dvc_root = root if root is not None and (root / ".dvc").is_dir() else None
         return cls(values, local_keys=local, ignored=ignored,
                    project_file=path if path is not None and path.is_file() else None,
-                   dvc_root=dvc_root)
+                   dvc_root=dvc_root or root)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         self._merge_dvc(key.lower())

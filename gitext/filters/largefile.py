@@ -403,7 +403,13 @@ class LargeFileDriver:
 
     # -- delay ------------------------------------------------------------------------------
     def _has_remote(self) -> bool:
-        return bool(self.config.get("core.remote") or self.config.section("remote"))
+        try:  # DVC's config files are read here (gitext.config merges DVC's remotes)
+            return bool(self.config.get("core.remote") or self.config.section("remote"))
+        except ArchivesError as exc:
+            if not self._fetch_failed:
+                note(f"no remote can be used: {exc.message}")
+            self._fetch_failed = True  # said once; the files stay pointers
+            return False
 
     def list_available(self) -> list[str]:
         if not self._delayed:

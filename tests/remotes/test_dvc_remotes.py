@@ -122,3 +122,22 @@ def test_remove_of_a_dvc_remote_points_to_dvc(repo: Path) -> None:
     assert proc.returncode != 0
     assert "is DVC's (.dvc/config)" in proc.stderr.decode()
     assert "dvc remote remove team" in proc.stderr.decode()
+
+
+def test_a_malformed_dvc_config_leaves_pointers_and_fails_pull_naming_file_and_line(
+        repo: Path, tmp_path: Path) -> None:
+    archives(repo, "install")
+    archives(repo, "track", "*.bin")
+    write(repo, {".dvc/config": "[core]\n    remote = team\n['remote \"team\"'\n"})
+    (repo / "big.bin").write_bytes(b"\1" * 2000)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
+    archives(clone, "install")
+    proc = git(clone, "checkout", "-q", "main")  # does not abort
+    assert (clone / "big.bin").read_bytes().startswith(b"version https://git-lfs")
+    assert b".dvc/config:3" in proc.stderr
+    proc = archives(clone, "pull", check=False)
+    assert proc.returncode != 0
+    assert f"{clone / '.dvc' / 'config'}:3:" in proc.stderr.decode()
