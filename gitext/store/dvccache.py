@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitext.dvcconfig import dvc_dir, load
 from gitext.errors import ConfigError
 from gitext.git.repo import run_git
-from gitext.store.objects import LocalStore
+from gitext.store.objects import LocalStore, remove_tree_safely
 
 if TYPE_CHECKING:
     from gitext.git.repo import Repo
@@ -80,6 +81,27 @@ def dvc_cache_dir(worktree: Path | None, archives_dir: Path) -> Path | None:
     return cache
 
 
+def adopt_legacy_objects(archives_dir: Path, cache: Path) -> int:
+    """Move md5 objects an earlier git-archives kept in ``archives/files/md5`` into DVC's
+    cache (once; the folder is gone afterwards). Objects already there are kept as they
+    are. Returns how many were moved."""
+    legacy = archives_dir / "files" / "md5"
+    if not legacy.is_dir() or os.path.realpath(cache) == os.path.realpath(archives_dir):
+        return 0
+    moved = 0
+    for dirpath, _dirs, names in os.walk(legacy):
+        for name in names:
+            src = Path(dirpath) / name
+            dst = cache / "files" / "md5" / src.relative_to(legacy)
+            if dst.exists():
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(src, dst)  # a rename on one filesystem
+            moved += 1
+    remove_tree_safely(legacy)
+    return moved
+
+
 def store_for(worktree: Path | None, archives_dir: Path, *,
               state: StateCache | None = None) -> LocalStore:
     """The store of a work tree whose git common dir holds ``archives_dir``."""
@@ -88,7 +110,10 @@ def store_for(worktree: Path | None, archives_dir: Path, *,
 
     def md5_root() -> Path:
         found = dvc_cache_dir(worktree, archives_dir)
-        return found if found is not None else archives_dir
+        if found is None:
+            return archives_dir
+        adopt_legacy_objects(archives_dir, found)
+        return found
 
     return LocalStore(archives_dir, state=state, md5_root=md5_root)
 

@@ -135,3 +135,15 @@ def test_the_large_file_filter_never_reads_dvcs_config(repo: Path, tmp_path: Pat
     (repo / "big.bin").write_bytes(b"\0" * 1000)
     git(repo, "add", "big.bin")
     assert git(repo, "cat-file", "-p", ":big.bin").stdout.startswith(b"version https://")
+
+
+def test_md5_objects_an_earlier_version_kept_move_into_dvcs_cache_once(repo: Path) -> None:
+    write(repo, {"in.txt": "hello\n", "dvc.yaml": DVC_YAML})
+    archives(repo, "repro")  # not a DVC project yet: md5 objects in .git/archives
+    legacy = repo / ".git" / "archives" / "files" / "md5"
+    before = objects_under(legacy)
+    assert before
+    dvc_project(repo)  # `dvc init` later
+    assert "up to date" in archives(repo, "status").stdout.decode()
+    assert objects_under(repo / ".dvc" / "cache" / "files" / "md5") == before
+    assert not legacy.exists()
