@@ -147,3 +147,21 @@ def test_md5_objects_an_earlier_version_kept_move_into_dvcs_cache_once(repo: Pat
     assert "up to date" in archives(repo, "status").stdout.decode()
     assert objects_under(repo / ".dvc" / "cache" / "files" / "md5") == before
     assert not legacy.exists()
+
+
+def test_the_clones_store_is_opened_only_through_open_store() -> None:
+    """``LocalStore(repo.archives_dir)`` would miss DVC's cache: every module outside
+    ``gitext/store`` opens the clone's store with open_store/store_for."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "gitext"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.parent.name == "store":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "LocalStore" and node.args
+                    and "archives_dir" in ast.unparse(node.args[0])):
+                found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not found, f"open the store with gitext.store.dvccache.open_store: {found}"
