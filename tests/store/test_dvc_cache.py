@@ -165,3 +165,16 @@ def test_the_clones_store_is_opened_only_through_open_store() -> None:
                     and "archives_dir" in ast.unparse(node.args[0])):
                 found.append(f"{path.relative_to(package)}:{node.lineno}")
     assert not found, f"open the store with gitext.store.dvccache.open_store: {found}"
+
+
+def test_a_cache_dir_of_the_users_global_dvc_config_is_used(repo: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    glob = tmp_path / "xdg" / "dvc" / "config"
+    glob.parent.mkdir(parents=True)
+    glob.write_text(f"[cache]\n    dir = {tmp_path / 'global-cache'}\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    dvc_project(repo)
+    store = open_store(Repo.discover(repo))
+    oid, _ = store.add_bytes(b"data\n", "md5")
+    assert store.path(oid) == tmp_path / "global-cache" / oid.key
