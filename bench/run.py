@@ -57,10 +57,10 @@ def hook_step(name: str) -> str:
     return f"{name} hook, nothing to do"
 
 
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W6S3", "W10")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10")
 # Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
 # W10 an LFS server (giftless, from PyPI).
-NOT_BY_DEFAULT = ("W5", "W6S3", "W10")
+NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -82,6 +82,7 @@ TARGET: dict[tuple[str, str], str] = {
     ("W4", "post-checkout hook, nothing to do"): "<= 0.050 s",
     **{("W4", hook_step(n)): "<= 0.050 s" for n in NOOP_HOOKS},
     ("W7", "status startup, clean small project"): "<= 0.150 s",
+    ("W9", "clone + pull of a DVC project from DVC's remote"): "archives <= 0.5x dvc",
     ("W10", "git push to an LFS server (giftless)"): "archives <= 1.0x lfs",
     ("W10", "git clone from an LFS server (checkout fetches)"): "archives <= 1.0x lfs",
 }
@@ -1389,6 +1390,72 @@ def w8(ctx: Ctx) -> None:
     ctx.record("W8", W8_STATUS, lambda: median_of(ctx.repeat, once))
 
 
+W9_PULL = "clone + pull of a DVC project from DVC's remote"
+W9_FILES = 1000  # "1,000 x 200 KB files + one 256 MiB file" (issue 11's figure)
+W9_BIG_BYTES = 256 * MIB
+W9_YAML = """\
+stages:
+  import:
+    cmd: mkdir -p data && cp -r {src}/many data/many && cp {src}/big.csv data/big.csv
+    outs:
+    - data/many
+    - data/big.csv
+"""
+
+
+def w9(ctx: Ctx) -> None:
+    """A DVC project built, reproduced and pushed by DVC itself (its data modelled as the
+    output of an import stage: .dvc files are not read here), then a fresh clone pulled by
+    each tool from DVC's directory remote."""
+    tool = ctx.tool
+    if not isinstance(tool, ArchivesTool | DvcTool):
+        raise NotApplicable("W9 compares git-archives with DVC on DVC's own project")
+    dvc_bin = DvcTool().venv() / "bin"
+    if not (dvc_bin / "dvc").exists():
+        raise NotApplicable("W9 needs DVC to build the project: run the dvc tool first")
+    env = {"PATH": f"{dvc_bin}{os.pathsep}{ctx.env['PATH']}"}
+    count = max(1, round(W9_FILES * ctx.scale))
+    big = max(MIB, int(W9_BIG_BYTES * ctx.scale))
+    src = ctx.fresh("w9-source")
+    write_big_csv(src / "big.csv", big, seed=1)
+    write_many_files(src / "many", count, SMALL_FILE_BYTES, seed=2)
+    repo = ctx.fresh("w9-src")
+    ctx.git_init(repo)
+    ctx.run(["dvc", "init", "-q"], repo, env=env)
+    ctx.run(["dvc", "config", "core.analytics", "false"], repo, env=env)
+    (repo / "dvc.yaml").write_text(W9_YAML.format(src=src), encoding="utf-8")
+    ctx.run(["dvc", "repro", "-q"], repo, env=env)
+    remote_git = ctx.fresh("w9-remote.git", ctx.remote_root)
+    ctx.run(["git", "init", "-q", "--bare", "-b", "main"], remote_git)
+    store = ctx.fresh("w9-store", ctx.remote_root)
+    ctx.run(["git", "remote", "add", "origin", str(remote_git)], repo)
+    ctx.run(["dvc", "remote", "add", "-d", "store", str(store)], repo, env=env)
+    ctx.commit(repo, "dvc project")
+    ctx.run(["dvc", "push", "-q"], repo, env=env)
+    ctx.run(["git", "push", "-q", "origin", "main"], repo)
+    dest = ctx.root / "w9-clone"
+    if isinstance(tool, DvcTool):
+        steps = [(["git", "clone", "-q", str(remote_git), str(dest)], dest.parent),
+                 (["dvc", "pull", "-q"], dest)]
+    else:  # the committed DVC remote is a directory: confirmed once, as for ours
+        steps = [(["git", "clone", "-q", str(remote_git), str(dest)], dest.parent),
+                 (["git", "archives", "install"], dest),
+                 (["git", "archives", "remote", "modify", "--local", "store", "url",
+                   str(store)], dest),
+                 (["git", "archives", "pull"], dest)]
+
+    def pull() -> float:
+        if dest.exists():
+            shutil.rmtree(dest)
+        took = ctx.timed_in(steps)
+        many = list((dest / "data" / "many").iterdir())
+        if len(many) != count or (dest / "data" / "big.csv").stat().st_size != big:
+            raise CommandFailed(["pull"], 1, f"the clone has {len(many)} of {count} files")
+        return took
+
+    ctx.record("W9", W9_PULL, lambda: median_of(ctx.repeat, lambda _i: pull()))
+
+
 def w5(ctx: Ctx) -> None:
     raise NotApplicable("W5 is unspecified in the issues: skipped")
 
@@ -1402,6 +1469,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W6": w6,
     "W7": w7,
     "W8": w8,
+    "W9": w9,
     "W6S3": w6s3,
     "W10": w10,
 }
@@ -1415,6 +1483,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W6": (W6_PUSH, W6_PULL, W6_CHECKOUT, W6_ONE),
     "W7": (W7_NOOP, W7_ONE, W7_TOUCH, W7_START),
     "W8": (W8_ADD, W8_STATUS),
+    "W9": (W9_PULL,),
     "W6S3": (W6S3_PUSH, W6S3_CHECKOUT, W6S3_ONE),
     "W10": (W10_PUSH, W10_CLONE),
 }

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from gitext.dvcconfig import load as load_dvc
+from gitext.dvcconfig import remote_options
 from gitext.errors import ConfigError
 from gitext.git.repo import config_list
 
@@ -104,19 +106,66 @@ class Config:
     """Merged view: committed project file first, then ``archives.*`` from git config."""
 
     def __init__(self, values: dict[str, list[str]], *, local_keys: Iterable[str] = (),
-                 ignored: Iterable[str] = (), project_file: Path | None = None) -> None:
+                 ignored: Iterable[str] = (), project_file: Path | None = None,
+                 dvc_root: Path | None = None) -> None:
         self._values = values
-        self._local = frozenset(local_keys)
+        self._local = set(local_keys)
         self.ignored = tuple(ignored)  # committed keys the allow-list dropped
         self.project_file = project_file  # the committed file that was read, if any
+        # DVC's remotes (gitext.dvcconfig), merged on first use of a remote key: key -> file
+        # it came from; remote name -> the DVC options we do not use.
+        self._dvc_root = dvc_root
+        self.sources: dict[str, str] = {}
+        self.dvc_unused: dict[str, list[str]] = {}
+
+    def _merge_dvc(self, key: str) -> None:
+        """Add the remotes of DVC's config files (and ``core.remote``) under the keys ours
+        leave unset: ours win option by option. Values from a file the user did not choose
+        (the committed ``.dvc/config``) follow the committed file's allow-list."""
+        if self._dvc_root is None or not (key == "" or key.startswith("remote")
+                                          or key == "core.remote"):
+            return
+        root, self._dvc_root = self._dvc_root, None
+        if not (root / ".dvc").is_dir():  # looked at now: a checkout may have just made it
+            return
+        dvc = load_dvc(root)
+        ignored = list(self.ignored)
+        for name, options in dvc.remotes.items():
+            mapped, self.dvc_unused[name] = remote_options(options)
+            for option, setting in mapped.items():
+                full = f"remote.{name}.{option}"
+                if full in self._values:
+                    continue
+                self.sources[full] = setting.where(root)
+                if not setting.user and not _committed_allowed(full):
+                    ignored.append(full)
+                    continue
+                self._values[full] = [setting.value]
+                if setting.user:
+                    self._local.add(full)
+        default = dvc.core_remote
+        if default is not None and "core.remote" not in self._values:
+            self._values["core.remote"] = [default.value.lower()]
+            self.sources["core.remote"] = default.where(root)
+        self.ignored = tuple(ignored)
+
+    def source(self, key: str) -> str | None:
+        """The DVC config file a key's value came from (None: ours)."""
+        self._merge_dvc(key.lower())
+        return self.sources.get(key.lower())
 
     def is_local(self, key: str) -> bool:
-        """Whether ``key``'s value comes from the user's own git config (the clone's, or the
-        global one), not from the committed file."""
+        """Whether ``key``'s value comes from the user's own config (the clone's git config,
+        the global one, or DVC's ``.dvc/config.local``/global/system files), not from a
+        committed file."""
+        self._merge_dvc(key.lower())
         return key.lower() in self._local
 
     @classmethod
-    def load(cls, root: Path | None, *, git_cwd: Path | None = None) -> Config:
+    def load(cls, root: Path | None, *, git_cwd: Path | None = None,
+             dvc_root: Path | None = None) -> Config:
+        """``root``: where the committed file is read (None: not read); ``dvc_root``: where
+        DVC's ``.dvc/`` is looked for (default ``root``)."""
         values: dict[str, list[str]] = {}
         ignored: list[str] = []
         path = None
@@ -134,13 +183,16 @@ class Config:
                 local.setdefault(key[len("archives."):], []).append(value)
         values.update(local)  # the clone's own settings win over the committed ones
         return cls(values, local_keys=local, ignored=ignored,
-                   project_file=path if path is not None and path.is_file() else None)
+                   project_file=path if path is not None and path.is_file() else None,
+                   dvc_root=dvc_root or root)
 
     def get(self, key: str, default: str | None = None) -> str | None:
+        self._merge_dvc(key.lower())
         vals = self._values.get(key.lower())
         return vals[-1] if vals else default
 
     def get_all(self, key: str) -> list[str]:
+        self._merge_dvc(key.lower())
         return list(self._values.get(key.lower(), []))
 
     def get_bool(self, key: str, default: bool = False) -> bool:
@@ -157,7 +209,9 @@ class Config:
     def section(self, prefix: str) -> dict[str, str]:
         """All keys under ``prefix.`` (last value wins), with the prefix removed."""
         pre = prefix.lower().rstrip(".") + "."
+        self._merge_dvc(pre)
         return {k[len(pre):]: v[-1] for k, v in self._values.items() if k.startswith(pre) and v}
 
     def keys(self) -> Iterable[str]:
+        self._merge_dvc("")
         return self._values.keys()

@@ -73,9 +73,9 @@ def _unstored(repo: Repo) -> int:
     if entries is None:
         return 0
     from gitext.codec import pointer as ptr
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
 
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     keep: list[unstored.Entry] = []
     bad: list[tuple[str, str]] = []
     for entry in entries:
@@ -214,10 +214,10 @@ def _fill(repo: Repo) -> None:
     # Fast path: smudge flags the cache when it leaves a pointer; no flag, nothing to fill.
     if not (repo.archives_dir / "pending").exists():
         return
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
     from gitext.sync.pointers import fill_pointers
 
-    report = fill_pointers(repo, LocalStore(repo.archives_dir))
+    report = fill_pointers(repo, open_store(repo))
     if report.filled:
         log.line(f"git-archives: filled in {len(report.filled)} file(s) from the cache")
     if report.missing:

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gitext"
 LAYERS: list[tuple[str, ...]] = [
     ("gitext", "gitext.errors", "gitext.log", "gitext.codec"),
     ("gitext.fs", "gitext.git"),
-    ("gitext.config", "gitext.store", "gitext.progress"),
+    ("gitext.config", "gitext.dvcconfig", "gitext.store", "gitext.progress"),
     ("gitext.remotes", "gitext.notebooks", "gitext.pipeline"),
     ("gitext.sync", "gitext.filters"),
     ("gitext.hooks", "gitext.doctor", "gitext.commands", "gitext.cli", "gitext.demo",

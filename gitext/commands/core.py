@@ -238,11 +238,11 @@ def cmd_untrack(*, patterns: list[str], size_rule: bool) -> int:
 def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
     from gitext.codec.shellquote import c_quote
     from gitext.config import format_size
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
     from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
     repo = _repo()
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     rows: list[dict[str, Any]] = []
     for tp in index_pointers(repo, paths):
         in_cache = tp.pointer.size == 0 or store.has(tp.pointer.oid)
@@ -278,12 +278,12 @@ def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
 
 
 def cmd_status(*, as_json: bool, remote: str | None) -> int:
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
     from gitext.sync.badpointers import index_invalid_pointers
     from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
     repo = _repo()
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     pointers = index_pointers(repo)
     invalid = index_invalid_pointers(repo)
     left = [tp for tp in pointers if tp.pointer.size
@@ -345,11 +345,11 @@ def _fsck_state_db(store: Any) -> int:
 
 
 def cmd_fsck(*, dry_run: bool) -> int:
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
     from gitext.sync.badpointers import index_invalid_pointers
 
     repo = _repo()
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     bad_state = _fsck_state_db(store)
     bad = 0
     total = 0

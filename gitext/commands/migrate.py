@@ -39,11 +39,11 @@ def _add_lfs_args(group: Any) -> None:
 
 def _run_from_lfs(ns: argparse.Namespace) -> int:
     from gitext.git.repo import Repo
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
     from gitext.sync.migrate_lfs import plan_migration, run_migration
 
     repo = Repo.discover()
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     plan = plan_migration(repo, store)
     verb = "would" if ns.dry_run else "will"
     for change in plan.changes:

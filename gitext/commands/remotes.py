@@ -152,12 +152,23 @@ def _unconfirmed(cfg: Any, name: str, key: str) -> str:
     value = cfg.get(f"remote.{name}.{key}") or ""
     if cfg.is_local(f"remote.{name}.{key}") or not value:
         return ""
+    where = cfg.source(f"remote.{name}.{key}") or ".archives/config"
     if key == "endpointurl" and cfg.get(f"remote.{name}.unsigned") is not None:
-        return "  (from .archives/config: anonymous requests only, 'unsigned' is set)"
+        return f"  (from {where}: anonymous requests only, 'unsigned' is set)"
     if (key == "url" and url_scheme(value) in ("", "file")) or (
             key == "endpointurl" and not is_aws_s3_endpoint(value)):
-        return "  (from .archives/config, not confirmed: not used)"
+        return f"  (from {where}, not confirmed: not used)"
     return ""
+
+
+def _origin(cfg: Any, name: str) -> str:
+    """Where remote ``name``'s URL is set: a DVC config file, the committed
+    ``.archives/config``, or the user's git config."""
+    key = f"remote.{name}.url"
+    source = cfg.source(key)
+    if source is not None:
+        return f"DVC: {source}"
+    return "git config" if cfg.is_local(key) else ".archives/config"
 
 
 def _redact(key: str, value: str) -> str:
@@ -186,7 +197,8 @@ def cmd_remote_list(*, verbose: bool) -> int:
     for name in names:
         opts = cfg.section(f"remote.{name}")
         mark = " (default)" if name == default else ""
-        print(f"{name}\t{shown(opts.get('url', ''))}{mark}{_unconfirmed(cfg, name, 'url')}")
+        print(f"{name}\t{shown(opts.get('url', ''))}{mark}\t[{shown(_origin(cfg, name))}]"
+              f"{_unconfirmed(cfg, name, 'url')}")
         if verbose:
             for key in sorted(opts):
                 if key != "url":
@@ -219,6 +231,11 @@ def cmd_remote_remove(*, name: str) -> int:
     cfg = Config.load(repo.root)
     if name not in remote_names(cfg):
         raise UsageError(f"no remote named '{name}'", hint="see 'git archives remote list'")
+    source = cfg.source(f"remote.{name}.url")
+    if source is not None:
+        raise UsageError(f"remote '{display(name)}' is DVC's ({display(source)}); "
+                         "git-archives does not edit DVC's config",
+                         hint=f"dvc remote remove {shell_arg(name)}")
     project = _project_file(repo)
     if project.is_file():
         _git_config(repo, ["--remove-section", f"remote.{name}"], file=project, check=False)

@@ -200,7 +200,7 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     from gitext.config import Config
     from gitext.errors import UsageError
     from gitext.remotes import open_remote
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
     from gitext.sync import fill, references, runcache
 
     if jobs is not None and jobs < 1:
@@ -209,7 +209,7 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     root = repo.root
     # Paths given relative to the current folder become repository-relative patterns.
     include = [_repo_relative(p, root) for p in include]
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     refs = references.find_references(repo, revs, all_commits=all_commits, include=include,
                                     exclude=exclude, store=store)
     cfg = Config.load(root)

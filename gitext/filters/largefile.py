@@ -28,6 +28,7 @@ from gitext.filters.protocol import ContentSink
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.git.protected import is_protected
 from gitext.log import note
+from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.store.state import stat_key
 
@@ -79,7 +80,7 @@ class LargeFileDriver:
         self.root = root
         self._rootstr = os.fspath(root)
         self.repo = Repo.discover(root)
-        self.store = LocalStore(self.repo.archives_dir)
+        self.store = open_store(self.repo)
         self.state = self.store.state
         self.rules = ConfigRules(root, self.repo)
         self.skip_smudge = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
@@ -422,7 +423,13 @@ class LargeFileDriver:
         if self._remote_known is None:
             from gitext.remotes import has_default_remote
 
-            self._remote_known = has_default_remote(self.config, self.repo.worktree)
+            try:  # DVC's config files are read here (gitext.config merges DVC's remotes)
+                self._remote_known = has_default_remote(self.config, self.repo.worktree)
+            except ArchivesError as exc:
+                if not self._fetch_failed:
+                    note(f"no remote can be used: {exc.message}")
+                self._fetch_failed = True  # said once; the files stay pointers
+                return False
         return self._remote_known
 
     def list_available(self) -> list[str]:

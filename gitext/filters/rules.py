@@ -74,7 +74,8 @@ class ConfigRules:
 
     def _load(self, *, committed: bool) -> None:
         try:
-            cfg = Config.load(self.root if committed else None, git_cwd=self.root)
+            cfg = Config.load(self.root if committed else None, git_cwd=self.root,
+                              dvc_root=self.root)
             rule = cfg.get("size.largerthan")
             self.larger_than = parse_size(rule, where=f"size.largerthan in {PROJECT_CONFIG}") \
                 if rule else None
@@ -92,7 +93,7 @@ class ConfigRules:
         self.larger_than = None
         self.problem = f"{problem} ({hint})"
         try:  # the clone's own settings (remotes) still apply
-            self.config = Config.load(None, git_cwd=self.root)
+            self.config = Config.load(None, git_cwd=self.root, dvc_root=self.root)
         except ArchivesError:
             self.config = Config({})
 

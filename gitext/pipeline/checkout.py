@@ -22,6 +22,7 @@ from gitext.pipeline.dvchash.md5 import MD5
 from gitext.pipeline.dvchash.tree import Hasher
 from gitext.pipeline.model import Pipeline
 from gitext.store import manifests
+from gitext.store.dvccache import store_for
 from gitext.store.objects import LocalStore
 from gitext.store.state import StateCache
 
@@ -79,7 +80,7 @@ def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | No
 
         archives_dir = Repo.discover(root).archives_dir
     state = StateCache(archives_dir / "state.db")
-    store = LocalStore(archives_dir, state=state)
+    store = store_for(root, archives_dir, state=state)
     hasher = Hasher(state, root)
     wt = WorkTree(root)
     try:

@@ -18,7 +18,7 @@ from gitext.pipeline.dvchash.tree import Hasher, HashInfo
 from gitext.pipeline.lockfile import Lock
 from gitext.pipeline.model import Pipeline
 from gitext.store import manifests
-from gitext.store.objects import LocalStore
+from gitext.store.dvccache import store_for
 from gitext.store.state import StateCache
 
 LockEntry = dict[str, Any]  # one stage of dvc.lock, as DVC's keys: cmd, deps, params, outs
@@ -57,7 +57,12 @@ class Project:
         except BaseException:
             self.state.close()
             raise
-        self.store = LocalStore(archives_dir, state=self.state)
+        self.store = store_for(root, archives_dir, state=self.state)
+        try:  # a DVC cache folder we must not write is refused before any stage runs
+            self.store.root_for("md5")
+        except BaseException:
+            self.state.close()
+            raise
         self.hasher = Hasher(self.state, root)
         self.wt = WorkTree(root)
         self.locks: dict[Path, Lock] = {}

@@ -178,13 +178,20 @@ def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = Non
         known = ", ".join(remote_names(cfg)) or "none"
         raise RemoteError(f"no data remote named '{display(name)}' (configured: {display(known)})",
                           hint=f"git archives remote add {shell_arg(name)} URL")
+    scheme = url_scheme(url)
+    source = cfg.source(f"remote.{name}.url")
+    if source is not None:  # a DVC remote (gitext.remotes.dvc)
+        from gitext.remotes.dvc import unsupported, warn_unused
+
+        if scheme not in _REGISTRY:
+            raise unsupported(name, url, scheme, source)
+        warn_unused(cfg, name)
     try:
         check_url(url)
     except UsageError as exc:
         raise RemoteError(f"remote '{name}': {exc.message}", hint=exc.hint) from None
     from gitext.remotes.trust import check_remote
 
-    scheme = url_scheme(url)
     if check_remote(cfg, name, url, scheme, options):  # refuses before any backend exists
         options = {**options, AWS_ONLY: "true"}
     factory = _REGISTRY[scheme]

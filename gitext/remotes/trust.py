@@ -90,7 +90,12 @@ def is_aws_s3_request(url: str) -> bool:
     return scheme == "https" and port in (None, 443) and _S3_REQUEST_RE.fullmatch(host) is not None
 
 
-def _committed_file(cfg: Config) -> str:
+def _committed_file(cfg: Config, key: str | None = None) -> str:
+    """The committed file ``key``'s value came from: ``.archives/config``, or DVC's
+    ``.dvc/config`` for a DVC remote."""
+    source = cfg.source(key) if key is not None else None
+    if source is not None:
+        return source
     return str(cfg.project_file) if cfg.project_file is not None else str(PROJECT_CONFIG)
 
 
@@ -105,15 +110,16 @@ def warn_ignored(cfg: Config, name: str) -> None:
                "git config" if option in PRIVATE_OPTIONS | SECRET_OPTIONS else
                "it is not an option a committed file may set")
         warnings.warn(ArchivesWarning(
-            f"{shown(_committed_file(cfg))}: {shown(key)} is ignored: {why}; if you want "
+            f"{shown(_committed_file(cfg, key))}: {shown(key)} is ignored: {why}; if you want "
             f"one, set it with: git archives remote modify --local {shlex.quote(name)} "
             f"{shlex.quote(option)} VALUE"), stacklevel=3)
 
 
-def _refuse(name: str, what: str, value: str, cfg: Config, *, why: str,
+def _refuse(name: str, what: str, value: str, cfg: Config, *, key: str, why: str,
             hint: str) -> NoReturn:
     raise UntrustedRemoteError(
-        f"remote '{name}': {what} {shown(value)} comes only from {shown(_committed_file(cfg))}, "
+        f"remote '{name}': {what} {shown(value)} comes only from "
+        f"{shown(_committed_file(cfg, key))}, "
         f"not from your own config; {why}",
         hint=hint)
 
@@ -134,7 +140,7 @@ def check_remote(cfg: Config, name: str, url: str, scheme: str,
     quoted = shlex.quote(name)
     if scheme in ("", "file"):
         if not cfg.is_local(f"remote.{name}.url"):
-            _refuse(name, "the directory", url, cfg,
+            _refuse(name, "the directory", url, cfg, key=f"remote.{name}.url",
                     why="a cloned repository does not choose where on this machine data is read, "
                     "written and deleted; if you trust that folder: "
                     + _confirm_command(name, "url", url, "path"),
@@ -142,7 +148,7 @@ def check_remote(cfg: Config, name: str, url: str, scheme: str,
                     f"{quoted} url PATH")
         return False
     if scheme.startswith("lfs+") and not cfg.is_local(f"remote.{name}.url"):
-        _refuse(name, "the LFS server", url, cfg,
+        _refuse(name, "the LFS server", url, cfg, key=f"remote.{name}.url",
                 why="your git credentials go only to a server you chose, so nothing was sent; "
                 "if you trust that server: " + _confirm_command(name, "url", url, "URL"),
                 hint="or use the repository's own LFS server: git archives remote remove "
@@ -154,7 +160,7 @@ def check_remote(cfg: Config, name: str, url: str, scheme: str,
         return True
     if _truthy(options.get("unsigned")):  # local only: the loader drops a committed one
         return False
-    _refuse(name, "the endpoint", endpoint, cfg,
+    _refuse(name, "the endpoint", endpoint, cfg, key=f"remote.{name}.endpointurl",
             why="your credentials go only to AWS or to an endpoint you confirm, so nothing was "
             "sent; if you trust that endpoint: "
             + _confirm_command(name, "endpointurl", endpoint, "URL"),

@@ -122,7 +122,7 @@ def object_path(store: LocalStore, md5: str) -> Path:
     """Where a file object or a ``.dir`` manifest lives in ``store``."""
     check_md5(md5, where="object id")
     if is_manifest_id(md5):
-        return store.root / manifest_key(ObjectId(_ALGO, md5[:-4]))
+        return store.key_path(manifest_key(ObjectId(_ALGO, md5[:-4])))
     return store.path(ObjectId(_ALGO, md5))
 
 
@@ -136,8 +136,9 @@ def write_manifest(store: LocalStore, data: bytes) -> str:
     final = object_path(store, oid)
     if final.is_file():
         return oid
-    store.tmp.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=store.tmp, prefix="incoming-")
+    tmp_dir = store.tmp_dir(_ALGO)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="incoming-")
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:

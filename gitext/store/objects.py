@@ -35,13 +35,21 @@ READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
 class LocalStore:
-    def __init__(self, root: Path, *, state: StateCache | None = None) -> None:
+    """``root`` holds every object, state.db and quarantine; ``md5_root`` (a path, or a
+    function giving it on first use) holds the md5 objects instead: DVC's cache in a DVC
+    project (:mod:`gitext.store.dvccache`). Each root has its own ``tmp/`` (an object is
+    renamed into place from the same filesystem)."""
+
+    def __init__(self, root: Path, *, state: StateCache | None = None,
+                 md5_root: Path | Callable[[], Path] | None = None) -> None:
         self.root = root
         self.files = root / "files"
         self.tmp = root / "tmp"
         self.quarantine_dir = root / "quarantine"
         self._state = state
         self._root_s = os.fspath(root)
+        self._md5_src = md5_root
+        self._md5_s: str | None = None
         self._syncer = BackgroundSync(self._spath)
         self._dirs: set[str] = set()  # folders known to exist
         self._verified: set[ObjectId] = set()  # objects are immutable: remember per process
@@ -53,13 +61,58 @@ class LocalStore:
             self._state = StateCache(self.root / "state.db")
         return self._state
 
+    # -- roots ----------------------------------------------------------------------------
+    def _aroot(self, algo: str) -> str:
+        """The root (as a string) holding objects of ``algo``."""
+        if algo != "md5" or self._md5_src is None:
+            return self._root_s
+        if self._md5_s is None:
+            src = self._md5_src
+            self._md5_s = os.fspath(src() if callable(src) else src)
+        return self._md5_s
+
+    def root_for(self, algo: str) -> Path:
+        return Path(self._aroot(algo))
+
+    def separate_md5(self) -> bool:
+        """Whether md5 objects live under another root than the rest."""
+        return self._md5_src is not None and self._aroot("md5") != self._root_s
+
+    def tmp_dir(self, algo: str) -> Path:
+        """The temp folder beside objects of ``algo`` (same filesystem: renames work)."""
+        return Path(self._aroot(algo)) / "tmp"
+
+    def key_path(self, key: str) -> Path:
+        """The file of a layout key (``files/<algo>/<ab>/<rest>[.dir]``)."""
+        parts = key.split("/", 2)
+        algo = parts[1] if len(parts) > 2 and parts[0] == "files" else ""
+        return Path(self._aroot(algo)) / key
+
+    def iter_object_files(self) -> Iterator[tuple[str, Path]]:
+        """(layout key, file) of every file under each root's ``files/`` (objects, ``.dir``
+        manifests, strays), md5 ones from the md5 root only."""
+        separate = self.separate_md5()
+        bases = [(self.files, self.root)]
+        if separate:
+            md5_root = self.root_for("md5")
+            bases.append((md5_root / "files" / "md5", md5_root))
+        for base, root in bases:
+            if not base.is_dir():
+                continue
+            for dirpath, dirs, names in os.walk(base):
+                if separate and base == self.files and dirpath == os.fspath(base):
+                    dirs[:] = [d for d in dirs if d != "md5"]
+                for name in names:
+                    full = Path(dirpath) / name
+                    yield full.relative_to(root).as_posix(), full
+
     # -- lookup ---------------------------------------------------------------------------
     def path(self, oid: ObjectId) -> Path:
-        return self.root / oid.key
+        return Path(self._aroot(oid.algo)) / oid.key
 
     def _spath(self, oid: ObjectId) -> str:
         """The object's path as a string (the add hot path avoids pathlib's overhead)."""
-        return os.path.join(self._root_s, oid.key)
+        return os.path.join(self._aroot(oid.algo), oid.key)
 
     def has(self, oid: ObjectId) -> bool:
         return self.path(oid).is_file()
@@ -73,8 +126,10 @@ class LocalStore:
     def iter_objects(self, algo: str | None = None) -> Iterator[ObjectId]:
         algos = [algo] if algo else sorted(p.name for p in self.files.iterdir()) \
             if self.files.is_dir() else []
+        if algo is None and self.separate_md5():
+            algos = sorted({*algos, "md5"})
         for a in algos:
-            base = self.files / a
+            base = self.root_for(a) / "files" / a
             if not base.is_dir():
                 continue
             for sub in sorted(base.iterdir()):
@@ -88,12 +143,14 @@ class LocalStore:
 
     # -- writing --------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _incoming(self) -> Iterator[tuple[int, Path]]:
-        """A new temp file in ``tmp/`` (fd, path) that is gone afterwards unless published;
-        OS errors become one clear StoreWriteError. The caller closes the fd."""
+    def _incoming(self, algo: str) -> Iterator[tuple[int, Path]]:
+        """A new temp file in the ``tmp/`` beside objects of ``algo`` (fd, path) that is gone
+        afterwards unless published; OS errors become one clear StoreWriteError. The caller
+        closes the fd."""
         try:
-            self._ensure_dir(self.tmp)
-            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="incoming-")
+            tmp = os.path.join(self._aroot(algo), "tmp")
+            self._ensure_dir(tmp)
+            fd, name = tempfile.mkstemp(dir=tmp, prefix="incoming-")
             tmp_path = Path(name)
             try:
                 yield fd, tmp_path
@@ -137,7 +194,7 @@ class LocalStore:
         An object already in the store costs no fsync (the temp copy is dropped). With
         ``background`` the object is renamed into place at once and made durable by a
         daemon thread (see :mod:`gitext.store.writebehind`)."""
-        with self._incoming() as (fd, tmp_path):
+        with self._incoming(algo) as (fd, tmp_path):
             # Buffered on purpose: a raw write may be short (a full disk, a file size
             # limit) where BufferedWriter retries or raises.
             with os.fdopen(fd, "wb", buffering=CHUNK) as f:
@@ -162,7 +219,7 @@ class LocalStore:
         oid = ObjectId(algo, h.hexdigest())
         if self._already_stored(oid, len(data)):
             return oid, len(data)
-        with self._incoming() as (fd, tmp_path):
+        with self._incoming(algo) as (fd, tmp_path):
             _write_all_and_close(fd, data)
             return self._publish(tmp_path, oid, len(data), background=background)
 
@@ -206,7 +263,7 @@ class LocalStore:
             self._behind.drain()
 
     def _write_now(self, oid: ObjectId, data: bytes) -> None:
-        with self._incoming() as (fd, tmp_path):
+        with self._incoming(oid.algo) as (fd, tmp_path):
             _write_all_and_close(fd, data)
             # (no freshening here: this thread must not touch state.db)
             if not self._already_stored(oid, len(data), freshen=False):
@@ -224,7 +281,7 @@ class LocalStore:
         """Store a copy of the open file ``fd`` made in the kernel (copy_file_range: no
         trip through user space; a reflink on filesystems that have them), then hash the
         stored copy itself, so the id always describes the object's own bytes."""
-        with self._incoming() as (out_fd, tmp_path):
+        with self._incoming(algo) as (out_fd, tmp_path):
             try:
                 kernel_copy(fd, out_fd, size)
             finally:
@@ -357,21 +414,23 @@ class LocalStore:
         self._verified.discard(oid)
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)
         target = self.quarantine_dir / f"{oid.algo}-{oid.digest}-{int(time.time())}"
-        os.replace(self.path(oid), target)
+        shutil.move(self.path(oid), target)  # DVC's cache may be on another filesystem
         return target
 
     def stale_temp_files(self, older_than: float = 3600.0) -> list[Path]:
         """Temp files left by a killed writer (older than ``older_than`` seconds)."""
-        if not self.tmp.is_dir():
-            return []
         now = time.time()
         out = []
-        for p in self.tmp.iterdir():
-            try:
-                if now - p.stat().st_mtime > older_than:
-                    out.append(p)
-            except FileNotFoundError:
+        tmps = [self.tmp, *([self.root_for("md5") / "tmp"] if self.separate_md5() else [])]
+        for tmp in tmps:
+            if not tmp.is_dir():
                 continue
+            for p in tmp.iterdir():
+                try:
+                    if now - p.stat().st_mtime > older_than:
+                        out.append(p)
+                except FileNotFoundError:
+                    continue
         return out
 
 

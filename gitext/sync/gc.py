@@ -24,6 +24,7 @@ from gitext.errors import ArchivesError, ObjectMissingError, UsageError
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcproject import UncachedOutputs
 from gitext.remotes import Remote
+from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
@@ -286,15 +287,10 @@ def _cache_keys(store: LocalStore) -> list[tuple[str, int, float]]:
     """(key, size, when) of every cached object; ``when`` is the later of mtime and ctime
     (an object hard-linked in by a fetch keeps the remote's mtime; its ctime is the link)."""
     out: list[tuple[str, int, float]] = []
-    if not store.files.is_dir():
-        return out
-    for dirpath, _dirs, names in os.walk(store.files):
-        for name in names:
-            full = Path(dirpath) / name
-            with contextlib.suppress(FileNotFoundError):
-                st = full.stat()
-                out.append((full.relative_to(store.root).as_posix(), st.st_size,
-                            max(st.st_mtime, st.st_ctime)))
+    for key, full in store.iter_object_files():
+        with contextlib.suppress(FileNotFoundError):
+            st = full.stat()
+            out.append((key, st.st_size, max(st.st_mtime, st.st_ctime)))
     return sorted(out)
 
 
@@ -364,7 +360,7 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
     import io
 
     check_gc_allowed(repo)
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     listing = list(remote.backend.list_times("files/")) if remote is not None \
         else _cache_keys(store)
     if remote is None:
@@ -381,7 +377,7 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
     for key in sorted(k for k in young if k.endswith(".dir")):
         try:
             if remote is None:
-                data = (store.root / key).read_bytes()
+                data = store.key_path(key).read_bytes()
             else:
                 buf = io.BytesIO()
                 remote.backend.get(key, buf)
@@ -408,10 +404,10 @@ def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
     about to stage an object the plan lists: the filter does not rewrite one it finds)."""
     if remote is None:
         _check_no_index_in_progress(repo)
-        store = LocalStore(repo.archives_dir)
+        store = open_store(repo)
         n = 0
         for key, _ in plan.doomed:
-            path = store.root / key
+            path = store.key_path(key)
             with contextlib.suppress(FileNotFoundError):
                 if plan.cutoff is not None:
                     st = path.stat()

@@ -18,7 +18,7 @@ from gitext.errors import RemoteError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import plan
-from gitext.store.objects import LocalStore
+from gitext.store.dvccache import open_store
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
     References,
@@ -57,7 +57,7 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
                          yaml_revs=list(dict.fromkeys(local_shas)))
     if not refs.objects and not refs.manifests:
         return 0
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     expand_manifests(store, refs, PathFilter())
     remote = open_remote(load_config(repo), root=repo.worktree, git_remote=remote_name)
     try:
@@ -91,7 +91,7 @@ class RemoteStatus:
 
 
 def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     files, mans = transfer_items(refs, store)
     items = [*files, *mans]
     sizes = {i.key: refs.sizes.get(i.oid) or store.size(i.oid) for i in files}
@@ -99,7 +99,7 @@ def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
     present = remote.backend.exists_many([i.key for i in items])
     st = RemoteStatus(remote.name, len(items), [], [], [])
     for i in items:
-        local = (store.root / i.key).is_file()
+        local = store.key_path(i.key).is_file()
         on_remote = i.key in present
         if local and not on_remote:
             st.local_only.append(i.oid)

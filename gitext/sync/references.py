@@ -19,6 +19,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
+from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
 
@@ -197,7 +198,7 @@ def expand_manifests(store: LocalStore, refs: References, keep: PathFilter) -> N
     from gitext.store.manifests import parse_manifest
 
     for m in sorted(refs.manifests):
-        path = store.root / (m.key + ".dir")
+        path = store.key_path(m.key + ".dir")
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -229,7 +230,7 @@ def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool
             sha = repo.resolve_rev(rev)
             blobs, sizes = blobs_at(repo, sha)
             refs.update(resolve_blobs(repo, blobs, keep, sizes, yaml_revs=[sha]))
-    expand_manifests(store or LocalStore(repo.archives_dir), refs, keep)
+    expand_manifests(store or open_store(repo), refs, keep)
     return refs
 
 

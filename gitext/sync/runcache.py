@@ -19,6 +19,7 @@ from gitext.errors import ArchivesError, CorruptObjectError, StoreWriteError
 from gitext.git.repo import Repo
 from gitext.pipeline.runcache import RUNS_DIR, entry_path, key_of, local_entries, parse_entry
 from gitext.remotes import Remote
+from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.sync.references import References
 from gitext.sync.transfer import (
@@ -110,7 +111,7 @@ def _entry_needs(store: LocalStore, ids: list[str]) -> tuple[set[ObjectId], set[
         m = ObjectId("md5", md5[:-4])
         mans.add(m)
         try:
-            data = (store.root / (m.key + ".dir")).read_bytes()
+            data = (store.key_path(m.key + ".dir")).read_bytes()
             entries = parse_manifest(data, where=f"manifest {md5}")
         except (FileNotFoundError, ArchivesError):
             complete = False
@@ -128,7 +129,7 @@ def push_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
                    store: LocalStore | None = None) -> RunCacheReport:
     """Upload the local run-cache entries the remote lacks, after every object they name.
     An entry whose objects cannot all be put on the remote is skipped, never uploaded."""
-    store = store or LocalStore(repo.archives_dir)
+    store = store or open_store(repo)
     report = RunCacheReport("push")
     local = local_run_entries(repo)
     present = remote.backend.exists_many([_run_key_path(k) for k in local])
@@ -207,7 +208,7 @@ def fetch_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
     checked (JSON shape, every md5) before anything it names is fetched, and is placed only
     once all of its objects are verified in the cache. A local entry is never replaced: one
     that differs from the remote's is kept and reported in ``conflicts``."""
-    store = store or LocalStore(repo.archives_dir)
+    store = store or open_store(repo)
     report = RunCacheReport("fetch")
     local = local_run_entries(repo)
     got = _download_entries(remote, transfer_jobs(remote, jobs), report)

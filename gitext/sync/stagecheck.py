@@ -62,9 +62,9 @@ def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> Miss
     pointers = _staged_pointers(repo, small) if small else []
     if not pointers:
         return report  # the common code commit: one cat-file, nothing else imported
-    from gitext.store.objects import LocalStore
+    from gitext.store.dvccache import open_store
 
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     absent = [(p, o) for p, o in pointers if not store.has(o) and not _lfs_has(repo, o)]
     if absent:
         absent = _filtered(repo, absent)

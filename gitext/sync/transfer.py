@@ -35,6 +35,7 @@ from gitext.errors import (
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
 from gitext.remotes.backend import RemoteRefusedError, plan
+from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import READ_ONLY, LocalStore
 from gitext.sync.patterns import PathFilter
@@ -103,7 +104,7 @@ def transfer_items(refs: References | Iterable[ObjectId],
     else:
         files, mans = set(), set()
         for o in refs:
-            if o.algo == "md5" and not store.has(o) and (store.root / (o.key + ".dir")).is_file():
+            if o.algo == "md5" and not store.has(o) and store.key_path(o.key + ".dir").is_file():
                 mans.add(TransferItem(o, True))
             else:
                 files.add(TransferItem(o))
@@ -167,7 +168,7 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     is on the remote (else they are ``withheld``), so a remote that has a ``.dir`` also has
     every file it lists. Objects that the remote lacks and the cache lacks too are reported
     in ``missing``."""
-    store = store or LocalStore(repo.archives_dir)
+    store = store or open_store(repo)
     # manifests were expanded (and filtered) by the caller
     files, mans = transfer_items(refs, store)
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
@@ -179,7 +180,7 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     lock = threading.Lock()
 
     def upload(item: TransferItem) -> None:
-        src = store.root / item.key
+        src = store.key_path(item.key)
         try:
             size = src.stat().st_size
         except FileNotFoundError:
@@ -212,7 +213,7 @@ def _complete_manifests(store: LocalStore, remote: Remote, mans: list[TransferIt
     needs: dict[TransferItem, set[str]] = {}
     for m in mans:
         try:
-            data = (store.root / m.key).read_bytes()
+            data = store.key_path(m.key).read_bytes()
         except FileNotFoundError:
             report.missing.append(m.oid)
             continue
@@ -255,7 +256,7 @@ def _commit_fetched(store: LocalStore, tmp: Path,
         ok = digest == item.oid.digest
     if not ok:
         raise CorruptObjectError(f"remote object {item.oid} hashes to {digest[:12]}…: refused")
-    final = store.root / item.key
+    final = store.key_path(item.key)
     if (st.st_mode & 0o777) != READ_ONLY:
         with contextlib.suppress(OSError):  # a hard link shares the remote's inode and mode
             os.chmod(tmp, READ_ONLY)
@@ -301,7 +302,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     """Download what the cache lacks; manifests first, then the files they list. Every
     object is verified before it becomes visible in the cache; ``on_object`` is then called
     with its id (from a worker thread), e.g. to start writing it to the work tree."""
-    store = store or LocalStore(repo.archives_dir)
+    store = store or open_store(repo)
     if isinstance(refs, References):
         files, mans = transfer_items(refs, store)
     else:
@@ -315,7 +316,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     names = itertools.count()
 
     def download(item: TransferItem) -> None:
-        tmp = store.tmp / f"fetch-{run_id}-{next(names)}"
+        tmp = store.tmp_dir(item.oid.algo) / f"fetch-{run_id}-{next(names)}"
         size, final, st = _download_verified(store, remote, item, tmp, sizes=refs.sizes,
                                              progress=progress)
         with lock:
@@ -328,9 +329,10 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         if progress is not None:
             progress.file_done()
 
-    todo_m = [m for m in mans if not (store.root / m.key).is_file()]
+    todo_m = [m for m in mans if not store.key_path(m.key).is_file()]
     report.already += len(mans) - len(todo_m)
-    store.tmp.mkdir(parents=True, exist_ok=True)
+    for algo in {i.oid.algo for i in [*files, *mans]}:
+        store.tmp_dir(algo).mkdir(parents=True, exist_ok=True)
     run_parallel(todo_m, n, download, report)
     keep = PathFilter(include, exclude)
     expand_manifests(store, refs, keep)
@@ -383,7 +385,7 @@ def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
     A long-lived caller (the filter process) should pass its own ``store``: the hashes
     verified here are then recorded through its ``state.db`` connection, not a second one
     that would wait for the first one's open write transaction."""
-    store = store or LocalStore(repo.archives_dir)
+    store = store or open_store(repo)
     take_over_missing(repo, store, oids)
     wanted = [o for o in dict.fromkeys(oids) if not store.has(o)]
     if wanted:

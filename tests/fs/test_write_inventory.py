@@ -14,8 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gitext"
 INVENTORY = {
     "fs/worktree.py": "THE way into the work tree (openat walk, no symlink followed)",
     "fs/atomic.py": "atomic_write: files in the git dir and the user's own config files",
-    "store/objects.py": "the object cache in <git common dir>/archives",
+    "store/objects.py": "the object cache in <git common dir>/archives (md5: DVC's cache)",
     "store/manifests.py": "directory manifests into the object cache",
+    "store/dvccache.py": "md5 objects of archives/files/md5 moved into DVC's cache (checked "
+                         "to be the user's or inside the clone, outside .git)",
     "store/unstored.py": "the unstored-objects note in <git common dir>/archives",
     "remotes/local.py": "a directory remote the user configured",
     "remotes/s3.py": "temp files of a download into the cache",

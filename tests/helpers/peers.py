@@ -48,3 +48,16 @@ def dvc_executable() -> Path:
         if found is None:
             pytest.skip(f"DVC could not be installed from PyPI (offline?): {proc.stderr[-300:]}")
         return found
+
+
+def run_dvc(exe: Path, cwd: Path, *args: str, check: bool = True) -> str:
+    """Run DVC (no analytics) in ``cwd``; its stdout. On failure show its output."""
+    import os
+
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, check=False)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

@@ -48,7 +48,7 @@ def test_remote_add_writes_the_url_and_default_to_the_committed_file(repo: Path)
     assert 'remote "storage"' in text and "url = s3://team-bucket/ml" in text
     assert "remote = storage" in text
     listing = archives(repo, "remote", "list").stdout.decode()
-    assert listing.strip() == "storage\ts3://team-bucket/ml (default)"
+    assert listing.strip() == "storage\ts3://team-bucket/ml (default)\t[.archives/config]"
     assert archives(repo, "remote", "default").stdout.decode().strip() == "storage"
 
 

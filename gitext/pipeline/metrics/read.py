@@ -286,7 +286,9 @@ def _read_object(repo: Repo, algo: str, digest: str, what: str) -> bytes:
     from gitext.codec.hashing import ObjectId
 
     oid = ObjectId(algo, digest.removesuffix(".dir"))
-    path = repo.archives_dir / (oid.key + (".dir" if digest.endswith(".dir") else ""))
+    from gitext.store.dvccache import open_store
+
+    path = open_store(repo).key_path(oid.key + (".dir" if digest.endswith(".dir") else ""))
     try:
         data = path.read_bytes()
     except FileNotFoundError:
