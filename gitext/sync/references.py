@@ -1,10 +1,11 @@
 """Which objects some revisions need.
 
-:func:`referenced_objects` / :func:`find_references` scan pointer blobs (and ``dvc.lock``
-outputs, with their ``.dir`` manifests expanded) reachable from revisions, cheaply: one
-``ls-tree``/``rev-list``, one ``cat-file --batch-check``, one ``cat-file --batch`` of the
-small blobs only. The helpers that list blobs at a revision or along a rev-list, and the
-stash commits, are shared with :mod:`gitext.sync.prepush` and :mod:`gitext.sync.gc`.
+:func:`referenced_objects` / :func:`find_references` scan pointer blobs (and the outputs of
+``dvc.lock`` and ``.dvc`` files, with their ``.dir`` manifests expanded) reachable from
+revisions, cheaply: one ``ls-tree``/``rev-list``, one ``cat-file --batch-check``, one
+``cat-file --batch`` of the small blobs only. The helpers that list blobs at a revision or along a
+rev-list, and the stash commits, are shared with :mod:`gitext.sync.prepush` and
+:mod:`gitext.sync.gc`.
 
 Lower layer: never prints.
 """
@@ -18,6 +19,7 @@ from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
 from gitext.git.repo import Repo
+from gitext.pipeline.dvcfiles import is_dvcfile
 from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
 from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
@@ -84,20 +86,36 @@ def _lock_dir(path: str) -> str | None:
 def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
              uncached: UncachedOutputs | None = None) -> None:
     for path, md5, size in _lock_outs(data, lock_dir, uncached):
-        is_dir = md5.endswith(".dir")
-        digest = md5[:-4] if is_dir else md5
-        try:
-            oid = ObjectId("md5", digest)
-        except ArchivesError:
-            continue  # not an id we can address; the pipeline commands report it
-        if is_dir:
-            if keep.may_contain(path):
-                refs.manifests.add(oid)
-                refs.manifest_paths[oid] = path
-        elif keep(path):
-            refs.objects.add(oid)
-            if size is not None:
-                refs.sizes[oid] = size
+        add_output(refs, path, md5, size, keep)
+
+
+def add_output(refs: References, path: str, md5: str, size: int | None,
+               keep: PathFilter) -> None:
+    """One cached output (of a lock or a ``.dvc`` file): its object, or its manifest."""
+    is_dir = md5.endswith(".dir")
+    try:
+        oid = ObjectId("md5", md5[:-4] if is_dir else md5)
+    except ArchivesError:
+        return  # not an id we can address; the pipeline commands report it
+    if is_dir:
+        if keep.may_contain(path):
+            refs.manifests.add(oid)
+            refs.manifest_paths[oid] = path
+    elif keep(path):
+        refs.objects.add(oid)
+        if size is not None:
+            refs.sizes[oid] = size
+
+
+def add_dvcfile(refs: References, data: bytes, path: str, keep: PathFilter) -> None:
+    """The outputs of one ``.dvc`` file (``path``: where it is in the repository). A file
+    DVC could not read either is an error naming it: skipping it could leave its data
+    behind on a pull, or delete it in a gc."""
+    from gitext.pipeline.dvcfiles import parse_dvcfile
+
+    for out in parse_dvcfile(data, file=path).outs:
+        if out.addressable and out.md5 is not None:
+            add_output(refs, out.path, out.md5, out.size, keep)
 
 
 def _yaml_dir(path: str) -> str | None:
@@ -149,7 +167,8 @@ def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
     for sha, path in blobs.items():
         size = sizes.get(sha, -1)
         is_lock = _lock_dir(path) is not None and size > 0
-        if is_lock or sha in yamls or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)):
+        if is_lock or sha in yamls or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)) \
+                or (size > 0 and is_dvcfile(path)):
             wanted.append(sha)
     uncached = UncachedOutputs()
     locks: list[tuple[bytes, str]] = []
@@ -160,6 +179,8 @@ def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
             locks.append((data, lock_dir))
         elif sha in yamls:
             uncached.add_yaml(yamls[sha], data)
+        elif is_dvcfile(path):
+            add_dvcfile(refs, data, path, keep)
         else:
             p = ptr.try_parse(data)
             if p is not None:
