@@ -129,3 +129,30 @@ def dvc_status(root: Path, archives_dir: Path) -> DvcStatus:
     report.outputs = len(rows)
     report.changed = [(file, out.path, said) for file, out, said in rows if said is not None]
     return report
+
+
+class TrackedData:
+    """The outputs of the work tree's ``.dvc`` files, for ``repro``'s dependency check
+    (read once, on first use: one git call)."""
+
+    def __init__(self, root: Path, store: LocalStore) -> None:
+        self.root = root
+        self.store = store
+        self._outs: list[tuple[str, DvcOut]] | None = None
+
+    def outs(self) -> list[tuple[str, DvcOut]]:
+        if self._outs is None:
+            files, _errors = load_dvcfiles(self.root)  # errors: 'status' reports them
+            self._outs = [(f.file, o) for f in files for o in f.outs if o.addressable]
+        return self._outs
+
+    def unfetched(self, path: str) -> tuple[str, str] | None:
+        """(``.dvc`` file, output) when ``path`` is, holds or lies in an output whose
+        recorded content is not in the cache: what is on disk is older (or other) data than
+        the ``.dvc`` file records, and a run on it would record stale results."""
+        for file, out in self.outs():
+            overlaps = (out.path == path or path.startswith(out.path + "/")
+                        or out.path.startswith(path + "/"))
+            if overlaps and out.md5 is not None and not in_store(self.store, out.md5):
+                return file, out.path
+        return None

@@ -159,7 +159,16 @@ def test_mixed_team_new_dvc_add_reaches_us_and_repro_keeps_it(tmp_path: Path,
     dvc(dvc_exe, alice, "push", "-q")
     git(alice, "push", "-q", "origin", "main")
 
-    git(bob, "pull", "-q", "--no-rebase", "origin", "main")
+    proc = git(bob, "pull", "-q", "--no-rebase", "origin", "main")
+    hook = proc.stderr.decode()
+    assert "data/raw is not in the cache; run 'git archives pull'" in hook
+    # Before the data arrives, repro refuses to record results of the old data.
+    proc = archives(bob, "repro", check=False)
+    assert proc.returncode != 0
+    assert ("stage 'count': dependency 'data/raw': data/raw.dvc records data for 'data/raw' "
+            "that is not in the cache") in proc.stderr.decode() + proc.stdout.decode()
+    assert git(bob, "status", "--porcelain").stdout == b""  # dvc.lock untouched
+    assert "data/raw.dvc: not in cache: data/raw" in archives(bob, "status").stdout.decode()
     archives(bob, "pull")
     assert (bob / "data/raw/b.txt").read_text() == "3\n4\n5\n"
     assert (bob / "count.txt").read_text().strip() == "5"
