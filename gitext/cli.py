@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "gitext.commands.pipeline_report",
     "gitext.commands.remotes",
     "gitext.commands.transfer",
+    "gitext.commands.migrate",
     "gitext.commands.demo",
 )
 
@@ -45,6 +46,7 @@ VERB_MODULES = {
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
     "remote": "gitext.commands.remotes",
     **dict.fromkeys(("fetch", "gc", "pull", "push"), "gitext.commands.transfer"),
+    "migrate": "gitext.commands.migrate",
     "demo": "gitext.commands.demo",
 }
 
