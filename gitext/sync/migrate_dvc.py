@@ -150,14 +150,18 @@ def apply_migration(repo: Repo, plan: MigrationPlan, message: str) -> str:
     edited = [".gitattributes", *(f.file for f in plan.dvc_files)]
     try:
         edited += _edit_work_tree(repo, plan)
-        repo.git("add", "-f", "--", *plan.files)
-        repo.git("add", "-A", "--", *dict.fromkeys(edited))
+        repo.git("add", "-f", "--", *(_literal(p) for p in plan.files))
+        repo.git("add", "-A", "--", *(_literal(p) for p in dict.fromkeys(edited)))
         _verify_pointers(repo, plan)
         repo.git("commit", "-q", "-m", message)
     except BaseException:
         _roll_back(repo, edited, attrs_before)
         raise
     return repo.git_text("rev-parse", "HEAD").strip()
+
+
+def _literal(path: str) -> str:
+    return ":(literal)" + path  # a name from a .dvc file is never pathspec magic
 
 
 def _edit_work_tree(repo: Repo, plan: MigrationPlan) -> list[str]:
