@@ -237,7 +237,7 @@ def _dvc_ls_rows(repo: Any, paths: list[str]) -> list[dict[str, Any]]:
               for p in paths]
     out: list[dict[str, Any]] = []
     for file, dvc_out, said in rows:
-        if dvc_out.md5 is None or not dvc_out.cache:
+        if not dvc_out.addressable:  # DVC 2's, uncached, or no md5: no object of ours
             continue
         if wanted and not any(w in {".", dvc_out.path}
                               or dvc_out.path.startswith(w.rstrip("/") + "/") for w in wanted):

@@ -117,6 +117,9 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
         finally:
             rem.close()
         print(f"{verb}: {report.summary()} [{rem.name}: {rem.url}]")
+        for message in refs.unreadable[:20]:
+            print(f"warning: skipped {message} (in history; 'git log -- FILE' finds it)",
+                  file=sys.stderr)
         _print_problems(verb, report)
         for oid, why in report.withheld[:20]:
             print(f"note: directory manifest {oid.digest}.dir not uploaded: {why} (push its "

@@ -39,6 +39,8 @@ class References:
     manifest_paths: dict[ObjectId, str] = field(default_factory=dict)
     unexpanded: set[ObjectId] = field(default_factory=set)
     sizes: dict[ObjectId, int] = field(default_factory=dict)  # as pointers and locks say
+    # .dvc files that could not be read (the error, naming file and line), when not strict
+    unreadable: list[str] = field(default_factory=list)
 
     def all(self) -> set[ObjectId]:
         return self.objects | self.manifests
@@ -49,6 +51,7 @@ class References:
         self.manifest_paths.update(other.manifest_paths)
         self.unexpanded |= other.unexpanded
         self.sizes.update(other.sizes)
+        self.unreadable += [u for u in other.unreadable if u not in self.unreadable]
 
 
 def _lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
@@ -107,13 +110,23 @@ def add_output(refs: References, path: str, md5: str, size: int | None,
             refs.sizes[oid] = size
 
 
-def add_dvcfile(refs: References, data: bytes, path: str, keep: PathFilter) -> None:
+def add_dvcfile(refs: References, data: bytes, path: str, keep: PathFilter, *,
+                strict: bool = True) -> None:
     """The outputs of one ``.dvc`` file (``path``: where it is in the repository). A file
-    DVC could not read either is an error naming it: skipping it could leave its data
-    behind on a pull, or delete it in a gc."""
+    DVC could not read either is an error naming it (skipping it could leave its data
+    behind on a pull, or delete it in a gc); unless not ``strict``: then it is noted in
+    ``refs.unreadable`` and skipped."""
     from gitext.pipeline.dvcfiles import parse_dvcfile
 
-    for out in parse_dvcfile(data, file=path).outs:
+    try:
+        parsed = parse_dvcfile(data, file=path)
+    except ArchivesError as exc:
+        if strict:
+            raise
+        if exc.message not in refs.unreadable:
+            refs.unreadable.append(exc.message)
+        return
+    for out in parsed.outs:
         if out.addressable and out.md5 is not None:
             add_output(refs, out.path, out.md5, out.size, keep)
 
@@ -151,10 +164,11 @@ def _read_yamls(repo: Repo, dirs: Iterable[str], revs: Sequence[str],
 
 def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
                   sizes: dict[str, int] | None = None, *,
-                  yaml_revs: Sequence[str] = ()) -> References:
-    """Pointer ids and lock outputs among ``blobs`` (sha -> a path it appears at). A lock's
-    ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among ``blobs``, else
-    from that folder's ``dvc.yaml`` at ``yaml_revs``."""
+                  yaml_revs: Sequence[str] = (), strict: bool = True) -> References:
+    """Pointer ids and lock and ``.dvc`` outputs among ``blobs`` (sha -> a path it appears
+    at). A lock's ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among
+    ``blobs``, else from that folder's ``dvc.yaml`` at ``yaml_revs``. ``strict``: an
+    unreadable ``.dvc`` file raises (else: ``unreadable``)."""
     refs = References()
     if not blobs:
         return refs
@@ -180,7 +194,7 @@ def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
         elif sha in yamls:
             uncached.add_yaml(yamls[sha], data)
         elif is_dvcfile(path):
-            add_dvcfile(refs, data, path, keep)
+            add_dvcfile(refs, data, path, keep, strict=strict)
         else:
             p = ptr.try_parse(data)
             if p is not None:
@@ -235,7 +249,9 @@ def expand_manifests(store: LocalStore, refs: References, keep: PathFilter) -> N
 def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool = False,
                     include: Sequence[str] = (), exclude: Sequence[str] = (),
                     store: LocalStore | None = None) -> References:
-    """What ``revs`` (default HEAD; or every commit) need, manifests expanded from the cache."""
+    """What ``revs`` (default HEAD; or every commit) need, manifests expanded from the cache.
+    An unreadable ``.dvc`` file at ``revs`` raises; in the whole history it is noted in
+    ``unreadable`` (a broken file committed once must not stop every later transfer)."""
     keep = PathFilter(include, exclude)
     refs = References()
     if all_commits:
@@ -244,7 +260,8 @@ def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool
                                      if rev_exists(repo, f"{s}^{n}")]]
         if rev_exists(repo, "HEAD") or len(args) > 1 or has_refs(repo):
             refs.update(resolve_blobs(repo, blobs_rev_list(repo, args), keep,
-                                      yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else []))
+                                      yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else [],
+                                      strict=False))
     else:
         for rev in revs or ["HEAD"]:
             sha = repo.resolve_rev(rev)

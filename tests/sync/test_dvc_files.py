@@ -234,6 +234,15 @@ def test_a_malformed_dvc_file_is_one_line_naming_it(tmp_path: Path, dvc_exe: Pat
     assert proc.returncode == 1
     assert "data/one.csv.dvc:2:8: bad md5 'not-an-md5'" in proc.stderr.decode()
     assert (alice / "data/one.csv").read_bytes() == before
+    # Fixed in a new commit: the broken one in the pushed range must not trap `git push`.
+    (alice / "data/one.csv.dvc").write_text(text)
+    git(alice, "commit", "-qam", "fixed")
+    proc = git(alice, "push", "-q", "origin", "main")
+    assert ("git-archives: warning: data/one.csv.dvc:5:3: unknown key 'colour'"
+            in proc.stderr.decode())
+    proc = archives(alice, "push", "--all-commits")
+    assert "warning: skipped data/one.csv.dvc:5:3: unknown key" in proc.stderr.decode()
+    assert archives(alice, "push").returncode == 0
 
 
 def test_a_dvc_file_cannot_make_us_write_outside_the_clone(tmp_path: Path) -> None:
