@@ -99,6 +99,9 @@ def test_dvc_push_then_our_pull_brings_the_data_and_both_say_up_to_date(
     assert archives(bob, "status").stdout.decode().strip() == \
         "Large files: all 0 present.\nData and pipelines are up to date."
     assert "Data and pipelines are up to date" in dvc(dvc_exe, bob, "status")
+    # nothing is uploaded again: DVC's push put it all where we look
+    assert "push: 0 object(s) uploaded (0 B), 4 already there" in \
+        archives(bob, "push").stdout.decode()
     rows = json.loads(archives(bob, "ls-files", "--json", "data").stdout)
     assert {(r["path"], r["cached"], r["checked_out"], r["dvc_file"]) for r in rows} == {
         ("data/one.csv", True, True, "data/one.csv.dvc"), ("data/raw", True, True, "data/raw.dvc")}
