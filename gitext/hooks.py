@@ -227,14 +227,17 @@ def _fill(repo: Repo) -> None:
 
 def _outputs(repo: Repo) -> None:
     root = repo.worktree
-    if root is None or not (root / "dvc.lock").exists():
-        return  # nested pipelines' outputs: 'git archives checkout' (a hook stays cheap)
+    # Nested pipelines' outputs outside a DVC project: 'git archives checkout' (a hook stays
+    # cheap). In a DVC project (.dvc/ at the top), .dvc files are looked for (one git call).
+    if root is None or not ((root / "dvc.lock").exists() or (root / ".dvc").is_dir()):
+        return
     from gitext.pipeline.checkout import checkout_outputs
 
     # Never forced: a file the user changed is kept and reported, not overwritten.
     report = checkout_outputs(root, archives_dir=repo.archives_dir)
     if report.restored:
-        log.line(f"git-archives: restored {len(report.restored)} pipeline output(s) from the cache")
+        log.line(f"git-archives: restored {len(report.restored)} output(s) of dvc.lock and "
+                 ".dvc files from the cache")
     for path, why in report.conflicts:
         log.line(f"git-archives: kept {display(path)} ({why}); 'git archives checkout --force' "
              "replaces it")
@@ -242,6 +245,8 @@ def _outputs(repo: Repo) -> None:
         log.line(f"git-archives: {display(item)} is not in the cache; run 'git archives pull'")
     for path, why in report.refused:
         log.line(f"git-archives: refused to restore {display(path)}: {why}")
+    for path, why in report.skipped:
+        log.line(f"git-archives: skipped {display(path)}: {why}")
 
 
 def pre_push(repo: Repo, args: list[str]) -> int:

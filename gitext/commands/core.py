@@ -250,6 +250,7 @@ def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
             and (repo.root / tp.path).exists()
         rows.append({"path": tp.path, "oid": str(tp.pointer.oid), "size": tp.pointer.size,
                      "cached": in_cache, "checked_out": in_tree})
+    rows += _dvc_ls_rows(repo, paths)
     if as_json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -260,10 +261,34 @@ def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
         mark = "*" if r["checked_out"] else "-"
         cached = "cached" if r["cached"] else "missing"
         path = r["path"] if nul else c_quote(r["path"], non_ascii=quote_path)
-        line = f"{r['oid'][7:19]} {mark} {path} ({format_size(r['size'])}, {cached}){end}"
+        short = r["oid"].partition(":")[2][:12]
+        line = f"{short} {mark} {path} ({format_size(r['size'])}, {cached}){end}"
         sys.stdout.buffer.write(line.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
     return 0
+
+
+def _dvc_ls_rows(repo: Any, paths: list[str]) -> list[dict[str, Any]]:
+    """``ls-files`` rows for the outputs of ``.dvc`` files (``oid`` is ``md5:<id>``; a
+    directory's id ends in ``.dir``)."""
+    import os
+
+    from gitext.pipeline.dvcdata import NOT_IN_CACHE, survey
+
+    rows, _errors = survey(repo.root, repo.archives_dir)  # errors: 'status' reports them
+    wanted = [os.path.relpath(os.path.abspath(p), repo.root).replace(os.sep, "/")
+              for p in paths]
+    out: list[dict[str, Any]] = []
+    for file, dvc_out, said in rows:
+        if not dvc_out.addressable:  # DVC 2's, uncached, or no md5: no object of ours
+            continue
+        if wanted and not any(w in {".", dvc_out.path}
+                              or dvc_out.path.startswith(w.rstrip("/") + "/") for w in wanted):
+            continue
+        out.append({"path": dvc_out.path, "oid": f"md5:{dvc_out.md5}",
+                    "size": dvc_out.size or 0, "cached": said != NOT_IN_CACHE,
+                    "checked_out": said is None, "dvc_file": file})
+    return out
 
 
 def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
@@ -275,6 +300,34 @@ def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
     for bad in invalid:
         lines += [f"  {bad.line()}", f"    fix: {bad.fix}"]
     return lines
+
+
+_UP_TO_DATE = "Data and pipelines are up to date."
+
+
+def _dvc_status_lines(repo: Any) -> tuple[list[str], dict[str, Any] | None]:
+    """``status``'s section on data ``.dvc`` files track, in ``dvc status``'s words; and the
+    same as ``dvc status --json`` groups it (None: no ``.dvc`` file here)."""
+    from gitext.pipeline.dvcdata import NOT_IN_CACHE, dvc_status
+
+    report = dvc_status(repo.root, repo.archives_dir)
+    if not report.outputs and not report.errors:
+        return [], None
+    lines: list[str] = []
+    for file, message in report.errors:
+        lines.append(f"Unreadable .dvc file {display(file)}: {message}")
+    if report.changed:
+        lines.append(f"Data tracked by .dvc files ({len(report.changed)} of {report.outputs} "
+                     "output(s) changed):")
+        lines += [f"  {display(file)}: {state}: {display(path)}"
+                  for file, path, state in report.changed]
+        if any(state == NOT_IN_CACHE for _f, _p, state in report.changed):
+            lines.append("  (not in cache: 'git archives pull' fetches it)")
+        if any(state != NOT_IN_CACHE for _f, _p, state in report.changed):
+            lines.append("  (deleted or modified: 'git archives checkout' restores what the "
+                         ".dvc file records; 'dvc add' records the new data)")
+    return lines, {"outputs": report.outputs, "changed": report.to_dict(),
+                   "errors": [{"file": f, "error": m} for f, m in report.errors]}
 
 
 def cmd_status(*, as_json: bool, remote: str | None) -> int:
@@ -311,9 +364,17 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     plines, code = pipeline_status_lines(repo.root, archives_dir=repo.archives_dir)
     errors: list[str] = []
     if code:  # the pipeline cannot be read: said on stderr, and the exit code says it
-        errors = plines
-        result["pipeline_error"] = plines
-    elif plines:
+        errors, plines = plines, []
+        result["pipeline_error"] = errors
+    dlines, dvc = _dvc_status_lines(repo)
+    if dvc is not None:
+        result["dvc_files"] = dvc
+        lines += dlines
+        if dlines and plines == [_UP_TO_DATE]:
+            plines = []  # the .dvc-tracked data is not up to date
+        elif not dlines and not plines and not errors:
+            plines = [_UP_TO_DATE]
+    if plines:
         lines += plines
         result["pipeline"] = plines
     if remote is not None:
@@ -328,7 +389,7 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
         print("\n".join(lines))
     for line in errors:
         print(line, file=sys.stderr)
-    return code
+    return max(code, 1 if dvc is not None and dvc["errors"] else 0)
 
 
 def _fsck_state_db(store: Any) -> int:

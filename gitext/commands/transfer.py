@@ -232,6 +232,9 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
         finally:
             rem.close()
         print(f"{verb}: {report.summary()} [{rem.name}: {rem.url}]")
+        for message in refs.unreadable[:20]:
+            print(f"warning: skipped {message} (in history; 'git log -- FILE' finds it)",
+                  file=sys.stderr)
         _print_problems(verb, report)
         for oid, why in report.withheld[:20]:
             print(f"note: directory manifest {oid.digest}.dir not uploaded: {why} (push its "
@@ -398,9 +401,12 @@ def _restore_outputs(repo: Any, include: list[str], exclude: list[str]) -> int:
     code = 0
     report = checkout.checkout_outputs(repo.root, archives_dir=repo.archives_dir)
     if report.restored:
-        print(f"pull: {len(report.restored)} pipeline output(s) restored")
+        print(f"pull: {len(report.restored)} output(s) of dvc.lock and .dvc files restored")
     for path, why in report.conflicts:
-        print(f"pull: kept {display(path)}: {why}", file=sys.stderr)
+        print(f"pull: kept {display(path)}: {why} ('git archives checkout --force' "
+              "replaces it)", file=sys.stderr)
+    for path, why in report.skipped:
+        print(f"pull: skipped {display(path)}: {why}", file=sys.stderr)
     for path, why in report.refused:
         print(f"pull: refused to restore {display(path)}: {why}", file=sys.stderr)
         code = 1
@@ -412,12 +418,12 @@ def _restore_outputs(repo: Any, include: list[str], exclude: list[str]) -> int:
         wanted = [p for p in missing if keep(p)]
         outside = [p for p in missing if not keep(p)]
         if outside:
-            print(f"pull: {len(outside)} pipeline output(s) outside the selection or only "
+            print(f"pull: {len(outside)} output(s) outside the selection or only "
                   "partly in it (a folder is restored only once all its files are "
                   "cached), left as they were: " + ", ".join(outside[:5]), file=sys.stderr)
         missing = wanted
     if missing:
-        print(f"pull: {len(missing)} pipeline output(s) not on the remote: "
+        print(f"pull: {len(missing)} output(s) of dvc.lock or .dvc files not on the remote: "
               + ", ".join(missing[:5]), file=sys.stderr)
         code = 1
     return code

@@ -1,11 +1,12 @@
-"""Put pipeline outputs back as ``dvc.lock`` records them (the post-checkout/post-merge hooks
-and ``git archives checkout``).
+"""Put pipeline outputs back as ``dvc.lock`` records them, and the data of ``.dvc`` files as
+they record it (the post-checkout/post-merge hooks, ``pull`` and ``git archives checkout``).
 
-Every ``cache: true`` output named in a lock is placed from the local store: a hard link to
-the read-only cached object where the filesystem allows, a verified copy otherwise. An output
-already in place costs a stat (the stat cache knows its id). A file whose content differs
-from the lock's *and* is not in the cache either is the user's work: it is reported, never
-overwritten, unless ``force``. Nothing here runs a pipeline command (DESIGN.md, "Trust").
+Every ``cache: true`` output named in a lock or a ``.dvc`` file is placed from the local
+store: a hard link to the read-only cached object where the filesystem allows, a verified copy
+otherwise. An output already in place costs a stat (the stat cache knows its id). A file whose
+content differs from the lock's *and* is not in the cache either is the user's work: it is
+reported, never overwritten, unless ``force``. Nothing here runs a pipeline command
+(DESIGN.md, "Trust").
 """
 
 from __future__ import annotations
@@ -65,16 +66,25 @@ def _nested_locks(root: Path) -> bool:
 
 
 def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | None = None,
-                     pipelines: list[Pipeline] | None = None) -> CheckoutReport:
-    """Place every cached output of every ``dvc.lock`` under ``root`` as recorded."""
+                     pipelines: list[Pipeline] | None = None,
+                     dvc_files: list[str] | None = None) -> CheckoutReport:
+    """Place every cached output of every ``dvc.lock`` and every ``.dvc`` file under
+    ``root`` as recorded. ``dvc_files``: the ``.dvc`` files to place (default: all in the
+    work tree, one git call)."""
     report = CheckoutReport()
     if pipelines is None:
+        pipelines = []
         # The common case costs one stat; a lock elsewhere costs one git call.
-        if not (root / "dvc.lock").is_file() and not _nested_locks(root):
-            return report
-        from gitext.pipeline.dvcyaml.loader import load_all_pipelines
+        if (root / "dvc.lock").is_file() or _nested_locks(root):
+            from gitext.pipeline.dvcyaml.loader import load_all_pipelines
 
-        pipelines = load_all_pipelines(root)
+            pipelines = load_all_pipelines(root)
+    if dvc_files is None:
+        from gitext.pipeline.dvcdata import list_dvcfiles
+
+        dvc_files = list_dvcfiles(root)
+    if not pipelines and not dvc_files:
+        return report
     if archives_dir is None:
         from gitext.git.repo import Repo
 
@@ -86,10 +96,33 @@ def checkout_outputs(root: Path, *, force: bool = False, archives_dir: Path | No
     try:
         for pipeline in pipelines:
             _checkout_pipeline(pipeline, store, hasher, wt, force=force, report=report)
+        if dvc_files:
+            _checkout_dvcfiles(root, dvc_files, store, hasher, wt, force=force, report=report)
     finally:
         wt.close()
         state.close()
     return report
+
+
+def _checkout_dvcfiles(root: Path, files: list[str], store: LocalStore, hasher: Hasher,
+                       wt: WorkTree, *, force: bool, report: CheckoutReport) -> None:
+    """The outputs of ``.dvc`` files, as ``dvc checkout`` places them (imports included:
+    their recorded content, never a new import)."""
+    from gitext.pipeline.dvcdata import load_dvcfiles
+
+    parsed, errors = load_dvcfiles(root, files)
+    for file, message in errors:  # DVC would not read it either: nothing of it is placed
+        report.refused.append((file, message))
+    for dvc_file in parsed:
+        for out in dvc_file.outs:
+            if out.md5 is None or not out.cache:
+                continue
+            if out.legacy:
+                report.skipped.append((out.path, f"recorded by DVC 2 in {dvc_file.file}: "
+                                                 "'dvc add' it again with DVC 3"))
+                continue
+            _checkout_guarded(wt, out.path, out.md5, store, hasher, force=force,
+                              report=report, where=f"{dvc_file.file} output '{out.path}'")
 
 
 def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, wt: WorkTree, *,
@@ -112,15 +145,22 @@ def _checkout_pipeline(pipeline: Pipeline, store: LocalStore, hasher: Hasher, wt
                 report.skipped.append((out.repo_path, "recorded by DVC 2 (md5-dos2unix): run "
                                                       "'git archives repro' to re-record it"))
                 continue
-            try:
-                _checkout_one(wt, out.repo_path, rec.md5, store, hasher,
-                              force=force, report=report)
-            except UnsafePathError as exc:
-                report.refused.append((out.repo_path, exc.message))
-            except ArchivesError as exc:
-                report.skipped.append((out.repo_path, exc.message))
-            except OSError as exc:
-                report.skipped.append((out.repo_path, f"cannot write: {exc.strerror or exc}"))
+            _checkout_guarded(wt, out.repo_path, rec.md5, store, hasher, force=force,
+                              report=report, where=f"dvc.lock output '{out.repo_path}'")
+
+
+def _checkout_guarded(wt: WorkTree, repo_path: str, md5: str, store: LocalStore,
+                      hasher: Hasher, *, force: bool, report: CheckoutReport,
+                      where: str) -> None:
+    try:
+        _checkout_one(wt, repo_path, md5, store, hasher, force=force, report=report,
+                      where=where)
+    except UnsafePathError as exc:
+        report.refused.append((repo_path, exc.message))
+    except ArchivesError as exc:
+        report.skipped.append((repo_path, exc.message))
+    except OSError as exc:
+        report.skipped.append((repo_path, f"cannot write: {exc.strerror or exc}"))
 
 
 def _user_files(dest: Path, md5: str, store: LocalStore, hasher: Hasher) -> list[str]:
@@ -147,17 +187,18 @@ def _user_files_single(dest: Path, md5: str | None, store: LocalStore,
 
 
 def _checkout_one(wt: WorkTree, repo_path: str, md5: str, store: LocalStore, hasher: Hasher, *,
-                  force: bool, report: CheckoutReport) -> None:
+                  force: bool, report: CheckoutReport, where: str) -> None:
+    from gitext.pipeline.dvcdata import in_store
     from gitext.pipeline.outputs import place_object
 
-    manifests.check_md5(md5, where=f"dvc.lock output '{repo_path}'")
+    manifests.check_md5(md5, where=where)
     wt.lstat(repo_path)  # refuses a path behind a symlink before anything reads through it
     dest = wt.path(repo_path)
     current = hasher.path(dest)
     if current is not None and current.md5 == md5:
         report.unchanged.append(repo_path)
         return
-    if not _in_store(store, md5):
+    if not in_store(store, md5):
         report.missing.append(repo_path)
         return
     if current is not None and not force:
@@ -169,11 +210,3 @@ def _checkout_one(wt: WorkTree, repo_path: str, md5: str, store: LocalStore, has
             return
     place_object(store, hasher, md5, wt, repo_path, hardlink=True)
     report.restored.append(repo_path)
-
-
-def _in_store(store: LocalStore, md5: str) -> bool:
-    if not manifests.has_object(store, md5):
-        return False
-    if manifests.is_manifest_id(md5):
-        return all(store.has(ObjectId(MD5, e.md5)) for e in manifests.read_manifest(store, md5))
-    return True

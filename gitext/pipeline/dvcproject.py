@@ -1,8 +1,9 @@
 """What a DVC project says that changes which objects we may move or delete.
 
 * :func:`dvc_gc_blockers`: the reasons ``gc`` must not run here (DVC remotes configured in
-  ``.dvc/config``/``.dvc/config.local``, tracked ``*.dvc`` files): those name objects we do
-  not read yet, so anything we deleted could be the only copy of data DVC tracks.
+  ``.dvc/config``/``.dvc/config.local``): we do not read them yet, so anything we deleted
+  could be the only copy of data DVC tracks. (``.dvc`` files are read by
+  :mod:`gitext.pipeline.dvcfiles`; their outputs are kept like any other reference.)
 * :func:`uncached_outputs`: the outputs a ``dvc.yaml`` declares ``cache: false`` (they are
   committed to git, not kept in a cache or remote; ``dvc.lock`` records their md5 without
   saying so).
@@ -37,13 +38,8 @@ def _dvc_remotes(root: Path) -> list[tuple[str, str]]:
     return found
 
 
-def _tracked_dvc_files(repo: Repo) -> list[str]:
-    out = repo.git("ls-files", "-z", "--", ":(glob)**/*.dvc", check=False).stdout
-    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
-
-
 def dvc_gc_blockers(repo: Repo) -> list[str]:
-    """Why gc must refuse here (empty: it may run). One call to git at most."""
+    """Why gc must refuse here (empty: it may run). Reads two small files, no git call."""
     reasons: list[str] = []
     root = repo.worktree
     if root is not None:
@@ -52,10 +48,6 @@ def dvc_gc_blockers(repo: Repo) -> list[str]:
             file, name = remotes[0]
             more = f" (and {len(remotes) - 1} more)" if len(remotes) > 1 else ""
             reasons.append(f"{file} configures DVC remote '{scrub(name)}'{more}")
-    files = _tracked_dvc_files(repo)
-    if files:
-        more = f" and {len(files) - 1} more" if len(files) > 1 else ""
-        reasons.append(f"DVC tracks data with .dvc files ({scrub(files[0])}{more})")
     return reasons
 
 

@@ -52,3 +52,32 @@ def _escape_gitignore(name: str) -> str:
     if out.endswith(" "):
         out = out[:-1] + "\\ "
     return out
+
+
+def gitignore_entry(repo_path: str) -> tuple[str, str]:
+    """(repository path of the ``.gitignore``, its line) DVC writes for an output."""
+    folder, _, name = repo_path.rpartition("/")
+    return (f"{folder}/.gitignore" if folder else ".gitignore"), "/" + _escape_gitignore(name)
+
+
+def remove_gitignored(wt: WorkTree, repo_paths: Sequence[str]) -> list[tuple[str, str]]:
+    """Remove the line DVC wrote for each path from the ``.gitignore`` beside it (the file
+    goes when nothing else is left in it, as ``dvc remove`` does). Returns (``.gitignore``,
+    line) of each line removed."""
+    removed: list[tuple[str, str]] = []
+    for repo_path in repo_paths:
+        rel, entry = gitignore_entry(repo_path)
+        try:
+            text = wt.path(rel).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        lines = text.splitlines(keepends=True)
+        kept = [line for line in lines if line.rstrip("\r\n") != entry]
+        if len(kept) == len(lines):
+            continue
+        removed.append((rel, entry))
+        if any(line.strip() for line in kept):
+            wt.write_bytes(rel, "".join(kept).encode("utf-8"))
+        else:
+            wt.remove(rel)
+    return removed

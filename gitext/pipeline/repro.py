@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gitext.codec.shellquote import shell_arg
 from gitext.errors import ArchivesError, PipelineError
 from gitext.pipeline import outputs, runcache
+from gitext.pipeline.dvcdata import TrackedData
 from gitext.pipeline.dvchash.tree import HashInfo, save_path
 from gitext.pipeline.gitignore import ensure_gitignored
 from gitext.pipeline.lockfile import Lock, LockedFile, lock_folding, make_entry, write_lock
@@ -143,6 +145,7 @@ class _Repro:
         self.result = ReproResult()
         self._emit_lock = threading.Lock()
         self._folding: dict[Path, str] = {}  # lock file -> its line-folding rule
+        self._tracked = TrackedData(project.root, project.store)
 
     def say(self, text: str) -> None:
         with self._emit_lock:
@@ -309,6 +312,15 @@ class _Repro:
                 raise PipelineError(
                     f"stage '{sid}': dependency '{dep.path}' does not exist",
                     hint="create it, or add the stage that produces it as an output")
+            unfetched = self._tracked.unfetched(dep.repo_path)
+            if unfetched is not None:
+                file, path = unfetched
+                raise PipelineError(
+                    f"stage '{sid}': dependency '{dep.path}': {file} records data for "
+                    f"'{path}' that is not in the cache (a teammate's new data?); running "
+                    "now would record results of what is on disk instead",
+                    hint="'git archives pull' brings the recorded data; or record yours "
+                         f"first with 'dvc add {shell_arg(path)}'")
 
     def _current_deps(self, sid: str, stage: Stage) -> list[dict[str, Any]]:
         deps = []

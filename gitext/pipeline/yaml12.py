@@ -224,7 +224,18 @@ def _error(file: str, exc: yaml.YAMLError) -> PipelineError:
         return PipelineError(
             f"{where}: {problem}", hint=f"fix the YAML syntax in {file} at that line"
         )
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return PipelineError(f"{file}: character #x{char:04x} at offset {exc.position}: "
+                             f"{exc.reason}", hint=f"fix the YAML in {file}")
     return PipelineError(f"{file}: {exc}", hint=f"fix the YAML in {file}")
+
+
+def _loader(text: str, file: str) -> Loader12:
+    try:  # the reader refuses control characters as it is made
+        return Loader12(text)
+    except yaml.YAMLError as exc:
+        raise _error(file, exc) from None
 
 
 def load_yaml_with_marks(text: str, *, file: str) -> tuple[Any, Marks]:
@@ -232,7 +243,7 @@ def load_yaml_with_marks(text: str, *, file: str) -> tuple[Any, Marks]:
 
     An empty document is ``None``. Raises :class:`PipelineError` with ``file:line:column``.
     """
-    loader = Loader12(text)
+    loader = _loader(text, file)
     marks = Marks(file)
     try:
         node = loader.get_single_node()
@@ -251,7 +262,7 @@ def load_yaml_with_marks(text: str, *, file: str) -> tuple[Any, Marks]:
 
 def load_yaml(text: str, *, file: str) -> Any:
     """Parse one YAML 1.2 document as DVC does (``None`` when empty)."""
-    loader = Loader12(text)
+    loader = _loader(text, file)
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:

@@ -31,6 +31,7 @@ from gitext.sync.references import (
     LOCK_NAME,
     YAML_NAME,
     References,
+    add_dvcfile,
     add_lock,
     blobs_at,
     blobs_rev_list,
@@ -159,6 +160,7 @@ def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False,
                 blobs.setdefault(fields[1].decode(), p.decode("utf-8", "surrogateescape"))
         locks.update(_tracked_locks(data))
     _add_disk_locks(repo, refs, locks, keep)
+    _add_disk_dvcfiles(repo, refs, keep)
     stashes = stash_commits(repo)
     extra = [f"{s}^{n}" for s in stashes for n in (2, 3) if rev_exists(repo, f"{s}^{n}")]
     for rev in [*stashes, *extra, *commits]:
@@ -205,6 +207,28 @@ def _add_disk_locks(repo: Repo, refs: References, tracked: set[str], keep: PathF
                 uncached.add_yaml(lock_dir, (lock.parent / YAML_NAME).read_bytes())
             with contextlib.suppress(OSError):
                 add_lock(refs, lock.read_bytes(), lock_dir, keep, uncached)
+
+
+def _add_disk_dvcfiles(repo: Repo, refs: References, keep: PathFilter) -> None:
+    """The ``.dvc`` files on disk in every worktree, tracked or not: ``dvc add`` writes one
+    that nobody has staged yet, and its data is in the cache."""
+    from gitext.git.repo import run_git
+    from gitext.pipeline.dvcfiles import is_dvcfile
+
+    for wt, _head in _worktrees(repo):
+        if not wt.is_dir():
+            continue
+        proc = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                        ":(glob)**/*.dvc"], cwd=wt, check=False)
+        for raw in proc.stdout.split(b"\0"):
+            rel = raw.decode("utf-8", "surrogateescape")
+            if not raw or not is_dvcfile(rel):
+                continue
+            try:
+                data = (wt / rel).read_bytes()
+            except OSError:
+                continue  # deleted in the work tree: the index and HEAD still count
+            add_dvcfile(refs, data, rel, keep)
 
 
 def _admin_dirs(repo: Repo) -> list[Path]:
@@ -275,7 +299,8 @@ def _keep_keys(repo: Repo, store: LocalStore, refs: References, *,
     if refs.unexpanded:
         first = sorted(refs.unexpanded)[0]
         raise ArchivesError(
-            f"gc refused: directory manifest {first.digest}.dir (named in dvc.lock) is not in "
+            f"gc refused: directory manifest {first.digest}.dir (named in dvc.lock or a .dvc "
+            "file) is not in "
             f"the local cache{' nor on the remote' if remote else ''}, so the files it lists "
             "cannot be told apart from garbage",
             hint="run 'git archives fetch --all-commits' first",
@@ -309,16 +334,16 @@ class GcRefusedError(ArchivesError):
 
 
 def check_gc_allowed(repo: Repo) -> None:
-    """Refuse gc in a DVC project: ``.dvc`` files and DVC remotes name objects we do not
-    read yet, so anything deleted could be DVC's only copy."""
+    """Refuse gc where DVC remotes are configured: we do not read them yet, so what a
+    ``gc --remote`` deleted could be DVC's only copy. (``.dvc`` files are read: their
+    outputs are in the keep-set.)"""
     from gitext.pipeline.dvcproject import dvc_gc_blockers
 
     reasons = dvc_gc_blockers(repo)
     if reasons:
         raise GcRefusedError(
             "gc refused: this is a DVC project (" + "; ".join(reasons) + "), and git-archives "
-            "does not read .dvc files or DVC remotes yet, so it cannot tell DVC's data from "
-            "garbage",
+            "does not read DVC remotes yet, so it cannot tell DVC's data from garbage",
             hint="use 'dvc gc' (e.g. 'dvc gc --workspace') to clean DVC's cache and remotes; "
                  "nothing was deleted")
 

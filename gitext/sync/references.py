@@ -1,10 +1,11 @@
 """Which objects some revisions need.
 
-:func:`referenced_objects` / :func:`find_references` scan pointer blobs (and ``dvc.lock``
-outputs, with their ``.dir`` manifests expanded) reachable from revisions, cheaply: one
-``ls-tree``/``rev-list``, one ``cat-file --batch-check``, one ``cat-file --batch`` of the
-small blobs only. The helpers that list blobs at a revision or along a rev-list, and the
-stash commits, are shared with :mod:`gitext.sync.prepush` and :mod:`gitext.sync.gc`.
+:func:`referenced_objects` / :func:`find_references` scan pointer blobs (and the outputs of
+``dvc.lock`` and ``.dvc`` files, with their ``.dir`` manifests expanded) reachable from
+revisions, cheaply: one ``ls-tree``/``rev-list``, one ``cat-file --batch-check``, one
+``cat-file --batch`` of the small blobs only. The helpers that list blobs at a revision or along a
+rev-list, and the stash commits, are shared with :mod:`gitext.sync.prepush` and
+:mod:`gitext.sync.gc`.
 
 Lower layer: never prints.
 """
@@ -18,6 +19,7 @@ from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError
 from gitext.git.repo import Repo
+from gitext.pipeline.dvcfiles import is_dvcfile
 from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
 from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
@@ -38,6 +40,8 @@ class References:
     manifest_paths: dict[ObjectId, str] = field(default_factory=dict)
     unexpanded: set[ObjectId] = field(default_factory=set)
     sizes: dict[ObjectId, int] = field(default_factory=dict)  # as pointers and locks say
+    # .dvc files that could not be read (the error, naming file and line), when not strict
+    unreadable: list[str] = field(default_factory=list)
 
     def all(self) -> set[ObjectId]:
         return self.objects | self.manifests
@@ -48,6 +52,7 @@ class References:
         self.manifest_paths.update(other.manifest_paths)
         self.unexpanded |= other.unexpanded
         self.sizes.update(other.sizes)
+        self.unreadable += [u for u in other.unreadable if u not in self.unreadable]
 
 
 def lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
@@ -85,20 +90,46 @@ def _lock_dir(path: str) -> str | None:
 def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
              uncached: UncachedOutputs | None = None) -> None:
     for path, md5, size in lock_outs(data, lock_dir, uncached):
-        is_dir = md5.endswith(".dir")
-        digest = md5[:-4] if is_dir else md5
-        try:
-            oid = ObjectId("md5", digest)
-        except ArchivesError:
-            continue  # not an id we can address; the pipeline commands report it
-        if is_dir:
-            if keep.may_contain(path):
-                refs.manifests.add(oid)
-                refs.manifest_paths[oid] = path
-        elif keep(path):
-            refs.objects.add(oid)
-            if size is not None:
-                refs.sizes[oid] = size
+        add_output(refs, path, md5, size, keep)
+
+
+def add_output(refs: References, path: str, md5: str, size: int | None,
+               keep: PathFilter) -> None:
+    """One cached output (of a lock or a ``.dvc`` file): its object, or its manifest."""
+    is_dir = md5.endswith(".dir")
+    try:
+        oid = ObjectId("md5", md5[:-4] if is_dir else md5)
+    except ArchivesError:
+        return  # not an id we can address; the pipeline commands report it
+    if is_dir:
+        if keep.may_contain(path):
+            refs.manifests.add(oid)
+            refs.manifest_paths[oid] = path
+    elif keep(path):
+        refs.objects.add(oid)
+        if size is not None:
+            refs.sizes[oid] = size
+
+
+def add_dvcfile(refs: References, data: bytes, path: str, keep: PathFilter, *,
+                strict: bool = True) -> None:
+    """The outputs of one ``.dvc`` file (``path``: where it is in the repository). A file
+    DVC could not read either is an error naming it (skipping it could leave its data
+    behind on a pull, or delete it in a gc); unless not ``strict``: then it is noted in
+    ``refs.unreadable`` and skipped."""
+    from gitext.pipeline.dvcfiles import parse_dvcfile
+
+    try:
+        parsed = parse_dvcfile(data, file=path)
+    except ArchivesError as exc:
+        if strict:
+            raise
+        if exc.message not in refs.unreadable:
+            refs.unreadable.append(exc.message)
+        return
+    for out in parsed.outs:
+        if out.addressable and out.md5 is not None:
+            add_output(refs, out.path, out.md5, out.size, keep)
 
 
 def _yaml_dir(path: str) -> str | None:
@@ -134,10 +165,11 @@ def _read_yamls(repo: Repo, dirs: Iterable[str], revs: Sequence[str],
 
 def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
                   sizes: dict[str, int] | None = None, *,
-                  yaml_revs: Sequence[str] = ()) -> References:
-    """Pointer ids and lock outputs among ``blobs`` (sha -> a path it appears at). A lock's
-    ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among ``blobs``, else
-    from that folder's ``dvc.yaml`` at ``yaml_revs``."""
+                  yaml_revs: Sequence[str] = (), strict: bool = True) -> References:
+    """Pointer ids and lock and ``.dvc`` outputs among ``blobs`` (sha -> a path it appears
+    at). A lock's ``cache: false`` outputs are read from the ``dvc.yaml`` beside it among
+    ``blobs``, else from that folder's ``dvc.yaml`` at ``yaml_revs``. ``strict``: an
+    unreadable ``.dvc`` file raises (else: ``unreadable``)."""
     refs = References()
     if not blobs:
         return refs
@@ -150,7 +182,8 @@ def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
     for sha, path in blobs.items():
         size = sizes.get(sha, -1)
         is_lock = _lock_dir(path) is not None and size > 0
-        if is_lock or sha in yamls or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)):
+        if is_lock or sha in yamls or (0 < size < ptr.MAX_POINTER_SIZE and keep(path)) \
+                or (size > 0 and is_dvcfile(path)):
             wanted.append(sha)
     uncached = UncachedOutputs()
     locks: list[tuple[bytes, str]] = []
@@ -161,6 +194,8 @@ def resolve_blobs(repo: Repo, blobs: dict[str, str], keep: PathFilter,
             locks.append((data, lock_dir))
         elif sha in yamls:
             uncached.add_yaml(yamls[sha], data)
+        elif is_dvcfile(path):
+            add_dvcfile(refs, data, path, keep, strict=strict)
         else:
             p = ptr.try_parse(data)
             if p is not None:
@@ -215,7 +250,9 @@ def expand_manifests(store: LocalStore, refs: References, keep: PathFilter) -> N
 def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool = False,
                     include: Sequence[str] = (), exclude: Sequence[str] = (),
                     store: LocalStore | None = None) -> References:
-    """What ``revs`` (default HEAD; or every commit) need, manifests expanded from the cache."""
+    """What ``revs`` (default HEAD; or every commit) need, manifests expanded from the cache.
+    An unreadable ``.dvc`` file at ``revs`` raises; in the whole history it is noted in
+    ``unreadable`` (a broken file committed once must not stop every later transfer)."""
     keep = PathFilter(include, exclude)
     refs = References()
     if all_commits:
@@ -224,7 +261,8 @@ def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool
                                      if rev_exists(repo, f"{s}^{n}")]]
         if rev_exists(repo, "HEAD") or len(args) > 1 or has_refs(repo):
             refs.update(resolve_blobs(repo, blobs_rev_list(repo, args), keep,
-                                      yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else []))
+                                      yaml_revs=["HEAD"] if rev_exists(repo, "HEAD") else [],
+                                      strict=False))
     else:
         for rev in revs or ["HEAD"]:
             sha = repo.resolve_rev(rev)

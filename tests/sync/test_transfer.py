@@ -200,7 +200,7 @@ def test_a_clone_pulls_pipeline_outputs_instead_of_rerunning_them(tmp_path: Path
     git(tmp_path, "clone", "-q", os.fspath(repo), os.fspath(clone))
     archives(clone, "install")
     out = archives(clone, "pull").stdout.decode()
-    assert "pipeline output(s) restored" in out
+    assert "output(s) of dvc.lock and .dvc files restored" in out
     assert (clone / "model.pkl").read_bytes() == model
     for i, p in enumerate(parts):
         assert (clone / "parts" / f"p{i}.txt").read_bytes() == p
