@@ -245,7 +245,7 @@ def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
     store = open_store(repo)
     rows: list[dict[str, Any]] = []
     for tp in index_pointers(repo, paths):
-        in_cache = tp.pointer.size == 0 or store.has(tp.pointer.oid)
+        in_cache = tp.pointer.size == 0 or _local(repo, store, tp.pointer.oid)
         in_tree = not worktree_is_pointer(repo.root / tp.path, tp.pointer) \
             and (repo.root / tp.path).exists()
         rows.append({"path": tp.path, "oid": str(tp.pointer.oid), "size": tp.pointer.size,
@@ -289,6 +289,13 @@ def _dvc_ls_rows(repo: Any, paths: list[str]) -> list[dict[str, Any]]:
                     "size": dvc_out.size or 0, "cached": said != NOT_IN_CACHE,
                     "checked_out": said is None, "dvc_file": file})
     return out
+
+
+def _local(repo: Any, store: Any, oid: Any) -> bool:
+    """In the cache, or in git-lfs's folder (taken over, verified, the moment it is read)."""
+    from gitext.store.lfsobjects import lfs_objects
+
+    return bool(store.has(oid) or lfs_objects(repo).has(oid))
 
 
 def _invalid_pointer_lines(invalid: list[Any]) -> list[str]:
@@ -341,7 +348,8 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     invalid = index_invalid_pointers(repo)
     left = [tp for tp in pointers if tp.pointer.size
             and worktree_is_pointer(repo.root / tp.path, tp.pointer)]
-    missing = [tp for tp in pointers if tp.pointer.size and not store.has(tp.pointer.oid)]
+    missing = [tp for tp in pointers if tp.pointer.size
+               and not _local(repo, store, tp.pointer.oid)]
     result: dict[str, Any] = {
         "pointers": len(pointers),
         "left_as_pointers": [tp.path for tp in left],
@@ -434,7 +442,7 @@ def cmd_fsck(*, dry_run: bool) -> int:
     from gitext.sync.pointers import index_pointers
 
     missing = [tp for tp in index_pointers(repo) if tp.pointer.size
-               and not store.has(tp.pointer.oid)]
+               and not _local(repo, store, tp.pointer.oid)]
     for tp in missing:
         print(f"missing: {display(tp.path)} ({tp.pointer.oid})")
     invalid = index_invalid_pointers(repo)

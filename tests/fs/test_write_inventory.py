@@ -19,12 +19,15 @@ INVENTORY = {
     "store/dvccache.py": "md5 objects of archives/files/md5 moved into DVC's cache (checked "
                          "to be the user's or inside the clone, outside .git)",
     "store/unstored.py": "the unstored-objects note in <git common dir>/archives",
+    "store/lfsobjects.py": "git-lfs objects taken over into the cache (via its tmp/); "
+                           "git-lfs's own folder is only read",
     "remotes/local.py": "a directory remote the user configured",
     "remotes/s3.py": "temp files of a download into the cache",
     "sync/transfer.py": "fetched objects into the cache (via its tmp/)",
     "sync/runcache.py": "fetched entries into the run-cache in the git dir",
     "sync/fill.py": "index.lock/index in the git dir (files go through WorkTree)",
     "sync/gc.py": "deletes unreferenced objects from the cache",
+    "sync/migrate_lfs.py": "the rewritten .gitattributes files (through WorkTree)",
     "store/state.py": "state.db in the git dir",
     "git/install.py": "hook shims, .git/info/attributes, the install manifest",
     "git/indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from tests.helpers import archives, git
@@ -313,3 +314,16 @@ def test_single_file_clean_and_smudge_match_the_filter_process(tmp_path: Path,
     missing = pointer_text(os.urandom(100))
     proc = archives(clone, "filter-smudge", "--", "m.bin", input_bytes=missing)
     assert proc.stdout == missing and b"m.bin" in proc.stderr
+
+
+def test_status_counts_git_lfs_objects_as_present(tmp_path: Path, isolated_home: Path) -> None:
+    _origin, clone = _clone(tmp_path, isolated_home)
+    archives(clone, "install")
+    status = archives(clone, "status").stdout.decode()
+    assert "missing" not in status and "Large files: all 1 present." in status
+    assert "cached" in archives(clone, "ls-files").stdout.decode()
+    shutil.rmtree(clone / ".git" / "lfs" / "objects")
+    archive = clone / ".git" / "archives" / "files"
+    if archive.exists():
+        shutil.rmtree(archive)
+    assert "Objects missing from the local cache (1)" in archives(clone, "status").stdout.decode()
