@@ -241,8 +241,11 @@ def _outputs(repo: Repo) -> None:
     for path, why in report.conflicts:
         log.line(f"git-archives: kept {display(path)} ({why}); 'git archives checkout --force' "
              "replaces it")
-    for item in report.missing:
+    for item in report.missing[:5]:
         log.line(f"git-archives: {display(item)} is not in the cache; run 'git archives pull'")
+    if len(report.missing) > 5:
+        log.line(f"git-archives: ... and {len(report.missing) - 5} more output(s) not in the "
+                 "cache")
     for path, why in report.refused:
         log.line(f"git-archives: refused to restore {display(path)}: {why}")
     for path, why in report.skipped:

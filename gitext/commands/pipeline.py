@@ -63,7 +63,8 @@ def _add_repro(sub: Any) -> None:
 
 def _add_checkout(sub: Any) -> None:
     """``checkout``."""
-    p = sub.add_parser("checkout", help="put pipeline outputs back as dvc.lock records them")
+    p = sub.add_parser("checkout", help="put pipeline outputs and .dvc-tracked data back as "
+                                           "dvc.lock and .dvc files record them")
     p.add_argument("-f", "--force", action="store_true",
                    help="also overwrite outputs changed here and saved nowhere")
     p.add_argument("--json", action="store_true")
