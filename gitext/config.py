@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from gitext.dvcconfig import load as load_dvc
-from gitext.dvcconfig import remote_options
 from gitext.errors import ConfigError
 from gitext.git.repo import config_list
 
@@ -128,6 +126,10 @@ class Config:
         root, self._dvc_root = self._dvc_root, None
         if not (root / ".dvc").is_dir():  # looked at now: a checkout may have just made it
             return
+        # Imported here: hooks that read no remote key never pay for it.
+        from gitext.dvcconfig import load as load_dvc
+        from gitext.dvcconfig import remote_options
+
         dvc = load_dvc(root)
         ignored = list(self.ignored)
         for name, options in dvc.remotes.items():
