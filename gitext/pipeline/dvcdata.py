@@ -23,6 +23,7 @@ from gitext.pipeline.dvcfiles import DvcFile, DvcOut, is_dvcfile, parse_dvcfile
 from gitext.pipeline.dvchash.md5 import MD5
 from gitext.pipeline.dvchash.tree import Hasher
 from gitext.store import manifests
+from gitext.store.dvccache import store_for
 from gitext.store.objects import LocalStore
 
 NOT_IN_CACHE = "not in cache"
@@ -108,7 +109,7 @@ def survey(root: Path, archives_dir: Path,
         return rows, errors
     state = StateCache(archives_dir / "state.db")
     try:
-        store = LocalStore(archives_dir, state=state)
+        store = store_for(root, archives_dir, state=state)
         hasher = Hasher(state, root)
         for dvc_file in files:
             for out in dvc_file.outs:

@@ -157,12 +157,12 @@ def _fetch(src: Repo, store: LocalStore, refs: References, *, remote: str | None
 
 def _manifest_files(store: LocalStore, refs: References, path: str) -> list[_File]:
     """The files of the fetched directory outputs that lie at or under ``path``."""
-    from gitext.store.manifests import parse_manifest
+    from gitext.store.manifests import manifest_key, parse_manifest
 
     files: list[_File] = []
     for m in sorted(refs.manifests):
         base = refs.manifest_paths.get(m, "")
-        data = (store.root / (m.key + ".dir")).read_bytes()  # small; verified by the fetch
+        data = store.key_path(manifest_key(m)).read_bytes()  # small; verified by the fetch
         entries = parse_manifest(data, where=f"manifest {m.digest}.dir")
         for e in entries:
             full = f"{base}/{e.relpath}"

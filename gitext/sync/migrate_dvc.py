@@ -23,6 +23,7 @@ from gitext.codec.shellquote import shell_arg
 from gitext.errors import ArchivesError, UsageError
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcfiles import DvcFile, DvcOut, is_dvcfile, parse_dvcfile
+from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def plan_migration(repo: Repo, paths: list[str]) -> MigrationPlan:
         raise UsageError("migrate: git tracks no .dvc file here", hint=None)
     state = StateCache(repo.archives_dir / "state.db")
     try:
-        store = LocalStore(repo.archives_dir, state=state)
+        store = open_store(repo, state=state)
         hasher = Hasher(state, root)
         outputs = [MigratedOutput(parsed[f], out, _output_files(root, parsed[f], out, store,
                                                                 hasher))
@@ -184,7 +185,7 @@ def _edit_work_tree(repo: Repo, plan: MigrationPlan) -> list[str]:
 def _verify_pointers(repo: Repo, plan: MigrationPlan) -> None:
     """Every staged file is a pointer whose object is in the cache (else the rules did not
     apply: a committed attribute overriding ours, say)."""
-    store = LocalStore(repo.archives_dir)
+    store = open_store(repo)
     staged = {e.path: e.blob for e in repo.ls_files(*(f":(literal){p}" for p in plan.files))}
     blobs = dict(repo.cat_blobs(list(dict.fromkeys(staged.values()))))
     for path in plan.files:
