@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gitext.commands.pipeline_report",
     "gitext.commands.remotes",
     "gitext.commands.transfer",
+    "gitext.commands.get",
     "gitext.commands.demo",
     "gitext.commands.help",
 )
@@ -37,7 +38,8 @@ VERB_MODULES = {
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),
     **dict.fromkeys(("dag", "metrics", "params"), "gitext.commands.pipeline_report"),
     "remote": "gitext.commands.remotes",
-    **dict.fromkeys(("fetch", "gc", "get", "pull", "push"), "gitext.commands.transfer"),
+    **dict.fromkeys(("fetch", "gc", "pull", "push"), "gitext.commands.transfer"),
+    "get": "gitext.commands.get",
     "demo": "gitext.commands.demo",
     "help": "gitext.commands.help",
 }
