@@ -1,8 +1,6 @@
 """Data ``.dvc`` files track, seen by status, ls-files, pull/fetch/push, checkout, gc and the
-hooks, judged by real DVC 3 on one repository and one directory remote.
-
-Until DVC's cache is our md5 store (another change), each clone points DVC's ``cache.dir``
-at ``.git/archives`` (DVC 3's layout, ``files/md5/..``) so that both tools see one cache."""
+hooks, judged by real DVC 3 on one repository and one directory remote. Both tools use
+DVC's own cache (``.dvc/cache``) with no configuration step."""
 
 from __future__ import annotations
 
@@ -35,10 +33,6 @@ def dvc(exe: Path, cwd: Path, *args: str, check: bool = True) -> str:
     return proc.stdout + proc.stderr
 
 
-def _share_cache(exe: Path, clone: Path) -> None:
-    dvc(exe, clone, "config", "--local", "cache.dir", str(clone / ".git" / "archives"))
-
-
 def _project(tmp_path: Path, exe: Path) -> tuple[Path, Path, Path]:
     """Alice's clone of a bare origin: DVC initialised, git-archives installed, one
     directory remote known to both tools (DVC's in .dvc/config, ours in .archives/config)."""
@@ -50,7 +44,6 @@ def _project(tmp_path: Path, exe: Path) -> tuple[Path, Path, Path]:
     remote.mkdir()
     dvc(exe, alice, "init", "-q")
     dvc(exe, alice, "remote", "add", "-d", "store", str(remote))
-    _share_cache(exe, alice)
     archives(alice, "install")
     archives(alice, "remote", "add", "--force", "-d", "storage", str(remote))
     trust_globally(alice, "storage", "url", str(remote))
@@ -63,7 +56,6 @@ def _project(tmp_path: Path, exe: Path) -> tuple[Path, Path, Path]:
 def _clone(exe: Path, origin: Path, path: Path) -> Path:
     git(path.parent, "clone", "-q", str(origin), str(path))
     archives(path, "install")
-    _share_cache(exe, path)
     return path
 
 
@@ -264,7 +256,7 @@ def test_a_dvc_file_cannot_make_us_write_outside_the_clone(tmp_path: Path) -> No
     import hashlib
 
     md5 = hashlib.md5(data).hexdigest()
-    obj = repo / ".git" / "archives" / "files" / "md5" / md5[:2] / md5[2:]
+    obj = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
     obj.parent.mkdir(parents=True)
     obj.write_bytes(data)
     (repo / "evil.dvc").write_text(f"outs:\n- md5: {md5}\n  hash: md5\n  path: link/x\n")
@@ -289,7 +281,7 @@ def test_gc_keeps_data_of_a_dvc_file_nobody_staged(tmp_path: Path, dvc_exe: Path
     (alice / "stray.txt").write_text("garbage\n")
     dvc(dvc_exe, alice, "add", "-q", "stray.txt")
     (alice / "stray.txt.dvc").unlink()  # its object is now garbage
-    store = alice / ".git" / "archives" / "files" / "md5"
+    store = alice / ".dvc" / "cache" / "files" / "md5"
     before = {p.name for p in store.rglob("*") if p.is_file()}
     assert len(before) == 3
     proc = archives(alice, "gc", "-w", "--expire", "now", check=False)

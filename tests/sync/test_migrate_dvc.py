@@ -38,7 +38,6 @@ def _project(tmp_path: Path, exe: Path) -> Path:
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     _dvc(exe, repo, "init", "-q")
-    _dvc(exe, repo, "config", "--local", "cache.dir", str(repo / ".git" / "archives"))
     archives(repo, "install")
     for rel, data in FILES.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +52,7 @@ def _project(tmp_path: Path, exe: Path) -> Path:
 
 
 def _md5_objects(repo: Path) -> set[str]:
-    base = repo / ".git" / "archives" / "files" / "md5"
+    base = repo / ".dvc" / "cache" / "files" / "md5"
     return {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
 
 
