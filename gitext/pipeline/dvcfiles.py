@@ -73,7 +73,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dict": (lambda v: isinstance(v, dict), "a mapping"),
 }
 _REPO_KEYS = {"url", "rev", "rev_lock", "config", "remote"}
-_HINT = "fix it as 'dvc add' writes it (docs/coming-from-dvc-files.md), or restore it: " \
+_HINT = "fix it as 'dvc add' writes it (docs/coming-from-dvc.md), or restore it: " \
         "git checkout -- {file}"
 
 
