@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from gitext import log
 from gitext.codec.shellquote import display, shell_arg, shell_args, track_patterns
@@ -186,7 +185,10 @@ def reference_transaction(repo: Repo, args: list[str]) -> int:
 
 
 def _refresh_notebooks(repo: Repo) -> None:
-    from gitext.notebooks.refresh import refresh
+    from gitext.notebooks.refresh import nothing_to_refresh, refresh
+
+    if nothing_to_refresh(repo):
+        return
 
     report = refresh(repo)
     if report.refreshed:
@@ -281,8 +283,7 @@ def run_hook(name: str, args: list[str]) -> int:
     if os.environ.get("GIT_ARCHIVES_SKIP_HOOKS"):
         return 0
     try:
-        repo = Repo.discover(Path.cwd())
-        return func(repo, args)
+        return func(Repo.for_hook(), args)
     except ArchivesError as exc:
         log.line(f"git-archives: {name}: {exc.message}")
         if exc.hint:

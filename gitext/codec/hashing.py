@@ -19,6 +19,13 @@ CHUNK = 1 << 20  # 1 MiB: large enough for throughput, small enough for flat mem
 
 _HEX_LEN = {"sha256": 64, "md5": 32}
 _HEX_RE = {algo: re.compile(rf"[0-9a-f]{{{n}}}") for algo, n in _HEX_LEN.items()}
+_DVC_ID_RE = re.compile(r"[0-9a-f]{32}(\.dir)?")
+
+
+def is_dvc_md5_id(value: object) -> bool:
+    """Whether ``value`` is an md5 id as DVC writes one in ``dvc.lock``, ``.dvc`` files and
+    run-cache entries: 32 lowercase hex digits, ``.dir`` added for a directory."""
+    return isinstance(value, str) and _DVC_ID_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, order=True)

@@ -48,7 +48,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """``os.write`` until every byte is out (a write to a pipe or a full disk may be short)."""
     view = memoryview(data)
     while view:

@@ -10,7 +10,6 @@ caller's job (:class:`gitext.sync.fill.InPlaceFill`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 
@@ -22,6 +21,8 @@ class IndexFormatError(Exception):
 
 
 def _checksum(data: bytes | bytearray, hash_len: int) -> bytes:
+    import hashlib  # (a hook that only asks lists_no_path_ending never hashes)
+
     h = hashlib.sha1() if hash_len == 20 else hashlib.sha256()  # noqa: S324 - git's
     h.update(memoryview(data)[:-hash_len])
     return h.digest()
@@ -38,6 +39,17 @@ def _check_header(data: bytes, hash_len: int) -> tuple[int, int]:
     if trailer.strip(b"\0") and _checksum(data, hash_len) != trailer:
         raise IndexFormatError("index checksum mismatch")
     return version, count
+
+
+def lists_no_path_ending(data: bytes, suffix: bytes) -> bool:
+    """Whether the index bytes ``data`` certainly list no path ending with ``suffix``.
+
+    Versions 2 and 3 store every path whole, followed by NUL padding, so one byte search
+    answers. A match, a version-4 index (paths compressed against the previous one) or a
+    split index (``link``: most entries live in another file) answers False: "maybe"."""
+    if data[:4] != b"DIRC" or data[4:8] not in (b"\0\0\0\x02", b"\0\0\0\x03"):
+        return False
+    return b"link" not in data and suffix + b"\0" not in data
 
 
 def _v4_path(data: bytes, pos: int, prev: bytes) -> tuple[bytes, int]:

@@ -7,13 +7,15 @@ hooks' no-op path never pays for it.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitext.errors import ArchivesError, NotARepositoryError
+
+if TYPE_CHECKING:
+    import subprocess
 
 
 class GitError(ArchivesError):
@@ -29,6 +31,8 @@ def run_git(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git ARGS`` and return the completed process; raise :class:`GitError` on failure."""
+    import subprocess  # not at the top: a hook with nothing to do runs no git at all
+
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
@@ -76,6 +80,20 @@ def color_wanted(slot: str) -> bool:
     return proc.returncode == 0 and proc.stdout.strip() == b"true"
 
 
+def _gitdir_file_target(dotgit: str) -> str | None:
+    """The folder a ``.git`` file (``gitdir: PATH``) points to, absolute; None if
+    ``dotgit`` is not such a file."""
+    try:
+        with open(dotgit, encoding="utf-8") as f:
+            first = f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not first.startswith("gitdir: "):
+        return None
+    target = first[len("gitdir: "):]
+    return os.path.normpath(os.path.join(os.path.dirname(dotgit), target))
+
+
 class LsFilesEntry(NamedTuple):
     mode: str
     blob: str
@@ -115,6 +133,29 @@ class Repo:
             git_dir, common = proc.stdout.decode().splitlines()[:2]
             return cls(None, Path(git_dir), Path(common))
         top, git_dir, common = proc.stdout.decode("utf-8", "surrogateescape").splitlines()[:3]
+        return cls(Path(top), Path(git_dir), Path(common))
+
+    @classmethod
+    def for_hook(cls) -> Repo:
+        """The repository of a hook that git runs. git starts a hook in the top folder of
+        the work tree, so its ``.git`` (a folder, or a ``gitdir:`` file in a linked work
+        tree) names the repository without running git. Anything else — ``GIT_DIR`` or
+        ``GIT_WORK_TREE`` set, no ``.git`` here, a ``.git`` of another shape — asks git."""
+        if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR")):
+            return cls.discover()
+        top = os.getcwd()
+        dotgit = os.path.join(top, ".git")
+        git_dir = dotgit if os.path.isdir(dotgit) else _gitdir_file_target(dotgit)
+        if git_dir is None or not os.path.isfile(os.path.join(git_dir, "HEAD")):
+            return cls.discover()
+        common = git_dir
+        try:
+            with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+                common = os.path.normpath(os.path.join(git_dir, f.read().strip()))
+        except FileNotFoundError:
+            pass
+        except (OSError, UnicodeDecodeError):
+            return cls.discover()
         return cls(Path(top), Path(git_dir), Path(common))
 
     @property
@@ -254,6 +295,7 @@ def ssh_git_lfs_authenticate(user_host: str, port: str | None, path: str, operat
     git's own ssh command (``GIT_SSH_COMMAND``, ``core.sshCommand``, ``GIT_SSH``, else
     ``ssh``). Returns its stdout (JSON); raise :class:`GitError` with its last stderr line."""
     import shlex
+    import subprocess
 
     command = os.environ.get("GIT_SSH_COMMAND") or config_get("core.sshCommand", cwd=cwd)
     argv = shlex.split(command) if command else [os.environ.get("GIT_SSH") or "ssh"]

@@ -22,7 +22,6 @@ merge step of ``git pull``), and ``git archives watch`` after a notebook is save
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -57,10 +56,44 @@ class _Candidate(NamedTuple):
 
 
 def _blob_id(data: bytes, width: int) -> str:
+    import hashlib  # only when a notebook is stat-dirty: OpenSSL's start-up is not free
+
     algo = hashlib.sha1 if width == 40 else hashlib.sha256
     h = algo(b"blob %d\0" % len(data))
     h.update(data)
     return h.hexdigest()
+
+
+def nothing_to_refresh(repo: Repo) -> bool:
+    """Without running git: True when no index entry can be a notebook the notebook filter
+    strips, so :func:`refresh` would find nothing (what a hook with nothing to do asks).
+    That is: the index lists no ``*.ipynb`` and no nested ``.gitattributes``, and the
+    top-level attributes give ``archives-nb`` to ``*.ipynb`` patterns only. (A global
+    ``core.attributesFile`` giving it to other names is not read here.)"""
+    if "GIT_INDEX_FILE" in os.environ:
+        return False
+    from gitext.git.index import lists_no_path_ending
+
+    try:
+        with open(repo.git_dir / "index", "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return True  # nothing staged or committed yet
+    except OSError:
+        return False
+    if not (lists_no_path_ending(data, b".ipynb")
+            and lists_no_path_ending(data, b"/.gitattributes")):
+        return False
+    for attrs in (repo.root / ".gitattributes", repo.common_dir / "info" / "attributes"):
+        try:
+            text = attrs.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            fields = line.split()
+            if "archives-nb" in line and fields and not fields[0].endswith(".ipynb"):
+                return False
+    return True
 
 
 def _stat_dirty(repo: Repo, paths: Sequence[str]) -> list[_Candidate]:

@@ -31,13 +31,13 @@ normalised to LF for text files (``LockedFile.legacy``). See ``docs/lock-file.md
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitext.codec.hashing import is_dvc_md5_id
 from gitext.errors import PipelineError
-from gitext.pipeline.model import _Record
+from gitext.pipeline.model import DEFAULT_PARAMS_FILE, _Record
 
 if TYPE_CHECKING:
     from gitext.pipeline.yaml12 import Marks, YamlPath
@@ -61,8 +61,6 @@ __all__ = [
 ]
 
 LOCK_SCHEMA = "2.0"
-DEFAULT_PARAMS_FILE = "params.yaml"
-_MD5 = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 # Keys of a file entry in the order DVC writes them; anything else follows, as read.
 _FILE_KEYS = ("path", "hash", "md5", "size", "nfiles", "isexec")
 _STAGE_KEYS = ("cmd", "deps", "params", "outs")
@@ -253,7 +251,7 @@ class _Reader:
         if hash_name is not None and not isinstance(hash_name, str):
             raise self.fail((*path, "hash"), "'hash' must be a string")
         md5 = data.get("md5")
-        if md5 is not None and (not isinstance(md5, str) or not _MD5.match(md5)):
+        if md5 is not None and (not is_dvc_md5_id(md5)):
             raise self.fail((*path, "md5"), f"invalid md5 {md5!r}")
         numbers: dict[str, int | None] = {}
         for key in ("size", "nfiles"):

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 OutKind = Literal["outs", "metrics", "plots"]
+# The params file a stage reads when its ``params`` names keys without a file (DVC's default).
+DEFAULT_PARAMS_FILE = "params.yaml"
 
 
 # Plain classes with dataclass behaviour (field-wise ``==``, a readable repr, frozen ones

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import PipelineError
+from gitext.fs.atomic import write_all
 from gitext.fs.worktree import WorkTree
 from gitext.pipeline.dvchash.dvcignore import FileRow
 from gitext.pipeline.dvchash.md5 import MD5
@@ -75,12 +76,7 @@ def _checkout_file(store: LocalStore, oid: ObjectId, wt: WorkTree, rel: str, *,
                 raise
 
     def fill(fd: int) -> None:
-        def write(chunk: bytes) -> None:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
-
-        store.stream_verified(oid, write)
+        store.stream_verified(oid, lambda chunk: write_all(fd, chunk))
 
     try:
         placed = wt.write(rel, fill)
@@ -126,8 +122,6 @@ def unprotect(wt: WorkTree, rel: str) -> None:
             def copy(fd: int, src: Path = f) -> None:
                 with src.open("rb") as handle:
                     while chunk := handle.read(1 << 20):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(fd, view):]
+                        write_all(fd, chunk)
 
             wt.write(data_rel, copy, mode=0o644 | (fst.st_mode & 0o111))

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from gitext.codec.hashing import is_dvc_md5_id
 from gitext.errors import ArchivesError, CorruptObjectError
 from gitext.fs.atomic import atomic_write
 from gitext.pipeline.model import Stage
@@ -22,7 +23,6 @@ from gitext.pipeline.runner import cmd_lines
 
 RUNS_DIR = "runs"  # under the archives dir, and on a remote
 _KEY_PATH_RE = re.compile(r"runs/([0-9a-f]{2})/([0-9a-f]{62})")
-_MD5_HEX_RE = re.compile(r"[0-9a-f]{32}")
 
 
 # -- keys and paths ------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def parse_entry(data: bytes, *, where: str) -> list[dict[str, Any]]:
         path, md5 = out.get("path"), out.get("md5")
         if not isinstance(path, str) or not path.strip():
             raise bad(f"output {i} has no path")
-        if not isinstance(md5, str) or not _MD5_HEX_RE.fullmatch(md5.removesuffix(".dir")):
+        if not is_dvc_md5_id(md5):
             raise bad(f"output '{path}' has no valid md5")
         if out.get("hash", "md5") != "md5":
             raise bad(f"output '{path}' is not hashed with md5")

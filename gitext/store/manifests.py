@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from gitext.codec.hashing import ObjectId
+from gitext.codec.hashing import ObjectId, is_dvc_md5_id
 from gitext.errors import CorruptObjectError, InvalidObjectIdError, PipelineError
 from gitext.store.objects import READ_ONLY, LocalStore
 
@@ -48,7 +48,7 @@ def is_manifest_id(md5: str) -> bool:
 
 def check_md5(value: str, *, where: str) -> str:
     """``value`` if it is a 32-hex md5 or ``<md5>.dir``; else a clear error."""
-    if isinstance(value, str) and (MD5_RE.fullmatch(value) or DIR_ID_RE.fullmatch(value)):
+    if is_dvc_md5_id(value):
         return value
     raise InvalidObjectIdError(
         f"{where}: '{value}' is not an md5 id",

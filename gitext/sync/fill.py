@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitext.codec.hashing import ObjectId, hash_file
+from gitext.fs.atomic import write_all
 from gitext.fs.worktree import WorkTree
 from gitext.git.index import IndexFormatError, index_entries, patch_stat, rewrite_checksum
 from gitext.git.indexlock import clear_owner, note_owner
@@ -256,9 +257,7 @@ class InPlaceFill:
     def _write_index(self) -> None:
         """Seal the patched index, write it into ``index.lock`` and rename it into place."""
         rewrite_checksum(self._data, self._hash_len)
-        view = memoryview(self._data)
-        while view:
-            view = view[os.write(self._lock_fd, view):]
+        write_all(self._lock_fd, self._data)
         os.close(self._lock_fd)
         self._lock_fd = -1
         os.replace(self._lock_path, self.repo.git_dir / "index")

@@ -70,20 +70,6 @@ def test_checkout_puts_outputs_back_and_keeps_user_changes(repo: Path) -> None:
     assert (repo / "out" / "mine.txt").exists()
 
 
-def test_status_on_a_small_project_starts_quickly(repo: Path) -> None:
-    project(repo)
-    archives(repo, "repro")
-    archives(repo, "status")
-    best = min(_timed(repo) for _ in range(3))
-    assert best < 1.0, best  # generous: the 150 ms target is measured by bench_w7
-
-
-def _timed(repo: Path) -> float:
-    start = time.perf_counter()
-    archives(repo, "status")
-    return time.perf_counter() - start
-
-
 def _age(repo: Path) -> None:
     """Date the work tree an hour back, so parse-cache entries made now are not racy."""
     import os

@@ -30,7 +30,7 @@ from gitext.store.manifests import (
     write_manifest,
 )
 from gitext.store.objects import LocalStore
-from gitext.store.state import RACY_WINDOW_NS, StateCache, is_racy
+from gitext.store.state import RACY_WINDOW_NS, StateCache, is_racy, stat_key
 
 
 class HashInfo(NamedTuple):
@@ -59,7 +59,7 @@ class _TreeRow(NamedTuple):
 
 
 def _tree_key(rel: str, st: os.stat_result) -> TreeKey:
-    return rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+    return (rel, *stat_key(st))
 
 
 # -- a directory's file table, one opaque state.db row (StateCache.get_blob/put_blob) --------

@@ -31,13 +31,12 @@ from gitext.pipeline.dvcyaml.templating import (
     resolve_data,
     to_str,
 )
-from gitext.pipeline.model import Dep, Out, OutKind, ParamDep, Pipeline, Stage
+from gitext.pipeline.model import DEFAULT_PARAMS_FILE, Dep, Out, OutKind, ParamDep, Pipeline, Stage
 from gitext.pipeline.yaml12 import Marks, YamlPath
 
 if TYPE_CHECKING:
     from gitext.pipeline.parsecache import Sources
 
-DEFAULT_PARAMS_FILE = "params.yaml"
 
 
 def _matrix_combos(axes: list[tuple[str, list[Any]]]) -> dict[str, dict[str, Any]]:

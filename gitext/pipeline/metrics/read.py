@@ -17,13 +17,12 @@ from gitext.errors import PipelineError
 from gitext.pipeline.metrics.parse import METRIC_SUFFIXES, parse_metrics, select_keys
 from gitext.pipeline.metrics.snapshot import WORKSPACE, Flat, Snapshot
 from gitext.pipeline.metrics.sources import (
-    DEFAULT_PARAMS_FILE,
     MetricSource,
     ParamsSource,
     metric_sources,
     params_sources,
 )
-from gitext.pipeline.model import Pipeline
+from gitext.pipeline.model import DEFAULT_PARAMS_FILE, Pipeline
 
 if TYPE_CHECKING:
     from gitext.git.repo import Repo

@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitext.pipeline.model import Pipeline
-
-DEFAULT_PARAMS_FILE = "params.yaml"
+from gitext.pipeline.model import DEFAULT_PARAMS_FILE, Pipeline
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def test_stop_event_ends_watch_promptly(repo: Path, paired: tuple[Path, Path]) -
     w.stop.set()
     w.thread.join(TIMEOUT)
     assert not w.thread.is_alive() and w.code == 0
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 5.0  # promptly: well before the observer's own timeout
 
 
 def test_ctrl_c_stops_the_command_cleanly(repo: Path, paired: tuple[Path, Path]) -> None:
@@ -170,7 +170,7 @@ def test_ctrl_c_stops_the_command_cleanly(repo: Path, paired: tuple[Path, Path])
         line = lines.get(timeout=TIMEOUT)
         assert line.startswith("notebook-updated: nbs/a.ipynb <-> nbs/a.py"), line
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(TIMEOUT) == 0
+        assert proc.wait(3 * TIMEOUT) == 0  # a loaded machine may take a while to stop
         reader.join(TIMEOUT)
         assert lines.get(timeout=TIMEOUT).strip() == "stopped"
     finally:
