@@ -295,6 +295,7 @@ def ssh_git_lfs_authenticate(user_host: str, port: str | None, path: str, operat
     git's own ssh command (``GIT_SSH_COMMAND``, ``core.sshCommand``, ``GIT_SSH``, else
     ``ssh``). Returns its stdout (JSON); raise :class:`GitError` with its last stderr line."""
     import shlex
+    import subprocess
 
     command = os.environ.get("GIT_SSH_COMMAND") or config_get("core.sshCommand", cwd=cwd)
     argv = shlex.split(command) if command else [os.environ.get("GIT_SSH") or "ssh"]

@@ -127,16 +127,22 @@ def default_remote_name(cfg: Config) -> str | None:
     return cfg.get("core.remote")
 
 
-def has_default_remote(cfg: Config, root: Path | None) -> bool:
-    """Whether a fetch has somewhere to go: a data remote, or the repository's LFS server."""
-    if cfg.get("core.remote") or cfg.section("remote"):
-        return True
+def lfs_is_default(cfg: Config, root: Path | None) -> bool:
+    """Whether the default remote is the repository's Git LFS server: no ``core.remote``,
+    and an LFS server configured or implied (:meth:`LfsSettings.uses_lfs`)."""
+    if cfg.get("core.remote"):
+        return False
     from gitext.remotes.lfsurl import LfsSettings
 
     try:
         return LfsSettings.load(root).uses_lfs()
     except ArchivesError:
         return False
+
+
+def has_default_remote(cfg: Config, root: Path | None) -> bool:
+    """Whether a fetch has somewhere to go: a data remote, or the repository's LFS server."""
+    return bool(cfg.get("core.remote") or cfg.section("remote")) or lfs_is_default(cfg, root)
 
 
 def open_lfs_remote(root: Path | None, *, git_remote: str | None = None,

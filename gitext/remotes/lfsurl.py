@@ -205,10 +205,11 @@ def find_endpoint(settings: LfsSettings, *, git_remote: str | None = None) -> En
         url, where, committed = found
         url = _check_url(url, where)
         if committed and (remote_url is None or _host(remote_url) != _host(url)):
+            confirm = "git config lfs.url " + shlex.quote(url)
             raise UntrustedRemoteError(
                 f"the LFS server {redact(url)} is named only by the committed {LFSCONFIG}, "
-                "on another host than the git remote; nothing was sent to it",
-                hint="if you trust it: git config lfs.url " + shlex.quote(url))
+                f"on another host than the git remote; nothing was sent to it (if you trust "
+                f"it: {confirm})", hint=f"to use it from now on: {confirm}")
         parts = urlsplit(url)
         return Endpoint(urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path,
                                     parts.query, "")), where, username=parts.username)

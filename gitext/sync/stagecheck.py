@@ -33,7 +33,8 @@ def _lfs_has(repo: Repo, oid: ObjectId) -> bool:
         (repo.common_dir / "lfs" / "objects" / d[:2] / d[2:4] / d).is_file()
 
 
-def _staged_pointers(repo: Repo, small: Sequence[tuple[str, str]]) -> list[tuple[str, ObjectId]]:
+def _staged_pointers(repo: Repo, small: Sequence[tuple[str, str]],
+                     sizes: dict[ObjectId, int]) -> list[tuple[str, ObjectId]]:
     from gitext.codec import pointer as ptr
 
     paths = dict(small)
@@ -42,6 +43,7 @@ def _staged_pointers(repo: Repo, small: Sequence[tuple[str, str]]) -> list[tuple
         p = ptr.try_parse(data)
         if p is not None:
             found.append((paths[blob], p.oid))
+            sizes[p.oid] = p.size  # (a Git LFS server is asked by oid and size)
     return found
 
 
@@ -59,7 +61,8 @@ def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> Miss
     """``small``: (blob, path) of staged blobs small enough to be pointers. Report the
     pointers whose object is in neither the local cache nor the default data remote."""
     report = MissingReport()
-    pointers = _staged_pointers(repo, small) if small else []
+    sizes: dict[ObjectId, int] = {}
+    pointers = _staged_pointers(repo, small, sizes) if small else []
     if not pointers:
         return report  # the common code commit: one cat-file, nothing else imported
     from gitext.store.dvccache import open_store
@@ -71,15 +74,19 @@ def missing_staged_objects(repo: Repo, small: Sequence[tuple[str, str]]) -> Miss
     if not absent:
         return report
     from gitext.config import Config
-    from gitext.remotes import default_remote_name, open_remote
+    from gitext.remotes import default_remote_name, lfs_is_default, open_remote
+    from gitext.remotes.backend import plan
 
     cfg = Config.load(repo.worktree)
     report.remote = default_remote_name(cfg)
+    if report.remote is None and lfs_is_default(cfg, repo.worktree):
+        report.remote = "lfs"  # the repository's Git LFS server
     present: set[str] = set()
     if report.remote is not None:
         try:
             remote = open_remote(cfg, root=repo.worktree)
             try:
+                plan(remote.backend, "download", [(o.key, sizes[o]) for _, o in absent])
                 present = remote.backend.exists_many(sorted({o.key for _, o in absent}))
             finally:
                 remote.close()

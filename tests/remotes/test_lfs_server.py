@@ -309,3 +309,20 @@ def test_batches_hold_at_most_100_objects(repo: Path, lfs_proxy: LfsFaultProxy) 
         backend.close()
     batches = [p for m, p, _ in lfs_proxy.seen if m == "POST" and p.endswith("/objects/batch")]
     assert len(batches) == 2
+
+
+def test_pre_commit_asks_the_lfs_server_about_staged_pointers(
+        tmp_path: Path, giftless: Giftless) -> None:
+    src = make_repo(tmp_path / "src", giftless.url("org", "precommit"), FILES)
+    archives(src, "push")
+    drop_cache(src)
+    pointer = git(src, "show", "HEAD:a.bin").stdout  # content only on the server
+    (src / "copy.bin").write_bytes(pointer)
+    git(src, "add", "copy.bin")
+    git(src, "commit", "-qm", "a pointer whose content is on the LFS server")
+    lost = pointer.replace(oid(FILES["a.bin"]).encode(), oid(b"nowhere").encode())
+    (src / "lost.bin").write_bytes(lost)
+    git(src, "add", "lost.bin")
+    proc = git(src, "commit", "-qm", "content nowhere", check=False)
+    assert proc.returncode != 0
+    assert "data remote 'lfs'" in proc.stderr.decode()
