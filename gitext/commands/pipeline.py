@@ -5,12 +5,12 @@ Only the standard library is imported here; the pipeline modules load when a ver
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 from gitext.codec.shellquote import display
+from gitext.commands import positive_int
 
 
 def _where() -> tuple[Path, Path]:
@@ -34,7 +34,7 @@ def _add_repro(sub: Any) -> None:
                     "dependencies, params or outputs changed, in dependency order.")
     p.add_argument("targets", nargs="*", metavar="TARGET",
                    help="stage name, path/to/dvc.yaml:stage, or a dvc.yaml (default: all)")
-    p.add_argument("-j", "--jobs", type=_positive, default=1, metavar="N",
+    p.add_argument("-j", "--jobs", type=positive_int, default=1, metavar="N",
                    help="run up to N independent stages at once")
     p.add_argument("-f", "--force", action="store_true",
                    help="run the selected stages even if nothing changed")
@@ -70,15 +70,6 @@ def _add_checkout(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda ns: cmd_checkout(force=ns.force, as_json=ns.json))
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstream: bool,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gitext.codec.shellquote import display
+from gitext.commands import positive_int
 
 
 def register(sub: Any) -> None:
@@ -54,7 +55,7 @@ def _add_gc(sub: Any) -> None:
                    help="also keep what any commit of any ref needs")
     a.add_argument("--rev", action="append", default=[], metavar="REV",
                    help="also keep what REV needs (repeatable)")
-    a.add_argument("-n", "--num", nargs="?", type=_positive, const=0, default=None,
+    a.add_argument("-n", "--num", nargs="?", type=positive_int, const=0, default=None,
                    metavar="N", help="with --rev, -a or -T: keep the last N commits from "
                                      "each of them (default 1)")
     a.add_argument("--not-in-remote", action="store_true",
@@ -73,15 +74,6 @@ def _add_gc(sub: Any) -> None:
                         "all)")
     a.set_defaults(func=_gc_func, short_a=False)
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _gc_func(ns: Any) -> int:

@@ -120,10 +120,17 @@ class LfsSettings:
 
     def uses_lfs(self) -> bool:
         """Whether this repository has an LFS server: a URL is configured, or its
-        attributes say ``filter=lfs`` and a git remote exists to derive one from."""
-        if self.configured_url(self.git_remote()) is not None:
+        attributes say ``filter=lfs`` and a git remote exists to derive one from (a git
+        remote that is a local path has none: git-lfs's standalone-file transfer into
+        another repository's ``lfs/objects`` is not implemented, so such a repository has
+        no data remote until one is added, as before)."""
+        remote = self.git_remote()
+        if self.configured_url(remote) is not None:
             return True
-        if self.root is None or self.git_remote() is None:
+        if self.root is None or remote is None:
+            return False
+        url = self.git.get(f"remote.{remote}.url")
+        if url is None or derive_from_git_url(url) is None:
             return False
         for attrs in (self.root / ".gitattributes",):
             try:

@@ -43,6 +43,8 @@ class LfsObjects:
 
     def __init__(self, objects_dir: Path) -> None:
         self.dir = objects_dir
+        # Corrupt objects met in this process: reported once (by whoever met them first).
+        self.corrupt_seen: set[ObjectId] = set()
 
     def path(self, oid: ObjectId) -> Path:
         d = oid.digest
@@ -89,6 +91,7 @@ class LfsObjects:
             _link_or_copy(src, tmp)
             digest, size = hash_file(tmp, "sha256")
             if digest != oid.digest:
+                self.corrupt_seen.add(oid)
                 raise CorruptObjectError(
                     f"git-lfs object {src} is corrupt (its bytes hash to {digest[:12]}…, not "
                     f"{oid.digest[:12]}…): not used",
@@ -112,7 +115,8 @@ class LfsObjects:
         if not self.dir.is_dir():
             return report
         for oid in oids:
-            if oid.algo != "sha256" or store.has(oid) or not self.has(oid):
+            if (oid.algo != "sha256" or oid in self.corrupt_seen or store.has(oid)
+                    or not self.has(oid)):
                 continue
             try:
                 self.take_over(store, oid)

@@ -50,8 +50,16 @@ def dvc_executable() -> Path:
         return found
 
 
-def run_dvc(exe: Path, cwd: Path, *args: str, check: bool = True) -> str:
-    """Run DVC (no analytics) in ``cwd``; its stdout. On failure show its output."""
+@pytest.fixture(scope="session")
+def dvc_exe() -> Path:
+    """DVC's ``dvc`` (installed on first use; see :func:`dvc_executable`)."""
+    return dvc_executable()
+
+
+def run_dvc(exe: Path, cwd: Path, *args: str, check: bool = True,
+            with_stderr: bool = False) -> str:
+    """Run DVC (no analytics) in ``cwd``; its stdout (and stderr after it, with
+    ``with_stderr``). On failure show its output."""
     import os
 
     env = dict(os.environ, DVC_NO_ANALYTICS="1",
@@ -60,4 +68,4 @@ def run_dvc(exe: Path, cwd: Path, *args: str, check: bool = True) -> str:
                           env=env, check=False)
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    return proc.stdout + proc.stderr if with_stderr else proc.stdout

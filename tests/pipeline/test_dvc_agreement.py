@@ -5,7 +5,6 @@ into <checkout>/.cache/dvc-venv)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,24 +15,10 @@ from gitext.pipeline.model import Pipeline
 from gitext.pipeline.repro import repro
 from gitext.pipeline.status import status
 from tests.helpers import DATA
-from tests.helpers.peers import dvc_executable
+from tests.helpers.peers import run_dvc
 from tests.helpers.pipelines import git, make_pipeline, write
 
 pytestmark = pytest.mark.slow
-
-@pytest.fixture(scope="session")
-def dvc_exe() -> Path:
-    return dvc_executable()
-
-
-def dvc(exe: Path, cwd: Path, *args: str) -> str:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=f"{exe.parent}{os.pathsep}"
-               f"{os.environ['PATH']}")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
 
 STAGES: dict[str, Any] = {
     "prepare": {"cmd": "mkdir -p data/prep && cat data/raw/*.txt > data/prep/all.txt",
@@ -55,10 +40,10 @@ def project(root: Path, dvc_exe: Path) -> list[Pipeline]:
                  "params.yaml": "prepare:\n  seed: 3\ntrain:\n  lr: 1e-5\n  on: yes\n",
                  "conf/extra.yaml": "alpha: 0.5\n", "reports/.keep": ""})
     (root / "prep.sh").chmod(0o755)
-    dvc(dvc_exe, root, "init", "-q")
-    dvc(dvc_exe, root, "config", "core.analytics", "false")
+    run_dvc(dvc_exe, root, "init", "-q")
+    run_dvc(dvc_exe, root, "config", "core.analytics", "false")
     # One cache for both tools: ours, which is DVC 3's layout.
-    dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
+    run_dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
     return make_pipeline(root, STAGES)
 
 
@@ -66,10 +51,10 @@ def test_dvc_says_up_to_date_after_our_repro(tmp_path: Path, dvc_exe: Path) -> N
     root = tmp_path / "ours"
     pl = project(root, dvc_exe)
     assert repro(root, pipelines=pl, out=lambda _l: None).ok
-    assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
+    assert run_dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
     # Both see the same stale stage after an edit.
     (root / "data" / "raw" / "b.txt").write_text("changed\n")
-    theirs = json.loads(dvc(dvc_exe, root, "status", "--json"))
+    theirs = json.loads(run_dvc(dvc_exe, root, "status", "--json"))
     ours = status(root, pipelines=pl)
     assert set(theirs) == {s.id for s in ours.stages if s.reasons} == {"prepare"}
     assert [s.id for s in ours.stale] == ["prepare", "train", "report"]
@@ -81,13 +66,13 @@ def test_we_agree_after_dvc_repro_and_the_lock_files_are_identical(
     pl_ours = project(ours, dvc_exe)
     pl_theirs = project(theirs, dvc_exe)
     assert repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
-    dvc(dvc_exe, theirs, "repro", "-q")
+    run_dvc(dvc_exe, theirs, "repro", "-q")
     assert status(theirs, pipelines=pl_theirs).up_to_date
     assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
     for gitignore in (".gitignore", "data/.gitignore", "reports/.gitignore"):
         assert (ours / gitignore).read_text() == (theirs / gitignore).read_text(), gitignore
     # DVC's `repro` after ours runs nothing.
-    assert "didn't change" in dvc(dvc_exe, ours, "repro")
+    assert "didn't change" in run_dvc(dvc_exe, ours, "repro")
 
 
 def test_dvc_3_and_we_read_a_legacy_dvc_2_lock_alike(tmp_path: Path, dvc_exe: Path) -> None:
@@ -97,7 +82,7 @@ def test_dvc_3_and_we_read_a_legacy_dvc_2_lock_alike(tmp_path: Path, dvc_exe: Pa
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     write(root, {"in.txt": "x\r\ny\r\n", "out.txt": "z\r\n"})
-    dvc(dvc_exe, root, "init", "-q")
+    run_dvc(dvc_exe, root, "init", "-q")
     pl = make_pipeline(root, {"s": {"cmd": "cp in.txt out.txt", "deps": ["in.txt"],
                                     "outs": [{"out.txt": {"cache": False}}]}})
     legacy_in = hashlib.md5(b"x\ny\n").hexdigest()
@@ -106,7 +91,7 @@ def test_dvc_3_and_we_read_a_legacy_dvc_2_lock_alike(tmp_path: Path, dvc_exe: Pa
         "schema: '2.0'\nstages:\n  s:\n    cmd: cp in.txt out.txt\n    deps:\n"
         f"    - path: in.txt\n      md5: {legacy_in}\n      size: 6\n    outs:\n"
         f"    - path: out.txt\n      md5: {legacy_out}\n      size: 3\n")
-    assert dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
+    assert run_dvc(dvc_exe, root, "status").strip() == "Data and pipelines are up to date."
     assert status(root, pipelines=pl).up_to_date
 
 
@@ -154,9 +139,9 @@ def ignoring_project(root: Path, dvc_exe: Path) -> list[Pipeline]:
                  ".dvcignore": "*.tmp\n!**/keep/*.tmp\nout/copy/sub/\n",
                  "data/.dvcignore": "raw/skip/\n",
                  "data/raw/sub/.dvcignore": ".dvcignore\nc.txt\n"})
-    dvc(dvc_exe, root, "init", "-q")
-    dvc(dvc_exe, root, "config", "core.analytics", "false")
-    dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
+    run_dvc(dvc_exe, root, "init", "-q")
+    run_dvc(dvc_exe, root, "config", "core.analytics", "false")
+    run_dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
     return make_pipeline(root, IGNORING)
 
 
@@ -166,13 +151,13 @@ def test_dvcignore_gives_the_same_directory_ids_and_lock_as_dvc(tmp_path: Path,
     pl_ours = ignoring_project(ours, dvc_exe)
     pl_theirs = ignoring_project(theirs, dvc_exe)
     assert repro(ours, pipelines=pl_ours, out=lambda _l: None).ok
-    dvc(dvc_exe, theirs, "repro", "-q")
+    run_dvc(dvc_exe, theirs, "repro", "-q")
     assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
     assert "nfiles: 3" in (ours / "dvc.lock").read_text()  # a.txt, keep/k.tmp, sub/d.txt
-    assert dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
+    assert run_dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
     assert status(theirs, pipelines=pl_theirs).up_to_date
     # An ignored file appearing changes nothing for either tool.
     for root in (ours, theirs):
         write(root, {"data/raw/new.tmp": "n\n"})
-    assert dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
+    assert run_dvc(dvc_exe, ours, "status").strip() == "Data and pipelines are up to date."
     assert status(ours, pipelines=pl_ours).up_to_date

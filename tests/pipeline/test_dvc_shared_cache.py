@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.peers import dvc_executable
 from tests.helpers.peers import run_dvc as dvc
 from tests.helpers.pipelines import write
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="session")
-def dvc_exe() -> Path:
-    return dvc_executable()
 
 DVC_YAML = """stages:
   prep:

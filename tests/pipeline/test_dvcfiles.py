@@ -8,12 +8,12 @@ import string
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
 from gitext.pipeline.dvcfiles import is_dvcfile, parse_dvcfile
+from gitext.pipeline.yaml12 import dump_yaml
 from gitext.store import manifests
 from tests.helpers import DATA
 
@@ -145,7 +145,8 @@ def test_property_valid_files_round_trip(folder: list[str], outs: list[dict[str,
     if frozen:
         doc = {"md5": "0" * 32, "frozen": True,
                "deps": [{"path": "p", "repo": {"url": "https://example.com/r.git"}}], **doc}
-    parsed = parse_dvcfile(yaml.safe_dump(doc, sort_keys=False), file=file)
+    # written as DVC writes (YAML 1.2, ruamel's quoting: '0E0' is a float there)
+    parsed = parse_dvcfile(dump_yaml(doc), file=file)
     assert [o.md5 for o in parsed.outs] == [o["md5"] for o in outs]
     assert [o.size for o in parsed.outs] == [o["size"] for o in outs]
     assert [o.path for o in parsed.outs] == [posixpath.join(*folder, str(o["path"]))
@@ -165,7 +166,7 @@ def test_property_an_unknown_key_anywhere_is_named(outs: list[dict[str, object]]
         return
     outs[index % len(outs)][key] = 1
     with pytest.raises(PipelineError) as exc:
-        parse_dvcfile(yaml.safe_dump({"outs": outs}, sort_keys=False), file="k.dvc")
+        parse_dvcfile(dump_yaml({"outs": outs}), file="k.dvc")
     assert exc.value.message.startswith("k.dvc:") and f"unknown key '{key}'" in exc.value.message
 
 

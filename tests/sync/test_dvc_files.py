@@ -6,31 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.peers import dvc_executable
+from tests.helpers.peers import run_dvc
 from tests.helpers.s3 import trust_globally
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def dvc_exe() -> Path:
-    return dvc_executable()
-
-
 def dvc(exe: Path, cwd: Path, *args: str, check: bool = True) -> str:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1",
-               PATH=f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, check=False)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout + proc.stderr
+    return run_dvc(exe, cwd, *args, check=check, with_stderr=True)
 
 
 def _project(tmp_path: Path, exe: Path) -> tuple[Path, Path, Path]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.peers import dvc_executable
 from tests.helpers.peers import run_dvc as dvc
 from tests.helpers.pipelines import write
 
@@ -29,11 +28,6 @@ DVC_YAML = """stages:
     params: [lr]
     outs: [model.txt]
 """
-
-
-@pytest.fixture(scope="session")
-def dvc_exe() -> Path:
-    return dvc_executable()
 
 
 def listing(store: Path) -> dict[str, float]:

@@ -4,14 +4,12 @@ commit, with real DVC writing the starting point."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.peers import dvc_executable
+from tests.helpers.peers import run_dvc
 from tests.helpers.repos import pointer_text
 from tests.helpers.s3 import add_dir_remote
 
@@ -21,29 +19,17 @@ FILES = {"data/one.csv": b"id,v\n1,2\n", "data/raw/a.txt": b"a\n",
          "data/raw/sub/b c.txt": b"b\n", "models/m.bin": b"\x00weights\r\n"}
 
 
-@pytest.fixture(scope="session")
-def dvc_exe() -> Path:
-    return dvc_executable()
-
-
-def _dvc(exe: Path, cwd: Path, *args: str) -> None:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 def _project(tmp_path: Path, exe: Path) -> Path:
     repo = tmp_path / "r"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    _dvc(exe, repo, "init", "-q")
+    run_dvc(exe, repo, "init", "-q")
     archives(repo, "install")
     for rel, data in FILES.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes(data)
     (repo / "data" / "notes.txt").write_text("kept out of git by the user\n")
-    _dvc(exe, repo, "add", "-q", "data/one.csv", "data/raw", "models/m.bin")
+    run_dvc(exe, repo, "add", "-q", "data/one.csv", "data/raw", "models/m.bin")
     with (repo / "data" / ".gitignore").open("a") as f:
         f.write("/notes.txt\n")
     git(repo, "add", "-A")

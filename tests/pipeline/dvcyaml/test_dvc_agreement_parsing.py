@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from gitext.pipeline.dvcyaml.loader import load_pipeline
 from gitext.pipeline.lockfile import dump_lock, parse_lock
 from tests.helpers import git
-from tests.helpers.peers import dvc_executable
+from tests.helpers.peers import run_dvc
 
 pytestmark = pytest.mark.slow
 
@@ -45,32 +43,20 @@ stages:
 """
 
 
-@pytest.fixture(scope="module")
-def dvc_exe() -> Path:
-    return dvc_executable()
-
-
-def _dvc(exe: Path, cwd: Path, *args: str) -> None:
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 @pytest.mark.parametrize(("bool_style", "list_style"), [
     (None, None), ("boolean_optional", "append"),
 ])
 def test_dvc_runs_and_locks_the_commands_we_resolve(
         repo: Path, dvc_exe: Path, bool_style: str | None, list_style: str | None) -> None:
-    _dvc(dvc_exe, repo, "init", "-q")
+    run_dvc(dvc_exe, repo, "init", "-q")
     if bool_style is not None:
-        _dvc(dvc_exe, repo, "config", "parsing.bool", bool_style)
+        run_dvc(dvc_exe, repo, "config", "parsing.bool", bool_style)
     if list_style is not None:
-        _dvc(dvc_exe, repo, "config", "parsing.list", list_style)
+        run_dvc(dvc_exe, repo, "config", "parsing.list", list_style)
     (repo / "dvc.yaml").write_text(DVC_YAML)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pipeline")
-    _dvc(dvc_exe, repo, "repro", "-q")
+    run_dvc(dvc_exe, repo, "repro", "-q")
     text = (repo / "dvc.lock").read_text()
     lock = parse_lock(text)
     stages = load_pipeline(repo).stages
