@@ -1,8 +1,10 @@
 """What a DVC project says that changes which objects we may move or delete.
 
-* :func:`dvc_gc_blockers`: the reasons ``gc`` must not run here (DVC remotes configured in
-  ``.dvc/config``/``.dvc/config.local``): we do not read them yet, so anything we deleted
-  could be the only copy of data DVC tracks. (``.dvc`` files are read by
+* :func:`dvc_gc_blockers`: the reasons ``gc`` must not run here: DVC remotes configured in
+  ``.dvc/config``/``.dvc/config.local`` (a shared remote holds what other clones' DVC
+  commands need), DVC's run-cache in its cache folder (``runs/``) and DVC experiments
+  (``refs/exps``): both name objects in the shared cache that we do not read, so anything we
+  deleted could be the only copy. (``.dvc`` files are read by
   :mod:`gitext.pipeline.dvcfiles`; their outputs are kept like any other reference.)
 * :func:`uncached_outputs`: the outputs a ``dvc.yaml`` declares ``cache: false`` (they are
   committed to git, not kept in a cache or remote; ``dvc.lock`` records their md5 without
@@ -48,7 +50,32 @@ def dvc_gc_blockers(repo: Repo) -> list[str]:
             file, name = remotes[0]
             more = f" (and {len(remotes) - 1} more)" if len(remotes) > 1 else ""
             reasons.append(f"{file} configures DVC remote '{scrub(name)}'{more}")
+    reasons += _dvc_own_data(repo)
     return reasons
+
+
+def _dvc_own_data(repo: Repo) -> list[str]:
+    """DVC's run-cache and experiments: objects of the shared cache we do not read."""
+    from gitext.errors import ArchivesError
+    from gitext.store.dvccache import dvc_cache_dir
+
+    found: list[str] = []
+    try:
+        cache = dvc_cache_dir(repo.worktree, repo.archives_dir)
+    except ArchivesError:
+        cache = None  # an unsafe cache.dir: the commands that write there say so
+    runs = cache / "runs" if cache is not None else None
+    if runs is not None and runs.is_dir() and any(runs.iterdir()):
+        found.append(f"DVC's run-cache in {runs} names outputs git-archives does not read")
+    exps = repo.common_dir / "refs" / "exps"
+    packed = repo.common_dir / "packed-refs"
+    try:
+        has_packed = b" refs/exps/" in packed.read_bytes()
+    except OSError:
+        has_packed = False
+    if (exps.is_dir() and any(exps.iterdir())) or has_packed:
+        found.append("DVC experiments (refs/exps) name outputs git-archives does not read")
+    return found
 
 
 # -- cache: false -------------------------------------------------------------------------

@@ -342,8 +342,8 @@ def check_gc_allowed(repo: Repo) -> None:
     reasons = dvc_gc_blockers(repo)
     if reasons:
         raise GcRefusedError(
-            "gc refused: this is a DVC project (" + "; ".join(reasons) + "), and git-archives "
-            "does not read DVC remotes yet, so it cannot tell DVC's data from garbage",
+            "gc refused: this is a DVC project (" + "; ".join(reasons) + "): DVC keeps data "
+            "there that git-archives does not track, so it cannot tell DVC's data from garbage",
             hint="use 'dvc gc' (e.g. 'dvc gc --workspace') to clean DVC's cache and remotes; "
                  "nothing was deleted")
 
