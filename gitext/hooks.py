@@ -21,23 +21,29 @@ _POINTER_MAX = 1024  # gitext.codec.pointer.MAX_POINTER_SIZE, without importing 
 
 
 def pre_commit(repo: Repo, args: list[str]) -> int:
-    cfg = Config.load(repo.worktree)
-    limit = parse_size(cfg.get("size.limit") or DEFAULT_SIZE_LIMIT,
-                       where="size.limit in .archives/config")
+    # One diff serves every check: without rename detection a renamed or copied file is an
+    # added one, so A, M and T are all there is.
     raw = repo.git("diff", "--cached", "--raw", "-z", "--no-renames", "--diff-filter=AMT",
                    "--no-abbrev").stdout
     fields = raw.split(b"\0")
+    staged_names: list[str] = []
     staged: list[tuple[str, str]] = []
     i = 0
     while i + 1 < len(fields):
         meta, raw_path = fields[i], fields[i + 1]
         i += 2
         parts = meta.decode().split()
+        name = raw_path.decode("utf-8", "surrogateescape")
+        staged_names.append(name)
         if len(parts) >= 4 and parts[1] != "160000":
-            staged.append((parts[3], raw_path.decode("utf-8", "surrogateescape")))
+            staged.append((parts[3], name))
     problems: list[str] = []
     small: list[tuple[str, str]] = []  # (blob, path) small enough to be pointers
+    limit = 0
     if staged:
+        cfg = Config.load(repo.worktree)  # (only now: a commit of nothing reads no config)
+        limit = parse_size(cfg.get("size.limit") or DEFAULT_SIZE_LIMIT,
+                           where="size.limit in .archives/config")
         sizes = repo.git("cat-file", "--batch-check=%(objectsize)",
                          input_bytes="".join(b + "\n" for b, _ in staged).encode()).stdout
         for (blob, path), size in zip(staged, sizes.decode().split(), strict=False):
@@ -60,7 +66,7 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
     unstored = _unstored(repo)
     # (what _unstored reported is missing too: say it once)
     code = max(code, unstored or _missing_objects(repo, small))
-    code = max(code, _notebook_pairs(repo))
+    code = max(code, _notebook_pairs(repo, staged_names))
     return code
 
 
@@ -132,10 +138,10 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
     return 1
 
 
-def _notebook_pairs(repo: Repo) -> int:
+def _notebook_pairs(repo: Repo, staged: list[str]) -> int:
     from gitext.notebooks import hooks as nbhooks
 
-    problems = nbhooks.check_staged_pairs(repo)
+    problems = nbhooks.check_staged_pairs(repo, staged)
     for p in problems:
         log.line(f"git-archives: {p}")
     return 1 if problems else 0
