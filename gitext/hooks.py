@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from gitext import log
 from gitext.codec.shellquote import display, shell_arg, shell_args, track_patterns
-from gitext.config import Config, format_size, parse_size
 from gitext.errors import ArchivesError
 from gitext.git.repo import Repo
 
@@ -41,6 +40,8 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
     small: list[tuple[str, str]] = []  # (blob, path) small enough to be pointers
     limit = 0
     if staged:
+        from gitext.config import Config, format_size, parse_size  # (not on the no-op path)
+
         cfg = Config.load(repo.worktree)  # (only now: a commit of nothing reads no config)
         limit = parse_size(cfg.get("size.limit") or DEFAULT_SIZE_LIMIT,
                            where="size.limit in .archives/config")
@@ -53,6 +54,8 @@ def pre_commit(repo: Repo, args: list[str]) -> int:
                 small.append((blob, path))
     code = 0
     if problems:
+        from gitext.config import format_size
+
         log.line(f"git-archives: refusing to commit {len(problems)} file(s) larger than "
              f"{format_size(limit)} that are not tracked as large files:")
         for p in problems:
@@ -139,6 +142,8 @@ def _missing_objects(repo: Repo, small: list[tuple[str, str]]) -> int:
 
 
 def _notebook_pairs(repo: Repo, staged: list[str]) -> int:
+    if not staged:
+        return 0
     from gitext.notebooks import hooks as nbhooks
 
     problems = nbhooks.check_staged_pairs(repo, staged)
@@ -262,6 +267,8 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
     if not lines:
         return 0
+    from gitext.config import Config
+
     cfg = Config.load(repo.worktree)
     from gitext.remotes import has_default_remote
 
