@@ -17,7 +17,7 @@ SHIM_TEMPLATE = """#!/bin/sh
 # {marker}: '{hook}' hook installed by 'git archives install'.
 # 'git archives uninstall' removes it and puts back any hook that was here before
 # (kept meanwhile as '{hook}{chained}', which runs first).
-here=$(dirname "$0")
+case $0 in */*) here=${{0%/*}} ;; *) here=. ;; esac  # (no dirname: no fork)
 {guard}bin=git-archives
 if ! command -v "$bin" >/dev/null 2>&1; then
   bin="{fallback}"
@@ -50,7 +50,7 @@ _REFTX_TEMPLATE = """#!/bin/sh
 # {marker}: '{hook}' hook installed by 'git archives install'.
 # 'git archives uninstall' removes it and puts back any hook that was here before
 # (kept meanwhile as '{hook}{chained}', which runs first).
-here=$(dirname "$0")
+case $0 in */*) here=${{0%/*}} ;; *) here=. ;; esac  # (no dirname: no fork)
 input=$(cat)
 if [ -x "$here/{hook}{chained}" ]; then
   printf '%s\\n' "$input" | "$here/{hook}{chained}" "$@" || exit $?
