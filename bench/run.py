@@ -750,6 +750,20 @@ def installed_hook(ctx: Ctx, repo: Path, name: str = "post-checkout") -> list[st
 
 
 
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float, name: str,
+                  why: str) -> None:
+    """Until a server started as ``proc`` accepts connections on loopback ``port``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise CommandFailed([name], 1, why) from None
+            time.sleep(0.1)
+
+
 def install_venv(venv: Path, requirement: str, exe: str) -> list[str]:
     if (venv / "bin" / exe).exists():
         return [f"{exe} present in {venv}"]
@@ -989,15 +1003,7 @@ class MotoServer:
         self.proc = subprocess.Popen([py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.endpoint = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise CommandFailed(["moto.server"], 1, "the S3 server did not start") from None
-                time.sleep(0.1)
+        wait_for_port(port, self.proc, 30, "moto.server", "the S3 server did not start")
         make = ("import boto3, sys; boto3.client('s3', endpoint_url=sys.argv[1])"
                 ".create_bucket(Bucket=sys.argv[2])")
         subprocess.run([py, "-c", make, self.endpoint, self.bucket], check=True,
@@ -1160,15 +1166,7 @@ class GiftlessServer:
              "--with-threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "GIFTLESS_CONFIG_FILE": str(cfg)})
         self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise CommandFailed(["giftless"], 1, "the LFS server did not start") from None
-                time.sleep(0.1)
+        wait_for_port(port, self.proc, 60, "giftless", "the LFS server did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
