@@ -215,6 +215,7 @@ def _move_objects(verb: str, repo: Any, rem: Any, refs: Any, store: Any, *, jobs
     from gitext.sync import transfer
 
     if verb == "push":
+        refs = refs.pushable()
         bar = Progress("push", _total_size(store, refs), len(refs.objects))
         try:
             return transfer.push(repo, rem, refs, jobs=jobs, progress=bar, store=store)

@@ -83,11 +83,11 @@ class DvcOut(_Record):
     content DVC caches by md5. ``legacy``: written by DVC 2 (no ``hash: md5``; text files
     hashed with CRLF turned into LF, cached outside ``files/md5``)."""
 
-    _fields = ("path", "md5", "size", "nfiles", "cache", "legacy", "written")
+    _fields = ("path", "md5", "size", "nfiles", "cache", "legacy", "written", "push")
 
     def __init__(self, path: str, md5: str | None, size: int | None = None,  # noqa: PLR0917
                  nfiles: int | None = None, cache: bool = True, legacy: bool = False,
-                 written: str = "") -> None:
+                 written: str = "", push: bool = True) -> None:
         self.path = path
         self.md5 = md5
         self.size = size
@@ -95,6 +95,7 @@ class DvcOut(_Record):
         self.cache = cache
         self.legacy = legacy
         self.written = written or path  # as the file says it (relative to wdir)
+        self.push = push  # False: 'push: false', DVC never uploads it
 
     @property
     def is_dir(self) -> bool:
@@ -223,7 +224,7 @@ class _Reader:
                                 "digits expected ('.dir' added for a directory)")
         return DvcOut(repo_path, md5, size=item.get("size"), nfiles=item.get("nfiles"),
                       cache=item.get("cache", True), legacy=item.get("hash") != "md5"
-                      and md5 is not None, written=written)
+                      and md5 is not None, written=written, push=item.get("push", True))
 
     def resolve(self, written: str, path: YamlPath, base: str, *, what: str) -> str:
         """A path as written (relative to ``base``, a repository folder) as a repository

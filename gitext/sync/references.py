@@ -42,6 +42,10 @@ class References:
     sizes: dict[ObjectId, int] = field(default_factory=dict)  # as pointers and locks say
     # .dvc files that could not be read (the error, naming file and line), when not strict
     unreadable: list[str] = field(default_factory=list)
+    # md5 ids named by outputs marked ``push: false`` (DVC: never uploaded), and by the
+    # others: an id only the first name is kept out of a push (:meth:`pushable`)
+    unpushed: set[ObjectId] = field(default_factory=set)
+    pushed_md5: set[ObjectId] = field(default_factory=set)
 
     def all(self) -> set[ObjectId]:
         return self.objects | self.manifests
@@ -53,6 +57,17 @@ class References:
         self.unexpanded |= other.unexpanded
         self.sizes.update(other.sizes)
         self.unreadable += [u for u in other.unreadable if u not in self.unreadable]
+        self.unpushed |= other.unpushed
+        self.pushed_md5 |= other.pushed_md5
+
+    def pushable(self) -> References:
+        """These references less the objects only ``push: false`` outputs name."""
+        held = self.unpushed - self.pushed_md5
+        if not held:
+            return self
+        return References(self.objects - held, self.manifests - held,
+                          {m: p for m, p in self.manifest_paths.items() if m not in held},
+                          self.unexpanded - held, self.sizes, list(self.unreadable))
 
 
 def lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,
@@ -94,13 +109,15 @@ def add_lock(refs: References, data: bytes, lock_dir: str, keep: PathFilter,
 
 
 def add_output(refs: References, path: str, md5: str, size: int | None,
-               keep: PathFilter) -> None:
-    """One cached output (of a lock or a ``.dvc`` file): its object, or its manifest."""
+               keep: PathFilter, *, push: bool = True) -> None:
+    """One cached output (of a lock or a ``.dvc`` file): its object, or its manifest.
+    ``push``: False for an output DVC never uploads (``push: false``)."""
     is_dir = md5.endswith(".dir")
     try:
         oid = ObjectId("md5", md5[:-4] if is_dir else md5)
     except ArchivesError:
         return  # not an id we can address; the pipeline commands report it
+    (refs.pushed_md5 if push else refs.unpushed).add(oid)
     if is_dir:
         if keep.may_contain(path):
             refs.manifests.add(oid)
@@ -129,7 +146,7 @@ def add_dvcfile(refs: References, data: bytes, path: str, keep: PathFilter, *,
         return
     for out in parsed.outs:
         if out.addressable and out.md5 is not None:
-            add_output(refs, out.path, out.md5, out.size, keep)
+            add_output(refs, out.path, out.md5, out.size, keep, push=out.push)
 
 
 def _yaml_dir(path: str) -> str | None:
@@ -241,9 +258,13 @@ def expand_manifests(store: LocalStore, refs: References, keep: PathFilter) -> N
             continue
         entries = parse_manifest(data, where=f"manifest {m.digest}.dir")
         base = refs.manifest_paths.get(m, "")
+        named_by = refs.pushed_md5 if m in refs.pushed_md5 or m not in refs.unpushed \
+            else refs.unpushed
         for e in entries:
             if keep(f"{base}/{e.relpath}" if base else e.relpath):
-                refs.objects.add(ObjectId("md5", e.md5))
+                entry = ObjectId("md5", e.md5)
+                refs.objects.add(entry)
+                named_by.add(entry)
         refs.unexpanded.discard(m)
 
 

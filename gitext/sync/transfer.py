@@ -169,6 +169,8 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     every file it lists. Objects that the remote lacks and the cache lacks too are reported
     in ``missing``."""
     store = store or open_store(repo)
+    if isinstance(refs, References):
+        refs = refs.pushable()  # never what only 'push: false' outputs name (as DVC)
     # manifests were expanded (and filtered) by the caller
     files, mans = transfer_items(refs, store)
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects

@@ -280,3 +280,44 @@ def test_gc_keeps_data_of_a_dvc_file_nobody_staged(tmp_path: Path, dvc_exe: Path
     after = {p.name for p in store.rglob("*") if p.is_file()}
     assert len(after) == 2 and after < before
     assert "Data and pipelines are up to date" in dvc(dvc_exe, alice, "status")
+
+
+def _remote_objects(remote: Path) -> set[str]:
+    base = remote / "files" / "md5"
+    return {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()} \
+        if base.is_dir() else set()
+
+
+def test_push_false_outputs_stay_off_the_remote_as_with_dvc(tmp_path: Path,
+                                                            dvc_exe: Path) -> None:
+    """``push: false`` in a .dvc file: DVC never uploads that output, and neither do we
+    (not by 'git archives push', not by git push's pre-push hook); a directory's files too,
+    unless another output names the same content."""
+    import hashlib
+    import shutil
+
+    _origin, alice, remote = _project(tmp_path, dvc_exe)
+    _write(alice, {"private.csv": "secret\n", "shared.csv": "shared\n",
+                   "priv/a.txt": "pa\n", "priv/b.txt": "shared\n"})
+    dvc(dvc_exe, alice, "add", "-q", "private.csv", "shared.csv", "priv")
+    for name in ("private.csv.dvc", "priv.dvc"):
+        f = alice / name
+        f.write_text(f.read_text().replace("  path: ", "  push: false\n  path: "))
+    git(alice, "add", "-A")
+    git(alice, "commit", "-qm", "dvc add, two kept private")
+    dvc(dvc_exe, alice, "push", "-q")
+    by_dvc = _remote_objects(remote)
+    shutil.rmtree(remote / "files")
+    archives(alice, "push")
+    assert _remote_objects(remote) == by_dvc
+
+    def md5(text: str) -> str:
+        d = hashlib.md5(text.encode()).hexdigest()
+        return f"{d[:2]}/{d[2:]}"
+
+    assert md5("shared\n") in by_dvc  # shared.csv, and priv/b.txt's same content
+    assert md5("secret\n") not in by_dvc and md5("pa\n") not in by_dvc
+    shutil.rmtree(remote / "files")
+    git(alice, "commit", "-q", "--allow-empty", "-m", "again")
+    git(alice, "push", "-q", "origin", "main")  # pre-push uploads, as 'push' does
+    assert _remote_objects(remote) == by_dvc
