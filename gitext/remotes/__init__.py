@@ -155,6 +155,12 @@ def open_lfs_remote(root: Path | None, *, git_remote: str | None = None,
     settings = LfsSettings.load(root)
     if not required and not settings.uses_lfs():
         return None
+    local = settings.local_objects(git_remote)
+    if local is not None:  # git-lfs's standalone-file transfer: no server
+        from gitext.remotes.lfsfile import LfsFileBackend
+
+        files = LfsFileBackend(*local)
+        return Remote(LFS_REMOTE, files.url, files, {"jobs": str(files.jobs)})
     backend = open_lfs(settings, git_remote=git_remote)
     return Remote(LFS_REMOTE, backend.url, backend, {"jobs": str(backend.jobs)})
 

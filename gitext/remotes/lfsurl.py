@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gitext.errors import ConfigError, RemoteError
 from gitext.git.repo import GitError, config_list, ssh_git_lfs_authenticate
+from gitext.remotes.lfsfile import lfs_objects_of
 from gitext.remotes.trust import UntrustedRemoteError, shown
 
 LFSCONFIG = ".lfsconfig"
@@ -118,19 +119,35 @@ class LfsSettings:
                 return self.committed[key], f"{key} ({LFSCONFIG})", True
         return None
 
+    def local_objects(self, git_remote: str | None = None) -> tuple[Path, str] | None:
+        """(its ``lfs/objects`` folder, the remote's URL) when no LFS URL is configured and
+        the git remote is a repository on this machine (git-lfs's standalone-file
+        transfer); None otherwise. The path is the user's own git config, never a
+        committed file."""
+        remote = self.git_remote(git_remote)
+        url = self.git.get(f"remote.{remote}.url") if remote else None
+        if url is None or self.configured_url(remote) is not None \
+                or derive_from_git_url(url) is not None:
+            return None
+        raw = url[len("file://"):] if url.startswith("file://") else url
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            path = (self.root or Path.cwd()) / path
+        objects = lfs_objects_of(path)
+        return (objects, url) if objects is not None else None
+
     def uses_lfs(self) -> bool:
-        """Whether this repository has an LFS server: a URL is configured, or its
-        attributes say ``filter=lfs`` and a git remote exists to derive one from (a git
-        remote that is a local path has none: git-lfs's standalone-file transfer into
-        another repository's ``lfs/objects`` is not implemented, so such a repository has
-        no data remote until one is added, as before)."""
+        """Whether this repository has an LFS store: a URL is configured, or its
+        attributes say ``filter=lfs`` and a git remote exists to derive one from (a server,
+        or for a git remote that is a path on this machine, that repository's own
+        ``lfs/objects``: :meth:`local_objects`)."""
         remote = self.git_remote()
         if self.configured_url(remote) is not None:
             return True
         if self.root is None or remote is None:
             return False
         url = self.git.get(f"remote.{remote}.url")
-        if url is None or derive_from_git_url(url) is None:
+        if url is None or (derive_from_git_url(url) is None and self.local_objects() is None):
             return False
         for attrs in (self.root / ".gitattributes",):
             try:

@@ -75,13 +75,10 @@ def test_a_teammate_on_plain_git_lfs_and_us_share_one_repository(tmp_path: Path,
     git(ours, "add", "new.bin")
     git(ours, "commit", "-q", "-m", "ours")
     git(ours, "push", "-q", "origin", "main")
-    # The bytes reach the LFS storage (what the LFS server remote does; here git-lfs's own
-    # file storage in the origin, which a plain git-lfs clone downloads from).
+    # Our pre-push put the bytes where git-lfs keeps them for a git remote that is a path on
+    # this machine (its standalone-file transfer): the origin's own lfs/objects.
     oid = hashlib.sha256(data).hexdigest()
-    stored = origin / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
-    stored.parent.mkdir(parents=True, exist_ok=True)
-    stored.write_bytes((ours / ".git" / "archives" / "files" / "sha256" / oid[:2]
-                        / oid[2:]).read_bytes())
+    assert (origin / "lfs" / "objects" / oid[:2] / oid[2:4] / oid).read_bytes() == data
     theirs = tmp_path / "theirs"
     git(tmp_path, "clone", "-q", str(origin), str(theirs))  # plain git-lfs
     assert (theirs / "new.bin").read_bytes() == data
@@ -327,3 +324,29 @@ def test_status_counts_git_lfs_objects_as_present(tmp_path: Path, isolated_home:
     if archive.exists():
         shutil.rmtree(archive)
     assert "Objects missing from the local cache (1)" in archives(clone, "status").stdout.decode()
+
+
+def test_a_local_path_remote_is_shared_with_git_lfs_both_ways(tmp_path: Path,
+                                                              isolated_home: Path) -> None:
+    """git-lfs's standalone-file transfer: with a git remote that is a repository on this
+    machine, objects go to and come from its lfs/objects, for git-lfs and for us alike."""
+    origin, _theirs = _clone(tmp_path, isolated_home, "theirs")
+    ours = tmp_path / "ours"
+    git(tmp_path, "-c", "filter.lfs.smudge=git-lfs smudge --skip", "-c",
+        "filter.lfs.process=git-lfs filter-process --skip", "clone", "-q", str(origin), str(ours))
+    archives(ours, "install")
+    shutil.rmtree(ours / ".git" / "lfs", ignore_errors=True)  # nothing local: all from origin
+    archives(ours, "pull")
+    assert (ours / "a.bin").read_bytes() == A
+    assert git(ours, "status", "--porcelain").stdout == b""
+    data = os.urandom(9000)
+    (ours / "mine.bin").write_bytes(data)
+    git(ours, "add", "mine.bin")
+    git(ours, "commit", "-q", "-m", "ours")
+    git(ours, "push", "-q", "origin", "main")
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(origin), str(fresh))  # plain git-lfs
+    assert (fresh / "mine.bin").read_bytes() == data
+    assert b"fsck OK" in git(fresh, "lfs", "fsck").stdout
+    proc = archives(ours, "gc", "--remote", "lfs", "-A", "--expire", "now", "--yes", check=False)
+    assert proc.returncode != 0 and "gc --remote does not apply" in proc.stderr.decode()
