@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # The modules that contribute verbs, in the order their verbs appear in --help.
 COMMAND_MODULES = (
     "gitext.commands.core",
+    "gitext.commands.inspect",
     "gitext.commands.add",
     "gitext.commands.notebooks",
     "gitext.commands.pipeline",
@@ -32,9 +33,9 @@ COMMAND_MODULES = (
 # parsers (building all of them costs tens of milliseconds). A test checks this table
 # against what the modules register; a verb missing here still works (full parser).
 VERB_MODULES = {
-    **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "fsck", "hook",
-                     "install", "ls-files", "status", "track", "uninstall", "untrack"),
-                    "gitext.commands.core"),
+    **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "hook",
+                     "install", "track", "uninstall", "untrack"), "gitext.commands.core"),
+    **dict.fromkeys(("fsck", "ls-files", "status"), "gitext.commands.inspect"),
     "add": "gitext.commands.add",
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),

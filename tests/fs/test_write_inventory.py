@@ -37,7 +37,8 @@ INVENTORY = {
     "notebooks/pairing/state.py": "the pairing state (nbsync/) in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
     "commands/nbstrip.py": "the user's own notebook files named on the command line",
-    "commands/core.py": "the user's files named on the command line",
+    "commands/inspect.py": "fsck: removes stale temp files in the cache (git dir); a work-tree "
+                           "temp file goes through WorkTree",
     "commands/help.py": "manual pages into the folder given to help --man-dir",
     "sync/get.py": "its own scratch clone; the copy is assembled through WorkTree in a fresh "
                    "temporary sibling of OUT (a path the user chose), then renamed to OUT",
