@@ -24,6 +24,7 @@ from gitext.codec.hashing import CHUNK, ObjectId
 from gitext.codec.shellquote import display, pull_command, shell_arg
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError
+from gitext.filters.fetching import ObjectFetcher
 from gitext.filters.protocol import ContentSink
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.git.protected import is_protected
@@ -33,7 +34,7 @@ from gitext.store.objects import LocalStore
 from gitext.store.state import stat_key
 
 if TYPE_CHECKING:
-    from gitext.remotes import Remote
+    pass
 
 SKIP_SMUDGE_ENV = "GIT_ARCHIVES_SKIP_SMUDGE"
 # Troubleshooting: do not offer git the "delay" capability, so each missing object is
@@ -86,14 +87,11 @@ class LargeFileDriver:
         self.skip_smudge = os.environ.get(SKIP_SMUDGE_ENV, "") not in ("", "0")
         if os.environ.get(NO_DELAY_ENV, "") not in ("", "0"):
             self.capabilities = ("clean", "smudge")
-        self._fetch_failed = False
-        self._remote: Remote | None = None
-        self._remote_known: bool | None = None
+        self.fetcher = ObjectFetcher(self.repo, self.store, lambda: self.config)
         self._delayed: dict[str, ptr.Pointer] = {}
         self._delay_done = False
         self._missing_warned = 0
         self._pending_paths: set[str] | None = None
-        self._lfs_corrupt: set[ObjectId] = set()  # said once, with the fix: no second line
 
     @property
     def config(self) -> Config:
@@ -316,47 +314,17 @@ class LargeFileDriver:
         if pointer.size == 0:
             return False  # the empty file (parse checked that the oid is the empty file's)
         if not self.skip_smudge and not self.store.has(pointer.oid):
-            self._take_over_lfs(path, pointer)
-        if not self.store.has(pointer.oid) and not self.skip_smudge and self._has_remote():
+            self.fetcher.take_over_lfs(path, pointer)
+        if not self.store.has(pointer.oid) and not self.skip_smudge \
+                and self.fetcher.has_remote():
             if can_delay:  # answered later, after one parallel fetch of every such object
                 self._delayed[path] = pointer
                 return True
             # git cannot wait for this file (git archive, checkout-index, or delay turned
             # off): fetch its object now, as Git LFS does
-            self._fetch_now(path, pointer)
+            self.fetcher.fetch_now(path, pointer)
         self._write_content(path, pointer, data, out)
         return False
-
-    def _take_over_lfs(self, path: str, pointer: ptr.Pointer) -> None:
-        """git-lfs's local copy (.git/lfs/objects), once verified, before any download."""
-        from gitext.store.lfsobjects import lfs_objects
-
-        try:
-            lfs_objects(self.repo).take_over(self.store, pointer.oid)
-        except ArchivesError as exc:
-            self._lfs_corrupt.add(pointer.oid)
-            note(f"{display(path)}: {exc.message}; {exc.hint}")
-
-    def _fetch_now(self, path: str, pointer: ptr.Pointer) -> None:
-        if self._fetch_failed:  # one unreachable remote is reported once, not per file
-            return
-        from gitext.remotes import open_remote
-        from gitext.sync.references import References
-        from gitext.sync.transfer import fetch
-
-        try:
-            if self._remote is None:  # opened once for every file of this git command
-                self._remote = open_remote(self.config, root=self.repo.worktree)
-            report = fetch(self.repo, self._remote,
-                           References(objects={pointer.oid}, sizes={pointer.oid: pointer.size}),
-                           jobs=1, store=self.store)
-        except ArchivesError as exc:
-            self._fetch_failed = True
-            note(f"{display(path)}: could not fetch its content: {exc.message}")
-            return
-        if report.failed:  # the remote itself failed (a missing object is not that)
-            self._fetch_failed = True
-            note(f"{display(path)}: could not fetch its content: {report.failed[0][1]}")
 
     def _write_content(self, path: str, pointer: ptr.Pointer, text: bytes,
                        out: ContentSink) -> None:
@@ -366,7 +334,7 @@ class LargeFileDriver:
         size = self.store.size(pointer.oid)
         if size is None:
             self._missing_warned += 1
-            if pointer.oid not in self._lfs_corrupt:
+            if pointer.oid not in self.fetcher.lfs_corrupt:
                 note(f"{display(path)}: content {pointer.oid.digest[:12]} is not in the "
                      f"local cache; the file is left as a pointer. Fetch it with: "
                      f"{pull_command(path)}")
@@ -419,32 +387,13 @@ class LargeFileDriver:
                  f"(store it as a pointer with: git add --renormalize -- {shell_arg(path)})")
 
     # -- delay ------------------------------------------------------------------------------
-    def _has_remote(self) -> bool:
-        if self._remote_known is None:
-            from gitext.remotes import has_default_remote
-
-            try:  # DVC's config files are read here (gitext.config merges DVC's remotes)
-                self._remote_known = has_default_remote(self.config, self.repo.worktree)
-            except ArchivesError as exc:
-                if not self._fetch_failed:
-                    note(f"no remote can be used: {exc.message}")
-                self._fetch_failed = True  # said once; the files stay pointers
-                return False
-        return self._remote_known
-
     def list_available(self) -> list[str]:
         if not self._delayed:
             return []
         if not self._delay_done:
             self._delay_done = True
-            wanted = sorted({p.oid for p in self._delayed.values()})
             try:
-                from gitext.sync.transfer import fetch_objects
-
-                fetch_objects(self.repo, wanted, store=self.store,
-                              sizes={p.oid: p.size for p in self._delayed.values()})
-            except ArchivesError as exc:
-                note(f"could not fetch {len(wanted)} object(s): {exc.message}")
+                self.fetcher.fetch_all(list(self._delayed.values()))
             finally:
                 self.state.flush()
         # Every delayed path is answered now: with content if it arrived, else a pointer.
