@@ -24,12 +24,13 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import serve_http
 from tests.helpers.peers import CHECKOUT
 from tests.helpers.s3 import QuietHandler
 
@@ -285,11 +286,5 @@ def _make_handler(proxy: LfsFaultProxy) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def lfs_proxy(giftless: Giftless) -> Iterator[LfsFaultProxy]:
     p = LfsFaultProxy(giftless.base)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(p))
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    p.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield p
-    server.shutdown()
-    server.server_close()
+    with serve_http(_make_handler(p)) as p.url:
+        yield p

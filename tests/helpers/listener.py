@@ -7,7 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.helpers import serve_http
 
 
 @dataclass
@@ -69,13 +71,5 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def listening(upstream: str | None = None) -> Iterator[Listener]:
     listener = Listener(upstream=upstream)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(listener))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    listener.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_http(_handler(listener)) as listener.url:
         yield listener
-    finally:
-        server.shutdown()
-        server.server_close()

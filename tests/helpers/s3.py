@@ -11,13 +11,13 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import archives, git
+from tests.helpers import archives, git, serve_http
 
 ACCESS_KEY = "AKIAGITARCHIVESTEST1"
 SECRET_KEY = "s3cr3t-never-printed-0123456789abcdefXYZ"
@@ -203,14 +203,8 @@ def _make_handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
     p = FaultProxy(moto_endpoint)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(p))
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    p.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield p
-    server.shutdown()
-    server.server_close()
+    with serve_http(_make_handler(p)) as p.url:
+        yield p
 
 
 # -- repositories -----------------------------------------------------------------------------
