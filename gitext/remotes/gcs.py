@@ -1,24 +1,12 @@
-"""Google Cloud Storage (``gs://bucket/prefix``) via google-cloud-storage.
-
-The only module that imports the SDK, and only when a ``gs://`` remote is opened. Credentials:
-``unsigned`` (anonymous), ``credentialsfile`` (a service-account or user JSON key, DVC's
-``credentialpath``), else the SDK's Application Default Credentials
-(``GOOGLE_APPLICATION_CREDENTIALS``, gcloud's ADC file, the metadata server). With
-``STORAGE_EMULATOR_HOST`` set the SDK talks to that emulator, anonymously unless a key file is
-given. Every failure is mapped to a :class:`RemoteError` built from the HTTP status or the
-exception's type only: the SDK's own messages (URLs, server bodies) are never shown.
-
-Transfers: an object up to 8 MiB goes up in one request, a larger one as a resumable upload
-in 16 MiB chunks (a chunk that fails is resent from the offset the server confirms); either
-way GCS makes the object visible only when the upload is finalised, carrying its crc32c,
-so a dead upload leaves nothing behind. Large downloads are parallel ranged GETs into the
-destination file (no compose). The SDK retries each request (429, 5xx, dropped connections;
-a broken download resumes from the bytes received) at most ``retries`` times.
+"""Google Cloud Storage (``gs://bucket/prefix``) via google-cloud-storage, imported only
+when a ``gs://`` remote is opened (with :mod:`.gcsclient`: the client, credentials and error
+mapping). Uploads above 8 MiB are resumable (16 MiB chunks, crc32c declared first); GCS
+shows an object only once finalised, so a dead upload leaves nothing. Large downloads are
+parallel ranged GETs (no compose). See docs/remotes.md.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import threading
@@ -29,23 +17,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from gitext.errors import ArchivesError, ConfigError, ObjectMissingError, RemoteError
-from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
+from gitext.errors import ArchivesError, ConfigError, ObjectMissingError
+from gitext.remotes.backend import ProgressFn, TransientRemoteError
+from gitext.remotes.gcsclient import GcsSettings, make_client, map_error, retry, sdk
 from gitext.remotes.trust import shown
 
-DEFAULT_ATTEMPTS = 8
 UPLOAD_CHUNK = 16 * 1024 * 1024          # resumable upload chunk (a multiple of 256 KiB)
 RANGED_THRESHOLD = 64 * 1024 * 1024      # a known size above this downloads in ranges
 RANGE_SIZE = 16 * 1024 * 1024
 PAGE = 1000                              # objects per listing page (GCS's maximum)
-SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 # GCS bucket names: 3-63 characters (up to 222 with dots), lower case, digits, - _ .
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{1,220}[a-z0-9]")
-
-
-def _sdk(module: str) -> Any:
-    """A module of the Google SDK, imported on first use (untyped: the SDK ships no stubs)."""
-    return importlib.import_module(module)
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -58,40 +40,13 @@ def _split_url(url: str) -> tuple[str, str]:
     return bucket, parts.path.strip("/")
 
 
-def _bool(value: str | None, where: str) -> bool:
-    if value is None:
-        return False
-    low = value.strip().lower()
-    if low in ("", "true", "yes", "on", "1"):
-        return True
-    if low in ("false", "no", "off", "0"):
-        return False
-    raise ConfigError(f"{where} = {shown(value)} is not a boolean", hint="use true or false")
-
-
-def _whole(options: Mapping[str, str], name: str, default: int) -> int:
-    raw = options.get(name)
-    if not raw:
-        return default
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise ConfigError(f"remote option {name} = {shown(raw)} is not a whole number",
-                          hint=f"git archives remote modify NAME {name} {default}") from None
-
-
 class _LocalWriteError(Exception):
-    """Wraps an OSError of the local destination, so it is not taken for a network error
-    (requests' errors are OSErrors too) and reaches the caller as the OSError it is."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__(error)
-        self.error = error
+    """An OSError of the local destination, kept apart from network errors (requests' are
+    OSErrors too) so that it reaches the caller as the OSError it is (disk full)."""
 
 
 class _Sink:
-    """A write-only file for the SDK: writes at ``offset`` onwards in ``fd`` (or to ``out``),
-    counting bytes for progress."""
+    """A file for the SDK to write to: ``out``, or ``fd`` from ``offset`` on; counts bytes."""
 
     def __init__(self, count: ProgressFn, *, out: BinaryIO | None = None, fd: int = -1,
                  offset: int = 0) -> None:
@@ -114,25 +69,19 @@ class _Sink:
 
 
 class _Source:
-    """The file being uploaded, reporting progress once per byte however often the SDK
-    rewinds to resend a chunk."""
+    """The file to upload; reports each byte's progress once, however often the SDK rewinds
+    to resend a chunk."""
 
     def __init__(self, f: BinaryIO, progress: ProgressFn | None) -> None:
         self.f, self.progress, self.reported = f, progress, 0
+        self.tell, self.seek = f.tell, f.seek
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
-        end = self.f.tell()
-        if self.progress is not None and end > self.reported:
-            self.progress(end - self.reported)
-            self.reported = end
+        if self.progress is not None and self.f.tell() > self.reported:
+            self.progress(self.f.tell() - self.reported)
+            self.reported = self.f.tell()
         return data
-
-    def tell(self) -> int:
-        return self.f.tell()
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self.f.seek(pos, whence)
 
 
 class GcsBackend:
@@ -140,22 +89,14 @@ class GcsBackend:
         self.url = url
         self.bucket_name = bucket
         self.prefix = prefix
-        self.endpoint = (options.get("endpointurl") or "").rstrip("/") or None
-        if self.endpoint and "@" in (urlsplit(self.endpoint).netloc or ""):
-            raise ConfigError("endpointurl carries credentials (user@host)",
-                              hint="drop them from the URL; use a key file or the "
-                                   "application default credentials")
-        self.project = options.get("projectname") or None
-        self.credentials_file = options.get("credentialsfile") or None
-        self.unsigned = _bool(options.get("unsigned"), "unsigned")
-        self.attempts = _whole(options, "retries", DEFAULT_ATTEMPTS)
-        self.jobs = _whole(options, "jobs", 16)
+        self.settings = GcsSettings.from_options(bucket, options)
+        self.jobs = self.settings.jobs
         self._bucket: Any = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, options: Mapping[str, str]) -> GcsBackend:
-        _sdk("google.cloud.storage")  # a missing SDK raises ImportError here, as it should
+        sdk("google.cloud.storage")  # a missing SDK raises ImportError here, as it should
 
         bucket, prefix = _split_url(url)
         return cls(url, bucket, prefix, options)
@@ -164,8 +105,12 @@ class GcsBackend:
         return f"GcsBackend({self.url!r})"
 
     # -- plumbing -------------------------------------------------------------------------
-    def _where(self) -> str:
-        return f"gs://{self.bucket_name}" + (f" at {self.endpoint}" if self.endpoint else "")
+    def _retry(self) -> Any:
+        return retry(self.settings.attempts)
+
+    def _map(self, exc: BaseException, action: str, *, key: str | None = None,
+             bucket_level: bool = False) -> ArchivesError:
+        return map_error(self.settings, exc, action, key=key, bucket_level=bucket_level)
 
     def _full(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -178,7 +123,7 @@ class GcsBackend:
         with self._lock:
             if self._bucket is None:
                 try:
-                    bucket = self._make_client().bucket(self.bucket_name)
+                    bucket = make_client(self.settings).bucket(self.bucket_name)
                     # One request up front turns a wrong bucket, endpoint or credential into
                     # one clear message. A listing, not a bucket GET: a role that may read
                     # and write objects need not be allowed to read the bucket's metadata.
@@ -189,124 +134,6 @@ class GcsBackend:
                     raise self._map(exc, "open the bucket", bucket_level=True) from None
                 self._bucket = bucket
             return self._bucket
-
-    def _make_client(self) -> Any:
-        credentials, project = self._credentials()
-        session = _sdk("google.auth.transport.requests").AuthorizedSession(credentials)
-        # One connection per worker thread (requests keeps 10 by default, then reconnects).
-        adapter = _sdk("requests.adapters").HTTPAdapter(pool_maxsize=max(10, self.jobs * 2))
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        options = {"api_endpoint": self.endpoint} if self.endpoint else None
-        client = _sdk("google.cloud.storage").Client(
-            project=project, credentials=credentials, _http=session, client_options=options)
-        # The SDK (3.x) otherwise fetches each bucket's metadata in a background thread, for
-        # its tracing only: a request per process that needs a permission we do not ask for.
-        if getattr(client, "_bucket_metadata_cache", None) is not None:
-            client._bucket_metadata_cache = None
-        return client
-
-    def _credentials(self) -> tuple[Any, str | None]:
-        """(credentials, project): anonymous, a key file, or the default chain."""
-        auth = _sdk("google.auth")
-        anonymous = _sdk("google.auth.credentials").AnonymousCredentials
-        env_project = os.environ.get("GOOGLE_CLOUD_PROJECT") or None
-        if self.unsigned:
-            return anonymous(), self.project or env_project
-        if self.credentials_file:
-            creds, found = self._key_file(Path(self.credentials_file).expanduser())
-            return creds, self.project or found or env_project
-        if os.environ.get("STORAGE_EMULATOR_HOST"):
-            return anonymous(), self.project or env_project  # as the SDK does
-        creds, found = auth.default(scopes=[SCOPE])
-        return creds, self.project or found or env_project
-
-    def _key_file(self, path: Path) -> tuple[Any, str | None]:
-        """Credentials from a service-account key or an authorized-user file (what gcloud
-        writes), as DVC's gcsfs reads them; nothing else (an external-account file names
-        programs and URLs to run and fetch)."""
-        import json  # noqa: PLC0415
-
-        why = "not a service-account or authorized-user key"
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-            kind = info.get("type") if isinstance(info, dict) else None
-            if kind == "service_account":
-                made = _sdk("google.oauth2.service_account").Credentials.from_service_account_info
-                return made(info, scopes=[SCOPE]), info.get("project_id") or None
-            if kind == "authorized_user":
-                made = _sdk("google.oauth2.credentials").Credentials.from_authorized_user_info
-                return made(info, scopes=[SCOPE]), info.get("quota_project_id") or None
-        except Exception as exc:  # noqa: BLE001 - the SDK's text may quote the file
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else (
-                type(exc).__name__)
-        raise RemoteError(
-            f"credentialsfile {shown(str(path))} cannot be used for {self._where()} ({why})",
-            hint="point it at a service-account JSON key: git archives remote modify "
-                 "--local NAME credentialsfile PATH")
-
-    def _retry(self) -> Any:
-        """The SDK's retry rule (429, 5xx, dropped connections), with short waits, giving up
-        after ``attempts`` tries of one request."""
-        tries = [0]
-
-        def count(exc: Exception) -> None:
-            tries[0] += 1
-            if tries[0] >= self.attempts:
-                raise exc
-
-        return _sdk("google.api_core.retry").Retry(
-            predicate=_sdk("google.cloud.storage.retry")._should_retry, initial=0.2,
-            maximum=5.0, multiplier=2.0, timeout=600.0, on_error=count)
-
-    def _map(self, exc: BaseException, action: str, *, key: str | None = None,  # noqa: PLR0911
-             bucket_level: bool = False) -> ArchivesError:
-        """A RemoteError for an SDK failure, from its status or type only (no secrets)."""
-        if isinstance(exc, ArchivesError):
-            return exc
-        from google.api_core import exceptions as gx  # noqa: PLC0415
-        from google.auth import exceptions as ax  # noqa: PLC0415
-
-        if isinstance(exc, gx.RetryError) and exc.cause is not None:
-            return self._map(exc.cause, action, key=key, bucket_level=bucket_level)
-        what = self._where() + (f" {key}" if key else "")
-        status = _status(exc)
-        if status == 404 and bucket_level:
-            create = (f"gcloud storage buckets create gs://{self.bucket_name}"
-                      + (f" --project {self.project}" if self.project else ""))
-            return RemoteRefusedError(
-                f"bucket '{self.bucket_name}' does not exist"
-                + (f" at {self.endpoint}" if self.endpoint else ""),
-                hint=f"create it ({create}), or fix the URL with 'git archives remote modify "
-                     "NAME url gs://BUCKET/prefix'")
-        if status in (401, 403) or isinstance(exc, ax.RefreshError):
-            return RemoteRefusedError(
-                f"{self._where()} refused the credentials ({status or type(exc).__name__}) "
-                f"while trying to {action}",
-                hint="check GOOGLE_APPLICATION_CREDENTIALS or the remote's credentialsfile "
-                     "('git archives remote modify --local NAME credentialsfile KEY.json') and "
-                     "that it may read and write objects in this bucket")
-        if status == 404:
-            return ObjectMissingError(f"{what}: no such object")
-        if isinstance(exc, ax.DefaultCredentialsError):
-            return RemoteRefusedError(
-                f"no Google credentials found for {self._where()}",
-                hint="run 'gcloud auth application-default login', set "
-                     "GOOGLE_APPLICATION_CREDENTIALS, or 'git archives remote modify --local "
-                     "NAME credentialsfile KEY.json' (for a public bucket: unsigned true)")
-        if bucket_level and _is_connection_error(exc):
-            return TransientRemoteError(
-                f"cannot reach {self.endpoint or 'storage.googleapis.com'} for {self._where()}",
-                hint="check the network and the remote's endpointurl")
-        if status in (408, 429) or status >= 500 or _is_transient(exc):
-            return TransientRemoteError(
-                f"{what}: the store kept failing ({status or type(exc).__name__}) after "
-                f"{self.attempts} attempts while trying to {action}",
-                hint="try again later, or raise 'retries' for this remote")
-        if isinstance(exc, OSError) and not _from_sdk(exc):
-            return RemoteError(f"{what}: {action} failed locally: {exc.strerror or exc}",
-                               hint="check free disk space and permissions")
-        return RemoteError(f"{what}: {action} failed ({status or type(exc).__name__})")
 
     # -- queries --------------------------------------------------------------------------
     def exists_many(self, keys: Iterable[str]) -> set[str]:
@@ -402,11 +229,11 @@ class GcsBackend:
                 return self._get_whole(bucket, key, dst, count)
             except _LocalWriteError as exc:
                 _discard(dst)
-                raise exc.error from None
+                raise exc.args[0] from None
             except Exception as exc:  # noqa: BLE001 - every failure becomes a RemoteError
                 _discard(dst)
                 mapped = self._map(exc, "download", key=key)
-                if not isinstance(exc, _sdk("google.cloud.storage.exceptions").DataCorruption):
+                if not isinstance(exc, sdk("google.cloud.storage.exceptions").DataCorruption):
                     raise mapped from None
                 # The bytes failed the store's own checksum on the way: fetch them once more.
                 if progress is not None and moved:
@@ -414,8 +241,9 @@ class GcsBackend:
                 moved = 0
                 if attempt == 2 or not (isinstance(dst, Path) or dst.seekable()):
                     raise TransientRemoteError(
-                        f"{self._where()} {key}: the bytes received kept failing the store's "
-                        "checksum", hint="the network path corrupts data; try again") from None
+                        f"{self.settings.where()} {key}: the bytes received kept failing the "
+                        "store's checksum", hint="the network path corrupts data; try again"
+                    ) from None
                 if not isinstance(dst, Path):
                     dst.seek(0)
                     dst.truncate()
@@ -504,45 +332,12 @@ def _discard(dst: Path | BinaryIO) -> None:
         dst.unlink(missing_ok=True)
 
 
-def _status(exc: BaseException) -> int:
-    """The HTTP status an SDK exception carries (0 if none)."""
-    code = getattr(exc, "code", None)
-    if isinstance(code, int):
-        return code
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else 0
-
-
-def _from_sdk(exc: BaseException) -> bool:
-    """Whether ``exc`` comes from the HTTP stack or the SDK (requests' errors are OSErrors)."""
-    return type(exc).__module__.split(".")[0] in ("requests", "urllib3", "google", "http")
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import requests  # noqa: PLC0415
-    from google.auth import exceptions as ax  # noqa: PLC0415
-
-    if isinstance(exc, ax.TransportError) and exc.args and isinstance(exc.args[0], BaseException):
-        exc = exc.args[0]
-    return isinstance(exc, requests.ConnectionError | ConnectionRefusedError)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    try:
-        return bool(_sdk("google.cloud.storage.retry")._should_retry(exc))
-    except Exception:  # noqa: BLE001 - an exception the predicate cannot read
-        return False
-
-
 def _crc32c(f: BinaryIO) -> str:
     """The base64 crc32c of the rest of ``f`` (GCS's form); ``f`` is rewound."""
     import base64  # noqa: PLC0415
 
     start = f.tell()
-    checksum = _sdk("google_crc32c").Checksum()
+    checksum = sdk("google_crc32c").Checksum()
     for chunk in iter(lambda: f.read(1 << 20), b""):
         checksum.update(chunk)
     f.seek(start)

@@ -100,10 +100,10 @@ class GcsServer:
 
     def client(self) -> Any:
         """An anonymous SDK client for this server (to set up and inspect buckets)."""
-        from gitext.remotes.gcs import _sdk
+        from gitext.remotes.gcsclient import sdk
 
-        anonymous = _sdk("google.auth.credentials").AnonymousCredentials()
-        return _sdk("google.cloud.storage").Client(project="test", credentials=anonymous,
+        anonymous = sdk("google.auth.credentials").AnonymousCredentials()
+        return sdk("google.cloud.storage").Client(project="test", credentials=anonymous,
                               client_options={"api_endpoint": self.url})
 
     def new_bucket(self) -> str:
