@@ -173,13 +173,18 @@ def map_error(s: GcsSettings, exc: BaseException, action: str, *,  # noqa: PLR09
             + (f" at {s.endpoint}" if s.endpoint else ""),
             hint=f"create it ({create}), or fix the URL with 'git archives remote modify "
                  "NAME url gs://BUCKET/prefix'")
-    if status in (401, 403) or isinstance(exc, ax.RefreshError):
+    if status == 401 or isinstance(exc, ax.RefreshError):
         return RemoteRefusedError(
             f"{s.where()} refused the credentials ({status or type(exc).__name__}) "
             f"while trying to {action}",
             hint="check GOOGLE_APPLICATION_CREDENTIALS or the remote's credentialsfile "
-                 "('git archives remote modify --local NAME credentialsfile KEY.json') and "
-                 "that it may read and write objects in this bucket")
+                 "('git archives remote modify --local NAME credentialsfile KEY.json')")
+    if status == 403:
+        return RemoteRefusedError(
+            f"{s.where()} denied permission (403) to {action}",
+            hint="the account needs roles/storage.objectAdmin (or objectViewer to fetch) on "
+                 "this bucket; check which one GOOGLE_APPLICATION_CREDENTIALS or the "
+                 "remote's credentialsfile names")
     if status == 404:
         return ObjectMissingError(f"{what}: no such object")
     if isinstance(exc, ax.DefaultCredentialsError):

@@ -315,7 +315,7 @@ def test_a_refused_request_stops_with_one_clear_error(gcs_bucket: str,
                                                       gcs_proxy: FaultProxy) -> None:
     b = _open(gcs_bucket, gcs_proxy.url)
     gcs_proxy.add("403", 1)
-    with pytest.raises(RemoteRefusedError, match=r"refused the credentials \(403\)"):
+    with pytest.raises(RemoteRefusedError, match=r"denied permission \(403\) to open the bucket"):
         b.exists_many([_key(b"x")])
 
 
