@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -202,9 +203,11 @@ class GcsBackend:
         bucket = self.bucket()
         try:
             for blob in bucket.list_blobs(prefix=self._full(prefix), page_size=PAGE,
-                                          fields="items(name,size,updated),nextPageToken",
+                                          fields="items(name,size,updated,timeCreated),nextPageToken",
                                           retry=self._retry()):
-                yield self._rel(blob.name), int(blob.size or 0), blob.updated.timestamp()
+                when = blob.updated or blob.time_created  # (absent: count it as new)
+                yield (self._rel(blob.name), int(blob.size or 0),
+                       when.timestamp() if when is not None else time.time())
         except Exception as exc:  # noqa: BLE001 - every failure becomes a RemoteError
             raise self._map(exc, "list objects") from None
 
