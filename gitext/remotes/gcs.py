@@ -34,6 +34,10 @@ _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{1,220}[a-z0-9]")
 def _split_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     bucket = parts.netloc
+    if "@" in bucket:  # (not echoed: it may hold a password)
+        raise ConfigError("the remote URL carries credentials (user@bucket)",
+                          hint="drop them: gs://BUCKET/prefix, with a key file or the "
+                               "application default credentials")
     if not _BUCKET_RE.fullmatch(bucket):
         raise ConfigError(f"remote URL {shown(url)} does not name a GCS bucket",
                           hint="write it as gs://BUCKET/optional/prefix (bucket names are "

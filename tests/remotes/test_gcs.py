@@ -387,6 +387,12 @@ def test_a_url_without_a_valid_bucket_is_refused(url: str) -> None:
         GcsBackend.from_url(url, {})
 
 
+def test_a_url_with_a_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigError, match="carries credentials") as err:
+        GcsBackend.from_url("gs://me:hunter2-pw@bucket/x", {})
+    assert "hunter2" not in f"{err.value.message} {err.value.hint}"
+
+
 def test_an_endpoint_with_credentials_in_it_is_refused() -> None:
     with pytest.raises(ConfigError, match="carries credentials"):
         GcsBackend.from_url("gs://bucket", {"endpointurl": "http://u:pw@127.0.0.1:1"})
