@@ -80,7 +80,7 @@ KINDS: tuple[RemoteKind, ...] = (
         dvc=_S3_DVC),
     RemoteKind(
         "Google Cloud Storage", ("gs", "gcs"), "gcs", "GcsBackend", extra="gcs",
-        committed=frozenset({"projectname", "endpointurl"}),
+        committed=frozenset({"projectname", "endpointurl", "retries"}),
         private=frozenset({"credentialsfile", "unsigned"}),
         dvc={"credentialpath": "credentialsfile", "allow_anonymous_login": "unsigned"}),
     RemoteKind(
