@@ -206,9 +206,9 @@ class GcsBackend:
         """``when`` is the object's ``updated`` time: when its current bytes were written."""
         bucket = self.bucket()
         try:
+            fields = "items(name,size,updated,timeCreated),nextPageToken"
             for blob in bucket.list_blobs(prefix=self._full(prefix), page_size=PAGE,
-                                          fields="items(name,size,updated,timeCreated),nextPageToken",
-                                          retry=self._retry()):
+                                          fields=fields, retry=self._retry()):
                 when = blob.updated or blob.time_created  # (absent: count it as new)
                 yield (self._rel(blob.name), int(blob.size or 0),
                        when.timestamp() if when is not None else time.time())
@@ -229,8 +229,6 @@ class GcsBackend:
 
         for attempt in range(1, 3):
             try:
-                if isinstance(dst, Path):
-                    dst.unlink(missing_ok=True)  # (ours from a failed attempt)
                 if size is not None and size > RANGED_THRESHOLD and isinstance(dst, Path):
                     return self._get_ranges(bucket, key, dst, size, count)
                 return self._get_whole(bucket, key, dst, count)
