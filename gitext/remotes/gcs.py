@@ -1,6 +1,6 @@
 """Google Cloud Storage (``gs://bucket/prefix``) via google-cloud-storage, imported only
 when a ``gs://`` remote is opened (with :mod:`.gcsclient`: the client, credentials and error
-mapping). Uploads above 8 MiB are resumable (16 MiB chunks, crc32c declared first); GCS
+mapping). Uploads above 8 MiB are resumable (32 MiB chunks, crc32c declared first); GCS
 shows an object only once finalised, so a dead upload leaves nothing. Large downloads are
 parallel ranged GETs (no compose). See docs/remotes.md.
 """
@@ -23,7 +23,7 @@ from gitext.remotes.backend import ProgressFn, TransientRemoteError
 from gitext.remotes.gcsclient import GcsSettings, make_client, map_error, retry, sdk
 from gitext.remotes.trust import shown
 
-UPLOAD_CHUNK = 16 * 1024 * 1024          # resumable upload chunk (a multiple of 256 KiB)
+UPLOAD_CHUNK = 32 * 1024 * 1024          # resumable upload chunk (a multiple of 256 KiB)
 RANGED_THRESHOLD = 64 * 1024 * 1024      # a known size above this downloads in ranges
 RANGE_SIZE = 16 * 1024 * 1024
 PAGE = 1000                              # objects per listing page (GCS's maximum)
