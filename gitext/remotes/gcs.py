@@ -144,8 +144,8 @@ class GcsBackend:
     def exists_many(self, keys: Iterable[str]) -> set[str]:
         """One listing page over the range of ``keys`` first: it answers everything on a
         remote of up to 1,000 objects there. The keys it did not reach are looked up by folder:
-        a folder holding two or more is listed (over their range, while the pages cost fewer
-        requests than the metadata GETs they replace), a lone key gets a metadata GET."""
+        a folder holding k >= 2 is listed over their range for at most k/2 pages (then a
+        metadata GET for each key left), a lone key gets a metadata GET."""
         wanted = sorted(set(keys))
         if not wanted:
             return set()
