@@ -23,6 +23,7 @@ INVENTORY = {
                            "git-lfs's own folder is only read",
     "remotes/local.py": "a directory remote the user configured",
     "remotes/s3.py": "temp files of a download into the cache",
+    "remotes/gcs.py": "temp files of a download into the cache (from GCS)",
     "remotes/lfs.py": "temp files of a download into the cache (from a Git LFS server)",
     "sync/transfer.py": "fetched objects into the cache (via its tmp/)",
     "sync/runcache.py": "fetched entries into the run-cache in the git dir",
