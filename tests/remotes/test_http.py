@@ -1,0 +1,313 @@
+"""The read-only HTTP(S) remote (:mod:`gitext.remotes.http`) against a real HTTP server on
+loopback (``tests/helpers/http_remote_server.py``): reads, parallel HEADs and ranged GETs,
+retries and resumes, refusals of every write, credentials and where they may go."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitext.codec.hashing import ObjectId
+from gitext.errors import ConfigError, CorruptObjectError, ObjectMissingError
+from gitext.remotes import http as http_mod
+from gitext.remotes.backend import RemoteRefusedError, TransientRemoteError
+from gitext.remotes.http import ANONYMOUS, HttpBackend
+from tests.helpers import git
+from tests.helpers.http_remote_server import HttpRemote
+from tests.helpers.listener import listening
+
+USER = "alice"
+PASSWORD = "pa55-never-printed-7Hq2"
+TOKEN = "tok-never-printed-0a9b8c"
+
+
+def _key(data: bytes) -> str:
+    return ObjectId("sha256", hashlib.sha256(data).hexdigest()).key
+
+
+@pytest.fixture(autouse=True)
+def _no_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranged downloads from 1 MiB up, in 256 KiB parts (the real sizes need 64 MiB)."""
+    monkeypatch.setattr(http_mod, "RANGED_THRESHOLD", 1 << 20)
+    monkeypatch.setattr(http_mod, "PART_SIZE", 1 << 18)
+
+
+def _backend(remote: HttpRemote, **options: str) -> Iterator[HttpBackend]:
+    backend = HttpBackend.from_url(remote.url, options)
+    backend.max_delay = 0.05
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def backend(http_remote: HttpRemote) -> Iterator[HttpBackend]:
+    yield from _backend(http_remote)
+
+
+def _no_secret(text: str) -> None:
+    for secret in (PASSWORD, TOKEN):
+        assert secret not in text
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+def test_get_streams_an_object_to_a_path_or_an_open_file(http_remote: HttpRemote,
+                                                         backend: HttpBackend,
+                                                         tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    http_remote.put(_key(data), data)
+    assert backend.get(_key(data), tmp_path / "out") == len(data)
+    assert (tmp_path / "out").read_bytes() == data
+    buf = io.BytesIO()
+    assert backend.get(_key(data), buf, size=len(data)) == len(data)
+    assert buf.getvalue() == data
+
+
+def test_an_absent_object_is_missing_and_leaves_no_file(backend: HttpBackend,
+                                                        tmp_path: Path) -> None:
+    with pytest.raises(ObjectMissingError):
+        backend.get(_key(b"nope"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_exists_many_heads_every_key_in_parallel(http_remote: HttpRemote,
+                                                 backend: HttpBackend) -> None:
+    present = []
+    for i in range(40):
+        data = f"object {i}".encode()
+        http_remote.put(_key(data), data)
+        present.append(_key(data))
+    absent = [_key(f"absent {i}".encode()) for i in range(20)]
+    assert backend.exists_many([*present, *absent, present[0]]) == set(present)
+    assert len(http_remote.server.seen("HEAD")) == 60  # one per distinct key
+    assert backend.exists_many([]) == set()
+
+
+def test_a_large_object_of_known_size_comes_in_parallel_ranges(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path,
+        small_parts: None) -> None:
+    data = os.urandom(3 * (1 << 20) + 12345)
+    http_remote.put(_key(data), data)
+    moved: list[int] = []
+    assert backend.get(_key(data), tmp_path / "out", moved.append, size=len(data)) == len(data)
+    assert (tmp_path / "out").read_bytes() == data
+    assert sum(moved) == len(data)
+    ranges = [r.headers.get("Range") for r in http_remote.server.seen("GET")]
+    assert len(ranges) == 13 and all(r and r.startswith("bytes=") for r in ranges)
+
+
+def test_a_large_object_of_unknown_size_switches_to_ranges(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path,
+        small_parts: None) -> None:
+    data = os.urandom(2 * (1 << 20))
+    http_remote.put(_key(data), data)
+    assert backend.get(_key(data), tmp_path / "out") == len(data)
+    assert (tmp_path / "out").read_bytes() == data
+    assert sum(1 for r in http_remote.server.seen("GET") if r.headers.get("Range")) == 8
+
+
+def test_a_server_ignoring_range_still_gives_the_whole_object(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path,
+        small_parts: None) -> None:
+    http_remote.server.ranges = False
+    data = os.urandom(2 * (1 << 20) + 7)
+    http_remote.put(_key(data), data)
+    assert backend.get(_key(data), tmp_path / "out", size=len(data)) == len(data)
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_a_connection_dropped_mid_body_resumes_with_range(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path) -> None:
+    data = os.urandom(500_000)
+    http_remote.put(_key(data), data)
+    http_remote.server.fault("drop", 2, method="GET", after=100_000)
+    assert backend.get(_key(data), tmp_path / "out") == len(data)
+    assert (tmp_path / "out").read_bytes() == data
+    ranges = [r.headers.get("Range") for r in http_remote.server.seen("GET")]
+    assert ranges[0] is None and ranges[1] is not None  # resumed after what had come
+    resumed = int(ranges[1].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed <= 100_000
+
+
+def test_5xx_answers_are_retried(http_remote: HttpRemote, backend: HttpBackend,
+                                 tmp_path: Path) -> None:
+    data = b"retried"
+    http_remote.put(_key(data), data)
+    http_remote.server.fault("503", 2)
+    http_remote.server.fault("500", 1)
+    assert backend.exists_many([_key(data)]) == {_key(data)}
+    assert backend.get(_key(data), tmp_path / "out") == len(data)
+
+
+def test_a_server_that_keeps_failing_leaves_nothing_partial(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path) -> None:
+    data = os.urandom(200_000)
+    http_remote.put(_key(data), data)
+    http_remote.server.fault("drop", 20, method="GET", after=50_000)
+    with pytest.raises(TransientRemoteError, match="kept breaking off"):
+        backend.get(_key(data), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    http_remote.server.reset()
+    assert backend.get(_key(data), tmp_path / "out") == len(data)
+
+
+def test_more_bytes_than_the_object_has_are_refused(http_remote: HttpRemote,
+                                                    backend: HttpBackend,
+                                                    tmp_path: Path) -> None:
+    data = os.urandom(1000)
+    http_remote.put(_key(data), data + b"trailing junk")
+    with pytest.raises(CorruptObjectError):
+        backend.get(_key(data), tmp_path / "out", size=len(data))
+    assert not (tmp_path / "out").exists()
+
+
+# -- writes are refused -----------------------------------------------------------------------
+
+def test_put_delete_and_list_are_refused_without_a_request(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    for call in (lambda: backend.put(_key(b"x"), src, 1), lambda: backend.delete(_key(b"x")),
+                 lambda: list(backend.list("files/")),
+                 lambda: list(backend.list_times("files/"))):
+        with pytest.raises(RemoteRefusedError, match="is read-only"):
+            call()
+    assert http_remote.server.seen() == []
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+def test_a_local_password_is_sent_as_basic_auth(http_remote: HttpRemote,
+                                                tmp_path: Path) -> None:
+    http_remote.server.basic(USER, PASSWORD)
+    data = b"private"
+    http_remote.put(_key(data), data)
+    for b in _backend(http_remote, user=USER, password=PASSWORD):
+        assert b.exists_many([_key(data)]) == {_key(data)}
+        _no_secret(repr(b))
+    for b in _backend(http_remote, user=USER, password="wrong"):
+        with pytest.raises(RemoteRefusedError, match="password in your git config was refused"
+                           ) as exc:
+            b.get(_key(data), tmp_path / "out")
+        _no_secret(str(exc.value) + str(exc.value.hint))
+
+
+def test_a_token_is_sent_as_a_bearer(http_remote: HttpRemote) -> None:
+    http_remote.server.auth = f"Bearer {TOKEN}"
+    data = b"token"
+    http_remote.put(_key(data), data)
+    for b in _backend(http_remote, token=TOKEN):
+        assert b.exists_many([_key(data)]) == {_key(data)}
+    for b in _backend(http_remote, auth="bearer", token="nope"):
+        with pytest.raises(RemoteRefusedError, match="token in your git config was refused"):
+            b.exists_many([_key(data)])
+
+
+def _credential_store(home: Path, remote: HttpRemote, password: str) -> Path:
+    store = home / "git-credentials"
+    hostport = remote.server.url.removeprefix("http://")
+    store.write_text(f"http://{USER}:{password}@{hostport}\n")
+    git(home, "config", "--global", "credential.helper", f"store --file={store}")
+    return store
+
+
+def test_git_credential_fill_answers_a_401(http_remote: HttpRemote, backend: HttpBackend,
+                                          isolated_home: Path) -> None:
+    http_remote.server.basic(USER, PASSWORD)
+    _credential_store(isolated_home, http_remote, PASSWORD)
+    keys = []
+    for i in range(10):
+        data = f"cred {i}".encode()
+        http_remote.put(_key(data), data)
+        keys.append(_key(data))
+    assert backend.exists_many(keys) == set(keys)
+
+
+def test_refused_git_credentials_are_rejected_and_never_shown(
+        http_remote: HttpRemote, backend: HttpBackend, isolated_home: Path) -> None:
+    http_remote.server.basic(USER, "another-password")
+    store = _credential_store(isolated_home, http_remote, PASSWORD)
+    with pytest.raises(RemoteRefusedError, match="credentials from git credential were "
+                       "refused") as exc:
+        backend.exists_many([_key(b"a"), _key(b"b")])
+    _no_secret(str(exc.value) + str(exc.value.hint))
+    assert PASSWORD not in store.read_text()  # rejected: git asks again next time
+
+
+def test_no_credentials_at_all_is_one_clear_refusal(http_remote: HttpRemote,
+                                                    backend: HttpBackend) -> None:
+    http_remote.server.basic(USER, PASSWORD)
+    with pytest.raises(RemoteRefusedError, match="git credential fill gave none"):
+        backend.exists_many([_key(b"a")])
+
+
+def test_an_anonymous_remote_never_sends_or_asks_for_credentials(
+        http_remote: HttpRemote, isolated_home: Path) -> None:
+    """The URL came only from the committed file: neither the stored git credential nor a
+    local password goes there, and git credential is not even asked."""
+    http_remote.server.basic(USER, PASSWORD)
+    _credential_store(isolated_home, http_remote, PASSWORD)
+    trace = isolated_home / "credential-asked"
+    git(isolated_home, "config", "--global", "--add", "credential.helper",
+        f"!f() {{ touch {trace}; }}; f")
+    for b in _backend(http_remote, **{ANONYMOUS: "true", "password": PASSWORD, "user": USER}):
+        with pytest.raises(RemoteRefusedError, match="comes only from the repository"):
+            b.exists_many([_key(b"a")])
+    assert not trace.exists()
+    assert all("Authorization" not in r.headers for r in http_remote.server.seen())
+
+
+def test_a_redirect_to_another_host_gets_no_credentials(http_remote: HttpRemote,
+                                                        tmp_path: Path) -> None:
+    data = b"moved"
+    with listening() as evil:
+        http_remote.server.redirect_to = evil.url
+        for b in _backend(http_remote, user=USER, password=PASSWORD):
+            assert b.exists_many([_key(data)]) == set()  # the other host answers 404
+            with pytest.raises(ObjectMissingError):
+                b.get(_key(data), tmp_path / "out")
+        assert len(evil.requests) == 2
+        assert not evil.carrying("Authorization", PASSWORD)
+    # ...while the remote's own host got them
+    assert all("Authorization" in r.headers for r in http_remote.server.seen())
+
+
+# -- bad configuration ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "options", "needle"), [
+    ("http://user:pw@127.0.0.1/x", {}, "carries user info"),
+    ("http://127.0.0.1/x?sig=1", {}, "a query"),
+    ("ftp://127.0.0.1/x", {}, "is not http(s)"),
+    ("http://127.0.0.1/x", {"auth": "digest"}, "is not basic or bearer"),
+    ("http://127.0.0.1/x", {"sslverify": "/no/such/ca.pem"}, "CA bundle"),
+    ("http://127.0.0.1/x", {"readtimeout": "soon"}, "number of seconds"),
+    ("http://127.0.0.1/x", {"jobs": "many"}, "whole number"),
+])
+def test_bad_settings_are_one_clear_error(url: str, options: dict[str, str],
+                                          needle: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        HttpBackend.from_url(url, options)
+    assert needle in exc.value.message
+    assert "pw" not in exc.value.message
+
+
+def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = HttpBackend.from_url(f"http://127.0.0.1:{port}/remote", {})
+    b.max_delay = 0.01
+    with pytest.raises(TransientRemoteError, match="failed"):
+        b.exists_many([_key(b"x")])
