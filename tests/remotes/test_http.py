@@ -14,12 +14,18 @@ import pytest
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ConfigError, CorruptObjectError, ObjectMissingError
+from gitext.git.repo import Repo
+from gitext.remotes import Remote
 from gitext.remotes import http as http_mod
 from gitext.remotes.backend import RemoteRefusedError, TransientRemoteError
 from gitext.remotes.http import ANONYMOUS, HttpBackend
-from tests.helpers import git
+from gitext.sync import gc, transfer
+from gitext.sync.prepush import remote_status
+from gitext.sync.references import find_references
+from tests.helpers import archives, git
 from tests.helpers.http_remote_server import HttpRemote
 from tests.helpers.listener import listening
+from tests.helpers.s3 import add_dir_remote, cache_objects, drop_cache, make_data_repo
 
 USER = "alice"
 PASSWORD = "pa55-never-printed-7Hq2"
@@ -311,3 +317,55 @@ def test_an_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
     b.max_delay = 0.01
     with pytest.raises(TransientRemoteError, match="failed"):
         b.exists_many([_key(b"x")])
+
+
+# -- the sync layer over an http mirror of a directory remote ---------------------------------
+
+FILES = {"a.bin": os.urandom(50_000), "sub/b.bin": os.urandom(70_000), "c.bin": b"c" * 9000}
+
+
+@pytest.fixture
+def mirrored(tmp_path: Path, http_remote: HttpRemote) -> Iterator[tuple[Repo, Remote]]:
+    """A repository whose objects were pushed to its directory remote ``storage``, which
+    the http server also serves (the remote ``mirror``); its cache is then emptied."""
+    repo = make_data_repo(tmp_path / "repo", FILES)
+    add_dir_remote(repo, http_remote.folder)
+    archives(repo, "push")
+    drop_cache(repo)
+    for b in _backend(http_remote):
+        yield Repo.discover(repo), Remote("mirror", http_remote.url, b)
+
+
+def test_fetch_and_status_read_the_mirror(mirrored: tuple[Repo, Remote]) -> None:
+    repo, mirror = mirrored
+    refs = find_references(repo, None)
+    status = remote_status(repo, mirror, refs)
+    assert (len(status.remote_only), status.local_only, status.nowhere) == (3, [], [])
+    report = transfer.fetch(repo, mirror, find_references(repo, None))
+    assert report.ok and len(report.transferred) == 3
+    assert cache_objects(repo.worktree or Path()) == {
+        f"files/{_key(d).removeprefix('files/')}" for d in FILES.values()}
+
+
+def test_push_and_gc_refuse_a_read_only_remote_before_any_request(
+        mirrored: tuple[Repo, Remote], http_remote: HttpRemote) -> None:
+    repo, mirror = mirrored
+    with pytest.raises(RemoteRefusedError) as exc:
+        transfer.push(repo, mirror, find_references(repo, None))
+    assert "remote 'mirror'" in exc.value.message and "is read-only" in exc.value.message
+    assert "use 'storage' instead" in exc.value.message
+    assert exc.value.hint is not None and "git archives push -r storage" in exc.value.hint
+    with pytest.raises(RemoteRefusedError, match="cannot delete objects"):
+        gc.plan_gc(repo, all_commits=False, remote=mirror, expire=0)
+    assert http_remote.server.seen() == []
+
+
+def test_a_corrupt_object_on_the_mirror_never_enters_the_cache(
+        mirrored: tuple[Repo, Remote], http_remote: HttpRemote) -> None:
+    repo, mirror = mirrored
+    http_remote.server.fault("corrupt", 1, method="GET")
+    report = transfer.fetch(repo, mirror, find_references(repo, None))
+    assert len(report.corrupt) == 1 and len(report.transferred) == 2
+    root = repo.worktree or Path()
+    assert len(cache_objects(root)) == 2
+    assert not any((root / ".git" / "archives" / "tmp").glob("*"))
