@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -210,3 +211,68 @@ def http_remote(http_remote_server: HttpRemoteServer) -> Iterator[HttpRemote]:
     folder.mkdir()
     yield HttpRemote(http_remote_server, folder, f"{http_remote_server.url}/{name}")
     http_remote_server.reset()
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+@dataclass
+class Tls:
+    """A throw-away CA (``ca``: its PEM file) and a certificate for 127.0.0.1 it signed."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls(folder: Path) -> Tls:
+    """Generate the CA and the server certificate with ``cryptography`` (skip without it)."""
+    x509 = pytest.importorskip("cryptography.x509", reason="cryptography is not installed")
+    import datetime
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> Any:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    tls = Tls(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
+    tls.ca.write_bytes(ca.public_bytes(pem))
+    tls.cert.write_bytes(leaf.public_bytes(pem))
+    tls.key.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return tls
+
+
+@contextmanager
+def serve_https(server: HttpRemoteServer, tls: Tls) -> Iterator[str]:
+    """The same handler over TLS on another loopback port; yields its https:// URL."""
+    import ssl
+    from http.server import ThreadingHTTPServer
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls.cert, tls.key)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(server))
+    httpd.daemon_threads = True
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -23,7 +23,7 @@ from gitext.sync import gc, transfer
 from gitext.sync.prepush import remote_status
 from gitext.sync.references import find_references
 from tests.helpers import archives, git
-from tests.helpers.http_remote_server import HttpRemote
+from tests.helpers.http_remote_server import HttpRemote, make_tls, serve_https
 from tests.helpers.listener import listening
 from tests.helpers.s3 import add_dir_remote, cache_objects, drop_cache, make_data_repo
 
@@ -369,3 +369,21 @@ def test_a_corrupt_object_on_the_mirror_never_enters_the_cache(
     root = repo.worktree or Path()
     assert len(cache_objects(root)) == 2
     assert not any((root / ".git" / "archives" / "tmp").glob("*"))
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+def test_https_verifies_the_certificate_unless_sslverify_says_otherwise(
+        http_remote: HttpRemote, tmp_path: Path) -> None:
+    tls = make_tls(tmp_path)
+    data = b"over tls"
+    http_remote.put(_key(data), data)
+    with serve_https(http_remote.server, tls) as base:
+        url = f"{base}/{http_remote.folder.name}"
+        with pytest.raises(RemoteRefusedError, match="TLS handshake failed") as exc:
+            HttpBackend.from_url(url, {}).exists_many([_key(data)])
+        assert exc.value.hint is not None and "sslverify" in exc.value.hint
+        for options in ({"sslverify": str(tls.ca)}, {"sslverify": "false"}):
+            b = HttpBackend.from_url(url, options)
+            assert b.exists_many([_key(data)]) == {_key(data)}
+            b.close()
