@@ -57,11 +57,8 @@ class _NoRanges(Exception):
 
 
 class _Large(Exception):
-    """A GET of unknown size turned out large, and the server takes ``Range``."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
+    """A GET of unknown size turned out large (``args[0]`` bytes), and the server takes
+    ``Range``."""
 
 
 @dataclass
@@ -211,22 +208,23 @@ class HttpBackend:
     def _refusal_for(self, sent: dict[str, str], filled: dict[str, str] | None
                      ) -> RemoteRefusedError:
         where = f"{self._where()} answered 401 (authentication required)"
-        if self.anonymous:
-            return RemoteRefusedError(
-                f"{where}; its URL comes only from the repository's committed config, so no "
-                "credentials were sent", hint="if you trust that server, confirm the URL: git "
-                f"archives remote modify --local NAME url {shown(self.url)}")
-        if not sent:
-            return RemoteRefusedError(f"{where} and git credential fill gave none",
-                                      hint="store them with a git credential helper, or set "
-                                      "'git archives remote modify --local NAME password P'")
-        if filled is not None:
-            return RemoteRefusedError(f"{where}: the credentials from git credential were "
-                                      "refused", hint="they were rejected, so git asks again "
-                                      "next time; check the user name and password")
         what = "token" if self.auth == "bearer" else "password"
-        return RemoteRefusedError(f"{where}: the {what} in your git config was refused",
-                                  hint=f"git archives remote modify --local NAME {what} VALUE")
+        if self.anonymous:
+            message, hint = (f"{where}; its URL comes only from the repository's committed "
+                             "config, so no credentials were sent", "if you trust that server, "
+                             "confirm the URL: git archives remote modify --local NAME url "
+                             + shown(self.url))
+        elif not sent:
+            message, hint = (f"{where} and git credential fill gave none", "store them with a "
+                             "git credential helper, or: git archives remote modify --local "
+                             f"NAME {what} VALUE")
+        elif filled is not None:
+            message, hint = (f"{where}: the credentials from git credential were refused",
+                             "they were rejected, so git asks again next time")
+        else:
+            message, hint = (f"{where}: the {what} in your git config was refused",
+                             f"git archives remote modify --local NAME {what} VALUE")
+        return RemoteRefusedError(message, hint=hint)
 
     # -- requests -------------------------------------------------------------------------
     def _where(self) -> str:
@@ -235,15 +233,16 @@ class HttpBackend:
     def _key_url(self, key: str) -> str:
         return f"{self._base}/{quote(key, safe='/')}"
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> Any:
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> tuple[Any, bool]:
         """One request, following redirects by hand: credentials go only to the URL's own
-        origin, and the Authorization header is dropped on the way anywhere else."""
+        origin, and the Authorization header is dropped on the way anywhere else. Returns
+        the response and whether it came from elsewhere."""
         for _ in range(MAX_REDIRECTS + 1):
             resp = self._http.request(method, url, headers=headers, preload_content=False,
                                       redirect=False, retries=False)
             location = resp.headers.get("Location")
             if resp.status not in _REDIRECT or not location:
-                return resp
+                return resp, origin(url) != self._origin
             resp.drain_conn()
             resp.release_conn()
             url = urljoin(url, location)
@@ -269,7 +268,7 @@ class HttpBackend:
             last = attempt >= self.attempts - 1
             sent = self._auth_header()
             try:
-                resp = self._send(method, url, {**(headers or {}), **sent})
+                resp, elsewhere = self._send(method, url, {**(headers or {}), **sent})
             except urllib3.exceptions.SSLError:
                 raise RemoteRefusedError(f"{self._where()}: the TLS handshake failed (certificate "
                                          "not trusted?)", hint="git archives remote modify NAME "
@@ -288,6 +287,11 @@ class HttpBackend:
             if resp.status == 401:
                 resp.drain_conn()
                 resp.release_conn()
+                if elsewhere:  # never ask for (nor reject) credentials another host wants
+                    raise RemoteRefusedError(f"{self._where()} redirected {method} {key} to "
+                                             "another host, which wants credentials; yours go "
+                                             "only to the remote's own host",
+                                             hint="check the URL and the server")
                 if self._fill(sent):
                     continue
                 raise self._refused(sent)
@@ -362,9 +366,9 @@ class HttpBackend:
                                       large=size is None)
             except _Large as large:  # unknown size, and the server says it is large
                 with contextlib.suppress(_NoRanges):
-                    return self._get_ranged(key, dst, large.size, progress)
+                    return self._get_ranged(key, dst, large.args[0], progress)
                 with open(dst, "wb") as out:
-                    return self._pull(key, out, _Cursor(), None, size=large.size,
+                    return self._pull(key, out, _Cursor(), None, size=large.args[0],
                                       progress=progress)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -383,36 +387,45 @@ class HttpBackend:
             bounds = f"bytes={cursor.pos}-{'' if end is None else end}"
             resp = self.request("GET", key, {"Range": bounds} if ranged else None)
             try:
-                if resp.status in _MISSING:
-                    raise ObjectMissingError(f"{self._where()}: no object {key}")
-                if ranged and resp.status == 200:
-                    if end is not None:
-                        raise _NoRanges
+                if ranged and resp.status == 200 and end is None:  # Range ignored on a resume
                     _rewind(out, progress, cursor.pos - start)
                     cursor.pos = start = 0
-                elif resp.status == 206:
-                    self._check_range(resp, key, cursor.pos, size)
-                elif resp.status != 200:
-                    raise RemoteRefusedError(f"{self._where()} answered {resp.status} to GET "
-                                             f"{key}", hint="check the URL and the server")
-                total = _length(resp)
-                if large and total is not None and total > RANGED_THRESHOLD and \
-                        resp.headers.get("Accept-Ranges", "").lower() == "bytes":
-                    raise _Large(total)
+                self._accept(resp, key, cursor.pos, part=end is not None, size=size, large=large)
                 _copy(resp, out, cursor, limit=size if end is None else end + 1,
                       progress=progress, what=f"{self._where()} {key}")
             except _dropped() as exc:
+                resp.close()
                 if attempt == self.attempts - 1:
                     raise TransientRemoteError(f"{self._where()}: the download of {key} kept "
                                                f"breaking off ({type(exc).__name__})",
                                                hint="try again; nothing partial was kept"
                                                ) from None
                 self._backoff(attempt, None)
+            except BaseException:
+                resp.close()  # a body left unread: the connection is not reused
+                raise
             else:
-                return cursor.pos
-            finally:
                 resp.release_conn()
+                return cursor.pos
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _accept(self, resp: Any, key: str, pos: int, *, part: bool, size: int | None,
+                large: bool) -> None:
+        """Raise unless ``resp`` is the body to copy from ``pos``: ObjectMissingError,
+        :class:`_NoRanges` (a part answered whole), :class:`_Large`, a refusal."""
+        if resp.status in _MISSING:
+            raise ObjectMissingError(f"{self._where()}: no object {key}")
+        if resp.status == 200 and part:
+            raise _NoRanges
+        if resp.status == 206:
+            self._check_range(resp, key, pos, size)
+        elif resp.status != 200:
+            raise RemoteRefusedError(f"{self._where()} answered {resp.status} to GET {key}",
+                                     hint="check the URL and the server")
+        total = _length(resp)
+        if large and total is not None and total > RANGED_THRESHOLD and \
+                resp.headers.get("Accept-Ranges", "").lower() == "bytes":
+            raise _Large(total)
 
     def _check_range(self, resp: Any, key: str, pos: int, size: int | None) -> None:
         content_range = resp.headers.get("Content-Range") or ""
@@ -484,26 +497,21 @@ def _copy(resp: Any, out: BinaryIO, cursor: _Cursor, *, limit: int | None,
 
 
 def _parallel(fn: Callable[[_T], _R], items: list[_T], jobs: int) -> list[_R]:
-    """``fn`` over ``items``, ``jobs`` at a time, in order; the first error cancels what has
-    not started and is raised once the running calls finish."""
+    """``fn`` over ``items``, ``jobs`` at a time, in order; after the first error nothing
+    more starts, and it is raised (an ArchivesError first) once the running calls end."""
     if jobs <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
-    stop = threading.Event()
     errors: list[BaseException] = []
 
     def guarded(item: _T) -> _R | None:
-        if stop.is_set():
-            return None
         try:
-            return fn(item)
+            return None if errors else fn(item)
         except BaseException as exc:
-            stop.set()
             errors.append(exc)
             raise
 
     with ThreadPoolExecutor(max_workers=min(jobs, len(items))) as pool:
         futures = [pool.submit(guarded, i) for i in items]
     if errors:
-        first = next((e for e in errors if isinstance(e, ArchivesError)), errors[0])
-        raise first
+        raise next((e for e in errors if isinstance(e, ArchivesError)), errors[0])
     return [cast(_R, f.result()) for f in futures]

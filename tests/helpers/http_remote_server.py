@@ -44,6 +44,7 @@ class HttpRemoteServer:
     auth: str | None = None           # the Authorization value every request must carry
     redirect_to: str | None = None    # answer every request with 302 to this base + path
     ranges: bool = True               # False: ignore Range (answer 200 with everything)
+    head: bool = True                 # False: answer HEAD with 405
     latency: float = 0.0              # seconds added to every request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,7 +53,7 @@ class HttpRemoteServer:
             self.requests.clear()
             self.faults.clear()
         self.auth = self.redirect_to = None
-        self.ranges = True
+        self.ranges = self.head = True
         self.latency = 0.0
 
     def fault(self, kind: str, count: int = 1, *, method: str | None = None,
@@ -135,6 +136,9 @@ def make_handler(server: HttpRemoteServer) -> type[BaseHTTPRequestHandler]:
                 return
             if server.auth is not None and self.headers.get("Authorization") != server.auth:
                 self._reply(401, {"WWW-Authenticate": 'Basic realm="remote"'})
+                return
+            if self.command == "HEAD" and not server.head:
+                self._reply(405, {"Allow": "GET"})
                 return
             if fault is not None and fault[0] in ("500", "503"):
                 self._reply(int(fault[0]), {"Retry-After": "0"}, b"try later")

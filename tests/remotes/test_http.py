@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from gitext.remotes.http import ANONYMOUS, HttpBackend
 from gitext.sync import gc, transfer
 from gitext.sync.prepush import remote_status
 from gitext.sync.references import find_references
-from tests.helpers import archives, git
+from tests.helpers import archives, git, serve_http
 from tests.helpers.http_remote_server import HttpRemote, make_tls, serve_https
 from tests.helpers.listener import listening
 from tests.helpers.s3 import add_dir_remote, cache_objects, drop_cache, make_data_repo
@@ -143,6 +144,25 @@ def test_a_connection_dropped_mid_body_resumes_with_range(
     assert ranges[0] is None and ranges[1] is not None  # resumed after what had come
     resumed = int(ranges[1].removeprefix("bytes=").rstrip("-"))
     assert 0 < resumed <= 100_000
+
+
+def test_a_part_dropped_mid_body_resumes_within_its_range(
+        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path,
+        small_parts: None) -> None:
+    data = os.urandom(2 * (1 << 20))
+    http_remote.put(_key(data), data)
+    http_remote.server.fault("drop", 3, method="GET", after=100_000)
+    assert backend.get(_key(data), tmp_path / "out", size=len(data)) == len(data)
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_a_server_without_head_is_asked_for_one_byte(http_remote: HttpRemote,
+                                                     backend: HttpBackend) -> None:
+    http_remote.server.head = False
+    data = b"no head"
+    http_remote.put(_key(data), data)
+    assert backend.exists_many([_key(data), _key(b"absent")]) == {_key(data)}
+    assert {r.headers.get("Range") for r in http_remote.server.seen("GET")} == {"bytes=0-0"}
 
 
 def test_5xx_answers_are_retried(http_remote: HttpRemote, backend: HttpBackend,
@@ -286,6 +306,31 @@ def test_a_redirect_to_another_host_gets_no_credentials(http_remote: HttpRemote,
         assert not evil.carrying("Authorization", PASSWORD)
     # ...while the remote's own host got them
     assert all("Authorization" in r.headers for r in http_remote.server.seen())
+
+
+def test_a_redirect_to_a_host_wanting_credentials_neither_asks_nor_rejects(
+        http_remote: HttpRemote, isolated_home: Path) -> None:
+    store = _credential_store(isolated_home, http_remote, PASSWORD)
+    seen: list[dict[str, str]] = []
+
+    class WantsLogin(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:
+            seen.append(dict(self.headers))
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="elsewhere"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    with serve_http(WantsLogin) as other:
+        http_remote.server.redirect_to = other
+        for b in _backend(http_remote):
+            with pytest.raises(RemoteRefusedError, match="to another host, which wants"):
+                b.exists_many([_key(b"a")])
+    assert seen and all("Authorization" not in h for h in seen)
+    assert PASSWORD in store.read_text()  # not rejected: it was never the remote's answer
 
 
 # -- bad configuration ------------------------------------------------------------------------
