@@ -1,17 +1,16 @@
 """A read-only remote over HTTP(S): the object-store layout (``files/<algo>/<ab>/<rest>``)
 served by any web server — a DVC ``http`` remote, a mirror next to the writable default.
 
-Reads only: ``HEAD`` per key for existence (``jobs`` at a time), a streamed ``GET`` (resumed
-with ``Range`` after a dropped connection), and parallel ``Range`` GETs for a large object
-whose size is known. ``put``, ``delete`` and ``list`` are refused (:attr:`read_only`), so a
-push or ``gc --remote`` stops before doing anything (:func:`gitext.sync.transfer.check_writable`).
+``HEAD`` per key for existence (``jobs`` at a time), a streamed ``GET`` resumed with
+``Range`` after a drop, parallel ``Range`` parts for a large object whose size is known.
 Retries: 408/429/5xx (honouring ``Retry-After``) and dropped connections, with backoff.
+``put``/``delete``/``list`` are refused (:attr:`HttpBackend.read_only`; push and gc check
+it first: :func:`gitext.sync.transfer.check_writable`).
 
-Credentials (DESIGN.md, "credentials follow the user"): ``password`` / ``token`` from the
-clone's own git config, else ``git credential fill`` for the URL's host once the server
-answers 401. None of them is ever sent when the URL came only from the committed file
-(``trust:anonymous``), nor to another scheme, host or port than the URL's (a redirect there
-is followed without them). No secret appears in a message or in ``repr``.
+Credentials: a ``password``/``token`` from the clone's own git config, else ``git credential
+fill`` once the server answers 401 — never when the URL came only from the committed file
+(``trust:anonymous``), never to another scheme, host or port (a redirect there goes without
+them). No secret appears in a message or in ``repr``.
 """
 
 from __future__ import annotations
@@ -56,20 +55,13 @@ class _NoRanges(Exception):
     """The server ignored ``Range`` (answered 200): fall back to one streamed GET."""
 
 
-class _Large(Exception):
-    """A GET of unknown size turned out large (``args[0]`` bytes), and the server takes
-    ``Range``."""
-
-
 @dataclass
 class _Cursor:
     pos: int = 0
 
 
-def _dropped() -> tuple[type[BaseException], ...]:
-    return (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
-            urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.NewConnectionError,
-            ConnectionError, TimeoutError)
+_DROPPED = (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
+            urllib3.exceptions.ConnectTimeoutError, ConnectionError, TimeoutError)
 
 
 def _timeout(options: Mapping[str, str], key: str, default: float) -> float:
@@ -78,7 +70,7 @@ def _timeout(options: Mapping[str, str], key: str, default: float) -> float:
         if float(raw) > 0:
             return float(raw)
     raise ConfigError(f"{key} = {shown(raw)} is not a number of seconds",
-                          hint=f"git archives remote modify NAME {key} 60")
+                      hint=f"git archives remote modify NAME {key} 60")
 
 
 def _tls(options: Mapping[str, str]) -> dict[str, Any]:
@@ -105,13 +97,11 @@ class HttpBackend:
 
     def __init__(self, url: str, options: Mapping[str, str]) -> None:
         parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"remote URL {redact(url)} is not http(s)://host/path",
-                              hint="write it as https://HOST/path/to/remote")
-        if "@" in parts.netloc or parts.query or parts.fragment:
-            raise ConfigError(f"remote URL {redact(url)} carries user info, a query or a "
-                              "fragment", hint="drop them; credentials go in 'user' and "
-                              "'password --local' or a git credential helper")
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or \
+                "@" in parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(f"remote URL {redact(url)} is not http(s)://host/path (with no "
+                              "user info, query or fragment)", hint="credentials go in 'user' "
+                              "and 'password --local', or a git credential helper")
         self.url = url
         self._base = url.rstrip("/")
         self._origin = origin(url)
@@ -163,11 +153,8 @@ class HttpBackend:
 
     def _cred_fields(self) -> dict[str, str]:
         parts = urlsplit(self.url)
-        fields = {"protocol": parts.scheme.lower(), "host": parts.netloc,
-                  "path": parts.path.strip("/")}
-        if self.user:
-            fields["username"] = self.user
-        return fields
+        return {"protocol": parts.scheme.lower(), "host": parts.netloc,
+                "path": parts.path.strip("/"), **({"username": self.user} if self.user else {})}
 
     def _fill(self, sent: dict[str, str]) -> bool:
         """After a 401: whether new credentials are worth a retry (git credential fill is
@@ -276,7 +263,7 @@ class HttpBackend:
             except urllib3.exceptions.NameResolutionError:
                 raise RemoteRefusedError(f"{self._where()}: the host name does not resolve",
                                          hint="check the URL") from None
-            except _dropped() as exc:
+            except _DROPPED as exc:
                 if last:
                     raise TransientRemoteError(f"{self._where()}: {method} {key} failed "
                                                f"({type(exc).__name__})",
@@ -327,12 +314,7 @@ class HttpBackend:
             resp = self.request("GET", key, {"Range": "bytes=0-0"})
             resp.drain_conn()
         resp.release_conn()
-        if resp.status in _MISSING:
-            return False
-        if 200 <= resp.status < 300:
-            return True
-        raise RemoteRefusedError(f"{self._where()} answered {resp.status} to HEAD {key}",
-                                 hint="check the URL and the server")
+        return bool(200 <= resp.status < 300)  # (404/410: absent; errors were raised)
 
     def exists_many(self, keys: Iterable[str]) -> set[str]:
         """One HEAD per key, ``jobs`` at a time; the first refusal stops the rest."""
@@ -360,27 +342,18 @@ class HttpBackend:
             if size is not None and size > RANGED_THRESHOLD:
                 with contextlib.suppress(_NoRanges):
                     return self._get_ranged(key, dst, size, progress)
-            try:
-                with open(dst, "wb") as out:
-                    return self._pull(key, out, _Cursor(), None, size=size, progress=progress,
-                                      large=size is None)
-            except _Large as large:  # unknown size, and the server says it is large
-                with contextlib.suppress(_NoRanges):
-                    return self._get_ranged(key, dst, large.args[0], progress)
-                with open(dst, "wb") as out:
-                    return self._pull(key, out, _Cursor(), None, size=large.args[0],
-                                      progress=progress)
+            with open(dst, "wb") as out:
+                return self._pull(key, out, _Cursor(), None, size=size, progress=progress)
         except BaseException:
             with contextlib.suppress(OSError):
                 dst.unlink()  # never a partial file where the caller looks
             raise
 
     def _pull(self, key: str, out: BinaryIO, cursor: _Cursor, end: int | None, *,
-              size: int | None, progress: ProgressFn | None, large: bool = False) -> int:
+              size: int | None, progress: ProgressFn | None) -> int:
         """Bytes ``cursor.pos``..``end`` (None: to the end) streamed into ``out`` at its
         position; after a drop, the rest with ``Range`` (all again if the server ignores
-        it: :class:`_NoRanges` for a part). ``large``: raise :class:`_Large` for a large
-        object the server can send in parts. Returns where the cursor ended."""
+        it: :class:`_NoRanges` for a part). Returns where the cursor ended."""
         start = cursor.pos
         for attempt in range(self.attempts):
             ranged = cursor.pos > 0 or end is not None
@@ -390,10 +363,10 @@ class HttpBackend:
                 if ranged and resp.status == 200 and end is None:  # Range ignored on a resume
                     _rewind(out, progress, cursor.pos - start)
                     cursor.pos = start = 0
-                self._accept(resp, key, cursor.pos, part=end is not None, size=size, large=large)
+                self._accept(resp, key, cursor.pos, part=end is not None, size=size)
                 _copy(resp, out, cursor, limit=size if end is None else end + 1,
                       progress=progress, what=f"{self._where()} {key}")
-            except _dropped() as exc:
+            except _DROPPED as exc:
                 resp.close()
                 if attempt == self.attempts - 1:
                     raise TransientRemoteError(f"{self._where()}: the download of {key} kept "
@@ -409,10 +382,9 @@ class HttpBackend:
                 return cursor.pos
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _accept(self, resp: Any, key: str, pos: int, *, part: bool, size: int | None,
-                large: bool) -> None:
+    def _accept(self, resp: Any, key: str, pos: int, *, part: bool, size: int | None) -> None:
         """Raise unless ``resp`` is the body to copy from ``pos``: ObjectMissingError,
-        :class:`_NoRanges` (a part answered whole), :class:`_Large`, a refusal."""
+        :class:`_NoRanges` (a part answered whole), a refusal."""
         if resp.status in _MISSING:
             raise ObjectMissingError(f"{self._where()}: no object {key}")
         if resp.status == 200 and part:
@@ -422,10 +394,6 @@ class HttpBackend:
         elif resp.status != 200:
             raise RemoteRefusedError(f"{self._where()} answered {resp.status} to GET {key}",
                                      hint="check the URL and the server")
-        total = _length(resp)
-        if large and total is not None and total > RANGED_THRESHOLD and \
-                resp.headers.get("Accept-Ranges", "").lower() == "bytes":
-            raise _Large(total)
 
     def _check_range(self, resp: Any, key: str, pos: int, size: int | None) -> None:
         content_range = resp.headers.get("Content-Range") or ""
@@ -456,11 +424,6 @@ class HttpBackend:
 
     def close(self) -> None:
         self._http.clear()
-
-
-def _length(resp: Any) -> int | None:
-    raw = resp.headers.get("Content-Length")
-    return int(raw) if raw and raw.isdigit() and resp.status == 200 else None
 
 
 def _rewind(out: BinaryIO, progress: ProgressFn | None, written: int) -> None:

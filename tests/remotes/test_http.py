@@ -113,16 +113,6 @@ def test_a_large_object_of_known_size_comes_in_parallel_ranges(
     assert len(ranges) == 13 and all(r and r.startswith("bytes=") for r in ranges)
 
 
-def test_a_large_object_of_unknown_size_switches_to_ranges(
-        http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path,
-        small_parts: None) -> None:
-    data = os.urandom(2 * (1 << 20))
-    http_remote.put(_key(data), data)
-    assert backend.get(_key(data), tmp_path / "out") == len(data)
-    assert (tmp_path / "out").read_bytes() == data
-    assert sum(1 for r in http_remote.server.seen("GET") if r.headers.get("Range")) == 8
-
-
 def test_a_server_ignoring_range_still_gives_the_whole_object(
         http_remote: HttpRemote, backend: HttpBackend, tmp_path: Path,
         small_parts: None) -> None:
@@ -336,9 +326,9 @@ def test_a_redirect_to_a_host_wanting_credentials_neither_asks_nor_rejects(
 # -- bad configuration ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("url", "options", "needle"), [
-    ("http://user:pw@127.0.0.1/x", {}, "carries user info"),
-    ("http://127.0.0.1/x?sig=1", {}, "a query"),
-    ("ftp://127.0.0.1/x", {}, "is not http(s)"),
+    ("http://user:pw@127.0.0.1/x", {}, "is not http(s)://host/path"),
+    ("http://127.0.0.1/x?sig=1", {}, "is not http(s)://host/path"),
+    ("ftp://127.0.0.1/x", {}, "is not http(s)://host/path"),
     ("http://127.0.0.1/x", {"auth": "digest"}, "is not basic or bearer"),
     ("http://127.0.0.1/x", {"sslverify": "/no/such/ca.pem"}, "CA bundle"),
     ("http://127.0.0.1/x", {"readtimeout": "soon"}, "number of seconds"),
