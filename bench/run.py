@@ -85,6 +85,7 @@ TARGET: dict[tuple[str, str], str] = {
     ("W9", "clone + pull of a DVC project from DVC's remote"): "archives <= 0.5x dvc",
     ("W10", "git push to an LFS server (giftless)"): "archives <= 1.0x lfs",
     ("W10", "git clone from an LFS server (checkout fetches)"): "archives <= 1.0x lfs",
+    ("W12HTTP", "clone + pull over http (1,000 x 200 KB + 256 MiB)"): "archives <= 0.5x dvc",
 }
 
 
@@ -1485,7 +1486,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W9": (W9_PULL,),
     "W6S3": (W6S3_PUSH, W6S3_CHECKOUT, W6S3_ONE),
     "W10": (W10_PUSH, W10_CLONE),
-    "W12HTTP": ("clone + pull from an http remote (1,000 x 200 KB + 256 MiB)",  # w12_http.STEPS
+    "W12HTTP": ("clone + pull over http (1,000 x 200 KB + 256 MiB)",  # w12_http.STEPS
                 "fetch over http with 20 ms latency, 16 requests at a time",
                 "same fetch, one request at a time (jobs 1)"),
 }

@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-W12HTTP_PULL = "clone + pull from an http remote (1,000 x 200 KB + 256 MiB)"
+W12HTTP_PULL = "clone + pull over http (1,000 x 200 KB + 256 MiB)"
 W12HTTP_FETCH = "fetch over http with 20 ms latency, 16 requests at a time"
 W12HTTP_ONE = "same fetch, one request at a time (jobs 1)"
 STEPS = (W12HTTP_PULL, W12HTTP_FETCH, W12HTTP_ONE)
