@@ -31,12 +31,16 @@ import urllib3
 
 from gitext.errors import ArchivesError, ConfigError, CorruptObjectError, ObjectMissingError
 from gitext.git.repo import credential
-from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
+from gitext.remotes.backend import (
+    ANONYMOUS,
+    ProgressFn,
+    RemoteRefusedError,
+    TransientRemoteError,
+)
 from gitext.remotes.lfsapi import retry_after
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
 
-ANONYMOUS = "trust:anonymous"  # set by open_remote when the URL came only from a committed file
 DEFAULT_JOBS = 16
 ATTEMPTS = 6
 RANGED_THRESHOLD = 64 * 1024 * 1024  # a known size above this is fetched in parallel parts

@@ -167,7 +167,8 @@ def check_writable(repo: Repo, remote: Remote, doing: str) -> None:
     if not getattr(remote.backend, "read_only", False):
         return
     from gitext.codec.shellquote import display, shell_arg
-    from gitext.remotes import remote_names, url_scheme
+    from gitext.remotekinds import url_scheme
+    from gitext.remotes import remote_names
 
     cfg = load_config(repo)
     others = [n for n in remote_names(cfg) if n != remote.name

@@ -18,8 +18,8 @@ from gitext.errors import ConfigError, CorruptObjectError, ObjectMissingError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote
 from gitext.remotes import http as http_mod
-from gitext.remotes.backend import RemoteRefusedError, TransientRemoteError
-from gitext.remotes.http import ANONYMOUS, HttpBackend
+from gitext.remotes.backend import ANONYMOUS, RemoteRefusedError, TransientRemoteError
+from gitext.remotes.http import HttpBackend
 from gitext.sync import gc, transfer
 from gitext.sync.prepush import remote_status
 from gitext.sync.references import find_references
