@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import BIN_DIR, archives, git
 from tests.helpers.http_remote_server import HttpRemote, HttpRemoteServer
+from tests.helpers.peers import run_dvc
 from tests.helpers.s3 import cache_objects, make_data_repo
 
 FILES = {"a.bin": os.urandom(60_000), "sub/b.bin": os.urandom(90_000), "c.bin": b"c" * 5000}
@@ -212,9 +213,55 @@ def test_a_wrong_local_password_is_one_clear_line_without_the_secret(
     assert not cache_objects(dest)
 
 
-def test_a_url_with_a_password_is_refused_without_echoing_it(repo: Path) -> None:
+def test_a_url_with_a_password_is_refused_and_one_the_user_adds_is_theirs(repo: Path) -> None:
     archives(repo, "install")
     proc = archives(repo, "remote", "add", "mirror",
                     f"https://{USER}:{PASSWORD}@data.example.org/x", check=False)
     assert proc.returncode != 0
     assert PASSWORD not in _text(proc)
+    # a URL the user adds is confirmed in their clone: their credentials may go there
+    archives(repo, "remote", "add", "mirror", "https://data.example.org/x")
+    assert git(repo, "config", "archives.remote.mirror.url").stdout.strip() == \
+        b"https://data.example.org/x"
+
+
+def test_a_dvc_http_remote_reads_the_same_both_ways(tmp_path: Path, http_remote: HttpRemote,
+                                                   dvc_exe: Path) -> None:
+    """A DVC project whose committed default remote is DVC's ``http`` kind (with DVC's
+    option names), its data pushed by DVC to the folder the server publishes: our pull
+    reads it over http, and DVC pulls what our server serves."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    alice = tmp_path / "alice"
+    git(tmp_path, "clone", "-q", str(origin), str(alice))
+    (alice / "data").mkdir()
+    (alice / "data" / "one.csv").write_text("id,v\n1,2\n")
+    (alice / "data" / "raw").mkdir()
+    (alice / "data" / "raw" / "a.txt").write_text("a\n")
+    run_dvc(dvc_exe, alice, "init", "-q")
+    run_dvc(dvc_exe, alice, "add", "-q", "data/one.csv", "data/raw")
+    # what 'dvc remote add -d mirror URL', 'dvc remote modify mirror read_timeout 30' (and
+    # ssl_verify) and 'dvc remote add --local store DIR' write (fewer slow DVC starts)
+    (alice / ".dvc" / "config").write_text(
+        f"[core]\n    remote = mirror\n['remote \"mirror\"']\n    url = {http_remote.url}\n"
+        "    read_timeout = 30\n    ssl_verify = true\n")
+    (alice / ".dvc" / "config.local").write_text(
+        f"['remote \"store\"']\n    url = {http_remote.folder}\n")
+    git(alice, "add", "-A")
+    git(alice, "commit", "-qm", "dvc project, http mirror")
+    run_dvc(dvc_exe, alice, "push", "-q", "-r", "store")
+    git(alice, "push", "-q", "origin", "main")
+
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(origin), str(bob))
+    archives(bob, "install")
+    proc = archives(bob, "pull")
+    assert "DVC option" not in _text(proc), _text(proc)
+    assert (bob / "data" / "one.csv").read_text() == "id,v\n1,2\n"
+    assert (bob / "data" / "raw" / "a.txt").read_text() == "a\n"
+    assert all("Authorization" not in r.headers for r in http_remote.server.seen())
+
+    carol = tmp_path / "carol"  # a DVC-only teammate, from the same server
+    git(tmp_path, "clone", "-q", str(origin), str(carol))
+    run_dvc(dvc_exe, carol, "pull", "-q")
+    assert (carol / "data" / "raw" / "a.txt").read_text() == "a\n"
