@@ -203,6 +203,7 @@ def test_a_wrong_local_password_is_one_clear_line_without_the_secret(
     archives(dest, "remote", "modify", "--local", "mirror", "url", mirror.url)
     archives(dest, "remote", "modify", "--local", "mirror", "user", USER)
     archives(dest, "remote", "modify", "--local", "mirror", "password", "wrong-" + PASSWORD)
+    assert PASSWORD not in _text(archives(dest, "remote", "list", "-v"))
     proc = archives(dest, "fetch", check=False)
     text = _text(proc)
     assert proc.returncode != 0, text
