@@ -58,8 +58,8 @@ class HttpRemoteServer:
 
     def fault(self, kind: str, count: int = 1, *, method: str | None = None,
               after: int = 0) -> None:
-        """Queue ``kind`` (drop: close the connection after ``after`` body bytes; 500, 503;
-        corrupt: flip the first byte) for the next ``count`` requests of ``method``."""
+        """Queue ``kind`` (drop: close the connection after ``after`` body bytes; 403, 500,
+        503; corrupt: flip the first byte) for the next ``count`` requests of ``method``."""
         with self.lock:
             self.faults.extend([(kind, method, after)] * count)
 
@@ -140,8 +140,8 @@ def make_handler(server: HttpRemoteServer) -> type[BaseHTTPRequestHandler]:
             if self.command == "HEAD" and not server.head:
                 self._reply(405, {"Allow": "GET"})
                 return
-            if fault is not None and fault[0] in ("500", "503"):
-                self._reply(int(fault[0]), {"Retry-After": "0"}, b"try later")
+            if fault is not None and fault[0] in ("403", "500", "503"):
+                self._reply(int(fault[0]), {"Retry-After": "0"}, b"no")
                 return
             path = server.root / unquote(urlsplit(self.path).path).lstrip("/")
             if ".." in Path(unquote(urlsplit(self.path).path)).parts or not path.is_file():

@@ -187,6 +187,16 @@ def test_more_bytes_than_the_object_has_are_refused(http_remote: HttpRemote,
     assert not (tmp_path / "out").exists()
 
 
+def test_a_403_is_one_refusal_that_stops_the_rest(http_remote: HttpRemote,
+                                                 backend: HttpBackend) -> None:
+    http_remote.server.fault("403", 1000)
+    keys = [_key(f"k{i}".encode()) for i in range(100)]
+    with pytest.raises(RemoteRefusedError,
+                       match=r"answered 403 to HEAD .* \(permission denied\)"):
+        backend.exists_many(keys)
+    assert len(http_remote.server.seen()) < 100  # the first refusal stopped the rest
+
+
 # -- writes are refused -----------------------------------------------------------------------
 
 def test_put_delete_and_list_are_refused_without_a_request(

@@ -266,3 +266,15 @@ def test_a_dvc_http_remote_reads_the_same_both_ways(tmp_path: Path, http_remote:
     git(tmp_path, "clone", "-q", str(origin), str(carol))
     run_dvc(dvc_exe, carol, "pull", "-q")
     assert (carol / "data" / "raw" / "a.txt").read_text() == "a\n"
+
+
+def test_a_url_naming_no_remote_folder_says_what_is_missing(
+        origin: Path, tmp_path: Path, mirror: HttpRemote) -> None:
+    dest = _clone(origin, tmp_path / "clone", fill=False)
+    archives(dest, "remote", "modify", "--local", "mirror", "url",
+             f"{mirror.server.url}/no-such-folder")
+    proc = archives(dest, "pull", check=False)
+    text = _text(proc)
+    assert proc.returncode != 0, text
+    assert "3 missing on the remote [mirror: " in text and "/no-such-folder]" in text, text
+    assert not cache_objects(dest)
