@@ -327,15 +327,15 @@ class HttpBackend:
         return {k for k, there in zip(wanted, found, strict=True) if there}
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
-        raise self.read_only_error("list its objects (gc --remote)")
+        raise self.read_only_error("list its objects (what gc --remote and --run-cache need)")
 
     def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
-        raise self.read_only_error("list its objects (gc --remote)")
+        raise self.read_only_error("list its objects (what gc --remote and --run-cache need)")
 
     def read_only_error(self, doing: str) -> RemoteRefusedError:
         return RemoteRefusedError(f"{self._where()} is read-only: it cannot {doing}",
-                                  hint="push to a writable remote instead: git archives push "
-                                  "-r NAME ('git archives remote list' shows them)")
+                                  hint="use a writable remote for this: -r NAME ('git "
+                                  "archives remote list' shows them)")
 
     # -- transfers ------------------------------------------------------------------------
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,

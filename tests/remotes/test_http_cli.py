@@ -115,6 +115,9 @@ def test_remote_status_fetch_and_pull_read_the_mirror(origin: Path, tmp_path: Pa
     for name, data in FILES.items():
         assert (dest / name).read_bytes() == data
     assert "in sync" in _text(archives(dest, "remote", "status"))
+    proc = archives(dest, "pull", "--run-cache", check=False)  # needs a listing: refused
+    assert proc.returncode != 0
+    assert "is read-only: it cannot list its objects" in _text(proc), _text(proc)
 
 
 def test_push_and_gc_refuse_the_read_only_mirror_before_any_request(
