@@ -31,12 +31,7 @@ import urllib3
 
 from gitext.errors import ArchivesError, ConfigError, CorruptObjectError, ObjectMissingError
 from gitext.git.repo import credential
-from gitext.remotes.backend import (
-    ANONYMOUS,
-    ProgressFn,
-    RemoteRefusedError,
-    TransientRemoteError,
-)
+from gitext.remotes.backend import ANONYMOUS, ProgressFn, RemoteRefusedError, TransientRemoteError
 from gitext.remotes.lfsapi import retry_after
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
