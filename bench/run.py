@@ -57,10 +57,11 @@ def hook_step(name: str) -> str:
     return f"{name} hook, nothing to do"
 
 
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
+                 "W12HTTP")
 # Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
-# W10 an LFS server (giftless, from PyPI).
-NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS")
+# W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
+NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12HTTP")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -85,6 +86,7 @@ TARGET: dict[tuple[str, str], str] = {
     ("W9", "clone + pull of a DVC project from DVC's remote"): "archives <= 0.5x dvc",
     ("W10", "git push to an LFS server (giftless)"): "archives <= 1.0x lfs",
     ("W10", "git clone from an LFS server (checkout fetches)"): "archives <= 1.0x lfs",
+    ("W12HTTP", "clone + pull over http (1,000 x 200 KB + 256 MiB)"): "archives <= 0.5x dvc",
 }
 
 
@@ -1471,6 +1473,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W6S3": w6s3,
     "W10": w10,
     "W12GS": lambda ctx: __import__("w12_gcs").w12_gcs(ctx),  # bench/w12_gcs.py
+    "W12HTTP": lambda ctx: __import__("w12_http").w12_http(ctx),  # bench/w12_http.py
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1486,6 +1489,9 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W6S3": (W6S3_PUSH, W6S3_CHECKOUT, W6S3_ONE),
     "W10": (W10_PUSH, W10_CLONE),
     "W12GS": __import__("w12_gcs").STEPS,
+    "W12HTTP": ("clone + pull over http (1,000 x 200 KB + 256 MiB)",  # w12_http.STEPS
+                "fetch over http with 20 ms latency, 16 requests at a time",
+                "same fetch, one request at a time (jobs 1)"),
 }
 
 

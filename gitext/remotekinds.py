@@ -94,6 +94,7 @@ KINDS: tuple[RemoteKind, ...] = (
         secret=frozenset({"password", "passphrase"})),
     RemoteKind(
         "HTTP (read-only)", ("http", "https"), "http", "HttpBackend",
+        committed=frozenset({"connecttimeout", "readtimeout"}),
         private=frozenset({"auth", "user", "sslverify"}),
         secret=frozenset({"password", "token"})),
     RemoteKind("Git LFS server", ("lfs+https", "lfs+http"), "lfs", "open_lfs"),

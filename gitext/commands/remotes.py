@@ -127,14 +127,15 @@ def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bo
 
 
 def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
-    """A directory URL or an endpoint this user writes into the committed file is also
-    recorded in the clone's git config: the user chose it, so this clone uses it (a clone
-    of the repository must confirm it itself; docs/remotes.md, "Trust")."""
+    """A directory URL, an http(s) URL or an endpoint this user writes into the committed
+    file is also recorded in the clone's git config: the user chose it, so this clone uses
+    it (with the user's credentials, for http) while a clone of the repository must confirm
+    it itself (docs/remotes.md, "Trust")."""
     from gitext.remotekinds import url_scheme
 
     full = f"archives.remote.{name}.{key}"
     if key == "endpointurl" or (key == "url" and value is not None
-                                and url_scheme(value) in ("", "file")):
+                                and url_scheme(value) in ("", "file", "http", "https")):
         if value is None:
             _git_config(repo, ["--unset-all", full], file=None)
         else:

@@ -44,7 +44,7 @@ from gitext.sync.references import (
     rev_exists,
     stash_commits,
 )
-from gitext.sync.transfer import fetch, transfer_jobs
+from gitext.sync.transfer import check_writable, fetch, transfer_jobs
 
 DEFAULT_GC_EXPIRE = "1.hour"
 _EXPIRE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
@@ -385,6 +385,8 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
     import io
 
     check_gc_allowed(repo)
+    if remote is not None:
+        check_writable(repo, remote, "delete objects (gc --remote)")
     store = open_store(repo)
     listing = list(remote.backend.list_times("files/")) if remote is not None \
         else _cache_keys(store)

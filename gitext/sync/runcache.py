@@ -26,6 +26,7 @@ from gitext.sync.transfer import (
     ProgressSink,
     TransferItem,
     TransferReport,
+    check_writable,
     fetch,
     push,
     run_parallel,
@@ -129,6 +130,7 @@ def push_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
                    store: LocalStore | None = None) -> RunCacheReport:
     """Upload the local run-cache entries the remote lacks, after every object they name.
     An entry whose objects cannot all be put on the remote is skipped, never uploaded."""
+    check_writable(repo, remote, "take uploads (push --run-cache)")
     store = store or open_store(repo)
     report = RunCacheReport("push")
     local = local_run_entries(repo)

@@ -161,13 +161,38 @@ def transfer_jobs(remote: Remote, jobs: int | None) -> int:
     return jobs or remote.jobs or default_jobs(remote.url)
 
 
+def check_writable(repo: Repo, remote: Remote, doing: str) -> None:
+    """Refuse, before any request, to ``doing`` on a read-only remote (an http(s) one),
+    naming the writable remotes the user has instead."""
+    if not getattr(remote.backend, "read_only", False):
+        return
+    from gitext.codec.shellquote import display, shell_arg
+    from gitext.remotekinds import url_scheme
+    from gitext.remotes import remote_names
+
+    cfg = load_config(repo)
+    others = [n for n in remote_names(cfg) if n != remote.name
+              and url_scheme(cfg.get(f"remote.{n}.url") or "") not in ("http", "https")]
+    kind = url_scheme(remote.url) or "read-only"
+    message = (f"the {kind} remote '{display(remote.name)}' ({remote.url}) is read-only: "
+               f"it cannot {doing}")
+    if others:
+        raise RemoteRefusedError(
+            f"{message}; use '{display(others[0])}' instead",
+            hint=f"git archives push -r {shell_arg(others[0])}  (or make it the default: git "
+                 f"archives remote default {shell_arg(others[0])})")
+    raise RemoteRefusedError(message, hint="add a writable remote and make it the default: "
+                             "git archives remote add -d storage s3://bucket/path")
+
+
 def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
          jobs: int | None = None, progress: ProgressSink | None = None,
          store: LocalStore | None = None) -> TransferReport:
     """Upload what ``remote`` lacks. Manifests go last, and only once every file they list
     is on the remote (else they are ``withheld``), so a remote that has a ``.dir`` also has
     every file it lists. Objects that the remote lacks and the cache lacks too are reported
-    in ``missing``."""
+    in ``missing``. A read-only remote is refused first (:func:`check_writable`)."""
+    check_writable(repo, remote, "take uploads (push)")
     store = store or open_store(repo)
     if isinstance(refs, References):
         refs = refs.pushable()  # never what only 'push: false' outputs name (as DVC)
