@@ -3,9 +3,9 @@
 Without a template: ``.archives/config`` (the committed project configuration). With
 ``ml``: the ML repository layout (``data/raw|processed|external``, ``models``,
 ``src/{data,features,models,evaluate}``, ``notebooks``, ``metrics``, ``plots``, ``tests``,
-each empty folder with a ``.gitkeep``), ``params.yaml``, a commented ``dvc.yaml`` with no
-stages, ``jupytext.toml``, a ``.gitignore``, and ``.gitattributes`` rules storing
-``data/**`` and ``models/**`` as pointers and stripping ``*.ipynb``. The caller then runs
+each empty folder with a ``.gitkeep``), ``params.yaml``, a commented ``dvc.yaml`` with
+no stages, ``notebooks/jupytext.toml``, a ``.gitignore``, and ``.gitattributes`` rules
+storing ``data/**`` and ``models/**`` as pointers and stripping ``*.ipynb``. The caller then runs
 what ``git archives install`` runs.
 
 An existing file is never overwritten. ``.gitignore`` gets only its missing lines, under a
@@ -31,14 +31,14 @@ from gitext.git.install import NB_ATTRIBUTES
 from gitext.git.repo import run_git
 
 TEMPLATES = {"ml": "the ML project layout: data/, models/, src/, notebooks/, metrics/, "
-                   "plots/, tests/, params.yaml, dvc.yaml, jupytext.toml"}
+                   "plots/, tests/, params.yaml, dvc.yaml, notebooks/jupytext.toml"}
 
 ML_FOLDERS = ("data/raw", "data/processed", "data/external", "models", "src/data",
               "src/features", "src/models", "src/evaluate", "notebooks", "metrics", "plots",
               "tests")
 # repository path -> template file (package data)
 ML_FILES = {"params.yaml": "ml/params.yaml.tmpl", "dvc.yaml": "ml/dvc.yaml.tmpl",
-            "jupytext.toml": "ml/jupytext.toml.tmpl"}
+            "notebooks/jupytext.toml": "ml/jupytext.toml.tmpl"}
 POINTER_PATTERNS = ("data/**", "models/**")
 GITIGNORE = ".gitignore"
 GITATTRIBUTES = ".gitattributes"
@@ -82,8 +82,9 @@ def scaffold(root: Path, template: str | None, *, driver: str = "archives",
     with WorkTree(root) as wt:
         _check_the_way(wt, folders, [*files, *edited], command)
         report = ScaffoldReport()
+        holders = {rel.rpartition("/")[0] for rel in files}  # never empty: no .gitkeep
         for folder in folders:
-            _make_folder(wt, folder, report)
+            _make_folder(wt, folder, report, keep=folder not in holders)
         for rel, source in files.items():
             _write_new(wt, rel, _template(source), report)
         if template:
@@ -119,9 +120,12 @@ def _check_the_way(wt: WorkTree, folders: tuple[str, ...], files: list[str],
                                   f"{shell_arg(rel + '.old')}), then run it again")
 
 
-def _make_folder(wt: WorkTree, folder: str, report: ScaffoldReport) -> None:
+def _make_folder(wt: WorkTree, folder: str, report: ScaffoldReport, *, keep: bool) -> None:
     """The folder, with a ``.gitkeep`` when it is new or empty (git keeps no empty folder)."""
     existed = wt.lstat(folder) is not None
+    if not keep:
+        wt.makedirs(folder)
+        return
     if existed and any(wt.path(folder).iterdir()):
         if wt.lstat(f"{folder}/{KEEP}") is not None:
             report.kept.append(f"{folder}/{KEEP}")

@@ -13,8 +13,8 @@ def register(sub: Any) -> None:
         description="Create what a git-archives project needs (.archives/config) and, with "
                     "--template ml, the ML layout: data/, models/, src/, notebooks/, "
                     "metrics/, plots/, tests/, params.yaml, a dvc.yaml without stages, "
-                    "jupytext.toml, .gitignore and .gitattributes rules. Then sets up this "
-                    "clone as 'git archives install' does. Existing files are never "
+                    "notebooks/jupytext.toml, .gitignore and .gitattributes rules. Then "
+                    "sets up this clone as 'git archives install' does. Existing files are never "
                     "overwritten: .gitignore and .gitattributes only get their missing "
                     "lines. Run it inside a git repository ('git init' first).")
     p.add_argument("--template", metavar="NAME",

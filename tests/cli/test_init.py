@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from gitext.notebooks.pairing.formats import find_config_file
 from tests.helpers import archives, git
 from tests.helpers.notebooks import make_notebook
 from tests.helpers.peers import run_dvc
 from tests.helpers.repos import pointer_text, staged_blob
 
 FOLDERS = ("data/raw", "data/processed", "data/external", "models", "src/data",
-           "src/features", "src/models", "src/evaluate", "notebooks", "metrics", "plots",
-           "tests")
-FILES = (".archives/config", "params.yaml", "dvc.yaml", "jupytext.toml", ".gitignore",
-         ".gitattributes")
+           "src/features", "src/models", "src/evaluate", "metrics", "plots", "tests")
+FILES = (".archives/config", "params.yaml", "dvc.yaml", "notebooks/jupytext.toml",
+         ".gitignore", ".gitattributes")
 
 
 def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -89,15 +89,16 @@ def test_existing_files_are_kept_and_ignore_and_attribute_files_get_missing_line
         repo: Path) -> None:
     (repo / "params.yaml").write_text("mine: 1\n")
     (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: echo hi\n")
-    (repo / "notebooks").mkdir()
-    (repo / "notebooks" / "keep.txt").write_text("not empty\n")
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_a.py").write_text("def test_a(): pass\n")
     (repo / ".gitignore").write_text("# my rules\n__pycache__/\n*.tmp")  # no final newline
     (repo / ".gitattributes").write_text("*.txt text\n*.bin filter=archives diff=archives "
                                          "merge=archives -text\n")
     out = archives(repo, "init", "--template", "ml").stdout.decode()
     assert (repo / "params.yaml").read_text() == "mine: 1\n"
     assert (repo / "dvc.yaml").read_text() == "stages:\n  s:\n    cmd: echo hi\n"
-    assert not (repo / "notebooks" / ".gitkeep").exists()  # not empty: nothing to keep
+    assert not (repo / "tests" / ".gitkeep").exists()  # not empty: nothing to keep
+    assert not (repo / "notebooks" / ".gitkeep").exists()  # jupytext.toml keeps it
     gitignore = (repo / ".gitignore").read_text()
     assert gitignore.startswith("# my rules\n__pycache__/\n*.tmp\n\n# Added by 'git archives "
                                 "init --template ml'")
@@ -248,6 +249,8 @@ def test_jupytext_toml_pairs_notebooks_and_leaves_modules_alone(repo: Path) -> N
     text = (repo / "notebooks" / "explore.py").read_text()
     assert "# %%" in text and "format_name: percent" in text
     (repo / "src" / "data" / "prepare.py").write_text("print('a plain module')\n")
+    # no jupytext configuration applies to src/: committing a module never loads jupytext
+    assert find_config_file(repo / "src" / "data", repo) is None
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a paired notebook and a module")  # pre-commit agrees
     assert not (repo / "src" / "data" / "prepare.ipynb").exists()
