@@ -161,8 +161,8 @@ def _gitignore(wt: WorkTree, template: str, command: str, report: ScaffoldReport
              "are committed as pointers)", *missing]
     new = text + sep + ("\n" if text.strip() else "") + "".join(ln + "\n" for ln in block)
     wt.write_bytes(GITIGNORE, new.encode("utf-8", "surrogateescape"))
-    report.added.append(f"{GITIGNORE}: {len(missing)} missing line(s) appended "
-                        f"({', '.join(missing)})")
+    shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+    report.added.append(f"{GITIGNORE}: {len(missing)} missing line(s) ({shown})")
 
 
 def _gitattributes(root: Path, driver: str, report: ScaffoldReport) -> None:
