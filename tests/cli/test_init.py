@@ -172,17 +172,27 @@ def test_a_path_in_the_way_is_named_and_nothing_is_created(
     assert git(repo, "config", "--get", "filter.archives.process", check=False).returncode == 1
 
 
-def test_a_committed_symlink_cannot_redirect_the_gitignore_append(repo: Path,
-                                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(("link", "to_folder"), [(".gitignore", False),
+                                               (".gitattributes", False), ("src", True),
+                                               ("data/raw", True)])
+def test_a_committed_symlink_cannot_redirect_a_write(repo: Path, tmp_path: Path, link: str,
+                                                     to_folder: bool) -> None:
     victim = tmp_path / "victim"
-    victim.write_text("precious\n")
-    (repo / ".gitignore").symlink_to(victim)
-    (repo / "src").symlink_to(tmp_path)  # a folder of the layout leading out of the clone
+    if to_folder:
+        victim.mkdir()
+    else:
+        victim.write_text("precious\n")
+    (repo / link).parent.mkdir(parents=True, exist_ok=True)
+    (repo / link).symlink_to(victim)
     proc = archives(repo, "init", "--template", "ml", check=False)
     assert proc.returncode == 2
-    assert "is a symbolic link" in proc.stderr.decode()
-    assert victim.read_text() == "precious\n"
-    assert not (tmp_path / "data").exists() and not (repo / "data").exists()
+    assert f"'{link}' is a symbolic link where 'git archives init --template ml'" in \
+        proc.stderr.decode()
+    if to_folder:
+        assert list(victim.iterdir()) == []
+    else:
+        assert victim.read_text() == "precious\n"
+    assert not (repo / ".archives").exists() and not (repo / "models").exists()
 
 
 def test_the_template_refuses_a_subfolder_and_the_bare_init_works_anywhere(
