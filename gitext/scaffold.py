@@ -122,11 +122,10 @@ def _check_the_way(wt: WorkTree, folders: tuple[str, ...], files: list[str],
 
 def _make_folder(wt: WorkTree, folder: str, report: ScaffoldReport, *, keep: bool) -> None:
     """The folder, with a ``.gitkeep`` when it is new or empty (git keeps no empty folder)."""
-    existed = wt.lstat(folder) is not None
     if not keep:
         wt.makedirs(folder)
         return
-    if existed and any(wt.path(folder).iterdir()):
+    if wt.lstat(folder) is not None and any(wt.path(folder).iterdir()):
         if wt.lstat(f"{folder}/{KEEP}") is not None:
             report.kept.append(f"{folder}/{KEEP}")
         return
