@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gitext.errors import ConfigError
-from gitext.git.repo import config_list
+from gitext.git.repo import Repo, config_list
 from gitext.remotekinds import COMMITTED_OPTIONS
 
 PROJECT_CONFIG = Path(".archives") / "config"
@@ -217,3 +217,18 @@ class Config:
     def keys(self) -> Iterable[str]:
         self._merge_dvc("")
         return self._values.keys()
+
+
+def track_driver(repo: Repo, *, lfs: bool = False) -> str:
+    """The filter driver new tracking rules use: ``lfs`` if asked, or if the committed
+    ``track.driver`` says so; else ``archives`` (``track`` and ``init --template`` alike)."""
+    cfg = repo.root / PROJECT_CONFIG
+    if lfs:
+        return "lfs"
+    chosen = repo.config_get("track.driver", file=cfg) if cfg.is_file() else None
+    if chosen in (None, "archives", "lfs"):
+        return chosen or "archives"
+    from gitext.codec.shellquote import display
+
+    raise ConfigError(f"{PROJECT_CONFIG}: track.driver = {display(chosen)} is not "
+                      "'archives' or 'lfs'", hint=f"fix it in {PROJECT_CONFIG}")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 # The modules that contribute verbs, in the order their verbs appear in --help.
 COMMAND_MODULES = (
     "gitext.commands.core",
+    "gitext.commands.init",
     "gitext.commands.inspect",
     "gitext.commands.add",
     "gitext.commands.notebooks",
@@ -35,6 +36,7 @@ COMMAND_MODULES = (
 VERB_MODULES = {
     **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "hook",
                      "install", "track", "uninstall", "untrack"), "gitext.commands.core"),
+    "init": "gitext.commands.init",
     **dict.fromkeys(("fsck", "ls-files", "status"), "gitext.commands.inspect"),
     "add": "gitext.commands.add",
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),

@@ -119,23 +119,8 @@ def cmd_uninstall(*, global_: bool) -> int:
     return 0
 
 
-def _track_driver(repo: Any, lfs: bool) -> str:
-    """``lfs`` if asked, or if the committed ``track.driver`` says so; else ``archives``."""
-    from gitext.config import PROJECT_CONFIG
-    from gitext.errors import ConfigError
-
-    if lfs:
-        return "lfs"
-    chosen = repo.config_get("track.driver", file=repo.root / PROJECT_CONFIG) \
-        if (repo.root / PROJECT_CONFIG).is_file() else None
-    if chosen in (None, "archives", "lfs"):
-        return chosen or "archives"
-    raise ConfigError(f"{PROJECT_CONFIG}: track.driver = {display(chosen)} is not "
-                      "'archives' or 'lfs'", hint=f"fix it in {PROJECT_CONFIG}")
-
-
 def cmd_track(*, patterns: list[str], larger_than: str | None, lfs: bool = False) -> int:
-    from gitext.config import PROJECT_CONFIG, parse_size
+    from gitext.config import PROJECT_CONFIG, parse_size, track_driver
     from gitext.git import attributes
 
     repo = _repo()
@@ -153,7 +138,7 @@ def cmd_track(*, patterns: list[str], larger_than: str | None, lfs: bool = False
     full = [p if str(cwd_rel) == "." or ("/" in p.lstrip("/") and p.startswith("/"))
             else (f"{cwd_rel.as_posix()}/{p}" if str(cwd_rel) != "." else p) for p in patterns]
     _writable_in_tree(repo.root, repo.root / ".gitattributes")
-    driver = _track_driver(repo, lfs) if patterns else "archives"
+    driver = track_driver(repo, lfs=lfs) if patterns else "archives"
     added, already = attributes.track(repo.root / ".gitattributes", full, driver=driver)
     for pat in added:
         print(f"Tracking '{display(pat)}'" + (" (filter=lfs)" if driver == "lfs" else ""))

@@ -386,10 +386,10 @@ def dag_command(*, target: str | None, dot: bool, mermaid: bool, full: bool,
                          hint="use one of them")
     repo = Repo.discover()
     pipelines = load_all_pipelines(repo.root)
-    graph = d.build_graph(pipelines)
-    if not graph.nodes:
-        raise PipelineError(f"no stages: {repo.root} has no dvc.yaml with stages",
+    if not pipelines:  # a dvc.yaml without stages draws the empty graph, as DVC does
+        raise PipelineError(f"no stages: {repo.root} has no dvc.yaml",
                             hint="add stages to dvc.yaml (see docs/pipelines.md)")
+    graph = d.build_graph(pipelines)
     d.detect_problems(graph)
     stages = None if target is None else d.resolve_targets(graph, [target], root=repo.root)
     graph = d.add_data_sources(graph, _dvc_files(repo), repo.root)

@@ -144,22 +144,19 @@ class Demo:
         proj.mkdir()
         self.cwd = proj
 
-        self.step("Create the project and set up git-archives in the clone")
+        self.step("Create the project: the ML layout, its rules, git-archives in the clone")
         self.run("git init -q -b main")
-        self.run("git archives install")
-        for d in ("data/raw", "data/processed", "src", "models", "metrics", "notebooks", "tests"):
-            (proj / d).mkdir(parents=True, exist_ok=True)
-            (proj / d / ".gitkeep").touch()
+        self.run("git archives init --template ml")
         self.write("README.md", "# Infinite Archives\n\nAdventurers, measured.\n")
         self.write("requirements.txt", "# the stages use only the standard library\n")
         self.run("git add . && git commit -q -m 'Project layout'")
 
-        self.step("Track the raw data as large files: the committed blob is a pointer")
-        self.run("git archives track 'data/raw/**'")
+        self.step("Add the raw data: files under data/ are stored as pointers")
+        self.run("git archives track")
         (proj / "data/raw/adventurers.csv").write_bytes(
             data.joinpath("adventurers.csv").read_bytes())
         self.out("  (copied adventurers.csv to data/raw/)")
-        self.run("git add .gitattributes data/raw/adventurers.csv")
+        self.run("git add data/raw/adventurers.csv")
         self.run("git commit -q -m 'Add the adventurers'")
         blob = self.run("git cat-file -p HEAD:data/raw/adventurers.csv")
         self.expect("the committed blob is a Git LFS pointer",

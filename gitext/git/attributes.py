@@ -145,6 +145,26 @@ def track(path: Path, patterns: list[str], *,
     return added, already
 
 
+def has_rule(path: Path, pattern: str, attrs: str) -> bool:
+    """Does a line of the file give ``pattern`` exactly the attributes ``attrs``?"""
+    wanted = (pattern, attrs.split())
+    return any((pat, given.split()) == wanted for pat, given in
+               (_split(ln) for ln in read_lines(path)
+                if ln.strip() and not ln.lstrip().startswith("#")))
+
+
+def add_rule(path: Path, pattern: str, attrs: str) -> bool:
+    """Append ``PATTERN ATTRS`` (e.g. the notebook rule) unless the file has that line;
+    the guard block ends the file, as after :func:`track`. True if the rule was added."""
+    check_pattern(pattern)
+    present = has_rule(path, pattern, attrs)
+    if present and guarded(path):
+        return False
+    lines = read_lines(path)
+    _write(path, lines if present else [*lines, f"{_quote_pattern(pattern)} {attrs}"])
+    return not present
+
+
 def untrack(path: Path, patterns: list[str]) -> list[str]:
     """Remove the lines tracking these patterns (either driver); return those removed."""
     lines = read_lines(path)

@@ -11,7 +11,9 @@ def test_the_demo_walks_the_whole_tutorial(tmp_path: Path) -> None:
     proc = archives(tmp_path, "demo", "--dir", str(tmp_path))
     out = proc.stdout.decode()
     for expected in (
-        "$ git archives track 'data/raw/**'",
+        "$ git archives init --template ml",
+        "created  params.yaml",
+        "tracked: data/**",
         "✓ the committed blob is a Git LFS pointer",
         "✓ metrics are {'total_adventurers': 10, 'avg_level': 12.9",
         "✓ a second repro runs nothing",

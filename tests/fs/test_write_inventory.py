@@ -46,6 +46,8 @@ INVENTORY = {
                    "temporary sibling of OUT (a path the user chose), then renamed to OUT",
     "pipeline/runcache.py": "the run-cache in the git dir",
     "pipeline/gitignore.py": "the .gitignore beside an output (through WorkTree)",
+    "scaffold.py": "init's project files: folders, .gitkeep, templates, .gitignore (through "
+                   "WorkTree)",
     "sync/migrate_dvc.py": ".gitattributes put back after a failed migration (through "
                            "WorkTree)",
     "pipeline/metrics/read.py": "a private temp folder (scratch copies go through WorkTree)",

@@ -86,3 +86,23 @@ def test_a_hash_or_a_space_is_quoted_so_git_reads_a_pattern(repo: Path) -> None:
         "tracked: #x", "tracked: my data.bin"]
     archives(repo, "untrack", "#x")
     assert _attr(repo, ["#x"]) == {"#x": "unspecified"}
+
+
+def test_add_rule_appends_once_and_keeps_the_guard_block_last(tmp_path: Path) -> None:
+    from gitext.git import attributes
+
+    path = tmp_path / ".gitattributes"
+    path.write_text("*.ipynb  filter=archives-nb   diff=archives-nb\n*.txt text\n")
+    # present (spacing aside) but unguarded: only the guard block is added
+    assert attributes.add_rule(path, "*.ipynb", "filter=archives-nb diff=archives-nb") is False
+    lines = path.read_text().splitlines()
+    assert lines[:2] == ["*.ipynb  filter=archives-nb   diff=archives-nb", "*.txt text"]
+    assert tuple(lines[2:]) == attributes.GUARD_LINES
+    assert attributes.add_rule(path, "my notes/*.ipynb", "filter=archives-nb") is True
+    assert attributes.has_rule(path, "my notes/*.ipynb", "filter=archives-nb")
+    lines = path.read_text().splitlines()
+    assert lines[2] == '"my notes/*.ipynb" filter=archives-nb'
+    assert tuple(lines[3:]) == attributes.GUARD_LINES
+    before = path.read_bytes()
+    assert attributes.add_rule(path, "my notes/*.ipynb", "filter=archives-nb") is False
+    assert path.read_bytes() == before

@@ -1,0 +1,1 @@
+"""Package data: the files ``git archives init --template NAME`` writes (see gitext.scaffold)."""
