@@ -47,7 +47,7 @@ from gitext.remotes.backend import ProgressFn, TransientRemoteError
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5
-BLOCK_THRESHOLD = 32 * 1024 * 1024   # larger objects go up as parallel blocks
+BLOCK_THRESHOLD = 16 * 1024 * 1024   # larger objects go up as parallel blocks
 BLOCK_SIZE = 8 * 1024 * 1024         # block and download-range size
 _ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
 # 3-63 characters, lower-case letters, digits and single hyphens, or the root container
@@ -384,7 +384,9 @@ class AzureBackend:
     def _list_times(self, container: Any, prefix: str) -> Iterator[tuple[str, int, float]]:
         try:
             for blob in container.list_blobs(name_starts_with=self._full(prefix),
-                                             results_per_page=5000):
+                                             include=["metadata"], results_per_page=5000):
+                if (blob.metadata or {}).get("hdi_isfolder") == "true":
+                    continue  # a folder of an account with a hierarchical namespace
                 when = blob.last_modified
                 yield (self._rel(blob.name), int(blob.size),
                        when.timestamp() if when is not None else time.time())

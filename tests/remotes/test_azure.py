@@ -81,6 +81,11 @@ def test_put_get_list_and_delete(azurite: Azurite, az_container: str, tmp_path: 
     # the objects live under the URL's path, in DVC 3's layout
     names = [x.name for x in azurite.service().get_container_client(az_container).list_blobs()]
     assert names == [f"proj/{key}"]
+    # a folder entry (accounts with a hierarchical namespace list them) is not an object
+    folder = azurite.service().get_blob_client(az_container, "proj/files/sha256")
+    folder.upload_blob(b"", metadata={"hdi_isfolder": "true"})
+    assert dict(b.list("files/")) == {key: len(data)}
+    folder.delete_blob()
     b.put(key, _src(tmp_path, data), len(data))  # a second put is harmless
     b.delete(key)
     b.delete(key)  # absent is fine
