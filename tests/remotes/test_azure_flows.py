@@ -50,16 +50,15 @@ def _key(data: bytes) -> str:
     return f"files/sha256/{d[:2]}/{d[2:]}"
 
 
-def _set_remote(repo: Path, container: str, *, commit: bool = True, **extra: str) -> None:
+def _set_remote(repo: Path, container: str, **extra: str) -> None:
     """The committed remote: URL and tuning only (the connection string is the user's)."""
     cfg = repo / ".archives" / "config"
     cfg.parent.mkdir(exist_ok=True)
     for k, v in {"url": f"azure://{container}/proj", **extra}.items():
         git(repo, "config", "-f", str(cfg), f"remote.storage.{k}", v)
     git(repo, "config", "-f", str(cfg), "core.remote", "storage")
-    if commit:
-        git(repo, "add", ".archives")
-        git(repo, "commit", "-qm", "data remote")
+    git(repo, "add", ".archives")
+    git(repo, "commit", "-qm", "data remote")
 
 
 def _blobs(azurite: Azurite, container: str) -> dict[str, bytes]:
