@@ -4,10 +4,11 @@ The only module that imports the Azure SDK, and only when an ``azure://`` remote
 (``azure-identity`` too, and only when no other credential is given). Where requests go and
 with which credential is decided by :func:`_login`, in this order (as DVC's ``dvc-azure``):
 
-1. ``connectionstring`` (the clone's git config): it names its own endpoint (Azurite's
+1. ``accountkey`` or ``sastoken`` (the clone's git config) for the account ``accountname``
+   (committed, or ``AZURE_STORAGE_ACCOUNT``), at ``https://<account>.blob.core.windows.net``
+   or at the endpoint that a ``connectionstring`` without a key names;
+2. ``connectionstring`` (the clone's git config): it names its own endpoint (Azurite's
    ``BlobEndpoint=http://127.0.0.1:…``), which is the user's choice since only they set it;
-2. ``accountkey`` or ``sastoken`` (the clone's git config) for the account ``accountname``
-   (committed, or ``AZURE_STORAGE_ACCOUNT``), at ``https://<account>.blob.core.windows.net``;
 3. ``AZURE_STORAGE_CONNECTION_STRING``, if it is for that account (or none is named);
 4. for the named account: anonymous requests if ``unsigned`` (DVC's
    ``allow_anonymous_login``), else ``DefaultAzureCredential`` when ``azure-identity`` is
@@ -71,9 +72,9 @@ class _Login:
 
     how: str                    # connection string | account key | SAS token | ...
     account: str | None         # the account name, when known before connecting
-    connection_string: str | None = None
+    connection_string: str | None = None  # (names the endpoint, and maybe the credential)
     secret: str | None = None   # an account key or a SAS token
-
+    source: str | None = None   # where the connection string came from
     def __repr__(self) -> str:
         return f"_Login(how={self.how!r}, account={self.account!r})"
 
@@ -114,18 +115,22 @@ def _truthy(value: str | None) -> bool:
 def _login(options: Mapping[str, str], env: Mapping[str, str]) -> _Login:
     """Which credential to use, in DVC's order (see the module's docstring)."""
     account = _account(options, env)
-    if options.get("connectionstring"):
-        return _Login("connection string", account, options["connectionstring"])
+    conn = options.get("connectionstring") or None
     for option, how in (("accountkey", "account key"), ("sastoken", "SAS token")):
         if options.get(option):
-            if account is None:
+            if account is None and (conn is None or _named_account(conn) is None):
                 raise ConfigError(f"{option} needs the storage account's name",
                                   hint="git archives remote modify NAME accountname ACCOUNT")
-            return _Login(how, account, secret=options[option].lstrip("?")
-                          if option == "sastoken" else options[option])
+            secret = options[option]
+            return _Login(how, account or _named_account(conn or ""), conn,
+                          secret.lstrip("?") if option == "sastoken" else secret,
+                          source=None if conn is None else "connection string")
+    if conn is not None:
+        return _Login("connection string", account, conn, source="connection string")
     if env.get("AZURE_STORAGE_CONNECTION_STRING"):
         return _Login("AZURE_STORAGE_CONNECTION_STRING", account,
-                      env["AZURE_STORAGE_CONNECTION_STRING"])
+                      env["AZURE_STORAGE_CONNECTION_STRING"],
+                      source="AZURE_STORAGE_CONNECTION_STRING")
     if account is None:
         raise ConfigError("no storage account is named for this azure:// remote",
                           hint="git archives remote modify NAME accountname ACCOUNT (or set "
@@ -133,6 +138,15 @@ def _login(options: Mapping[str, str], env: Mapping[str, str]) -> _Login:
     if _truthy(options.get("unsigned")):
         return _Login("anonymous access", account)
     return _Login("DefaultAzureCredential", account)
+
+
+def _named_account(conn: str) -> str | None:
+    """The ``AccountName=`` of a connection string, if it has one."""
+    for part in conn.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "accountname" and value.strip():
+            return value.strip()
+    return None
 
 
 def _quiet_sdk_logs() -> None:
@@ -161,8 +175,9 @@ class AzureBackend:
             if options.get("multipartthreshold") else BLOCK_THRESHOLD
         self.block = parse_size(options["multipartchunksize"], where="multipartchunksize") \
             if options.get("multipartchunksize") else BLOCK_SIZE
-        self.endpoint: str | None = None if login.account is None else \
-            f"https://{login.account}.blob.core.windows.net"
+        self.endpoint: str | None = None  # (a connection string's, once it is read)
+        if login.account is not None and login.connection_string is None:
+            self.endpoint = f"https://{login.account}.blob.core.windows.net"
         self.account = login.account
         self._service: Any = None
         self._container: Any = None
@@ -234,13 +249,15 @@ class AzureBackend:
             "max_single_get_size": self.block,
             "max_chunk_get_size": self.block, "user_agent": "git-archives"}
         try:
-            if login.connection_string is not None:
-                service = BlobServiceClient.from_connection_string(login.connection_string,
-                                                                   **kwargs)
+            if login.connection_string is not None:  # its own key, or ours for its endpoint
+                credential = None if login.secret is None else self._credential()
+                service = BlobServiceClient.from_connection_string(
+                    login.connection_string, credential=credential, **kwargs)
             else:
                 service = BlobServiceClient(self.endpoint or "", self._credential(), **kwargs)
         except ValueError:  # the SDK's text may quote the string: never shown
-            raise ConfigError(f"the {login.how} for {self._where()} is malformed",
+            raise ConfigError(f"the {login.source or login.how} for {self._where()} is "
+                              "malformed",
                               hint="copy it again from the portal (Access keys) and set it "
                                    "with 'git archives remote modify --local NAME "
                                    "connectionstring ...'") from None
@@ -254,7 +271,7 @@ class AzureBackend:
         named = service.account_name
         if self.account is not None and named and named != self.account:
             raise ConfigError(
-                f"the {self._login.how} is for account {shown(named)}, but the remote "
+                f"the {self._login.source} is for account {shown(named)}, but the remote "
                 f"names account {shown(self.account)}",
                 hint="set this remote's own: git archives remote modify --local NAME "
                      "connectionstring ... (or fix accountname)")
@@ -265,7 +282,9 @@ class AzureBackend:
     def _credential(self) -> Any:
         login = self._login
         if login.how == "account key":
-            return {"account_name": login.account, "account_key": login.secret}
+            from azure.core.credentials import AzureNamedKeyCredential
+
+            return AzureNamedKeyCredential(login.account or "", login.secret or "")
         if login.how == "SAS token":
             from azure.core.credentials import AzureSasCredential
 

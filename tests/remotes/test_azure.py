@@ -262,6 +262,37 @@ def test_an_account_key_and_sas_token_are_used_and_never_shown(
         AzureBackend.from_url(f"azure://{az_container}", {"accountkey": WRONG_KEY})
 
 
+def test_an_endpoint_only_connection_string_takes_the_remotes_key_or_sas_token(
+        azurite: Azurite, az_container: str, tmp_path: Path) -> None:
+    """A connection string naming only the endpoint (Azurite, Azure Stack) lets
+    ``accountkey`` and ``sastoken`` be kept apart from it; both really sign requests."""
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    endpoint_only = f"BlobEndpoint={azurite.endpoint};"
+    sas = generate_account_sas(
+        "devstoreaccount1", ACCOUNT_KEY, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, write=True, list=True, delete=True, create=True),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    data = b"signed with a key kept apart"
+    key = _oid(data).key
+    for option, secret in (("accountkey", ACCOUNT_KEY), ("sastoken", "?" + sas)):
+        b = AzureBackend.from_url(f"azure://{az_container}/{option}", {
+            "connectionstring": endpoint_only, "accountname": "devstoreaccount1",
+            option: secret})
+        b.put(key, _src(tmp_path, data), len(data))
+        assert b.get(key, io.BytesIO()) == len(data)
+        assert secret not in repr(b)
+    bad = AzureBackend.from_url(f"azure://{az_container}", {
+        "connectionstring": endpoint_only, "accountname": "devstoreaccount1",
+        "sastoken": sas.replace("sig=", "sig=AAAA")})
+    with pytest.raises(RemoteError) as err:
+        bad.exists_many([key])
+    assert "refused the SAS token (AuthorizationFailure)" in err.value.message
+    assert "sig=" not in f"{err.value.message} {err.value.hint}"
+
+
 def test_the_environment_connection_string_is_used_when_the_remote_has_none(
         azurite: Azurite, az_container: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
