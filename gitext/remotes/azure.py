@@ -50,6 +50,9 @@ from gitext.remotes.trust import shown
 DEFAULT_ATTEMPTS = 5
 BLOCK_THRESHOLD = 16 * 1024 * 1024   # larger objects go up as parallel blocks
 BLOCK_SIZE = 8 * 1024 * 1024         # block and download-range size
+_PAGE = 5000          # blobs per listing page
+_PAGE_COST = 4        # a full page costs about as much as this many small requests
+_TRAVERSE_MIN = 8     # folders of one tree before a whole listing is considered
 _ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
 # 3-63 characters, lower-case letters, digits and single hyphens, or the root container
 _CONTAINER_RE = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]|\$root")
@@ -369,14 +372,45 @@ class AzureBackend:
 
     # -- queries --------------------------------------------------------------------------
     def exists_many(self, keys: Iterable[str]) -> set[str]:
-        """Folders holding two or more of ``keys`` are listed (one request per 5,000
-        blobs); lone keys get a HEAD (Get Blob Properties). Both run in parallel."""
+        """The keys present, in as few requests as the remote's size allows: one listing of
+        a whole ``files/<algo>/`` tree where its estimated pages cost less than a request
+        per folder (a new or small remote: what DVC calls traversing), else, in parallel,
+        a listing of each folder holding two or more of ``keys`` and a Get Blob
+        Properties for each lone key."""
         by_dir: dict[str, list[str]] = defaultdict(list)
         for key in keys:
             by_dir[key.rpartition("/")[0]].append(key)
         if not by_dir:
             return set()
         container = self.container_client()
+        found: set[str] = set()
+        by_tree: dict[str, list[str]] = defaultdict(list)
+        for folder in by_dir:
+            by_tree[folder.rpartition("/")[0]].append(folder)
+        for tree, folders in by_tree.items():
+            if len(folders) >= _TRAVERSE_MIN and self._traverse(container, tree, folders,
+                                                                by_dir, found):
+                for folder in folders:
+                    del by_dir[folder]
+        found |= self._query_folders(container, by_dir)
+        return found
+
+    def _traverse(self, container: Any, tree: str, folders: list[str],
+                  by_dir: dict[str, list[str]], found: set[str]) -> bool:
+        """List ``tree`` whole if that is cheaper, judging by one folder's listing (the
+        layout spreads objects over 256 folders); add what it holds to ``found``."""
+        sample = max(folders, key=lambda f: len(by_dir[f]))
+        there = {k for k, _s, _w in self._list_times(container, sample + "/")}
+        whole = 1 + len(there) * 256 * _PAGE_COST / _PAGE  # sequential pages, in requests
+        if whole > -(-len(folders) // self.jobs):  # vs rounds of parallel requests
+            found |= there & set(by_dir.pop(sample))
+            folders.remove(sample)
+            return False
+        wanted = {k for f in folders for k in by_dir[f]}
+        found |= {k for k, _s, _w in self._list_times(container, tree + "/") if k in wanted}
+        return True
+
+    def _query_folders(self, container: Any, by_dir: dict[str, list[str]]) -> set[str]:
         listed = [d for d, g in by_dir.items() if len(g) >= 2]
         single = [g[0] for g in by_dir.values() if len(g) == 1]
 
@@ -395,6 +429,8 @@ class AzureBackend:
             return {key}
 
         found: set[str] = set()
+        if not listed and not single:
+            return found
         with ThreadPoolExecutor(max_workers=self.jobs) as pool:
             for part in [*pool.map(list_dir, listed), *pool.map(head, single)]:
                 found |= part
@@ -403,7 +439,7 @@ class AzureBackend:
     def _list_times(self, container: Any, prefix: str) -> Iterator[tuple[str, int, float]]:
         try:
             for blob in container.list_blobs(name_starts_with=self._full(prefix),
-                                             include=["metadata"], results_per_page=5000):
+                                             include=["metadata"], results_per_page=_PAGE):
                 if (blob.metadata or {}).get("hdi_isfolder") == "true":
                     continue  # a folder of an account with a hierarchical namespace
                 when = blob.last_modified

@@ -110,6 +110,27 @@ def test_exists_many_lists_busy_folders_and_heads_lone_keys(
     assert b.exists_many([]) == set()
 
 
+def test_exists_many_lists_a_small_remote_whole_and_a_large_one_by_folder(
+        azurite: Azurite, az_container: str, az_proxy: FaultProxy, tmp_path: Path) -> None:
+    b = _backend(azurite, az_container, endpoint=az_proxy.url)
+    asked = [f"files/sha256/{i:02x}/{i:062x}" for i in range(1, 41)]
+    for key in asked[:5]:
+        b.put(key, _src(tmp_path, key.encode()), len(key))
+    del az_proxy.seen[:]
+    assert b.exists_many(asked) == set(asked[:5])
+    lists = [p for m, p, _ in az_proxy.seen if m == "GET" and "comp=list" in p]
+    assert len(lists) == 2 and not any(m == "HEAD" for m, _, _ in az_proxy.seen)
+    # one folder says the remote is large (20 x 256 objects): a request per folder instead
+    crowded = [f"files/sha256/00/{i:062x}" for i in range(20)]
+    for key in crowded:
+        b.put(key, _src(tmp_path, key.encode()), len(key))
+    del az_proxy.seen[:]
+    assert b.exists_many([*crowded[:2], *asked]) == {*crowded[:2], *asked[:5]}
+    heads = [p for m, p, _ in az_proxy.seen if m == "HEAD"]
+    lists = [p for m, p, _ in az_proxy.seen if m == "GET" and "comp=list" in p]
+    assert len(heads) == 40 and len(lists) == 1
+
+
 def test_get_of_an_absent_key_raises_and_creates_nothing(azurite: Azurite, az_container: str,
                                                          tmp_path: Path) -> None:
     b = _backend(azurite, az_container)
