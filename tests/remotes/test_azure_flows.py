@@ -15,17 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from gitext.errors import UsageError
-from gitext.remotes import check_url
 from tests.helpers import BIN_DIR, archives, git, serve_http
 from tests.helpers.azurite_server import ACCOUNT_KEY, Azurite, start_azurite, stop_azurite
 from tests.helpers.s3 import FaultProxy, _make_handler, cache_objects, drop_cache, make_data_repo
 
 pytest.importorskip("azure.storage.blob", reason="the [azure] extra is not installed")
-try:  # until the azure:// scheme is registered by gitext.remotes (issue 12's plumbing)
-    check_url("azure://container/path")
-except UsageError:
-    pytest.skip("azure:// is not registered in gitext.remotes yet", allow_module_level=True)
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 CONN_ENV = "AZURE_STORAGE_CONNECTION_STRING"
