@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 from gitext.config import parse_size
 from gitext.errors import ArchivesError, ConfigError, ObjectMissingError, RemoteError
-from gitext.remotes.backend import ProgressFn, TransientRemoteError
+from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5
@@ -351,12 +351,12 @@ class AzureBackend:
         code = str(getattr(exc.error_code, "value", exc.error_code) or "")
         status = int(exc.status_code)
         if code == "ContainerNotFound" or (container_level and status == 404):
-            return RemoteError(
+            return RemoteRefusedError(
                 f"container '{self.container}' does not exist in {self._account_where()}",
                 hint=f"create it (az storage container create --name {self.container}), or "
                      "fix the URL with 'git archives remote modify NAME url azure://CONTAINER/path'")
         if code in _AUTH_CODES or status in (401, 403):
-            return RemoteError(
+            return RemoteRefusedError(
                 f"{self._where()} refused the {self._login.how} ({code or status}) while "
                 f"trying to {action}",
                 hint="check that the credential is current and may read and write this "

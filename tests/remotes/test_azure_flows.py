@@ -280,3 +280,44 @@ def test_wrong_credentials_are_one_line_and_no_secret_is_ever_printed(
     committed = (repo / ".archives" / "config").read_text()
     assert wrong not in committed and ACCOUNT_KEY not in committed
     assert "AccountKey" not in committed
+
+
+def test_permission_denied_stops_the_push_at_once_with_one_line(
+        tmp_path: Path, azurite: Azurite, az_container: str) -> None:
+    """A SAS token that may read but not write: the first refused upload stops the push
+    (the container check lets a narrow token through; the upload itself is refused)."""
+    from datetime import datetime, timedelta, timezone
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    sas = generate_account_sas(
+        "devstoreaccount1", ACCOUNT_KEY, ResourceTypes(container=True, object=True),
+        AccountSasPermissions(read=True, list=True),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    repo = make_data_repo(tmp_path / "r", {f"f{i}.bin": os.urandom(1000 + i) for i in range(5)})
+    _set_remote(repo, az_container, accountname="devstoreaccount1")
+    archives(repo, "remote", "modify", "--local", "storage", "connectionstring",
+             f"BlobEndpoint={azurite.endpoint};")
+    archives(repo, "remote", "modify", "--local", "storage", "sas_token", sas)  # DVC's name
+    proc = archives(repo, "push", check=False)
+    line = _one_error(proc)
+    assert "refused the SAS token (AuthorizationPermissionMismatch) while trying to upload" \
+        in line
+    assert "sig=" not in (proc.stdout + proc.stderr).decode()
+    assert _blobs(azurite, az_container) == {}
+
+
+def test_dvc_option_names_and_a_misspelt_one(tmp_path: Path) -> None:
+    repo = make_data_repo(tmp_path / "r", {"a.bin": b"x" * 100})
+    archives(repo, "remote", "add", "-d", "blob", "azure://container/ml-project")
+    archives(repo, "remote", "modify", "blob", "account_name", "myaccount")
+    cfg = repo / ".archives" / "config"
+    assert git(repo, "config", "-f", str(cfg), "remote.blob.accountname").stdout == \
+        b"myaccount\n"
+    proc = archives(repo, "remote", "modify", "blob", "acount_name", "x", check=False)
+    assert proc.returncode != 0 and b"accountname" in proc.stderr
+    proc = archives(repo, "remote", "modify", "blob", "connection_string", "AccountKey=S3CR3T",
+                    check=False)
+    assert proc.returncode != 0 and b"--local" in proc.stderr
+    assert b"S3CR3T" not in proc.stdout + proc.stderr
+    assert "S3CR3T" not in cfg.read_text()
