@@ -1,21 +1,8 @@
 """Azure Blob Storage (``azure://container/path``) via ``azure-storage-blob``.
 
-The only module that imports the Azure SDK, and only when an ``azure://`` remote is opened
-(``azure-identity`` too, and only when no other credential is given). Where requests go and
-with which credential is decided by :func:`_login`, in this order (as DVC's ``dvc-azure``):
-
-1. ``accountkey`` or ``sastoken`` (the clone's git config) for the account ``accountname``
-   (committed, or ``AZURE_STORAGE_ACCOUNT``), at ``https://<account>.blob.core.windows.net``
-   or at the endpoint that a ``connectionstring`` without a key names;
-2. ``connectionstring`` (the clone's git config): it names its own endpoint (Azurite's
-   ``BlobEndpoint=http://127.0.0.1:…``), which is the user's choice since only they set it;
-3. ``AZURE_STORAGE_CONNECTION_STRING``, if it is for that account (or none is named);
-4. for the named account: anonymous requests if ``unsigned`` (DVC's
-   ``allow_anonymous_login``), else ``DefaultAzureCredential`` when ``azure-identity`` is
-   installed.
-
-A committed account name only picks an account at Microsoft's own endpoint: it is checked
-to be one (3-24 lower-case letters and digits) before it becomes a host name.
+The only module that imports the Azure SDK (with :mod:`.azurelogin`, which decides where
+requests go and with which credential), and only when an ``azure://`` remote is opened
+(``azure-identity`` too, and only when no other credential is given).
 
 Secrets never reach a message: every SDK failure is mapped to a :class:`RemoteError` built
 from the service's error *code* and HTTP status, the SDK's own log output is dropped (it would
@@ -28,22 +15,28 @@ after a week) and come down as parallel ranged GETs.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
-import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from gitext.config import parse_size
 from gitext.errors import ArchivesError, ConfigError, ObjectMissingError, RemoteError
+from gitext.remotes.azurelogin import (
+    CREDENTIAL_HINT,
+    Login,
+    choose_login,
+    quiet_sdk_logs,
+    retry_policy,
+    split_url,
+    transport,
+)
 from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
 from gitext.remotes.trust import shown
 
@@ -53,9 +46,6 @@ BLOCK_SIZE = 8 * 1024 * 1024         # block and download-range size
 _PAGE = 5000          # blobs per listing page
 _PAGE_COST = 4        # a full page costs about as much as this many small requests
 _TRAVERSE_MIN = 8     # folders of one tree before a whole listing is considered
-_ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
-# 3-63 characters, lower-case letters, digits and single hyphens, or the root container
-_CONTAINER_RE = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]|\$root")
 _AUTH_CODES = frozenset({"AuthenticationFailed", "AuthorizationFailure",
                          "InvalidAuthenticationInfo", "AuthorizationPermissionMismatch",
                          "AuthorizationResourceTypeMismatch",
@@ -63,105 +53,10 @@ _AUTH_CODES = frozenset({"AuthenticationFailed", "AuthorizationFailure",
                          "AuthorizationServiceMismatch", "NoAuthenticationInformation",
                          "InsufficientAccountPermissions", "AccountIsDisabled"})
 _TRANSIENT_CODES = frozenset({"ServerBusy", "InternalError", "OperationTimedOut"})
-_CREDENTIAL_HINT = ("set a connection string or key in this clone only ('git archives remote "
-                    "modify --local NAME connectionstring ...', or accountkey / sastoken), "
-                    "AZURE_STORAGE_CONNECTION_STRING, or sign in for DefaultAzureCredential "
-                    "(az login; needs the azure-identity package)")
-
-
-@dataclass(frozen=True)
-class _Login:
-    """Where requests go and with what. ``secret`` is never shown (see :meth:`__repr__`)."""
-
-    how: str                    # connection string | account key | SAS token | ...
-    account: str | None         # the account name, when known before connecting
-    connection_string: str | None = None  # (names the endpoint, and maybe the credential)
-    secret: str | None = None   # an account key or a SAS token
-    source: str | None = None   # where the connection string came from
-    def __repr__(self) -> str:
-        return f"_Login(how={self.how!r}, account={self.account!r})"
-
-
-def _split_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    container = parts.netloc
-    if not container:
-        raise ConfigError(f"remote URL {shown(url)} names no container",
-                          hint="write it as azure://CONTAINER/optional/path")
-    if not _CONTAINER_RE.fullmatch(container):
-        raise ConfigError(f"remote URL {shown(url)}: {shown(container)} is not an Azure "
-                          "container name (3-63 lower-case letters, digits and single hyphens)",
-                          hint="git archives remote modify NAME url azure://CONTAINER/path")
-    return container, parts.path.strip("/")
-
-
-def _account(options: Mapping[str, str], env: Mapping[str, str]) -> str | None:
-    name = options.get("accountname") or env.get("AZURE_STORAGE_ACCOUNT") or None
-    if name is not None and not _ACCOUNT_RE.fullmatch(name):
-        raise ConfigError(f"accountname = {shown(name)} is not a storage account name "
-                          "(3-24 lower-case letters and digits)",
-                          hint="git archives remote modify NAME accountname ACCOUNT")
-    return name
-
-
-def _truthy(value: str | None) -> bool:
-    if value is None:
-        return False
-    low = value.strip().lower()
-    if low in ("", "true", "yes", "on", "1"):
-        return True
-    if low in ("false", "no", "off", "0"):
-        return False
-    raise ConfigError(f"unsigned = {shown(value)} is not a boolean", hint="use true or false")
-
-
-def _login(options: Mapping[str, str], env: Mapping[str, str]) -> _Login:
-    """Which credential to use, in DVC's order (see the module's docstring)."""
-    account = _account(options, env)
-    conn = options.get("connectionstring") or None
-    for option, how in (("accountkey", "account key"), ("sastoken", "SAS token")):
-        if options.get(option):
-            if account is None and (conn is None or _named_account(conn) is None):
-                raise ConfigError(f"{option} needs the storage account's name",
-                                  hint="git archives remote modify NAME accountname ACCOUNT")
-            secret = options[option]
-            return _Login(how, account or _named_account(conn or ""), conn,
-                          secret.lstrip("?") if option == "sastoken" else secret,
-                          source=None if conn is None else "connection string")
-    if conn is not None:
-        return _Login("connection string", account, conn, source="connection string")
-    if env.get("AZURE_STORAGE_CONNECTION_STRING"):
-        return _Login("AZURE_STORAGE_CONNECTION_STRING", account,
-                      env["AZURE_STORAGE_CONNECTION_STRING"],
-                      source="AZURE_STORAGE_CONNECTION_STRING")
-    if account is None:
-        raise ConfigError("no storage account is named for this azure:// remote",
-                          hint="git archives remote modify NAME accountname ACCOUNT (or set "
-                               "AZURE_STORAGE_CONNECTION_STRING / a local connectionstring)")
-    if _truthy(options.get("unsigned")):
-        return _Login("anonymous access", account)
-    return _Login("DefaultAzureCredential", account)
-
-
-def _named_account(conn: str) -> str | None:
-    """The ``AccountName=`` of a connection string, if it has one."""
-    for part in conn.split(";"):
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "accountname" and value.strip():
-            return value.strip()
-    return None
-
-
-def _quiet_sdk_logs() -> None:
-    """The SDK logs request URLs (a SAS token is part of one): nothing of it is shown."""
-    logger = logging.getLogger("azure")
-    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-        logger.addHandler(logging.NullHandler())
-    logger.propagate = False
 
 
 class AzureBackend:
-    def __init__(self, url: str, container: str, prefix: str, login: _Login,
+    def __init__(self, url: str, container: str, prefix: str, login: Login,
                  options: Mapping[str, str]) -> None:
         self.url = url
         self.container = container
@@ -192,8 +87,8 @@ class AzureBackend:
     def from_url(cls, url: str, options: Mapping[str, str]) -> AzureBackend:
         import azure.storage.blob  # noqa: F401 - a missing SDK is the factory's message
 
-        container, prefix = _split_url(url)
-        return cls(url, container, prefix, _login(options, os.environ), options)
+        container, prefix = split_url(url)
+        return cls(url, container, prefix, choose_login(options, os.environ), options)
 
     def __repr__(self) -> str:
         return f"AzureBackend({self.url!r}, {self._login!r})"
@@ -225,29 +120,13 @@ class AzureBackend:
                 self._checked = True
             return self._container
 
-    def _transport(self) -> Any:
-        """The SDK's requests transport with a connection pool as wide as our threads
-        (each of ``jobs`` transfers may run several ranges at once)."""
-        import requests
-        from azure.core.pipeline.transport import RequestsTransport
-        from urllib3.util.retry import Retry
-
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=4, pool_maxsize=max(10, self.jobs * 4),
-            max_retries=Retry(total=False, redirect=False, raise_on_status=False))
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return RequestsTransport(session=session, session_owner=True,
-                                 connection_timeout=10, read_timeout=60)
-
     def _make_service(self) -> Any:
         from azure.storage.blob import BlobServiceClient
 
-        _quiet_sdk_logs()
+        quiet_sdk_logs()
         login = self._login
         kwargs: dict[str, Any] = {
-            "transport": self._transport(), "retry_policy": _retry_policy(self.attempts),
+            "transport": transport(self.jobs), "retry_policy": retry_policy(self.attempts),
             "max_single_put_size": self.threshold, "max_block_size": self.block,
             "max_single_get_size": self.block,
             "max_chunk_get_size": self.block, "user_agent": "git-archives"}
@@ -298,7 +177,7 @@ class AzureBackend:
             from azure.identity import DefaultAzureCredential
         except ImportError:
             raise RemoteError(f"no credentials found for {self._where()}",
-                              hint=_CREDENTIAL_HINT) from None
+                              hint=CREDENTIAL_HINT) from None
         self._token = DefaultAzureCredential()
         try:  # now: the SDK would retry a missing credential like a network error
             self._token.get_token("https://storage.azure.com/.default")
@@ -331,7 +210,7 @@ class AzureBackend:
             return self._map_status(exc, action, what, container_level)
         if isinstance(exc, ax.ClientAuthenticationError):  # no token from the credential
             return RemoteError(f"no usable credentials for {self._where()} (the "
-                               f"{self._login.how} found none)", hint=_CREDENTIAL_HINT)
+                               f"{self._login.how} found none)", hint=CREDENTIAL_HINT)
         if isinstance(exc, ax.ServiceRequestError):
             return TransientRemoteError(
                 f"cannot reach {self.endpoint or 'the storage endpoint'} for {self._where()}",
@@ -360,7 +239,7 @@ class AzureBackend:
                 f"{self._where()} refused the {self._login.how} ({code or status}) while "
                 f"trying to {action}",
                 hint="check that the credential is current and may read and write this "
-                     "container; " + _CREDENTIAL_HINT)
+                     "container; " + CREDENTIAL_HINT)
         if status == 404:
             return ObjectMissingError(f"{what}: no such object")
         if code in _TRANSIENT_CODES or status >= 500 or status in (408, 429):
@@ -522,18 +401,6 @@ class AzureBackend:
             if self._token is not None:
                 self._token.close()
                 self._token = None
-
-
-def _retry_policy(attempts: int) -> Any:
-    """The SDK's retries (5xx, throttling, dropped connections) with shorter waits than its
-    default (15 s, then 18 s, 24 s, ...): 0.25 s doubling to at most 10 s, with jitter."""
-    from azure.storage.blob import ExponentialRetry
-
-    class Retry(ExponentialRetry):
-        def get_backoff_time(self, settings: dict[str, Any]) -> float:
-            return float(min(10.0, 0.25 * 2 ** settings["count"]) * (1 + random.random()))
-
-    return Retry(retry_total=attempts - 1)
 
 
 class _Meter:
