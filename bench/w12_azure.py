@@ -1,6 +1,8 @@
 """W12AZ: an Azure Blob Storage remote (issue 12), git-archives beside DVC with dvc-azure,
 both against Azurite (Microsoft's emulator, from npm into ``bench/.peers/azurite``) on a
-loopback port, started the same way for each tool.
+loopback port, started the same way for each tool: in memory (a real store does not write
+through one local disk) and without its telemetry (nothing leaves 127.0.0.1). Azurite is
+one node process on the measured machine: its CPU is part of every row, for both tools.
 
 Rows: (a) push, then clone + pull, of 1,000 x 200 KB files and one 256 MiB file (scaled by
 ``--scale``), for archives and dvc; (b) archives only: the same push through a proxy that adds
@@ -75,7 +77,8 @@ class Azurite:
             port = sock.getsockname()[1]
         self.proc = subprocess.Popen(
             [str(exe), "--silent", "--location", str(self.folder), "--blobHost", "127.0.0.1",
-             "--blobPort", str(port), "--skipApiVersionCheck"],
+             "--blobPort", str(port), "--skipApiVersionCheck", "--disableTelemetry",
+             "--inMemoryPersistence"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.endpoint = f"http://127.0.0.1:{port}"
         self.h.wait_for_port(port, self.proc, 60, "azurite", "Azurite did not start")

@@ -94,7 +94,8 @@ def start_azurite(folder: Path, port: int | None = None) -> Azurite:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [str(exe), "--silent", "--location", str(folder / "data"), "--blobHost",
-             "127.0.0.1", "--blobPort", str(port), "--skipApiVersionCheck"],
+             "127.0.0.1", "--blobPort", str(port), "--skipApiVersionCheck",
+             "--disableTelemetry"],  # nothing leaves 127.0.0.1
             stdout=out, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True)
     server = Azurite(port, folder, proc, log)
     deadline = time.monotonic() + 60

@@ -314,6 +314,17 @@ def test_an_endpoint_only_connection_string_takes_the_remotes_key_or_sas_token(
     assert "sig=" not in f"{err.value.message} {err.value.hint}"
 
 
+def test_unsigned_means_anonymous_requests_and_no_container_check(az_container: str) -> None:
+    """(Azurite is reached only through a connection string, so the anonymous path to
+    ``<account>.blob.core.windows.net`` is checked for what it builds, without a request.)"""
+    b = AzureBackend.from_url(f"azure://{az_container}", {"accountname": "publicdata",
+                                                          "unsigned": "true"})
+    assert b.unsigned and b._credential() is None
+    assert b.endpoint == "https://publicdata.blob.core.windows.net"
+    assert not AzureBackend.from_url(f"azure://{az_container}", {
+        "accountname": "publicdata", "unsigned": "false"}).unsigned
+
+
 def test_the_environment_connection_string_is_used_when_the_remote_has_none(
         azurite: Azurite, az_container: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
