@@ -44,7 +44,7 @@ def connection_string(endpoint: str) -> str:
 
 
 class Azurite:
-    """Azurite's blob service on a free loopback port, storing under ``folder``."""
+    """Azurite's blob service on a free loopback port, in memory (run from ``folder``)."""
 
     def __init__(self, harness: ModuleType, folder: Path) -> None:
         self.h = harness
@@ -76,10 +76,9 @@ class Azurite:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         self.proc = subprocess.Popen(
-            [str(exe), "--silent", "--location", str(self.folder), "--blobHost", "127.0.0.1",
-             "--blobPort", str(port), "--skipApiVersionCheck", "--disableTelemetry",
-             "--inMemoryPersistence"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [str(exe), "--silent", "--inMemoryPersistence", "--blobHost", "127.0.0.1",
+             "--blobPort", str(port), "--skipApiVersionCheck", "--disableTelemetry"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.folder)
         self.endpoint = f"http://127.0.0.1:{port}"
         self.h.wait_for_port(port, self.proc, 60, "azurite", "Azurite did not start")
         return self
