@@ -215,6 +215,7 @@ def test_a_kind_whose_sdk_is_missing_names_the_install_command(
     if importlib.util.find_spec(f"gitext.remotes.{kind.module}") is None:
         pytest.skip(f"gitext.remotes.{kind.module} is not merged yet")  # lead: drop at merge
     archives(repo, "remote", "add", "-d", "storage", url)
+    git(repo, "commit", "-qm", "nothing yet", "--allow-empty")  # fetch resolves HEAD first
     code = ("import sys\n"
             f"sys.modules[{blocked!r}] = None  # as if the extra were not installed\n"
             "from gitext.cli import main\n"
