@@ -85,8 +85,11 @@ KINDS: tuple[RemoteKind, ...] = (
         dvc={"credentialpath": "credentialsfile", "allow_anonymous_login": "unsigned"}),
     RemoteKind(
         "Azure Blob Storage", ("azure",), "azure", "AzureBackend", extra="azure",
-        committed=frozenset({"accountname"}),
-        secret=frozenset({"accountkey", "connectionstring", "sastoken"})),
+        committed=frozenset({"accountname", "retries", "multipartthreshold",
+                             "multipartchunksize"}),
+        private=frozenset({"unsigned"}),
+        secret=frozenset({"accountkey", "connectionstring", "sastoken"}),
+        dvc={"allow_anonymous_login": "unsigned"}),
     RemoteKind(
         "SSH/SFTP", ("ssh", "sftp"), "ssh", "SshBackend", extra="ssh",
         committed=frozenset({"user", "port", "timeout"}),

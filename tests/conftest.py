@@ -12,14 +12,16 @@ from tests.helpers import BIN_DIR, DATA, git
 
 # Session fixtures for every folder that needs them: the servers (moto for S3 with its fault
 # proxy, giftless for Git LFS) and the peer tools (DVC, git-lfs).
+from tests.helpers.azurite_server import az_container, azurite
 from tests.helpers.gcs_server import gcs_bucket, gcs_server
 from tests.helpers.http_remote_server import http_remote, http_remote_server
 from tests.helpers.lfs_server import giftless, git_lfs, lfs_proxy
 from tests.helpers.peers import dvc_exe
 from tests.helpers.s3 import aws_env, bucket, moto_endpoint, proxy
 
-__all__ = ["aws_env", "bucket", "dvc_exe", "gcs_bucket", "gcs_server", "giftless", "git_lfs",
-           "http_remote", "http_remote_server", "lfs_proxy", "moto_endpoint", "proxy"]
+__all__ = ["aws_env", "az_container", "azurite", "bucket", "dvc_exe", "gcs_bucket", "gcs_server",
+           "giftless", "git_lfs", "http_remote", "http_remote_server", "lfs_proxy",
+           "moto_endpoint", "proxy"]
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ INVENTORY = {
     "store/lfsobjects.py": "git-lfs objects taken over into the cache (via its tmp/); "
                            "git-lfs's own folder is only read",
     "remotes/local.py": "a directory remote the user configured",
+    "remotes/azure.py": "a download into the cache's temp file (the path transfer gives it)",
     "remotes/s3.py": "temp files of a download into the cache",
     "remotes/gcs.py": "temp files of a download into the cache (from GCS)",
     "remotes/lfs.py": "temp files of a download into the cache (from a Git LFS server)",
