@@ -24,11 +24,7 @@ __all__ = ["aws_env", "az_container", "azurite", "bucket", "dvc_exe", "gcs_bucke
            "moto_endpoint", "proxy"]
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own HOME and git identity; the user's config is never touched."""
-    home = tmp_path_factory.mktemp("home")
+def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
@@ -43,6 +39,24 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("PATH", f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}")
     (home / ".gitconfig").write_text(
         "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A HOME for module- and session-scoped fixtures too (they run before any test's own
+    HOME exists): nothing a test does may reach the real ~/.gitconfig."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        home = tmp_path_factory.mktemp("session-home")
+        _isolate(monkeypatch, home)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own HOME and git identity; the user's config is never touched."""
+    home = tmp_path_factory.mktemp("home")
+    _isolate(monkeypatch, home)
     yield home
 
 
