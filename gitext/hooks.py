@@ -283,7 +283,7 @@ def pre_push(repo: Repo, args: list[str]) -> int:
 
     remote_name = args[0] if args else ""
     remote_url = args[1] if len(args) > 1 else ""
-    code: int = pre_push(repo, remote_name, remote_url, lines)
+    code: int = pre_push(repo, remote_name, remote_url, lines, cfg)
     return code
 
 

@@ -85,6 +85,6 @@ class ObjectFetcher:
             from gitext.sync.transfer import fetch_objects
 
             fetch_objects(self.repo, wanted, store=self.store,
-                          sizes={p.oid: p.size for p in pointers})
+                          sizes={p.oid: p.size for p in pointers}, config=self._config())
         except ArchivesError as exc:
             note(f"could not fetch {len(wanted)} object(s): {exc.message}")

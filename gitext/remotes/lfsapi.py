@@ -2,7 +2,8 @@
 
 :class:`LfsClient` asks ``{url}/objects/batch`` for actions (batches of at most 100
 objects) and runs them: streamed GET (resumed with ``Range`` after a dropped connection),
-streamed PUT, then the ``verify`` POST. HTTP is urllib3 (already installed with botocore).
+streamed PUT, then the ``verify`` POST. HTTP is :mod:`gitext.remotes.lfshttp` (the standard
+library's http.client: cheap to import, which every push and fetching checkout pays).
 
 Credentials (see :mod:`gitext.remotes.lfsurl` for where the URL comes from):
 
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -30,11 +32,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-import urllib3
-
 from gitext.errors import CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.git.repo import credential
 from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
+from gitext.remotes.lfshttp import COALESCE_MARGIN, Coalescer, Pool, Response
 from gitext.remotes.lfsurl import Endpoint, origin, redact
 from gitext.remotes.trust import shown
 
@@ -137,9 +138,7 @@ class LfsClient:
         self.cwd = cwd
         self.max_retries = max(1, max_retries)
         self.max_delay = max_delay
-        self._http = urllib3.PoolManager(
-            maxsize=jobs + 2, block=False,
-            timeout=urllib3.Timeout(connect=30.0, read=300.0), retries=False)
+        self._http = Pool(maxsize=jobs + 2, connect_timeout=30.0, read_timeout=300.0)
         self._lock = threading.Lock()
         self._creds: dict[str, str] | None = None
         self._approved = False
@@ -174,27 +173,23 @@ class LfsClient:
             return self._creds is not None
 
     def _send(self, method: str, url: str, *, headers: dict[str, str],
-              body: Any = None, redirect: bool = True) -> Any:
+              body: Any = None, redirect: bool = True) -> Response:
         """One request; a connection failure becomes :class:`TransientRemoteError`."""
         try:
             return self._http.request(method, url, body=body, headers=headers,
-                                      preload_content=False, redirect=redirect,
-                                      retries=urllib3.Retry(total=None, connect=0, read=0,
-                                                            status=0, other=0,
-                                                            redirect=5 if redirect else 0,
-                                                            raise_on_redirect=False))
-        except urllib3.exceptions.HTTPError as exc:
+                                      redirects=5 if redirect else 0)
+        except (OSError, http.client.HTTPException) as exc:
             raise TransientRemoteError(f"{self.where}: {method} {redact(url)} failed: "
                                        f"{type(exc).__name__}") from None
 
-    def _backoff(self, attempt: int, resp: Any | None) -> None:
+    def _backoff(self, attempt: int, resp: Response | None) -> None:
         wait = retry_after(resp.headers.get("Retry-After")) if resp is not None else None
         if wait is None:
             wait = min(self.max_delay, 0.25 * (2 ** attempt)) * (0.5 + random.random() / 2)  # noqa: S311
         time.sleep(min(wait, 60.0))
 
     def _retrying(self, method: str, url: str, *, headers: dict[str, str],
-                  body: Any = None) -> Any:
+                  body: Any = None) -> Response:
         """``_send`` with bounded retries of 413/429/5xx (honouring ``Retry-After``) and of
         dropped connections; returns the last response (any status)."""
         for attempt in range(self.max_retries):
@@ -234,7 +229,7 @@ class LfsClient:
             resp = self._retrying("POST", url, headers=headers, body=body)
             received = time.time()
             try:
-                data = resp.read(decode_content=True)
+                data = resp.read()
             except _dropped() as exc:
                 raise TransientRemoteError(f"{self.where}: the batch answer broke off "
                                            f"({type(exc).__name__})") from None
@@ -310,12 +305,13 @@ class LfsClient:
                     out.seek(0)
                     out.truncate()
                     written = 0
-                for chunk in _body(resp, progress):
-                    written += len(chunk)
-                    if written > size:
-                        raise CorruptObjectError(f"{self.where} sent more than the {size} "
-                                                 f"bytes of object {oid}: refused")
-                    out.write(chunk)
+                with contextlib.closing(_body(resp, progress, size - written)) as body:
+                    for chunk in body:
+                        written += len(chunk)
+                        if written > size:
+                            raise CorruptObjectError(f"{self.where} sent more than the {size} "
+                                                     f"bytes of object {oid}: refused")
+                        out.write(chunk)
             except _dropped() as exc:
                 if attempt == self.max_retries - 1:
                     raise TransientRemoteError(f"{self.where}: the download of {oid} kept "
@@ -365,7 +361,7 @@ class LfsClient:
                 resp.drain_conn()
                 resp.release_conn()
 
-    def _check_action(self, resp: Any, what: str, oid: str, action: Action) -> None:
+    def _check_action(self, resp: Response, what: str, oid: str, action: Action) -> None:
         if 200 <= resp.status < 300:
             return
         where = f"{self.where}: {what} of {oid} at {redact(action.href)} answered {resp.status}"
@@ -394,24 +390,34 @@ def _none_found(data: bytes) -> bool:
 
 
 def _dropped() -> tuple[type[BaseException], ...]:
-    return (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
-            TransientRemoteError, ConnectionError)
+    return (http.client.HTTPException, ConnectionError, TimeoutError, TransientRemoteError)
 
 
-def _body(resp: Any, progress: ProgressFn | None) -> Iterator[bytes]:
+def _body(resp: Response, progress: ProgressFn | None,
+          expected: int) -> Generator[bytes, None, None]:
     """The response body in reads of :data:`READ_CHUNK` (a dropped connection keeps what
     came before the read it broke; a server sending tiny chunks costs one call per read,
-    not per chunk), with progress reported per MiB."""
+    not per chunk), each read coalesced (:class:`~gitext.remotes.lfshttp.Coalescer`) while
+    more than :data:`COALESCE_MARGIN` of the ``expected`` bytes are still to come, with progress
+    reported per MiB."""
     pending = 0
-    while True:
-        chunk = resp.read(READ_CHUNK)
-        if not chunk:
-            break
-        yield chunk
-        pending += len(chunk)
-        if progress is not None and pending >= CHUNK:
-            progress(pending)
-            pending = 0
+    coalescer = Coalescer.of(resp) if expected > COALESCE_MARGIN else None
+    try:
+        while True:
+            if coalescer is not None and expected > COALESCE_MARGIN:
+                coalescer.wait(min(READ_CHUNK, expected - COALESCE_MARGIN))
+            chunk = resp.read(READ_CHUNK)
+            if not chunk:
+                break
+            expected -= len(chunk)
+            yield chunk
+            pending += len(chunk)
+            if progress is not None and pending >= CHUNK:
+                progress(pending)
+                pending = 0
+    finally:
+        if coalescer is not None:
+            coalescer.close()
     if progress is not None and pending:
         progress(pending)
 

@@ -23,7 +23,6 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitext.dvcconfig import dvc_dir, load
 from gitext.errors import ConfigError
 from gitext.git.repo import run_git
 from gitext.store.objects import LocalStore, remove_tree_safely
@@ -70,6 +69,9 @@ def _check_repo_chosen(worktree: Path, archives_dir: Path, cache: Path, where: s
 def dvc_cache_dir(worktree: Path | None, archives_dir: Path) -> Path | None:
     """DVC's cache folder for this work tree (None: not a DVC project). Raises ConfigError
     for a repository-chosen folder that is not safe to write (module docstring)."""
+    # Only here, in a DVC project: every push and fetching checkout opens a store.
+    from gitext.dvcconfig import dvc_dir, load  # noqa: PLC0415
+
     if worktree is None or dvc_dir(worktree) is None:
         return None
     setting = load(worktree).cache_dir

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from gitext import log
 from gitext.codec.hashing import ObjectId
+from gitext.config import Config
 from gitext.errors import RemoteError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, open_remote
@@ -35,9 +36,11 @@ from gitext.sync.transfer import load_config, push, transfer_items
 _REF_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[str]) -> int:
+def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[str],
+             cfg: Config | None = None) -> int:
     """git's pre-push hook: upload the objects the pushed commits need that the default data
-    remote lacks. Returns 0; raises :class:`RemoteError` (push refused) if it cannot."""
+    remote lacks. Returns 0; raises :class:`RemoteError` (push refused) if it cannot.
+    ``cfg``: the configuration the hook has read (else it is read here)."""
     local_shas: list[str] = []
     exclude: list[str] = []
     for line in stdin_lines:
@@ -62,7 +65,7 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
         return 0
     store = open_store(repo)
     expand_manifests(store, refs, PathFilter())
-    remote = open_remote(load_config(repo), root=repo.worktree, git_remote=remote_name)
+    remote = open_remote(cfg or load_config(repo), root=repo.worktree, git_remote=remote_name)
     try:
         report = push(repo, remote, refs, store=store)
     finally:

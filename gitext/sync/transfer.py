@@ -16,7 +16,6 @@ import errno
 import itertools
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -339,7 +338,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     n = transfer_jobs(remote, jobs)
     lock = threading.Lock()
     verified: list[tuple[Path, os.stat_result, ObjectId]] = []
-    run_id = uuid.uuid4().hex[:12]
+    run_id = os.urandom(6).hex()  # (not uuid: its import costs every hook a few ms)
     names = itertools.count()
 
     def download(item: TransferItem) -> None:
@@ -403,7 +402,8 @@ def load_config(repo: Repo) -> Config:
 
 def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
                   store: LocalStore | None = None,
-                  sizes: dict[ObjectId, int] | None = None) -> set[ObjectId]:
+                  sizes: dict[ObjectId, int] | None = None,
+                  config: Config | None = None) -> set[ObjectId]:
     """Fetch ``oids`` from the default remote into the cache, in parallel and verified.
     Returns the requested ids now in the cache (fetched or already there). Raises
     :class:`RemoteError` only if the remote cannot be used at all (none configured,
@@ -411,12 +411,13 @@ def fetch_objects(repo: Repo, oids: list[ObjectId], *, jobs: int | None = None,
 
     A long-lived caller (the filter process) should pass its own ``store``: the hashes
     verified here are then recorded through its ``state.db`` connection, not a second one
-    that would wait for the first one's open write transaction."""
+    that would wait for the first one's open write transaction. ``config``: the caller's,
+    if it has read it (else it is read here)."""
     store = store or open_store(repo)
     take_over_missing(repo, store, oids)
     wanted = [o for o in dict.fromkeys(oids) if not store.has(o)]
     if wanted:
-        remote = open_remote(load_config(repo), root=repo.worktree)
+        remote = open_remote(config or load_config(repo), root=repo.worktree)
         refs = References(objects=set(wanted), sizes=dict(sizes or {}))
         try:
             fetch(repo, remote, refs, jobs=jobs, store=store)

@@ -1,0 +1,242 @@
+"""HTTP for the Git LFS client (:mod:`gitext.remotes.lfsapi`), on the standard library.
+
+Every ``git push`` (the pre-push hook) and every checkout that fetches (the filter process)
+starts a Python process that talks to the LFS server, so what it imports is paid each time:
+urllib3 cost 60-150 ms to import (it brings ``logging``, ``importlib.metadata``, its HTTP/2
+probe, ...; measured for W10, design note "W10"), :mod:`http.client` a third of that. What
+the client needs is small, and here: keep-alive connections per origin shared by threads,
+a connect and a read timeout, streamed bodies both ways, and redirects that drop the
+credentials when they leave the origin (as urllib3 does).
+
+A connection failure (refused, reset, timed out, a broken TLS handshake, a malformed status
+line) raises :class:`OSError` or :class:`http.client.HTTPException`; no request is retried
+here (the caller decides).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Before each body read, wait (at most COALESCE_WAIT seconds) until the read's worth is queued
+# on the socket (Coalescer); none of a body's last COALESCE_MARGIN bytes are waited for
+# (they may already sit in the response's or TLS's buffers).
+COALESCE_WAIT = 0.02
+COALESCE_MARGIN = 1 << 15
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_Origin = tuple[str, str, int]
+
+
+def _origin(url: str) -> tuple[_Origin, str]:
+    """((scheme, host, port), the request target) of an absolute http(s) URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise http.client.InvalidURL(f"not an http(s) URL: {scheme}://…")
+    port = parts.port or (443 if scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (scheme, parts.hostname.lower(), port), target
+
+
+class Response:
+    """A response whose body is read on demand; :meth:`release_conn` gives its connection
+    back to the pool once the body was read to the end (else closes it)."""
+
+    def __init__(self, pool: Pool, origin: _Origin, conn: http.client.HTTPConnection,
+                 raw: http.client.HTTPResponse) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._conn: http.client.HTTPConnection | None = conn
+        self._raw = raw
+        self.status = raw.status
+        self.headers = raw.headers  # case-insensitive .get()
+
+    def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes of the body (all of it if None); b"" at its end. A body that
+        ends before its ``Content-Length`` raises :class:`http.client.IncompleteRead` (as
+        urllib3 does; http.client alone would return b"")."""
+        data = self._raw.read(amt)
+        if not data and amt != 0 and self._raw.length:
+            raise http.client.IncompleteRead(b"", self._raw.length)
+        return data
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def drain_conn(self) -> None:
+        """Read the rest of the body (so the connection can be used again)."""
+        try:
+            while self._raw.read(1 << 16):
+                pass
+        except (OSError, http.client.HTTPException):
+            self._raw.close()
+
+    def release_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._raw.isclosed() and not self._raw.will_close:
+            self._pool.put(self._origin, conn)
+        else:
+            self._raw.close()
+            conn.close()
+
+
+class Coalescer:
+    """Waits until a read's worth of the body is queued on the response's socket.
+
+    A server that writes a file in small pieces (giftless sends it line by line, each line
+    an HTTP chunk) would otherwise wake the reading thread for every TCP segment: a system
+    call and a context switch on both sides per piece of ~60 bytes, the sender's CPU time
+    taken by the receiver on a busy machine. With ``SO_RCVLOWAT`` set, ``poll`` returns once
+    ``want`` bytes are queued, the connection is closed, or :data:`COALESCE_WAIT` has passed;
+    the read that follows is an ordinary read. Waiting costs no throughput: the kernel keeps
+    receiving meanwhile. Where the option is not supported (Windows) nothing waits."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
+
+    @classmethod
+    def of(cls, resp: Response) -> Coalescer | None:
+        if not hasattr(socket, "SO_RCVLOWAT") or not hasattr(select, "poll"):
+            return None
+        # Our own descriptor for the response's socket: only its options are changed (and
+        # put back), never its blocking mode, which the two descriptors share.
+        try:
+            sock = socket.socket(fileno=os.dup(resp.fileno()))
+        except (OSError, ValueError, AttributeError):
+            return None
+        return cls(sock)
+
+    def wait(self, want: int) -> None:
+        if want <= 1:
+            return
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
+        except OSError:
+            return
+        try:
+            self._poll.poll(COALESCE_WAIT * 1000)
+        finally:  # a socket the pool may reuse must not keep the low-water mark
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class Pool:
+    """Keep-alive connections per (scheme, host, port), at most ``maxsize`` idle each."""
+
+    def __init__(self, *, maxsize: int, connect_timeout: float, read_timeout: float,
+                 user_agent: str = "git-archives") -> None:
+        self._maxsize = maxsize
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._user_agent = user_agent
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None  # made for the first https origin
+
+    def request(self, method: str, url: str, *, headers: dict[str, str],
+                body: bytes | Iterable[bytes] | None = None, redirects: int = 5) -> Response:
+        """Send the request; follow up to ``redirects`` redirects (a 303 becomes a GET;
+        ``Authorization``/``Cookie`` are not sent to another origin)."""
+        headers = {"User-Agent": self._user_agent, **headers}
+        while True:
+            origin, target = _origin(url)
+            resp = self._send(origin, method, target, headers, body)
+            location = resp.headers.get("Location")
+            if resp.status not in REDIRECTS or redirects <= 0 or not location:
+                return resp
+            resp.drain_conn()
+            resp.release_conn()
+            redirects -= 1
+            url = urljoin(url, location)
+            if _origin(url)[0] != origin:
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIALS}
+            if resp.status == 303 and method != "HEAD":
+                method, body = "GET", None
+                headers = {k: v for k, v in headers.items()
+                           if not k.lower().startswith("content-")}
+
+    def _send(self, origin: _Origin, method: str, target: str, headers: dict[str, str],
+              body: bytes | Iterable[bytes] | None) -> Response:
+        conn = self._get(origin)
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            raw = conn.getresponse()
+        except BaseException:
+            conn.close()
+            raise
+        return Response(self, origin, conn, raw)
+
+    def _get(self, origin: _Origin) -> http.client.HTTPConnection:
+        with self._lock:
+            idle = self._idle.get(origin, [])
+            while idle:
+                reused = idle.pop()
+                if not _dropped(reused):
+                    return reused
+                reused.close()
+        scheme, host, port = origin
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, timeout=self._connect_timeout,
+                                               context=self._tls_context())
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
+        try:
+            conn.connect()
+        except BaseException:
+            conn.close()
+            raise
+        assert conn.sock is not None  # noqa: S101 - connect() made it
+        conn.sock.settimeout(self._read_timeout)
+        return conn
+
+    def _tls_context(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._tls is None:
+                self._tls = ssl.create_default_context()
+            return self._tls
+
+    def put(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self._maxsize:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            conns = [c for idle in self._idle.values() for c in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle connection was closed by the server (it is readable: EOF, or data
+    nobody asked for), as urllib3 checks before it reuses one."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
