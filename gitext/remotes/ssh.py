@@ -1,0 +1,449 @@
+"""SSH/SFTP remotes, ``ssh://[user@]host[:port]/absolute/path``, through asyncssh (the
+``[ssh]`` extra; DVC's ``dvc-ssh`` uses it too). The only module that imports asyncssh, and
+only when such a remote is opened.
+
+One SSH connection per remote, several SFTP sessions on it (each is its own process on an
+OpenSSH server), and one asyncio loop in a daemon thread owned by the backend: the transfer
+layer's threads submit coroutines to it. Uploads go to ``<key>.tmp-<random>`` beside the
+object and are renamed into place (``posix-rename@openssh.com``), so nobody sees a partial
+object; a failed upload removes its temp file (after a dropped connection, once the next
+connection is up; a temp file a killed process left behind is removed by ``gc --remote``
+once older than its grace period). A lost connection is re-opened and the request retried.
+
+Who we are and whom we trust follow the user, never the repository: ``~/.ssh/config``
+(host aliases, ``IdentityFile``, ``User``, ``Port``, ``ProxyJump``), the agent
+(``allowagent``), a ``keyfile``/``password``/``passphrase`` from the clone's own git config,
+and ``~/.ssh/known_hosts`` (``$HOME``), always checked: an unknown or changed host key stops
+the connection before anything is sent. The agent is never forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import posixpath
+import random
+import secrets
+import stat
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from gitext.errors import ArchivesError
+from gitext.remotes.backend import ProgressFn, TransientRemoteError
+from gitext.remotes.sshsupport import (
+    KNOWN_HOSTS,
+    ConnectFailed,
+    Where,
+    flag,
+    is_lost,
+    missing_root_error,
+    number,
+    parse_url,
+    request_error,
+)
+
+T = TypeVar("T")
+_Listing = list[tuple[str, int, float]]
+DEFAULT_TIMEOUT = 30.0   # seconds to connect and log in
+DEFAULT_ATTEMPTS = 3     # per request, re-opening a lost connection in between
+CHANNELS = 4             # SFTP sessions on the one connection
+RANGED_AT = 32 * 1024 * 1024  # objects from this size are read in ranges, one per session
+RANGE_CHUNK = 8 * 1024 * 1024
+_LISTDIR_AT = 8          # a folder holding this many of the keys asked about is listed
+
+
+class _Loop:
+    """An asyncio loop in a daemon thread; :meth:`run` waits for a coroutine's result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                       name="git-archives-ssh")
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Interrupted (Ctrl-C): stop the coroutine and let it clean up (its temp
+            # file) before the caller removes what it was writing.
+            future.cancel()
+            concurrent.futures.wait([future], timeout=5)
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+@dataclass
+class _Session:
+    conn: Any
+    sftps: list[Any]
+    turn: int = 0
+    folders: set[str] = field(default_factory=set)  # known to exist
+
+    def sftp(self) -> Any:
+        self.turn += 1
+        return self.sftps[self.turn % len(self.sftps)]
+
+
+class SshBackend:
+    def __init__(self, url: str, options: Mapping[str, str], *, host: str, port: int | None,
+                 user: str | None, root: str) -> None:
+        import asyncssh  # noqa: PLC0415 - the [ssh] extra, only for ssh:// remotes
+
+        self._ssh: Any = asyncssh
+        self.url = url
+        self.host = host
+        self.user = options.get("user") or user
+        raw_port = options.get("port")
+        self.port = int(number(raw_port, 22, "port")) if raw_port else port
+        self.root = root
+        self.keyfile = options.get("keyfile") or None
+        self.allow_agent = flag(options.get("allowagent"), True, "allowagent")
+        self.timeout = number(options.get("timeout"), DEFAULT_TIMEOUT, "timeout")
+        self.attempts = int(number(options.get("retries"), DEFAULT_ATTEMPTS, "retries"))
+        self.jobs = int(number(options.get("jobs"), 16, "jobs"))
+        # 'jobs 1' means one request at a time, all the way down.
+        self._inflight = 1 if self.jobs == 1 else min(64, 4 * self.jobs)
+        self._max_requests = 1 if self.jobs == 1 else 128
+        # Secrets: only from the clone's git config (the loader never reads them from the
+        # committed file); never in a message, a log line or repr.
+        self._password = options.get("password") or None
+        self._passphrase = options.get("passphrase") or None
+        self._where = Where(url, host, self.port or 22, self.user, root, self.keyfile)
+        self._loop: _Loop | None = None
+        self._session: _Session | None = None
+        self._lock: asyncio.Lock | None = None
+        self._orphans: set[str] = set()
+        self._guard = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, options: Mapping[str, str]) -> SshBackend:
+        host, port, user, root = parse_url(url)
+        return cls(url, options, host=host, port=port, user=user, root=root)
+
+    def __repr__(self) -> str:
+        return f"SshBackend({self.url!r})"
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _full(self, key: str) -> str:
+        return posixpath.join(self.root, key)
+
+    def _call(self, action: str, key: str | None, op: Callable[[_Session], Awaitable[T]], *,
+              local_raw: bool = False) -> T:
+        """Run ``op`` on the loop with a live session; retry a lost connection. With
+        ``local_raw`` a local file's OSError (disk full) is raised as it is, for the caller."""
+        with self._guard:
+            if self._loop is None:
+                self._loop = _Loop()
+            loop = self._loop
+        delay = 0.2
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return loop.run(self._with_session(op))
+            except Exception as exc:
+                if local_raw and isinstance(exc, OSError) and not is_lost(self._ssh, exc):
+                    raise
+                mapped = request_error(self._ssh, self._where, exc, action, key)
+                if not isinstance(mapped, TransientRemoteError) or attempt == self.attempts:
+                    raise mapped from None
+            time.sleep(delay * (1 + random.random()))  # noqa: S311 - jitter, not a secret
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _with_session(self, op: Callable[[_Session], Awaitable[T]]) -> T:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._session is None:
+                try:
+                    self._session = await self._connect()
+                except ArchivesError:
+                    raise
+                except Exception as exc:
+                    raise ConnectFailed(exc) from exc
+            session = self._session
+        try:
+            return await op(session)
+        except Exception as exc:
+            if is_lost(self._ssh, exc) and self._session is session:
+                self._session = None
+                session.conn.abort()
+            raise
+
+    async def _connect(self) -> _Session:
+        ssh = self._ssh
+        kwargs: dict[str, Any] = {"agent_forwarding": False, "connect_timeout": self.timeout,
+                                  "login_timeout": self.timeout, "keepalive_interval": 15,
+                                  "keepalive_count_max": 4}
+        if self.user:
+            kwargs["username"] = self.user
+        if self.port:
+            kwargs["port"] = self.port
+        if self.keyfile:
+            kwargs["client_keys"] = [os.path.expanduser(self.keyfile)]
+        if self._passphrase:
+            kwargs["passphrase"] = self._passphrase
+        if self._password:
+            kwargs["password"] = self._password
+        if not self.allow_agent:
+            kwargs["agent_path"] = None
+        options = await ssh.SSHClientConnectionOptions.construct(host=self.host, **kwargs)
+        self._where.host, self._where.port = options.host, options.port
+        if options.known_hosts is None:  # 'UserKnownHostsFile none': we still check
+            options = await ssh.SSHClientConnectionOptions.construct(
+                options, host=self.host, known_hosts=os.path.expanduser(KNOWN_HOSTS), **kwargs)
+        conn = await ssh.connect(self.host, options=options)
+        try:
+            sftps = await asyncio.gather(*(conn.start_sftp_client()
+                                           for _ in range(min(CHANNELS, self.jobs))))
+            session = _Session(conn, list(sftps))
+            await self._check_root(session.sftps[0])
+            await self._remove_orphans(session.sftps[0])
+        except BaseException:
+            conn.abort()
+            raise
+        return session
+
+    async def _check_root(self, sftp: Any) -> None:
+        """The remote folder is made on first use if its parent exists (as for a directory
+        remote); a missing parent is more likely a typo and stays an error."""
+        if await sftp.isdir(self.root):
+            return
+        if await sftp.isdir(posixpath.dirname(self.root)):
+            await sftp.mkdir(self.root)
+            return
+        raise missing_root_error(self._where)
+
+    async def _remove_orphans(self, sftp: Any) -> None:
+        """Temp files of uploads cut by a lost connection, now that one is up again."""
+        for tmp in list(self._orphans):
+            with contextlib.suppress(self._ssh.SFTPError):
+                await sftp.remove(tmp)
+            self._orphans.discard(tmp)
+
+    # -- queries --------------------------------------------------------------------------
+    def exists_many(self, keys: Iterable[str]) -> set[str]:
+        """Folders holding several of ``keys`` are listed; other keys get a stat. All the
+        requests are in flight together."""
+        by_dir: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            by_dir[key.rpartition("/")[0]].append(key)
+        if not by_dir:
+            return set()
+        return self._call("check objects", None, lambda s: self._exists(s, by_dir))
+
+    async def _exists(self, session: _Session, by_dir: dict[str, list[str]]) -> set[str]:
+        gate = asyncio.Semaphore(self._inflight)
+        missing = self._ssh.SFTPNoSuchFile
+
+        async def listed(folder: str) -> set[str]:
+            async with gate:
+                try:
+                    names = set(await session.sftp().listdir(self._full(folder)))
+                except missing:
+                    return set()
+            return {k for k in by_dir[folder] if k.rpartition("/")[2] in names}
+
+        async def stated(key: str) -> set[str]:
+            async with gate:
+                try:
+                    attrs = await session.sftp().stat(self._full(key))
+                except missing:
+                    return set()
+            return {key} if stat.S_ISREG(attrs.permissions or 0) else set()
+
+        parts = await asyncio.gather(
+            *(listed(d) for d, g in by_dir.items() if len(g) >= _LISTDIR_AT),
+            *(stated(k) for g in by_dir.values() if len(g) < _LISTDIR_AT for k in g))
+        return set().union(*parts)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        for key, size, _when in self.list_times(prefix):
+            yield key, size
+
+    def list_times(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """``when`` is the file's mtime on the server: when its upload was renamed into
+        place. Temp files of cut uploads are listed too, so that gc removes old ones."""
+        yield from self._call("list objects", None, lambda s: self._walk(s, prefix))
+
+    async def _walk(self, session: _Session, prefix: str) -> _Listing:
+        found: _Listing = []
+        gate = asyncio.Semaphore(self._inflight)
+
+        async def scan(rel: str) -> None:
+            async with gate:
+                try:
+                    entries = await session.sftp().readdir(self._full(rel))
+                except self._ssh.SFTPNoSuchFile:
+                    return
+            folders = []
+            for entry in entries:
+                name = entry.filename
+                mode = entry.attrs.permissions or 0
+                if name in (".", ".."):
+                    continue
+                if stat.S_ISDIR(mode):
+                    folders.append(posixpath.join(rel, name))
+                elif stat.S_ISREG(mode):
+                    found.append((posixpath.join(rel, name), int(entry.attrs.size or 0),
+                                  float(entry.attrs.mtime or 0)))
+            await asyncio.gather(*(scan(f) for f in folders))
+
+        await scan(prefix.strip("/"))
+        return found
+
+    # -- transfers ------------------------------------------------------------------------
+    def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
+            size: int | None = None) -> int:
+        moved = 0
+
+        def count(n: int) -> None:
+            nonlocal moved
+            moved += n
+            if progress is not None:
+                progress(n)
+
+        async def once(session: _Session) -> int:
+            nonlocal moved
+            if moved:
+                count(-moved)  # a retry sends these bytes again
+            if not isinstance(dst, Path):
+                dst.seek(0)
+                dst.truncate()
+                return await self._get_stream(session, key, dst, count)
+            if size is not None and size >= RANGED_AT and len(session.sftps) > 1:
+                return await self._get_ranged(session, key, dst, count)
+            return await self._get_file(session, key, dst, count)
+
+        return self._call("download", key, once, local_raw=True)
+
+    async def _get_file(self, session: _Session, key: str, dst: Path, count: ProgressFn) -> int:
+        done = 0
+
+        def step(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
+            nonlocal done
+            count(copied - done)
+            done = copied
+
+        await session.sftp().get(self._full(key), os.fspath(dst), sparse=False,
+                                 max_requests=self._max_requests, progress_handler=step)
+        return done or dst.stat().st_size
+
+    async def _get_stream(self, session: _Session, key: str, dst: BinaryIO,
+                          count: ProgressFn) -> int:
+        total = 0
+        async with await session.sftp().open(self._full(key), "rb",
+                                             max_requests=self._max_requests) as f:
+            while chunk := await f.read(RANGE_CHUNK):
+                dst.write(chunk)
+                total += len(chunk)
+                count(len(chunk))
+        return total
+
+    async def _get_ranged(self, session: _Session, key: str, dst: Path,
+                          count: ProgressFn) -> int:
+        """One range per SFTP session, each written at its offset."""
+        full = self._full(key)
+        size = int((await session.sftps[0].stat(full)).size or 0)
+        part = -(-size // len(session.sftps))
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+        async def read(sftp: Any, start: int, end: int) -> None:
+            async with await sftp.open(full, "rb", max_requests=self._max_requests) as f:
+                offset = start
+                while offset < end:
+                    data = await f.read(min(RANGE_CHUNK, end - offset), offset)
+                    if not data:
+                        raise self._ssh.SFTPFailure(f"unexpected end of file at {offset}")
+                    os.pwrite(fd, data, offset)
+                    offset += len(data)
+                    count(len(data))
+
+        try:
+            await asyncio.gather(*(read(s, i * part, min(size, (i + 1) * part))
+                                   for i, s in enumerate(session.sftps) if i * part < size))
+        finally:
+            os.close(fd)
+        return size
+
+    def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
+        moved = 0
+
+        def step(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
+            nonlocal moved
+            if progress is not None:
+                progress(copied - moved)
+            moved = copied
+
+        async def once(session: _Session) -> None:
+            nonlocal moved
+            if moved and progress is not None:
+                progress(-moved)
+            moved = 0
+            await self._put(session, key, src, step)
+            if progress is not None and size > moved:
+                progress(size - moved)
+
+        self._call("upload", key, once)
+
+    async def _put(self, session: _Session, key: str, src: Path,
+                   step: Callable[[bytes, bytes, int, int], None]) -> None:
+        ssh = self._ssh
+        final = self._full(key)
+        folder = posixpath.dirname(final)
+        sftp = session.sftp()
+        if folder not in session.folders:
+            try:
+                await sftp.mkdir(folder)
+            except ssh.SFTPNoSuchFile:
+                await sftp.makedirs(folder, exist_ok=True)
+            except ssh.SFTPFailure:
+                pass  # exists (SFTP v3 has no better code); a real failure shows below
+            session.folders.add(folder)
+        tmp = f"{final}.tmp-{secrets.token_hex(6)}"
+        try:
+            await sftp.put(os.fspath(src), tmp, sparse=False, max_requests=self._max_requests,
+                           progress_handler=step)
+            await sftp.posix_rename(tmp, final)
+        except BaseException:
+            try:
+                await asyncio.shield(sftp.remove(tmp))
+            except BaseException:  # noqa: BLE001 - the connection is gone: later
+                self._orphans.add(tmp)
+            raise
+
+    def delete(self, key: str) -> None:
+        async def remove(session: _Session) -> None:
+            with contextlib.suppress(self._ssh.SFTPNoSuchFile):
+                await session.sftp().remove(self._full(key))
+
+        self._call("delete", key, remove)
+
+    def close(self) -> None:
+        with self._guard:
+            loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        session, self._session = self._session, None
+        if session is not None:
+            async def bye() -> None:
+                session.conn.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.conn.wait_closed(), 5)
+
+            with contextlib.suppress(Exception):
+                loop.run(bye())
+        loop.stop()
