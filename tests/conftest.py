@@ -15,9 +15,10 @@ from tests.helpers import BIN_DIR, DATA, git
 from tests.helpers.lfs_server import giftless, git_lfs, lfs_proxy
 from tests.helpers.peers import dvc_exe
 from tests.helpers.s3 import aws_env, bucket, moto_endpoint, proxy
+from tests.helpers.sshd_server import sshd
 
 __all__ = ["aws_env", "bucket", "dvc_exe", "giftless", "git_lfs", "lfs_proxy", "moto_endpoint",
-           "proxy"]
+           "proxy", "sshd"]
 
 
 @pytest.fixture(autouse=True)

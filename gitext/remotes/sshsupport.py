@@ -131,9 +131,11 @@ def connect_error(ssh: Any, where: Where, exc: BaseException) -> ArchivesError: 
             hint="check the remote's user and keyfile ('git archives remote modify --local "
                  "NAME keyfile ~/.ssh/id_ed25519') or your ssh-agent and ~/.ssh/config")
     if isinstance(exc, ssh.KeyImportError | ssh.KeyEncryptionError):
-        why = "it needs a passphrase" if "assphrase" in str(exc) else "not a usable private key"
+        # asyncssh's reasons are fixed texts ("Passphrase must be specified to import
+        # encrypted private keys", "Unable to decrypt ..."): never the passphrase.
         return RemoteRefusedError(
-            f"the key file {shown(where.keyfile or 'from ~/.ssh')} cannot be used: {why}",
+            f"the key file {shown(where.keyfile or 'from ~/.ssh')} cannot be used: "
+            f"{shown(str(exc))}",
             hint="git archives remote modify --local NAME passphrase PASSPHRASE, or load "
                  "the key into ssh-agent")
     if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):

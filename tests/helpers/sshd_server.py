@@ -127,13 +127,13 @@ def trust_host(home: Path, port: int, host_key_line: str) -> Path:
 
 @dataclass
 class TcpProxy:
-    """Forwards loopback TCP to ``target_port``. ``cut_after(n)``: the next connection is
-    closed (both ways) once ``n`` bytes went from the client to the server."""
+    """Forwards loopback TCP to ``target_port``. :meth:`cut_live_after`: the connection that
+    moves the next ``n`` bytes (client to server, or back) is closed both ways there."""
 
     target_port: int
     port: int = 0
-    cut_at: int | None = None
     cuts: int = 0
+    budget: dict[bool, int] = field(default_factory=dict)  # downstream? -> bytes left
     lock: threading.Lock = field(default_factory=threading.Lock)
     _sock: socket.socket | None = None
     _live: list[socket.socket] = field(default_factory=list)
@@ -147,9 +147,9 @@ class TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
-    def cut_after(self, nbytes: int) -> None:
+    def cut_live_after(self, nbytes: int, *, downstream: bool = False) -> None:
         with self.lock:
-            self.cut_at = nbytes
+            self.budget[downstream] = nbytes
 
     def _accept(self) -> None:
         assert self._sock is not None
@@ -160,26 +160,33 @@ class TcpProxy:
                 return
             upstream = socket.create_connection((HOST, self.target_port))
             with self.lock:
-                limit, self.cut_at = self.cut_at, None
                 self._live += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, limit),
-                             daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, None),
-                             daemon=True).start()
+            for src, dst, down in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, down), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
-        moved = 0
+    def _allow(self, down: bool, n: int) -> int | None:
+        """How many of ``n`` bytes may pass before the cut (None: all, no cut)."""
+        with self.lock:
+            left = self.budget.get(down)
+            if left is None:
+                return None
+            if n < left:
+                self.budget[down] = left - n
+                return None
+            del self.budget[down]
+            self.cuts += 1
+            return left
+
+    def _pump(self, src: socket.socket, dst: socket.socket, down: bool) -> None:
         try:
             while True:
                 data = src.recv(1 << 16)
                 if not data:
                     break
-                if limit is not None and moved + len(data) >= limit:
-                    dst.sendall(data[: max(0, limit - moved)])
-                    with self.lock:
-                        self.cuts += 1
+                allowed = self._allow(down, len(data))
+                if allowed is not None:
+                    dst.sendall(data[:allowed])
                     break
-                moved += len(data)
                 dst.sendall(data)
         except OSError:
             pass
