@@ -57,10 +57,10 @@ def hook_step(name: str) -> str:
     return f"{name} hook, nothing to do"
 
 
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12SSH")
 # Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
 # W10 an LFS server (giftless, from PyPI).
-NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10")
+NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12SSH")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -1470,6 +1470,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W9": w9,
     "W6S3": w6s3,
     "W10": w10,
+    "W12SSH": lambda ctx: __import__("w12_ssh").w12ssh(ctx),  # bench/w12_ssh.py: sshd
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1484,6 +1485,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W9": (W9_PULL,),
     "W6S3": (W6S3_PUSH, W6S3_CHECKOUT, W6S3_ONE),
     "W10": (W10_PUSH, W10_CLONE),
+    "W12SSH": ("push over SSH", "clone + pull over SSH", "push over SSH, 20 ms latency",
+               "same, one request at a time (jobs 1)"),
 }
 
 
