@@ -11,10 +11,13 @@ one request at a time (the remote's ``jobs 1``; DVC: ``-j 1``).
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 # run.py runs as __main__: its classes (the tools isinstance checks) are that module's.
@@ -92,6 +95,47 @@ class Sshd:
             self.proc.wait(timeout=30)
 
 
+class _Proxy(LatencyProxy):
+    """run.py's latency proxy, as a link with a fixed delay: every chunk of client bytes is
+    passed on ``delay`` seconds after it arrived, in order, without holding back the ones
+    behind it (so each request's round trip grows by ``delay``, pipelined requests stay
+    pipelined). The burst heuristic of the parent misses SFTP's back-to-back requests (the
+    next one follows an answer within its 2 ms), and Nagle is off on both legs as ssh and
+    sshd set it (else a delayed ACK adds ~40 ms per round trip)."""
+
+    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
+        for sock in (src, dst):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not slow:
+            super()._pump(src, dst, slow)
+            return
+        line: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        threading.Thread(target=self._deliver, args=(line, dst), daemon=True).start()
+        try:
+            while data := src.recv(1 << 20):
+                line.put((time.monotonic() + self.delay, data))
+        except OSError:
+            pass
+        line.put((0.0, b""))
+
+    @staticmethod
+    def _deliver(line: queue.Queue[tuple[float, bytes]], dst: socket.socket) -> None:
+        try:
+            while True:
+                due, data = line.get()
+                if not data:
+                    break
+                time.sleep(max(0.0, due - time.monotonic()))
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 def _url(port: int, store: Path) -> str:
     return f"ssh://{os.environ.get('USER') or 'root'}@127.0.0.1:{port}{store}"
 
@@ -149,7 +193,7 @@ def w12ssh(ctx: Ctx) -> None:
             return took
 
         ctx.record("W12SSH", PULL, pull)
-        proxy = LatencyProxy(f"tcp://127.0.0.1:{server.port}", LATENCY_S)
+        proxy = _Proxy(f"tcp://127.0.0.1:{server.port}", LATENCY_S)
         try:
             port = int(proxy.url.rsplit(":", 1)[1])
             server.trust(home, port)

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -91,7 +91,6 @@ class _Session:
     conn: Any
     sftps: list[Any]
     turn: int = 0
-    folders: set[str] = field(default_factory=set)  # known to exist
 
     def sftp(self) -> Any:
         self.turn += 1
@@ -382,42 +381,62 @@ class SshBackend:
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         moved = 0
 
-        def step(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
+        def count(n: int) -> None:
             nonlocal moved
+            moved += n
             if progress is not None:
-                progress(copied - moved)
-            moved = copied
+                progress(n)
 
         async def once(session: _Session) -> None:
-            nonlocal moved
-            if moved and progress is not None:
-                progress(-moved)
-            moved = 0
-            await self._put(session, key, src, step)
-            if progress is not None and size > moved:
-                progress(size - moved)
+            if moved:
+                count(-moved)  # a retry sends these bytes again
+            await self._put(session, key, src, count)
 
         self._call("upload", key, once)
 
-    async def _put(self, session: _Session, key: str, src: Path,
-                   step: Callable[[bytes, bytes, int, int], None]) -> None:
-        ssh = self._ssh
-        final = self._full(key)
-        folder = posixpath.dirname(final)
-        sftp = session.sftp()
-        if folder not in session.folders:
-            try:
-                await sftp.mkdir(folder)
-            except ssh.SFTPNoSuchFile:
-                await sftp.makedirs(folder, exist_ok=True)
-            except ssh.SFTPFailure:
-                pass  # exists (SFTP v3 has no better code); a real failure shows below
-            session.folders.add(folder)
-        tmp = f"{final}.tmp-{secrets.token_hex(6)}"
+    async def _open_new(self, sftp: Any, path: str) -> Any:
+        """Open ``path`` for writing, making its folder if the first try says it is missing
+        (most folders exist after the first push: one round trip saved per object)."""
         try:
-            await sftp.put(os.fspath(src), tmp, sparse=False, max_requests=self._max_requests,
-                           progress_handler=step)
-            await sftp.posix_rename(tmp, final)
+            return await sftp.open(path, "wb", max_requests=self._max_requests)
+        except self._ssh.SFTPNoSuchFile:
+            await self._mkdirs(sftp, posixpath.dirname(path))
+            return await sftp.open(path, "wb", max_requests=self._max_requests)
+
+    async def _mkdirs(self, sftp: Any, folder: str) -> None:
+        """``mkdir -p`` from the deep end: the remote folder exists, so this is one round
+        trip per missing level (asyncssh's makedirs starts at ``/``)."""
+        ssh = self._ssh
+        try:
+            await sftp.mkdir(folder)
+        except ssh.SFTPNoSuchFile:
+            if len(folder) <= len(self.root):
+                raise
+            await self._mkdirs(sftp, posixpath.dirname(folder))
+            with contextlib.suppress(ssh.SFTPFailure):  # made meanwhile by another upload
+                await sftp.mkdir(folder)
+        except ssh.SFTPFailure:
+            pass  # it exists (SFTP v3 has no better code); a real failure shows on open
+
+    async def _put(self, session: _Session, key: str, src: Path, count: ProgressFn) -> None:
+        """Write ``<key>.tmp-<random>``, then close it and rename it into place together
+        (every write was acknowledged already), so an object appears whole or not at all."""
+        final = self._full(key)
+        tmp = f"{final}.tmp-{secrets.token_hex(6)}"
+        sftp = session.sftp()
+        try:
+            f = await self._open_new(sftp, tmp)
+            try:
+                with open(src, "rb") as fin:
+                    offset = 0
+                    while chunk := fin.read(RANGE_CHUNK):
+                        await f.write(chunk, offset)
+                        offset += len(chunk)
+                        count(len(chunk))
+            except BaseException:
+                await asyncio.shield(f.close())
+                raise
+            await asyncio.gather(f.close(), sftp.posix_rename(tmp, final))
         except BaseException:
             try:
                 await asyncio.shield(sftp.remove(tmp))
