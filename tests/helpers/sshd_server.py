@@ -128,11 +128,14 @@ def trust_host(home: Path, port: int, host_key_line: str) -> Path:
 @dataclass
 class TcpProxy:
     """Forwards loopback TCP to ``target_port``. :meth:`cut_live_after`: the connection that
-    moves the next ``n`` bytes (client to server, or back) is closed both ways there."""
+    moves the next ``n`` bytes (client to server, or back) is closed both ways there.
+    ``down``: the server is gone (every new connection is closed at once)."""
 
     target_port: int
     port: int = 0
     cuts: int = 0
+    down: bool = False
+    _then_down: bool = False
     budget: dict[bool, int] = field(default_factory=dict)  # downstream? -> bytes left
     lock: threading.Lock = field(default_factory=threading.Lock)
     _sock: socket.socket | None = None
@@ -147,9 +150,12 @@ class TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
-    def cut_live_after(self, nbytes: int, *, downstream: bool = False) -> None:
+    def cut_live_after(self, nbytes: int, *, downstream: bool = False,
+                       then_down: bool = False) -> None:
+        """``then_down``: the server stays gone after the cut (until ``down`` is reset)."""
         with self.lock:
             self.budget[downstream] = nbytes
+            self._then_down = then_down
 
     def _accept(self) -> None:
         assert self._sock is not None
@@ -158,6 +164,9 @@ class TcpProxy:
                 client, _ = self._sock.accept()
             except OSError:
                 return
+            if self.down:
+                client.close()
+                continue
             upstream = socket.create_connection((HOST, self.target_port))
             with self.lock:
                 self._live += [client, upstream]
@@ -175,6 +184,7 @@ class TcpProxy:
                 return None
             del self.budget[down]
             self.cuts += 1
+            self.down = self.down or self._then_down
             return left
 
     def _pump(self, src: socket.socket, dst: socket.socket, down: bool) -> None:
