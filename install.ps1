@@ -6,12 +6,13 @@
   .\install.ps1              install or upgrade (idempotent)
   .\install.ps1 -Demo        install, then run the tutorial demo in a scratch directory
   .\install.ps1 -Uninstall   remove what install.ps1 installed
+  .\install.ps1 -With gcs,azure,ssh   also the SDKs of those remote kinds (or: all)
   Run from inside one of your git clones, it also runs `git archives install` there.
   Environment: PYTHON (default: py -3, then python), GIT_ARCHIVES_HOME
   (default %LOCALAPPDATA%\git-archives).
 #>
 [CmdletBinding()]
-param([switch]$Uninstall, [switch]$Demo)
+param([switch]$Uninstall, [switch]$Demo, [string[]]$With = @())
 
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -73,8 +74,13 @@ if (-not (Test-Path $VenvPython)) {
     & $pyExe @pyArgs -m venv $Venv
     if ($LASTEXITCODE -ne 0) { Fail 'could not create a virtual environment' }
 }
+$Extras = @($With | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+foreach ($e in $Extras) {
+    if ($e -notin @('gcs', 'azure', 'ssh', 'all')) { Fail "unknown extra '$e' for -With (choose from gcs, azure, ssh, all)" }
+}
+$Target = if ($Extras.Count) { "$Src[$($Extras -join ',')]" } else { $Src }
 Write-Host "installing git-archives from $Src"
-& $VenvPython -m pip install -q --disable-pip-version-check --upgrade $Src
+& $VenvPython -m pip install -q --disable-pip-version-check --upgrade $Target
 if ($LASTEXITCODE -ne 0) { Fail 'pip could not install git-archives (see the messages above)' }
 
 # A small folder holding only our launcher, so PATH gains nothing else from the venv.

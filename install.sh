@@ -5,6 +5,7 @@
 #   ./install.sh              install or upgrade (idempotent)
 #   ./install.sh --demo       install, then run the tutorial demo in a scratch directory
 #   ./install.sh --uninstall  remove what install.sh installed
+#   ./install.sh --with gcs,azure,ssh   also the SDKs of those remote kinds (or: all)
 #
 # Run from inside one of your git clones (e.g. `cd my-project && /path/to/install.sh`) it
 # also runs `git archives install` there. Environment: PYTHON (default python3),
@@ -21,12 +22,25 @@ man_root=${XDG_DATA_HOME:-$HOME/.local/share}/man
 man_dir=$man_root/man1
 python=${PYTHON:-python3}
 action=install
+extras=
+want_extras=0
 for arg in "$@"; do
+  if [ "$want_extras" = 1 ]; then extras=$arg; want_extras=0; continue; fi
   case "$arg" in
     --uninstall) action=uninstall ;;
     --demo) action=demo ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --with) want_extras=1 ;;
+    --with=*) extras=${arg#--with=} ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+[ "$want_extras" = 0 ] || { echo "install.sh: --with needs a list, e.g. --with gcs,azure,ssh" >&2; exit 2; }
+extras=$(printf '%s' "$extras" | tr -d ' ')
+for extra in $(printf '%s' "$extras" | tr ',' ' '); do
+  case "$extra" in
+    gcs|azure|ssh|all) ;;
+    *) echo "install.sh: unknown extra '$extra' for --with (choose from gcs, azure, ssh, all)" >&2; exit 2 ;;
   esac
 done
 
@@ -71,7 +85,9 @@ say "installing git-archives from $src"
 # setuptools builds in the source tree and never prunes build/: a module deleted since the
 # last install would otherwise ride along into this one.
 rm -rf "$src/build"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$src" \
+target=$src
+[ -z "$extras" ] || target="$src[$extras]"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$target" \
   || die "pip could not install git-archives (see the messages above)"
 
 mkdir -p "$bin_dir"

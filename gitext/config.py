@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gitext.errors import ConfigError
 from gitext.git.repo import config_list
+from gitext.remotekinds import COMMITTED_OPTIONS
 
 PROJECT_CONFIG = Path(".archives") / "config"
 
@@ -23,9 +24,8 @@ SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "acce
 # The only options a committed ``[remote "NAME"]`` may set (an allow-list: anything that
 # selects or carries a credential — profile, keys, tokens, credential or config files —
 # is honoured only from local git config; DESIGN.md, "Trust").
-COMMITTED_REMOTE_OPTIONS = frozenset({
-    "url", "region", "endpointurl", "pathstyle", "jobs", "retries", "retrymode",
-    "multipartthreshold", "multipartchunksize"})
+# (Per kind of remote in gitext.remotekinds.)
+COMMITTED_REMOTE_OPTIONS = COMMITTED_OPTIONS
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
                "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,

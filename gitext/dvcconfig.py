@@ -192,20 +192,16 @@ def load(root: Path | None, env: Mapping[str, str] | None = None) -> DvcConfig:
 
 # -- DVC remotes in our terms -------------------------------------------------------------
 
-# DVC's option -> ours (gitext.remotes.backend's names). The S3 ones are DVC's s3 options.
-OPTION_NAMES = {"url": "url", "jobs": "jobs", "region": "region", "endpointurl": "endpointurl",
-                "profile": "profile", "credentialpath": "credentialsfile",
-                "configpath": "configfile", "access_key_id": "accesskeyid",
-                "secret_access_key": "secretaccesskey", "session_token": "sessiontoken",
-                "allow_anonymous_login": "unsigned"}
-
-
 def remote_options(options: Mapping[str, Setting]) -> tuple[dict[str, Setting], list[str]]:
-    """A DVC remote's options in our names, and the DVC options we have no use for."""
+    """A DVC remote's options in our names (for its URL's kind, :mod:`gitext.remotekinds`),
+    and the DVC options we have no use for."""
+    from gitext.remotekinds import option_name
+
+    url = options.get("url")
     mapped: dict[str, Setting] = {}
     unused: list[str] = []
     for key, setting in options.items():
-        ours = OPTION_NAMES.get(key)
+        ours = option_name(key, url.value if url is not None else None)
         if ours is None:
             unused.append(key)
         else:

@@ -130,7 +130,7 @@ def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
     """A directory URL or an endpoint this user writes into the committed file is also
     recorded in the clone's git config: the user chose it, so this clone uses it (a clone
     of the repository must confirm it itself; docs/remotes.md, "Trust")."""
-    from gitext.remotes import url_scheme
+    from gitext.remotekinds import url_scheme
 
     full = f"archives.remote.{name}.{key}"
     if key == "endpointurl" or (key == "url" and value is not None
@@ -146,7 +146,7 @@ def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
 def _unconfirmed(cfg: Any, name: str, key: str) -> str:
     """A note for a directory URL or an endpoint only the committed file chose: it is not
     used until confirmed ('remote modify --local NAME KEY VALUE')."""
-    from gitext.remotes import url_scheme
+    from gitext.remotekinds import url_scheme
     from gitext.remotes.trust import is_aws_s3_endpoint
 
     value = cfg.get(f"remote.{name}.{key}") or ""
@@ -173,8 +173,9 @@ def _origin(cfg: Any, name: str) -> str:
 
 def _redact(key: str, value: str) -> str:
     from gitext.config import SECRET_WORDS
+    from gitext.remotekinds import SECRET_OPTIONS
 
-    return "****" if any(w in key for w in SECRET_WORDS) else value
+    return "****" if key in SECRET_OPTIONS or any(w in key for w in SECRET_WORDS) else value
 
 
 def cmd_remote_list(*, verbose: bool) -> int:
@@ -252,8 +253,8 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
                       unset: bool) -> int:
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.remotes import check_url, remote_names
-    from gitext.remotes.backend import COMMITTED_OPTIONS, PRIVATE_OPTIONS, SECRET_OPTIONS
+    from gitext.remotekinds import PRIVATE_OPTIONS, SECRET_OPTIONS
+    from gitext.remotes import check_url, option_key, remote_names
 
     repo = _repo()
     key = key.lower()
@@ -266,14 +267,13 @@ def cmd_remote_modify(*, name: str, key: str, value: str | None, local: bool,
         # then checkout): the setting waits in its git config for the committed file.
         print(f"note: no remote named '{display(name)}' yet; this clone's setting applies "
               "once one is configured", file=sys.stderr)
-    known = COMMITTED_OPTIONS | PRIVATE_OPTIONS | SECRET_OPTIONS
-    if key not in known:
-        raise UsageError(f"unknown remote option '{key}'",
-                         hint="options: " + ", ".join(sorted(known)))
+    key = option_key(key, cfg.get(f"remote.{name}.url"), unset=unset)
     if key in SECRET_OPTIONS and not local:
         raise UsageError(f"'{key}' is a secret and would be committed",
                          hint="add --local to keep it in this clone's git config, or better "
-                              "use the standard credential chain (AWS_PROFILE, ~/.aws)")
+                              "use the standard credential chain (AWS_PROFILE, ~/.aws, "
+                              "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING,"
+                              " ~/.ssh, git credential)")
     if key in PRIVATE_OPTIONS and not local:
         local = True
         print(f"note: '{key}' is private to this clone: written to its git config",

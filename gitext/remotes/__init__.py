@@ -6,6 +6,7 @@ remote of their kind is opened. See ``docs/remotes.md``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 from gitext.codec.shellquote import display, shell_arg
 from gitext.config import Config
 from gitext.errors import ArchivesError, ConfigError, RemoteError, UsageError
-from gitext.remotes.backend import AWS_ONLY, Backend
+from gitext.remotekinds import KINDS, RemoteKind, url_scheme
+from gitext.remotes.backend import Backend
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -35,12 +37,6 @@ def _local_factory(url: str, options: dict[str, str], root: Path | None) -> Back
     return LocalBackend.from_url(url, root)
 
 
-def _s3_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
-    from gitext.remotes.s3 import S3Backend  # boto3 is imported only on this path
-
-    return S3Backend.from_url(url, options)
-
-
 def _lfs_factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
     from gitext.remotes.lfs import open_lfs
     from gitext.remotes.lfsurl import LfsSettings
@@ -48,19 +44,42 @@ def _lfs_factory(url: str, options: dict[str, str], root: Path | None) -> Backen
     return open_lfs(LfsSettings.load(root), url=url, source="data remote URL")
 
 
-register_backend("file", _local_factory)
-register_backend("", _local_factory)
-register_backend("s3", _s3_factory)
-register_backend("lfs+https", _lfs_factory)  # a Git LFS server (Batch API)
-register_backend("lfs+http", _lfs_factory)
+def _kind_factory(kind: RemoteKind) -> BackendFactory:
+    """A factory importing ``gitext.remotes.<module>`` (and with it the kind's SDK) only when
+    a remote of the kind is opened."""
+    def factory(url: str, options: dict[str, str], root: Path | None) -> Backend:
+        try:
+            module = importlib.import_module(f"gitext.remotes.{kind.module}")
+            backend: Backend = getattr(module, kind.cls).from_url(url, options)
+        except ImportError as exc:
+            if (exc.name or "").startswith("gitext") or kind.extra is None:
+                raise
+            raise missing_extra(kind, url, exc.name) from None
+        return backend
+
+    return factory
 
 
-def url_scheme(url: str) -> str:
-    """The registry key for ``url``: '' for a plain path (also ``C:\\…`` on Windows)."""
-    if "://" not in url:
-        return ""
-    scheme = urlsplit(url).scheme.lower()
-    return "" if len(scheme) == 1 else scheme
+for _kind in KINDS:
+    for _scheme in _kind.schemes:
+        if _kind.module == "local":
+            register_backend(_scheme, _local_factory)
+        elif _kind.module == "lfs":
+            register_backend(_scheme, _lfs_factory)  # a Git LFS server (Batch API)
+        else:
+            register_backend(_scheme, _kind_factory(_kind))
+
+
+def missing_extra(kind: RemoteKind, url: str, module: str | None) -> RemoteError:
+    """One line naming the remote's kind and what is missing; the hint is the exact command
+    that installs it into the Python git-archives runs on."""
+    from gitext.remotes.extras import install_command
+
+    what = f" ({module} is not installed)" if module else ""
+    return RemoteError(
+        f"{display(url)}: {kind.title} remotes need git-archives' [{kind.extra}] "
+        f"extra{what}",
+        hint=f"install it: {install_command(kind.extra or '')}")
 
 
 def check_url(url: str) -> None:
@@ -72,13 +91,45 @@ def check_url(url: str) -> None:
         known = ", ".join(sorted(f"{s}://" for s in _REGISTRY if s)) + ", or a directory path"
         raise UsageError(f"unknown remote URL scheme '{scheme}://'",
                          hint=f"supported: {known}")
-    if scheme and "@" in (urlsplit(url).netloc or ""):
-        raise UsageError(
-            "the remote URL carries credentials (user@host); they would be committed",
-            hint="drop them from the URL and use the standard credential chain "
-                 "(environment, ~/.aws/credentials, a profile set with "
-                 "'git archives remote modify NAME profile P --local')",
-        )
+    if not scheme:
+        return
+    netloc = urlsplit(url).netloc or ""
+    userinfo = netloc.rpartition("@")[0] if "@" in netloc else None
+    if userinfo is None:
+        return
+    if scheme in ("ssh", "sftp") and ":" not in userinfo:
+        return  # a user name is no secret (ssh://me@lab-server/…)
+    raise UsageError(
+        "the remote URL carries credentials (user:password@ or user@host); they would be "
+        "committed",
+        hint="drop them from the URL and use the standard credential chain "
+             "(environment variables, the SDK's files, ~/.ssh, git credential), or a "
+             "private option set with 'git archives remote modify --local NAME KEY VALUE'",
+    )
+
+
+def option_key(key: str, url: str | None, *, unset: bool = False) -> str:
+    """Our name for option ``key`` (ours or DVC's) on a remote at ``url`` (None: a remote
+    not configured yet); a name the remote's kind lacks is refused with the closest one.
+    Unsetting takes any name: a stray option must be removable."""
+    from gitext.remotekinds import ALL_OPTIONS, kind_of, option_name, suggest
+
+    ours = option_name(key, url)
+    if ours is not None:
+        return ours
+    low = key.strip().lower()
+    if unset:
+        return low
+    kind = kind_of(url) if url is not None else None
+    close = suggest(key, url)
+    where = f" for {kind.title} remotes" if kind is not None else ""
+    if kind is not None and option_name(key) is not None:
+        why = f"'{display(key)}' is not an option{where} (another kind of remote takes it)"
+    else:
+        why = f"unknown remote option '{display(key)}'{where}"
+    options = sorted(kind.options) if kind is not None else sorted(ALL_OPTIONS)
+    raise UsageError(why + (f"; did you mean '{close}'?" if close else ""),
+                     hint="options: " + ", ".join(options))
 
 
 def check_name(name: str) -> None:
@@ -190,6 +241,13 @@ def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = Non
         known = ", ".join(remote_names(cfg)) or "none"
         raise RemoteError(f"no data remote named '{display(name)}' (configured: {display(known)})",
                           hint=f"git archives remote add {shell_arg(name)} URL")
+    return _open_url(cfg, name, url, options, root)
+
+
+def _open_url(cfg: Config, name: str, url: str, options: dict[str, str],
+              root: Path | None) -> Remote:
+    """Check remote ``name`` (its URL, where its options came from, who chose it), then open
+    its backend."""
     scheme = url_scheme(url)
     source = cfg.source(f"remote.{name}.url")
     if source is not None:  # a DVC remote (gitext.remotes.dvc)
@@ -202,10 +260,11 @@ def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = Non
         check_url(url)
     except UsageError as exc:
         raise RemoteError(f"remote '{name}': {exc.message}", hint=exc.hint) from None
-    from gitext.remotes.trust import check_remote
+    from gitext.remotes.trust import check_remote, warn_foreign
 
-    if check_remote(cfg, name, url, scheme, options):  # refuses before any backend exists
-        options = {**options, AWS_ONLY: "true"}
+    warn_foreign(cfg, name, url, options)
+    # Refuses before any backend exists; the flags say what the backend may not do.
+    options = {**options, **check_remote(cfg, name, url, scheme, options)}
     factory = _REGISTRY[scheme]
     try:
         backend = factory(url, options, root)
@@ -228,4 +287,6 @@ def default_jobs(url: str) -> int:
         return min(8, os.cpu_count() or 2)
     if url_scheme(url).startswith("lfs+"):
         return 8  # git-lfs's lfs.concurrenttransfers default
+    if url_scheme(url) in ("ssh", "sftp"):
+        return 8  # channels on one connection: OpenSSH's MaxSessions is 10
     return 16

@@ -14,22 +14,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from gitext.config import COMMITTED_REMOTE_OPTIONS
 from gitext.errors import RemoteError
 
 # Called with the number of bytes just moved (from any thread).
 ProgressFn = Callable[[int], None]
 
-# Options a remote may take, and where they belong. Committed options travel with the
-# repository; private ones stay in the clone's git config (``archives.remote.<name>.<key>``).
-# The committed ones are the loader's allow-list (gitext.config); nothing else is read from
-# the committed file.
-COMMITTED_OPTIONS = COMMITTED_REMOTE_OPTIONS
-PRIVATE_OPTIONS = frozenset({"profile", "credentialsfile", "configfile", "unsigned"})
-SECRET_OPTIONS = frozenset({"accesskeyid", "secretaccesskey", "sessiontoken"})
+# The options a remote may take, and where each belongs: gitext.remotekinds.
 # Set by open_remote (never by config: a git config key cannot hold ':') when an endpoint
 # came from the committed file: the backend then signs only requests to AWS S3 hosts.
 AWS_ONLY = "trust:aws-only"
+# Set by open_remote when a read-only HTTP remote's URL came only from the committed file:
+# it is read anonymously (no git credential is asked for, no password sent).
+ANONYMOUS = "trust:anonymous"
 
 
 class TransientRemoteError(RemoteError):

@@ -1,7 +1,7 @@
 """DVC's remotes as ours: what :func:`gitext.remotes.open_remote` says about a remote that
 comes from DVC's config files (:meth:`gitext.config.Config.source`) and that we cannot open
 as it is. The merge itself (names, precedence, trust) is :class:`gitext.config.Config`'s;
-the option names are :data:`gitext.dvcconfig.OPTION_NAMES`."""
+the option names are :mod:`gitext.remotekinds`'."""
 
 from __future__ import annotations
 
@@ -12,17 +12,11 @@ from gitext.codec.shellquote import display
 from gitext.config import Config
 from gitext.errors import ArchivesWarning, RemoteError
 
-_S3_INSTEAD = ("git-archives reads directory and s3:// (S3-compatible) remotes: use one of "
-               "those for the team's data, or keep 'dvc push'/'dvc pull' for this remote")
+_S3_INSTEAD = ("git-archives reads directory, s3://, gs://, azure://, ssh:// and http(s):// "
+               "remotes: use one of those for the team's data, or keep 'dvc push'/'dvc pull' "
+               "for this remote")
 # scheme -> (what DVC calls it, what to use instead)
 KINDS: dict[str, tuple[str, str]] = {
-    "gs": ("Google Cloud Storage", "GCS speaks S3 through HMAC keys: git archives remote add "
-           "NAME s3://BUCKET/PATH, then git archives remote modify --local NAME endpointurl "
-           "https://storage.googleapis.com"),
-    "azure": ("Azure Blob Storage", _S3_INSTEAD),
-    "ssh": ("SSH/SFTP", "mount the folder (e.g. sshfs) and add it as a directory remote: "
-            "git archives remote add NAME /mnt/PATH"),
-    "http": ("HTTP", _S3_INSTEAD), "https": ("HTTPS", _S3_INSTEAD),
     "webdav": ("WebDAV", "mount it (e.g. davfs2) and add it as a directory remote"),
     "webdavs": ("WebDAV", "mount it (e.g. davfs2) and add it as a directory remote"),
     "hdfs": ("HDFS", _S3_INSTEAD), "webhdfs": ("WebHDFS", _S3_INSTEAD),

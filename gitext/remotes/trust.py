@@ -13,7 +13,13 @@ remote's URL and tuning options, but:
   its URL in their own git config: a repository does not choose where on this machine we
   read, write and delete;
 * likewise a Git LFS server remote (``lfs+https://``): git's credentials for its host would
-  go there (for the LFS server named by ``.lfsconfig``, see :mod:`gitext.remotes.lfsurl`);
+  go there (for the LFS server named by ``.lfsconfig``, see :mod:`gitext.remotes.lfsurl`),
+  and an SSH remote (``ssh://``): the user's keys and agent would authenticate there;
+* an HTTP(S) remote only the committed file chose is read anonymously: no git credential is
+  asked for and no password or token sent (:data:`~gitext.remotes.backend.ANONYMOUS`);
+* a ``gs://`` remote's ``endpointurl`` is treated as an S3 one is, Google's own endpoint
+  standing for AWS's; an Azure remote has no committed endpoint (a connection string,
+  which names one, is a secret and only read from the user's config);
 * options that select or carry credentials (``profile``, keys, tokens, credential and
   config files, ``unsigned``) are never read from the committed file (the loader drops
   them, :func:`gitext.config._committed_allowed`); a warning names each one.
@@ -29,7 +35,8 @@ from urllib.parse import urlsplit
 
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesWarning, RemoteError
-from gitext.remotes.backend import PRIVATE_OPTIONS, SECRET_OPTIONS
+from gitext.remotekinds import PRIVATE_OPTIONS, SECRET_OPTIONS, kind_of
+from gitext.remotes.backend import ANONYMOUS, AWS_ONLY
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
 # The S3 service endpoints of AWS's partitions (host names, lower case, no trailing dot):
@@ -132,40 +139,90 @@ def _confirm_command(name: str, key: str, value: str, noun: str) -> str:
 
 
 def check_remote(cfg: Config, name: str, url: str, scheme: str,
-                 options: dict[str, str]) -> bool:
+                 options: dict[str, str]) -> dict[str, str]:
     """Refuse remote ``name`` if the committed file alone chose where it connects (see the
-    module's docstring). Returns whether every signed request must go to AWS S3 (an
-    endpoint that is AWS's own but came from the committed file)."""
+    module's docstring). Returns the flags its backend must honour: :data:`AWS_ONLY` (every
+    signed request goes to AWS S3: an AWS endpoint that came from the committed file),
+    :data:`ANONYMOUS` (an HTTP remote only the committed file chose: no credential sent)."""
     warn_ignored(cfg, name)
     quoted = shlex.quote(name)
+    url_is_ours = cfg.is_local(f"remote.{name}.url")
     if scheme in ("", "file"):
-        if not cfg.is_local(f"remote.{name}.url"):
+        if not url_is_ours:
             _refuse(name, "the directory", url, cfg, key=f"remote.{name}.url",
                     why="a cloned repository does not choose where on this machine data is read, "
                     "written and deleted; if you trust that folder: "
                     + _confirm_command(name, "url", url, "path"),
                     hint="or set your own: git archives remote modify --local "
                     f"{quoted} url PATH")
-        return False
-    if scheme.startswith("lfs+") and not cfg.is_local(f"remote.{name}.url"):
+        return {}
+    if scheme.startswith("lfs+") and not url_is_ours:
         _refuse(name, "the LFS server", url, cfg, key=f"remote.{name}.url",
                 why="your git credentials go only to a server you chose, so nothing was sent; "
                 "if you trust that server: " + _confirm_command(name, "url", url, "URL"),
                 hint="or use the repository's own LFS server: git archives remote remove "
                 f"{quoted} (with no data remote, its git remote's LFS server is used)")
+    if scheme in ("ssh", "sftp") and not url_is_ours:
+        _refuse(name, "the SSH host", url, cfg, key=f"remote.{name}.url",
+                why="your SSH keys and agent authenticate only to a host you chose, so no "
+                "connection was made; if you trust that host: "
+                + _confirm_command(name, "url", url, "URL"),
+                hint=f"or set your own: git archives remote modify --local {quoted} url URL")
+    if scheme in ("http", "https"):
+        return {} if url_is_ours else {ANONYMOUS: "true"}
+    return _check_endpoint(cfg, name, scheme, options)
+
+
+def _check_endpoint(cfg: Config, name: str, scheme: str,
+                    options: dict[str, str]) -> dict[str, str]:
+    """An ``endpointurl`` only the committed file set: an S3 one is used if it is AWS's own
+    (then signed requests go only to AWS), a GCS one if it is Google's; any other is refused
+    unless the user opted into anonymous requests in their own config."""
     endpoint = options.get("endpointurl") or ""
     if not endpoint or cfg.is_local(f"remote.{name}.endpointurl"):
-        return False
-    if is_aws_s3_endpoint(endpoint):
-        return True
+        return {}
+    if scheme == "s3" and is_aws_s3_endpoint(endpoint):
+        return {AWS_ONLY: "true"}
+    if scheme in ("gs", "gcs") and is_google_storage_endpoint(endpoint):
+        return {}
     if _truthy(options.get("unsigned")):  # local only: the loader drops a committed one
-        return False
+        return {}
+    owner = "Google" if scheme in ("gs", "gcs") else "AWS"
     _refuse(name, "the endpoint", endpoint, cfg, key=f"remote.{name}.endpointurl",
-            why="your credentials go only to AWS or to an endpoint you confirm, so nothing was "
-            "sent; if you trust that endpoint: "
+            why=f"your credentials go only to {owner} or to an endpoint you confirm, so nothing "
+            "was sent; if you trust that endpoint: "
             + _confirm_command(name, "endpointurl", endpoint, "URL"),
             hint="for a public bucket, anonymous requests instead: git archives remote modify "
-            f"--local {quoted} unsigned true")
+            f"--local {shlex.quote(name)} unsigned true")
+
+
+def is_google_storage_endpoint(url: str) -> bool:
+    """Whether ``url`` is Google Cloud Storage's own JSON API endpoint over HTTPS."""
+    parsed = _host(url)
+    if parsed is None or _CONTROL_RE.search(url):
+        return False
+    scheme, host, port = parsed
+    return scheme == "https" and port in (None, 443) and host in (
+        "storage.googleapis.com", "www.googleapis.com", "storage.mtls.googleapis.com")
+
+
+def warn_foreign(cfg: Config, name: str, url: str, options: dict[str, str]) -> None:
+    """One warning per option of remote ``name`` that its kind does not take (set for another
+    kind, or misspelt), with the closest option it does take."""
+    kind = kind_of(url)
+    if kind is None:
+        return
+    for option in sorted(options):
+        if option in kind.options or ":" in option:
+            continue
+        close = kind.suggest(option)
+        maybe = f" (did you mean '{close}'?)" if close else ""
+        local = " --local" if cfg.is_local(f"remote.{name}.{option}") else ""
+        warnings.warn(ArchivesWarning(
+            f"remote '{shown(name)}': option '{shown(option)}' does not apply to "
+            f"{kind.title} remotes and is not used{maybe}; remove it with: git archives "
+            f"remote modify{local} {shlex.quote(name)} {shlex.quote(option)} --unset"),
+            stacklevel=3)
 
 
 def _truthy(value: str | None) -> bool:

@@ -61,16 +61,16 @@ def test_a_committed_dvc_directory_remote_needs_the_users_word(repo: Path,
 
 
 def test_a_dvc_remote_of_a_kind_we_lack_is_one_line_naming_it(repo: Path) -> None:
-    dvc_project(repo, "['remote \"gcs\"']\n    url = gs://bucket/path\n"
-                      "['remote \"az\"']\n    url = azure://container/p\n")
-    proc = archives(repo, "push", "-r", "gcs", check=False)
+    dvc_project(repo, "['remote \"dav\"']\n    url = webdavs://host/path\n"
+                      "['remote \"hd\"']\n    url = hdfs://cluster/p\n")
+    proc = archives(repo, "push", "-r", "dav", check=False)
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode != 0
-    assert lines[0].endswith("remote 'gcs' (.dvc/config) is a DVC Google Cloud Storage remote "
-                             "(gs://bucket/path), which git-archives cannot open"), lines
-    assert lines[1].startswith("hint:") and "storage.googleapis.com" in lines[1]
-    proc = archives(repo, "push", "-r", "az", check=False)
-    assert "DVC Azure Blob Storage remote" in proc.stderr.decode()
+    assert lines[0].endswith("remote 'dav' (.dvc/config) is a DVC WebDAV remote "
+                             "(webdavs://host/path), which git-archives cannot open"), lines
+    assert lines[1].startswith("hint:") and "davfs2" in lines[1]
+    proc = archives(repo, "push", "-r", "hd", check=False)
+    assert "DVC HDFS remote" in proc.stderr.decode()
 
 
 def test_dvc_s3_options_map_and_credentials_come_only_from_the_users_files(
