@@ -116,8 +116,8 @@ class SshBackend:
         self.keyfile = options.get("keyfile") or None
         self.allow_agent = flag(options.get("allowagent"), True, "allowagent")
         self.timeout = number(options.get("timeout"), DEFAULT_TIMEOUT, "timeout")
-        self.attempts = int(number(options.get("retries"), DEFAULT_ATTEMPTS, "retries"))
-        self.jobs = int(number(options.get("jobs"), 16, "jobs"))
+        self.attempts = DEFAULT_ATTEMPTS
+        self.jobs = int(number(options.get("jobs"), 8, "jobs"))  # (default_jobs for ssh)
         # 'jobs 1' means one request at a time, all the way down.
         self._inflight = 1 if self.jobs == 1 else min(64, 4 * self.jobs)
         self._max_requests = 1 if self.jobs == 1 else 128
