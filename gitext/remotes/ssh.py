@@ -204,11 +204,14 @@ class SshBackend:
             kwargs["password"] = self._password
         if not self.allow_agent:
             kwargs["agent_path"] = None
-        options = await ssh.SSHClientConnectionOptions.construct(host=self.host, **kwargs)
+        options = await ssh.SSHClientConnectionOptions.construct(config=(), host=self.host,
+                                                                 **kwargs)
         self._where.host, self._where.port = options.host, options.port
         if options.known_hosts is None:  # 'UserKnownHostsFile none': we still check
+            known = os.path.expanduser(KNOWN_HOSTS)
             options = await ssh.SSHClientConnectionOptions.construct(
-                options, host=self.host, known_hosts=os.path.expanduser(KNOWN_HOSTS), **kwargs)
+                options, config=(), host=self.host, **kwargs,
+                known_hosts=known if os.path.isfile(known) else b"")
         conn = await ssh.connect(self.host, options=options)
         try:
             sftps = await asyncio.gather(*(conn.start_sftp_client()

@@ -140,8 +140,9 @@ def connect_error(ssh: Any, where: Where, exc: BaseException) -> ArchivesError: 
                  "the key into ssh-agent")
     if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
         return RemoteRefusedError(
-            f"cannot read the key file {shown(str(exc.filename or where.keyfile))}: "
-            f"{exc.strerror}", hint="git archives remote modify --local NAME keyfile PATH")
+            f"cannot read {shown(str(exc.filename or where.keyfile))}: {exc.strerror}",
+            hint="check the remote's keyfile ('git archives remote modify --local NAME keyfile "
+                 "PATH') and the files your ~/.ssh/config names")
     if isinstance(exc, ssh.SFTPPermissionDenied):
         return RemoteRefusedError(
             f"{where}: permission denied on the remote folder {shown(where.root)}",

@@ -80,7 +80,7 @@ def start_sshd(directory: Path) -> Sshd:
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
         f"PidFile {directory / 'sshd.pid'}\n"
-        "MaxSessions 64\nMaxStartups 64:30:128\n"
+        "MaxSessions 64\nMaxStartups 64:30:128\nLogLevel DEBUG1\n"
         "Subsystem sftp internal-sftp\n"
         f"Match LocalPort {ro_port}\n  ForceCommand internal-sftp -R\n", encoding="utf-8")
     if os.geteuid() == 0:

@@ -267,3 +267,37 @@ def test_a_url_with_a_password_is_refused_and_not_echoed(repo: Path) -> None:
     assert proc.returncode == 2
     assert b"hunter2" not in proc.stdout + proc.stderr
     assert not (repo / ".archives" / "config").exists()
+
+
+def test_a_dvc_ssh_remote_is_usable_as_it_is(sshd: Sshd, home: Path, tmp_path: Path,
+                                             dvc_exe: Path) -> None:
+    """DVC (with dvc-ssh) pushes to the server; a clone pulls it with git-archives from the
+    remote DVC's config names."""
+    from tests.helpers.peers import run_dvc
+
+    probe = subprocess.run([str(dvc_exe.parent / "python"), "-c", "import dvc_ssh"],
+                           capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"dvc-ssh is not installed beside {dvc_exe}: pip install dvc-ssh")
+    store = sshd.store(tmp_path.name)
+    url = sshd.url(store)
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    git(alice, "init", "-q", "-b", "main")
+    run_dvc(dvc_exe, alice, "init", "-q")
+    run_dvc(dvc_exe, alice, "remote", "add", "-d", "storage", url)
+    run_dvc(dvc_exe, alice, "remote", "modify", "--local", "storage", "keyfile",
+            str(sshd.user_key))
+    data = os.urandom(300_000)
+    (alice / "data.bin").write_bytes(data)
+    run_dvc(dvc_exe, alice, "add", "-q", "data.bin")
+    git(alice, "add", "-A")
+    git(alice, "commit", "-qm", "dvc add")
+    run_dvc(dvc_exe, alice, "push", "-q")
+    assert all(p.startswith("files/md5/") for p in _objects(store))
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", os.fspath(alice), os.fspath(bob))
+    archives(bob, "install")
+    archives(bob, "remote", "modify", "--local", "storage", "url", url)  # Bob trusts the host
+    archives(bob, "pull")  # (its key: Bob's global config, the fixture's)
+    assert (bob / "data.bin").read_bytes() == data

@@ -318,3 +318,66 @@ def test_url_and_options_resolve_user_port_and_path() -> None:
         SshBackend.from_url("ssh://lab/srv", {"timeout": "soon"})
     with pytest.raises(ConfigError, match="allowagent = maybe is not a boolean"):
         SshBackend.from_url("ssh://lab/srv", {"allowagent": "maybe"})
+
+
+def test_the_agent_is_never_forwarded_and_known_hosts_cannot_be_switched_off(
+        sshd: Sshd, trusted: Path, isolated_home: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    log = sshd.directory / "sshd.log"
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            threading.Event().wait(0.05)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        (isolated_home / ".ssh" / "config").write_text(
+            "Host *\n  ForwardAgent yes\n", encoding="utf-8")
+        store = sshd.store(tmp_path.name)
+        seen = len(log.read_bytes())
+        b = SshBackend.from_url(sshd.url(store), {"keyfile": str(sshd.user_key)})
+        assert b.exists_many([_key(b"x")]) == set()
+        b.close()
+        ours = log.read_bytes()[seen:]
+        assert b"req subsystem" in ours and b"auth-agent-req" not in ours
+        # the control: a client that does forward is seen doing it
+        import asyncio
+
+        import asyncssh
+
+        async def forwarding() -> None:
+            async with asyncssh.connect(HOST, sshd.port, username=sshd.user,
+                                        client_keys=[str(sshd.user_key)],
+                                        agent_forwarding=True) as conn:
+                async with conn.start_sftp_client() as sftp:
+                    await sftp.listdir(str(store))
+
+        seen = len(log.read_bytes())
+        asyncio.run(forwarding())
+        for _ in range(50):
+            if b"auth-agent-req" in log.read_bytes()[seen:]:
+                break
+            threading.Event().wait(0.1)
+        assert b"auth-agent-req" in log.read_bytes()[seen:]
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+    # 'UserKnownHostsFile none' in the user's config does not turn the check off
+    (isolated_home / ".ssh" / "config").write_text(
+        "Host *\n  UserKnownHostsFile none\n", encoding="utf-8")
+    (isolated_home / ".ssh" / "known_hosts").unlink()
+    b = SshBackend.from_url(sshd.url(store), {"keyfile": str(sshd.user_key)})
+    with pytest.raises(RemoteRefusedError, match="is unknown"):
+        b.exists_many([_key(b"x")])
+    b.close()
+
+
+def test_a_key_file_that_is_not_there_is_named(sshd: Sshd, trusted: Path,
+                                               tmp_path: Path) -> None:
+    b = SshBackend.from_url(sshd.url(sshd.store(tmp_path.name)),
+                            {"keyfile": str(tmp_path / "nope")})
+    with pytest.raises(RemoteRefusedError,
+                       match=f"cannot read {tmp_path / 'nope'}: No such file or directory"):
+        b.exists_many([_key(b"x")])
+    b.close()
