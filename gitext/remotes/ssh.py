@@ -63,6 +63,25 @@ ENCRYPTION = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
 _LISTDIR_AT = 8          # a folder holding this many of the keys asked about is listed
 
 
+def _import_asyncssh() -> Any:
+    """asyncssh, imported without its search for liboqs: ``ctypes.util.find_library`` runs
+    ``ldconfig``/``gcc`` twice (a third of a second on each command that opens an ssh remote)
+    for the optional sntrup761 key exchange; ML-KEM (from cryptography) and curve25519 remain."""
+    import ctypes.util  # noqa: PLC0415
+
+    real = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        return None if name in ("oqs", "liboqs") else real(name)
+
+    ctypes.util.find_library = find_library
+    try:
+        import asyncssh  # noqa: PLC0415 - the [ssh] extra, only for ssh:// remotes
+    finally:
+        ctypes.util.find_library = real
+    return asyncssh
+
+
 class _Loop:
     """An asyncio loop in a daemon thread; :meth:`run` waits for a coroutine's result."""
 
@@ -104,9 +123,7 @@ class _Session:
 class SshBackend:
     def __init__(self, url: str, options: Mapping[str, str], *, host: str, port: int | None,
                  user: str | None, root: str) -> None:
-        import asyncssh  # noqa: PLC0415 - the [ssh] extra, only for ssh:// remotes
-
-        self._ssh: Any = asyncssh
+        self._ssh: Any = _import_asyncssh()
         self.url = url
         self.host = host
         self.user = options.get("user") or user
