@@ -147,6 +147,7 @@ class SshBackend:
         self._session: _Session | None = None
         self._lock: asyncio.Lock | None = None
         self._orphans: set[str] = set()
+        self._refused: Exception | None = None  # why (re)connecting failed: final
         self._guard = threading.Lock()
 
     @classmethod
@@ -187,13 +188,17 @@ class SshBackend:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
+            if self._refused is not None:  # once is enough: no 8 waits for a silent host
+                raise self._refused
             if self._session is None:
                 try:
                     self._session = await self._connect()
-                except ArchivesError:
+                except ArchivesError as exc:
+                    self._refused = exc
                     raise
                 except Exception as exc:
-                    raise ConnectFailed(exc) from exc
+                    self._refused = ConnectFailed(exc)
+                    raise self._refused from exc
             session = self._session
         try:
             return await op(session)

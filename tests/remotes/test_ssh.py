@@ -269,6 +269,7 @@ def test_a_url_with_a_password_is_refused_and_not_echoed(repo: Path) -> None:
     assert not (repo / ".archives" / "config").exists()
 
 
+@pytest.mark.slow
 def test_a_dvc_ssh_remote_is_usable_as_it_is(sshd: Sshd, home: Path, tmp_path: Path,
                                              dvc_exe: Path) -> None:
     """DVC (with dvc-ssh) pushes to the server; a clone pulls it with git-archives from the

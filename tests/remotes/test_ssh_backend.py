@@ -10,7 +10,9 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -237,7 +239,8 @@ def test_a_missing_remote_folder_is_made_only_if_its_parent_exists(sshd: Sshd, t
     assert f"mkdir -p -- {base}/no/such" in (err.value.hint or "")
 
 
-def test_a_host_that_is_down_or_silent_is_one_clear_error(trusted: Path) -> None:
+def test_a_host_that_is_down_or_silent_is_one_clear_error(trusted: Path,
+                                                           tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind((HOST, 0))
         port = s.getsockname()[1]
@@ -250,9 +253,22 @@ def test_a_host_that_is_down_or_silent_is_one_clear_error(trusted: Path) -> None
         silent.listen(1)
         port = silent.getsockname()[1]
         b = SshBackend.from_url(f"ssh://{HOST}:{port}/srv/x", {"timeout": "1"})
-        with pytest.raises(RemoteRefusedError, match=r"cannot reach .*Timeout"):
-            b.exists_many([_key(b"x")])
+        started = time.monotonic()
+
+        def get(i: int) -> BaseException | None:
+            try:
+                b.get(_key(bytes([i])), tmp_path / f"o{i}")
+            except RemoteRefusedError as exc:
+                return exc
+            return None
+
+        with ThreadPoolExecutor(6) as pool:  # as a fetch's workers would
+            errors = list(pool.map(get, range(6)))
         b.close()
+        assert all(e is not None and "cannot reach" in str(e) and "Timeout" in str(e)
+                   for e in errors)
+        assert time.monotonic() - started < 3.5  # one timeout, not one per worker
+        assert not list(tmp_path.glob("o*"))
 
 
 def test_a_connection_cut_mid_upload_leaves_no_partial_object_and_the_retry_succeeds(
