@@ -148,6 +148,8 @@ def _remote(ctx: Ctx, repo: Path, name: str, url: str, key: Path, *, default: bo
         ctx.run(["dvc", "remote", "modify", "--local", name, "keyfile", str(key)], repo)
         return
     ctx.run(["git", "archives", "remote", "add", *(["-d"] if default else []), name, url], repo)
+    # A committed ssh:// host is used once the user confirms it (docs/remotes.md, Trust).
+    ctx.run(["git", "archives", "remote", "modify", "--local", name, "url", url], repo)
     ctx.run(["git", "archives", "remote", "modify", "--local", name, "keyfile", str(key)], repo)
     if jobs1:
         ctx.run(["git", "archives", "remote", "modify", name, "jobs", "1"], repo)
@@ -177,7 +179,8 @@ def w12ssh(ctx: Ctx) -> None:
             tool.init_dvc_data(ctx, repo, ["data/many", "data/big.csv"])
         else:
             tool.init_large(ctx, repo, "data/**")
-        _remote(ctx, repo, "store", _url(server.port, stores / "main"), key, default=True)
+        url = _url(server.port, stores / "main")
+        _remote(ctx, repo, "store", url, key, default=True)
         remote_git = ctx.fresh("w12ssh-remote.git", ctx.remote_root)
         ctx.run(["git", "init", "-q", "--bare", "-b", "main"], remote_git)
         ctx.run(["git", "remote", "add", "origin", str(remote_git)], repo)
@@ -188,7 +191,7 @@ def w12ssh(ctx: Ctx) -> None:
 
         def pull() -> float:
             shutil.rmtree(dest, ignore_errors=True)
-            took = ctx.timed_in(_clone(ctx, remote_git, dest, key))
+            took = ctx.timed_in(_clone(ctx, remote_git, dest, key, url))
             _check(dest, count, big)
             return took
 
@@ -205,12 +208,15 @@ def w12ssh(ctx: Ctx) -> None:
             proxy.close()
 
 
-def _clone(ctx: Ctx, remote_git: Path, dest: Path, key: Path) -> list[tuple[list[str], Path]]:
+def _clone(ctx: Ctx, remote_git: Path, dest: Path, key: Path,
+           url: str) -> list[tuple[list[str], Path]]:
+    """Clone, set the key file (both tools), confirm the host (ours), pull."""
     clone = (["git", "clone", "-q", str(remote_git), str(dest)], dest.parent)
     if isinstance(ctx.tool, DvcTool):
         return [clone, (["dvc", "remote", "modify", "--local", "store", "keyfile", str(key)],
                         dest), (["dvc", "pull", "-q"], dest)]
     return [clone, (["git", "archives", "install"], dest),
+            (["git", "archives", "remote", "modify", "--local", "store", "url", url], dest),
             (["git", "archives", "remote", "modify", "--local", "store", "keyfile", str(key)],
              dest), (["git", "archives", "pull"], dest)]
 
