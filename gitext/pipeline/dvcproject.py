@@ -1,7 +1,7 @@
 """What a DVC project says that changes which objects we may move or delete.
 
 * :func:`dvc_gc_blockers`: the reasons ``gc`` must not run here: DVC remotes configured in
-  ``.dvc/config``/``.dvc/config.local`` (a shared remote holds what other clones' DVC
+  any of DVC's config files (a shared remote holds what other clones' DVC
   commands need), DVC's run-cache in its cache folder (``runs/``) and DVC experiments
   (``refs/exps``): both name objects in the shared cache that we do not read, so anything we
   deleted could be the only copy. (``.dvc`` files are read by
@@ -16,7 +16,6 @@ here (the pipeline commands report it); it only means nothing is declared.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,19 @@ from typing import Any
 from gitext.codec.shellquote import scrub
 from gitext.git.repo import Repo
 
-_REMOTE_SECTION = re.compile(r"""^\s*\[\s*'?remote\s+"([^"]*)"\s*'?\s*\]""", re.MULTILINE)
-
 
 def _dvc_remotes(root: Path) -> list[tuple[str, str]]:
-    """(config file relative to ``root``, remote name) of every DVC remote section."""
+    """(the file that names it, remote name) of every DVC remote, in every DVC config file
+    (``.dvc/config``, ``.dvc/config.local``, DVC's global and system files) — read by
+    :mod:`gitext.dvcconfig`, their one reader; none where ``root`` has no ``.dvc/``."""
+    if not (root / ".dvc").is_dir():
+        return []
+    from gitext.dvcconfig import load
+
     found: list[tuple[str, str]] = []
-    for name in ("config", "config.local"):
-        path = root / ".dvc" / name
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        found += [(f".dvc/{name}", m.group(1)) for m in _REMOTE_SECTION.finditer(text)]
+    for name, options in load(root).remotes.items():
+        setting = options.get("url") or next(iter(options.values()), None)
+        found.append((setting.where(root) if setting is not None else ".dvc/config", name))
     return found
 
 

@@ -269,3 +269,19 @@ def test_gc_refuses_where_dvc_remotes_are_configured(tmp_path: Path) -> None:
     assert ".dvc/config.local configures DVC remote 'shared'" in proc.stderr.decode()
     (repo / ".dvc" / "config.local").write_text("[core]\n    autostage = true\n")
     assert archives(repo, "gc", "-w", "--expire", "now").returncode == 0
+
+
+def test_gc_refuses_where_a_dvc_remote_is_in_dvcs_global_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC's global config names remotes for every project: one there holds data this
+    project's DVC commands need just as a project remote does."""
+    repo = make_data_repo(tmp_path / "r", {"a.bin": b"a" * 1000})
+    (repo / ".dvc").mkdir()
+    global_dir = tmp_path / "dvc-global"
+    global_dir.mkdir()
+    (global_dir / "config").write_text("['remote \"team\"']\n    url = /srv/team\n")
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(global_dir))
+    proc = archives(repo, "gc", "-w", "--expire", "now", check=False)
+    assert proc.returncode == 1
+    assert "configures DVC remote 'team'" in proc.stderr.decode()
+    assert str(global_dir / "config") in proc.stderr.decode()
