@@ -134,6 +134,7 @@ class TcpProxy:
     target_port: int
     port: int = 0
     cuts: int = 0
+    accepted: int = 0
     down: bool = False
     _then_down: bool = False
     budget: dict[bool, int] = field(default_factory=dict)  # downstream? -> bytes left
@@ -164,6 +165,7 @@ class TcpProxy:
                 client, _ = self._sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             if self.down:
                 client.close()
                 continue

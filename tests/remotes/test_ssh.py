@@ -192,6 +192,35 @@ def test_a_server_that_dies_mid_transfer_fails_cleanly_and_the_next_run_complete
         proxy.close()
 
 
+def test_a_cloned_repositorys_ssh_host_gets_no_connection_until_the_user_confirms_it(
+        sshd: Sshd, home: Path, tmp_path: Path) -> None:
+    """The attack: a repository commits an ssh:// URL; cloning and pulling it must not make
+    our ssh client (with the user's keys and agent) connect there on the repository's word."""
+    proxy = TcpProxy(sshd.port).start()
+    try:
+        trust_host(home, proxy.port, sshd.host_key_line)  # even a host the user knows
+        files = _files()
+        repo = make_data_repo(tmp_path / "r", files)
+        url = f"ssh://{sshd.user}@{HOST}:{proxy.port}{sshd.store(tmp_path.name)}"
+        _set_remote(repo, url)
+        archives(repo, "push")
+        git(repo, "config", "--global", "--unset", "archives.remote.storage.url")
+        seen = proxy.accepted
+        clone = tmp_path / "clone"
+        git(tmp_path, "clone", "-q", os.fspath(repo), os.fspath(clone))  # smudge: no remote
+        archives(clone, "install")
+        proc = archives(clone, "pull", check=False)
+        assert proc.returncode != 0 and proxy.accepted == seen  # no connection at all
+        assert f"git archives remote modify --local storage url {url}" in proc.stderr.decode()
+        archives(clone, "remote", "modify", "--local", "storage", "url", url)
+        archives(clone, "pull")
+        assert proxy.accepted > seen
+        for name, data in files.items():
+            assert (clone / name).read_bytes() == data
+    finally:
+        proxy.close()
+
+
 # -- bad input: one clear line, non-zero exit, no secret --------------------------------------
 
 def _one_error(proc: subprocess.CompletedProcess[bytes]) -> str:
