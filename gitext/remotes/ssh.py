@@ -20,7 +20,6 @@ the connection before anything is sent. The agent is never forwarded.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import posixpath
@@ -30,8 +29,7 @@ import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -40,8 +38,11 @@ from gitext.remotes.backend import ProgressFn, TransientRemoteError
 from gitext.remotes.sshsupport import (
     KNOWN_HOSTS,
     ConnectFailed,
+    Loop,
+    Session,
     Where,
     flag,
+    import_asyncssh,
     is_lost,
     missing_root_error,
     number,
@@ -63,67 +64,10 @@ ENCRYPTION = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
 _LISTDIR_AT = 8          # a folder holding this many of the keys asked about is listed
 
 
-def _import_asyncssh() -> Any:
-    """asyncssh, imported without its search for liboqs: ``ctypes.util.find_library`` runs
-    ``ldconfig``/``gcc`` twice (a third of a second on each command that opens an ssh remote)
-    for the optional sntrup761 key exchange; ML-KEM (from cryptography) and curve25519 remain."""
-    import ctypes.util  # noqa: PLC0415
-
-    real = ctypes.util.find_library
-
-    def find_library(name: str) -> str | None:
-        return None if name in ("oqs", "liboqs") else real(name)
-
-    ctypes.util.find_library = find_library
-    try:
-        import asyncssh  # noqa: PLC0415 - the [ssh] extra, only for ssh:// remotes
-    finally:
-        ctypes.util.find_library = real
-    return asyncssh
-
-
-class _Loop:
-    """An asyncio loop in a daemon thread; :meth:`run` waits for a coroutine's result."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
-                                       name="git-archives-ssh")
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except BaseException:
-            # Interrupted (Ctrl-C): stop the coroutine and let it clean up (its temp
-            # file) before the caller removes what it was writing.
-            future.cancel()
-            concurrent.futures.wait([future], timeout=5)
-            raise
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-@dataclass
-class _Session:
-    conn: Any
-    sftps: list[Any]
-    turn: int = 0
-
-    def sftp(self) -> Any:
-        self.turn += 1
-        return self.sftps[self.turn % len(self.sftps)]
-
-
 class SshBackend:
     def __init__(self, url: str, options: Mapping[str, str], *, host: str, port: int | None,
                  user: str | None, root: str) -> None:
-        self._ssh: Any = _import_asyncssh()
+        self._ssh: Any = import_asyncssh()
         self.url = url
         self.host = host
         self.user = options.get("user") or user
@@ -143,8 +87,8 @@ class SshBackend:
         self._password = options.get("password") or None
         self._passphrase = options.get("passphrase") or None
         self._where = Where(url, host, self.port or 22, self.user, root, self.keyfile)
-        self._loop: _Loop | None = None
-        self._session: _Session | None = None
+        self._loop: Loop | None = None
+        self._session: Session | None = None
         self._lock: asyncio.Lock | None = None
         self._orphans: set[str] = set()
         self._refused: Exception | None = None  # why (re)connecting failed: final
@@ -162,13 +106,13 @@ class SshBackend:
     def _full(self, key: str) -> str:
         return posixpath.join(self.root, key)
 
-    def _call(self, action: str, key: str | None, op: Callable[[_Session], Awaitable[T]], *,
+    def _call(self, action: str, key: str | None, op: Callable[[Session], Awaitable[T]], *,
               local_raw: bool = False) -> T:
         """Run ``op`` on the loop with a live session; retry a lost connection. With
         ``local_raw`` a local file's OSError (disk full) is raised as it is, for the caller."""
         with self._guard:
             if self._loop is None:
-                self._loop = _Loop()
+                self._loop = Loop()
             loop = self._loop
         delay = 0.2
         for attempt in range(1, self.attempts + 1):
@@ -184,7 +128,7 @@ class SshBackend:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _with_session(self, op: Callable[[_Session], Awaitable[T]]) -> T:
+    async def _with_session(self, op: Callable[[Session], Awaitable[T]]) -> T:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -208,7 +152,7 @@ class SshBackend:
                 session.conn.abort()
             raise
 
-    async def _connect(self) -> _Session:
+    async def _connect(self) -> Session:
         ssh = self._ssh
         kwargs: dict[str, Any] = {"agent_forwarding": False, "connect_timeout": self.timeout,
                                   "encryption_algs": ENCRYPTION,
@@ -238,7 +182,7 @@ class SshBackend:
         try:
             sftps = await asyncio.gather(*(conn.start_sftp_client()
                                            for _ in range(min(CHANNELS, self.jobs))))
-            session = _Session(conn, list(sftps))
+            session = Session(conn, list(sftps))
             await self._check_root(session.sftps[0])
             await self._remove_orphans(session.sftps[0])
         except BaseException:
@@ -274,7 +218,7 @@ class SshBackend:
             return set()
         return self._call("check objects", None, lambda s: self._exists(s, by_dir))
 
-    async def _exists(self, session: _Session, by_dir: dict[str, list[str]]) -> set[str]:
+    async def _exists(self, session: Session, by_dir: dict[str, list[str]]) -> set[str]:
         gate = asyncio.Semaphore(self._inflight)
         missing = self._ssh.SFTPNoSuchFile
 
@@ -308,7 +252,7 @@ class SshBackend:
         place. Temp files of cut uploads are listed too, so that gc removes old ones."""
         yield from self._call("list objects", None, lambda s: self._walk(s, prefix))
 
-    async def _walk(self, session: _Session, prefix: str) -> _Listing:
+    async def _walk(self, session: Session, prefix: str) -> _Listing:
         found: _Listing = []
         gate = asyncio.Semaphore(self._inflight)
 
@@ -345,7 +289,7 @@ class SshBackend:
             if progress is not None:
                 progress(n)
 
-        async def once(session: _Session) -> int:
+        async def once(session: Session) -> int:
             nonlocal moved
             if moved:
                 count(-moved)  # a retry sends these bytes again
@@ -355,11 +299,25 @@ class SshBackend:
                 return await self._get_stream(session, key, dst, count)
             if size is not None and size >= RANGED_AT and len(session.sftps) > 1:
                 return await self._get_ranged(session, key, dst, count)
+            if size is not None and size < RANGED_AT:
+                return await self._get_known(session, key, dst, size, count)
             return await self._get_file(session, key, dst, count)
 
         return self._call("download", key, once, local_raw=True)
 
-    async def _get_file(self, session: _Session, key: str, dst: Path, count: ProgressFn) -> int:
+    async def _get_known(self, session: Session, key: str, dst: Path, size: int,
+                         count: ProgressFn) -> int:
+        """A small object whose size the pointer gave: open, read, close (no stat). One byte
+        more is asked for, so an object longer than its id says shows (and fails the hash)."""
+        async with await session.sftp().open(self._full(key), "rb",
+                                             max_requests=self._max_requests) as f:
+            data = await f.read(size + 1, 0)
+        with open(dst, "wb") as out:
+            out.write(data)
+        count(len(data))
+        return len(data)
+
+    async def _get_file(self, session: Session, key: str, dst: Path, count: ProgressFn) -> int:
         done = 0
 
         def step(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
@@ -371,7 +329,7 @@ class SshBackend:
                                  max_requests=self._max_requests, progress_handler=step)
         return done or dst.stat().st_size
 
-    async def _get_stream(self, session: _Session, key: str, dst: BinaryIO,
+    async def _get_stream(self, session: Session, key: str, dst: BinaryIO,
                           count: ProgressFn) -> int:
         total = 0
         async with await session.sftp().open(self._full(key), "rb",
@@ -382,7 +340,7 @@ class SshBackend:
                 count(len(chunk))
         return total
 
-    async def _get_ranged(self, session: _Session, key: str, dst: Path,
+    async def _get_ranged(self, session: Session, key: str, dst: Path,
                           count: ProgressFn) -> int:
         """One range per SFTP session, each written at its offset."""
         full = self._full(key)
@@ -417,7 +375,7 @@ class SshBackend:
             if progress is not None:
                 progress(n)
 
-        async def once(session: _Session) -> None:
+        async def once(session: Session) -> None:
             if moved:
                 count(-moved)  # a retry sends these bytes again
             await self._put(session, key, src, count)
@@ -448,7 +406,7 @@ class SshBackend:
         except ssh.SFTPFailure:
             pass  # it exists (SFTP v3 has no better code); a real failure shows on open
 
-    async def _put(self, session: _Session, key: str, src: Path, count: ProgressFn) -> None:
+    async def _put(self, session: Session, key: str, src: Path, count: ProgressFn) -> None:
         """Write ``<key>.tmp-<random>``, then close it and rename it into place together
         (every write was acknowledged already), so an object appears whole or not at all."""
         final = self._full(key)
@@ -475,7 +433,7 @@ class SshBackend:
             raise
 
     def delete(self, key: str) -> None:
-        async def remove(session: _Session) -> None:
+        async def remove(session: Session) -> None:
             with contextlib.suppress(self._ssh.SFTPNoSuchFile):
                 await session.sftp().remove(self._full(key))
 

@@ -1,14 +1,20 @@
-"""What :mod:`gitext.remotes.ssh` says and reads: the URL and option parsing, and one clear
-error for each way an SSH/SFTP remote fails — never carrying a password, a passphrase or a
-key. asyncssh is handed in by the caller (``ssh``): this module does not import it.
+"""What :mod:`gitext.remotes.ssh` says and reads — the URL and option parsing, and one clear
+error for each way an SSH/SFTP remote fails, never carrying a password, a passphrase or a
+key — and its plumbing: asyncssh's import, the loop thread, a connection's sessions.
+asyncssh is imported only by :func:`import_asyncssh` (the caller hands the module to the
+error functions as ``ssh``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import posixpath
+import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from gitext.codec.shellquote import shell_arg
@@ -17,6 +23,7 @@ from gitext.remotes.backend import RemoteRefusedError, TransientRemoteError
 from gitext.remotes.trust import shown
 
 KNOWN_HOSTS = "~/.ssh/known_hosts"
+T = TypeVar("T")
 
 
 def parse_url(url: str) -> tuple[str, int | None, str | None, str]:
@@ -190,3 +197,60 @@ def _known_entry(ssh: Any, host: str, port: int) -> bool:
     except (OSError, ValueError, ssh.Error):
         return False
     return bool(keys)
+
+
+def import_asyncssh() -> Any:
+    """asyncssh, imported without its search for liboqs: ``ctypes.util.find_library`` runs
+    ``ldconfig``/``gcc`` twice (a third of a second on each command that opens an ssh remote)
+    for the optional sntrup761 key exchange; ML-KEM (from cryptography) and curve25519 remain."""
+    import ctypes.util  # noqa: PLC0415
+
+    real = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        return None if name in ("oqs", "liboqs") else real(name)
+
+    ctypes.util.find_library = find_library
+    try:
+        import asyncssh  # noqa: PLC0415 - the [ssh] extra, only for ssh:// remotes
+    finally:
+        ctypes.util.find_library = real
+    return asyncssh
+
+
+class Loop:
+    """An asyncio loop in a daemon thread; :meth:`run` waits for a coroutine's result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                       name="git-archives-ssh")
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Interrupted (Ctrl-C): stop the coroutine and let it clean up (its temp
+            # file) before the caller removes what it was writing.
+            future.cancel()
+            concurrent.futures.wait([future], timeout=5)
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+@dataclass
+class Session:
+    conn: Any
+    sftps: list[Any]
+    turn: int = 0
+
+    def sftp(self) -> Any:
+        self.turn += 1
+        return self.sftps[self.turn % len(self.sftps)]
