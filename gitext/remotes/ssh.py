@@ -47,6 +47,7 @@ from gitext.remotes.sshsupport import (
     missing_root_error,
     number,
     parse_url,
+    port_number,
     request_error,
 )
 
@@ -71,8 +72,7 @@ class SshBackend:
         self.url = url
         self.host = host
         self.user = options.get("user") or user
-        raw_port = options.get("port")
-        self.port = int(number(raw_port, 22, "port")) if raw_port else port
+        self.port = port_number(options["port"]) if options.get("port") else port
         self.root = root
         self.keyfile = options.get("keyfile") or None
         self.allow_agent = flag(options.get("allowagent"), True, "allowagent")

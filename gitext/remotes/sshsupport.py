@@ -70,6 +70,14 @@ def number(value: str | None, default: float, where: str) -> float:
     return result
 
 
+def port_number(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"port = {shown(value)} is not a port number",
+                          hint="git archives remote modify NAME port 22")
+    return int(text)
+
+
 @dataclass
 class Where:
     """The remote as messages name it: ``host``/``port`` after ``~/.ssh/config``."""

@@ -335,6 +335,8 @@ def test_url_and_options_resolve_user_port_and_path() -> None:
     assert parse_url("ssh://me@lab:2222/srv/a%20b/") == ("lab", 2222, "me", "/srv/a b")
     b = SshBackend.from_url("ssh://me@lab:2222/srv/x", {"user": "you", "port": "2200"})
     assert (b.user, b.port, b.root) == ("you", 2200, "/srv/x")
+    with pytest.raises(ConfigError, match=r"port = 22\.5 is not a port number"):
+        SshBackend.from_url("ssh://lab/srv", {"port": "22.5"})
     with pytest.raises(ConfigError, match="timeout = soon is not a positive number"):
         SshBackend.from_url("ssh://lab/srv", {"timeout": "soon"})
     with pytest.raises(ConfigError, match="allowagent = maybe is not a boolean"):
