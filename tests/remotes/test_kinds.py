@@ -215,6 +215,10 @@ def test_a_kind_whose_sdk_is_missing_names_the_install_command(
     if importlib.util.find_spec(f"gitext.remotes.{kind.module}") is None:
         pytest.skip(f"gitext.remotes.{kind.module} is not merged yet")  # lead: drop at merge
     archives(repo, "remote", "add", "-d", "storage", url)
+    # a commit to fetch for, and the user's word for a host (an ssh:// one is refused before
+    # its SDK is imported otherwise)
+    archives(repo, "remote", "modify", "--local", "storage", "url", url)
+    git(repo, "commit", "-qm", "remote", "--allow-empty")
     code = ("import sys\n"
             f"sys.modules[{blocked!r}] = None  # as if the extra were not installed\n"
             "from gitext.cli import main\n"
