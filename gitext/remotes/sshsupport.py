@@ -231,6 +231,10 @@ class Loop:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        # asyncssh's helper tasks die with a dropped connection; the request awaiting them
+        # reports it. asyncio's default handler would print each ("Task exception was never
+        # retrieved", with a traceback) on stderr: library code never prints.
+        self.loop.set_exception_handler(lambda _loop, _context: None)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
                                        name="git-archives-ssh")
         self.thread.start()
