@@ -18,10 +18,11 @@ from tests.helpers.http_remote_server import http_remote, http_remote_server
 from tests.helpers.lfs_server import giftless, git_lfs, lfs_proxy
 from tests.helpers.peers import dvc_exe
 from tests.helpers.s3 import aws_env, bucket, moto_endpoint, proxy
+from tests.helpers.sshd_server import sshd
 
 __all__ = ["aws_env", "az_container", "azurite", "bucket", "dvc_exe", "gcs_bucket", "gcs_server",
            "giftless", "git_lfs", "http_remote", "http_remote_server", "lfs_proxy",
-           "moto_endpoint", "proxy"]
+           "moto_endpoint", "proxy", "sshd"]
 
 
 def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:

@@ -127,15 +127,16 @@ def cmd_remote_add(*, name: str, url: str, default: bool, force: bool, local: bo
 
 
 def _confirm_locally(repo: Any, name: str, key: str, value: str | None) -> None:
-    """A directory URL, an http(s) URL or an endpoint this user writes into the committed
+    """A directory, http(s) or ssh URL or an endpoint this user writes into the committed
     file is also recorded in the clone's git config: the user chose it, so this clone uses
-    it (with the user's credentials, for http) while a clone of the repository must confirm
-    it itself (docs/remotes.md, "Trust")."""
+    it (with the user's credentials, for http; keys and agent, for ssh) while a clone of the
+    repository must confirm it itself (docs/remotes.md, "Trust")."""
     from gitext.remotekinds import url_scheme
 
     full = f"archives.remote.{name}.{key}"
+    chosen_here = ("", "file", "http", "https", "ssh", "sftp")
     if key == "endpointurl" or (key == "url" and value is not None
-                                and url_scheme(value) in ("", "file", "http", "https")):
+                                and url_scheme(value) in chosen_here):
         if value is None:
             _git_config(repo, ["--unset-all", full], file=None)
         else:
@@ -156,9 +157,11 @@ def _unconfirmed(cfg: Any, name: str, key: str) -> str:
     where = cfg.source(f"remote.{name}.{key}") or ".archives/config"
     if key == "endpointurl" and cfg.get(f"remote.{name}.unsigned") is not None:
         return f"  (from {where}: anonymous requests only, 'unsigned' is set)"
-    if (key == "url" and url_scheme(value) in ("", "file")) or (
+    if (key == "url" and url_scheme(value) in ("", "file", "ssh", "sftp")) or (
             key == "endpointurl" and not is_aws_s3_endpoint(value)):
         return f"  (from {where}, not confirmed: not used)"
+    if key == "url" and url_scheme(value) in ("http", "https"):
+        return f"  (from {where}, not confirmed: read anonymously)"
     return ""
 
 

@@ -27,6 +27,7 @@ INVENTORY = {
     "remotes/gcs.py": "temp files of a download into the cache (from GCS)",
     "remotes/lfs.py": "temp files of a download into the cache (from a Git LFS server)",
     "remotes/http.py": "temp files of a download into the cache (from an http(s) remote)",
+    "remotes/ssh.py": "temp files of a download into the cache (from an SFTP server)",
     "sync/transfer.py": "fetched objects into the cache (via its tmp/)",
     "sync/runcache.py": "fetched entries into the run-cache in the git dir",
     "sync/fill.py": "index.lock/index in the git dir (files go through WorkTree)",

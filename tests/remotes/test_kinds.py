@@ -5,7 +5,6 @@ no connection at all)."""
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -210,12 +209,11 @@ def test_an_option_of_another_kind_is_named_when_the_remote_opens(repo: Path,
 ])
 def test_a_kind_whose_sdk_is_missing_names_the_install_command(
         repo: Path, url: str, blocked: str, extra: str) -> None:
-    kind = kind_of(url)
-    assert kind is not None
-    if importlib.util.find_spec(f"gitext.remotes.{kind.module}") is None:
-        pytest.skip(f"gitext.remotes.{kind.module} is not merged yet")  # lead: drop at merge
     archives(repo, "remote", "add", "-d", "storage", url)
-    git(repo, "commit", "-qm", "remote", "--allow-empty")  # (fetch resolves HEAD first)
+    # a commit to fetch for, and the user's word for a host (an ssh:// one is refused before
+    # its SDK is imported otherwise)
+    archives(repo, "remote", "modify", "--local", "storage", "url", url)
+    git(repo, "commit", "-qm", "remote", "--allow-empty")
     code = ("import sys\n"
             f"sys.modules[{blocked!r}] = None  # as if the extra were not installed\n"
             "from gitext.cli import main\n"
@@ -226,3 +224,15 @@ def test_a_kind_whose_sdk_is_missing_names_the_install_command(
     assert proc.returncode != 0
     assert "extra" in err and extra in err and "-m pip install" in err, err
     assert "Traceback" not in err
+
+
+def test_an_ssh_url_the_user_adds_is_confirmed_in_their_clone(repo: Path) -> None:
+    """The user chose the host: their own clone uses it at once; a clone of the repository
+    sees it as unconfirmed until its user confirms it."""
+    url = "ssh://me@127.0.0.1:9/srv/archives"
+    archives(repo, "remote", "add", "-d", "lab", url)
+    assert git(repo, "config", "archives.remote.lab.url").stdout.decode().strip() == url
+    assert b"not confirmed" not in archives(repo, "remote", "list", "-v").stdout
+    git(repo, "config", "--unset", "archives.remote.lab.url")
+    listing = archives(repo, "remote", "list", "-v").stdout.decode()
+    assert "not confirmed: not used" in listing
