@@ -1,0 +1,96 @@
+"""The plots page: one HTML file that needs nothing else. Charts are drawn here, to SVG, by
+``vl-convert-python`` (Vega-Lite's own renderer in an embedded JavaScript engine: the
+``[plots]`` extra) and inlined; images are inlined as ``data:`` URLs. The page loads no
+script and fetches nothing: a Content-Security-Policy says so to the browser too.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from gitext.errors import PipelineError
+from gitext.plots.collect import Image, Plot
+
+EXTRA = "plots"
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.4em; }
+section { display: inline-block; vertical-align: top; margin: 0 2em 2em 0; }
+h2 { font-size: 1em; font-weight: normal; font-family: monospace; }
+figure { display: inline-block; margin: 0 1em 1em 0; }
+figure img { max-width: 600px; border: 1px solid #ddd; }
+figcaption { font-family: monospace; font-size: 0.9em; }
+"""
+
+
+def _converter() -> Any:
+    try:
+        import vl_convert
+    except ImportError:
+        from gitext.remotes.extras import install_command
+
+        raise PipelineError(
+            "drawing plots needs git-archives' [plots] extra (vl-convert-python is not "
+            "installed); --json prints the Vega-Lite specs without it",
+            hint=f"install it: {install_command(EXTRA)}") from None
+    return vl_convert
+
+
+def to_svg(spec: dict[str, Any], what: str) -> str:
+    """One chart as an SVG document."""
+    converter = _converter()
+    try:
+        svg = converter.vegalite_to_svg(vl_spec=spec, vl_version="5.21",
+                                        allowed_base_urls=[])
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
+        raise PipelineError(f"plot '{what}': Vega-Lite could not draw it: {first}",
+                            hint="check the plot's template, x and y in dvc.yaml") from None
+    return str(svg)
+
+
+def _image(image: Image, show_rev: bool) -> str:
+    url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+    caption = f"{image.rev}: {image.path}" if show_rev else image.path
+    return (f'<figure><img src="{url}" alt="{html.escape(image.path)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _section(plot: Plot, svg: str | None, show_rev: bool) -> str:
+    body = svg if svg is not None else "".join(_image(i, show_rev) for i in plot.images)
+    return (f'<section class="plot" data-plot="{html.escape(plot.id)}">'
+            f"<h2>{html.escape(plot.id)}</h2>{body}</section>")
+
+
+def page(plots: Sequence[Plot], *, title: str, revisions: Sequence[str]) -> str:
+    """The whole HTML document."""
+    show_rev = len(revisions) > 1
+    sections = []
+    for plot in plots:
+        svg = to_svg(plot.spec, plot.id) if plot.spec is not None else None
+        sections.append(_section(plot, svg, show_rev))
+    heading = html.escape(title)
+    revs = html.escape(", ".join(revisions))
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f"<title>{heading}</title><style>{_STYLE}</style></head>\n<body>"
+        f"<h1>{heading}</h1><p>{revs}</p>\n" + "\n".join(sections) + "\n</body></html>\n")
+
+
+def specs_json(plots: Sequence[Plot]) -> str:
+    """``--json``: every chart's Vega-Lite spec (data inlined) by plot id; images by
+    revision, path and MIME type (their bytes are not printed)."""
+    out: dict[str, Any] = {}
+    for plot in plots:
+        if plot.spec is not None:
+            out[plot.id] = plot.spec
+        else:
+            out[plot.id] = {"images": [{"rev": i.rev, "path": i.path, "type": i.mime}
+                                       for i in plot.images]}
+    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
