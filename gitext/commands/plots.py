@@ -107,6 +107,11 @@ def plots_command(ns: argparse.Namespace, *, revs: Sequence[str | None],
     from gitext.plots.collect import collect
 
     repo = Repo.discover()
+    warming = None
+    if not ns.json:
+        from gitext.plots.render import warm_up
+
+        warming = warm_up()
     versions = _diff_revisions(repo, [r for r in revs if r is not None]) if diff else revs
     overrides = {"template": ns.template, "x": ns.x, "y": ns.y, "title": ns.title,
                  "x_label": ns.x_label, "y_label": ns.y_label, "no_header": ns.no_header}
@@ -124,6 +129,8 @@ def plots_command(ns: argparse.Namespace, *, revs: Sequence[str | None],
         return 1
     from gitext.plots.render import page
 
+    if warming is not None:
+        warming.join()
     labels = [WORKSPACE if v is None else v for v in versions]
     html = page(result.plots, title="plots diff" if diff else "plots", revisions=labels)
     return _write(ns.out, html, open_it=ns.open)

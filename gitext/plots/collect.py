@@ -176,6 +176,22 @@ def _draw(plot: PlotDef, versions: Sequence[Any], warnings: list[str]) -> Plot |
     return Plot(plot.id, spec=template(_chart(plot, loaded)))
 
 
+def _pipelines(repo: Repo, version: Any, rev: str | None) -> list[Any]:
+    """The version's pipelines; the work tree's through the parse cache (``state.db``), so
+    an unchanged dvc.yaml costs neither a YAML parser's import nor a parse."""
+    if rev is not None:
+        pipelines: list[Any] = version.pipelines()
+        return pipelines
+    from gitext.pipeline.parsecache import load_pipelines
+    from gitext.store.state import StateCache
+
+    state = StateCache(repo.archives_dir / "state.db")
+    try:
+        return load_pipelines(repo.root, state)
+    finally:
+        state.close()
+
+
 def collect(repo: Repo, revs: Sequence[str | None], *, targets: Sequence[str] = (),
             overrides: dict[str, Any] | None = None) -> Result:
     """The plots at the versions ``revs`` (None: the work tree), overlaid; all the declared
@@ -185,7 +201,7 @@ def collect(repo: Repo, revs: Sequence[str | None], *, targets: Sequence[str] = 
 
     versions = [open_version(repo, rev) for rev in revs]
     try:
-        pipelines = versions[-1].pipelines()
+        pipelines = _pipelines(repo, versions[-1], revs[-1])
         declared = declared_plots(pipelines)
         chosen = _select(declared, targets) if targets else declared
         if not chosen:

@@ -31,7 +31,7 @@ _MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",)
           "image/gif": (b"GIF87a", b"GIF89a")}
 _SVG_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?"
                         rb"(?:<!--.*?-->\s*)*(?:<!DOCTYPE[^>]*>\s*)?<svg[\s>]", re.S)
-_INT = re.compile(r"[-+]?\d+")
+_INT = re.compile(r"\s*[-+]?\d+\s*")
 
 
 def suffix(path: str) -> str:
@@ -63,13 +63,16 @@ def check_image(data: bytes, path: str) -> str:
 
 
 def _number(cell: str) -> Any:
-    raw = cell.strip()
-    if _INT.fullmatch(raw):
-        return int(raw)
     try:
-        value = float(raw)
+        return int(cell) if _INT.fullmatch(cell) else _float(cell)
     except ValueError:
         return cell
+
+
+def _float(cell: str) -> Any:
+    if "_" in cell:  # Python's float() takes 1_000; a CSV reader would not
+        return cell
+    value = float(cell)
     return value if math.isfinite(value) else cell
 
 

@@ -7,8 +7,10 @@ script and fetches nothing: a Content-Security-Policy says so to the browser too
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,11 +43,32 @@ def _converter() -> Any:
     return vl_convert
 
 
+_WARM_UP_SPEC = {"data": {"values": [{"a": 1}]}, "mark": "point",
+                 "encoding": {"x": {"field": "a", "type": "quantitative"}}}
+VL_VERSION = "5.21"
+
+
+def warm_up() -> threading.Thread:
+    """Start the renderer's JavaScript engine in a thread (it releases the GIL): its
+    start-up, most of a page's cost, overlaps the reading of the plot files. Raises now,
+    not later, when the extra is missing."""
+    converter = _converter()
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the real call reports any problem
+            converter.vegalite_to_svg(vl_spec=_WARM_UP_SPEC, vl_version=VL_VERSION,
+                                      allowed_base_urls=[])
+
+    thread = threading.Thread(target=run, name="vl-convert warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def to_svg(spec: dict[str, Any], what: str) -> str:
     """One chart as an SVG document."""
     converter = _converter()
     try:
-        svg = converter.vegalite_to_svg(vl_spec=spec, vl_version="5.21",
+        svg = converter.vegalite_to_svg(vl_spec=spec, vl_version=VL_VERSION,
                                         allowed_base_urls=[])
     except ValueError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
