@@ -143,8 +143,11 @@ def _chart(plot: PlotDef, loaded: list[_Loaded]) -> Chart:
                          "rev": item.rev, "filename": item.source.path, "field": y,
                          SERIES: label})
     props = plot.props
+    # An axis drawing several columns is titled with their names, not the inferred field's.
+    x_title = ", ".join(dict.fromkeys(i.source.x or STEP for i, _ in pairs))
+    y_title = ", ".join(dict.fromkeys(y for _, y in pairs))
     return Chart(x=x_name, y=y_name, title=props.get("title", plot.id),
-                 x_label=props.get("x_label", x_name), y_label=props.get("y_label", y_name),
+                 x_label=props.get("x_label", x_title), y_label=props.get("y_label", y_title),
                  rows=rows, series=list(series))
 
 

@@ -92,6 +92,7 @@ def test_show_json_draws_every_declared_plot_with_its_columns(repo: Path) -> Non
     assert train["title"]["text"] == "Training"
     assert train["encoding"]["x"]["field"] == "epoch"
     assert train["encoding"]["y"]["field"] == "dvc_inferred_y_value"  # two columns
+    assert train["encoding"]["y"]["title"] == "loss, acc"
     assert [(r["epoch"], r["field"], r["dvc_inferred_y_value"]) for r in values(train)] == [
         (1, "loss", 0.9), (2, "loss", 0.5), (3, "loss", 0.3),
         (1, "acc", 0.5), (2, "acc", 0.7), (3, "acc", 0.8)]
