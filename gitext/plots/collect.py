@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitext.errors import PipelineError
@@ -65,7 +66,21 @@ class _Loaded:
     records: list[Record]
 
 
+def _inside_work_tree(version: Any, path: str) -> None:
+    """A plot path read from the work tree stays in the clone: ``..``, an absolute path or a
+    symlink out of it (a cloned dvc.yaml can name any) would copy another file into the
+    page. (A revision's files come from its tree, where such paths do not resolve.)"""
+    root = getattr(version, "root", None)
+    if root is None:
+        return
+    base = Path(root).resolve()
+    if not (base / path).resolve().is_relative_to(base):
+        raise PipelineError(f"{path}: outside the repository (a plot file must be in it)",
+                            hint="name a file inside the repository in dvc.yaml's plots")
+
+
 def _read(version: Any, source: Source) -> bytes | None:
+    _inside_work_tree(version, source.path)
     data: bytes | None = (version.read_cached if source.cached else version.read)(source.path)
     return data
 

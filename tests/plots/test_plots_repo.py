@@ -247,3 +247,17 @@ def test_without_the_extra_the_page_says_what_to_install_and_json_still_works(
     assert "needs git-archives' [plots] extra" in lines[0]
     assert re.search(r"pip install .*vl-convert-python", proc.stderr.decode())
     assert archives(repo, "plots", "show", "--json", env=env).stdout.startswith(b"{")
+
+
+def test_a_plot_path_leaving_the_clone_is_refused_and_nothing_of_it_is_shown(
+        repo: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("token,value\nsecret-token-1234,1\n")
+    (repo / "plots").mkdir()
+    (repo / "plots" / "leak.csv").symlink_to(secret)
+    for entry in ("../secret.csv", str(secret), "plots/leak.csv"):
+        write(repo, {"dvc.yaml": f"plots:\n- {entry}:\n    x: value\n"})
+        proc = archives(repo, "plots", "show", "--json", check=False)
+        assert proc.returncode != 0, entry
+        assert b"secret-token" not in proc.stdout + proc.stderr
+        assert "outside the repository" in proc.stderr.decode().splitlines()[0], entry
