@@ -261,3 +261,40 @@ def test_a_plot_path_leaving_the_clone_is_refused_and_nothing_of_it_is_shown(
         assert proc.returncode != 0, entry
         assert b"secret-token" not in proc.stdout + proc.stderr
         assert "outside the repository" in proc.stderr.decode().splitlines()[0], entry
+
+
+def test_a_directory_is_one_plot_per_file_and_stage_options_apply(repo: Path) -> None:
+    write(repo, {
+        "dvc.yaml": "stages:\n  train:\n    cmd: 'true'\n    plots:\n    - logs/raw.csv:\n"
+                    "        header: false\n        x: '0'\n        y: '1'\n"
+                    "        template: scatter\n        cache: false\n"
+                    "plots:\n- curves\n",
+        "logs/raw.csv": "1,10\n2,20\n",
+        "curves/loss.yaml": "loss:\n- {epoch: 1, value: 0.5}\n- {epoch: 2, value: 0.25}\n",
+        "curves/acc.tsv": "epoch\tacc\n1\t0.5\n",
+        "curves/notes.txt": "not a plot file\n",
+    })
+    found = specs(repo, "show")
+    assert list(found) == ["curves/acc.tsv", "curves/loss.yaml", "logs/raw.csv"]
+    loss = values(found["curves/loss.yaml"])  # no y: the last column; no x: the row number
+    assert [(r["step"], r["value"]) for r in loss] == [(0, 0.5), (1, 0.25)]
+    raw = found["logs/raw.csv"]
+    assert raw["mark"]["type"] == "point"
+    assert [(r["0"], r["1"]) for r in values(raw)] == [(1, 10), (2, 20)]
+    assert list(specs(repo, "show", "curves")) == ["curves/acc.tsv", "curves/loss.yaml"]
+
+
+def test_open_hands_the_page_to_the_browser(repo: Path, tmp_path: Path) -> None:
+    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
+    import os
+    import sys
+
+    seen = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!{sys.executable}\nimport sys\n"
+                       f"open({str(seen)!r}, 'w').write(sys.argv[1])\n")
+    browser.chmod(0o755)
+    write(repo, {"t.csv": TRAIN})
+    archives(repo, "plots", "show", "t.csv", "--open",
+             env={**os.environ, "BROWSER": str(browser)})
+    assert seen.read_text() == (repo / "dvc_plots" / "index.html").resolve().as_uri()
