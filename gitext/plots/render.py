@@ -10,6 +10,7 @@ import base64
 import contextlib
 import html
 import json
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -77,6 +78,15 @@ def to_svg(spec: dict[str, Any], what: str) -> str:
     return str(svg)
 
 
+_SVG_IDS = re.compile(r'(\bid="|url\(#|href="#)')
+
+
+def _own_ids(svg: str, prefix: str) -> str:
+    """Each inline SVG's ids (gradients, clip paths) made its own: several in one page
+    would otherwise share ``gradient_0`` and draw each other's legends."""
+    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{prefix}-", svg)
+
+
 def _image(image: Image, show_rev: bool) -> str:
     url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
     caption = f"{image.rev}: {image.path}" if show_rev else image.path
@@ -94,8 +104,8 @@ def page(plots: Sequence[Plot], *, title: str, revisions: Sequence[str]) -> str:
     """The whole HTML document."""
     show_rev = len(revisions) > 1
     sections = []
-    for plot in plots:
-        svg = to_svg(plot.spec, plot.id) if plot.spec is not None else None
+    for n, plot in enumerate(plots):
+        svg = None if plot.spec is None else _own_ids(to_svg(plot.spec, plot.id), f"p{n}")
         sections.append(_section(plot, svg, show_rev))
     heading = html.escape(title)
     revs = html.escape(", ".join(revisions))

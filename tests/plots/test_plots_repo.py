@@ -298,3 +298,17 @@ def test_open_hands_the_page_to_the_browser(repo: Path, tmp_path: Path) -> None:
     archives(repo, "plots", "show", "t.csv", "--open",
              env={**os.environ, "BROWSER": str(browser)})
     assert seen.read_text() == (repo / "dvc_plots" / "index.html").resolve().as_uri()
+
+
+def test_each_chart_keeps_its_own_svg_ids(repo: Path) -> None:
+    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
+    write(repo, {"dvc.yaml": "plots:\n- a.csv:\n    template: confusion\n    x: actual\n"
+                             "    y: predicted\n- b.csv:\n    template: confusion_normalized\n"
+                             "    x: actual\n    y: predicted\n",
+                 "a.csv": CM, "b.csv": CM})
+    archives(repo, "plots", "show")
+    page = (repo / "dvc_plots" / "index.html").read_text()
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert ids and len(ids) == len(set(ids))
+    for ref in re.findall(r"url\(#([^)]+)\)", page):
+        assert ref in ids
