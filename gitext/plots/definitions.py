@@ -109,16 +109,25 @@ def declared_plots(pipelines: Sequence[Pipeline]) -> list[PlotDef]:
                 found.setdefault(plot.id, plot)
         for stage in pipeline.stages.values():
             for out in stage.outs:
-                if out.kind != "plots" or out.repo_path in found:
-                    continue
-                opts = out.extra
-                x = opts.get("x")
-                source = Source(out.repo_path, _columns(opts.get("y"), where),
-                                None if x is None else str(x), out.cache)
-                found[out.repo_path] = PlotDef(out.repo_path, (source,), _props(opts),
-                                               header=opts.get("header", True) is not False,
-                                               where=where)
+                if out.kind == "plots" and out.repo_path not in found:
+                    found.update((p.id, p) for p in _stage_plots(out, where))
     return list(found.values())
+
+
+def _stage_plots(out: Any, where: str) -> list[PlotDef]:
+    """A stage's plot output; written with a list of option mappings, one plot per mapping
+    (ids ``path``, ``path (2)``, …)."""
+    listed = out.extra.get("plot_props")
+    all_opts = listed if isinstance(listed, list) else [out.extra]
+    plots = []
+    for n, opts in enumerate(all_opts, start=1):
+        x = opts.get("x")
+        source = Source(out.repo_path, _columns(opts.get("y"), where),
+                        None if x is None else str(x), out.cache)
+        plots.append(PlotDef(out.repo_path if n == 1 else f"{out.repo_path} ({n})", (source,),
+                             _props(opts), header=opts.get("header", True) is not False,
+                             where=where))
+    return plots
 
 
 def with_overrides(plot: PlotDef, *, template: str | None = None, x: str | None = None,

@@ -312,3 +312,14 @@ def test_each_chart_keeps_its_own_svg_ids(repo: Path) -> None:
     assert ids and len(ids) == len(set(ids))
     for ref in re.findall(r"url\(#([^)]+)\)", page):
         assert ref in ids
+
+
+def test_a_stage_plot_with_a_list_of_options_is_one_plot_per_mapping(repo: Path) -> None:
+    write(repo, {"dvc.yaml": "stages:\n  train:\n    cmd: 'true'\n    plots:\n"
+                             "    - t.csv:\n      - {x: epoch, y: loss}\n"
+                             "      - {x: epoch, y: acc, template: scatter}\n",
+                 "t.csv": TRAIN})
+    found = specs(repo, "show")
+    assert list(found) == ["t.csv", "t.csv (2)"]
+    assert {r["field"] for r in values(found["t.csv"])} == {"loss"}
+    assert found["t.csv (2)"]["mark"]["type"] == "point"
