@@ -5,7 +5,8 @@
 #   ./install.sh              install or upgrade (idempotent)
 #   ./install.sh --demo       install, then run the tutorial demo in a scratch directory
 #   ./install.sh --uninstall  remove what install.sh installed
-#   ./install.sh --with gcs,azure,ssh   also the SDKs of those remote kinds (or: all)
+#   ./install.sh --with gcs,azure,ssh   also the SDKs of those remote kinds (or: all);
+#                                     --with plots: the chart renderer of `plots show`
 #
 # Run from inside one of your git clones (e.g. `cd my-project && /path/to/install.sh`) it
 # also runs `git archives install` there. Environment: PYTHON (default python3),
@@ -39,8 +40,8 @@ done
 extras=$(printf '%s' "$extras" | tr -d ' ')
 for extra in $(printf '%s' "$extras" | tr ',' ' '); do
   case "$extra" in
-    gcs|azure|ssh|all) ;;
-    *) echo "install.sh: unknown extra '$extra' for --with (choose from gcs, azure, ssh, all)" >&2; exit 2 ;;
+    gcs|azure|ssh|plots|all) ;;
+    *) echo "install.sh: unknown extra '$extra' for --with (choose from gcs, azure, ssh, plots, all)" >&2; exit 2 ;;
   esac
 done
 

@@ -58,7 +58,7 @@ def hook_step(name: str) -> str:
 
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
-                 "W12AZ", "W12SSH", "W12HTTP")
+                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS")
 # Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
 # W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
 NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP")
@@ -87,6 +87,7 @@ TARGET: dict[tuple[str, str], str] = {
     ("W10", "git push to an LFS server (giftless)"): "archives <= 1.0x lfs",
     ("W10", "git clone from an LFS server (checkout fetches)"): "archives <= 1.0x lfs",
     ("W12HTTP", "clone + pull over http (1,000 x 200 KB + 256 MiB)"): "archives <= 0.5x dvc",
+    ("W13PLOTS", "plots show (confusion matrix + training curve)"): "<= 1.0 s",
 }
 
 
@@ -498,6 +499,9 @@ class Tool:
     def pipeline_status(self) -> list[str]:
         raise NotApplicable(f"{self.name} has no pipelines")
 
+    def plots_show(self, out: str) -> list[str]:
+        raise NotApplicable(f"{self.name} has no plots")
+
     # notebooks ---------------------------------------------------------------
     def init_notebooks(self, ctx: Ctx, repo: Path) -> None:
         raise NotApplicable(f"{self.name} has no notebook filter")
@@ -631,6 +635,9 @@ class DvcTool(Tool):
     def pipeline_status(self) -> list[str]:
         return ["dvc", "status", "-q"]
 
+    def plots_show(self, out: str) -> list[str]:
+        return ["dvc", "plots", "show", "-q", "-o", out]
+
 
 class NbstripoutTool(Tool):
     name = "nbstripout"
@@ -726,6 +733,9 @@ class ArchivesTool(Tool):
 
     def pipeline_status(self) -> list[str]:
         return ["git", "archives", "status"]
+
+    def plots_show(self, out: str) -> list[str]:
+        return ["git", "archives", "plots", "show", "-o", out]
 
     def init_notebooks(self, ctx: Ctx, repo: Path) -> None:
         ctx.git_init(repo)
@@ -1456,6 +1466,52 @@ def w9(ctx: Ctx) -> None:
     ctx.record("W9", W9_PULL, lambda: median_of(ctx.repeat, lambda _i: pull()))
 
 
+W13_SHOW = "plots show (confusion matrix + training curve)"
+W13_ROWS = 5000  # the confusion matrix's rows: one per test example, 10 classes
+W13_EPOCHS = 200
+W13_YAML = """\
+plots:
+- plots/confusion_matrix.csv:
+    template: confusion
+    x: actual
+    y: predicted
+- plots/train.csv:
+    x: epoch
+    y: [loss, accuracy]
+"""
+
+
+def w13plots(ctx: Ctx) -> None:
+    """Issue 13's figure: the tutorial's plots (a confusion matrix of a few thousand rows
+    and a training curve) drawn into one HTML page."""
+    tool = ctx.tool
+    tool.plots_show("out")  # n/a check before building anything
+    repo = ctx.fresh("w13plots")
+    tool.init_pipeline(ctx, repo)
+    rng = random.Random(13)
+    rows = []
+    for _ in range(max(10, round(W13_ROWS * ctx.scale))):
+        actual = rng.randrange(10)
+        rows.append(f"{actual},{actual if rng.random() < 0.8 else rng.randrange(10)}\n")
+    (repo / "plots").mkdir()
+    (repo / "plots" / "confusion_matrix.csv").write_text(
+        "actual,predicted\n" + "".join(rows), encoding="utf-8")
+    curve = "".join(f"{e},{1 / e:.5f},{1 - 0.5 / e:.5f}\n" for e in range(1, W13_EPOCHS + 1))
+    (repo / "plots" / "train.csv").write_text("epoch,loss,accuracy\n" + curve,
+                                              encoding="utf-8")
+    (repo / "dvc.yaml").write_text(W13_YAML, encoding="utf-8")
+    ctx.commit(repo, "plots")
+
+    def show(_i: int) -> float:
+        took = ctx.timed([tool.plots_show("out")], repo)
+        page = (repo / "out" / "index.html").read_text(encoding="utf-8")
+        if page.count("<svg") < 2 and "vega" not in page.lower():
+            raise CommandFailed(tool.plots_show("out"), 1, "the page holds no charts")
+        return took
+
+    ctx.record("W13PLOTS", W13_SHOW, lambda: median_of(ctx.repeat, show))
+
+
 def w5(ctx: Ctx) -> None:
     raise NotApplicable("W5 is unspecified in the issues: skipped")
 
@@ -1476,6 +1532,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W12HTTP": lambda ctx: __import__("w12_http").w12_http(ctx),  # bench/w12_http.py
     "W12AZ": lambda ctx: __import__("w12_azure").w12_azure(ctx),  # bench/w12_azure.py
     "W12SSH": lambda ctx: __import__("w12_ssh").w12ssh(ctx),  # bench/w12_ssh.py: sshd
+    "W13PLOTS": w13plots,
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1497,6 +1554,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W12AZ": __import__("w12_azure").STEPS,  # (stdlib only at import)
     "W12SSH": ("push over SSH", "clone + pull over SSH", "push over SSH, 20 ms latency",
                "same, one request at a time (jobs 1)"),
+    "W13PLOTS": (W13_SHOW,),
 }
 
 

@@ -13,7 +13,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gitext", "gitext.errors", "gitext.log", "gitext.codec", "gitext.remotekinds"),
     ("gitext.fs", "gitext.git"),
     ("gitext.config", "gitext.dvcconfig", "gitext.store", "gitext.progress"),
-    ("gitext.remotes", "gitext.notebooks", "gitext.pipeline"),
+    ("gitext.remotes", "gitext.notebooks", "gitext.pipeline", "gitext.plots"),
     ("gitext.sync", "gitext.filters", "gitext.scaffold"),
     ("gitext.hooks", "gitext.doctor", "gitext.commands", "gitext.cli", "gitext.demo",
      "gitext.__main__"),

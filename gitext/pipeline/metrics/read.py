@@ -311,6 +311,11 @@ def _close(files: _Files) -> None:
         files.close()
 
 
+# The same, for the other readers of a version's files (plots).
+open_version = _open_version
+close_version = _close
+
+
 def collect_metrics(repo: Repo, rev: str | None = None, *,
                     targets: Sequence[str] | None = None, label: str | None = None,
                     ) -> Snapshot:

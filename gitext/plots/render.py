@@ -1,0 +1,129 @@
+"""The plots page: one HTML file that needs nothing else. Charts are drawn here, to SVG, by
+``vl-convert-python`` (Vega-Lite's own renderer in an embedded JavaScript engine: the
+``[plots]`` extra) and inlined; images are inlined as ``data:`` URLs. The page loads no
+script and fetches nothing: a Content-Security-Policy says so to the browser too.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from gitext.errors import PipelineError
+from gitext.plots.collect import Image, Plot
+
+EXTRA = "plots"
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.4em; }
+section { display: inline-block; vertical-align: top; margin: 0 2em 2em 0; }
+h2 { font-size: 1em; font-weight: normal; font-family: monospace; }
+figure { display: inline-block; margin: 0 1em 1em 0; }
+figure img { max-width: 600px; border: 1px solid #ddd; }
+figcaption { font-family: monospace; font-size: 0.9em; }
+"""
+
+
+def _converter() -> Any:
+    try:
+        import vl_convert
+    except ImportError:
+        from gitext.remotes.extras import install_command
+
+        raise PipelineError(
+            "drawing plots needs git-archives' [plots] extra (vl-convert-python is not "
+            "installed); --json prints the Vega-Lite specs without it",
+            hint=f"install it: {install_command(EXTRA)}") from None
+    return vl_convert
+
+
+_WARM_UP_SPEC = {"data": {"values": [{"a": 1}]}, "mark": "point",
+                 "encoding": {"x": {"field": "a", "type": "quantitative"}}}
+VL_VERSION = "5.21"
+
+
+def warm_up() -> threading.Thread:
+    """Start the renderer's JavaScript engine in a thread (it releases the GIL): its
+    start-up, most of a page's cost, overlaps the reading of the plot files. Raises now,
+    not later, when the extra is missing."""
+    converter = _converter()
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the real call reports any problem
+            converter.vegalite_to_svg(vl_spec=_WARM_UP_SPEC, vl_version=VL_VERSION,
+                                      allowed_base_urls=[])
+
+    thread = threading.Thread(target=run, name="vl-convert warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def to_svg(spec: dict[str, Any], what: str) -> str:
+    """One chart as an SVG document."""
+    converter = _converter()
+    try:
+        svg = converter.vegalite_to_svg(vl_spec=spec, vl_version=VL_VERSION,
+                                        allowed_base_urls=[])
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
+        raise PipelineError(f"plot '{what}': Vega-Lite could not draw it: {first}",
+                            hint="check the plot's template, x and y in dvc.yaml") from None
+    return str(svg)
+
+
+_SVG_IDS = re.compile(r'(\bid="|url\(#|href="#)')
+
+
+def _own_ids(svg: str, prefix: str) -> str:
+    """Each inline SVG's ids (gradients, clip paths) made its own: several in one page
+    would otherwise share ``gradient_0`` and draw each other's legends."""
+    return _SVG_IDS.sub(lambda m: f"{m.group(1)}{prefix}-", svg)
+
+
+def _image(image: Image, show_rev: bool) -> str:
+    url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+    caption = f"{image.rev}: {image.path}" if show_rev else image.path
+    return (f'<figure><img src="{url}" alt="{html.escape(image.path)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _section(plot: Plot, svg: str | None, show_rev: bool) -> str:
+    body = svg if svg is not None else "".join(_image(i, show_rev) for i in plot.images)
+    return (f'<section class="plot" data-plot="{html.escape(plot.id)}">'
+            f"<h2>{html.escape(plot.id)}</h2>{body}</section>")
+
+
+def page(plots: Sequence[Plot], *, title: str, revisions: Sequence[str]) -> str:
+    """The whole HTML document."""
+    show_rev = len(revisions) > 1
+    sections = []
+    for n, plot in enumerate(plots):
+        svg = None if plot.spec is None else _own_ids(to_svg(plot.spec, plot.id), f"p{n}")
+        sections.append(_section(plot, svg, show_rev))
+    heading = html.escape(title)
+    revs = html.escape(", ".join(revisions))
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f"<title>{heading}</title><style>{_STYLE}</style></head>\n<body>"
+        f"<h1>{heading}</h1><p>{revs}</p>\n" + "\n".join(sections) + "\n</body></html>\n")
+
+
+def specs_json(plots: Sequence[Plot]) -> str:
+    """``--json``: every chart's Vega-Lite spec (data inlined) by plot id; images by
+    revision, path and MIME type (their bytes are not printed)."""
+    out: dict[str, Any] = {}
+    for plot in plots:
+        if plot.spec is not None:
+            out[plot.id] = plot.spec
+        else:
+            out[plot.id] = {"images": [{"rev": i.rev, "path": i.path, "type": i.mime}
+                                       for i in plot.images]}
+    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
