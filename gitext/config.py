@@ -32,6 +32,22 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, 
                "tb": 1000**4, "tib": 1024**4}
 
 
+TRUE_WORDS = ("", "true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def parse_bool(raw: str, *, where: str, true: tuple[str, ...] = (),
+               false: tuple[str, ...] = ()) -> bool:
+    """git's booleans (an empty value is true), plus ``true``/``false`` words of an option's
+    own; anything else is a :class:`ConfigError` naming ``where``."""
+    low = raw.strip().lower()
+    if low in TRUE_WORDS or low in true:
+        return True
+    if low in FALSE_WORDS or low in false:
+        return False
+    raise ConfigError(f"{where} = {raw!r} is not a boolean", hint="use true or false")
+
+
 def parse_size(text: str, *, where: str = "size") -> int:
     """``10mb`` → 10_000_000, ``1GiB`` → 2**30 (git-annex style; decimal units for mb/gb)."""
     raw = text.strip().lower().replace(" ", "")
@@ -199,14 +215,7 @@ class Config:
 
     def get_bool(self, key: str, default: bool = False) -> bool:
         raw = self.get(key)
-        if raw is None:
-            return default
-        low = raw.strip().lower()
-        if low in ("", "true", "yes", "on", "1"):
-            return True
-        if low in ("false", "no", "off", "0"):
-            return False
-        raise ConfigError(f"config {key}: '{raw}' is not a boolean", hint="use true or false")
+        return default if raw is None else parse_bool(raw, where=f"config {key}")
 
     def section(self, prefix: str) -> dict[str, str]:
         """All keys under ``prefix.`` (last value wins), with the prefix removed."""

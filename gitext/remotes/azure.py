@@ -37,7 +37,12 @@ from gitext.remotes.azurelogin import (
     split_url,
     transport,
 )
-from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
+from gitext.remotes.backend import (
+    ProgressFn,
+    RemoteRefusedError,
+    TransientRemoteError,
+    whole_option,
+)
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5
@@ -63,12 +68,8 @@ class AzureBackend:
         self.prefix = prefix
         self._login = login
         self.unsigned = login.how == "anonymous access"
-        try:
-            self.attempts = max(1, int(options.get("retries") or DEFAULT_ATTEMPTS))
-            self.jobs = max(1, int(options.get("jobs") or 16))
-        except ValueError:
-            raise ConfigError("remote option retries/jobs is not a whole number",
-                              hint="git archives remote modify NAME jobs 16") from None
+        self.attempts = whole_option(options, "retries", DEFAULT_ATTEMPTS)
+        self.jobs = whole_option(options, "jobs", 16)
         self.threshold = parse_size(options["multipartthreshold"], where="multipartthreshold") \
             if options.get("multipartthreshold") else BLOCK_THRESHOLD
         self.block = parse_size(options["multipartchunksize"], where="multipartchunksize") \

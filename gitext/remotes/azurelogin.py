@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitext.errors import ConfigError
+from gitext.remotes.backend import bool_option
 from gitext.remotes.trust import shown
 
 _ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
@@ -76,17 +77,6 @@ def _account(options: Mapping[str, str], env: Mapping[str, str]) -> str | None:
     return name
 
 
-def _truthy(value: str | None) -> bool:
-    if value is None:
-        return False
-    low = value.strip().lower()
-    if low in ("", "true", "yes", "on", "1"):
-        return True
-    if low in ("false", "no", "off", "0"):
-        return False
-    raise ConfigError(f"unsigned = {shown(value)} is not a boolean", hint="use true or false")
-
-
 def choose_login(options: Mapping[str, str], env: Mapping[str, str]) -> Login:
     """Which credential to use, in DVC's order (see the module's docstring)."""
     account = _account(options, env)
@@ -110,7 +100,7 @@ def choose_login(options: Mapping[str, str], env: Mapping[str, str]) -> Login:
         raise ConfigError("no storage account is named for this azure:// remote",
                           hint="git archives remote modify NAME accountname ACCOUNT (or set "
                                "AZURE_STORAGE_CONNECTION_STRING / a local connectionstring)")
-    if _truthy(options.get("unsigned")):
+    if bool_option(options, "unsigned"):
         return Login("anonymous access", account)
     return Login("DefaultAzureCredential", account)
 

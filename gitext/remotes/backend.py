@@ -10,11 +10,13 @@ hash, parse pointers or look at git. Verification against the id happens in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from gitext.errors import RemoteError
+from gitext.codec.shellquote import display
+from gitext.config import parse_bool
+from gitext.errors import ConfigError, RemoteError
 
 # Called with the number of bytes just moved (from any thread).
 ProgressFn = Callable[[int], None]
@@ -26,6 +28,40 @@ AWS_ONLY = "trust:aws-only"
 # Set by open_remote when a read-only HTTP remote's URL came only from the committed file:
 # it is read anonymously (no git credential is asked for, no password sent).
 ANONYMOUS = "trust:anonymous"
+
+
+def bool_option(options: Mapping[str, str], name: str, *, default: bool = False,
+                true: tuple[str, ...] = (), false: tuple[str, ...] = ()) -> bool:
+    """Option ``name`` as a boolean (git's words, plus the option's own)."""
+    raw = options.get(name)
+    return default if raw is None else parse_bool(raw, where=name, true=true, false=false)
+
+
+def whole_option(options: Mapping[str, str], name: str, default: int) -> int:
+    """Option ``name`` as a count of at least 1 (``jobs``, ``retries``)."""
+    raw = options.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ConfigError(f"remote option {name} = '{display(raw)}' is not a whole number",
+                          hint=f"git archives remote modify NAME {name} {default}") from None
+
+
+def seconds_option(options: Mapping[str, str], name: str, default: float) -> float:
+    """Option ``name`` as a positive number of seconds (timeouts)."""
+    raw = options.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"remote option {name} = '{display(raw)}' is not a number of seconds",
+                          hint=f"git archives remote modify NAME {name} {int(default)}")
+    return value
 
 
 class TransientRemoteError(RemoteError):

@@ -15,7 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitext.errors import ArchivesError, ConfigError, ObjectMissingError, RemoteError
-from gitext.remotes.backend import RemoteRefusedError, TransientRemoteError
+from gitext.remotes.backend import (
+    RemoteRefusedError,
+    TransientRemoteError,
+    bool_option,
+    whole_option,
+)
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 8
@@ -49,34 +54,12 @@ class GcsSettings:
                                    "application default credentials")
         return cls(bucket, endpoint, options.get("projectname") or None,
                    options.get("credentialsfile") or None,
-                   _bool(options.get("unsigned"), "unsigned"),
-                   _whole(options, "retries", DEFAULT_ATTEMPTS),
-                   _whole(options, "jobs", DEFAULT_JOBS))
+                   bool_option(options, "unsigned"),
+                   whole_option(options, "retries", DEFAULT_ATTEMPTS),
+                   whole_option(options, "jobs", DEFAULT_JOBS))
 
     def where(self) -> str:
         return f"gs://{self.bucket}" + (f" at {self.endpoint}" if self.endpoint else "")
-
-
-def _bool(value: str | None, where: str) -> bool:
-    if value is None:
-        return False
-    low = value.strip().lower()
-    if low in ("", "true", "yes", "on", "1"):
-        return True
-    if low in ("false", "no", "off", "0"):
-        return False
-    raise ConfigError(f"{where} = {shown(value)} is not a boolean", hint="use true or false")
-
-
-def _whole(options: Mapping[str, str], name: str, default: int) -> int:
-    raw = options.get(name)
-    if not raw:
-        return default
-    try:
-        return max(1, int(raw))
-    except ValueError:
-        raise ConfigError(f"remote option {name} = {shown(raw)} is not a whole number",
-                          hint=f"git archives remote modify NAME {name} {default}") from None
 
 
 def make_client(s: GcsSettings) -> Any:

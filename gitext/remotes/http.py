@@ -31,7 +31,14 @@ import urllib3
 
 from gitext.errors import ArchivesError, ConfigError, CorruptObjectError, ObjectMissingError
 from gitext.git.repo import credential
-from gitext.remotes.backend import ANONYMOUS, ProgressFn, RemoteRefusedError, TransientRemoteError
+from gitext.remotes.backend import (
+    ANONYMOUS,
+    ProgressFn,
+    RemoteRefusedError,
+    TransientRemoteError,
+    seconds_option,
+    whole_option,
+)
 from gitext.remotes.lfsapi import retry_after
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
@@ -61,15 +68,6 @@ class _Cursor:
 
 _DROPPED = (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
             urllib3.exceptions.ConnectTimeoutError, ConnectionError, TimeoutError)
-
-
-def _timeout(options: Mapping[str, str], key: str, default: float) -> float:
-    raw = options.get(key) or str(default)
-    with contextlib.suppress(ValueError):
-        if float(raw) > 0:
-            return float(raw)
-    raise ConfigError(f"{key} = {shown(raw)} is not a number of seconds",
-                      hint=f"git archives remote modify NAME {key} 60")
 
 
 def _tls(options: Mapping[str, str]) -> dict[str, Any]:
@@ -112,13 +110,9 @@ class HttpBackend:
                               hint="git archives remote modify NAME auth basic")
         self.user = options.get("user") or None
         self._secret = options.get("token" if self.auth == "bearer" else "password") or None
-        try:
-            self.jobs = max(1, int(options.get("jobs") or DEFAULT_JOBS))
-        except ValueError:
-            raise ConfigError("remote option jobs is not a whole number",
-                              hint="git archives remote modify NAME jobs 16") from None
-        timeout = urllib3.Timeout(connect=_timeout(options, "connecttimeout", 30.0),
-                                  read=_timeout(options, "readtimeout", 60.0))
+        self.jobs = whole_option(options, "jobs", DEFAULT_JOBS)
+        timeout = urllib3.Timeout(connect=seconds_option(options, "connecttimeout", 30.0),
+                                  read=seconds_option(options, "readtimeout", 60.0))
         self._http = urllib3.PoolManager(maxsize=self.jobs + 8, block=False, timeout=timeout,
                                          retries=False, **_tls(options))
         self._lock = threading.Lock()

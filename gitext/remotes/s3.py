@@ -26,7 +26,13 @@ from urllib.parse import urlsplit
 
 from gitext.config import parse_size
 from gitext.errors import ArchivesError, ConfigError, ObjectMissingError, RemoteError
-from gitext.remotes.backend import AWS_ONLY, ProgressFn, TransientRemoteError
+from gitext.remotes.backend import (
+    AWS_ONLY,
+    ProgressFn,
+    TransientRemoteError,
+    bool_option,
+    whole_option,
+)
 from gitext.remotes.trust import is_aws_s3_request, shown
 
 DEFAULT_ATTEMPTS = 8
@@ -52,17 +58,6 @@ def _split_url(url: str) -> tuple[str, str]:
     return bucket, parts.path.strip("/")
 
 
-def _bool(value: str | None, where: str) -> bool:
-    if value is None:
-        return False
-    low = value.strip().lower()
-    if low in ("", "true", "yes", "on", "1", "path"):
-        return True
-    if low in ("false", "no", "off", "0", "virtual", "auto"):
-        return False
-    raise ConfigError(f"{where} = '{value}' is not a boolean", hint="use true or false")
-
-
 class S3Backend:
     def __init__(self, url: str, bucket: str, prefix: str, options: dict[str, str]) -> None:
         self.url = url
@@ -79,19 +74,16 @@ class S3Backend:
         self.profile = options.get("profile") or None
         self.credentials_file = options.get("credentialsfile") or None
         self.config_file = options.get("configfile") or None
-        self.unsigned = _bool(options.get("unsigned"), "unsigned")
+        self.unsigned = bool_option(options, "unsigned")
         self.aws_only = options.get(AWS_ONLY) == "true"
-        self.path_style = _bool(options.get("pathstyle"), "pathstyle")
+        self.path_style = bool_option(options, "pathstyle", true=("path",),
+                                      false=("virtual", "auto"))
         self.retry_mode = (options.get("retrymode") or "standard").lower()
         if self.retry_mode not in ("standard", "adaptive", "legacy"):
             raise ConfigError(f"retrymode = '{self.retry_mode}' is not standard or adaptive",
                               hint="git archives remote modify NAME retrymode adaptive")
-        try:
-            self.attempts = max(1, int(options.get("retries") or DEFAULT_ATTEMPTS))
-            self.jobs = max(1, int(options.get("jobs") or 16))
-        except ValueError:
-            raise ConfigError("remote option retries/jobs is not a whole number",
-                              hint="git archives remote modify NAME jobs 16") from None
+        self.attempts = whole_option(options, "retries", DEFAULT_ATTEMPTS)
+        self.jobs = whole_option(options, "jobs", 16)
         self.threshold = parse_size(options["multipartthreshold"], where="multipartthreshold") \
             if options.get("multipartthreshold") else MULTIPART_THRESHOLD
         self.chunk = parse_size(options["multipartchunksize"], where="multipartchunksize") \

@@ -34,18 +34,22 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from gitext.errors import ArchivesError
-from gitext.remotes.backend import ProgressFn, TransientRemoteError
+from gitext.remotes.backend import (
+    ProgressFn,
+    TransientRemoteError,
+    bool_option,
+    seconds_option,
+    whole_option,
+)
 from gitext.remotes.sshsupport import (
     KNOWN_HOSTS,
     ConnectFailed,
     Loop,
     Session,
     Where,
-    flag,
     import_asyncssh,
     is_lost,
     missing_root_error,
-    number,
     parse_url,
     port_number,
     request_error,
@@ -75,10 +79,10 @@ class SshBackend:
         self.port = port_number(options["port"]) if options.get("port") else port
         self.root = root
         self.keyfile = options.get("keyfile") or None
-        self.allow_agent = flag(options.get("allowagent"), True, "allowagent")
-        self.timeout = number(options.get("timeout"), DEFAULT_TIMEOUT, "timeout")
+        self.allow_agent = bool_option(options, "allowagent", default=True)
+        self.timeout = seconds_option(options, "timeout", DEFAULT_TIMEOUT)
         self.attempts = DEFAULT_ATTEMPTS
-        self.jobs = int(number(options.get("jobs"), 8, "jobs"))  # (default_jobs for ssh)
+        self.jobs = whole_option(options, "jobs", 8)  # (default_jobs for ssh)
         # 'jobs 1' means one request at a time, all the way down.
         self._inflight = 1 if self.jobs == 1 else min(64, 4 * self.jobs)
         self._max_requests = 1 if self.jobs == 1 else 128

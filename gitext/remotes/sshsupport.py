@@ -46,30 +46,6 @@ def parse_url(url: str) -> tuple[str, int | None, str | None, str]:
     return parts.hostname, port, user, posixpath.normpath(path)
 
 
-def flag(value: str | None, default: bool, where: str) -> bool:
-    if value is None or not value.strip():
-        return default
-    low = value.strip().lower()
-    if low in ("true", "yes", "on", "1"):
-        return True
-    if low in ("false", "no", "off", "0"):
-        return False
-    raise ConfigError(f"{where} = {shown(value)} is not a boolean", hint="use true or false")
-
-
-def number(value: str | None, default: float, where: str) -> float:
-    if value is None or not value.strip():
-        return default
-    try:
-        result = float(value)
-    except ValueError:
-        result = -1.0
-    if result <= 0:
-        raise ConfigError(f"{where} = {shown(value)} is not a positive number",
-                          hint=f"git archives remote modify NAME {where} {int(default)}")
-    return result
-
-
 def port_number(value: str) -> int:
     text = value.strip()
     if not text.isdigit() or not 0 < int(text) < 65536:

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesWarning, RemoteError
 from gitext.remotekinds import PRIVATE_OPTIONS, SECRET_OPTIONS, kind_of
-from gitext.remotes.backend import ANONYMOUS, AWS_ONLY
+from gitext.remotes.backend import ANONYMOUS, AWS_ONLY, bool_option
 
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
 # The S3 service endpoints of AWS's partitions (host names, lower case, no trailing dot):
@@ -185,7 +185,7 @@ def _check_endpoint(cfg: Config, name: str, scheme: str,
         return {AWS_ONLY: "true"}
     if scheme in ("gs", "gcs") and is_google_storage_endpoint(endpoint):
         return {}
-    if _truthy(options.get("unsigned")):  # local only: the loader drops a committed one
+    if bool_option(options, "unsigned"):  # local only: the loader drops a committed one
         return {}
     owner = "Google" if scheme in ("gs", "gcs") else "AWS"
     _refuse(name, "the endpoint", endpoint, cfg, key=f"remote.{name}.endpointurl",
@@ -225,5 +225,3 @@ def warn_foreign(cfg: Config, name: str, url: str, options: dict[str, str]) -> N
             stacklevel=3)
 
 
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.strip().lower() in ("", "true", "yes", "on", "1")

@@ -236,3 +236,21 @@ def test_an_ssh_url_the_user_adds_is_confirmed_in_their_clone(repo: Path) -> Non
     git(repo, "config", "--unset", "archives.remote.lab.url")
     listing = archives(repo, "remote", "list", "-v").stdout.decode()
     assert "not confirmed: not used" in listing
+
+
+def test_the_shared_option_parsers_name_the_option_and_the_fix() -> None:
+    from gitext.errors import ConfigError
+    from gitext.remotes.backend import bool_option, seconds_option, whole_option
+
+    assert whole_option({}, "jobs", 16) == 16
+    assert whole_option({"jobs": "0"}, "jobs", 16) == 1
+    assert seconds_option({"timeout": "2.5"}, "timeout", 30) == 2.5
+    assert bool_option({"pathstyle": "path"}, "pathstyle", true=("path",)) is True
+    assert bool_option({"unsigned": ""}, "unsigned") is True  # git's: an empty value is true
+    for call, words in ((lambda: whole_option({"jobs": "many"}, "jobs", 16), "whole number"),
+                        (lambda: seconds_option({"timeout": "-1"}, "timeout", 30), "seconds"),
+                        (lambda: bool_option({"unsigned": "perhaps"}, "unsigned"), "boolean")):
+        with pytest.raises(ConfigError, match=words) as info:
+            call()
+        assert "remote modify" in (info.value.hint or "") or "true or false" in (
+            info.value.hint or "")

@@ -337,9 +337,9 @@ def test_url_and_options_resolve_user_port_and_path() -> None:
     assert (b.user, b.port, b.root) == ("you", 2200, "/srv/x")
     with pytest.raises(ConfigError, match=r"port = 22\.5 is not a port number"):
         SshBackend.from_url("ssh://lab/srv", {"port": "22.5"})
-    with pytest.raises(ConfigError, match="timeout = soon is not a positive number"):
+    with pytest.raises(ConfigError, match="timeout = 'soon' is not a number of seconds"):
         SshBackend.from_url("ssh://lab/srv", {"timeout": "soon"})
-    with pytest.raises(ConfigError, match="allowagent = maybe is not a boolean"):
+    with pytest.raises(ConfigError, match="allowagent = 'maybe' is not a boolean"):
         SshBackend.from_url("ssh://lab/srv", {"allowagent": "maybe"})
 
 
