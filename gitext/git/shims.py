@@ -44,8 +44,10 @@ printf '%s\\n' "$input" | "$bin" hook {hook} "$@\""""
 
 
 # reference-transaction runs for every ref update (three times per commit): the shell
-# decides, without starting Python, whether a fetch moved remote-tracking refs — the moment
-# before 'git pull' merges, when notebooks with output-only changes must be re-registered.
+# decides, without starting Python, whether a fetch moved remote-tracking refs to commits
+# this clone does not have as a branch head — the moment before 'git pull' merges, when
+# notebooks with output-only changes must be re-registered. (A push moves them to its own
+# heads: no Python start after every push.)
 _REFTX_TEMPLATE = """#!/bin/sh
 # {marker}: '{hook}' hook installed by 'git archives install'.
 # 'git archives uninstall' removes it and puts back any hook that was here before
@@ -60,7 +62,24 @@ case "$input" in
   *" refs/remotes/"*) ;;
   *) exit 0 ;;
 esac
-{guard}bin=git-archives
+{guard}# After 'git push' the remote-tracking refs move to commits that are this clone's own
+# branch heads: nothing is going to be merged, so Python need not start (one git call).
+heads=$(git for-each-ref --format='%(objectname)' refs/heads 2>/dev/null) || heads=
+elsewhere=
+set -f; old_ifs=$IFS; IFS='
+'
+for line in $input; do
+  case "$line" in *" refs/remotes/"*) ;; *) continue ;; esac
+  new=${{line#* }}; new=${{new%% *}}
+  case "
+$heads
+" in *"
+$new
+"*) ;; *) elsewhere=yes ;; esac
+done
+IFS=$old_ifs; set +f
+[ -n "$elsewhere" ] || exit 0
+bin=git-archives
 if ! command -v "$bin" >/dev/null 2>&1; then
   bin="{fallback}"
   [ -x "$bin" ] || exit 0

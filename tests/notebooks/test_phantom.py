@@ -8,6 +8,10 @@ that run it) re-registers such entries so git compares them by content instead.
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -247,3 +251,32 @@ def test_the_jupyter_post_save_hook_refreshes_a_saved_notebook(tmp_path: Path,
     assert _status(nbrepo) == ""
     archives(nbrepo, "nb", "jupyter-hook", "--uninstall", "--config", str(cfg))
     assert cfg.read_text() == user_part
+
+
+def test_the_reference_transaction_hook_starts_python_after_a_fetch_not_a_push(
+        tmp_path: Path, nbrepo: Path) -> None:
+    """A push moves remote-tracking refs to this clone's own heads: nothing will merge, so
+    the shim decides in the shell (one git call) and no Python starts. A fetch that brings
+    someone else's commit still runs the hook."""
+    spy_dir = tmp_path / "spy"
+    spy_dir.mkdir()
+    log = tmp_path / "calls.log"
+    real = shutil.which("git-archives")
+    assert real is not None
+    spy = spy_dir / "git-archives"
+    spy.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\n'
+                   f'exec {shlex.quote(real)} "$@"\n')
+    spy.chmod(0o755)
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(nbrepo), str(clone))
+    archives(clone, "install")
+    git(clone, "remote", "add", "mine", str(tmp_path / "origin.git"))
+    env = {**os.environ, "PATH": f"{spy_dir}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["git", "push", "-q", "mine", "main"], cwd=clone, env=env, check=True)
+    assert git(clone, "rev-parse", "refs/remotes/mine/main").returncode == 0
+    calls = log.read_text() if log.exists() else ""
+    assert "hook reference-transaction" not in calls, calls
+    git(nbrepo, "commit", "-q", "--allow-empty", "-m", "upstream")
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=clone, env=env, check=True)
+    assert "hook reference-transaction committed" in log.read_text()
