@@ -133,17 +133,13 @@ def plots_command(ns: argparse.Namespace, *, revs: Sequence[str | None],
         warming.join()
     labels = [WORKSPACE if v is None else v for v in versions]
     html = page(result.plots, title="plots diff" if diff else "plots", revisions=labels)
-    return _write(ns.out, html, open_it=ns.open)
+    return _write(repo.worktree, ns.out, html, open_it=ns.open)
 
 
-def _write(out_dir: str, html: str, *, open_it: bool) -> int:
-    from pathlib import Path
+def _write(root: Any, out_dir: str, html: str, *, open_it: bool) -> int:
+    from gitext.plots.render import write_page
 
-    from gitext.fs.atomic import atomic_write
-
-    target = Path(out_dir) / "index.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, html.encode("utf-8"))
+    target = write_page(root, out_dir, html)
     print(f"wrote {target}")
     if open_it:
         import webbrowser

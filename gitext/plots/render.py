@@ -10,9 +10,11 @@ import base64
 import contextlib
 import html
 import json
+import os
 import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from gitext.errors import PipelineError
@@ -127,3 +129,30 @@ def specs_json(plots: Sequence[Plot]) -> str:
             out[plot.id] = {"images": [{"rev": i.rev, "path": i.path, "type": i.mime}
                                        for i in plot.images]}
     return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_page(root: Path | None, out_dir: str, text: str) -> Path:
+    """Write ``out_dir/index.html`` and return that path as given. Inside the clone (the
+    default ``dvc_plots`` is) the folder is a path the repository may have committed as a
+    symlink, so the write goes through :class:`~gitext.fs.worktree.WorkTree`, which
+    refuses one leading out; a folder the user named outside the clone is written
+    directly."""
+    shown = Path(out_dir) / "index.html"  # as the user named it
+    target = Path(os.path.abspath(out_dir)) / "index.html"
+    data = text.encode("utf-8")
+    if root is not None:
+        try:
+            rel = target.relative_to(os.path.abspath(root)).as_posix()
+        except ValueError:
+            rel = None
+        if rel is not None:
+            from gitext.fs.worktree import WorkTree
+
+            with WorkTree(root) as wt:
+                wt.write_bytes(rel, data, sync=False)
+            return shown
+    from gitext.fs.atomic import atomic_write
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, data)
+    return shown

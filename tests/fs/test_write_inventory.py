@@ -41,8 +41,8 @@ INVENTORY = {
     "notebooks/pairing/state.py": "the pairing state (nbsync/) in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
     "commands/nbstrip.py": "the user's own notebook files named on the command line",
-    "commands/plots.py": "plots show|diff: DIR/index.html, DIR given by -o (default "
-                         "dvc_plots in the current directory), never a repository's path",
+    "plots/render.py": "plots show|diff: DIR/index.html where -o names a folder outside the "
+                       "clone (inside it, the default dvc_plots included, through WorkTree)",
     "commands/inspect.py": "fsck: removes stale temp files in the cache (git dir); a work-tree "
                            "temp file goes through WorkTree",
     "commands/help.py": "manual pages into the folder given to help --man-dir",

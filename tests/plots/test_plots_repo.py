@@ -323,3 +323,18 @@ def test_a_stage_plot_with_a_list_of_options_is_one_plot_per_mapping(repo: Path)
     assert list(found) == ["t.csv", "t.csv (2)"]
     assert {r["field"] for r in values(found["t.csv"])} == {"loss"}
     assert found["t.csv (2)"]["mark"]["type"] == "point"
+
+
+def test_a_committed_dvc_plots_symlink_does_not_lead_the_page_out_of_the_clone(
+        repo: Path, tmp_path: Path) -> None:
+    """The default output folder is a path in the clone: a repository that commits
+    ``dvc_plots -> /somewhere/else`` must not make ``plots show`` write there."""
+    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write(repo, FILES)
+    (repo / "dvc_plots").symlink_to(elsewhere)
+    proc = archives(repo, "plots", "show", check=False)
+    assert proc.returncode != 0
+    assert not (elsewhere / "index.html").exists()
+    assert "dvc_plots" in proc.stderr.decode()
