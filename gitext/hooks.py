@@ -268,6 +268,9 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     if not lines:
         return 0
     from gitext.config import Config
+    from gitext.git.repo import keep_config_lists
+
+    keep_config_lists()  # read three times below, changed by nothing
 
     cfg = Config.load(repo.worktree)
     from gitext.remotes import has_default_remote

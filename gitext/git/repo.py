@@ -66,11 +66,31 @@ def config_get(key: str, *, cwd: str | os.PathLike[str] | None = None,
     return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
+# A hook reads the same configuration two or three times (ours, then the LFS settings, then
+# again when it opens the remote) and writes none: it asks for the answers to be kept.
+_kept_config_lists: dict[tuple[str | None, str | None],
+                         subprocess.CompletedProcess[bytes]] = {}
+_keeping: list[bool] = []  # non-empty once asked
+
+
+def keep_config_lists() -> None:
+    """From now on this process reads each ``git config --list`` once (for a hook, which
+    never changes the configuration it reads)."""
+    _keeping.append(True)
+
+
 def config_list(*, file: str | os.PathLike[str] | None = None,
                 cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """``git config [-f FILE] --list -z``, unchecked (the caller reads the failure)."""
+    key = (None if file is None else os.fspath(file),
+           None if cwd is None else os.path.abspath(cwd))
+    if _keeping and key in _kept_config_lists:
+        return _kept_config_lists[key]
     args = ["config"] if file is None else ["config", "-f", os.fspath(file)]
-    return run_git([*args, "--list", "-z"], cwd=cwd, check=False)
+    proc = run_git([*args, "--list", "-z"], cwd=cwd, check=False)
+    if _keeping:
+        _kept_config_lists[key] = proc
+    return proc
 
 
 def color_wanted(slot: str) -> bool:

@@ -17,7 +17,6 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -141,19 +140,47 @@ def run_parallel(items: Sequence[TransferItem], jobs: int,
         for it in items:
             one(it)
     else:
-        pool = ThreadPoolExecutor(max_workers=jobs)
-        try:
-            for fut in [pool.submit(one, it) for it in items]:
-                fut.result()
-        except BaseException:
-            # Ctrl-C: drop what has not started; running transfers finish or clean up
-            # their temp files, so nothing partial is left visible.
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+        _in_threads(items, min(jobs, len(items)), one, stop)
     if fatal:
         raise fatal[0]
+
+
+def _in_threads(items: Sequence[TransferItem], n: int, one: Callable[[TransferItem], None],
+                stop: threading.Event) -> None:
+    """``one`` over ``items`` on ``n`` threads that take the next item in turn. (Not
+    ``concurrent.futures``: it imports ``logging``, ~10 ms of every pre-push hook.) An
+    unexpected exception stops the others taking items and is raised here; so is Ctrl-C,
+    after the running transfers finish or clean up their temp files."""
+    queue = iter(items)
+    take = threading.Lock()
+    raised: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            with take:
+                item = next(queue, None)
+            if item is None:
+                return
+            try:
+                one(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                raised.append(exc)
+                stop.set()
+
+    threads = [threading.Thread(target=worker, name=f"transfer-{i}", daemon=True)
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:
+        stop.set()  # Ctrl-C: nothing new starts
+        for t in threads:
+            t.join()
+        raise
+    if raised:
+        raise raised[0]
 
 
 def transfer_jobs(remote: Remote, jobs: int | None) -> int:
