@@ -1,0 +1,1 @@
+"""Experiments: run (``exp run``), queue, and the ref layout they live under."""
