@@ -1,2 +1,2 @@
-"""Experiments: commits under ``refs/exps`` (DVC's layout) and ``refs/archives/exps``
-(failed and queued ones). See ``docs/experiments.md``."""
+"""Experiments: run (``exp run``), queue, and the ref layout they live under (names);
+listing, the ``exp show`` table, apply/branch/remove/gc (manage) and push/pull (share)."""
