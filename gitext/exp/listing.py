@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitext.errors import UsageError
+from gitext.exp.names import EXPS_PREFIX as EXPS
+from gitext.exp.names import FAILED_PREFIX as FAILED
+from gitext.exp.names import QUEUE_PREFIX as QUEUE
+from gitext.exp.names import parse_ref as parse_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from gitext.git.repo import Repo
 
-EXPS = "refs/exps/"
-FAILED = "refs/archives/exps/failed/"
-QUEUE = "refs/archives/exps/queue/"
+SUCCESS, QUEUED = "success", "queued"
 
-SUCCESS, FAILED_STATUS, QUEUED = "success", "failed", "queued"
-
-_BASELINE_REF = re.compile(r"([0-9a-f]{2})/([0-9a-f]{38})/(.+)")
 _HEX = re.compile(r"[0-9a-f]{4,40}")
 _FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(committerdate:unix)%00%(parent)"
 
@@ -44,20 +43,17 @@ class Experiment:
 
 
 def parse_ref(ref: str, commit: str, created: int, parents: Sequence[str]) -> Experiment | None:
-    """The experiment a ref names, or None when the ref is not of an experiment's shape."""
-    if ref.startswith(QUEUE):
-        name = ref[len(QUEUE):]
-        if not name or not parents:
+    """The experiment a ref names, or None when the ref is not of an experiment's shape
+    (:func:`gitext.exp.names.parse_ref`); a queued one's baseline is its commit's parent."""
+    parsed = parse_name(ref)
+    if parsed is None:
+        return None
+    status, baseline, name = parsed
+    if baseline is None:
+        if not parents:
             return None
-        return Experiment(name, parents[0], commit, QUEUED, ref, created)
-    for prefix, status in ((EXPS, SUCCESS), (FAILED, FAILED_STATUS)):
-        if ref.startswith(prefix):
-            m = _BASELINE_REF.fullmatch(ref[len(prefix):])
-            if m is None:
-                return None
-            return Experiment(m.group(3), m.group(1) + m.group(2), commit, status, ref,
-                              created)
-    return None
+        baseline = parents[0]
+    return Experiment(name, baseline, commit, status, ref, created)
 
 
 def list_experiments(repo: Repo) -> list[Experiment]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gitext.errors import ArchivesError, UsageError
-from gitext.exp.listing import EXPS, SUCCESS, Experiment, parse_ref, resolve_many
+from gitext.exp.listing import SUCCESS, Experiment, parse_ref, resolve_many
+from gitext.exp.names import EXPS_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,7 +48,7 @@ def select(experiments: Sequence[Experiment], names: Sequence[str], *, all_: boo
 
 def remote_experiments(repo: Repo, git_remote: str) -> list[Experiment]:
     """The finished experiments a git remote has (``git ls-remote``; times unknown)."""
-    proc = repo.git("ls-remote", "--refs", "--", git_remote, EXPS + "*", check=False)
+    proc = repo.git("ls-remote", "--refs", "--", git_remote, EXPS_PREFIX + "*", check=False)
     if proc.returncode != 0:
         raise ArchivesError(f"cannot list the experiments of git remote '{git_remote}': "
                             + _last_line(proc.stderr),

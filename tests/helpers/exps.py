@@ -8,19 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitext.exp.names import exp_ref, failed_ref, queue_ref
 from tests.helpers import git
 
-
-def exp_ref(baseline: str, name: str) -> str:
-    return f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
-
-
-def failed_ref(baseline: str, name: str) -> str:
-    return f"refs/archives/exps/failed/{baseline[:2]}/{baseline[2:]}/{name}"
-
-
-def queue_ref(name: str) -> str:
-    return f"refs/archives/exps/queue/{name}"
+__all__ = ["Spec", "exp_ref", "failed_ref", "make_experiments", "queue_ref", "ref_of"]
 
 
 @dataclass
