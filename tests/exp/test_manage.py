@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.exps import Spec, exp_ref, failed_ref, make_experiments, queue_ref
+from tests.helpers.exps import Spec, cached_blob, exp_ref, failed_ref, make_experiments, queue_ref
 from tests.helpers.repos import setup_repo
 
 BASE_MODEL = b"the baseline's model\n"
@@ -30,11 +30,7 @@ def _project(root: Path) -> tuple[str, str]:
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "base")
     base = _head(root)
-    (root / "models" / "model.bin").write_bytes(EXP_MODEL)
-    git(root, "add", "models/model.bin")  # the clean filter caches the object
-    blob = git(root, "rev-parse", ":models/model.bin").stdout.decode().strip()
-    git(root, "reset", "-q")
-    git(root, "checkout", "--", "models/model.bin")
+    blob = cached_blob(root, "models/model.bin", EXP_MODEL)
     commits = make_experiments(root, base, [Spec("tuned", {
         "params.yaml": b"train:\n  lr: 0.5\n", "models/model.bin": ("blob", blob),
         "notes.txt": None, "new.txt": b"added by the experiment\n"})])

@@ -58,3 +58,21 @@ def make_experiments(repo: Path, baseline: str, specs: Sequence[Spec]) -> dict[s
     for spec in specs:
         found[spec.name] = git(repo, "rev-parse", ref_of(baseline, spec)).stdout.decode().strip()
     return found
+
+
+def cached_blob(repo: Path, path: str, data: bytes) -> str:
+    """The pointer blob of ``data`` at ``path`` (a tracked large-file path of an installed
+    repository), its object put in the local cache by the clean filter; the work tree and
+    index are left as they were. For experiments whose outputs only the cache has."""
+    target = repo / path
+    before = target.read_bytes() if target.exists() else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    git(repo, "add", "--", path)
+    blob = git(repo, "rev-parse", f":{path}").stdout.decode().strip()
+    git(repo, "reset", "-q", "--", path)
+    if before is None:
+        target.unlink()
+    else:
+        git(repo, "checkout", "--", path)
+    return blob
