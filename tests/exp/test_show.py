@@ -135,8 +135,10 @@ def test_show_command_formats(project: tuple[Path, str, str]) -> None:
     assert rows[2]["train.lr"] == "0.01" and rows[2]["State"] == "success"
     md = archives(root, "exp", "show", "--md", "--only-changed").stdout.decode()
     assert md.startswith("| Experiment") and "lr-low" in md
-    plain = archives(root, "exp", "show", "--no-pager").stdout.decode()
+    plain = archives(root, "exp", "show", "--no-pager", "--precision", "1").stdout.decode()
     assert plain.splitlines()[0].split()[:4] == ["Experiment", "rev", "Created", "State"]
+    low = next(line for line in plain.splitlines() if "lr-low" in line)
+    assert low.split()[-4:] == ["0.9", "0.3", "0", "20"]  # lr 0.01 rounded to 1 decimal
 
 
 def test_diff_against_baseline_and_between_experiments(
@@ -159,3 +161,53 @@ def test_bad_names_are_one_line_and_exit_non_zero(project: tuple[Path, str, str]
     assert "no experiment named 'lr-lwo'" in err and "did you mean 'lr-low'" in err
     proc = archives(root, "exp", "apply", "lr-high", check=False)
     assert proc.returncode != 0 and "ambiguous" in proc.stderr.decode()
+
+
+def test_bulk_read_agrees_with_reading_each_revision(project: tuple[Path, str, str]) -> None:
+    from gitext.pipeline.metrics.bulk import collect_many
+    from gitext.pipeline.metrics.read import collect_metrics, collect_params
+
+    root, _b1, b2 = project
+    repo = Repo.discover(root)
+    commits = [e.commit for e in list_experiments(repo) if e.baseline == b2]
+    many = collect_many(repo, b2, commits)
+    for commit in commits:
+        params, metrics = many[commit]
+        assert params.values == collect_params(repo, commit).values
+        assert metrics.values == collect_metrics(repo, commit).values
+
+
+def test_an_experiment_that_changes_dvc_yaml_is_read_on_its_own(tmp_path: Path) -> None:
+    from gitext.pipeline.metrics.bulk import collect_many
+
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "params.yaml").write_bytes(_params(0.1))
+    (root / "metrics.json").write_bytes(_metrics(0.5, 1.0))
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "base")
+    base = git(root, "rev-parse", "HEAD").stdout.decode().strip()
+    more = DVC_YAML + "    - extra.json:\n        cache: false\n"
+    commits = make_experiments(root, base, [Spec("more", {
+        "dvc.yaml": more.encode(), "extra.json": b'{"f1": 0.8}'})])
+    _params_snap, metrics = collect_many(Repo.discover(root), base, [commits["more"]])[
+        commits["more"]]
+    assert metrics.values["extra.json"] == {"f1": 0.8}
+    assert metrics.values["metrics.json"] == {"acc": 0.5, "loss": 1.0}
+
+
+def test_cat_paths_reads_many_files_and_skips_what_is_absent(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "a b.txt").write_bytes(b"spaced\n")
+    (root / "d").mkdir()
+    (root / "d" / "x").write_bytes(b"")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "files")
+    head = git(root, "rev-parse", "HEAD").stdout.decode().strip()
+    got = Repo.discover(root).cat_paths([(head, "a b.txt"), (head, "nope missing"),
+                                         (head, "d"), (head, "d/x"), (head, "a\nb")])
+    assert got == {(head, "a b.txt"): b"spaced\n", (head, "d/x"): b""}
