@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from gitext.pipeline.metrics.snapshot import Snapshot
 
 LOG_LIMIT = 64 * 1024
+LOCAL_CONFIG = ".dvc/config.local"
 ZERO = "0" * 40
 Emit = Callable[[str], None]
 
@@ -117,10 +118,14 @@ def _share_dvc_cache(repo: Repo, path: Path) -> None:
     cache = dvc_cache_dir(repo.root, repo.archives_dir)
     if cache is None:
         return
+    if (path / LOCAL_CONFIG).exists():
+        raise UsageError(f"{LOCAL_CONFIG} is committed in this repository: exp run needs it "
+                         "untracked (it points the experiment's worktree at your DVC cache)",
+                         hint=f"git rm --cached {LOCAL_CONFIG}")
     cache.mkdir(parents=True, exist_ok=True)
     text = f"[cache]\n    dir = {os.path.abspath(cache)}\n"
     with WorkTree(path) as wt:
-        wt.write_bytes(".dvc/config.local", text.encode("utf-8"))
+        wt.write_bytes(LOCAL_CONFIG, text.encode("utf-8"))
 
 
 def remove_worktree(repo: Repo, path: Path) -> None:
@@ -187,7 +192,9 @@ def trailer(text: str, key: str) -> str | None:
 
 def snapshot_tree(wt_repo: Repo) -> str:
     """``git add -A`` in the experiment's worktree; its tree id."""
-    wt_repo.git("add", "-A", "--", ".", ":(exclude,top).dvc/config.local")
+    wt_repo.git("add", "-A")
+    if (wt_repo.root / LOCAL_CONFIG).exists():  # ours (see _share_dvc_cache), never recorded
+        wt_repo.git("rm", "--cached", "-q", "--ignore-unmatch", "--", LOCAL_CONFIG)
     return wt_repo.git_text("write-tree")
 
 
