@@ -1,6 +1,6 @@
 """``git archives exp show|diff|apply|branch|remove|push|pull|gc``: reading and managing
 experiments (``exp run`` lives in :mod:`gitext.commands.exp`, which adds these parsers
-through :func:`add_subcommands`).
+through :func:`register`).
 
 Only the standard library is imported here; the features load when a verb runs.
 """
@@ -8,27 +8,12 @@ Only the standard library is imported here; the features load when a verb runs.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 
-def register(sub: Any) -> None:
-    """The ``exp`` verb with these subcommands (used while no ``gitext.commands.exp``
-    registers the verb itself)."""
-    exp = sub.add_parser("exp", help="compare, apply and share experiments",
-                         description="Experiments are commits under refs/exps: compare "
-                                     "them, apply one, share them.")
-    esub = exp.add_subparsers(dest="exp_verb", metavar="<command>")
-    exp.set_defaults(func=lambda ns: _missing_subcommand(exp))
-    add_subcommands(esub)
-
-
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
-
-
-def add_subcommands(esub: Any) -> None:
+def register(esub: Any) -> None:
+    """Add these subcommands to the ``exp`` verb's subparsers (called by
+    :mod:`gitext.commands.exp`, which registers the verb and ``exp run``)."""
     _add_show(esub)
     _add_diff(esub)
     a = esub.add_parser("apply", help="put an experiment's changes in the work tree",
