@@ -133,3 +133,24 @@ def test_exp_gc_removes_experiments_of_unreachable_baselines(plain: tuple[Path, 
     out = archives(root, "exp", "gc").stdout.decode()
     assert "removed 1 experiment(s): g-side" in out
     assert _refs(root) == {exp_ref(base, "g-main")}
+
+
+def test_run_then_show_and_apply_end_to_end(tmp_path: Path) -> None:
+    """An experiment made by 'exp run' (its output a pointer, its object only in the
+    cache): show lists it with its metric, apply brings its output's bytes."""
+    import json
+
+    from tests.exp.test_run import make_project
+
+    root = make_project(tmp_path / "p")
+    archives(root, "exp", "run", "-n", "wide", "-S", "train.lr=0.5")
+    rows = json.loads(archives(root, "exp", "show", "--json").stdout)
+    wide = next(r for r in rows if r["name"] == "wide")
+    assert wide["metrics"]["metrics.json"] == {"acc": 5.0}
+    assert wide["params"]["params.yaml"]["train.lr"] == 0.5
+    archives(root, "exp", "apply", "wide")
+    expected = str({"lr": 0.5, "epochs": 10}) * 10
+    assert (root / "models" / "model.bin").read_text() == expected
+    commit = git(root, "rev-parse", exp_ref(_head(root), "wide")).stdout.decode().strip()
+    git(root, "diff", "--cached", "--quiet", commit)
+    assert git(root, "diff", "--quiet").returncode == 0
