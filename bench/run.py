@@ -58,7 +58,7 @@ def hook_step(name: str) -> str:
 
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
-                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS")
+                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW")
 # Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
 # W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
 NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP")
@@ -88,6 +88,7 @@ TARGET: dict[tuple[str, str], str] = {
     ("W10", "git clone from an LFS server (checkout fetches)"): "archives <= 1.0x lfs",
     ("W12HTTP", "clone + pull over http (1,000 x 200 KB + 256 MiB)"): "archives <= 0.5x dvc",
     ("W13PLOTS", "plots show (confusion matrix + training curve)"): "<= 1.0 s",
+    ("W13EXPSHOW", "exp show over 100 experiments"): "<= 0.300 s",
 }
 
 
@@ -1533,6 +1534,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W12AZ": lambda ctx: __import__("w12_azure").w12_azure(ctx),  # bench/w12_azure.py
     "W12SSH": lambda ctx: __import__("w12_ssh").w12ssh(ctx),  # bench/w12_ssh.py: sshd
     "W13PLOTS": w13plots,
+    "W13EXPSHOW": lambda ctx: __import__("w13_expshow").w13_expshow(ctx),  # bench/w13_expshow.py
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1555,6 +1557,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W12SSH": ("push over SSH", "clone + pull over SSH", "push over SSH, 20 ms latency",
                "same, one request at a time (jobs 1)"),
     "W13PLOTS": (W13_SHOW,),
+    "W13EXPSHOW": __import__("w13_expshow").STEPS,
 }
 
 

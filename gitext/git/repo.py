@@ -247,6 +247,30 @@ class Repo:
             yield blob, data[pos:pos + size]
             pos += size + 1
 
+    def cat_paths(self, specs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], bytes]:
+        """The bytes of many ``(commit, path)`` files through one ``git cat-file --batch``
+        (``commit:path`` names); a path absent at its commit, or not a file, is left out.
+        Paths with a newline cannot be named this way and are left out too."""
+        asked = [(c, p) for c, p in specs if "\n" not in p and "\r" not in p]
+        if not asked:
+            return {}
+        request = "".join(f"{c}:{p}\n" for c, p in asked).encode("utf-8", "surrogateescape")
+        data = self.git("cat-file", "--batch", input_bytes=request).stdout
+        found: dict[tuple[str, str], bytes] = {}
+        pos = 0
+        for spec in asked:
+            nl = data.index(b"\n", pos)
+            header = data[pos:nl]
+            pos = nl + 1
+            fields = header.split(b" ")
+            if len(fields) != 3 or not fields[2].isdigit() or header.endswith(b" missing"):
+                continue  # '<name> missing' / '<name> ambiguous': nothing follows
+            size = int(fields[2])
+            if fields[1] == b"blob":
+                found[spec] = data[pos:pos + size]
+            pos += size + 1
+        return found
+
     @cached_property
     def _pygit2(self) -> Any:
         import pygit2

@@ -2,10 +2,10 @@
 
 * :func:`dvc_gc_blockers`: the reasons ``gc`` must not run here: DVC remotes configured in
   any of DVC's config files (a shared remote holds what other clones' DVC
-  commands need), DVC's run-cache in its cache folder (``runs/``) and DVC experiments
-  (``refs/exps``): both name objects in the shared cache that we do not read, so anything we
-  deleted could be the only copy. (``.dvc`` files are read by
-  :mod:`gitext.pipeline.dvcfiles`; their outputs are kept like any other reference.)
+  commands need) and DVC's run-cache in its cache folder (``runs/``): it names objects in
+  the shared cache that we do not read, so anything we deleted could be the only copy.
+  (``.dvc`` files are read by :mod:`gitext.pipeline.dvcfiles`, experiments under
+  ``refs/exps`` by gc itself; what they name is kept like any other reference.)
 * :func:`uncached_outputs`: the outputs a ``dvc.yaml`` declares ``cache: false`` (they are
   committed to git, not kept in a cache or remote; ``dvc.lock`` records their md5 without
   saying so).
@@ -54,7 +54,7 @@ def dvc_gc_blockers(repo: Repo) -> list[str]:
 
 
 def _dvc_own_data(repo: Repo) -> list[str]:
-    """DVC's run-cache and experiments: objects of the shared cache we do not read."""
+    """DVC's run-cache: objects of the shared cache we do not read."""
     from gitext.errors import ArchivesError
     from gitext.store.dvccache import dvc_cache_dir
 
@@ -66,14 +66,8 @@ def _dvc_own_data(repo: Repo) -> list[str]:
     runs = cache / "runs" if cache is not None else None
     if runs is not None and runs.is_dir() and any(runs.iterdir()):
         found.append(f"DVC's run-cache in {runs} names outputs git-archives does not read")
-    exps = repo.common_dir / "refs" / "exps"
-    packed = repo.common_dir / "packed-refs"
-    try:
-        has_packed = b" refs/exps/" in packed.read_bytes()
-    except OSError:
-        has_packed = False
-    if (exps.is_dir() and any(exps.iterdir())) or has_packed:
-        found.append("DVC experiments (refs/exps) name outputs git-archives does not read")
+    # Experiments (refs/exps, DVC's or ours) are commits: gc reads their trees (pointers,
+    # dvc.lock, .dvc files) and keeps what they name, so they block nothing.
     return found
 
 

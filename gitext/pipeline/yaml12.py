@@ -165,6 +165,22 @@ Loader12.add_constructor(  # type: ignore[type-var]  # the stubs bound _L to the
 )
 
 
+_CLoader12: type[Any] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+    from yaml._yaml import CParser
+
+    class _CLoader(CParser, Constructor12, Resolver12):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Constructor12.__init__(self)
+            Resolver12.__init__(self)
+
+    _CLoader.add_constructor(  # type: ignore[type-var]
+        "tag:yaml.org,2002:int", _CLoader.construct_yaml_int12
+    )
+    _CLoader12 = _CLoader
+
+
 @dataclass
 class Marks:
     """Where each key and value of a loaded document was written.
@@ -261,7 +277,20 @@ def load_yaml_with_marks(text: str, *, file: str) -> tuple[Any, Marks]:
 
 
 def load_yaml(text: str, *, file: str) -> Any:
-    """Parse one YAML 1.2 document as DVC does (``None`` when empty)."""
+    """Parse one YAML 1.2 document as DVC does (``None`` when empty).
+
+    libyaml's parser (when PyYAML has it) with our 1.2 resolver and constructor reads a
+    valid document ~10x faster (``exp show`` reads a params file per experiment); anything
+    it refuses is read again by the pure-Python loader, whose error is the one reported."""
+    if _CLoader12 is not None:
+        try:
+            fast = _CLoader12(text)
+            try:
+                return fast.get_single_data()
+            finally:
+                fast.dispose()
+        except (yaml.YAMLError, RecursionError):
+            pass
     loader = _loader(text, file)
     try:
         return loader.get_single_data()

@@ -174,8 +174,9 @@ def keep_references(repo: Repo, *, all_commits: bool, branch_tips: bool = False,
 def _add_history_blobs(repo: Repo, blobs: dict[str, str], *, all_commits: bool,
                        branch_tips: bool) -> None:
     """Add to ``blobs`` (sha -> path; a path already there stays) those of the whole history
-    with ``all_commits``; else of every unpushed commit and, with ``branch_tips``, of every
-    branch, tag and remote-tracking tip."""
+    with ``all_commits``; else of every unpushed commit, of every experiment's commit
+    (``refs/exps``, ``refs/archives/exps``) and, with ``branch_tips``, of every branch, tag
+    and remote-tracking tip."""
     if all_commits:
         if has_refs(repo):
             blobs.update({k: v for k, v in blobs_rev_list(repo, ["--all"]).items()
@@ -184,6 +185,10 @@ def _add_history_blobs(repo: Repo, blobs: dict[str, str], *, all_commits: bool,
     if has_refs(repo):
         unpushed = blobs_rev_list(repo, ["--branches", "--tags", "--not", "--remotes"])
         blobs.update({k: v for k, v in unpushed.items() if k not in blobs})
+        # experiments (finished, failed, queued): their whole trees, pushed or not
+        exps = blobs_rev_list(repo, ["--no-walk", "--glob=refs/exps",
+                                     "--glob=refs/archives/exps"])
+        blobs.update({k: v for k, v in exps.items() if k not in blobs})
     if branch_tips:
         tips = repo.git("for-each-ref", "--format=%(objectname)",
                         "refs/heads", "refs/tags", "refs/remotes").stdout.decode().split()

@@ -1,12 +1,11 @@
-"""gc in a DVC project shares DVC's cache: objects that only DVC's run-cache or DVC's
-experiments name are not ours to judge, so gc refuses (and deletes nothing) while they exist."""
+"""gc in a DVC project shares DVC's cache: objects that only DVC's run-cache names are not
+ours to judge, so gc refuses (and deletes nothing) while it exists. DVC's experiments are
+commits under refs/exps: gc reads them and keeps what their dvc.lock names."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-import pytest
 
 from tests.helpers import archives, git
 
@@ -29,20 +28,28 @@ def _dvc_project(tmp_path: Path) -> tuple[Path, Path]:
     return repo, obj
 
 
-@pytest.mark.parametrize("owner", ["run-cache", "experiments"])
-def test_gc_refuses_while_dvc_names_objects_we_do_not_read(tmp_path: Path, owner: str) -> None:
+def test_gc_refuses_while_dvc_run_cache_names_objects_we_do_not_read(tmp_path: Path) -> None:
     repo, obj = _dvc_project(tmp_path)
-    if owner == "run-cache":
-        entry = repo / ".dvc" / "cache" / "runs" / "ab" / "abcdef" / "0123"
-        entry.parent.mkdir(parents=True)
-        entry.write_text("cmd: true\nouts: []\n")
-        said = "DVC's run-cache"
-    else:
-        git(repo, "update-ref", "refs/exps/ab/cd/exp-1", "HEAD")
-        said = "DVC experiments (refs/exps)"
+    entry = repo / ".dvc" / "cache" / "runs" / "ab" / "abcdef" / "0123"
+    entry.parent.mkdir(parents=True)
+    entry.write_text("cmd: true\nouts: []\n")
     proc = archives(repo, "gc", "-w", "--expire", "now", "--yes", check=False)
     err = proc.stderr.decode()
-    assert proc.returncode != 0 and said in err and "dvc gc" in err, err
+    assert proc.returncode != 0 and "DVC's run-cache" in err and "dvc gc" in err, err
+    assert obj.is_file()
+
+
+def test_gc_keeps_what_an_experiment_commit_names(tmp_path: Path) -> None:
+    repo, obj = _dvc_project(tmp_path)
+    md5 = obj.parent.name + obj.name
+    lock = ("schema: '2.0'\nstages:\n  train:\n    cmd: python train.py\n    outs:\n"
+            f"    - path: model.bin\n      hash: md5\n      md5: {md5}\n      size: 32\n")
+    blob = git(repo, "hash-object", "-w", "--stdin", input_bytes=lock.encode()).stdout
+    tree = git(repo, "mktree", input_bytes=b"100644 blob " + blob.strip() + b"\tdvc.lock\n")
+    commit = git(repo, "commit-tree", "-p", "HEAD", "-m", "exp", tree.stdout.decode().strip())
+    git(repo, "update-ref", "refs/exps/ab/cd/exp-1", commit.stdout.decode().strip())
+    proc = archives(repo, "gc", "-w", "--expire", "now", "--yes", check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
     assert obj.is_file()
 
 

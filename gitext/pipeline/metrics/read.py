@@ -140,14 +140,7 @@ class _Revision(_Files):
         entry = self.tree.get(path)
         if entry is None or entry[0] == "120000":  # absent, or a symlink
             return None
-        data = self.repo.read_blob_at(self.commit, path)
-        if data is not None:
-            from gitext.codec.pointer import try_parse
-
-            pointer = try_parse(data) if data.startswith(b"version ") else None
-            if pointer is not None:
-                return _read_object(self.repo, pointer.oid.algo, pointer.oid.digest, path)
-        return data
+        return content_of(self.repo, self.repo.read_blob_at(self.commit, path), path)
 
     def read(self, path: str) -> bytes | None:
         return self._blob(path)
@@ -259,6 +252,17 @@ class _Revision(_Files):
         return _flat_params(data, path)
 
 
+def content_of(repo: Repo, data: bytes | None, path: str) -> bytes | None:
+    """A committed file's content: the blob, or the cached object a pointer blob names."""
+    if data is not None and data.startswith(b"version "):
+        from gitext.codec.pointer import try_parse
+
+        pointer = try_parse(data)
+        if pointer is not None:
+            return _read_object(repo, pointer.oid.algo, pointer.oid.digest, path)
+    return data
+
+
 def _lock_outs(data: bytes, rel: str, pipeline: Pipeline) -> dict[str, str]:
     """repo path -> md5 for each output a ``dvc.lock`` records (paths there are relative to
     the stage's wdir)."""
@@ -327,19 +331,24 @@ def collect_metrics(repo: Repo, rev: str | None = None, *,
     """
     files = _open_version(repo, rev, label)
     try:
-        snap = Snapshot(files.label)
-        if targets is not None:
-            sources = [MetricSource(_clean(t), cached=True) for t in targets]
-        else:
-            pipelines = _pipelines_or_error(files, snap)
-            if pipelines is None:
-                return snap
-            sources = metric_sources(pipelines)
-        for source in sources:
-            _collect_source(files, source, snap)
-        return snap
+        return metrics_of(files, targets=targets)
     finally:
         _close(files)
+
+
+def metrics_of(files: _Files, *, targets: Sequence[str] | None = None) -> Snapshot:
+    """:func:`collect_metrics` of one opened version."""
+    snap = Snapshot(files.label)
+    if targets is not None:
+        sources = [MetricSource(_clean(t), cached=True) for t in targets]
+    else:
+        pipelines = _pipelines_or_error(files, snap)
+        if pipelines is None:
+            return snap
+        sources = metric_sources(pipelines)
+    for source in sources:
+        _collect_source(files, source, snap)
+    return snap
 
 
 def _pipelines_or_error(files: _Files, snap: Snapshot) -> list[Pipeline] | None:
@@ -390,25 +399,30 @@ def collect_params(repo: Repo, rev: str | None = None, *, label: str | None = No
     list (DVC's ``--deps``)."""
     files = _open_version(repo, rev, label)
     try:
-        snap = Snapshot(files.label)
-        pipelines = _pipelines_or_error(files, snap)
-        if pipelines is None:
-            return snap
-        has_default = files.read(DEFAULT_PARAMS_FILE) is not None
-        sources = params_sources(pipelines, default_exists=has_default, deps_only=deps_only)
-        if targets is not None:
-            wanted = [_clean(t) for t in targets]
-            used = {source.path: source for source in sources}
-            sources = [used.get(path, ParamsSource(path, None)) for path in sorted(set(wanted))]
-        for source in sources:
-            try:
-                flat = files.read_params(source.path)
-            except PipelineError as exc:
-                snap.errors[source.path] = exc.message
-                continue
-            if flat is not None:
-                snap.values[source.path] = select_keys(flat, source.keys)
-        return snap
+        return params_of(files, targets=targets, deps_only=deps_only)
     finally:
         _close(files)
 
+
+def params_of(files: _Files, *, targets: Sequence[str] | None = None,
+              deps_only: bool = False) -> Snapshot:
+    """:func:`collect_params` of one opened version."""
+    snap = Snapshot(files.label)
+    pipelines = _pipelines_or_error(files, snap)
+    if pipelines is None:
+        return snap
+    has_default = files.read(DEFAULT_PARAMS_FILE) is not None
+    sources = params_sources(pipelines, default_exists=has_default, deps_only=deps_only)
+    if targets is not None:
+        wanted = [_clean(t) for t in targets]
+        used = {source.path: source for source in sources}
+        sources = [used.get(path, ParamsSource(path, None)) for path in sorted(set(wanted))]
+    for source in sources:
+        try:
+            flat = files.read_params(source.path)
+        except PipelineError as exc:
+            snap.errors[source.path] = exc.message
+            continue
+        if flat is not None:
+            snap.values[source.path] = select_keys(flat, source.keys)
+    return snap
