@@ -64,7 +64,9 @@ def _config_lines(repo: Repo, report: JupytextReport) -> None:
         cfg_file, config = configs.for_path(path.parent / "probe.ipynb")
         if cfg_file != path or config is None:
             continue
-        formats = config.formats or "(no formats: notebooks pair only through their metadata)"
+        formats = config.formats or "(none: notebooks pair only through their metadata)"
+        if isinstance(formats, list | tuple):
+            formats = ", ".join(str(f) for f in formats)
         report.lines.append(f"read {display(rel)}: formats = {display(str(formats))}")
     for rel in _tracked_or_present(repo, UNREAD_CONFIGS):
         why = ("a configuration that is code is never run" if rel.endswith(".py")
@@ -112,6 +114,7 @@ def migrate(repo: Repo, *, dry_run: bool) -> JupytextReport:
     except NotebookSyncError as exc:
         results = exc.results
     verb = "would " if dry_run else ""
+    recorded = "would be recorded" if dry_run else "recorded"
     for res in results:
         pair = pairs.get((res.notebook, res.text))
         where = _source_of(res.notebook, res.text, pair.config_file if pair else None, top)
@@ -124,9 +127,9 @@ def migrate(repo: Repo, *, dry_run: bool) -> JupytextReport:
             continue
         report.paired += 1
         wrote = ", ".join(display(relpath(w, top)) for w in res.written)
-        done = f"{verb}write {wrote}" if wrote else f"in sync, {verb}recorded"
+        done = f"{verb}write {wrote}" if wrote else f"in sync, {recorded}"
         report.lines.append(f"{head}: {res.action}, {done}")
-    report.lines.append(f"{report.paired} pair(s) {verb}recorded"
+    report.lines.append(f"{report.paired} pair(s) {recorded}"
                         + (f", {report.conflicts} to settle (above)" if report.conflicts
                            else "")
                         + "; from now on 'git archives nb sync' (or watch, the pre-commit "
