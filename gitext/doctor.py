@@ -62,6 +62,7 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
     yield from _state_checks(repo)
     if repo.worktree is not None:
         yield from _committed_config_checks(repo.worktree)
+        yield from _other_notebook_filter_checks(repo)
         yield from _notebook_checks(repo)
 
 
@@ -172,3 +173,43 @@ def _notebook_checks(repo: Repo) -> Iterator[Check]:
         yield (False, f"{len(phantom)} notebook(s) look modified to git but differ only in "
                f"outputs: {shown}", "git archives nb refresh  (or keep 'git archives watch' "
                "running while you work)")
+
+
+def _other_notebook_filter_checks(repo: Repo) -> Iterator[Check]:
+    """Another notebook filter (nbstripout's, or any filter=/diff= for notebooks) that is
+    configured, or that wins over ours for the notebooks it matches."""
+    from gitext.git.nbattributes import (
+        effective,
+        foreign_lines,
+        in_effect,
+        is_nbstripout,
+        nbstripout_configured,
+    )
+
+    winning = in_effect(repo, foreign_lines(repo))
+    for fl in winning:
+        fix = ("git archives migrate --from-nbstripout" if is_nbstripout(fl) else
+               f"remove that line from {shell_args([fl.shown])} (or change it to "
+               f"{fl.attr}=archives-nb), then run 'git archives install'")
+        yield (False, f"notebooks: {fl.attr}={fl.value} from {display(fl.shown)} line "
+               f"{fl.line} ('{display(fl.text)}') overrides ours (git applies that line "
+               "there: info/attributes first, then the nearest .gitattributes; later lines "
+               "win)", fix)
+    scopes: dict[str, list[str]] = {}
+    for scope, key in nbstripout_configured(repo):
+        scopes.setdefault(scope, []).append(key)
+    for scope, keys in scopes.items():
+        if scope in ("local", "worktree"):
+            yield (False, f"nbstripout's filter is configured in this clone ({', '.join(keys)})",
+                   "git archives migrate --from-nbstripout  (carries its options over)")
+        elif not any(is_nbstripout(fl) for fl in winning):
+            yield (True, f"filter.nbstripout is set in your {scope} git config (not used "
+                   "here: notebooks go through ours)", None)
+    tracked = [e.path for e in repo.ls_files(":(glob)**/*.ipynb")][:500]
+    # "unspecified": no filter at all ('install --skip-notebooks'), not another one.
+    stray = [p for p, (f, _d) in effective(repo, tracked).items()
+             if f not in ("archives-nb", "unspecified")]
+    if stray and not winning:
+        yield (False, f"{len(stray)} tracked notebook(s) do not go through the notebook "
+               f"filter ({effective(repo, stray[:1])[stray[0]][0]} instead): "
+               + " ".join(f"'{display(p)}'" for p in stray[:5]), "git archives install")

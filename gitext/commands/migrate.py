@@ -1,5 +1,8 @@
 """``git archives migrate``: move data tracked by another tool over to git-archives.
 
+``--from-nbstripout`` / ``--from-jupytext``: a clone's notebook filter and pairings switch
+over (logic: :mod:`gitext.sync.migrate_nbstripout`, :mod:`gitext.sync.migrate_jupytext`).
+
 ``--from-dvc [PATH…]``: data that ``.dvc`` files track becomes pointer-tracked files, in one
 new commit (logic: :mod:`gitext.sync.migrate_dvc`). ``--from-lfs``: ``filter=lfs`` rules
 become ours, in one commit changing only ``.gitattributes`` (logic:
@@ -17,10 +20,12 @@ from gitext.codec.shellquote import display
 
 def register(sub: Any) -> None:
     p = sub.add_parser("migrate", help="switch data tracked by DVC (.dvc files) or git-lfs "
-                                       "over to git-archives (one new commit)")
+                                       "(one new commit), or notebooks set up with "
+                                       "nbstripout or jupytext, over to git-archives")
     source = p.add_mutually_exclusive_group(required=True)
     _add_from_dvc(source)
     _add_lfs_args(source)
+    _add_notebook_args(source)
     p.add_argument("-n", "--dry-run", action="store_true", help="print the plan; change nothing")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="--from-dvc only: just these (.dvc files, their outputs, or folders "
@@ -33,9 +38,14 @@ def _run(ns: argparse.Namespace) -> int:
 
     if ns.from_dvc:
         return cmd_migrate_from_dvc(paths=ns.paths, dry_run=ns.dry_run)
+    flag = next(f for f in ("lfs", "nbstripout", "jupytext") if getattr(ns, f"from_{f}"))
     if ns.paths:
-        raise UsageError("migrate --from-lfs takes no paths: every filter=lfs rule switches",
-                         hint="git archives migrate --from-lfs")
+        raise UsageError(f"migrate --from-{flag} takes no paths: it works on the whole clone",
+                         hint=f"git archives migrate --from-{flag}")
+    if ns.from_nbstripout:
+        return cmd_migrate_from_nbstripout(dry_run=ns.dry_run)
+    if ns.from_jupytext:
+        return cmd_migrate_from_jupytext(dry_run=ns.dry_run)
     return _run_from_lfs(ns)
 
 
@@ -126,3 +136,65 @@ def _run_from_lfs(ns: argparse.Namespace) -> int:
     print("hint: push the commit ('git push'); from it on, teammates need git-archives "
           "('git archives install' in their clone): git-lfs does not read these rules")
     return 1 if result.corrupt else 0
+
+
+# -- from nbstripout / jupytext ---------------------------------------------------------------
+
+def _add_notebook_args(group: Any) -> None:
+    group.add_argument("--from-nbstripout", action="store_true",
+                       help="nbstripout's filter (nbstripout --install) becomes ours in this "
+                            "clone: its options carry over, its attributes lines switch")
+    group.add_argument("--from-jupytext", action="store_true",
+                       help="pairings that jupytext.toml, pyproject.toml [tool.jupytext] or "
+                            "notebook metadata declare are synced and recorded by content")
+
+
+def cmd_migrate_from_nbstripout(*, dry_run: bool) -> int:
+    from gitext.git.repo import Repo
+    from gitext.sync.migrate_nbstripout import plan_migration, run_migration
+
+    repo = Repo.discover()
+    plan = plan_migration(repo)
+    verb = "would" if dry_run else "will"
+    for e in plan.entries:
+        print(f"nbstripout config ({e.scope}): {e.key} = {display(e.value)}")
+    for opt in plan.options:
+        print(f"option: archives.nb.{opt.key} {verb} be '{display(opt.value)}' "
+              f"(from {opt.source})")
+    for line in plan.kept + plan.skipped:
+        print(f"option: {line}")
+    for change in plan.files:
+        shown = display(change.rel or str(change.path))
+        for n, before, after in change.lines:
+            print(f"{shown} line {n}: {display(before)}  ->  "
+                  + (display(after) if after else "(removed: the git-archives line replaces "
+                                                  "it)"))
+    for section in plan.remove_sections:
+        print(f"git config --local: [{section}] {verb} be removed")
+    for line in plan.left:
+        print(f"not changed: {line}")
+    if dry_run:
+        print("dry run: nothing changed; then 'git archives install' sets up our filter")
+        return 0
+    for line in run_migration(repo, plan):
+        print(line)
+    committed = [c.rel for c in plan.files if c.rel is not None]
+    if committed:
+        print(f"hint: commit {' '.join(display(r) for r in committed)}: from then on "
+              "teammates need git-archives ('git archives install') for notebooks")
+    print("migrate --from-nbstripout: done; 'git add --renormalize -- .' re-stores notebooks "
+          "staged before (the same bytes when the options are the same)")
+    return 0
+
+
+def cmd_migrate_from_jupytext(*, dry_run: bool) -> int:
+    from gitext.git.repo import Repo
+    from gitext.sync.migrate_jupytext import migrate
+
+    repo = Repo.discover()
+    report = migrate(repo, dry_run=dry_run)
+    for line in report.lines:
+        print(line)
+    if dry_run:
+        print("dry run: nothing changed")
+    return 1 if report.conflicts else 0

@@ -35,10 +35,16 @@ def register_nb(nb_sub: Any) -> None:
                    help="say what would be done and write nothing")
     p.add_argument("--prefer", choices=("notebook", "text"),
                    help="when both sides changed, keep this side (for a refused pair)")
+    p.add_argument("--hook", action="store_true",
+                   help="as hooks run it (the pre-commit framework's, Jupyter's post-save): a "
+                        "text file named counts only when its jupytext header pairs it")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when a file was written (the pre-commit framework's hook)")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="notebooks, text files or folders (default: the whole work tree)")
     p.set_defaults(func=lambda ns: cmd_sync(paths=ns.paths, dry_run=ns.dry_run,
-                                            prefer=ns.prefer))
+                                            prefer=ns.prefer, hook=ns.hook,
+                                            exit_code=ns.exit_code))
 
 
 def register_top(sub: Any) -> None:
@@ -72,7 +78,8 @@ def cmd_pair(*, paths: Sequence[str], formats: str | None) -> int:
     return 0
 
 
-def cmd_sync(*, paths: Sequence[str], dry_run: bool, prefer: str | None) -> int:
+def cmd_sync(*, paths: Sequence[str], dry_run: bool, prefer: str | None,
+             hook: bool = False, exit_code: bool = False) -> int:
     from gitext.errors import UsageError
     from gitext.notebooks.pairing.sync import NotebookSyncError, SyncResult, sync
 
@@ -92,11 +99,15 @@ def cmd_sync(*, paths: Sequence[str], dry_run: bool, prefer: str | None) -> int:
     try:
         results = sync(Path.cwd(), list(paths), dry_run=dry_run,
                        prefer="notebook" if prefer == "notebook"
-                       else "text" if prefer == "text" else None)
+                       else "text" if prefer == "text" else None,
+                       explicit_files=not hook)
     except NotebookSyncError as exc:
         show(exc.results)
         raise
     show(results)
+    if exit_code and not dry_run and any(r.written for r in results):
+        _err("paired files were brought in step: add them (git add) and commit again")
+        return 1
     if not any(r.action != "unchanged" for r in results):
         _err(f"{len(results)} pair(s) already in sync" if results else "no paired notebooks")
     return 0

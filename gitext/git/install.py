@@ -19,6 +19,7 @@ from pathlib import Path
 from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ArchivesError
 from gitext.git.lfs import LFS_HOOK_NAMES, SET_ASIDE_SUFFIX, is_git_lfs_hook, uses_lfs_filter
+from gitext.git.nbattributes import takeover_lines
 from gitext.git.repo import Repo, config_get, run_git
 from gitext.git.shims import (
     CHAINED_SUFFIX,
@@ -208,6 +209,7 @@ def install(repo: Repo | None, *, global_: bool = False, hooks: bool = True,
     elif repo is not None:
         if notebooks:
             _install_attributes(repo, manifest, report)
+            report.lines += takeover_lines(repo)  # never take another filter over silently
         if hooks:
             _install_clone_hooks(repo, manifest, report, lfs=lfs)
         elif lfs and shared_hooks_dir(repo) is None:

@@ -1,11 +1,16 @@
-"""A Jupyter server post-save hook that runs ``git archives nb refresh`` on each saved
-notebook, so plain ``git status`` does not call a notebook modified when a run changed only
-its outputs (see :mod:`gitext.notebooks.refresh`).
+"""A Jupyter server post-save hook: pairing without ``watch``, and no phantom changes.
+
+On each save of a notebook or a text file with a jupytext extension it runs ``git archives
+nb sync --hook`` on it (the content-based pair sync of :mod:`gitext.notebooks.pairing`;
+a text file counts only when its jupytext header declares the pairing), then for a notebook
+``git archives nb refresh``, so plain ``git status`` does not call a notebook modified when a
+run changed only its outputs (see :mod:`gitext.notebooks.refresh`). A refused sync is
+logged through the contents manager's log (Jupyter's console).
 
 The hook is a marked block appended to the user's ``jupyter_server_config.py`` (Jupyter
 Server, which JupyterLab and Notebook 7 run on). It keeps a ``post_save_hook`` that was
-configured before it (called first), starts the refresh in the background so a save never
-waits for it, and is removed exactly by ``--uninstall``.
+configured before it (called first), runs in a background thread so a save never waits for
+it, and is removed exactly by ``--uninstall``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from gitext.errors import ArchivesError
 from gitext.fs.atomic import atomic_write
+from gitext.notebooks.pairing.formats import TEXT_EXTENSIONS
 
 BEGIN = "# >>> git-archives post-save hook >>>"
 END = "# <<< git-archives post-save hook <<<"
@@ -23,14 +29,16 @@ CONFIG_NAME = "jupyter_server_config.py"
 
 _BLOCK = '''{begin}
 # Added by 'git archives nb jupyter-hook'; 'git archives nb jupyter-hook --uninstall'
-# removes it. After each save it re-registers the notebook when only its outputs changed,
-# so 'git status' does not call it modified.
+# removes it. After each save, in the background: a paired notebook or text file is
+# synced with its other side by content ('git archives nb sync'), and a notebook whose
+# outputs alone changed is re-registered so 'git status' does not call it modified.
 def _git_archives_post_save(model, os_path, contents_manager,
                             _previous=c.FileContentsManager.get("post_save_hook"),
                             **kwargs):
     import os
     import shutil
     import subprocess
+    import threading
 
     if _previous is not None:
         if isinstance(_previous, str):
@@ -39,18 +47,32 @@ def _git_archives_post_save(model, os_path, contents_manager,
             _previous = import_item(_previous)
         _previous(model=model, os_path=os_path, contents_manager=contents_manager,
                   **kwargs)
-    if not str(os_path).endswith(".ipynb"):
+    path = str(os_path)
+    notebook = path.endswith(".ipynb")
+    if not notebook and os.path.splitext(path)[1] not in {text!r}:
         return
     exe = shutil.which("git-archives") or {fallback!r}
     if not os.path.exists(exe):
         return
-    try:
-        subprocess.Popen([exe, "nb", "refresh", "--quiet", "--", str(os_path)],
-                         cwd=os.path.dirname(str(os_path)) or ".",
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-    except OSError:
-        pass
+    runs = [[exe, "nb", "sync", "--hook", "--", path]]
+    if notebook:
+        runs.append([exe, "nb", "refresh", "--quiet", "--", path])
+    log = getattr(contents_manager, "log", None)
+
+    def _run():
+        for argv in runs:
+            try:
+                done = subprocess.run(argv, cwd=os.path.dirname(path) or ".",
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, timeout=300, check=False)
+            except (OSError, subprocess.SubprocessError):
+                return
+            said = done.stderr.decode("utf-8", "replace").strip()
+            # A refused sync (both sides edited the same cell) is for the user to settle.
+            if done.returncode not in (0, 2) and said and log is not None:
+                log.warning("git-archives: %s", said)
+
+    threading.Thread(target=_run, name="git-archives-post-save", daemon=True).start()
 
 
 c.FileContentsManager.post_save_hook = _git_archives_post_save
@@ -70,8 +92,12 @@ def config_path() -> Path:
     return (Path(env) if env else Path.home() / ".jupyter") / CONFIG_NAME
 
 
+# The text files a save of which syncs a pair (jupytext's text notebook extensions).
+HOOK_TEXT_EXTENSIONS = tuple(sorted(TEXT_EXTENSIONS))
+
+
 def render_block(fallback: str) -> str:
-    return _BLOCK.format(begin=BEGIN, end=END, fallback=fallback)
+    return _BLOCK.format(begin=BEGIN, end=END, fallback=fallback, text=HOOK_TEXT_EXTENSIONS)
 
 
 def _without_block(text: str, path: Path) -> str:

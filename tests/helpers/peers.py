@@ -69,3 +69,43 @@ def run_dvc(exe: Path, cwd: Path, *args: str, check: bool = True,
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr if with_stderr else proc.stdout
+
+
+NBSTRIPOUT_VENV = CHECKOUT / ".cache" / "nbstripout-venv"
+NBSTRIPOUT_VERSION = "0.9.1"  # the version tests/data/conformance was taken from
+
+
+def _nbstripout_in(venv: Path) -> Path | None:
+    exe = venv / "bin" / "nbstripout"
+    if exe.is_file():
+        proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode == 0 and proc.stdout.strip() == NBSTRIPOUT_VERSION:
+            return exe
+    return None
+
+
+def nbstripout_executable() -> Path:
+    """nbstripout from PyPI in its own venv under ``.cache`` (installed once, under a file
+    lock for pytest-xdist); skips the test when it cannot be installed."""
+    import fcntl
+
+    found = _nbstripout_in(NBSTRIPOUT_VENV)
+    if found is not None:
+        return found
+    NBSTRIPOUT_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(NBSTRIPOUT_VENV.parent / "nbstripout-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = _nbstripout_in(NBSTRIPOUT_VENV)
+        if found is not None:
+            return found
+        shutil.rmtree(NBSTRIPOUT_VENV, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(NBSTRIPOUT_VENV)], check=True)
+        proc = subprocess.run([str(NBSTRIPOUT_VENV / "bin" / "pip"), "install", "-q",
+                               f"nbstripout=={NBSTRIPOUT_VERSION}"],
+                              capture_output=True, text=True, check=False, timeout=600)
+        found = _nbstripout_in(NBSTRIPOUT_VENV)
+        if found is None:
+            pytest.skip("nbstripout could not be installed from PyPI (offline?): "
+                        f"{proc.stderr[-300:]}")
+        return found
