@@ -41,6 +41,7 @@ class ChunkingWriter:
 
     def __init__(self, store: ChunkStore, *, workers: int = 2) -> None:
         self.store = store
+        store.refresh()  # what other processes stored: only new chunks are written
         self._cdc = new_cdc()
         self._sha = hashlib.sha256()
         self._buf = bytearray()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class ChunkStore:
         self._maps = PackMaps(self.packs_dir)
         self._writer: PackWriter | None = None
         self._pending: dict[bytes, tuple[str, IdxEntry]] = {}  # in the open pack
-        self._dctx = zstandard.ZstdDecompressor()
+        self._local = threading.local()  # a zstd decompressor per thread
 
     # -- index ----------------------------------------------------------------------------
     def sealed_packs(self) -> list[str]:
@@ -238,7 +239,10 @@ class ChunkStore:
                                          hint=FSCK_HINT)
             return stored
         try:
-            raw = self._dctx.decompress(stored, max_output_size=raw_len)
+            dctx = getattr(self._local, "dctx", None)
+            if dctx is None:
+                dctx = self._local.dctx = zstandard.ZstdDecompressor()
+            raw = dctx.decompress(stored, max_output_size=raw_len)
         except zstandard.ZstdError:
             raw = b""
         if len(raw) != raw_len or chunk_id(raw) != cid:
