@@ -215,16 +215,19 @@ def _want_color(color: str) -> bool:
 
 def _configured_options() -> Any:
     """The clone's strip options (git runs textconv inside the work tree)."""
-    from gitext.config import Config
     from gitext.errors import ArchivesError
     from gitext.git.repo import Repo
-    from gitext.notebooks.strip_options import options_from_config
+    from gitext.log import warn
+    from gitext.notebooks.strip_options import configured_options
 
     try:
         root = Repo.discover(Path.cwd()).worktree
     except ArchivesError:
         root = None
-    return options_from_config(Config.load(root))
+    options, problems = configured_options(root)
+    for line in problems:
+        warn(line)
+    return options
 
 
 def _as_text(file: str, *, color: bool, strip: bool = False) -> str:

@@ -17,30 +17,43 @@ from pathlib import Path
 from typing import Any
 
 from gitext.codec.shellquote import display
-from gitext.config import PROJECT_CONFIG, Config
+from gitext.config import PROJECT_CONFIG
 from gitext.errors import ArchivesError, NotebookError
 from gitext.filters.protocol import ContentSink
-from gitext.log import note
+from gitext.log import note, warn
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")
+
+
+def _load_options(root: Path) -> Any:
+    """The configured strip options. A value that cannot be honoured is one warning naming
+    its file and key, and the other options still apply; a config that cannot be read at
+    all strips with the defaults (they strip the most, and only what nbstripout strips)."""
+    from gitext.notebooks.strip_options import StripOptions, configured_options
+
+    try:
+        options, problems = configured_options(root)
+    except ArchivesError as exc:
+        where = "" if PROJECT_CONFIG.as_posix() in exc.message else f"{PROJECT_CONFIG}: "
+        note(f"{where}{exc.message} ({exc.hint or 'fix it'}); notebooks are stripped "
+             "with the default options until it is readable")
+    except Exception as exc:  # noqa: BLE001 - git must get a filter, not a dead process
+        note(f"notebook options could not be read ({exc.__class__.__name__}: {exc}); "
+             "notebooks are stripped with the default options")
+    else:
+        for line in problems:
+            warn(line)
+        return options
+    return StripOptions()
 
 
 class NotebookDriver:
     capabilities = ("clean", "smudge")
 
     def __init__(self, root: Path) -> None:
-        from gitext.notebooks.strip_options import StripOptions, options_from_config
-
         self.root = root
         # Read once per process: the options apply to every notebook of this git command.
-        try:
-            self.options: Any = options_from_config(Config.load(root))
-        except ArchivesError as exc:
-            # Unknown options: the defaults strip the most, and only what nbstripout strips.
-            where = "" if PROJECT_CONFIG.as_posix() in exc.message else f"{PROJECT_CONFIG}: "
-            note(f"{where}{exc.message} ({exc.hint or 'fix it'}); notebooks are stripped "
-                 "with the default options until it is readable")
-            self.options = StripOptions()
+        self.options: Any = _load_options(root)
 
     def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         from gitext.notebooks.strip import clean_notebook
