@@ -18,6 +18,7 @@ from gitext.git.install import (
     serves_lfs,
     shared_hooks_dir,
 )
+from gitext.git.launcher import recorded_launcher
 from gitext.git.repo import Repo, config_get, run_git
 
 Check = tuple[bool, str, str | None]
@@ -36,10 +37,11 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
         have = have.strip() if have is not None else None
         if have is None:
             yield (False, f"{key} is not set", "git archives install")
-        elif have.split()[0].strip('"').endswith("git-archives") or have == want:
+        elif have == want or recorded_launcher(have) is not None:
             yield (True, f"{key} = {have}", None)
         else:
             yield (False, f"{key} = {have} (expected {want})", "git archives install")
+    yield from _launcher_checks(repo, cwd)
     hooks = repo.hooks_dir()
     shared = shared_hooks_dir(repo)
     # A hooks folder every repository runs (a global core.hooksPath) gets shims only from
@@ -64,6 +66,19 @@ def diagnose(repo: Repo | None) -> Iterator[Check]:
         yield from _committed_config_checks(repo.worktree)
         yield from _other_notebook_filter_checks(repo)
         yield from _notebook_checks(repo)
+
+
+def _launcher_checks(repo: Repo, cwd: Path) -> Iterator[Check]:
+    """The launcher each filter and textconv command runs still exists, and git finds it
+    without PATH (GUI clients and other environments run git with another PATH)."""
+    from gitext.git.launcher import launcher_problem
+
+    for key in desired_config(lfs=serves_lfs(repo)):
+        have = config_get(key, cwd=cwd) if not key.endswith(".required") else None
+        problem = launcher_problem(have) if have else None
+        if problem is not None:
+            yield (False, f"{key} {problem}",
+                   "git archives install  (records the absolute path of this git-archives)")
 
 
 def _lfs_checks(repo: Repo, hooks: Path) -> Iterator[Check]:
@@ -145,12 +160,21 @@ def _state_checks(repo: Repo) -> Iterator[Check]:
                f"rm {shlex.quote(str(copy))}  (once you no longer need it)")
 
 
+def _notebook_option_checks(problems: list[str]) -> Iterator[Check]:
+    """Each notebook option the filter leaves out (and warns about on every git command)."""
+    for line in problems:
+        yield (False, f"notebook option left out: {line}",
+               "fix or remove it in that file (docs/notebooks.md lists the options)")
+
+
 def _notebook_checks(repo: Repo) -> Iterator[Check]:
     from gitext.notebooks.doctor import find_unstripped_notebooks
-    from gitext.notebooks.strip_options import options_from_config
+    from gitext.notebooks.strip_options import configured_options
 
     try:
-        paths = find_unstripped_notebooks(repo, options_from_config(Config.load(repo.worktree)))
+        options, problems = configured_options(repo.worktree)
+        yield from _notebook_option_checks(problems)
+        paths = find_unstripped_notebooks(repo, options)
     except ArchivesError as exc:
         yield (False, f"notebooks: {exc.message}", exc.hint)
         return

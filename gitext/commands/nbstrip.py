@@ -85,19 +85,21 @@ def _err(message: str) -> None:
 
 def _load_options(*, use_config: bool, **flags: Any) -> StripOptions:
     """Config first, then flags: a flag given wins, list flags add to the configured lists."""
-    from gitext.notebooks.strip_options import StripOptions, options_from_config, with_flags
+    from gitext.notebooks.strip_options import StripOptions, configured_options, with_flags
 
     base = StripOptions()
     if use_config:
-        from gitext.config import Config
         from gitext.errors import NotARepositoryError
         from gitext.git.repo import Repo
+        from gitext.log import warn
 
         try:
             root: Any = Repo.discover().worktree
         except NotARepositoryError:
             root = None
-        base = options_from_config(Config.load(root))
+        base, problems = configured_options(root)
+        for line in problems:
+            warn(line)
     return with_flags(base, **flags)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gitext.codec.shellquote import display
+from gitext.codec.shellquote import display, shell_arg
 from gitext.commands.nbstrip import add_strip
 
 
@@ -81,17 +81,25 @@ def _add_refresh(nb_sub: Any) -> None:
 
 def _add_restore_outputs(nb_sub: Any) -> None:
     restore = nb_sub.add_parser(
-        "restore-outputs", help="put back outputs kept aside before a checkout replaced them",
-        description="'nb refresh' (and the hooks that run it) keeps a copy of each notebook "
-                    "whose only changes were outputs, because git may then replace it. This "
-                    "copies those outputs back into the cells whose source is unchanged. "
-                    "With no PATH, lists the notebooks that have outputs kept.",
+        "restore-outputs", help="put back outputs that git stash, checkout or reset dropped",
+        description="The notebook filter keeps aside the outputs it strips (nb.keepOutputs, "
+                    "default 200 MB per repository), keyed by path and stripped blob, and "
+                    "'nb refresh' keeps a copy of each notebook it re-registers. This puts "
+                    "those outputs back into the code cells whose source is unchanged. With "
+                    "no PATH (or --list), lists what is kept.",
     )
     restore.add_argument("paths", nargs="*", metavar="PATH")
+    restore.add_argument("--list", action="store_true", dest="list_",
+                         help="list the kept copies (of PATH, if given)")
+    restore.add_argument("--from", dest="from_blob", metavar="STRIPPED-BLOB",
+                         help="take the copy whose stripped blob has this id (or prefix)")
+    restore.add_argument("--force", action="store_true",
+                         help="also replace outputs a cell has now")
     restore.add_argument("--discard", action="store_true",
                          help="drop the kept outputs of PATH instead")
-    restore.set_defaults(func=lambda ns: restore_outputs_command(paths=ns.paths,
-                                                                 discard=ns.discard))
+    restore.set_defaults(func=lambda ns: restore_outputs_command(
+        paths=ns.paths, discard=ns.discard, list_=ns.list_, from_blob=ns.from_blob,
+        force=ns.force))
 
 
 def _add_jupyter_hook(nb_sub: Any) -> None:
@@ -159,28 +167,66 @@ def refresh_command(*, paths: Sequence[str], dry_run: bool, quiet: bool) -> int:
     return 1 if report.unreadable else 0
 
 
-def restore_outputs_command(*, paths: Sequence[str], discard: bool) -> int:
+def restore_outputs_command(*, paths: Sequence[str], discard: bool, list_: bool = False,
+                            from_blob: str | None = None, force: bool = False) -> int:
     from gitext.git.repo import Repo
     from gitext.notebooks import refresh as nbrefresh
+    from gitext.notebooks import restore
 
     repo = Repo.discover(Path.cwd())
-    top = repo.root
-    if not paths:
-        replaced = set(nbrefresh.replaced_since_saved(repo))
-        for path in nbrefresh.saved_outputs(repo):
-            print(path + ("  (outputs can be put back)" if path in replaced else ""))
+    store = restore.open_kept(repo)
+    rels = [restore.kept_path(repo, p) for p in paths]
+    if list_ or not paths:
+        _list_kept(repo, store, rels)
         return 0
     code = 0
-    for p in paths:
-        rel = Path(os.path.relpath(Path(p).resolve(), top)).as_posix()
+    for rel in rels:
         if discard:
-            if not nbrefresh.discard_outputs(repo, rel):
-                _err(f"{rel}: no outputs are kept for it")
+            copies = store.entries(rel)
+            for k in copies:
+                store.drop(k)
+            if not (nbrefresh.discard_outputs(repo, rel) or copies):
+                _err(f"{display(rel)}: no outputs are kept for it")
                 code = 1
             continue
-        count = nbrefresh.restore_outputs(repo, rel)
-        print(f"{display(rel)}: outputs put back in {count} cell(s)")
+        chosen = restore.choose(store, repo, rel, from_blob)
+        if chosen is not None:
+            done = restore.put_back(repo, rel, chosen.file.read_bytes(), force=force)
+            print(f"{display(rel)}: outputs put back in {done.restored} cell(s) "
+                  f"(kept {_when(chosen.mtime)}, stripped blob {chosen.blob[:12]})")
+            if rel not in nbrefresh.replaced_since_saved(repo):
+                nbrefresh.discard_outputs(repo, rel)  # refresh's copy has nothing more
+            if done.kept_newer:
+                print(f"{display(rel)}: {done.kept_newer} cell(s) have other outputs now and "
+                      f"were left as they are; add --force to replace them")
+        elif from_blob is None and (nbrefresh.outputs_dir(repo) / rel).is_file():
+            count = nbrefresh.restore_outputs(repo, rel)
+            print(f"{display(rel)}: outputs put back in {count} cell(s)")
+        else:
+            what = f"of stripped blob {from_blob} " if from_blob else ""
+            _err(f"{display(rel)}: no kept outputs {what}fit its cells "
+                 f"(list them: git archives nb restore-outputs --list {shell_arg(rel)})")
+            code = 1
     return code
+
+
+def _when(mtime: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+
+
+def _list_kept(repo: Any, store: Any, rels: Sequence[str]) -> None:
+    from gitext.notebooks import refresh as nbrefresh
+
+    copies = [k for rel in rels for k in store.entries(rel)] if rels else store.entries()
+    for k in copies:
+        print(f"{k.blob[:12]}  {_when(k.mtime)}  {k.size:>10}  {display(k.path)}")
+    replaced = set(nbrefresh.replaced_since_saved(repo))
+    for path in nbrefresh.saved_outputs(repo):
+        if not rels or path in rels:
+            print(f"{'(refresh)':12}  {display(path)}"
+                  + ("  (outputs can be put back)" if path in replaced else ""))
 
 
 def jupyter_hook_command(*, uninstall: bool, config: str | None) -> int:
@@ -215,16 +261,19 @@ def _want_color(color: str) -> bool:
 
 def _configured_options() -> Any:
     """The clone's strip options (git runs textconv inside the work tree)."""
-    from gitext.config import Config
     from gitext.errors import ArchivesError
     from gitext.git.repo import Repo
-    from gitext.notebooks.strip_options import options_from_config
+    from gitext.log import warn
+    from gitext.notebooks.strip_options import configured_options
 
     try:
         root = Repo.discover(Path.cwd()).worktree
     except ArchivesError:
         root = None
-    return options_from_config(Config.load(root))
+    options, problems = configured_options(root)
+    for line in problems:
+        warn(line)
+    return options
 
 
 def _as_text(file: str, *, color: bool, strip: bool = False) -> str:

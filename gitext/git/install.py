@@ -18,6 +18,7 @@ from pathlib import Path
 
 from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ArchivesError
+from gitext.git.launcher import command
 from gitext.git.lfs import LFS_HOOK_NAMES, SET_ASIDE_SUFFIX, is_git_lfs_hook, uses_lfs_filter
 from gitext.git.nbattributes import takeover_lines
 from gitext.git.repo import Repo, config_get, run_git
@@ -49,26 +50,22 @@ def executable_command() -> str:
     return found or "git-archives"
 
 
-def _quote(cmd: str) -> str:
-    return f'"{cmd}"' if " " in cmd else cmd
-
-
 def desired_config(*, lfs: bool = False) -> dict[str, str]:
     """The clone's git config for our drivers; with ``lfs`` we serve ``filter=lfs`` too,
     with the very command of ``filter=archives`` (git then runs one process for both)."""
-    exe = _quote(executable_command())
+    # The absolute launcher (gitext.git.launcher): git finds us without PATH.
     config = {
-        "filter.archives.process": f"{exe} filter-process",
+        "filter.archives.process": command("filter-process"),
         "filter.archives.required": "true",
-        "filter.archives-nb.process": f"{exe} filter-process --notebooks",
+        "filter.archives-nb.process": command("filter-process --notebooks"),
         "filter.archives-nb.required": "true",
-        "diff.archives-nb.textconv": f"{exe} nb textconv",
+        "diff.archives-nb.textconv": command("nb textconv"),
     }
     if lfs:
         config.update({
-            "filter.lfs.process": f"{exe} filter-process",
-            "filter.lfs.clean": f"{exe} filter-clean -- %f",
-            "filter.lfs.smudge": f"{exe} filter-smudge -- %f",
+            "filter.lfs.process": command("filter-process"),
+            "filter.lfs.clean": command("filter-clean -- %f"),
+            "filter.lfs.smudge": command("filter-smudge -- %f"),
             "filter.lfs.required": "true",
         })
     return config

@@ -120,10 +120,10 @@ def _stat_dirty(repo: Repo, paths: Sequence[str]) -> list[_Candidate]:
 
 
 def _options(repo: Repo) -> StripOptions:
-    from gitext.config import Config
-    from gitext.notebooks.strip_options import options_from_config
+    from gitext.notebooks.strip_options import configured_options
 
-    return options_from_config(Config.load(repo.root))
+    # The values left out are the filter's to report (it runs in the same git command).
+    return configured_options(repo.root)[0]
 
 
 def classify(repo: Repo, paths: Sequence[str] = (), *,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
+from gitext.codec.shellquote import display
+from gitext.config import Config
 from gitext.errors import ConfigError, UsageError
-
-if TYPE_CHECKING:
-    from gitext.config import Config
+from gitext.git.repo import run_git
 
 NOTEBOOK_SUFFIXES = (".ipynb", ".zpln")  # what is stripped without being forced
 
@@ -79,12 +80,11 @@ class StripOptions:
         for key in (*DEFAULT_EXTRA_KEYS, *self.extra_keys):
             if key in self.keep_metadata_keys:
                 continue
-            namespace, dot, rest = key.partition(".")
-            if not dot or not rest or namespace not in ("cell", "metadata"):
-                raise StripOptionError(
-                    f"extra key '{key}' must start with 'metadata.' or 'cell.'",
-                    hint="e.g. metadata.kernelspec or cell.metadata.collapsed",
-                )
+            why = extra_key_problem(key)
+            if why is not None:
+                raise StripOptionError(why, hint="e.g. metadata.kernelspec or "
+                                       "cell.metadata.collapsed")
+            namespace, _, rest = key.partition(".")
             (nb_keys if namespace == "metadata" else cell_keys).append(rest)
         object.__setattr__(self, "_nb_keys", tuple(nb_keys))
         object.__setattr__(self, "_cell_keys", tuple(cell_keys))
@@ -107,38 +107,130 @@ def parse_max_size(text: str, *, where: str = "max-size") -> int:
     return int(num) * mult
 
 
-def options_from_config(cfg: Config) -> StripOptions:
-    """Build the options from the ``nb.*`` keys of ``.archives/config`` / ``archives.nb.*``.
+def extra_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an extra key (None when it can): nbstripout's rule."""
+    namespace, dot, rest = key.partition(".")
+    if not dot or not rest or namespace not in ("cell", "metadata"):
+        return f"extra key '{key}' must start with 'metadata.' or 'cell.'"
+    return None
+
+
+@dataclass(frozen=True)
+class OptionProblem:
+    """One ``nb.*`` value that cannot be honoured, and what is done instead."""
+
+    key: str  # e.g. "nb.extra-keys"
+    message: str  # e.g. "extra key 'kernelspec' must start with 'metadata.' or 'cell.'"
+    instead: str  # e.g. "ignored" or "using auto"
+
+
+def read_options(cfg: Config) -> tuple[StripOptions, list[OptionProblem]]:
+    """The options of the ``nb.*`` keys of ``.archives/config`` / ``archives.nb.*``, and the
+    values that cannot be honoured. Each of those is left out — the option keeps its
+    default; a bad extra key is dropped alone, as nbstripout does — and the rest apply.
 
     List-valued keys take space-separated words and may be given more than once.
     """
+    problems: list[OptionProblem] = []
+
+    def flag(key: str) -> bool:
+        try:
+            return cfg.get_bool(key)
+        except ConfigError as exc:
+            why = exc.message.removeprefix(f"config {key} = ")
+            problems.append(OptionProblem(key, why, "using false"))
+            return False
+
+    def extra_keys() -> tuple[str, ...]:
+        good = []
+        for word in _words(cfg.get_all("nb.extra-keys")):
+            why = extra_key_problem(word)
+            if why is None:
+                good.append(word)
+            else:
+                problems.append(OptionProblem("nb.extra-keys", why,
+                                              "ignored (e.g. metadata.kernelspec)"))
+        return tuple(good)
+
+    def choice(key: str, allowed: tuple[str, ...]) -> Any:
+        value = (cfg.get(key) or allowed[0]).strip().lower()
+        if value in allowed:
+            return value
+        problems.append(OptionProblem(key, f"'{value}' is not one of {', '.join(allowed)}",
+                                      f"using {allowed[0]}"))
+        return allowed[0]
+
     try:
-        return StripOptions(
-            keep_output=cfg.get_bool("nb.keep-output"),
-            keep_count=cfg.get_bool("nb.keep-count"),
-            keep_id=cfg.get_bool("nb.keep-id"),
-            extra_keys=_words(cfg.get_all("nb.extra-keys")),
-            keep_metadata_keys=_words(cfg.get_all("nb.keep-metadata-keys")),
-            drop_empty_cells=cfg.get_bool("nb.drop-empty-cells"),
-            drop_tagged_cells=_words(cfg.get_all("nb.drop-tagged-cells")),
-            strip_init_cells=cfg.get_bool("nb.strip-init-cells"),
-            max_size=parse_max_size(cfg.get("nb.max-size") or "0", where="config nb.max-size"),
-            keep_output_types=_words(cfg.get_all("nb.keep-output-type")),
-            drop_output_types=_words(cfg.get_all("nb.drop-output-type")),
-            mode=_choice(cfg, "nb.mode", ("auto", "jupyter", "zeppelin"), "auto"),  # type: ignore[arg-type]
-            on_error=_choice(cfg, "nb.on-error", ("error", "passthrough"), "error"),  # type: ignore[arg-type]
-        )
+        max_size = parse_max_size(cfg.get("nb.max-size") or "0", where="nb.max-size")
     except StripOptionError as exc:
-        message = exc.message if exc.message.startswith("config") else f"config: {exc.message}"
-        raise ConfigError(message, hint=exc.hint) from None
+        problems.append(OptionProblem("nb.max-size", exc.message.removeprefix("nb.max-size: "),
+                                      "no size limit"))
+        max_size = 0
+    options = StripOptions(
+        keep_output=flag("nb.keep-output"), keep_count=flag("nb.keep-count"),
+        keep_id=flag("nb.keep-id"), extra_keys=extra_keys(),
+        keep_metadata_keys=_words(cfg.get_all("nb.keep-metadata-keys")),
+        drop_empty_cells=flag("nb.drop-empty-cells"),
+        drop_tagged_cells=_words(cfg.get_all("nb.drop-tagged-cells")),
+        strip_init_cells=flag("nb.strip-init-cells"), max_size=max_size,
+        keep_output_types=_words(cfg.get_all("nb.keep-output-type")),
+        drop_output_types=_words(cfg.get_all("nb.drop-output-type")),
+        mode=choice("nb.mode", ("auto", "jupyter", "zeppelin")),
+        on_error=choice("nb.on-error", ("error", "passthrough")),
+    )
+    return options, problems
 
 
-def _choice(cfg: Config, key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = (cfg.get(key) or default).strip().lower()
-    if value not in allowed:
-        raise ConfigError(f"config {key}: '{value}' is not one of {', '.join(allowed)}",
-                          hint=f"set {key} to one of {', '.join(allowed)}")
-    return value
+def options_from_config(cfg: Config) -> StripOptions:
+    """:func:`read_options`, strict: the first value that cannot be honoured is a
+    :class:`ConfigError` (for the commands asked to strip with the configured options)."""
+    options, problems = read_options(cfg)
+    if problems:
+        first = problems[0]
+        raise ConfigError(f"config {first.key}: {first.message}",
+                          hint=f"fix {first.key} in .archives/config (or archives.{first.key} "
+                               "in git config)")
+    return options
+
+
+def config_origins(prefix: str, cwd: Path | None) -> dict[str, str]:
+    """The file each git config key under ``prefix`` (e.g. ``archives.nb.``) last came from,
+    in one ``git config --show-origin`` call: key -> file (``.git/config``, ``~/.gitconfig``…)."""
+    pattern = "^" + prefix.replace(".", r"\.")
+    proc = run_git(["config", "--show-origin", "-z", "--get-regexp", pattern], cwd=cwd,
+                   check=False)
+    fields = proc.stdout.split(b"\0")
+    origins: dict[str, str] = {}
+    for origin, entry in zip(fields[0::2], fields[1::2], strict=False):
+        key = entry.partition(b"\n")[0].decode("utf-8", "surrogateescape").lower()
+        kind, _, where = origin.decode("utf-8", "surrogateescape").partition(":")
+        origins[key] = where if kind == "file" else f"{kind} {where}".strip()
+    return origins
+
+
+def problem_lines(problems: Sequence[OptionProblem], cfg: Config, cwd: Path | None,
+                  ) -> list[str]:
+    """One line per problem naming the file the key came from, the key and what is done
+    (``.archives/config: nb.extra-keys: extra key 'kernelspec' must start with …``)."""
+    local = [p for p in problems if cfg.is_local(p.key)]
+    origins = config_origins("archives.nb.", cwd) if local else {}
+    lines = []
+    for p in problems:
+        if p in local:
+            name = f"archives.{p.key}"
+            where = display(origins.get(name, "git config"))
+        else:
+            name, where = p.key, ".archives/config"
+        lines.append(f"{where}: {name}: {p.message}; {p.instead}")
+    return lines
+
+
+def configured_options(root: Path | None) -> tuple[StripOptions, list[str]]:
+    """The clone's strip options (``root``'s committed file, the git config) and one line per
+    value left out (:func:`problem_lines`): whoever strips goes on with the rest."""
+    cfg = Config.load(root)
+    options, problems = read_options(cfg)
+    return options, problem_lines(problems, cfg, root) if problems else []
 
 
 def with_flags(base: StripOptions, *, keep_output: bool | None, keep_count: bool | None,

@@ -20,9 +20,11 @@ def _config(repo: Path, key: str) -> str | None:
 
 def test_install_sets_the_filter_config_and_every_hook(repo: Path) -> None:
     archives(repo, "install")
-    assert _config(repo, "filter.archives.process") == "git-archives filter-process"
+    # The absolute launcher: a git started without it on PATH still runs the filters.
+    assert _config(repo, "filter.archives.process") == f"{BIN_DIR}/git-archives filter-process"
     assert _config(repo, "filter.archives.required") == "true"
-    assert _config(repo, "filter.archives-nb.process") == "git-archives filter-process --notebooks"
+    assert _config(repo, "filter.archives-nb.process") == \
+        f"{BIN_DIR}/git-archives filter-process --notebooks"
     for name in HOOK_NAMES:
         text = (repo / ".git" / "hooks" / name).read_text()
         assert SHIM_MARKER in text and f"hook {name}" in text

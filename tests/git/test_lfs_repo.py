@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.helpers import archives, git
+from tests.helpers import BIN_DIR, archives, git
 from tests.helpers.lfs import lfs_install_global, lfs_object, lfs_origin
 from tests.helpers.repos import pointer_text, staged_blob
 
@@ -33,9 +33,10 @@ def _clone(tmp_path: Path, home: Path, name: str = "clone") -> tuple[Path, Path]
 def test_install_serves_filter_lfs_in_the_clone_only(tmp_path: Path, isolated_home: Path) -> None:
     _origin, clone = _clone(tmp_path, isolated_home)
     out = archives(clone, "install").stdout.decode()
-    assert _config(clone, "filter.lfs.process", "--local") == "git-archives filter-process"
-    assert _config(clone, "filter.lfs.clean", "--local") == "git-archives filter-clean -- %f"
-    assert _config(clone, "filter.lfs.smudge", "--local") == "git-archives filter-smudge -- %f"
+    exe = f"{BIN_DIR}/git-archives"
+    assert _config(clone, "filter.lfs.process", "--local") == f"{exe} filter-process"
+    assert _config(clone, "filter.lfs.clean", "--local") == f"{exe} filter-clean -- %f"
+    assert _config(clone, "filter.lfs.smudge", "--local") == f"{exe} filter-smudge -- %f"
     assert _config(clone, "filter.lfs.required", "--local") == "true"
     # The user's global git-lfs setup is untouched; nothing committed changed.
     assert _config(clone, "filter.lfs.process", "--global") == "git-lfs filter-process"

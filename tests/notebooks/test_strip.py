@@ -234,9 +234,9 @@ def test_options_come_from_the_nb_section_of_the_config() -> None:
 
 @pytest.mark.parametrize("key,value,message", [
     ("nb.on-error", "ignore", "config nb.on-error: 'ignore' is not one of error, passthrough"),
-    ("nb.keep-output", "maybe", "config nb.keep-output = 'maybe' is not a boolean"),
+    ("nb.keep-output", "maybe", "config nb.keep-output: 'maybe' is not a boolean"),
     ("nb.max-size", "big", "config nb.max-size: 'big' is not a size"),
-    ("nb.extra-keys", "foo", "config: extra key 'foo' must start with"),
+    ("nb.extra-keys", "foo", "config nb.extra-keys: extra key 'foo' must start with"),
 ])
 def test_a_bad_config_value_is_a_config_error(key: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as exc:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from gitext.sync.migrate_lfs import rewrite_rules
-from tests.helpers import archives, git
+from tests.helpers import BIN_DIR, archives, git
 from tests.helpers.lfs import lfs_install_global, lfs_origin
 from tests.helpers.repos import pointer_text, staged_blob
 
@@ -77,7 +77,7 @@ def test_migrate_switches_this_clone_over(tmp_path: Path, isolated_home: Path) -
     assert _store_has(clone, A) and _store_has(clone, B)
     # git-lfs no longer runs here; the user's global git-lfs setup is unchanged.
     local = git(clone, "config", "--local", "--get", "filter.lfs.process").stdout
-    assert local.strip() == b"git-archives filter-process"
+    assert local.strip() == f"{BIN_DIR}/git-archives filter-process".encode()
     glob = git(clone, "config", "--global", "--get", "filter.lfs.process").stdout
     assert glob.strip() == b"git-lfs filter-process"
     assert not (clone / ".git" / "hooks" / "post-commit").exists()
@@ -137,4 +137,4 @@ def test_a_clone_of_a_migrated_repository_serves_its_older_lfs_commits(
     out = archives(mate, "install").stdout.decode()
     assert "lfs: this repository's filter=lfs files are served by git-archives" in out
     local = git(mate, "config", "--local", "--get", "filter.lfs.process").stdout
-    assert local.strip() == b"git-archives filter-process"
+    assert local.strip() == f"{BIN_DIR}/git-archives filter-process".encode()

@@ -40,13 +40,28 @@ def writes_text(nb: Any, fmt: str, config: Any) -> str:
     return stable_header(text)
 
 
+# A cell marker of the formats that have one: '# %%' in Python, '// %%', '-- %%', '% %%'...
+_CELL_MARKER = re.compile(r"^\S{1,3} ?%%", re.MULTILINE)
+_HEADER = re.compile(r"\A\S{1,3} ?---\n.*?^\S{1,3} ?---$", re.MULTILINE | re.DOTALL)
+
+
 def read_text_bytes(data: bytes, fmt: str, config: Any, path: Path) -> Any:
     import jupytext
 
     try:
-        return jupytext.reads(data.decode("utf-8"), fmt, config=config)
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise NotebookError(f"{path}: not UTF-8 text", hint="save it as UTF-8") from None
+    style = fmt.partition(":")[2]
+    body = _HEADER.sub("", text, count=1)
+    if style in ("percent", "hydrogen") and body.strip() and not _CELL_MARKER.search(body):
+        # jupytext would read the whole file as one cell, and sync would merge it so.
+        raise NotebookError(f"{path}: not in the {fmt} format (no '%%' cell markers), so "
+                            "its cells cannot be told apart",
+                            hint="restore the paired file (git checkout), or delete it and "
+                                 "sync again to write it from the notebook")
+    try:
+        return jupytext.reads(text, fmt, config=config)
     except Exception as exc:  # noqa: BLE001 - jupytext raises many types for bad input
         raise NotebookError(f"{path}: jupytext cannot read it as {fmt}: {exc}",
                             hint="fix the file, or pair with another format") from None
@@ -61,8 +76,8 @@ def _nbformat() -> Any:
 
 def read_notebook_bytes(data: bytes, path: Path) -> Any:
     nbformat = _nbformat()
-    try:
-        return nbformat.reads(data.decode("utf-8"), as_version=4)
+    try:  # a byte-order mark is not JSON, but editors write it: read past it
+        nb = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
     except UnicodeDecodeError:
         raise NotebookError(f"{path}: not UTF-8", hint="save the notebook as UTF-8") from None
     except Exception:  # noqa: BLE001 - nbformat raises JSON and validation errors alike
@@ -70,6 +85,11 @@ def read_notebook_bytes(data: bytes, path: Path) -> Any:
                             hint="repair it, or restore it with: "
                                  f"git checkout -- {shell_arg(path.name)}"
                             ) from None
+    if nb.metadata.get("orig_nbformat", 4) < 4:
+        # An upgraded nbformat 2/3 notebook holds nodes jupytext cannot write as YAML: once
+        # through JSON, it is a notebook as read from a version 4 file.
+        nb = nbformat.reads(nbformat.writes(nb), as_version=4)
+    return nb
 
 
 def notebook_keys_in_format(nb: Any, fmt: str, config: Any) -> list[CellKey]:

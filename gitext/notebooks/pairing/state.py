@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gitext.notebooks.pairing.cells import CellKey
 
 _STATE_VERSION = 1
+REPLACED_KEPT = 4  # earlier contents remembered per side, to tell a stale editor save
 
 
 def file_sha(data: bytes) -> str:
@@ -83,10 +84,25 @@ class SyncState:
             out.append((nb_rel, text_rel, entry))
         return out
 
+    def replaced(self, pair: Pair, side: str) -> list[list[CellKey]]:
+        """The cells ``side`` ("notebook" or "text") held before the last few syncs wrote
+        it, newest first: an editor may still hold one of them and save it."""
+        entry = self.get(pair) or {}
+        history = entry.get("replaced", {}).get(side, [])
+        return [[(str(a), str(b)) for a, b in cells] for cells in history]
+
     def record(self, pair: Pair, nb_bytes: bytes, text_bytes: bytes,
-               cells: Sequence[CellKey], formats: Any) -> None:
+               cells: Sequence[CellKey], formats: Any, *,
+               wrote: dict[str, Sequence[CellKey]] | None = None) -> None:
+        """What both sides hold now; ``wrote`` maps each side sync just wrote to the cells
+        it held before (kept, the last :data:`REPLACED_KEPT` per side)."""
+        history = dict((self.get(pair) or {}).get("replaced", {}))
+        for side, before in (wrote or {}).items():
+            history[side] = [[list(k) for k in before], *history.get(side, [])][:REPLACED_KEPT]
         entry = {"notebook": file_sha(nb_bytes), "text": file_sha(text_bytes), "fmt": pair.fmt,
                  "formats": formats, "cells": [list(k) for k in cells]}
+        if history:
+            entry["replaced"] = history
         if self.pairs.get(self.key(pair)) != entry:
             self.pairs[self.key(pair)] = entry
             self._dirty = True

@@ -34,7 +34,8 @@ def test_nb_sync_refuses_a_conflict_with_one_line_and_a_hint(repo: Path) -> None
     err = out.stderr.decode().splitlines()
     assert err[0] == ("git-archives: error: refusing to sync: a.ipynb and a.py both changed "
                       "cell 2 since the last sync; nothing of this pair was written")
-    assert err[1].startswith("hint: keep one side with: git archives nb sync --prefer notebook")
+    assert err[1].startswith("hint: keep one side's version of the cells both changed with: "
+                             "git archives nb sync --prefer notebook")
     assert "Traceback" not in out.stderr.decode()
     archives(repo, "nb", "sync", "--prefer", "notebook", "a.ipynb")
     assert "a = 10" in (repo / "a.py").read_text()

@@ -185,7 +185,7 @@ def test_a_refused_pair_is_settled_with_prefer(repo: Path, paired: tuple[Path, P
     with pytest.raises(NotebookSyncError):
         sync(repo, [])
     results = sync(repo, [], prefer="text")
-    assert results[0].action == "notebook-updated"
+    assert results[0].action == "merged"
     assert sources(nb)[2] == "b = 22"
     assert sync(repo, [])[0].action == "unchanged"
 
