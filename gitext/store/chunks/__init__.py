@@ -1,0 +1,1 @@
+"""Content-defined chunk storage of large files (docs/storage.md): format, packs, recipes."""

@@ -1,0 +1,233 @@
+"""The bytes of the chunk store: packs, pack indexes and recipes (docs/storage.md).
+
+The same bytes live under ``<cache>/chunks/`` and under the key prefix ``chunks/`` of a
+directory or object-store remote, so this module is the only one that knows the layouts:
+
+- ``packs/<PACKID>.pack``: :data:`PACK_MAGIC` then records; a record is a
+  :data:`RECORD_HEADER` (chunk id, raw length, stored length, flags) and the stored bytes.
+- ``packs/<PACKID>.idx``: :data:`IDX_MAGIC`, a u32 count, :data:`IDX_ENTRY` entries sorted by
+  chunk id (offset = the record's header in the pack), then the unkeyed BLAKE3 of all that.
+- ``recipes/<sha256[:2]>/<sha256[2:]>``: :data:`RECIPE_MAGIC`, the file size (u64), a u32
+  count, :data:`RECIPE_ENTRY` entries in file order, then the BLAKE3 of all that.
+
+All integers are little-endian. Decoders never trust a length they read: every bad input
+raises :class:`FormatError` (a :class:`~gitext.errors.CorruptObjectError`) saying what is
+wrong, and the caller names the file.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import blake3
+
+from gitext.errors import CorruptObjectError
+
+PACK_MAGIC = b"GAPACK\x01\n"
+IDX_MAGIC = b"GAIDX\x01\n"
+RECIPE_MAGIC = b"GARECIPE\x01\n"
+
+RECORD_HEADER = struct.Struct("<32sIIB")  # chunk id, raw length, stored length, flags
+IDX_ENTRY = struct.Struct("<32sQIIB")  # chunk id, record offset, raw, stored, flags
+RECIPE_ENTRY = struct.Struct("<32sI")  # chunk id, raw length
+_COUNT = struct.Struct("<I")
+_SIZE_COUNT = struct.Struct("<QI")
+
+FLAG_ZSTD = 0x01
+KNOWN_FLAGS = FLAG_ZSTD
+ID_LEN = 32
+DIGEST_LEN = 32
+MAX_CHUNK = 1 << 24  # a sanity bound on any one chunk's raw length (FastCDC's max is 128 KiB)
+MAX_PACK = 64 << 20  # a pack is sealed before it would grow past this
+
+CHUNK_KEY = b"git-archives chunk id v1".ljust(32, b"\0")
+
+_PACK_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+class FormatError(CorruptObjectError):
+    """Bytes of a pack, index or recipe that do not follow the format."""
+
+
+def chunk_id(data: bytes | bytearray | memoryview) -> bytes:
+    """The id of a chunk: the keyed BLAKE3 of its raw bytes."""
+    return blake3.blake3(data, key=CHUNK_KEY).digest()
+
+
+def new_pack_id() -> str:
+    """32 lowercase hex digits of a fresh random 128-bit value."""
+    return secrets.token_hex(16)
+
+
+def is_pack_id(text: str) -> bool:
+    return _PACK_ID_RE.fullmatch(text) is not None
+
+
+def _check_lengths(raw_len: int, stored_len: int, flags: int) -> None:
+    if flags & ~KNOWN_FLAGS:
+        raise FormatError(f"unknown chunk flags {flags:#x}")
+    if not 0 < raw_len <= MAX_CHUNK:
+        raise FormatError(f"chunk length {raw_len} is out of bounds")
+    if not 0 < stored_len <= MAX_CHUNK or (not flags & FLAG_ZSTD and stored_len != raw_len):
+        raise FormatError(f"stored length {stored_len} does not fit raw length {raw_len}")
+
+
+# -- pack records -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Record:
+    """A record's header; its stored bytes follow it at ``offset + RECORD_HEADER.size``."""
+
+    chunk_id: bytes
+    offset: int
+    raw_len: int
+    stored_len: int
+    flags: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + RECORD_HEADER.size + self.stored_len
+
+
+def encode_record(cid: bytes, raw_len: int, flags: int, stored: bytes | memoryview) -> bytes:
+    """A record's header followed by its stored bytes."""
+    if len(cid) != ID_LEN:
+        raise FormatError(f"a chunk id is {ID_LEN} bytes, not {len(cid)}")
+    _check_lengths(raw_len, len(stored), flags)
+    return RECORD_HEADER.pack(cid, raw_len, len(stored), flags) + bytes(stored)
+
+
+def decode_record_header(buf: bytes | memoryview, offset: int) -> Record:
+    """The header of the record at ``offset`` in the pack bytes ``buf`` (checked to fit)."""
+    if offset + RECORD_HEADER.size > len(buf):
+        raise FormatError(f"truncated record header at offset {offset}")
+    cid, raw_len, stored_len, flags = RECORD_HEADER.unpack_from(buf, offset)
+    _check_lengths(raw_len, stored_len, flags)
+    rec = Record(bytes(cid), offset, raw_len, stored_len, flags)
+    if rec.end > len(buf):
+        raise FormatError(f"truncated record at offset {offset}")
+    return rec
+
+
+def iter_pack(buf: bytes | memoryview) -> Iterator[Record]:
+    """Every record of a whole pack, in order (raises at the first damaged one)."""
+    if bytes(buf[: len(PACK_MAGIC)]) != PACK_MAGIC:
+        raise FormatError("not a pack (bad magic)")
+    offset = len(PACK_MAGIC)
+    while offset < len(buf):
+        rec = decode_record_header(buf, offset)
+        yield rec
+        offset = rec.end
+
+
+# -- pack index ---------------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class IdxEntry:
+    chunk_id: bytes
+    offset: int
+    raw_len: int
+    stored_len: int
+    flags: int
+
+    @property
+    def end(self) -> int:
+        """The end of the record in the pack (a ranged read is ``offset .. end``)."""
+        return self.offset + RECORD_HEADER.size + self.stored_len
+
+
+def encode_idx(entries: Iterable[IdxEntry]) -> bytes:
+    """An index of ``entries`` (sorted here; a chunk id may appear once)."""
+    ordered = sorted(entries)
+    out = bytearray(IDX_MAGIC)
+    out += _COUNT.pack(len(ordered))
+    prev = b""
+    for e in ordered:
+        if e.chunk_id == prev:
+            raise FormatError(f"chunk {e.chunk_id.hex()} is twice in one index")
+        if len(e.chunk_id) != ID_LEN or e.offset < len(PACK_MAGIC):
+            raise FormatError("bad index entry")
+        _check_lengths(e.raw_len, e.stored_len, e.flags)
+        out += IDX_ENTRY.pack(e.chunk_id, e.offset, e.raw_len, e.stored_len, e.flags)
+        prev = e.chunk_id
+    out += blake3.blake3(out).digest()
+    return bytes(out)
+
+
+def decode_idx(data: bytes | memoryview) -> list[IdxEntry]:
+    """The entries of an index, sorted by chunk id; raises FormatError on any damage."""
+    body = _checked_body(data, IDX_MAGIC, "index")
+    (count,) = _COUNT.unpack_from(body, len(IDX_MAGIC))
+    start = len(IDX_MAGIC) + _COUNT.size
+    if len(body) != start + count * IDX_ENTRY.size:
+        raise FormatError(f"index length does not match its count {count}")
+    out = []
+    prev = b""
+    for raw_cid, offset, raw_len, stored_len, flags in IDX_ENTRY.iter_unpack(body[start:]):
+        cid = bytes(raw_cid)
+        if cid <= prev:
+            raise FormatError("index entries are not sorted by chunk id")
+        if offset < len(PACK_MAGIC):
+            raise FormatError(f"index offset {offset} is inside the pack header")
+        _check_lengths(raw_len, stored_len, flags)
+        out.append(IdxEntry(cid, offset, raw_len, stored_len, flags))
+        prev = cid
+    return out
+
+
+# -- recipes ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Recipe:
+    """A file as its chunks in order: ``chunks`` = [(chunk id, raw length)]."""
+
+    size: int
+    chunks: list[tuple[bytes, int]]
+
+    def __post_init__(self) -> None:
+        total = 0
+        for cid, raw_len in self.chunks:
+            if len(cid) != ID_LEN:
+                raise FormatError(f"a chunk id is {ID_LEN} bytes, not {len(cid)}")
+            if not 0 < raw_len <= MAX_CHUNK:
+                raise FormatError(f"chunk length {raw_len} is out of bounds")
+            total += raw_len
+        if total != self.size:
+            raise FormatError(f"chunks add up to {total} bytes, not the file's {self.size}")
+
+
+def recipe_key(sha256_hex: str) -> str:
+    """The recipe's path under the chunk root (``recipes/<ab>/<rest>``)."""
+    return f"recipes/{sha256_hex[:2]}/{sha256_hex[2:]}"
+
+
+def encode_recipe(recipe: Recipe) -> bytes:
+    out = bytearray(RECIPE_MAGIC)
+    out += _SIZE_COUNT.pack(recipe.size, len(recipe.chunks))
+    for cid, raw_len in recipe.chunks:
+        out += RECIPE_ENTRY.pack(cid, raw_len)
+    out += blake3.blake3(out).digest()
+    return bytes(out)
+
+
+def decode_recipe(data: bytes | memoryview) -> Recipe:
+    body = _checked_body(data, RECIPE_MAGIC, "recipe", extra=_SIZE_COUNT.size)
+    size, count = _SIZE_COUNT.unpack_from(body, len(RECIPE_MAGIC))
+    start = len(RECIPE_MAGIC) + _SIZE_COUNT.size
+    if len(body) != start + count * RECIPE_ENTRY.size:
+        raise FormatError(f"recipe length does not match its count {count}")
+    chunks = [(bytes(c), n) for c, n in RECIPE_ENTRY.iter_unpack(body[start:])]
+    return Recipe(size, chunks)
+
+
+def _checked_body(data: bytes | memoryview, magic: bytes, what: str, *,
+                  extra: int = _COUNT.size) -> memoryview:
+    """``data`` without its trailing BLAKE3, after checking the magic and that digest."""
+    view = memoryview(data)
+    if len(view) < len(magic) + extra + DIGEST_LEN or bytes(view[: len(magic)]) != magic:
+        raise FormatError(f"not a {what} (bad magic or truncated)")
+    body = view[:-DIGEST_LEN]
+    if blake3.blake3(body).digest() != bytes(view[-DIGEST_LEN:]):
+        raise FormatError(f"{what} checksum mismatch (damaged or truncated)")
+    return body
