@@ -24,13 +24,19 @@ from gitext.codec.hashing import CHUNK, ObjectId
 from gitext.codec.shellquote import display, pull_command, shell_arg
 from gitext.config import PROJECT_CONFIG, Config
 from gitext.errors import ArchivesError
+from gitext.filters.chunked import (
+    chunk_reader,
+    chunk_work_tree_file,
+    chunked_ready,
+    smudge_chunked,
+)
 from gitext.filters.fetching import ObjectFetcher
+from gitext.filters.packets import PacketReader, buffer_upto, pass_through, reread, same_head
 from gitext.filters.protocol import ContentSink
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.git.protected import is_protected
 from gitext.log import note
 from gitext.store.dvccache import open_store
-from gitext.store.objects import LocalStore
 from gitext.store.state import stat_key
 
 if TYPE_CHECKING:
@@ -42,34 +48,6 @@ SKIP_SMUDGE_ENV = "GIT_ARCHIVES_SKIP_SMUDGE"
 NO_DELAY_ENV = "GIT_ARCHIVES_NO_DELAY"
 # Above this, clean copies the work-tree file in the kernel rather than writing git's stream.
 COPY_THRESHOLD = 1 << 20
-
-
-class _PacketReader:
-    """A file-like view over the content packets (for LocalStore.add_stream)."""
-
-    def __init__(self, head: list[bytes], rest: Iterator[bytes]) -> None:
-        self._head = head
-        self._rest = rest
-        self._pending = b""
-
-    def read(self, n: int = -1) -> bytes:
-        parts = [self._pending] if self._pending else []
-        got = len(self._pending)
-        self._pending = b""
-        while n < 0 or got < n:
-            if self._head:
-                pkt = self._head.pop(0)
-            else:
-                pkt = next(self._rest, b"")
-                if not pkt:
-                    break
-            parts.append(pkt)
-            got += len(pkt)
-        data = b"".join(parts)
-        if 0 <= n < len(data):
-            self._pending = data[n:]
-            data = data[:n]
-        return data
 
 
 class LargeFileDriver:
@@ -117,7 +95,7 @@ class LargeFileDriver:
     def _clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         first = next(content, b"")
         if is_protected(path):
-            _pass_through([first], content, out)  # never a pointer, whatever attributes say
+            pass_through([first], content, out)  # never a pointer, whatever attributes say
             return
         if ptr.looks_like_pointer(first):
             data = first + b"".join(content)
@@ -134,10 +112,11 @@ class LargeFileDriver:
         except OSError:
             st = None
         if self._stored_plainly(path, st, head, content):
-            _pass_through(head, content, out)
+            pass_through(head, content, out)
             return
         if st is not None:
-            result = self._clean_cached(path, st, head, content)
+            result = self._clean_cached(path, st, head, content) \
+                or self._clean_chunked(path, st, head, content)
             if result is None and st.st_size >= COPY_THRESHOLD:
                 result = self._clean_by_copy(path, st, head, content)
             if result is not None:
@@ -157,7 +136,7 @@ class LargeFileDriver:
             out.write(ptr.Pointer(oid, size).encode())
             return
         else:
-            reader = _PacketReader(head, content)
+            reader = PacketReader(head, content)
             oid, size = self.store.add_stream(reader, "sha256",  # type: ignore[arg-type]
                                               background=True)
         if st is not None and size == st.st_size:
@@ -198,7 +177,7 @@ class LargeFileDriver:
         limit = self.larger_than
         if limit is None or self._stays_pointer(path):
             return False
-        size = st.st_size if st is not None else _buffer_upto(head, content, limit)[1]
+        size = st.st_size if st is not None else buffer_upto(head, content, limit)[1]
         return size <= limit
 
     def _plain_while_unknown(self, path: str) -> bool:
@@ -213,6 +192,20 @@ class LargeFileDriver:
                 hint=f"{RESTORE_HINT}, then add {shell_arg(path)} again")
         return not stored
 
+    def _clean_chunked(self, path: str, st: os.stat_result, head: list[bytes],
+                       content: Iterator[bytes]) -> ptr.Pointer | None:
+        if not self._chunks_for(st.st_size):
+            return None
+        result = chunk_work_tree_file(self.store, path, st, head, content)
+        if result is not None:
+            self.state.record(self._k(path), "sha256", st, result.oid.digest)
+        return result
+
+    def _chunks_for(self, size: int) -> bool:
+        """Whether a file of ``size`` bytes is stored as chunks (docs/storage.md)."""
+        limit = self.rules.chunk_threshold
+        return limit is not None and size >= limit and self.rules.known
+
     def _stays_pointer(self, path: str) -> bool:
         """Under a size rule, a path we have stored as a pointer before stays a pointer."""
         return self.state.last_digest(self._k(path), "sha256") is not None
@@ -225,7 +218,7 @@ class LargeFileDriver:
             if self.store.has(oid):
                 n = sum(len(p) for p in head)
                 first = head[0] if head else b""
-                if first and not _same_head(path, first):
+                if first and not same_head(path, first):
                     return self._compare_or_none(path, st, None, head, content)
                 for pkt in content:
                     n += len(pkt)
@@ -257,20 +250,23 @@ class LargeFileDriver:
                 ref = obj.read(len(pkt))
                 if ref != pkt:
                     # Differs: rebuild what we consumed and hash/store it the usual way.
-                    head[:] = [*_reread(self.store, oid, offset), pkt]
+                    head[:] = [*reread(self.store, oid, offset), pkt]
                     return self._hash_rest(path, st, head, content)
                 offset += len(pkt)
             if obj.read(1):
-                head[:] = list(_reread(self.store, oid, offset))
+                head[:] = list(reread(self.store, oid, offset))
                 return self._hash_rest(path, st, head, content)
         self.state.record(self._k(path), "sha256", st, oid.digest)
         return ptr.Pointer(oid, offset)
 
     def _hash_rest(self, path: str, st: os.stat_result, head: list[bytes],
                    content: Iterator[bytes]) -> ptr.Pointer:
-        reader = _PacketReader(head, content)
-        oid, size = self.store.add_stream(reader, "sha256",  # type: ignore[arg-type]
-                                          background=True)
+        reader = PacketReader(head, content)
+        if self._chunks_for(st.st_size):
+            oid, size = chunk_reader(self.store, reader.read)
+        else:
+            oid, size = self.store.add_stream(reader, "sha256",  # type: ignore[arg-type]
+                                              background=True)
         if size == st.st_size:
             self.state.record(self._k(path), "sha256", st, oid.digest)
         return ptr.Pointer(oid, size)
@@ -347,7 +343,13 @@ class LargeFileDriver:
                  f"Run 'git archives fsck' to check the cache")
             out.write(text)
             return
-        if not self.store.is_verified(pointer.oid) and not self.store.verify(pointer.oid):
+        if self.store.is_chunked(pointer.oid):
+            if not chunked_ready(self.store, path, pointer):
+                self._remember_pending(path, pointer)
+                out.write(text)
+                return
+            smudge_chunked(self.store, pointer, out, stream_above=4 * CHUNK)
+        elif not self.store.is_verified(pointer.oid) and not self.store.verify(pointer.oid):
             # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
             # the pointer, so the rest of the checkout goes on.
             where = self.store.quarantine(pointer.oid)
@@ -357,7 +359,7 @@ class LargeFileDriver:
             self._remember_pending(path, pointer)
             out.write(text)
             return
-        if pointer.size > 4 * CHUNK:
+        elif pointer.size > 4 * CHUNK:
             out.start_stream()  # big: stream, and override the status if it turns out bad
             if out.can_send_file and self.store.is_verified(pointer.oid):
                 with self.store.open(pointer.oid) as f:
@@ -427,45 +429,6 @@ class LargeFileDriver:
         if self._missing_warned > 1:
             note(f"{self._missing_warned} files were left as pointers; "
                  "run 'git archives pull' to fetch their content")
-
-
-def _pass_through(head: list[bytes], content: Iterator[bytes], out: ContentSink) -> None:
-    for pkt in head:
-        out.write(pkt)
-    for pkt in content:
-        out.write(pkt)
-
-
-def _buffer_upto(head: list[bytes], content: Iterator[bytes],
-                 limit: int) -> tuple[list[bytes], int]:
-    """Read packets until more than ``limit`` bytes or the end; return them and the count."""
-    size = sum(len(p) for p in head)
-    while size <= limit:
-        pkt = next(content, None)
-        if pkt is None:
-            return head, size
-        head.append(pkt)
-        size += len(pkt)
-    return head, size + 1  # more than the limit: exact size does not matter
-
-
-def _same_head(path: str, first: bytes) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(first)) == first
-    except OSError:
-        return False
-
-
-def _reread(store: LocalStore, oid: ObjectId, n: int) -> Iterator[bytes]:
-    with store.open(oid) as f:
-        left = n
-        while left > 0:
-            chunk = f.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from gitext.config import PROJECT_CONFIG, Config, parse_size
 from gitext.errors import ArchivesError
 from gitext.log import note
+from gitext.store.chunks import DEFAULT_THRESHOLD, THRESHOLD_KEY, parse_threshold
 from gitext.store.state import stat_key
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class ConfigRules:
         self.path = root / PROJECT_CONFIG
         self.config = Config({})
         self.larger_than: int | None = None
+        self.chunk_threshold: int | None = DEFAULT_THRESHOLD  # None: chunking is off
         self.known = True
         self.problem = ""  # why the config is not known, for messages
         self._stat: _Stat | str = "never read"
@@ -79,6 +81,8 @@ class ConfigRules:
             rule = cfg.get("size.largerthan")
             self.larger_than = parse_size(rule, where=f"size.largerthan in {PROJECT_CONFIG}") \
                 if rule else None
+            self.chunk_threshold = parse_threshold(
+                cfg.get(THRESHOLD_KEY), where=f"chunking.threshold in {PROJECT_CONFIG}")
         except ArchivesError as exc:
             where = "" if PROJECT_CONFIG.as_posix() in exc.message else f"{PROJECT_CONFIG}: "
             self._unknown(f"{where}{exc.message}",

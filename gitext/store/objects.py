@@ -22,19 +22,23 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gitext.codec.hashing import CHUNK, ObjectId, copy_and_hash, hash_file, new_hasher
-from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, StoreWriteError
+from gitext.errors import ArchivesError, CorruptObjectError, StoreWriteError
 from gitext.fs.atomic import write_all
 from gitext.store.fastcopy import kernel_copy
+from gitext.store.reading import StoreReads
 from gitext.store.state import StateCache
 from gitext.store.writebehind import BackgroundSync, WriteBehind
+
+if TYPE_CHECKING:
+    from gitext.store.chunks.store import ChunkStore
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
-class LocalStore:
+class LocalStore(StoreReads):
     """``root`` holds every object, state.db and quarantine; ``md5_root`` (a path, or a
     function giving it on first use) holds the md5 objects instead: DVC's cache in a DVC
     project (:mod:`gitext.store.dvccache`). Each root has its own ``tmp/`` (an object is
@@ -54,12 +58,22 @@ class LocalStore:
         self._dirs: set[str] = set()  # folders known to exist
         self._verified: set[ObjectId] = set()  # objects are immutable: remember per process
         self._behind: WriteBehind | None = None
+        self._chunks: ChunkStore | None = None
 
     @property
     def state(self) -> StateCache:
         if self._state is None:
             self._state = StateCache(self.root / "state.db")
         return self._state
+
+    @property
+    def chunks(self) -> ChunkStore:
+        """The chunk store (packs and recipes of large files: docs/storage.md)."""
+        if self._chunks is None:
+            from gitext.store.chunks.store import ChunkStore
+
+            self._chunks = ChunkStore(self.root / "chunks")
+        return self._chunks
 
     # -- roots ----------------------------------------------------------------------------
     def _aroot(self, algo: str) -> str:
@@ -113,15 +127,6 @@ class LocalStore:
     def _spath(self, oid: ObjectId) -> str:
         """The object's path as a string (the add hot path avoids pathlib's overhead)."""
         return os.path.join(self._aroot(oid.algo), oid.key)
-
-    def has(self, oid: ObjectId) -> bool:
-        return self.path(oid).is_file()
-
-    def size(self, oid: ObjectId) -> int | None:
-        try:
-            return self.path(oid).stat().st_size
-        except FileNotFoundError:
-            return None
 
     def iter_objects(self, algo: str | None = None) -> Iterator[ObjectId]:
         algos = [algo] if algo else sorted(p.name for p in self.files.iterdir()) \
@@ -348,75 +353,7 @@ class LocalStore:
         with contextlib.suppress(FileNotFoundError):
             self.state.record(final, oid.algo, os.stat(final), oid.digest)
 
-    # -- reading --------------------------------------------------------------------------
-    def open(self, oid: ObjectId) -> BinaryIO:
-        try:
-            return open(self.path(oid), "rb")
-        except FileNotFoundError:
-            raise ObjectMissingError(
-                f"object {oid} is not in the local cache",
-                hint="run 'git archives pull' to fetch it",
-            ) from None
-
-    def is_verified(self, oid: ObjectId) -> bool:
-        """True if the object's bytes were hashed since its file last changed (stat-keyed)."""
-        if oid in self._verified:
-            return True
-        p = self.path(oid)
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            return False
-        if self.state.lookup(self._spath(oid), oid.algo, st, racy_ok=True) == oid.digest:
-            self._verified.add(oid)
-            return True
-        return False
-
-    def verify(self, oid: ObjectId) -> bool:
-        """Re-hash the object; True if its bytes match its id (and remember that)."""
-        p = self.path(oid)
-        st = p.stat()
-        digest, _ = hash_file(p, oid.algo)
-        if digest == oid.digest:
-            self.state.record(self._spath(oid), oid.algo, st, digest)
-            self.state.flush()
-            return True
-        return False
-
-    def stream_verified(self, oid: ObjectId, write: Callable[[bytes], object]) -> int:
-        """Send the object's bytes to ``write``; raise CorruptObjectError at the end if they
-        do not match the id (the caller must then discard what it received)."""
-        trusted = self.is_verified(oid)
-        h = None if trusted else new_hasher(oid.algo)
-        size = 0
-        with self.open(oid) as f:
-            st = os.fstat(f.fileno())
-            while True:
-                chunk = f.read(CHUNK)
-                if not chunk:
-                    break
-                if h is not None:
-                    h.update(chunk)
-                size += len(chunk)
-                write(chunk)
-        if h is not None:
-            if h.hexdigest() != oid.digest:
-                raise CorruptObjectError(
-                    f"cached object {oid} is corrupt (its bytes hash to {h.hexdigest()[:12]}…)",
-                    hint="run 'git archives fsck' to quarantine it, then 'git archives pull'",
-                )
-            self.state.record(self._spath(oid), oid.algo, st, oid.digest)
-        return size
-
     # -- repair ---------------------------------------------------------------------------
-    def quarantine(self, oid: ObjectId) -> Path:
-        """Move a corrupt object aside (never delete it: it may be all there is)."""
-        self._verified.discard(oid)
-        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
-        target = self.quarantine_dir / f"{oid.algo}-{oid.digest}-{int(time.time())}"
-        shutil.move(self.path(oid), target)  # DVC's cache may be on another filesystem
-        return target
-
     def stale_temp_files(self, older_than: float = 3600.0) -> list[Path]:
         """Temp files left by a killed writer (older than ``older_than`` seconds)."""
         now = time.time()

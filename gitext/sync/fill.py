@@ -58,6 +58,9 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, 
     from gitext.store.fastcopy import DIRECT_MIN, direct_copy, kernel_copy
 
     def fill(fd: int) -> None:
+        if store.is_chunked(oid):  # rebuilt from its chunks and verified on the way
+            store.stream_verified(oid, lambda b: write_all(fd, b))
+            return
         src = os.open(store.path(oid), os.O_RDONLY)
         try:
             if not (direct and size >= DIRECT_MIN and direct_copy(src, fd, size)):
@@ -199,7 +202,8 @@ class InPlaceFill:
                 with self._guard:
                     items = self._waiting.pop(o, [])
                 self.result.missing += [tp.path for tp, _ in items]
-        unverified = [o for o in present if not self.store.is_verified(o)]
+        unverified = [o for o in present
+                      if not self.store.is_verified(o) and not self.store.is_chunked(o)]
         bad: set[ObjectId] = set()
         if unverified:
             with ThreadPoolExecutor(max_workers=self._workers) as pool:

@@ -1,0 +1,104 @@
+"""The large-file filter's chunked paths (docs/storage.md): clean a file at least
+``archives.chunking.threshold`` large into chunks in one pass over its bytes, and smudge one
+rebuilt from its chunks."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from io import FileIO
+from typing import TYPE_CHECKING
+
+from gitext.codec import pointer as ptr
+from gitext.codec.hashing import ObjectId
+from gitext.codec.shellquote import display, pull_command, shell_arg
+from gitext.errors import ArchivesError
+from gitext.filters.protocol import ContentSink
+from gitext.log import note
+from gitext.store.objects import LocalStore
+from gitext.store.state import stat_key
+
+if TYPE_CHECKING:
+    from gitext.store.chunks.chunker import ChunkingWriter
+
+READ_BLOCK = 8 << 20
+
+
+def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head: list[bytes],
+                         content: Iterator[bytes]) -> ptr.Pointer | None:
+    """Chunk the work-tree file ``path`` (read directly: git's stream is only drained, as
+    :meth:`LargeFileDriver._clean_by_copy` does; its size and the unchanged stat prove the
+    file is what git is adding). None if the file is not the one stat'ed."""
+    try:
+        f = FileIO(path, "rb")
+    except OSError:
+        return None
+    with f:
+        before = os.fstat(f.fileno())
+        if not stat.S_ISREG(before.st_mode) or stat_key(before) != stat_key(st):
+            return None
+        w = chunk_stream(store, f)
+        streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
+        if streamed != w.size or stat_key(os.fstat(f.fileno())) != stat_key(st):
+            w.abort()
+            raise ArchivesError(f"{display(path)} changed while it was being added",
+                                hint=f"run: git add -- {shell_arg(path)}")
+        oid, n = w.finish()
+    return ptr.Pointer(oid, n)
+
+
+def chunk_stream(store: LocalStore, src: FileIO) -> ChunkingWriter:
+    """Chunk all of ``src``; the caller then calls ``finish`` (writes the recipe) or
+    ``abort`` on the writer returned."""
+    from gitext.store.chunks.chunker import ChunkingWriter
+
+    w = ChunkingWriter(store.chunks)
+    buf = bytearray(READ_BLOCK)
+    view = memoryview(buf)
+    try:
+        while True:
+            n = src.readinto(view)
+            if not n:
+                break
+            w.write(view[:n])
+    except BaseException:
+        w.abort()
+        raise
+    return w
+
+
+def chunk_reader(store: LocalStore, read: Callable[[int], bytes]) -> tuple[ObjectId, int]:
+    """Chunk what ``read`` gives until it is empty; (oid, size) once the recipe is written."""
+    from gitext.store.chunks.chunker import ChunkingWriter
+
+    w = ChunkingWriter(store.chunks)
+    try:
+        while True:
+            data = read(READ_BLOCK)
+            if not data:
+                break
+            w.write(data)
+    except BaseException:
+        w.abort()
+        raise
+    return w.finish()
+
+
+def chunked_ready(store: LocalStore, path: str, pointer: ptr.Pointer) -> bool:
+    """Whether every chunk of a chunked object is here; if not, say so (the pointer stays)."""
+    try:
+        store.chunks.check_complete(pointer.oid)
+    except ArchivesError as exc:
+        note(f"{display(path)}: {exc.message}; the file is left as a pointer. Fetch it with: "
+             f"{pull_command(path)}")
+        return False
+    return True
+
+
+def smudge_chunked(store: LocalStore, pointer: ptr.Pointer, out: ContentSink, *,
+                   stream_above: int) -> None:
+    """Send a chunked object rebuilt and verified (a bad byte fails the file at its end)."""
+    if pointer.size > stream_above:
+        out.start_stream()
+    store.stream_verified(pointer.oid, out.write)

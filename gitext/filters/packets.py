@@ -1,0 +1,76 @@
+"""Content packets from git as the large-file filter reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gitext.codec.hashing import CHUNK, ObjectId
+from gitext.filters.protocol import ContentSink
+from gitext.store.objects import LocalStore
+
+
+class PacketReader:
+    """A file-like view over the content packets (for LocalStore.add_stream)."""
+
+    def __init__(self, head: list[bytes], rest: Iterator[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+        self._pending = b""
+
+    def read(self, n: int = -1) -> bytes:
+        parts = [self._pending] if self._pending else []
+        got = len(self._pending)
+        self._pending = b""
+        while n < 0 or got < n:
+            if self._head:
+                pkt = self._head.pop(0)
+            else:
+                pkt = next(self._rest, b"")
+                if not pkt:
+                    break
+            parts.append(pkt)
+            got += len(pkt)
+        data = b"".join(parts)
+        if 0 <= n < len(data):
+            self._pending = data[n:]
+            data = data[:n]
+        return data
+
+
+def pass_through(head: list[bytes], content: Iterator[bytes], out: ContentSink) -> None:
+    for pkt in head:
+        out.write(pkt)
+    for pkt in content:
+        out.write(pkt)
+
+
+def buffer_upto(head: list[bytes], content: Iterator[bytes],
+                 limit: int) -> tuple[list[bytes], int]:
+    """Read packets until more than ``limit`` bytes or the end; return them and the count."""
+    size = sum(len(p) for p in head)
+    while size <= limit:
+        pkt = next(content, None)
+        if pkt is None:
+            return head, size
+        head.append(pkt)
+        size += len(pkt)
+    return head, size + 1  # more than the limit: exact size does not matter
+
+
+def same_head(path: str, first: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(first)) == first
+    except OSError:
+        return False
+
+
+def reread(store: LocalStore, oid: ObjectId, n: int) -> Iterator[bytes]:
+    with store.open(oid) as f:
+        left = n
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk

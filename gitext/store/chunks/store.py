@@ -1,0 +1,333 @@
+"""``ChunkStore``: chunks in packs and recipes under ``<cache>/chunks/`` (docs/storage.md).
+
+Writers append new chunks to their own pack and seal it (fsync, then its index) before
+any recipe naming those chunks is written, so a recipe never names a chunk that is not
+durable. Readers load every sealed index once (again when a chunk is not found: another
+process may have sealed a pack since), map packs and verify as they read: a compressed
+chunk's id after decompressing it, and always the whole file's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import zstandard
+
+from gitext.codec.hashing import ObjectId
+from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError
+from gitext.store.chunks.format import (
+    FLAG_ZSTD,
+    RECORD_HEADER,
+    FormatError,
+    IdxEntry,
+    Recipe,
+    chunk_id,
+    decode_idx,
+    decode_recipe,
+    encode_recipe,
+    is_pack_id,
+    recipe_key,
+)
+from gitext.store.chunks.packs import PackMaps, PackWriter, store_error, write_durably
+
+Location = tuple[str, int, int, int, int]  # pack id, offset, raw length, stored length, flags
+WRITE_BATCH = 1 << 20  # reconstructed bytes are handed on in writes of about this size
+FSCK_HINT = "run 'git archives fsck' to find the damage, then 'git archives pull'"
+
+
+class ChunkStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.packs_dir = root / "packs"
+        self.recipes_dir = root / "recipes"
+        self.tmp = root / "tmp"
+        self._index: dict[bytes, tuple[str, IdxEntry]] = {}
+        self._loaded: set[str] = set()
+        self._maps = PackMaps(self.packs_dir)
+        self._writer: PackWriter | None = None
+        self._pending: dict[bytes, tuple[str, IdxEntry]] = {}  # in the open pack
+        self._local = threading.local()  # a zstd decompressor per thread
+
+    # -- index ----------------------------------------------------------------------------
+    def sealed_packs(self) -> list[str]:
+        try:
+            names = os.listdir(self.packs_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n[:-4] for n in names if n.endswith(".idx") and is_pack_id(n[:-4]))
+
+    def read_idx(self, pack_id: str) -> list[IdxEntry]:
+        path = self.packs_dir / f"{pack_id}.idx"
+        try:
+            return decode_idx(path.read_bytes())
+        except FormatError as exc:
+            raise CorruptObjectError(f"pack index {path} is damaged: {exc.message}",
+                                     hint=FSCK_HINT) from None
+
+    def refresh(self) -> None:
+        """Load the indexes of packs sealed since the last look (by any process)."""
+        for pid in self.sealed_packs():
+            if pid in self._loaded:
+                continue
+            for e in self.read_idx(pid):
+                self._index.setdefault(e.chunk_id, (pid, e))
+            self._loaded.add(pid)
+
+    def forget_packs(self, pack_ids: Iterable[str]) -> None:
+        """Drop what is known of packs (gc removed them); the next look reloads."""
+        gone = set(pack_ids)
+        self._maps.drop(gone)
+        self._loaded -= gone
+        self._index = {c: v for c, v in self._index.items() if v[0] not in gone}
+        self.refresh()
+
+    def _where(self, cid: bytes) -> tuple[str, IdxEntry] | None:
+        hit = self._index.get(cid) or self._pending.get(cid)
+        if hit is None:
+            self.refresh()
+            hit = self._index.get(cid)
+        return hit
+
+    def locate(self, cid: bytes) -> Location | None:
+        hit = self._where(cid)
+        if hit is None or hit[0] not in self._loaded:
+            return None
+        e = hit[1]
+        return hit[0], e.offset, e.raw_len, e.stored_len, e.flags
+
+    def missing(self, chunk_ids: Iterable[bytes]) -> set[bytes]:
+        ids = set(chunk_ids)
+        out = {c for c in ids if c not in self._index}
+        if out:
+            self.refresh()
+            out = {c for c in out if c not in self._index}
+        return out
+
+    def known(self, cid: bytes) -> bool:
+        """In a sealed pack or in the pack being written (no refresh: the hot path)."""
+        return cid in self._index or cid in self._pending
+
+    # -- writing --------------------------------------------------------------------------
+    def append(self, cid: bytes, raw_len: int, flags: int, stored: bytes | memoryview) -> None:
+        """Append one chunk (already verified by the caller) to this process's open pack."""
+        try:
+            w = self._writer
+            if w is not None and not w.room_for(len(stored)):
+                self.seal()
+                w = None
+            if w is None:
+                w = self._writer = PackWriter(self.packs_dir, self.tmp)
+            w.append(cid, raw_len, flags, stored)
+            self._pending[cid] = (w.pack_id, w.entries[-1])
+        except OSError as exc:
+            raise store_error(self.root, exc) from exc
+
+    def seal(self) -> None:
+        """Make every chunk appended so far durable and visible (the open pack's index)."""
+        w, self._writer = self._writer, None
+        if w is None:
+            return
+        try:
+            entries = w.seal()
+        except OSError as exc:
+            w.abandon()
+            self._pending.clear()
+            raise store_error(self.root, exc) from exc
+        for e in entries:
+            self._index.setdefault(e.chunk_id, (w.pack_id, e))
+        self._loaded.add(w.pack_id)
+        self._pending.clear()
+
+    def abandon(self) -> None:
+        """Drop the open pack (a failed add: no recipe will name its chunks)."""
+        w, self._writer = self._writer, None
+        if w is not None:
+            w.abandon()
+        self._pending.clear()
+
+    def add_records(self, records: Iterable[tuple[bytes, int, int, bytes]]) -> int:
+        """Add records (id, raw length, flags, stored bytes) as they are, after checking
+        each id against its bytes; chunks already here are skipped. Seals; returns how
+        many were added. A record whose bytes do not match its id is refused."""
+        added = 0
+        try:
+            for cid, raw_len, flags, stored in records:
+                if self.known(cid) or cid in self._index:
+                    continue
+                self._check_incoming(cid, raw_len, flags, stored)
+                self.append(cid, raw_len, flags, stored)
+                added += 1
+        except BaseException:
+            self.abandon()
+            raise
+        self.seal()
+        return added
+
+    def _check_incoming(self, cid: bytes, raw_len: int, flags: int, stored: bytes) -> None:
+        try:
+            raw = self._decode(cid, raw_len, flags, stored, where="an incoming record")
+        except CorruptObjectError:
+            raw = b""
+        if not raw or chunk_id(raw) != cid:
+            raise CorruptObjectError(
+                f"incoming chunk {cid.hex()[:16]} does not match its bytes: refused",
+                hint="the source is corrupt; fetch it again")
+
+    # -- recipes --------------------------------------------------------------------------
+    def recipe_path(self, oid: ObjectId) -> Path:
+        return self.root / recipe_key(oid.digest)
+
+    def has_recipe(self, oid: ObjectId) -> bool:
+        return oid.algo == "sha256" and self.recipe_path(oid).is_file()
+
+    def recipe_size(self, oid: ObjectId) -> int | None:
+        if oid.algo != "sha256":
+            return None
+        try:
+            return self.read_recipe(oid).size
+        except ObjectMissingError:
+            return None
+
+    def read_recipe(self, oid: ObjectId) -> Recipe:
+        path = self.recipe_path(oid)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissingError(f"object {oid} is not in the local cache",
+                                     hint="run 'git archives pull' to fetch it") from None
+        try:
+            return decode_recipe(data)
+        except FormatError as exc:
+            raise CorruptObjectError(f"recipe {path} of {oid} is damaged: {exc.message}",
+                                     hint=FSCK_HINT) from None
+
+    def write_recipe(self, oid: ObjectId, recipe: Recipe) -> None:
+        """Write a recipe once every chunk it names is durable here (else refuse)."""
+        self.seal()
+        lost = self.missing(c for c, _ in recipe.chunks)
+        if lost:
+            raise ObjectMissingError(
+                f"cannot record {oid}: {len(lost)} of its chunks are not in the cache",
+                hint="run 'git archives pull' to fetch them")
+        try:
+            write_durably(self.recipe_path(oid), encode_recipe(recipe), self.tmp)
+        except OSError as exc:
+            raise store_error(self.root, exc) from exc
+
+    def iter_recipes(self) -> Iterator[ObjectId]:
+        if not self.recipes_dir.is_dir():
+            return
+        for sub in sorted(self.recipes_dir.iterdir()):
+            if len(sub.name) != 2 or not sub.is_dir():
+                continue
+            for f in sorted(sub.iterdir()):
+                try:
+                    yield ObjectId("sha256", sub.name + f.name)
+                except ArchivesError:  # not an object id: a stray file
+                    continue
+
+    # -- reading --------------------------------------------------------------------------
+    def _decode(self, cid: bytes, raw_len: int, flags: int, stored: bytes | memoryview, *,
+                where: str) -> bytes | memoryview:
+        if not flags & FLAG_ZSTD:
+            if len(stored) != raw_len:
+                raise CorruptObjectError(f"chunk {cid.hex()[:16]} in {where} is truncated",
+                                         hint=FSCK_HINT)
+            return stored
+        try:
+            dctx = getattr(self._local, "dctx", None)
+            if dctx is None:
+                dctx = self._local.dctx = zstandard.ZstdDecompressor()
+            raw = dctx.decompress(stored, max_output_size=raw_len)
+        except zstandard.ZstdError:
+            raw = b""
+        if len(raw) != raw_len or chunk_id(raw) != cid:
+            raise CorruptObjectError(
+                f"chunk {cid.hex()[:16]} in {where} does not match its id", hint=FSCK_HINT)
+        return raw
+
+    def read_chunk(self, cid: bytes, *, verify: bool = True) -> bytes:
+        """The raw bytes of one chunk (its id checked when ``verify`` or compressed)."""
+        return bytes(self._raw(cid, verify=verify))
+
+    def _raw(self, cid: bytes, *, verify: bool) -> bytes | memoryview:
+        hit = self._where(cid)
+        if hit is None:
+            raise ObjectMissingError(f"chunk {cid.hex()[:16]} is not in the local cache",
+                                     hint="run 'git archives pull' to fetch it")
+        if hit[0] not in self._loaded:
+            self.seal()  # in this process's open pack: make it readable
+        pid, e = hit
+        m = self._maps.get(pid)
+        start = e.offset + RECORD_HEADER.size
+        if e.end > len(m) or bytes(m[e.offset:e.offset + 32]) != cid:
+            raise CorruptObjectError(f"pack {pid} is truncated or disagrees with its index "
+                                     f"at chunk {cid.hex()[:16]}", hint=FSCK_HINT)
+        raw = self._decode(cid, e.raw_len, e.flags, memoryview(m)[start:e.end],
+                           where=f"pack {pid}")
+        if verify and not e.flags & FLAG_ZSTD and chunk_id(raw) != cid:
+            raise CorruptObjectError(
+                f"chunk {cid.hex()[:16]} in pack {pid} does not match its id", hint=FSCK_HINT)
+        return raw
+
+    def check_complete(self, oid: ObjectId) -> Recipe:
+        """The recipe, after checking that every chunk it names is here."""
+        recipe = self.read_recipe(oid)
+        lost = self.missing(c for c, _ in recipe.chunks)
+        if lost:
+            raise ObjectMissingError(
+                f"{len(lost)} chunks of {oid} are not in the local cache "
+                f"(one is {min(lost).hex()[:16]})",
+                hint="run 'git archives pull' to fetch them, or 'git archives fsck'")
+        return recipe
+
+    def iter_file(self, oid: ObjectId) -> Iterator[bytes]:
+        """The file's bytes in batches; raises CorruptObjectError at the end if their
+        sha256 is not ``oid`` (the caller then discards what it received)."""
+        recipe = self.check_complete(oid)
+        h = hashlib.sha256()
+        batch: list[bytes | memoryview] = []
+        n = 0
+        for cid, raw_len in recipe.chunks:
+            raw = self._raw(cid, verify=False)
+            if len(raw) != raw_len:
+                raise CorruptObjectError(f"chunk {cid.hex()[:16]} of {oid} has the wrong "
+                                         "length", hint=FSCK_HINT)
+            batch.append(raw)
+            n += raw_len
+            if n >= WRITE_BATCH:
+                data = b"".join(batch)
+                h.update(data)
+                yield data
+                batch, n = [], 0
+        if batch:
+            data = b"".join(batch)
+            h.update(data)
+            yield data
+        if h.hexdigest() != oid.digest:
+            raise CorruptObjectError(
+                f"cached object {oid} rebuilt from chunks is corrupt{self._culprit(recipe)}",
+                hint=FSCK_HINT)
+
+    def _culprit(self, recipe: Recipe) -> str:
+        for cid, _ in recipe.chunks:
+            try:
+                self._raw(cid, verify=True)
+            except CorruptObjectError:
+                return f" (chunk {cid.hex()[:16]} does not match its id)"
+        return ""
+
+    def stream_file(self, oid: ObjectId, write: Callable[[bytes], object]) -> int:
+        size = 0
+        for data in self.iter_file(oid):
+            write(data)
+            size += len(data)
+        return size
+
+    def close(self) -> None:
+        self.abandon()
+        self._maps.drop()
