@@ -143,3 +143,37 @@ def test_gc_plan_drops_unkept_recipes_and_dead_packs_in_a_safe_order(tmp_path: P
     buf = io.BytesIO()
     remote.backend.get(recipe_key(kept.digest), buf)
     assert buf.getvalue()
+
+
+def test_git_push_and_pull_move_only_the_new_chunks(tmp_path: Path) -> None:
+    """End to end with the CLI: a 1.5 MB file is cleaned into chunks, pushed as packs; a
+    clone pulls it; the next version moves only its new chunks both ways."""
+    from tests.helpers import archives
+    from tests.helpers.s3 import add_dir_remote, make_data_repo
+
+    v1 = _data(7, 1_500_000)
+    v2 = v1[:700_000] + _data(8, 500) + v1[700_500:] + _data(9, 30_000)
+    repo = make_data_repo(tmp_path / "src", {"big.bin": v1})
+    remote = add_dir_remote(repo, tmp_path / "remote", commit=True)
+    archives(repo, "push")
+    oid1 = ObjectId("sha256", hashlib.sha256(v1).hexdigest())
+    assert (remote / recipe_key(oid1.digest)).is_file() and not (remote / "files").exists()
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", os.fspath(repo), os.fspath(clone))
+    archives(clone, "install")
+    archives(clone, "pull")
+    assert (clone / "big.bin").read_bytes() == v1
+
+    (repo / "big.bin").write_bytes(v2)
+    git(repo, "commit", "-qam", "v2")
+    before = sum(p.stat().st_size for p in remote.rglob("*") if p.is_file())
+    archives(repo, "push")
+    grew = sum(p.stat().st_size for p in remote.rglob("*") if p.is_file()) - before
+    assert 0 < grew < 300_000  # new chunks + idx + recipe, not the 1.5 MB file
+    cache = clone / ".git" / "archives" / "chunks"
+    before = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    git(clone, "pull", "-q", "--ff-only")  # the checkout's smudge fetches what it lacks
+    archives(clone, "pull")
+    assert (clone / "big.bin").read_bytes() == v2
+    grew = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) - before
+    assert 0 < grew < 300_000
