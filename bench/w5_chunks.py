@@ -59,9 +59,15 @@ _TABLE = bytes(
     (0x0A if v < 3 else 0x2C if v < 24 else b"0123456789abcdef.-"[v % 18]) for v in range(256))
 
 
+def _random(rng: random.Random, size: int) -> bytes:
+    """``size`` random bytes (``randbytes`` takes at most 256 MiB at once)."""
+    step = 16 << 20
+    return b"".join(rng.randbytes(min(step, size - at)) for at in range(0, size, step))
+
+
 def _rows(rng: random.Random, size: int) -> bytes:
     """About ``size`` bytes of whole random rows (ending with a newline)."""
-    text = rng.randbytes(size).translate(_TABLE)
+    text = _random(rng, size).translate(_TABLE)
     return text[: text.rfind(b"\n") + 1] if b"\n" in text else text + b"\n"
 
 
@@ -101,7 +107,7 @@ def write_versions(folder: Path, csv_bytes: int, bin_bytes: int) -> list[Path]:
         return out
     rng = random.Random(SEED)
     table = bytearray(b"id,name,value,count,category,tag\n" + _rows(rng, csv_bytes))
-    model = bytearray(rng.randbytes(bin_bytes))
+    model = bytearray(_random(rng, bin_bytes))
     for n, v in enumerate(out):
         if n:
             next_csv(table, rng)

@@ -115,7 +115,8 @@ class RemoteIndex:
         self.chunks: dict[bytes, Where] = {}
         self.pack_sizes: dict[str, int] = {}  # every pack listed, sealed (with an idx) or not
         self.idx_packs: set[str] = set()
-        self._loaded = False
+        self.truncated: set[str] = set()  # shorter than their idx says: their chunks are
+        self._loaded = False              # not counted (a push uploads them again)
 
     def refresh(self) -> None:
         """List ``chunks/packs/``; fetch the idx files not cached yet; drop those gone."""
@@ -124,6 +125,8 @@ class RemoteIndex:
         for key, size in self.backend.list(PACKS):
             name = key.rpartition("/")[2]
             stem, _, ext = name.partition(".")
+            if not fmt.is_pack_id(stem):
+                continue  # not ours (and never a name to build a local path from)
             if ext == "pack":
                 listed[stem] = size
             elif ext == "idx":
@@ -138,8 +141,13 @@ class RemoteIndex:
         self.pack_sizes = listed
         self.idx_packs = idx_on_remote & set(listed)
         self.chunks = {}
+        self.truncated = set()
         for stem in sorted(self.idx_packs):
-            for entry in self._read_cached(stem):
+            entries = self._read_cached(stem)
+            if entries and max(e.end for e in entries) > listed[stem]:
+                self.truncated.add(stem)
+                continue
+            for entry in entries:
                 self.chunks.setdefault(entry.chunk_id, Where(
                     stem, entry.offset, entry.raw_len, entry.stored_len, entry.flags))
         self._loaded = True

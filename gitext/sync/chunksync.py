@@ -25,7 +25,7 @@ import io
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,18 +60,25 @@ def remote_index(store: LocalStore, remote: Remote) -> RemoteIndex:
     return RemoteIndex(remote.backend, store.root / "chunks" / "remotes" / remote_id(remote.url))
 
 
-def repair_hint(remote: Remote) -> str:
-    return (f"the remote's copy is damaged: from a clone that has the file, run 'git archives "
-            f"push -r {shell_arg(remote.name)}' after 'git archives gc --remote "
-            f"{shell_arg(remote.name)}' drops the damaged pack; the file stays a pointer here")
+def repair_hint(remote: Remote, delete: str | None = None) -> str:
+    """What repairs the remote: a push from a clone that has the file uploads the chunks no
+    sound pack holds (a truncated pack's count as absent) and a recipe the remote lacks; a
+    pack damaged inside must first lose its idx there (a damaged recipe: itself)."""
+    push = f"git archives push -r {shell_arg(remote.name)}"
+    if delete is None:
+        return f"the file stays a pointer here; from a clone that has it, run '{push}'"
+    return (f"the file stays a pointer here; to repair the remote, delete {delete} there, "
+            f"then run '{push}' in a clone that has the file")
 
 
 # -- push -----------------------------------------------------------------------------------
 
 def push_chunked(store: LocalStore, remote: Remote, items: Sequence[TransferItem],
-                 report: TransferReport, *, jobs: int,
-                 progress: ProgressSink | None = None) -> None:
-    """Upload ``items`` (objects held locally as recipes) as new packs + idx + recipes."""
+                 report: TransferReport, *, jobs: int, progress: ProgressSink | None = None,
+                 recipes_there: Collection[str] = ()) -> None:
+    """Upload ``items`` (objects held locally as recipes) as new packs + idx + recipes.
+    Items whose key is in ``recipes_there`` have their recipe on the remote already: only
+    chunks of theirs that no sound pack holds go up (a repair), and no recipe."""
     chunks = chunk_store(store)
     index = remote_index(store, remote)
     index.refresh()
@@ -90,7 +97,8 @@ def push_chunked(store: LocalStore, remote: Remote, items: Sequence[TransferItem
         sent = _upload_packs(chunks, remote, list(need), Path(tmp), jobs=jobs,
                              progress=progress)
     report.bytes += sent
-    _upload_recipes(chunks, remote, ready, report, jobs=jobs, progress=progress)
+    _upload_recipes(chunks, remote, [i for i in ready if i.key not in recipes_there], report,
+                    jobs=jobs, progress=progress)
 
 
 def _upload_packs(chunks: ChunkStore, remote: Remote, need: list[bytes], folder: Path, *,
@@ -218,7 +226,8 @@ class ChunkFetcher:
         try:
             recipe = decode_recipe(buf.getvalue(), where)
         except ArchivesError as exc:
-            raise CorruptObjectError(exc.message, hint=repair_hint(self.remote)) from None
+            raise CorruptObjectError(exc.message, hint=repair_hint(
+                self.remote, recipe_key(oid.digest))) from None
         if size is not None and recipe.size != size:
             raise CorruptObjectError(f"{where}: the recipe is for {recipe.size} bytes, the "
                                      f"pointer says {size}: refused",
@@ -240,22 +249,25 @@ class ChunkFetcher:
                 located = {cid: self.index.locate(cid) for cid in lacking}
         absent = [cid for cid, w in located.items() if w is None]
         if absent:
+            short = "".join(f"; {pack_key(p, 'pack')} is truncated"
+                            for p in sorted(self.index.truncated)[:3])
             raise CorruptObjectError(f"{where}: the recipe names {len(absent)} chunk(s) no "
-                                     "pack on the remote holds: refused",
+                                     f"sound pack on the remote holds{short}: refused",
                                      hint=repair_hint(self.remote))
         spans = plan_ranges(((cid, w) for cid, w in located.items() if w is not None),
                             max_range=self.max_range)
         return sum(_parallel(self._read_and_add, spans, self.jobs))
 
     def _read_and_add(self, span: Span) -> int:
-        records = read_span(self.remote.backend, span, hint=repair_hint(self.remote))
+        records = read_span(self.remote.backend, span,
+                            hint=repair_hint(self.remote, pack_key(span.pack, "idx")))
         with self._add_lock:
             try:
                 self.chunks.add_records(records)
             except CorruptObjectError as exc:
                 raise CorruptObjectError(
                     f"{self.remote.url} {pack_key(span.pack, 'pack')}: {exc.message}",
-                    hint=repair_hint(self.remote)) from None
+                    hint=repair_hint(self.remote, pack_key(span.pack, "idx"))) from None
         n = span.end - span.start
         if self.progress is not None:
             self.progress.advance(n)

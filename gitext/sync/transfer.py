@@ -97,7 +97,9 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     all_sizes = {i: (store.size(i.oid) or 0) for i in files}
     plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in [*files, *mans]])
-    present |= present_as_recipes(remote.backend, [i for i in chunked if i.key not in present])
+    recipes_there = present_as_recipes(remote.backend,
+                                       [i for i in chunked if i.key not in present])
+    present |= recipes_there
     report.already = len(present)
     lock = threading.Lock()
 
@@ -125,8 +127,10 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     if chunked and chunk_capable(remote.backend):
         from gitext.sync.chunksync import push_chunked
 
-        as_chunks = [i for i in chunked if i.key not in present]
-        push_chunked(store, remote, as_chunks, report, jobs=n, progress=progress)
+        # (those whose recipe is there too: a chunk no sound pack holds is sent again)
+        as_chunks = [i for i in chunked if i.key not in present or i.key in recipes_there]
+        push_chunked(store, remote, as_chunks, report, jobs=n, progress=progress,
+                     recipes_there=recipes_there)
         sizes = {i: s for i, s in sizes.items() if i not in chunked}
     run_parallel(sorted(sizes, key=lambda i: sizes[i], reverse=True), n, upload, report)
     todo_m = [i for i in mans if i.key not in present]

@@ -13,13 +13,16 @@ import pytest
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import CorruptObjectError
+from gitext.git.repo import Repo
 from gitext.remotes import Remote
 from gitext.remotes.local import LocalBackend
 from gitext.store.chunks import format as fmt
 from gitext.store.objects import LocalStore
+from gitext.sync import transfer
 from gitext.sync.chunkremote import PACKS, RECIPES, Where, plan_ranges, recipe_key
 from gitext.sync.chunksync import ChunkFetcher, chunk_store, push_chunked
 from gitext.sync.transfer import TransferItem, TransferReport
+from tests.helpers import git
 
 PIECE = 64 * 1024
 
@@ -133,17 +136,31 @@ def _damage(path: Path, how: str) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    path = tmp_path_factory.mktemp("chunksync")
+    git(path, "init", "-q", "-b", "main")
+    return Repo.discover(path)
+
+
 @pytest.mark.parametrize("how", ["truncate", "header", "bytes"])
 def test_damaged_remote_pack_produces_nothing_and_deletes_nothing(
-        pushed: tuple[LocalStore, Remote, ObjectId, Path], how: str, tmp_path: Path) -> None:
+        pushed: tuple[LocalStore, Remote, ObjectId, Path], how: str, tmp_path: Path,
+        repo: Repo) -> None:
     theirs, remote, oid, pack = pushed
     _damage(pack, how)
     before = sorted(p.name for p in (tmp_path / "remote").rglob("*"))
     with pytest.raises(CorruptObjectError) as err:
         ChunkFetcher(theirs, remote, jobs=2).fetch(TransferItem(oid), None)
-    assert "gc --remote" in (err.value.hint or "") or "push" in (err.value.hint or "")
+    assert "git archives push -r storage" in (err.value.hint or "")
+    assert ("truncated" if how == "truncate" else "idx") in str(err.value) + (
+        err.value.hint or "")
     assert not chunk_store(theirs).has_recipe(oid)
     assert sorted(p.name for p in (tmp_path / "remote").rglob("*")) == before
+    if how == "truncate":  # the repair the hint gives: a push from a clone with the file
+        assert transfer.push(repo, remote, [oid], store=LocalStore(tmp_path / "ours")).ok
+        ChunkFetcher(theirs, remote, jobs=2).fetch(TransferItem(oid), None)
+        assert theirs.is_chunked(oid)
 
 
 def test_a_recipe_naming_chunks_no_pack_holds_is_refused(
@@ -151,7 +168,7 @@ def test_a_recipe_naming_chunks_no_pack_holds_is_refused(
     theirs, remote, oid, _pack = pushed
     for idx in (tmp_path / "remote" / PACKS).glob("*.idx"):
         idx.unlink()
-    with pytest.raises(CorruptObjectError, match="no pack on the remote holds"):
+    with pytest.raises(CorruptObjectError, match="no sound pack on the remote holds"):
         ChunkFetcher(theirs, remote, jobs=2).fetch(TransferItem(oid), None)
     assert not chunk_store(theirs).has_recipe(oid)
     assert (tmp_path / "remote" / RECIPES).is_dir()
