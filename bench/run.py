@@ -59,8 +59,8 @@ def hook_step(name: str) -> str:
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
                  "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW")
-# Not run unless asked for: W5 is unspecified; W6S3 starts an S3 server (moto, from PyPI),
-# W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
+# Not run unless asked for: W5 (five versions of 1.25 GiB); W6S3 starts an S3 server (moto,
+# from PyPI), W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
 NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
@@ -89,6 +89,7 @@ TARGET: dict[tuple[str, str], str] = {
     ("W12HTTP", "clone + pull over http (1,000 x 200 KB + 256 MiB)"): "archives <= 0.5x dvc",
     ("W13PLOTS", "plots show (confusion matrix + training curve)"): "<= 1.0 s",
     ("W13EXPSHOW", "exp show over 100 experiments"): "<= 0.300 s",
+    **{("W5", step): target for step, target in __import__("w5_chunks").TARGETS.items()},
 }
 
 
@@ -111,6 +112,8 @@ class Row:
 
     # user + sys CPU seconds of the timed commands (and their children), summed per run.
     cpu_runs: list[float] = field(default_factory=list)
+    # "s", or "bytes" for a row whose runs are byte counts (W5's sizes): no CPU time then.
+    unit: str = "s"
 
     @property
     def seconds(self) -> float | None:
@@ -123,7 +126,7 @@ class Row:
         return statistics.median(self.cpu_runs)
 
     def value(self, metric: str) -> float | None:
-        return self.cpu if metric == "cpu" else self.seconds
+        return self.cpu if metric == "cpu" and self.unit == "s" else self.seconds
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -138,6 +141,7 @@ class Row:
             "detail": self.detail,
             "parts": [[cmd, round(sec, 4)] for cmd, sec in self.parts],
             "load": round(self.load, 2),
+            "unit": self.unit,
         }
 
 
@@ -417,6 +421,12 @@ class Ctx:
             row.status = "n/a"
             row.detail = str(exc)
             raise
+
+    def record_bytes(self, workload: str, step: str, nbytes: int) -> None:
+        """A row whose figure is a byte count measured on disk (not a time)."""
+        row = Row(workload, step, self.tool.name, runs=[float(nbytes)], unit="bytes")
+        self.rows.append(row)
+        print(f"  {workload} {step} [{self.tool.name}]: {fmt_seconds(row)}", file=sys.stderr)
 
     def fresh(self, name: str, under: Path | None = None) -> Path:
         path = (under or self.root) / name
@@ -1513,16 +1523,12 @@ def w13plots(ctx: Ctx) -> None:
     ctx.record("W13PLOTS", W13_SHOW, lambda: median_of(ctx.repeat, show))
 
 
-def w5(ctx: Ctx) -> None:
-    raise NotApplicable("W5 is unspecified in the issues: skipped")
-
-
 WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W1": w1,
     "W2": w2,
     "W3": w3,
     "W4": w4,
-    "W5": w5,
+    "W5": lambda ctx: __import__("w5_chunks").w5(ctx),  # bench/w5_chunks.py
     "W6": w6,
     "W7": w7,
     "W8": w8,
@@ -1542,7 +1548,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W2": (W2_ADD,),
     "W3": (W3_STATUS,),
     "W4": (W4_CHECKOUT, W4_HOOK, *(hook_step(n) for n in NOOP_HOOKS)),
-    "W5": ("(unspecified)",),
+    "W5": __import__("w5_chunks").STEPS,
     "W6": (W6_PUSH, W6_PULL, W6_CHECKOUT, W6_ONE),
     "W7": (W7_NOOP, W7_ONE, W7_TOUCH, W7_START),
     "W8": (W8_ADD, W8_STATUS),
@@ -1631,6 +1637,8 @@ def fmt_seconds(row: Row | None, metric: str = "wall") -> str:
     if row is None:
         return ""
     s = row.value(metric)
+    if row.status == "ok" and s is not None and row.unit == "bytes":
+        return f"{s / 1e6:.1f} MB"
     if row.status == "ok" and s is not None:
         return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
     if row.status == "FAILED":

@@ -370,6 +370,16 @@ class AzureBackend:
         with open(dst, "wb") as out:
             return int(stream.readinto(out))
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """``download_blob(offset, length)``: one ranged GET (the SDK retries it)."""
+        blob = self.container_client().get_blob_client(self._full(key))
+        try:
+            return bytes(blob.download_blob(offset=start, length=length).readall())
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
+            if getattr(exc, "status_code", None) == 416:  # the range starts past the end
+                return b""
+            raise self._map(exc, "download", key=key) from None
+
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         """One Put Blob up to ``multipartthreshold``; above it, blocks staged in parallel
         and committed by one Put Block List: readers see all of it or nothing."""

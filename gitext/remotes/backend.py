@@ -113,6 +113,18 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class Ranged(Protocol):
+    """A backend that reads part of an object in one request (chunk packs are read this
+    way: :mod:`gitext.sync.chunksync`). Every kind but a Git LFS server is one."""
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``start`` .. ``start + length`` of ``key`` (fewer only if the object ends
+        first: the caller checks). Raise :class:`~gitext.errors.ObjectMissingError` if
+        absent."""
+        ...
+
+
+@runtime_checkable
 class Planner(Protocol):
     """A backend whose API works on batches and needs sizes (a Git LFS server): it is told
     what is about to be asked for, ``operation`` being ``upload`` or ``download``."""

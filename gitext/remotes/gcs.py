@@ -301,6 +301,17 @@ class GcsBackend:
         finally:
             os.close(fd)
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """``download_as_bytes`` of ``start`` .. ``start + length - 1``."""
+        try:
+            return bytes(self.bucket().blob(self._full(key)).download_as_bytes(
+                start=start, end=start + length - 1, raw_download=True, checksum=None,
+                retry=self._retry()))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a RemoteError
+            if getattr(exc, "code", None) == 416:  # the range starts past the end
+                return b""
+            raise self._map(exc, "download", key=key) from None
+
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         bucket = self.bucket()
         try:

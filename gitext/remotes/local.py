@@ -176,6 +176,15 @@ class LocalBackend:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            with open(self.root / key, "rb") as f:
+                f.seek(start)
+                return f.read(length)
+        except FileNotFoundError:
+            self._check_root()
+            raise ObjectMissingError(f"{self.url}: no object {key}") from None
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.root / key).unlink()

@@ -372,6 +372,26 @@ class S3Backend:
                              Callback=count)
         return dst.stat().st_size
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """One ``Range`` GET (retried as :meth:`get` is)."""
+        client = self.client()
+        full = self._full(key)
+        delay = 0.2
+        for attempt in range(1, self.attempts + 1):
+            try:
+                resp = client.get_object(Bucket=self.bucket, Key=full,
+                                         Range=f"bytes={start}-{start + length - 1}")
+                return bytes(resp["Body"].read())
+            except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
+                mapped = self._map(exc, "download", key=key)
+                if "InvalidRange" in repr(exc):
+                    return b""  # the range starts past the end: the caller sees it short
+                if not isinstance(mapped, TransientRemoteError) or attempt == self.attempts:
+                    raise mapped from None
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 10.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         client = self.client()
         full = self._full(key)

@@ -370,6 +370,15 @@ class SshBackend:
             os.close(fd)
         return size
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """An SFTP read at ``start`` (the client pipelines it in requests)."""
+        async def once(session: Session) -> bytes:
+            async with await session.sftp().open(self._full(key), "rb",
+                                                 max_requests=self._max_requests) as f:
+                return bytes(await f.read(length, start))
+
+        return self._call("download", key, once)
+
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         moved = 0
 

@@ -26,6 +26,7 @@ from gitext.pipeline.dvcproject import UncachedOutputs
 from gitext.remotes import Remote
 from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
+from gitext.sync.chunkremote import chunk_capable
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
     LOCK_NAME,
@@ -419,6 +420,13 @@ def plan_gc(repo: Repo, *, all_commits: bool, remote: Remote | None = None,
         young |= _manifest_keys(data, key)
     doomed = [(k, s) for k, s, _w in unref if k not in young]
     recent = [(k, s) for k, s, _w in unref if k in young]
+    if remote is not None and chunk_capable(remote.backend):
+        from gitext.sync.chunkgc import plan_chunks
+        from gitext.sync.chunksync import remote_index
+
+        more, kept = plan_chunks(remote.backend, remote_index(store, remote), keys, cutoff)
+        doomed += more
+        recent += kept
     unsent: list[tuple[str, int]] = []
     if not_in is not None and remote is None and doomed:
         there = not_in.backend.exists_many([k for k, _ in doomed])
@@ -448,6 +456,9 @@ def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
                 path.unlink()
                 n += 1
         return n
+    from gitext.sync.chunkgc import deletion_phases
+
     with ThreadPoolExecutor(max_workers=transfer_jobs(remote, jobs)) as pool:
-        list(pool.map(remote.backend.delete, [k for k, _ in plan.doomed]))
+        for phase in deletion_phases(plan.doomed):  # recipes, then idx, then packs
+            list(pool.map(remote.backend.delete, phase))
     return len(plan.doomed)

@@ -17,12 +17,10 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from gitext.codec.hashing import ObjectId, hash_file_stat
-from gitext.config import Config, format_size
+from gitext.config import Config
 from gitext.errors import (
     ArchivesError,
     CorruptObjectError,
@@ -36,151 +34,20 @@ from gitext.remotes.backend import RemoteRefusedError, plan
 from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import READ_ONLY, LocalStore
+from gitext.sync.chunkremote import chunk_capable, chunked_items, present_as_recipes
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
+from gitext.sync.transferbase import (
+    ProgressSink,
+    TransferItem,
+    TransferReport,
+    run_parallel,
+    transfer_items,
+)
 
-
-class ProgressSink(Protocol):
-    def advance(self, nbytes: int) -> None: ...
-    def file_done(self) -> None: ...
-
-
-@dataclass
-class TransferReport:
-    """What a push or fetch did. ``failed`` holds (id, one-line reason)."""
-
-    direction: str
-    requested: int = 0
-    already: int = 0
-    transferred: list[ObjectId] = field(default_factory=list)
-    bytes: int = 0
-    missing: list[ObjectId] = field(default_factory=list)  # on neither side that matters
-    corrupt: list[ObjectId] = field(default_factory=list)
-    failed: list[tuple[ObjectId, str]] = field(default_factory=list)
-    # directory manifests deliberately not uploaded (id, why): some of their files are not
-    # on the remote, e.g. left out by --include. Not a failure by itself.
-    withheld: list[tuple[ObjectId, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.corrupt or self.failed)
-
-    def summary(self) -> str:
-        verb = "uploaded" if self.direction == "push" else "downloaded"
-        parts = [f"{len(self.transferred)} object(s) {verb} ({format_size(self.bytes)})",
-                 f"{self.already} already there"]
-        if self.missing:
-            where = "in the local cache" if self.direction == "push" else "on the remote"
-            parts.append(f"{len(self.missing)} missing {where}")
-        if self.corrupt:
-            parts.append(f"{len(self.corrupt)} refused as corrupt")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        if self.withheld:
-            parts.append(f"{len(self.withheld)} directory manifest(s) withheld")
-        return ", ".join(parts)
-
-
-@dataclass(frozen=True)
-class TransferItem:
-    """One object to move; a ``.dir`` manifest is stored under ``<key>.dir``."""
-
-    oid: ObjectId
-    manifest: bool = False
-
-    @property
-    def key(self) -> str:
-        return self.oid.key + (".dir" if self.manifest else "")
-
-
-def transfer_items(refs: References | Iterable[ObjectId],
-           store: LocalStore) -> tuple[list[TransferItem], list[TransferItem]]:
-    """(files, manifests). Plain ids count as manifests when only ``<key>.dir`` is cached."""
-    if isinstance(refs, References):
-        files = {TransferItem(o) for o in refs.objects}
-        mans = {TransferItem(o, True) for o in refs.manifests}
-    else:
-        files, mans = set(), set()
-        for o in refs:
-            if o.algo == "md5" and not store.has(o) and store.key_path(o.key + ".dir").is_file():
-                mans.add(TransferItem(o, True))
-            else:
-                files.add(TransferItem(o))
-    return sorted(files, key=lambda i: i.key), sorted(mans, key=lambda i: i.key)
-
-
-def run_parallel(items: Sequence[TransferItem], jobs: int,
-                 work: Callable[[TransferItem], None], report: TransferReport) -> None:
-    """Run ``work`` over ``items``; a failure of one item is recorded, not fatal, except a
-    local write failure (disk full) or a remote refusing as a whole, which stop the run."""
-    stop = threading.Event()
-    fatal: list[BaseException] = []
-    lock = threading.Lock()
-
-    def one(item: TransferItem) -> None:
-        if stop.is_set():
-            return
-        try:
-            work(item)
-        except CorruptObjectError:
-            with lock:
-                report.corrupt.append(item.oid)
-        except ObjectMissingError:
-            with lock:
-                report.missing.append(item.oid)
-        except (StoreWriteError, RemoteRefusedError) as exc:
-            stop.set()
-            with lock:
-                fatal.append(exc)
-        except ArchivesError as exc:
-            with lock:
-                report.failed.append((item.oid, exc.message))
-
-    if jobs <= 1 or len(items) <= 1:
-        for it in items:
-            one(it)
-    else:
-        _in_threads(items, min(jobs, len(items)), one, stop)
-    if fatal:
-        raise fatal[0]
-
-
-def _in_threads(items: Sequence[TransferItem], n: int, one: Callable[[TransferItem], None],
-                stop: threading.Event) -> None:
-    """``one`` over ``items`` on ``n`` threads that take the next item in turn. (Not
-    ``concurrent.futures``: it imports ``logging``, ~10 ms of every pre-push hook.) An
-    unexpected exception stops the others taking items and is raised here; so is Ctrl-C,
-    after the running transfers finish or clean up their temp files."""
-    queue = iter(items)
-    take = threading.Lock()
-    raised: list[BaseException] = []
-
-    def worker() -> None:
-        while not stop.is_set():
-            with take:
-                item = next(queue, None)
-            if item is None:
-                return
-            try:
-                one(item)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-                raised.append(exc)
-                stop.set()
-
-    threads = [threading.Thread(target=worker, name=f"transfer-{i}", daemon=True)
-               for i in range(n)]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except BaseException:
-        stop.set()  # Ctrl-C: nothing new starts
-        for t in threads:
-            t.join()
-        raise
-    if raised:
-        raise raised[0]
+__all__ = ["ProgressSink", "TransferItem", "TransferReport", "check_writable", "fetch",
+           "fetch_objects", "load_config", "push", "run_parallel", "transfer_items",
+           "transfer_jobs"]
 
 
 def transfer_jobs(remote: Remote, jobs: int | None) -> int:
@@ -226,9 +93,13 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     files, mans = transfer_items(refs, store)
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
     report = TransferReport("push", requested=len(files) + len(mans))
+    chunked = chunked_items(store, files)  # held as chunks (gitext.sync.chunksync)
     all_sizes = {i: (store.size(i.oid) or 0) for i in files}
     plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in [*files, *mans]])
+    recipes_there = present_as_recipes(remote.backend,
+                                       [i for i in chunked if i.key not in present])
+    present |= recipes_there
     report.already = len(present)
     lock = threading.Lock()
 
@@ -237,8 +108,14 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         try:
             size = src.stat().st_size
         except FileNotFoundError:
-            raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
-        remote.backend.put(item.key, src, size, progress.advance if progress else None)
+            if item in chunked:  # held as chunks only; this remote takes whole objects
+                from gitext.sync.chunksync import put_whole
+
+                size = put_whole(store, remote, item, progress)
+            else:
+                raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
+        else:
+            remote.backend.put(item.key, src, size, progress.advance if progress else None)
         with lock:
             report.transferred.append(item.oid)
             report.bytes += size
@@ -247,6 +124,14 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
 
     n = transfer_jobs(remote, jobs)
     sizes = {i: s for i, s in all_sizes.items() if i.key not in present}
+    if chunked and chunk_capable(remote.backend):
+        from gitext.sync.chunksync import push_chunked
+
+        # (those whose recipe is there too: a chunk no sound pack holds is sent again)
+        as_chunks = [i for i in chunked if i.key not in present or i.key in recipes_there]
+        push_chunked(store, remote, as_chunks, report, jobs=n, progress=progress,
+                     recipes_there=recipes_there)
+        sizes = {i: s for i, s in sizes.items() if i not in chunked}
     run_parallel(sorted(sizes, key=lambda i: sizes[i], reverse=True), n, upload, report)
     todo_m = [i for i in mans if i.key not in present]
     if todo_m:
@@ -392,10 +277,15 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     files, _ = transfer_items(refs, store)
     report.requested = len(files) + len(mans)
     take_over_missing(repo, store, [f.oid for f in files])  # git-lfs's copies: no download
-    todo = [f for f in files if not store.has(f.oid)]
+    todo = [f for f in files if not store.has(f.oid)]  # (a recipe counts: is_chunked)
     report.already += len(files) - len(todo)
     # Largest first: a big object started last would finish alone on one worker.
     todo.sort(key=lambda i: refs.sizes.get(i.oid, 0), reverse=True)
+    if todo and chunk_capable(remote.backend):
+        from gitext.sync.chunksync import fetch_chunked
+
+        todo = fetch_chunked(store, remote, todo, report, sizes=refs.sizes, jobs=n,
+                             progress=progress)
     plan(remote.backend, "download",
          [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
     try:
