@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
     _add_refresh(nb_sub)
     _add_restore_outputs(nb_sub)
     _add_jupyter_hook(nb_sub)
+    _add_merge_verbs(nb_sub)
     _add_pairing_verbs(nb_sub, sub)
 
 
@@ -108,6 +109,12 @@ def _add_jupyter_hook(nb_sub: Any) -> None:
     jhook.add_argument("--config", metavar="FILE", help="another config file to edit")
     jhook.set_defaults(func=lambda ns: jupyter_hook_command(uninstall=ns.uninstall,
                                                             config=ns.config))
+
+
+def _add_merge_verbs(nb_sub: Any) -> None:
+    from gitext.commands import nbmerge  # merge-driver (and its own imports, lazily)
+
+    nbmerge.register_nb(nb_sub)
 
 
 def _add_pairing_verbs(nb_sub: Any, sub: Any) -> None:
