@@ -75,7 +75,7 @@ def v4_cells(nb: dict[str, Any], *, side: str) -> list[Cell]:
     return cells
 
 
-def _ids_usable(*sides: Sequence[Cell]) -> bool:
+def ids_usable(*sides: Sequence[Cell]) -> bool:
     for cells in sides:
         ids = [c.get("id") for c in cells]
         if not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
@@ -141,6 +141,14 @@ def _side(base: Sequence[Cell], side: Sequence[Cell], by_id: bool) -> _Side:
             inserts.setdefault(anchor, []).append(cell)
     return _Side({i: (side[match[i]] if i in match else None) for i in range(len(base))},
                  inserts)
+
+
+def cell_sides(base: Sequence[Cell], side: Sequence[Cell], by_id: bool,
+               ) -> tuple[dict[int, Cell | None], dict[int, list[Cell]]]:
+    """``side`` against ``base``: each base cell's counterpart (None: deleted) and the
+    inserted cells by the base index they stand before."""
+    found = _side(base, side, by_id)
+    return found.cells, found.inserts
 
 
 def _same(a: Cell | None, b: Cell | None, by_id: bool) -> bool:
@@ -266,7 +274,7 @@ def merge_notebooks(base: dict[str, Any] | None, local: dict[str, Any],
     """Merge parsed nbformat 4 notebooks (``base`` None: no common ancestor)."""
     lcells, rcells = v4_cells(local, side="local"), v4_cells(remote, side="remote")
     bcells = v4_cells(base, side="base") if base is not None else []
-    by_id = _ids_usable(bcells, lcells, rcells)
+    by_id = ids_usable(bcells, lcells, rcells)
     ls, rs = _side(bcells, lcells, by_id), _side(bcells, rcells, by_id)
     out = _Builder()
     for i in range(len(bcells) + 1):
