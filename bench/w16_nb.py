@@ -19,7 +19,6 @@ import json
 import random
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 W16_MERGE = "merge driver, 200-cell notebook (edits on both sides)"
