@@ -54,7 +54,7 @@ def _read(path: str) -> bytes:
 
 
 def merge_driver_command(*, base: str, local: str, remote: str, path: str | None) -> int:
-    from gitext.codec.shellquote import display, shell_arg
+    from gitext.codec.shellquote import display, scrub, shell_arg
     from gitext.fs.atomic import atomic_write
     from gitext.notebooks.merge import merge_files
 
@@ -66,8 +66,8 @@ def merge_driver_command(*, base: str, local: str, remote: str, path: str | None
         return 0
     print(f"git-archives: {display(name)}: {len(conflicts)} notebook conflict(s), marked by "
           f"'<<<<<<< local' / '=======' / '>>>>>>> remote' cells:", file=sys.stderr)
-    for line in conflicts:
-        print(f"  {line}", file=sys.stderr)
+    for line in conflicts:  # metadata keys come from the notebook: no control characters
+        print(f"  {scrub(line)}", file=sys.stderr)
     print(f"hint: keep what you want in the notebook, delete the marker cells, then "
           f"'git add -- {shell_arg(name)}'", file=sys.stderr)
     return 1

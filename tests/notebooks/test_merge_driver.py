@@ -172,3 +172,23 @@ def test_install_upgrades_an_earlier_notebook_line_and_uninstall_removes_it(
     archives(tmp_path, "uninstall")
     assert info.read_text() == "*.csv text\n"
     assert git(tmp_path, "config", "merge.archives-nb.driver", check=False).returncode == 1
+
+
+def test_a_hostile_notebook_name_reaches_the_driver_as_data(clean_state: Path) -> None:
+    repo = clean_state
+    name = "$(touch pwned)';touch pwned2;'.ipynb"
+    git(repo, "checkout", "-qf", "-B", "hostile", "main")
+    (repo / name).write_bytes(notebook(BASE))
+    git(repo, "add", "--", name)
+    git(repo, "commit", "-qm", "hostile base")
+    local, remote = list(BASE), list(BASE)
+    local[2], remote[4] = "print(x, 'l')", "print(z, 'r')"
+    for side, cells in (("hostile-r", remote), ("hostile-l", local)):
+        git(repo, "checkout", "-qf", "-B", side, "hostile")
+        (repo / name).write_bytes(notebook(cells))
+        git(repo, "commit", "-qam", side)
+    proc = git(repo, "merge", "-q", "--no-edit", "hostile-r", check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert sources(git(repo, "show", f"HEAD:{name}").stdout)[2:5:2] == [
+        "print(x, 'l')", "print(z, 'r')"]
+    assert not list(repo.rglob("pwned*"))
