@@ -202,17 +202,23 @@ def merge_cell(base: Cell, local: Cell, remote: Cell) -> Cell | None:
     """Both sides changed one cell: merged field by field, or None if they clash."""
     if not (base.get("cell_type") == local.get("cell_type") == remote.get("cell_type")):
         return None
-    rest = ("source", "metadata")
+    rest = ("source", "metadata", "id")  # ids: matched already (or positional, re-made)
     merged, clashes = merge_dicts({k: v for k, v in base.items() if k not in rest},
                                   {k: v for k, v in local.items() if k not in rest},
                                   {k: v for k, v in remote.items() if k not in rest})
-    meta, meta_clashes = merge_dicts(*(c.get("metadata") or {} for c in (base, local, remote)))
+    meta, meta_clashes = merge_dicts(*(_dict(c.get("metadata")) for c in (base, local, remote)))
     source = _merge_source(*(str(c.get("source", "")) for c in (base, local, remote)))
     if clashes or meta_clashes or source is None:
         return None
     merged["metadata"] = meta
     merged["source"] = source
+    if "id" in local:
+        merged["id"] = local["id"]
     return merged
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _marker(text: str, role: str) -> Cell:
@@ -282,8 +288,8 @@ def merge_notebooks(base: dict[str, Any] | None, local: dict[str, Any],
         if i < len(bcells):
             _one_cell(out, bcells[i], ls.cells[i], rs.cells[i], where=i + 1, by_id=by_id)
     out.close()
-    bmeta = (base or {}).get("metadata") or {}
-    meta, clashes = merge_dicts(bmeta, local.get("metadata") or {}, remote.get("metadata") or {})
+    meta, clashes = merge_dicts(_dict((base or {}).get("metadata")), _dict(local.get("metadata")),
+                                _dict(remote.get("metadata")))
     top = {k: v for k, v in local.items() if k not in ("cells", "metadata")}
     top["nbformat_minor"] = max(local.get("nbformat_minor", 0), remote.get("nbformat_minor", 0))
     cells = out.cells
@@ -297,7 +303,7 @@ def merge_notebooks(base: dict[str, Any] | None, local: dict[str, Any],
 def _metadata_conflict(keys: Sequence[str], local: dict[str, Any],
                        remote: dict[str, Any]) -> Cell:
     def shown(nb: dict[str, Any], key: str) -> str:
-        value = (nb.get("metadata") or {}).get(key, _ABSENT)
+        value = _dict(nb.get("metadata")).get(key, _ABSENT)
         return "(absent)" if value is _ABSENT else json.dumps(value, sort_keys=True)
 
     lines = [MARK_LOCAL + " notebook metadata (the local values are kept)", ""]

@@ -80,3 +80,10 @@ def test_the_result_is_stripped_bytes_and_bad_sides_are_named() -> None:
     old = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}
     with pytest.raises(NotebookMergeError, match="nbformat 3"):
         merge_files(b"", raw(old), raw(nb("b")), name="n.ipynb", opts=StripOptions())
+
+
+def test_one_cell_edited_on_both_sides_merges_although_positional_ids_moved() -> None:
+    base = nb("# T", "a = 1\nb = 2\nc = 3", "x")
+    local = nb("# new", "# T", "a = 10\nb = 2\nc = 3", "x")  # ids shift by one
+    remote = nb("a = 1\nb = 2\nc = 30", "x")  # ids shift back by one
+    assert merged(base, local, remote) == (["# new", "a = 10\nb = 2\nc = 30", "x"], [])
