@@ -149,6 +149,11 @@ def diff_command(ns: argparse.Namespace) -> int:
     rel = [os.path.relpath(Path(p).resolve(), repo.root) if Path(p).exists() else p
            for p in paths]
     pairs = notebook_sides(repo, revs, rel)
+    for arg, path in zip(paths, rel, strict=True):
+        if not (Path(arg).exists() or any(c in arg for c in "*?[") or any(
+                p.path == path or p.path.startswith(path.rstrip("/") + "/") for p in pairs)):
+            raise UsageError(f"{arg}: neither a revision nor a path in the work tree",
+                             hint="see 'git log --oneline' for revisions")
     if html:
         title = " vs ".join([*revs, *(["work tree"] if len(revs) < 2 else [])]) if revs \
             else "index vs work tree"

@@ -75,6 +75,9 @@ def test_text_diff_between_two_revisions_and_against_the_work_tree(repo: Path) -
     assert "-x = 1\n+x = 2\n" in out and "+# %% [markdown] | # Results\n" in out
     work = archives(repo, "nb", "diff").stdout.decode()  # index against the work tree
     assert "-plot(x)\n" in work and "image/png" not in work  # stripped, as git diff shows
+    bad = archives(repo, "nb", "diff", "nosuchrev", check=False)
+    assert bad.returncode == 2 and bad.stderr.decode().startswith(
+        "git-archives: error: nosuchrev: neither a revision nor a path in the work tree\n")
 
 
 def test_the_html_page_is_self_contained_and_shows_both_sides(repo: Path,
