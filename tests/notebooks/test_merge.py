@@ -87,3 +87,13 @@ def test_one_cell_edited_on_both_sides_merges_although_positional_ids_moved() ->
     local = nb("# new", "# T", "a = 10\nb = 2\nc = 3", "x")  # ids shift by one
     remote = nb("a = 1\nb = 2\nc = 30", "x")  # ids shift back by one
     assert merged(base, local, remote) == (["# new", "a = 10\nb = 2\nc = 30", "x"], [])
+
+
+def test_a_notebook_metadata_clash_keeps_local_and_is_listed_at_the_top() -> None:
+    result = merge_notebooks(nb("a", meta={"k": 1, "same": 0}), nb("a", meta={"k": 2, "same": 0}),
+                             nb("a", meta={"k": 3, "same": 5}))
+    assert result.notebook["metadata"] == {"k": 2, "same": 5}
+    marker = result.notebook["cells"][0]
+    assert marker["metadata"] == {"archives-merge": "metadata"}
+    assert "- `k`: local `2`, remote `3`" in marker["source"]
+    assert result.conflicts == ["notebook metadata: k"]
