@@ -58,7 +58,7 @@ def hook_step(name: str) -> str:
 
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
-                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW")
+                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW", "W16MERGE", "W16DIFF")
 # Not run unless asked for: W5 (five versions of 1.25 GiB); W6S3 starts an S3 server (moto,
 # from PyPI), W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
 NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP")
@@ -90,6 +90,8 @@ TARGET: dict[tuple[str, str], str] = {
     ("W13PLOTS", "plots show (confusion matrix + training curve)"): "<= 1.0 s",
     ("W13EXPSHOW", "exp show over 100 experiments"): "<= 0.300 s",
     **{("W5", step): target for step, target in __import__("w5_chunks").TARGETS.items()},
+    ("W16MERGE", "merge driver, 200-cell notebook (edits on both sides)"): "<= 0.200 s",
+    ("W16DIFF", "nb diff --html, 200-cell notebook with images"): "<= 1.0 s",
 }
 
 
@@ -1541,6 +1543,8 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W12SSH": lambda ctx: __import__("w12_ssh").w12ssh(ctx),  # bench/w12_ssh.py: sshd
     "W13PLOTS": w13plots,
     "W13EXPSHOW": lambda ctx: __import__("w13_expshow").w13_expshow(ctx),  # bench/w13_expshow.py
+    "W16MERGE": lambda ctx: __import__("w16_nb").w16merge(ctx),  # bench/w16_nb.py
+    "W16DIFF": lambda ctx: __import__("w16_nb").w16diff(ctx),
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1564,6 +1568,8 @@ STEPS: dict[str, tuple[str, ...]] = {
                "same, one request at a time (jobs 1)"),
     "W13PLOTS": (W13_SHOW,),
     "W13EXPSHOW": __import__("w13_expshow").STEPS,
+    "W16MERGE": __import__("w16_nb").MERGE_STEPS,  # (stdlib only at import)
+    "W16DIFF": __import__("w16_nb").DIFF_STEPS,
 }
 
 

@@ -31,10 +31,10 @@ def register(sub: Any) -> None:
     nb.set_defaults(func=lambda ns: _usage(nb))
     add_strip(nb_sub)
     _add_textconv(nb_sub)
-    _add_diff(nb_sub)
     _add_refresh(nb_sub)
     _add_restore_outputs(nb_sub)
     _add_jupyter_hook(nb_sub)
+    _add_merge_verbs(nb_sub)
     _add_pairing_verbs(nb_sub, sub)
 
 
@@ -47,19 +47,6 @@ def _add_textconv(nb_sub: Any) -> None:
     textconv.add_argument("file", metavar="FILE")
     _color_arg(textconv)
     textconv.set_defaults(func=lambda ns: textconv_command(file=ns.file, color=ns.color))
-
-
-def _add_diff(nb_sub: Any) -> None:
-    diff = nb_sub.add_parser(
-        "diff", help="show one notebook as text, or the text diff of two",
-        description="With one FILE, the same as 'textconv'. With two, a unified diff of "
-                    "their text forms (exit 1 if they differ, like diff(1)).",
-    )
-    diff.add_argument("file", metavar="FILE")
-    diff.add_argument("other", metavar="OTHER", nargs="?")
-    _color_arg(diff)
-    diff.set_defaults(func=lambda ns: diff_command(file=ns.file, other=ns.other,
-                                                   color=ns.color))
 
 
 def _add_refresh(nb_sub: Any) -> None:
@@ -116,6 +103,11 @@ def _add_jupyter_hook(nb_sub: Any) -> None:
     jhook.add_argument("--config", metavar="FILE", help="another config file to edit")
     jhook.set_defaults(func=lambda ns: jupyter_hook_command(uninstall=ns.uninstall,
                                                             config=ns.config))
+
+
+def _add_merge_verbs(nb_sub: Any) -> None:
+    # merge-driver and diff (another module, which uses this one's text helpers).
+    importlib.import_module("gitext.commands.nbmerge").register_nb(nb_sub)
 
 
 def _add_pairing_verbs(nb_sub: Any, sub: Any) -> None:
@@ -309,24 +301,3 @@ def textconv_command(*, file: str, color: str) -> int:
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
     return 0
-
-
-def diff_command(*, file: str, other: str | None, color: str) -> int:
-    """One FILE: as ``textconv``. Two: their unified text diff; 1 if they differ."""
-    if other is None:
-        return textconv_command(file=file, color=color)
-    import difflib
-
-    use_color = _want_color(color)
-    a = _as_text(file, color=False).splitlines(keepends=True)
-    b = _as_text(other, color=False).splitlines(keepends=True)
-    lines = list(difflib.unified_diff(a, b, fromfile=file, tofile=other))
-    for line in lines:
-        if not line.endswith("\n"):
-            line += "\n\\ No newline at end of file\n"
-        if use_color and line[:1] in "+-@" and not line.startswith(("+++", "---")):
-            code = {"+": "32", "-": "31", "@": "36"}[line[0]]
-            line = f"\x1b[{code}m{line.rstrip(chr(10))}\x1b[m\n"
-        sys.stdout.buffer.write(line.encode("utf-8", "surrogateescape"))
-    sys.stdout.flush()
-    return 1 if lines else 0

@@ -35,7 +35,11 @@ from gitext.git.shims import (
 __all__ = ["CHAINED_SUFFIX", "HOOK_NAMES", "SHIM_MARKER", "is_our_shim", "is_shared_shim",
            "render_shim"]
 
-NB_ATTRIBUTES = "*.ipynb filter=archives-nb diff=archives-nb"
+NB_ATTRIBUTES = "*.ipynb filter=archives-nb diff=archives-nb merge=archives-nb"
+# git diff's hunk headers: the cell header lines of the text form (gitext.notebooks.textconv).
+CELL_FUNCNAME = "^(# %%.*)$"
+# What earlier versions wrote: replaced on install, removed on uninstall.
+OLD_NB_ATTRIBUTES = ("*.ipynb filter=archives-nb diff=archives-nb",)
 ATTR_MARKER = "# git-archives: notebooks (added by 'git archives install')"
 
 
@@ -60,6 +64,7 @@ def desired_config(*, lfs: bool = False) -> dict[str, str]:
         "filter.archives-nb.process": command("filter-process --notebooks"),
         "filter.archives-nb.required": "true",
         "diff.archives-nb.textconv": command("nb textconv"),
+        **notebook_merge_config(),
     }
     if lfs:
         config.update({
@@ -155,6 +160,16 @@ class InstallReport:
         self.lines.append(line)
 
 
+def notebook_merge_config() -> dict[str, str]:
+    """The notebook merge driver (run by an absolute path: git runs merge drivers through
+    the shell, where PATH may not find us) and the per-cell hunk headers of ``git diff``."""
+    return {
+        "merge.archives-nb.name": "git-archives notebook merge (cell by cell)",
+        "merge.archives-nb.driver": command("nb merge-driver %O %A %B %P"),
+        "diff.archives-nb.xfuncname": CELL_FUNCNAME,
+    }
+
+
 def _where(repo: Repo | None, global_: bool) -> tuple[list[str], Path | None, Path]:
     if global_:
         return ["--global"], None, global_manifest_path()
@@ -222,6 +237,11 @@ def _install_attributes(repo: Repo, manifest: Manifest, report: InstallReport) -
     text = info.read_text() if info.exists() else ""
     if NB_ATTRIBUTES in text.splitlines():
         return
+    old = [ln for ln in text.splitlines() if ln in OLD_NB_ATTRIBUTES]
+    if old:  # an earlier install's line: the same rule, now with the merge driver
+        text = "".join(ln for ln in text.splitlines(keepends=True)
+                       if ln.rstrip("\n") not in OLD_NB_ATTRIBUTES)
+        text = text.replace(f"{ATTR_MARKER}\n", "")
     info.parent.mkdir(parents=True, exist_ok=True)
     sep = "" if not text or text.endswith("\n") else "\n"
     info.write_text(f"{text}{sep}{ATTR_MARKER}\n{NB_ATTRIBUTES}\n")
@@ -430,7 +450,8 @@ def _uninstall_attributes(repo: Repo, report: InstallReport) -> None:
     if not info.exists():
         return
     lines = info.read_text().splitlines(keepends=True)
-    kept = [ln for ln in lines if ln.rstrip("\n") not in (ATTR_MARKER, NB_ATTRIBUTES)]
+    ours = (ATTR_MARKER, NB_ATTRIBUTES, *OLD_NB_ATTRIBUTES)
+    kept = [ln for ln in lines if ln.rstrip("\n") not in ours]
     if kept != lines:
         info.write_text("".join(kept))
         report.lines.append(f"notebooks: attributes removed from {info}")

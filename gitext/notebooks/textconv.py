@@ -24,6 +24,7 @@ _SHOWN_MIMES = ("text/plain", "text/markdown", "text/latex")
 _TEXTUAL_PREFIXES = ("text/",)
 _TEXTUAL_MIMES = frozenset({"image/svg+xml", "application/javascript"})
 
+_TITLE_WIDTH = 60
 _BOLD_CYAN = "\x1b[1;36m"
 _MAGENTA = "\x1b[35m"
 _RESET = "\x1b[m"
@@ -94,6 +95,24 @@ def _meta_suffix(meta: Any) -> str:
     )
 
 
+def _title(source: str) -> str:
+    """The cell's first non-blank line, shortened: it names the cell in ``git diff``'s hunk
+    headers (``diff.archives-nb.xfuncname`` matches the ``# %%`` lines)."""
+    for raw in source.splitlines():
+        line = " ".join(raw.split())
+        if line:
+            return " | " + (line if len(line) <= _TITLE_WIDTH
+                            else line[:_TITLE_WIDTH - 3] + "...")
+    return ""
+
+
+def _real_ids(cells: list[Any]) -> bool:
+    """Ids worth showing: not the positional "0", "1", ... the stripper writes."""
+    ids = [c.get("id") for c in cells if isinstance(c, dict)]
+    return bool(ids) and ids != [str(i) for i in range(len(ids))] and all(
+        isinstance(i, str) for i in ids)
+
+
 def _bundle(w: _Writer, data: Any, prefix: str) -> None:
     if not isinstance(data, dict):
         return
@@ -158,18 +177,21 @@ def _jupyter(nb: dict[str, Any], w: _Writer) -> None:
         for key in sorted(meta):
             value = json.dumps(meta[key], sort_keys=True, ensure_ascii=False)
             w.header(f"# metadata.{key}: {value}")
-    for cell in _cells_of(nb):
+    cells = _cells_of(nb)
+    show_ids = _real_ids(cells)
+    for cell in cells:
         if not isinstance(cell, dict):
             continue
         w.blank()
         ctype = cell.get("cell_type", "code")
         kind = "" if ctype == "code" else f" [{ctype}]"
-        extra = ""
+        extra = f" id={cell['id']}" if show_ids and "id" in cell else ""
         count = cell.get("execution_count", cell.get("prompt_number"))
         if count is not None:
-            extra = f" execution_count={count}"
-        w.header(f"# %%{kind}{extra}{_meta_suffix(cell.get('metadata'))}")
-        w.body(_text(cell.get("source", cell.get("input", ""))))
+            extra += f" execution_count={count}"
+        source = _text(cell.get("source", cell.get("input", "")))
+        w.header(f"# %%{kind}{extra}{_meta_suffix(cell.get('metadata'))}{_title(source)}")
+        w.body(source)
         attachments = cell.get("attachments")
         if isinstance(attachments, dict):
             for aname in sorted(attachments):

@@ -41,11 +41,11 @@ def test_cells_are_shown_with_percent_headers_and_outputs_summarised() -> None:
         "# nbformat 4.5\n"
         '# metadata.kernelspec: {"name": "python3"}\n'
         "\n"
-        "# %% [markdown]\n"
+        "# %% [markdown] id=m | # Title\n"
         "# Title\n"
         "Some text\n"
         "\n"
-        '# %% execution_count=2 tags=["setup"]\n'
+        '# %% id=c execution_count=2 tags=["setup"] | x = 1\n'
         "x = 1\n"
         "print(x)\n"
         "# out: stdout\n"
@@ -61,7 +61,7 @@ def test_colour_is_only_added_when_asked_for() -> None:
     plain = notebook_to_text(_notebook(), name="a.ipynb", color=False)
     coloured = notebook_to_text(_notebook(), name="a.ipynb", color=True)
     assert "\x1b[" not in plain
-    assert "\x1b[1;36m# %% [markdown]\x1b[m" in coloured
+    assert "\x1b[1;36m# %% [markdown] id=m | # Title\x1b[m" in coloured
     assert "\x1b[35m# out: [image/png 183 KB]\x1b[m" in coloured
 
 
@@ -86,6 +86,18 @@ def test_nbformat2_lines_are_rejoined_with_newlines(shared_dir: Path) -> None:
     assert 'def f(x):\n    """My function\n' in text
 
 
+def test_headers_name_the_cell_by_its_first_line_and_real_id_only() -> None:
+    cells: list[dict[str, Any]] = [
+        {"cell_type": "code", "id": str(i), "metadata": {}, "outputs": [],
+         "execution_count": None, "source": src}
+        for i, src in enumerate(["\n\n  import   pandas  as pd\n", "y" * 80, ""])]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    text = notebook_to_text(json.dumps(nb).encode(), name="a.ipynb", color=False)
+    headers = [line for line in text.splitlines() if line.startswith("# %%")]
+    # positional ids (what the stripper writes) are noise, so they are not shown
+    assert headers == ["# %% | import pandas as pd", f"# %% | {'y' * 57}...", "# %%"]
+
+
 def test_a_bad_notebook_raises_naming_the_file() -> None:
     with pytest.raises(NotebookError, match=r"^b\.ipynb: not valid JSON"):
         notebook_to_text(b"{", name="b.ipynb", color=False)
@@ -100,8 +112,8 @@ def test_the_textconv_command_shows_a_broken_notebook_as_it_is(tmp_path: Path) -
 
 
 def test_nb_diff_of_two_notebooks_is_a_unified_text_diff(tmp_path: Path) -> None:
-    (tmp_path / "a.ipynb").write_bytes(_notebook("x = 1\n"))
-    (tmp_path / "b.ipynb").write_bytes(_notebook("x = 2\n"))
+    (tmp_path / "a.ipynb").write_bytes(_notebook("# first\nx = 1\n"))
+    (tmp_path / "b.ipynb").write_bytes(_notebook("# first\nx = 2\n"))
     proc = archives(tmp_path, "nb", "diff", "a.ipynb", "b.ipynb", check=False)
     assert proc.returncode == 1
     assert b"-x = 1\n+x = 2\n" in proc.stdout
@@ -116,13 +128,13 @@ def _setup_textconv(repo: Path) -> None:
 
 def test_git_diff_shows_cell_text_through_the_textconv_driver(repo: Path) -> None:
     _setup_textconv(repo)
-    (repo / "a.ipynb").write_bytes(_notebook("x = 1\n"))
+    (repo / "a.ipynb").write_bytes(_notebook("# first\nx = 1\n"))
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "one")
-    (repo / "a.ipynb").write_bytes(_notebook("x = 2\n"))
+    (repo / "a.ipynb").write_bytes(_notebook("# first\nx = 2\n"))
     out = git(repo, "diff", "--no-color").stdout.decode()
     assert "-x = 1\n+x = 2\n" in out
-    assert ' # %% tags=["setup"]\n' in out  # stripped as the clean filter would
+    assert ' # %% tags=["setup"] | # first\n' in out  # stripped as the filter would
     assert "\x1b[" not in out
     coloured = git(repo, "-c", "color.diff=always", "diff").stdout.decode()
     assert "\x1b[31m-x = 1\x1b[m" in coloured  # git's colours, not ours
