@@ -14,7 +14,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gitext.fs", "gitext.git"),
     ("gitext.config", "gitext.dvcconfig", "gitext.store", "gitext.progress"),
     ("gitext.remotes", "gitext.notebooks", "gitext.pipeline", "gitext.plots"),
-    ("gitext.sync", "gitext.filters", "gitext.scaffold"),
+    ("gitext.sync", "gitext.filters", "gitext.scaffold", "gitext.exp"),
     ("gitext.hooks", "gitext.doctor", "gitext.commands", "gitext.cli", "gitext.demo",
      "gitext.__main__"),
 ]

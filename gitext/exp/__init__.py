@@ -1,0 +1,1 @@
+"""Experiments: runs recorded under git refs, and their logging to MLflow."""
