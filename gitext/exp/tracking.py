@@ -22,6 +22,7 @@ Library code: nothing here prints; a server that is down or refuses raises
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -211,22 +212,25 @@ def log_run(settings: TrackingSettings, *, run_name: str, params: Mapping[str, A
     ``log_batch`` requests; the run ends FINISHED. Raises :class:`TrackingError`."""
     client = _client(settings.uri)
     errors = _errors()
-    where = f"MLflow at {_shown(settings.uri)}"
     run_id = None
-    try:
-        experiment_id = _experiment_id(client, settings.experiment, errors)
-        run = client.create_run(experiment_id, run_name=run_name)
-        run_id = str(run.info.run_id)
-        _log_values(client, run_id, params=params, metrics=metrics,
-                    step_metrics=step_metrics, tags=tags)
-        if artifacts_pointers:
-            client.log_text(run_id, pointers_json(artifacts_pointers), POINTERS_ARTIFACT)
-        client.set_terminated(run_id, "FINISHED")
-    except errors as exc:
-        if run_id is not None:
-            _mark_failed(client, run_id, errors)
-        raise TrackingError(f"{where}: the run was not logged: {_message(exc)}",
-                            hint="check that the server runs and the URI is right") from exc
+    # MLflow's client prints the run's URL on stdout (``set_terminated``): library code
+    # never prints, and ``repro --json``'s stdout is the JSON alone.
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            experiment_id = _experiment_id(client, settings.experiment, errors)
+            run = client.create_run(experiment_id, run_name=run_name)
+            run_id = str(run.info.run_id)
+            _log_values(client, run_id, params=params, metrics=metrics,
+                        step_metrics=step_metrics, tags=tags)
+            if artifacts_pointers:
+                client.log_text(run_id, pointers_json(artifacts_pointers), POINTERS_ARTIFACT)
+            client.set_terminated(run_id, "FINISHED")
+        except errors as exc:
+            if run_id is not None:
+                _mark_failed(client, run_id, errors)
+            raise TrackingError(
+                f"MLflow at {_shown(settings.uri)}: the run was not logged: {_message(exc)}",
+                hint="check that the server runs and the URI is right") from exc
     return run_id
 
 

@@ -125,10 +125,10 @@ def test_repro_logs_a_run_read_back_with_mlflow_client(mlflow_server: str,
                                                        project: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    proc = archives(project, "repro", "--mlflow", mlflow_server)
-    out = proc.stdout.decode()
-    assert "Logged MLflow run" in out, out + proc.stderr.decode()
-    assert "warning" not in proc.stderr.decode()
+    proc = archives(project, "repro", "--json", "--mlflow", mlflow_server)
+    err = proc.stderr.decode()
+    assert json.loads(proc.stdout)["ran"] == ["train"]  # stdout: the JSON alone
+    assert "Logged MLflow run" in err and "warning" not in err, err
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("tracked-proj")  # the directory's name
     assert experiment is not None
