@@ -76,7 +76,7 @@ if (-not (Test-Path $VenvPython)) {
 }
 $Extras = @($With | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
 foreach ($e in $Extras) {
-    if ($e -notin @('gcs', 'azure', 'ssh', 'plots', 'all')) { Fail "unknown extra '$e' for -With (choose from gcs, azure, ssh, plots, all)" }
+    if ($e -notin @('gcs', 'azure', 'ssh', 'plots', 'mlflow', 'all')) { Fail "unknown extra '$e' for -With (choose from gcs, azure, ssh, plots, mlflow, all)" }
 }
 $Target = if ($Extras.Count) { "$Src[$($Extras -join ',')]" } else { $Src }
 Write-Host "installing git-archives from $Src"

@@ -6,7 +6,8 @@
 #   ./install.sh --demo       install, then run the tutorial demo in a scratch directory
 #   ./install.sh --uninstall  remove what install.sh installed
 #   ./install.sh --with gcs,azure,ssh   also the SDKs of those remote kinds (or: all);
-#                                     --with plots: the chart renderer of `plots show`
+#                                     --with plots: the chart renderer of `plots show`;
+#                                     --with mlflow: MLflow's client (repro --mlflow)
 #
 # Run from inside one of your git clones (e.g. `cd my-project && /path/to/install.sh`) it
 # also runs `git archives install` there. Environment: PYTHON (default python3),
@@ -32,7 +33,7 @@ for arg in "$@"; do
     --demo) action=demo ;;
     --with) want_extras=1 ;;
     --with=*) extras=${arg#--with=} ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,8 +41,8 @@ done
 extras=$(printf '%s' "$extras" | tr -d ' ')
 for extra in $(printf '%s' "$extras" | tr ',' ' '); do
   case "$extra" in
-    gcs|azure|ssh|plots|all) ;;
-    *) echo "install.sh: unknown extra '$extra' for --with (choose from gcs, azure, ssh, plots, all)" >&2; exit 2 ;;
+    gcs|azure|ssh|plots|mlflow|all) ;;
+    *) echo "install.sh: unknown extra '$extra' for --with (choose from gcs, azure, ssh, plots, mlflow, all)" >&2; exit 2 ;;
   esac
 done
 

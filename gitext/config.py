@@ -17,7 +17,7 @@ from gitext.remotekinds import COMMITTED_OPTIONS
 PROJECT_CONFIG = Path(".archives") / "config"
 
 # Sections a committed file may set. Everything else is ignored with a warning by ``doctor``.
-COMMITTED_SECTIONS = ("core", "remote", "size", "nb", "track", "chunking")
+COMMITTED_SECTIONS = ("core", "remote", "size", "nb", "track", "chunking", "mlflow")
 # Option names that may never come from a committed file, whatever the section.
 SECRET_WORDS = ("secret", "password", "token", "credential", "access_key", "accesskey",
                 "session", "command", "cmd", "exec", "hook")

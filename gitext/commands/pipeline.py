@@ -55,10 +55,15 @@ def _add_repro(sub: Any) -> None:
                         "(data, outputs and the run-cache, as 'pull --run-cache'), so "
                         "stages are restored rather than run")
     p.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    p.add_argument("--mlflow", metavar="URI",
+                   help="after a successful run, log params, metrics and the outputs' "
+                        "pointers to this MLflow tracking server (default: mlflow.trackingUri "
+                        "in your config, else MLFLOW_TRACKING_URI; docs/mlflow.md)")
     p.set_defaults(func=lambda ns: cmd_repro(
         targets=ns.targets, jobs=ns.jobs, force=ns.force, dry=ns.dry,
         downstream=ns.downstream, single_item=ns.single_item, as_json=ns.json,
-        keep_going=ns.keep_going, allow_missing=ns.allow_missing, pull=ns.pull))
+        keep_going=ns.keep_going, allow_missing=ns.allow_missing, pull=ns.pull,
+        mlflow=ns.mlflow))
 
 
 def _add_checkout(sub: Any) -> None:
@@ -74,7 +79,8 @@ def _add_checkout(sub: Any) -> None:
 
 def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstream: bool,
               single_item: bool, as_json: bool, keep_going: bool = False,
-              allow_missing: bool = False, pull: bool = False) -> int:
+              allow_missing: bool = False, pull: bool = False,
+              mlflow: str | None = None) -> int:
     from gitext.errors import UsageError
     from gitext.pipeline.repro import repro
 
@@ -124,7 +130,45 @@ def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstre
         here = [os.path.relpath(os.path.join(root.resolve(), p), Path.cwd().resolve())
                 for p in to_add]  # as typed from this folder
         print(f"To track the changes with git, run:\n\n\tgit add {shell_args(here)}")
+    if not result.failed and not dry and (result.ran or result.restored):
+        _log_to_mlflow(root, mlflow, emit)
     return 1 if result.failed else 0
+
+
+def _log_to_mlflow(root: Path, cli_uri: str | None, emit: Any) -> None:
+    """Log the finished repro to MLflow when a tracking URI is set (docs/mlflow.md). A
+    failure is one warning line: the repro itself succeeded."""
+    import os
+
+    from gitext import log
+    from gitext.errors import ArchivesError
+
+    try:
+        if cli_uri is None and not os.environ.get("MLFLOW_TRACKING_URI") and \
+                not _mlflow_configured(root):
+            return  # nothing names a server: MLflow's modules are not even imported
+        from gitext.exp.tracking import log_workspace_run, tracking_settings
+        from gitext.git.repo import Repo
+
+        repo = Repo.discover(root)
+        settings = tracking_settings(repo, cli_uri)
+        if settings is None:
+            return
+        run_id, problems = log_workspace_run(repo, settings)
+    except ArchivesError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        log.warn(f"{exc.message}{hint}")
+        return
+    for problem in problems:
+        log.warn(f"not logged to MLflow: {problem}")
+    emit(f"Logged MLflow run {run_id} (experiment '{settings.experiment}', {settings.uri}).")
+
+
+def _mlflow_configured(root: Path) -> bool:
+    """Whether the committed file or git config names a tracking URI (cheap: no MLflow)."""
+    from gitext.config import Config
+
+    return bool(Config.load(root).get("mlflow.trackinguri"))
 
 
 def _report_failures(result: Any) -> None:

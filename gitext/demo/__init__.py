@@ -75,7 +75,30 @@ DVC_YAML = """stages:
     metrics:
       - metrics/analysis.json:
           cache: false
+plots:
+  - data/processed/adventurers_prepared.csv:
+      template: bar_horizontal_sorted
+      x: power
+      y: name
+      title: Power by adventurer
 """
+
+# A notebook as Jupyter saves it after a run: outputs and execution counts.
+NOTEBOOK = {
+    "cells": [
+        {"cell_type": "markdown", "id": "intro", "metadata": {},
+         "source": ["# Exploring the adventurers"]},
+        {"cell_type": "code", "execution_count": 7, "id": "count", "metadata": {},
+         "outputs": [{"data": {"text/plain": ["10"]}, "execution_count": 7,
+                      "metadata": {}, "output_type": "execute_result"}],
+         "source": ["import csv\n",
+                    "rows = list(csv.DictReader(open('../data/raw/adventurers.csv')))\n",
+                    "len(rows)"]},
+    ],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                "name": "python3"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
 
 EXPECTED_FIRST = {"total_adventurers": 10, "avg_level": 12.9, "max_level": 20,
                   "avg_power": 26.5, "max_power": 29}
@@ -138,6 +161,48 @@ class Demo:
         data: dict[str, float] = json.loads((repo / "metrics" / "analysis.json").read_text())
         return data
 
+    def notebook(self, proj: Path) -> None:
+        """A notebook with outputs is committed stripped; re-running it changes nothing git
+        sees."""
+        self.step("A notebook: git stores it without its outputs")
+        self.write("notebooks/explore.ipynb", _notebook_text(7))
+        self.run("git add notebooks/explore.ipynb")
+        self.run("git diff --cached -- notebooks/explore.ipynb")
+        staged = json.loads(self.run("git show :notebooks/explore.ipynb", show=False))
+        code = staged["cells"][1]
+        self.expect("the staged notebook has no outputs and no execution count",
+                    code["outputs"] == [] and code["execution_count"] is None)
+        self.expect("the notebook in the work tree keeps its outputs",
+                    json.loads((proj / "notebooks/explore.ipynb").read_text())
+                    ["cells"][1]["outputs"] != [])
+        self.run("git commit -q -m 'Explore the adventurers'")
+        (proj / "notebooks/explore.ipynb").write_text(_notebook_text(12))
+        self.out("  (ran the notebook again: new execution counts)")
+        out = self.run("git diff -- notebooks/explore.ipynb")
+        self.expect("git diff shows no change: outputs and counts are not what git stores",
+                    out.strip() == "")
+        out = self.run("git add notebooks/explore.ipynb && git status --short")
+        self.expect("staged again, there is nothing to commit", out.strip() == "")
+
+    def plots(self, proj: Path) -> None:
+        """dvc.yaml's plot, drawn into one self-contained page (or its Vega-Lite spec when the
+        renderer, the [plots] extra, is not installed)."""
+        import importlib.util
+
+        self.step("Plot the adventurers' power")
+        if importlib.util.find_spec("vl_convert") is None:
+            from gitext.remotes.extras import install_command
+
+            out = self.run("git archives plots show --json")
+            self.expect("the plot's Vega-Lite spec names the power column", '"power"' in out)
+            self.out(f"  (to draw the page, install the renderer: {install_command('plots')})")
+            return
+        self.run("git archives plots show")
+        page = proj / "dvc_plots" / "index.html"
+        text = page.read_text(encoding="utf-8") if page.is_file() else ""
+        self.expect("dvc_plots/index.html holds the chart, drawn (no script, nothing fetched)",
+                    "<svg" in text and "<script" not in text)
+
     def main(self) -> None:
         data = resources.files("gitext.demo")
         proj = self.base / "infinite-archives"
@@ -195,6 +260,8 @@ class Demo:
         self.expect(f"metrics are {EXPECTED_SECOND}", self.metrics(proj) == EXPECTED_SECOND)
         self.run("git add -A && git commit -q -m 'Two more adventurers'")
         self.run("git archives dag")
+        self.notebook(proj)
+        self.plots(proj)
 
         self.step("Push the data to a local-directory remote, clone elsewhere, pull")
         remote = self.base / "storage"
@@ -219,6 +286,13 @@ class Demo:
                     "would run" not in out.lower() and "didn't change" in out)
         self.run("git archives metrics show")
         self.out(f"\nThe demo finished. Its repositories are in {self.base}")
+
+
+def _notebook_text(count: int) -> str:
+    nb = json.loads(json.dumps(NOTEBOOK))
+    cell = nb["cells"][1]
+    cell["execution_count"] = cell["outputs"][0]["execution_count"] = count
+    return json.dumps(nb, indent=1) + "\n"
 
 
 def run_demo(*, directory: Path | None = None, keep: bool = True) -> int:

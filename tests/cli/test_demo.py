@@ -18,6 +18,11 @@ def test_the_demo_walks_the_whole_tutorial(tmp_path: Path) -> None:
         "✓ metrics are {'total_adventurers': 10, 'avg_level': 12.9",
         "✓ a second repro runs nothing",
         "total_adventurers    10         12      +2",
+        "+# Exploring the adventurers",  # the staged notebook's diff: its text, no outputs
+        "✓ the staged notebook has no outputs and no execution count",
+        "✓ git diff shows no change: outputs and counts are not what git stores",
+        "✓ staged again, there is nothing to commit",
+        "✓ dvc_plots/index.html holds the chart, drawn (no script, nothing fetched)",
         "✓ metrics/analysis.json is identical in the clone",
         "✓ the clone has nothing to re-run",
         "The demo finished.",
