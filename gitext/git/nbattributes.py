@@ -64,9 +64,12 @@ def _applies_to_notebooks(pattern: str) -> bool:
 def foreign_lines(repo: Repo) -> list[ForeignLine]:
     """Lines giving notebooks a filter or diff driver that is not ours, in file order."""
     found = []
+    top = os.path.realpath(repo.worktree) if repo.worktree is not None else None
     for path, shown in attribute_files(repo):
-        if path.is_symlink():
-            continue  # git does not follow one in the work tree either; never read it
+        inside = not os.path.isabs(shown)  # a work-tree file: never read through a symlink
+        if inside and (path.is_symlink() or top is None
+                       or not os.path.realpath(path).startswith(top + os.sep)):
+            continue
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:

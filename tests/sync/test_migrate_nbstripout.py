@@ -119,3 +119,20 @@ def test_nothing_to_migrate_is_one_line_and_exit_2(repo: Path) -> None:
     err = proc.stderr.decode()
     assert "nothing to migrate: no filter.nbstripout in git config" in err
     assert "Traceback" not in err
+
+
+def test_a_committed_attributes_symlink_is_never_read_or_written(tmp_path: Path,
+                                                                 repo: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("*.ipynb filter=nbstripout\n")
+    (repo / ".gitattributes").symlink_to(outside)
+    git(repo, "add", ".gitattributes")
+    git(repo, "config", "filter.nbstripout.clean", "nbstripout")
+    doctor = archives(repo, "doctor", check=False).stdout.decode()
+    assert "filter=nbstripout from" not in doctor  # the line outside was not read
+    proc = archives(repo, "migrate", "--from-nbstripout", check=False)
+    assert proc.returncode != 0
+    assert "'.gitattributes' is a symbolic link; git-archives does not write through it" in \
+        proc.stderr.decode()
+    assert outside.read_text() == "*.ipynb filter=nbstripout\n"
+    assert git(repo, "config", "filter.nbstripout.clean").stdout == b"nbstripout\n"
