@@ -18,6 +18,7 @@ from gitext.exp.listing import Experiment
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from gitext.fs.worktree import WorkTree
     from gitext.git.repo import Repo
 
 
@@ -91,21 +92,35 @@ def apply_experiment(repo: Repo, exp: Experiment, *, force: bool = False) -> App
     return report
 
 
+def _check_paths(wt: WorkTree, changes: Sequence[Change]) -> None:
+    """Refuse, before anything is written, what the work tree must not take: a symbolic
+    link, a path into ``.git`` or out of the clone, a folder on the way that is a symlink."""
+    from gitext.fs.worktree import split_repo_path
+
+    for change in changes:
+        split_repo_path(change.path, where="exp apply")
+        if change.mode == "120000":
+            raise ArchivesError(f"exp apply: {change.path} is a symbolic link in the "
+                                "experiment; nothing was written",
+                                hint="check it out with 'git checkout EXP -- PATH'")
+        wt.lstat(change.path)  # a symlink among its folders raises UnsafePathError
+
+
 def _write_changes(repo: Repo, changes: Sequence[Change]) -> None:
     from gitext.fs.worktree import WorkTree
 
     wanted = [c.blob for c in changes if c.blob and c.mode != "160000"]
-    blobs = dict(repo.cat_blobs(wanted))
     with WorkTree(repo.root) as wt:
+        _check_paths(wt, changes)
+        blobs = dict(repo.cat_blobs(wanted))
         for change in changes:
-            if change.status == "D" or change.mode == "160000":
-                if change.status == "D":
-                    wt.remove(change.path)
+            if change.status == "D":
+                gone = wt.lstat(change.path)
+                if gone is not None and not stat.S_ISDIR(gone.st_mode):
+                    wt.remove(change.path)  # a folder there now is not the file it deletes
                 continue
-            if change.mode == "120000":
-                raise ArchivesError(f"exp apply: {change.path} is a symbolic link in the "
-                                    "experiment; not written",
-                                    hint="check it out with 'git checkout EXP -- PATH'")
+            if change.mode == "160000":  # a submodule: git's to update
+                continue
             mode = 0o777 if change.mode == "100755" else 0o666
             st = wt.lstat(change.path)
             if st is not None and stat.S_ISDIR(st.st_mode):

@@ -69,6 +69,8 @@ def _last_line(stderr: bytes) -> str:
 
 def push_refs(repo: Repo, git_remote: str, experiments: Sequence[Experiment]) -> None:
     refspecs = [f"{e.ref}:{e.ref}" for e in experiments]
+    if not refspecs:
+        return  # 'git push REMOTE' alone would push the current branch
     proc = repo.git("push", "--quiet", "--", git_remote, *refspecs, check=False)
     if proc.returncode != 0:
         raise ArchivesError(f"exp push: git could not push to '{git_remote}': "
@@ -79,6 +81,8 @@ def push_refs(repo: Repo, git_remote: str, experiments: Sequence[Experiment]) ->
 
 def fetch_refs(repo: Repo, git_remote: str, experiments: Sequence[Experiment]) -> None:
     refspecs = [f"{e.ref}:{e.ref}" for e in experiments]
+    if not refspecs:
+        return  # 'git fetch REMOTE' alone would fetch its branches
     proc = repo.git("fetch", "--quiet", "--no-tags", "--", git_remote, *refspecs,
                     check=False)
     if proc.returncode != 0:

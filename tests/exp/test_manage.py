@@ -154,3 +154,18 @@ def test_run_then_show_and_apply_end_to_end(tmp_path: Path) -> None:
     commit = git(root, "rev-parse", exp_ref(_head(root), "wide")).stdout.decode().strip()
     git(root, "diff", "--cached", "--quiet", commit)
     assert git(root, "diff", "--quiet").returncode == 0
+
+
+def test_apply_of_a_hostile_experiment_writes_nothing(plain: tuple[Path, str]) -> None:
+    """An experiment (pulled from someone) naming a path in git's own folder (case-folded
+    '.GIT') is refused whole: not even its harmless files are written."""
+    root, base = plain
+    make_experiments(root, base, [Spec("evil", {"params.yaml": b"lr: 666\n",
+                                                ".GIT/hooks/pre-commit": b"#!/bin/sh\n"})])
+    proc = archives(root, "exp", "apply", "evil", check=False)
+    assert proc.returncode != 0 and ".GIT/hooks/pre-commit" in proc.stderr.decode()
+    assert (root / "params.yaml").read_text() == "lr: 1\n"
+    assert not (root / ".GIT").exists()
+    assert not (root / ".git" / "hooks" / "pre-commit").exists()
+    assert git(root, "status", "--porcelain").stdout == b""
+    archives(root, "exp", "remove", "evil")

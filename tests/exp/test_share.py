@@ -67,6 +67,13 @@ def test_pull_in_a_second_clone_then_apply_gives_the_bytes(tmp_path: Path) -> No
 
     archives(b, "exp", "remove", "-g", "origin", "tuned")
     assert "refs/exps" not in git(a, "ls-remote", "origin").stdout.decode()
+    # nothing left to send: no ref moves (a bare 'git push' would push the branch)
+    archives(b, "exp", "remove", "tuned")
+    git(b, "commit", "-qm", "applied, not pushed")
+    before = git(a, "ls-remote", "origin").stdout
+    out = archives(b, "exp", "push", "origin", "--all", "--no-cache").stdout.decode()
+    assert "0 experiment(s)" in out
+    assert git(a, "ls-remote", "origin").stdout == before
 
 
 def test_select_refuses_unfinished_and_needs_a_choice(tmp_path: Path) -> None:
