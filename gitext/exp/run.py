@@ -99,7 +99,11 @@ def add_worktree(repo: Repo, rev: str) -> Path:
     user's DVC cache when the project has one."""
     path = exps_dir(repo) / f"wt-{secrets.token_hex(6)}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    repo.git("worktree", "add", "--detach", "--quiet", os.fspath(path), rev)
+    # No hooks: our post-checkout would place the outputs, which run_in_worktree does
+    # itself; a user's hook has no business in a temporary worktree.
+    no_hooks = os.fspath(exps_dir(repo) / "no-hooks")
+    repo.git("-c", f"core.hooksPath={no_hooks}", "worktree", "add", "--detach", "--quiet",
+             os.fspath(path), rev)
     try:
         _share_dvc_cache(repo, path)
     except BaseException:
@@ -133,8 +137,7 @@ def remove_worktree(repo: Repo, path: Path) -> None:
     if path.exists():
         from gitext.store.objects import remove_tree_safely
 
-        remove_tree_safely(path)
-    repo.git("worktree", "prune", check=False)
+        remove_tree_safely(path)  # git's own gc prunes the worktree's stale admin folder
 
 
 def changed_paths(repo: Repo) -> list[str]:
