@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import stat
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from gitext.git.repo import Repo
 if TYPE_CHECKING:
     from gitext.pipeline.metrics.snapshot import Snapshot
 
+# git worktree add/remove read every worktree's admin folder: one at a time in a process
+_WORKTREE_LOCK = threading.Lock()
 LOG_LIMIT = 64 * 1024
 LOCAL_CONFIG = ".dvc/config.local"
 ZERO = "0" * 40
@@ -102,8 +105,9 @@ def add_worktree(repo: Repo, rev: str) -> Path:
     # No hooks: our post-checkout would place the outputs, which run_in_worktree does
     # itself; a user's hook has no business in a temporary worktree.
     no_hooks = os.fspath(exps_dir(repo) / "no-hooks")
-    repo.git("-c", f"core.hooksPath={no_hooks}", "worktree", "add", "--detach", "--quiet",
-             os.fspath(path), rev)
+    with _WORKTREE_LOCK:
+        repo.git("-c", f"core.hooksPath={no_hooks}", "worktree", "add", "--detach",
+                 "--quiet", os.fspath(path), rev)
     try:
         _share_dvc_cache(repo, path)
     except BaseException:
@@ -133,7 +137,8 @@ def _share_dvc_cache(repo: Repo, path: Path) -> None:
 
 
 def remove_worktree(repo: Repo, path: Path) -> None:
-    repo.git("worktree", "remove", "--force", "--force", os.fspath(path), check=False)
+    with _WORKTREE_LOCK:
+        repo.git("worktree", "remove", "--force", "--force", os.fspath(path), check=False)
     if path.exists():
         from gitext.store.objects import remove_tree_safely
 
