@@ -19,6 +19,7 @@ import secrets
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +106,14 @@ def add_worktree(repo: Repo, rev: str) -> Path:
     # No hooks: our post-checkout would place the outputs, which run_in_worktree does
     # itself; a user's hook has no business in a temporary worktree.
     no_hooks = os.fspath(exps_dir(repo) / "no-hooks")
+    args = ("-c", f"core.hooksPath={no_hooks}", "worktree", "add", "--detach", "--quiet",
+            os.fspath(path), rev)
     with _WORKTREE_LOCK:
-        repo.git("-c", f"core.hooksPath={no_hooks}", "worktree", "add", "--detach",
-                 "--quiet", os.fspath(path), rev)
+        for attempt in range(3):  # another process's half-made worktree makes git fail
+            proc = repo.git(*args, check=attempt == 2)
+            if proc.returncode == 0:
+                break
+            time.sleep(0.2 * (attempt + 1))
     try:
         _share_dvc_cache(repo, path)
     except BaseException:

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitext.errors import UsageError
+from gitext.errors import ArchivesError, UsageError
 from gitext.exp.params_set import apply_overrides, edit_file, parse_override
 from gitext.pipeline.params import parse_params
 
@@ -134,3 +134,20 @@ def test_force_changes_type_and_non_params_file_is_refused(params: Path) -> None
     (params / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(UsageError, match=r"list\.yaml is not a params file"):
         apply_overrides(params, [parse_override("list.yaml:a=1")])
+
+
+def test_a_committed_symlink_cannot_pull_an_outside_file_into_the_experiment(
+        tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yaml").write_text("token: abc\n")
+    root = tmp_path / "wt"
+    root.mkdir()
+    (root / "params.yaml").symlink_to(outside / "secret.yaml")
+    (root / "conf").symlink_to(outside)
+    with pytest.raises(UsageError, match=r"params.yaml: -S edits regular files only"):
+        apply_overrides(root, [parse_override("token=x")])
+    with pytest.raises(ArchivesError):
+        apply_overrides(root, [parse_override("conf/secret.yaml:token=x")])
+    assert (outside / "secret.yaml").read_text() == "token: abc\n"
+    assert (root / "params.yaml").is_symlink()
