@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import ArchivesError, UsageError
@@ -29,6 +29,7 @@ def _yaml_text(value: Any) -> str:
     return json.dumps(value)  # JSON scalars are YAML 1.2 flow scalars
 
 
+@settings(deadline=None)  # the machine may be busy: no per-example deadline
 @given(st.lists(NAMES, min_size=1, max_size=4), SCALARS,
        st.sampled_from(["", "+", "++"]))
 def test_key_and_value_round_trip(parts: list[str], value: Any, op: str) -> None:
@@ -40,6 +41,7 @@ def test_key_and_value_round_trip(parts: list[str], value: Any, op: str) -> None
     assert type(ov.value) is type(value)
 
 
+@settings(deadline=None)  # the machine may be busy: no per-example deadline
 @given(NAMES, st.integers(0, 99), st.sampled_from(["p.json", "sub/p.toml", "a.yml"]))
 def test_list_index_forms_and_file_prefix(name: str, index: int, file: str) -> None:
     brackets = parse_override(f"{file}:{name}.layers[{index}]=1")
@@ -49,6 +51,7 @@ def test_list_index_forms_and_file_prefix(name: str, index: int, file: str) -> N
     assert dots.key == (name, "layers", str(index))
 
 
+@settings(deadline=None)  # the machine may be busy: no per-example deadline
 @given(st.text(max_size=20))
 def test_parser_never_fails_with_anything_but_a_usage_error(text: str) -> None:
     try:
