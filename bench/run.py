@@ -58,10 +58,11 @@ def hook_step(name: str) -> str:
 
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
-                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW", "W16MERGE", "W16DIFF")
+                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW", "W16MERGE", "W16DIFF",
+                 "W13EXP")
 # Not run unless asked for: W5 (five versions of 1.25 GiB); W6S3 starts an S3 server (moto,
 # from PyPI), W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
-NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP")
+NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP", "W13EXP")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -92,6 +93,8 @@ TARGET: dict[tuple[str, str], str] = {
     **{("W5", step): target for step, target in __import__("w5_chunks").TARGETS.items()},
     ("W16MERGE", "merge driver, 200-cell notebook (edits on both sides)"): "<= 0.200 s",
     ("W16DIFF", "nb diff --html, 200-cell notebook with images"): "<= 1.0 s",
+    ("W13EXP", "4 queued experiments, exp run --run-all -j 2"):
+        "archives <= 0.6x archives one after the other",
 }
 
 
@@ -1545,6 +1548,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W13EXPSHOW": lambda ctx: __import__("w13_expshow").w13_expshow(ctx),  # bench/w13_expshow.py
     "W16MERGE": lambda ctx: __import__("w16_nb").w16merge(ctx),  # bench/w16_nb.py
     "W16DIFF": lambda ctx: __import__("w16_nb").w16diff(ctx),
+    "W13EXP": lambda ctx: __import__("w13_exp").w13exp(ctx),  # bench/w13_exp.py
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1570,6 +1574,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W13EXPSHOW": __import__("w13_expshow").STEPS,
     "W16MERGE": __import__("w16_nb").MERGE_STEPS,  # (stdlib only at import)
     "W16DIFF": __import__("w16_nb").DIFF_STEPS,
+    "W13EXP": __import__("w13_exp").STEPS,  # (stdlib only at import)
 }
 
 

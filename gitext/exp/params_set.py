@@ -22,6 +22,7 @@ import difflib
 import io
 import json
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -286,14 +287,27 @@ def edit_file(path: Path, file: str, overrides: list[Override]) -> str:
     return _dump_roundtrip(kind, doc, text)
 
 
+def _check_regular(wt: WorkTree, file: str, ov: Override) -> None:
+    """A params file a repository committed as a symlink (or under one) could make -S read
+    a file of the user's elsewhere into the experiment's commit: refused."""
+    st = wt.lstat(file)  # raises UnsafePathError for a symlinked folder on the way
+    if st is None:
+        raise UsageError(f"{file}: no such params file (-S {ov.text!r})")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{file}: -S edits regular files only, and this is a symlink or "
+                         "not a file")
+
+
 def apply_overrides(root: Path, overrides: list[Override]) -> list[str]:
     """Edit the params files under ``root`` (all checked before any is written); the
     repository-relative names of the files changed."""
     by_file: dict[str, list[Override]] = {}
     for ov in overrides:
         by_file.setdefault(ov.file, []).append(ov)
-    new_texts = {file: edit_file(root / file, file, ovs) for file, ovs in by_file.items()}
     with WorkTree(root) as wt:
+        for file, ovs in by_file.items():
+            _check_regular(wt, file, ovs[0])
+        new_texts = {file: edit_file(root / file, file, ovs) for file, ovs in by_file.items()}
         for file, text in new_texts.items():
             wt.write_bytes(file, text.encode("utf-8"))
     return list(new_texts)

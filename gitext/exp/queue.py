@@ -82,11 +82,19 @@ def list_queue(repo: Repo) -> list[Queued]:
             continue
         ref, commit, parent, contents = rec.split("\0", 3)
         parsed = names.parse_ref(ref)
-        if parsed is None or len(parent.split()) != 1:
+        if parsed is None or len(parent.split()) != 1 or not _valid(parsed[2]):
             continue
         queued.append(Queued(parsed[2], ref, commit, parent.strip(),
                              trailer(contents, "Archives-Exp-Params") or ""))
     return queued
+
+
+def _valid(name: str) -> bool:
+    try:
+        names.validate_name(name)
+    except ArchivesError:
+        return False
+    return True
 
 
 def _run_one(repo: Repo, q: Queued, echo: Emit | None) -> Outcome:

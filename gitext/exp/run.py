@@ -18,6 +18,8 @@ import os
 import secrets
 import shutil
 import stat
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,8 @@ from gitext.git.repo import Repo
 if TYPE_CHECKING:
     from gitext.pipeline.metrics.snapshot import Snapshot
 
+# git worktree add/remove read every worktree's admin folder: one at a time in a process
+_WORKTREE_LOCK = threading.Lock()
 LOG_LIMIT = 64 * 1024
 LOCAL_CONFIG = ".dvc/config.local"
 ZERO = "0" * 40
@@ -99,7 +103,17 @@ def add_worktree(repo: Repo, rev: str) -> Path:
     user's DVC cache when the project has one."""
     path = exps_dir(repo) / f"wt-{secrets.token_hex(6)}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    repo.git("worktree", "add", "--detach", "--quiet", os.fspath(path), rev)
+    # No hooks: our post-checkout would place the outputs, which run_in_worktree does
+    # itself; a user's hook has no business in a temporary worktree.
+    no_hooks = os.fspath(exps_dir(repo) / "no-hooks")
+    args = ("-c", f"core.hooksPath={no_hooks}", "worktree", "add", "--detach", "--quiet",
+            os.fspath(path), rev)
+    with _WORKTREE_LOCK:
+        for attempt in range(3):  # another process's half-made worktree makes git fail
+            proc = repo.git(*args, check=attempt == 2)
+            if proc.returncode == 0:
+                break
+            time.sleep(0.2 * (attempt + 1))
     try:
         _share_dvc_cache(repo, path)
     except BaseException:
@@ -129,12 +143,12 @@ def _share_dvc_cache(repo: Repo, path: Path) -> None:
 
 
 def remove_worktree(repo: Repo, path: Path) -> None:
-    repo.git("worktree", "remove", "--force", "--force", os.fspath(path), check=False)
+    with _WORKTREE_LOCK:
+        repo.git("worktree", "remove", "--force", "--force", os.fspath(path), check=False)
     if path.exists():
         from gitext.store.objects import remove_tree_safely
 
-        remove_tree_safely(path)
-    repo.git("worktree", "prune", check=False)
+        remove_tree_safely(path)  # git's own gc prunes the worktree's stale admin folder
 
 
 def changed_paths(repo: Repo) -> list[str]:

@@ -213,6 +213,9 @@ class _Repro:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(max_workers=self.jobs)
+            # A command may run for long: hold no write lock on state.db meanwhile (other
+            # repros, e.g. experiments run side by side, would wait on it).
+            self.p.hasher.flush()
             self._running[self._pool.submit(runner.run)] = (sid, runner)
         return progressed
 

@@ -1,5 +1,6 @@
 """Real DVC reads what ``exp run`` records: ``dvc exp show --json`` lists our experiment
-under its baseline with its params and metrics, and its outputs are in DVC's cache."""
+under its baseline with its params and metrics, its outputs are in DVC's cache, and
+``dvc exp apply`` brings it into the workspace."""
 
 from __future__ import annotations
 
@@ -27,3 +28,5 @@ def test_dvc_exp_show_lists_our_experiment(tmp_path: Path, dvc_exe: Path) -> Non
     md5 = exp["data"]["outs"]["models/model.bin"]["hash"]
     assert (root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
     assert not (root / ".dvc" / "config.local").exists()
+    run_dvc(dvc_exe, root, "exp", "apply", "more-epochs")  # DVC checks our outputs out
+    assert "'epochs': 20" in (root / "models" / "model.bin").read_text()

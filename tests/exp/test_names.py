@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import UsageError
@@ -46,6 +46,7 @@ def test_bad_names_are_refused(bad: str) -> None:
         names.validate_name(bad)
 
 
+@settings(deadline=None, max_examples=50)  # one git process per example; no deadline
 @given(st.text(min_size=1, max_size=30))
 def test_accepted_names_pass_git_check_ref_format(name: str) -> None:
     try:

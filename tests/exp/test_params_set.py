@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitext.errors import UsageError
+from gitext.errors import ArchivesError, UsageError
 from gitext.exp.params_set import apply_overrides, edit_file, parse_override
 from gitext.pipeline.params import parse_params
 
@@ -29,6 +29,7 @@ def _yaml_text(value: Any) -> str:
     return json.dumps(value)  # JSON scalars are YAML 1.2 flow scalars
 
 
+@settings(deadline=None)  # the machine may be busy: no per-example deadline
 @given(st.lists(NAMES, min_size=1, max_size=4), SCALARS,
        st.sampled_from(["", "+", "++"]))
 def test_key_and_value_round_trip(parts: list[str], value: Any, op: str) -> None:
@@ -40,6 +41,7 @@ def test_key_and_value_round_trip(parts: list[str], value: Any, op: str) -> None
     assert type(ov.value) is type(value)
 
 
+@settings(deadline=None)  # the machine may be busy: no per-example deadline
 @given(NAMES, st.integers(0, 99), st.sampled_from(["p.json", "sub/p.toml", "a.yml"]))
 def test_list_index_forms_and_file_prefix(name: str, index: int, file: str) -> None:
     brackets = parse_override(f"{file}:{name}.layers[{index}]=1")
@@ -49,6 +51,7 @@ def test_list_index_forms_and_file_prefix(name: str, index: int, file: str) -> N
     assert dots.key == (name, "layers", str(index))
 
 
+@settings(deadline=None)  # the machine may be busy: no per-example deadline
 @given(st.text(max_size=20))
 def test_parser_never_fails_with_anything_but_a_usage_error(text: str) -> None:
     try:
@@ -134,3 +137,20 @@ def test_force_changes_type_and_non_params_file_is_refused(params: Path) -> None
     (params / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(UsageError, match=r"list\.yaml is not a params file"):
         apply_overrides(params, [parse_override("list.yaml:a=1")])
+
+
+def test_a_committed_symlink_cannot_pull_an_outside_file_into_the_experiment(
+        tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yaml").write_text("token: abc\n")
+    root = tmp_path / "wt"
+    root.mkdir()
+    (root / "params.yaml").symlink_to(outside / "secret.yaml")
+    (root / "conf").symlink_to(outside)
+    with pytest.raises(UsageError, match=r"params.yaml: -S edits regular files only"):
+        apply_overrides(root, [parse_override("token=x")])
+    with pytest.raises(ArchivesError):
+        apply_overrides(root, [parse_override("conf/secret.yaml:token=x")])
+    assert (outside / "secret.yaml").read_text() == "token: abc\n"
+    assert (root / "params.yaml").is_symlink()
