@@ -27,8 +27,9 @@ import json
 import os
 import re
 import shlex
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,11 @@ _PARAM_VALUE_MAX = 6000
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+# redirect_stdout and the environment are the process's: runs logged from several threads
+# (exp run -j) take turns.
+_ONE_AT_A_TIME = threading.Lock()
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_PASSWORD_IN_URL_RE = re.compile(r"(://[^/\s:@]+):[^/\s@]+@")
 _NOT_IN_KEY_RE = re.compile(r"[^/\w.\- :]")  # what MLflow refuses in a param/metric name
 
 
@@ -80,6 +85,21 @@ class Pointer:
 
 def _shown(text: str) -> str:
     return repr(text) if _CONTROL_RE.search(text) else text
+
+
+def shown_uri(uri: str) -> str:
+    """``uri`` for a message: a password in it (``https://user:PASSWORD@host``) masked,
+    control characters escaped."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            uri = urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    except ValueError:
+        pass  # not a URL MLflow could use either: shown as given
+    return _shown(uri)
 
 
 def default_experiment(repo: Repo) -> str:
@@ -118,7 +138,7 @@ def _untrusted(uri: str, cfg: Any) -> UntrustedTrackingError:
         confirm = ("if you trust that server: git config archives.mlflow.trackingUri "
                    + shlex.quote(uri))
     return UntrustedTrackingError(
-        f"MLflow tracking URI {_shown(uri)} comes only from {_shown(where)}, not from your "
+        f"MLflow tracking URI {shown_uri(uri)} comes only from {_shown(where)}, not from your "
         "own config: no run was logged there (your MLflow credentials and the run's params "
         f"and metrics would go to it); {confirm}",
         hint="or log elsewhere: git archives repro --mlflow URI")
@@ -132,9 +152,22 @@ def _client(uri: str) -> Any:
 
         raise TrackingError("logging to MLflow needs the 'mlflow' extra, which is not "
                             "installed", hint=f"install it: {install_command(EXTRA)}") from None
-    for name, value in _HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
     return MlflowClient(tracking_uri=uri)
+
+
+@contextlib.contextmanager
+def _http_defaults() -> Iterator[None]:
+    """MLflow reads its retry and timeout settings from the environment at each request:
+    ours for the requests of one :func:`log_run` (where the user set none), removed after,
+    so the stages and experiments run later see the user's environment unchanged."""
+    added = [name for name in _HTTP_DEFAULTS if name not in os.environ]
+    for name in added:
+        os.environ[name] = _HTTP_DEFAULTS[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -148,6 +181,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 def _message(exc: BaseException) -> str:
     text = str(getattr(exc, "message", "") or exc) or type(exc).__name__
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = _PASSWORD_IN_URL_RE.sub(r"\1:***@", first)
     return first if len(first) <= 300 else first[:297] + "..."
 
 
@@ -215,7 +249,7 @@ def log_run(settings: TrackingSettings, *, run_name: str, params: Mapping[str, A
     run_id = None
     # MLflow's client prints the run's URL on stdout (``set_terminated``): library code
     # never prints, and ``repro --json``'s stdout is the JSON alone.
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _ONE_AT_A_TIME, contextlib.redirect_stdout(io.StringIO()), _http_defaults():
         try:
             experiment_id = _experiment_id(client, settings.experiment, errors)
             run = client.create_run(experiment_id, run_name=run_name)
@@ -229,7 +263,7 @@ def log_run(settings: TrackingSettings, *, run_name: str, params: Mapping[str, A
             if run_id is not None:
                 _mark_failed(client, run_id, errors)
             raise TrackingError(
-                f"MLflow at {_shown(settings.uri)}: the run was not logged: {_message(exc)}",
+                f"MLflow at {shown_uri(settings.uri)}: the run was not logged: {_message(exc)}",
                 hint="check that the server runs and the URI is right") from exc
     return run_id
 

@@ -288,6 +288,25 @@ def test_batches_respect_mlflows_request_limits() -> None:
     assert len(tracking.param_value("x" * 7000)) == 6000
 
 
+def test_a_password_in_the_uri_is_never_shown() -> None:
+    assert tracking.shown_uri("https://me:pa55@mlflow.example/x") == "https://me:***@mlflow.example/x"
+    assert tracking.shown_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert tracking.shown_uri("http://h\n") == repr("http://h\n")
+    failure = OSError("API request to https://me:pa55@h/api failed\nTraceback ...")
+    assert tracking._message(failure) == "API request to https://me:***@h/api failed"
+
+
+def test_mlflows_retry_settings_are_ours_only_while_logging(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")  # the user's own: kept
+    with tracking._http_defaults():
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
+
+
 def test_without_the_extra_the_error_names_the_pip_command(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow -> ImportError
