@@ -124,14 +124,16 @@ def tracking_settings(repo: Repo, cli_uri: str | None) -> TrackingSettings | Non
             return TrackingSettings(configured, experiment, "git config")
         if configured == env_uri:
             return TrackingSettings(configured, experiment, ENV_URI)
-        raise _untrusted(configured, cfg)
+        raise _untrusted(configured)
     if env_uri:
         return TrackingSettings(env_uri, experiment, ENV_URI)
     return None
 
 
-def _untrusted(uri: str, cfg: Any) -> UntrustedTrackingError:
-    where = str(cfg.project_file) if cfg.project_file is not None else ".archives/config"
+def _untrusted(uri: str) -> UntrustedTrackingError:
+    from gitext.config import PROJECT_CONFIG
+
+    where = PROJECT_CONFIG.as_posix()  # the committed file, at the top of the work tree
     if _CONTROL_RE.search(uri):
         confirm = "the URI holds control characters: do not use it"
     else:

@@ -278,6 +278,33 @@ def test_keys_are_file_qualified_only_when_two_files_share_them() -> None:
         ("b.tsv:auc", 0, 0.6)]
 
 
+def test_files_outside_the_clone_are_not_logged(tmp_path: Path) -> None:
+    """Params, metrics and plot files that are symlinks out of a cloned repository (the
+    loader already refuses ``..``): none of their values is sent, each is named in
+    ``problems``."""
+    outside = tmp_path / "home"
+    outside.mkdir()
+    (outside / "secret.json").write_text('{"token": "s3cret", "n": 1}')
+    (outside / "curve.csv").write_text("step,loss\n0,1\n")
+    root = tmp_path / "clone"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: 'true'\n    params:\n    - p.json:\n"
+        "    metrics:\n    - m.json:\n        cache: false\n"
+        "plots:\n- curve.csv\n")
+    (root / "p.json").symlink_to(outside / "secret.json")
+    (root / "m.json").symlink_to(outside / "secret.json")
+    (root / "curve.csv").symlink_to(outside / "curve.csv")
+    (root / "params.yaml").write_text("lr: 0.1\n")
+    data = rundata.collect_run(Repo.discover(root))
+    assert "s3cret" not in json.dumps([data.params, data.metrics, data.step_metrics])
+    assert data.metrics == {} and data.step_metrics == []
+    assert data.params == {"lr": 0.1}
+    assert sorted(p.split(":")[0] for p in data.problems) == ["curve.csv", "m.json", "p.json"]
+    assert all("outside the repository" in p for p in data.problems), data.problems
+
+
 def test_batches_respect_mlflows_request_limits() -> None:
     batches = tracking._batches(list(range(2500)), list(range(150)), list(range(5)))
     assert all(len(p) <= 100 and len(t) <= 100 and len(m) + len(p) + len(t) <= 1000
