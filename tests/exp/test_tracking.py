@@ -84,7 +84,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 pytest.skip(f"mlflow server did not start: {log.read_text()[-600:]}")
@@ -93,7 +93,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.skip(f"mlflow server did not answer in 90 s: {log.read_text()[-600:]}")
+                    pytest.skip(f"mlflow server did not answer in 180 s: {log.read_text()[-600:]}")
                 time.sleep(0.3)
         yield url
     finally:
