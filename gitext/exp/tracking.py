@@ -146,7 +146,7 @@ def _untrusted(uri: str) -> UntrustedTrackingError:
         hint="or log elsewhere: git archives repro --mlflow URI")
 
 
-def _client(uri: str) -> Any:
+def _client_class() -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
@@ -154,7 +154,7 @@ def _client(uri: str) -> Any:
 
         raise TrackingError("logging to MLflow needs the 'mlflow' extra, which is not "
                             "installed", hint=f"install it: {install_command(EXTRA)}") from None
-    return MlflowClient(tracking_uri=uri)
+    return MlflowClient
 
 
 @contextlib.contextmanager
@@ -246,13 +246,14 @@ def log_run(settings: TrackingSettings, *, run_name: str, params: Mapping[str, A
     ``archives.lock.digest``; ``artifacts_pointers`` ``(path, oid, size)`` of the outputs,
     logged as one small JSON artifact (:data:`POINTERS_ARTIFACT`). The values go in
     ``log_batch`` requests; the run ends FINISHED. Raises :class:`TrackingError`."""
-    client = _client(settings.uri)
+    client_class = _client_class()
     errors = _errors()
     run_id = None
     # MLflow's client prints the run's URL on stdout (``set_terminated``): library code
     # never prints, and ``repro --json``'s stdout is the JSON alone.
     with _ONE_AT_A_TIME, contextlib.redirect_stdout(io.StringIO()), _http_defaults():
         try:
+            client = client_class(tracking_uri=settings.uri)  # may refuse the URI's scheme
             experiment_id = _experiment_id(client, settings.experiment, errors)
             run = client.create_run(experiment_id, run_name=run_name)
             run_id = str(run.info.run_id)

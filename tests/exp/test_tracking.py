@@ -315,6 +315,14 @@ def test_batches_respect_mlflows_request_limits() -> None:
     assert len(tracking.param_value("x" * 7000)) == 6000
 
 
+def test_a_uri_mlflow_cannot_use_is_one_error() -> None:
+    pytest.importorskip("mlflow", reason="the 'mlflow' extra is not installed")
+    settings = tracking.TrackingSettings("foo://bar", "x", "--mlflow")
+    with pytest.raises(tracking.TrackingError, match=r"^MLflow at foo://bar: the run was not"):
+        tracking.log_run(settings, run_name="r", params={}, metrics={}, step_metrics=[],
+                         tags={}, artifacts_pointers=[])
+
+
 def test_a_password_in_the_uri_is_never_shown() -> None:
     assert tracking.shown_uri("https://me:pa55@mlflow.example/x") == "https://me:***@mlflow.example/x"
     assert tracking.shown_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
