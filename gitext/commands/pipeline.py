@@ -147,7 +147,7 @@ def _log_to_mlflow(root: Path, cli_uri: str | None, emit: Any) -> None:
         if cli_uri is None and not os.environ.get("MLFLOW_TRACKING_URI") and \
                 not _mlflow_configured(root):
             return  # nothing names a server: MLflow's modules are not even imported
-        from gitext.exp.tracking import log_workspace_run, tracking_settings
+        from gitext.exp.tracking import log_workspace_run, shown_uri, tracking_settings
         from gitext.git.repo import Repo
 
         repo = Repo.discover(root)
@@ -161,7 +161,8 @@ def _log_to_mlflow(root: Path, cli_uri: str | None, emit: Any) -> None:
         return
     for problem in problems:
         log.warn(f"not logged to MLflow: {problem}")
-    emit(f"Logged MLflow run {run_id} (experiment '{settings.experiment}', {settings.uri}).")
+    emit(f"Logged MLflow run {run_id} (experiment '{settings.experiment}', "
+         f"{shown_uri(settings.uri)}).")
 
 
 def _mlflow_configured(root: Path) -> bool:

@@ -83,6 +83,11 @@ def name_series(per_file: Mapping[str, Mapping[str, list[tuple[int, float]]]],
     return rows
 
 
+def _inside(repo: Repo, path: str) -> bool:
+    base = repo.root.resolve()
+    return (base / path).resolve().is_relative_to(base)
+
+
 def _plot_files(repo: Repo, pipelines: list[Pipeline], data: RunData) -> dict[str, Any]:
     """``{path: records}`` of the declared plot files that exist in the work tree."""
     from gitext.pipeline.metrics.read import open_version
@@ -94,7 +99,12 @@ def _plot_files(repo: Repo, pipelines: list[Pipeline], data: RunData) -> dict[st
     paths: dict[str, bool] = {}
     for plot in declared_plots(pipelines):
         for source in plot.sources:
-            found = ([source.path] if version.read(source.path) is not None
+            try:
+                _inside_work_tree(version, source.path)
+            except PipelineError as exc:
+                data.problems.append(exc.message)
+                continue
+            found = ([source.path] if (repo.root / source.path).is_file()
                      else version.list_files(source.path))
             paths.update((p, plot.header) for p in found if is_plot_file(p))
     loaded: dict[str, Any] = {}
@@ -146,6 +156,10 @@ def collect_run(repo: Repo) -> RunData:
     metrics = collect_metrics(repo)
     for snap in (params, metrics):
         data.problems.extend(f"{path}: {msg}" for path, msg in sorted(snap.errors.items()))
+        for path in [p for p in snap.values if not _inside(repo, p)]:
+            # a cloned dvc.yaml may name ../../.docker/config.json: nothing of it is sent
+            del snap.values[path]
+            data.problems.append(f"{path}: outside the repository (not logged)")
     data.params = merge_files(params.values)
     numbers = {path: {k: v for k, v in flat.items() if is_number(v)}
                for path, flat in metrics.values.items()}

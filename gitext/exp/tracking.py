@@ -27,8 +27,9 @@ import json
 import os
 import re
 import shlex
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,11 @@ _PARAM_VALUE_MAX = 6000
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+# redirect_stdout and the environment are the process's: runs logged from several threads
+# (exp run -j) take turns.
+_ONE_AT_A_TIME = threading.Lock()
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_PASSWORD_IN_URL_RE = re.compile(r"(://[^/\s:@]+):[^/\s@]+@")
 _NOT_IN_KEY_RE = re.compile(r"[^/\w.\- :]")  # what MLflow refuses in a param/metric name
 
 
@@ -82,6 +87,21 @@ def _shown(text: str) -> str:
     return repr(text) if _CONTROL_RE.search(text) else text
 
 
+def shown_uri(uri: str) -> str:
+    """``uri`` for a message: a password in it (``https://user:PASSWORD@host``) masked,
+    control characters escaped."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+        if parts.password is not None:
+            host = parts.netloc.rpartition("@")[2]
+            uri = urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    except ValueError:
+        pass  # not a URL MLflow could use either: shown as given
+    return _shown(uri)
+
+
 def default_experiment(repo: Repo) -> str:
     """The repository's directory name (the main work tree's, also from a linked one)."""
     common = repo.common_dir
@@ -104,27 +124,29 @@ def tracking_settings(repo: Repo, cli_uri: str | None) -> TrackingSettings | Non
             return TrackingSettings(configured, experiment, "git config")
         if configured == env_uri:
             return TrackingSettings(configured, experiment, ENV_URI)
-        raise _untrusted(configured, cfg)
+        raise _untrusted(configured)
     if env_uri:
         return TrackingSettings(env_uri, experiment, ENV_URI)
     return None
 
 
-def _untrusted(uri: str, cfg: Any) -> UntrustedTrackingError:
-    where = str(cfg.project_file) if cfg.project_file is not None else ".archives/config"
+def _untrusted(uri: str) -> UntrustedTrackingError:
+    from gitext.config import PROJECT_CONFIG
+
+    where = PROJECT_CONFIG.as_posix()  # the committed file, at the top of the work tree
     if _CONTROL_RE.search(uri):
         confirm = "the URI holds control characters: do not use it"
     else:
         confirm = ("if you trust that server: git config archives.mlflow.trackingUri "
                    + shlex.quote(uri))
     return UntrustedTrackingError(
-        f"MLflow tracking URI {_shown(uri)} comes only from {_shown(where)}, not from your "
+        f"MLflow tracking URI {shown_uri(uri)} comes only from {_shown(where)}, not from your "
         "own config: no run was logged there (your MLflow credentials and the run's params "
         f"and metrics would go to it); {confirm}",
         hint="or log elsewhere: git archives repro --mlflow URI")
 
 
-def _client(uri: str) -> Any:
+def _client_class() -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
@@ -132,9 +154,22 @@ def _client(uri: str) -> Any:
 
         raise TrackingError("logging to MLflow needs the 'mlflow' extra, which is not "
                             "installed", hint=f"install it: {install_command(EXTRA)}") from None
-    for name, value in _HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    return MlflowClient(tracking_uri=uri)
+    return MlflowClient
+
+
+@contextlib.contextmanager
+def _http_defaults() -> Iterator[None]:
+    """MLflow reads its retry and timeout settings from the environment at each request:
+    ours for the requests of one :func:`log_run` (where the user set none), removed after,
+    so the stages and experiments run later see the user's environment unchanged."""
+    added = [name for name in _HTTP_DEFAULTS if name not in os.environ]
+    for name in added:
+        os.environ[name] = _HTTP_DEFAULTS[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -148,6 +183,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 def _message(exc: BaseException) -> str:
     text = str(getattr(exc, "message", "") or exc) or type(exc).__name__
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    first = _PASSWORD_IN_URL_RE.sub(r"\1:***@", first)
     return first if len(first) <= 300 else first[:297] + "..."
 
 
@@ -210,13 +246,14 @@ def log_run(settings: TrackingSettings, *, run_name: str, params: Mapping[str, A
     ``archives.lock.digest``; ``artifacts_pointers`` ``(path, oid, size)`` of the outputs,
     logged as one small JSON artifact (:data:`POINTERS_ARTIFACT`). The values go in
     ``log_batch`` requests; the run ends FINISHED. Raises :class:`TrackingError`."""
-    client = _client(settings.uri)
+    client_class = _client_class()
     errors = _errors()
     run_id = None
     # MLflow's client prints the run's URL on stdout (``set_terminated``): library code
     # never prints, and ``repro --json``'s stdout is the JSON alone.
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _ONE_AT_A_TIME, contextlib.redirect_stdout(io.StringIO()), _http_defaults():
         try:
+            client = client_class(tracking_uri=settings.uri)  # may refuse the URI's scheme
             experiment_id = _experiment_id(client, settings.experiment, errors)
             run = client.create_run(experiment_id, run_name=run_name)
             run_id = str(run.info.run_id)
@@ -229,7 +266,7 @@ def log_run(settings: TrackingSettings, *, run_name: str, params: Mapping[str, A
             if run_id is not None:
                 _mark_failed(client, run_id, errors)
             raise TrackingError(
-                f"MLflow at {_shown(settings.uri)}: the run was not logged: {_message(exc)}",
+                f"MLflow at {shown_uri(settings.uri)}: the run was not logged: {_message(exc)}",
                 hint="check that the server runs and the URI is right") from exc
     return run_id
 

@@ -84,7 +84,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 pytest.skip(f"mlflow server did not start: {log.read_text()[-600:]}")
@@ -93,7 +93,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.skip(f"mlflow server did not answer in 90 s: {log.read_text()[-600:]}")
+                    pytest.skip(f"mlflow server did not answer in 180 s: {log.read_text()[-600:]}")
                 time.sleep(0.3)
         yield url
     finally:
@@ -278,6 +278,33 @@ def test_keys_are_file_qualified_only_when_two_files_share_them() -> None:
         ("b.tsv:auc", 0, 0.6)]
 
 
+def test_files_outside_the_clone_are_not_logged(tmp_path: Path) -> None:
+    """Params, metrics and plot files that are symlinks out of a cloned repository (the
+    loader already refuses ``..``): none of their values is sent, each is named in
+    ``problems``."""
+    outside = tmp_path / "home"
+    outside.mkdir()
+    (outside / "secret.json").write_text('{"token": "s3cret", "n": 1}')
+    (outside / "curve.csv").write_text("step,loss\n0,1\n")
+    root = tmp_path / "clone"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: 'true'\n    params:\n    - p.json:\n"
+        "    metrics:\n    - m.json:\n        cache: false\n"
+        "plots:\n- curve.csv\n")
+    (root / "p.json").symlink_to(outside / "secret.json")
+    (root / "m.json").symlink_to(outside / "secret.json")
+    (root / "curve.csv").symlink_to(outside / "curve.csv")
+    (root / "params.yaml").write_text("lr: 0.1\n")
+    data = rundata.collect_run(Repo.discover(root))
+    assert "s3cret" not in json.dumps([data.params, data.metrics, data.step_metrics])
+    assert data.metrics == {} and data.step_metrics == []
+    assert data.params == {"lr": 0.1}
+    assert sorted(p.split(":")[0] for p in data.problems) == ["curve.csv", "m.json", "p.json"]
+    assert all("outside the repository" in p for p in data.problems), data.problems
+
+
 def test_batches_respect_mlflows_request_limits() -> None:
     batches = tracking._batches(list(range(2500)), list(range(150)), list(range(5)))
     assert all(len(p) <= 100 and len(t) <= 100 and len(m) + len(p) + len(t) <= 1000
@@ -286,6 +313,33 @@ def test_batches_respect_mlflows_request_limits() -> None:
     assert sum(len(p) for _, p, _ in batches) == 150
     assert tracking.param_value([1, 2]) == "[1, 2]" and tracking.param_value(0.5) == "0.5"
     assert len(tracking.param_value("x" * 7000)) == 6000
+
+
+def test_a_uri_mlflow_cannot_use_is_one_error() -> None:
+    pytest.importorskip("mlflow", reason="the 'mlflow' extra is not installed")
+    settings = tracking.TrackingSettings("foo://bar", "x", "--mlflow")
+    with pytest.raises(tracking.TrackingError, match=r"^MLflow at foo://bar: the run was not"):
+        tracking.log_run(settings, run_name="r", params={}, metrics={}, step_metrics=[],
+                         tags={}, artifacts_pointers=[])
+
+
+def test_a_password_in_the_uri_is_never_shown() -> None:
+    assert tracking.shown_uri("https://me:pa55@mlflow.example/x") == "https://me:***@mlflow.example/x"
+    assert tracking.shown_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert tracking.shown_uri("http://h\n") == repr("http://h\n")
+    failure = OSError("API request to https://me:pa55@h/api failed\nTraceback ...")
+    assert tracking._message(failure) == "API request to https://me:***@h/api failed"
+
+
+def test_mlflows_retry_settings_are_ours_only_while_logging(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")  # the user's own: kept
+    with tracking._http_defaults():
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
 
 
 def test_without_the_extra_the_error_names_the_pip_command(
