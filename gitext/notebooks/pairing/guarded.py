@@ -22,7 +22,9 @@ from gitext.errors import NotebookError
 from gitext.fs.atomic import write_all
 from gitext.fs.worktree import TMP_PREFIX, WorkTree, repo_relative
 
-_AT = os.open in os.supports_dir_fd and os.replace in os.supports_dir_fd
+# (os.rename, not os.replace: only the former is listed in supports_dir_fd, and on POSIX a
+# rename replaces the target atomically.)
+_AT = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
 _TMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
               | getattr(os, "O_CLOEXEC", 0))
 _counter = itertools.count()
@@ -82,7 +84,7 @@ def write_if_unchanged(root: Path, path: Path, data: bytes, expected: bytes | No
                 os.close(fd)
             # The last moment before the rename: what is there now must be what was read.
             _check(wt.path(rel), want, path)
-            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=dfd)
