@@ -183,7 +183,7 @@ def restore_outputs_command(*, paths: Sequence[str], discard: bool, list_: bool 
             continue
         chosen = restore.choose(store, repo, rel, from_blob)
         if chosen is not None:
-            done = restore.put_back(repo, rel, chosen.file.read_bytes(), force=force)
+            done = restore.put_back(repo, rel, store.read(chosen), force=force)
             print(f"{display(rel)}: outputs put back in {done.restored} cell(s) "
                   f"(kept {_when(chosen.mtime)}, stripped blob {chosen.blob[:12]})")
             if rel not in nbrefresh.replaced_since_saved(repo):

@@ -54,8 +54,9 @@ class NotebookDriver:
         self.root = root
         # Read once per process: the options apply to every notebook of this git command.
         self.options: Any = _load_options(root)
-        self._kept: Any = None  # the OutputStore, opened with the first outputs stripped
+        self._kept: Any = None  # a kept.Keeper, started with the first outputs stripped
         self._blob_width = 40
+        self._warned = False
 
     def _keep(self, path: str, stripped: bytes, data: bytes) -> None:
         """Keep the outputs the strip removed (gitext.notebooks.kept): a failure is one
@@ -66,11 +67,18 @@ class NotebookDriver:
             if self._kept is None:
                 self._kept = self._open_store()
             if self._kept:
-                self._kept.keep(path, kept.blob_id(stripped, self._blob_width), data)
+                self._kept.submit(path, kept.blob_id(stripped, self._blob_width), data)
+                if self._kept.error is not None:
+                    raise self._kept.error
         except (OSError, ArchivesError) as exc:
-            warn(f"outputs of {display(path)} not kept aside ({exc}); "
-                 "'git archives nb restore-outputs' will not have them")
+            self._not_kept(exc, f"outputs of {display(path)}")
             self._kept = False
+
+    def _not_kept(self, exc: Exception, what: str) -> None:
+        if not self._warned:
+            warn(f"{what} not kept aside ({exc}); 'git archives nb restore-outputs' will not "
+                 "have them")
+            self._warned = True
 
     def _open_store(self) -> Any:
         from gitext.config import Config
@@ -92,7 +100,7 @@ class NotebookDriver:
             return False
         fmt = repo.git("rev-parse", "--show-object-format", check=False).stdout.strip()
         self._blob_width = 64 if fmt == b"sha256" else 40
-        return kept.OutputStore(repo.common_dir / "archives" / kept.FOLDER, limit)
+        return kept.Keeper(kept.OutputStore(repo.common_dir / "archives" / kept.FOLDER, limit))
 
     def clean(self, path: str, content: Iterator[bytes], out: ContentSink) -> None:
         from gitext.notebooks.strip import clean_notebook
@@ -125,7 +133,6 @@ class NotebookDriver:
 
     def close(self) -> None:
         if self._kept:
-            try:
-                self._kept.evict()
-            except OSError as exc:
-                warn(f"kept notebook outputs could not be trimmed ({exc})")
+            error = self._kept.close()
+            if error is not None:
+                self._not_kept(error, "some notebook outputs")

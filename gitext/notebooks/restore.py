@@ -116,7 +116,7 @@ def choose(store: OutputStore, repo: Repo, path: str, blob: str | None) -> Kept 
         return copies[0] if copies else None
     for k in copies:
         try:
-            kept = json.loads(k.file.read_bytes())
+            kept = json.loads(store.read(k))
         except (OSError, ValueError):
             continue
         if merge_outputs(kept, json.loads(json.dumps(current))).restored:

@@ -39,6 +39,10 @@ INVENTORY = {
     "sync/pointers.py": "the 'pending' flag beside state.db in the git dir",
     "notebooks/refresh.py": "outputs kept aside in the git dir",
     "notebooks/pairing/state.py": "the pairing state (nbsync/) in the git dir",
+    "notebooks/pairing/guarded.py": "a paired notebook or text file: its folder reached by "
+                                    "WorkTree.parent (the symlink-free walk), then one "
+                                    "rename after the compare-and-swap",
+    "notebooks/kept.py": "outputs the notebook filter kept aside (nb-outputs/) in the git dir",
     "notebooks/jupyter_hook.py": "the user's Jupyter config file",
     "commands/nbstrip.py": "the user's own notebook files named on the command line",
     "plots/render.py": "plots show|diff: DIR/index.html where -o names a folder outside the "

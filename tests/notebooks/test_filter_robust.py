@@ -25,6 +25,13 @@ NOTEBOOK = {"cells": [{"cell_type": "code", "execution_count": 3, "id": "c1",
             "nbformat": 4, "nbformat_minor": 5}
 
 
+NBFORMAT_3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "worksheets": [
+    {"metadata": {}, "cells": [{"cell_type": "code", "collapsed": False, "input": ["print(1)"],
+                                "language": "python", "metadata": {}, "prompt_number": 3,
+                                "outputs": [{"output_type": "stream", "stream": "stdout",
+                                             "text": ["1\n"]}]}]}]}
+
+
 def _write_notebook(path: Path) -> None:
     path.write_text(json.dumps(NOTEBOOK, indent=1) + "\n")
 
@@ -74,17 +81,20 @@ def test_a_failing_notebook_answers_error_and_the_process_serves_the_next(
     proc = subprocess.run([str(BIN_DIR / "git-archives"), "filter-process", "--notebooks"],
                           cwd=repo, capture_output=True, check=False,
                           input=_session(("bad.ipynb", b"{not json"), ("good.ipynb", good),
-                                         ("bom.ipynb", b"\xef\xbb\xbf" + good)))
+                                         ("bom.ipynb", b"\xef\xbb\xbf" + good),
+                                         ("v3.ipynb", json.dumps(NBFORMAT_3).encode())))
     assert proc.returncode == 0
     s = io.BytesIO(proc.stdout)
     assert pktline.read_text_list(s) == ["git-filter-server", "version=2"]
     pktline.read_text_list(s)
     assert pktline.read_text_list(s) == ["status=error"]
-    for _ in ("good", "bom"):
+    for name in ("good", "bom", "v3"):
         assert pktline.read_text_list(s) == ["status=success"]
         stripped = b"".join(pktline.iter_payloads(s))
-        assert b'"outputs": []' in stripped
+        assert b'"outputs": []' in stripped and not stripped.startswith(b"\xef")
         assert pktline.read_text_list(s) == []  # the status list after the content: unchanged
+        if name == "v3":  # stripped in its own format, its cell kept
+            assert json.loads(stripped)["nbformat"] == 3 and b'"print(1)"' in stripped
     assert proc.stderr.decode().splitlines() == [
         "git-archives: bad.ipynb: not valid JSON (line 1, column 2: Expecting property name "
         "enclosed in double quotes) (fix bad.ipynb, or restore it with: git checkout -- "

@@ -5,6 +5,7 @@ save after a sync is a conflict, and a file that cannot be read refuses its pair
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,26 @@ def test_an_nbformat_3_notebook_keeps_its_cells_and_outputs(repo: Path) -> None:
     assert now["nbformat"] == 4
     assert sources(nb) == ["a = 1", "b = 20", "c = 3", "print(a + b + c)"]
     assert [bool(c["outputs"]) for c in now["cells"]] == [True, False, True, True]
+
+
+def test_the_guarded_write_replaces_the_file_by_one_rename(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reader (an editor, watch) must never find the file missing: no unlink of it first.
+    from gitext.notebooks.pairing import guarded
+
+    target = repo / "a.py"
+    target.write_bytes(b"old")
+    unlinked: list[object] = []
+    real_unlink = os.unlink
+
+    def unlink(path: object, *args: object, **kwargs: object) -> None:
+        unlinked.append(path)
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    guarded.write_if_unchanged(repo, target, b"new", b"old")
+    assert target.read_bytes() == b"new" and unlinked == []
+    with pytest.raises(guarded.ChangedUnderneath):
+        guarded.write_if_unchanged(repo, target, b"newer", b"old")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "a.py"]  # no temp file left
