@@ -33,6 +33,8 @@ INVENTORY = {
     "sync/fill.py": "index.lock/index in the git dir (files go through WorkTree)",
     "sync/gc.py": "deletes unreferenced objects from the cache",
     "sync/migrate_lfs.py": "the rewritten .gitattributes files (through WorkTree)",
+    "sync/migrate_nbstripout.py": "the rewritten .gitattributes files (through WorkTree) and "
+                                  ".git/info/attributes (atomic_write)",
     "store/state.py": "state.db in the git dir",
     "git/install.py": "hook shims, .git/info/attributes, the install manifest",
     "git/indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",

@@ -58,8 +58,3 @@ def test_both_hooks_through_the_pre_commit_framework(repo: Path) -> None:
     assert "paired files were brought in step: add them (git add) and commit again" in out
     assert not any(outputs(repo / "a.ipynb"))  # stripped in place
     assert (repo / "a.py").is_file() and not (repo / "module.ipynb").exists()
-
-    git(repo, "add", "-A")
-    again = _pre_commit(repo)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("Passed") == 2
