@@ -177,6 +177,11 @@ def test_git_push_and_pull_move_only_the_new_chunks(tmp_path: Path) -> None:
     assert (clone / "big.bin").read_bytes() == v2
     grew = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) - before
     assert 0 < grew < 300_000
+    # gc --remote: v1's recipe goes; its pack stays (v2 still needs most of its chunks)
+    packs = sorted(p.name for p in (remote / PACKS).iterdir())
+    archives(clone, "gc", "-w", "--remote", "--expire", "now", "--yes")  # v1 is pushed
+    assert not (remote / recipe_key(oid1.digest)).exists()
+    assert sorted(p.name for p in (remote / PACKS).iterdir()) == packs
 
 
 def test_chunks_through_s3(repo: Repo, tmp_path: Path, bucket: str, moto_endpoint: str) -> None:
