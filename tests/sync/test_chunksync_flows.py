@@ -10,6 +10,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from gitext.remotes.local import LocalBackend
 from gitext.store.objects import LocalStore
 from gitext.sync import prepush, transfer
 from gitext.sync.chunkgc import deletion_phases, plan_chunks
-from gitext.sync.chunkremote import PACKS, RECIPES, recipe_key
+from gitext.sync.chunkremote import PACKS, RECIPES, recipe_key, where_key
 from gitext.sync.chunksync import chunk_store, push_chunked, remote_index
 from gitext.sync.references import References
 from tests.helpers import git
@@ -125,15 +126,17 @@ def test_gc_plan_drops_unkept_recipes_and_dead_packs_in_a_safe_order(tmp_path: P
     assert len(packs) == 4
     index = remote_index(ours, remote)
     doomed, recent = plan_chunks(remote.backend, index, {kept.key}, time.time() + 1)
-    names = {k.rpartition("/")[2] for k, _ in doomed}
-    assert recipe_key(gone.digest) in {k for k, _ in doomed}
-    assert len(names) == 3 and not recent  # gone's recipe, pack and idx
+    keys = {k for k, _ in doomed}
+    assert {recipe_key(gone.digest), where_key(gone.digest)} <= keys
+    assert len(keys) == 4 and not recent  # gone's recipe, where-file, pack and idx
     phases = deletion_phases(doomed)
     assert [p[0].rpartition(".")[2] if p[0].startswith(PACKS) else "recipe"
             for p in phases] == ["recipe", "idx", "pack"]
+    assert len(phases[0]) == 2
     # within the grace period nothing goes: the young recipe keeps its chunks live
     doomed, recent = plan_chunks(remote.backend, index, {kept.key}, time.time() - 3600)
-    assert doomed == [] and [k for k, _ in recent] == [recipe_key(gone.digest)]
+    assert doomed == [] and [k for k, _ in recent] == [recipe_key(gone.digest),
+                                                       where_key(gone.digest)]
     # a pack without its idx (a killed push), old: it goes
     orphan = tmp_path / "remote" / PACKS / ("0" * 32 + ".pack")
     orphan.write_bytes(b"GAPACK\x01\n")
@@ -202,6 +205,28 @@ def test_chunks_through_s3(repo: Repo, tmp_path: Path, bucket: str, moto_endpoin
         assert transfer.fetch(repo, remote, References(objects={oid}), store=theirs).ok
     finally:
         remote.close()
+    out = bytearray()
+    chunk_store(theirs).stream_file(oid, out.extend)
+    assert bytes(out) == data
+
+
+def test_chunks_through_a_read_only_http_remote(repo: Repo, tmp_path: Path,
+                                                 http_remote: Any) -> None:
+    """An http remote cannot be listed: the whole object is asked for first, then the
+    recipe, whose where-file names the packs whose idx files are read (no listing)."""
+    from gitext.remotes.http import HttpBackend
+
+    ours, theirs = LocalStore(tmp_path / "ours"), LocalStore(tmp_path / "theirs")
+    data = _data(11)
+    oid = put_chunked(ours, data)
+    assert transfer.push(repo, _remote(http_remote.folder), [oid], store=ours).ok
+    backend = HttpBackend.from_url(http_remote.url, {})
+    remote = Remote("mirror", http_remote.url, backend)
+    try:
+        report = transfer.fetch(repo, remote, References(objects={oid}), store=theirs)
+    finally:
+        remote.close()
+    assert report.ok and report.transferred == [oid], report.summary()
     out = bytearray()
     chunk_store(theirs).stream_file(oid, out.extend)
     assert bytes(out) == data
