@@ -38,7 +38,7 @@ VERB_MODULES = {
     **dict.fromkeys(("doctor", "filter-clean", "filter-process", "filter-smudge", "hook",
                      "install", "track", "uninstall", "untrack"), "gitext.commands.core"),
     "init": "gitext.commands.init",
-    **dict.fromkeys(("fsck", "ls-files", "status"), "gitext.commands.inspect"),
+    **dict.fromkeys(("du", "fsck", "ls-files", "status"), "gitext.commands.inspect"),
     "add": "gitext.commands.add",
     **dict.fromkeys(("nb", "watch"), "gitext.commands.notebooks"),
     **dict.fromkeys(("checkout", "repro"), "gitext.commands.pipeline"),

@@ -32,6 +32,12 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="report only; move nothing")
     p.set_defaults(func=lambda ns: cmd_fsck(dry_run=ns.dry_run))
 
+    p = sub.add_parser("du", help="bytes the cache stores, without chunking, and per file "
+                                  "what it shares with its previous version")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("paths", nargs="*")
+    p.set_defaults(func=lambda ns: cmd_du(paths=ns.paths, as_json=ns.json))
+
 
 def cmd_ls_files(*, paths: list[str], as_json: bool, nul: bool = False) -> int:
     from gitext.codec.shellquote import c_quote
@@ -198,6 +204,27 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     return max(code, 1 if dvc is not None and dvc["errors"] else 0)
 
 
+def cmd_du(*, paths: list[str], as_json: bool) -> int:
+    from gitext.config import format_size
+    from gitext.store.dvccache import open_store
+    from gitext.sync.usage import measure
+
+    repo = _repo()
+    usage = measure(repo, open_store(repo), paths)
+    if as_json:
+        print(json.dumps(usage.as_dict(), indent=1))
+        return 0
+    print(f"stored: {format_size(usage.stored)} ({usage.packs} pack(s), "
+          f"{usage.whole_objects} whole object(s))")
+    print(f"without chunking: {format_size(usage.without_chunking)} "
+          f"({usage.chunked_objects} object(s) stored as chunks)")
+    for f in usage.files:
+        new = "?" if f.new_bytes is None else format_size(f.new_bytes)
+        shared = "?" if f.shared_percent is None else f"{f.shared_percent:.1f}%"
+        print(f"{display(f.path)}\t{format_size(f.size)}\tnew {new}\tshared {shared}")
+    return 0
+
+
 def _fsck_state_db(store: Any) -> int:
     """Check ``state.db`` (a corrupt one is set aside and rebuilt); name every copy set
     aside so far. Returns how many there are."""
@@ -229,6 +256,7 @@ def cmd_fsck(*, dry_run: bool) -> int:
             else:
                 where = store.quarantine(oid)
                 print(f"corrupt: {oid} moved to {where}")
+    bad += _fsck_chunks(store, dry_run=dry_run)
     stale = store.stale_temp_files()
     for p in stale:
         if dry_run:
@@ -252,6 +280,23 @@ def cmd_fsck(*, dry_run: bool) -> int:
         print("hint: run 'git archives pull' to fetch missing or quarantined objects again",
               file=sys.stderr)
     return 1 if bad or missing or invalid or bad_state else 0
+
+
+def _fsck_chunks(store: Any, *, dry_run: bool) -> int:
+    """Check the chunk store (docs/storage.md); name each damaged pack and object."""
+    if not (store.root / "chunks").is_dir():
+        return 0
+    from gitext.store.chunks.check import check_chunks
+
+    report = check_chunks(store.chunks, store.quarantine_dir, repair=not dry_run)
+    for f in report.findings:
+        where = f" (moved to {f.moved_to})" if f.moved_to else ""
+        extra = "; its sound chunks were copied to a new pack" \
+            if f.what == "pack" and f.moved_to else ""
+        print(f"corrupt: {f.what} {f.name}: {f.problem}{where}{extra}")
+    print(f"checked {report.recipes} chunked object(s) and {report.chunks} chunk(s) in "
+          f"{report.packs} pack(s)")
+    return len(report.findings)
 
 
 def _fsck_work_tree_temps(repo: Any, *, dry_run: bool) -> None:

@@ -45,6 +45,7 @@ def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head:
             raise ArchivesError(f"{display(path)} changed while it was being added",
                                 hint=f"run: git add -- {shell_arg(path)}")
         oid, n = w.finish()
+    store.record_chunked_verified(oid)
     return ptr.Pointer(oid, n)
 
 
@@ -82,7 +83,9 @@ def chunk_reader(store: LocalStore, read: Callable[[int], bytes]) -> tuple[Objec
     except BaseException:
         w.abort()
         raise
-    return w.finish()
+    oid, size = w.finish()
+    store.record_chunked_verified(oid)
+    return oid, size
 
 
 def chunked_ready(store: LocalStore, path: str, pointer: ptr.Pointer) -> bool:

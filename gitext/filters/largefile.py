@@ -343,13 +343,11 @@ class LargeFileDriver:
                  f"Run 'git archives fsck' to check the cache")
             out.write(text)
             return
-        if self.store.is_chunked(pointer.oid):
-            if not chunked_ready(self.store, path, pointer):
-                self._remember_pending(path, pointer)
-                out.write(text)
-                return
-            smudge_chunked(self.store, pointer, out, stream_above=4 * CHUNK)
-        elif not self.store.is_verified(pointer.oid) and not self.store.verify(pointer.oid):
+        if self.store.is_chunked(pointer.oid) and not chunked_ready(self.store, path, pointer):
+            self._remember_pending(path, pointer)
+            out.write(text)
+            return
+        if not self.store.is_verified(pointer.oid) and not self.store.verify(pointer.oid):
             # Never serve a corrupt object: move it aside (a pull fetches it again) and leave
             # the pointer, so the rest of the checkout goes on.
             where = self.store.quarantine(pointer.oid)
@@ -359,6 +357,8 @@ class LargeFileDriver:
             self._remember_pending(path, pointer)
             out.write(text)
             return
+        if self.store.is_chunked(pointer.oid):
+            smudge_chunked(self.store, pointer, out, stream_above=4 * CHUNK)
         elif pointer.size > 4 * CHUNK:
             out.start_stream()  # big: stream, and override the status if it turns out bad
             if out.can_send_file and self.store.is_verified(pointer.oid):

@@ -8,6 +8,7 @@ chunked object gives a reader without a file descriptor.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -94,6 +95,14 @@ class StoreReads:
         return oid.algo == "sha256" and os.path.isfile(self.recipe_file(oid)) \
             and not os.path.isfile(self._spath(oid))
 
+    def record_chunked_verified(self, oid: ObjectId) -> None:
+        """The chunked object was just rebuilt (or written) with its sha256 checked:
+        remember it against its recipe's stat, as a whole object is remembered."""
+        self._verified.add(oid)
+        p = self.recipe_file(oid)
+        with contextlib.suppress(FileNotFoundError):
+            self.state.record(p, oid.algo, os.stat(p), oid.digest)
+
     # -- lookup ---------------------------------------------------------------------------
     def has(self, oid: ObjectId) -> bool:
         return os.path.isfile(self._spath(oid)) or (
@@ -125,12 +134,18 @@ class StoreReads:
         a chunked object: if this process rebuilt and verified it."""
         if oid in self._verified:
             return True
-        p = self.path(oid)
+        p = self._spath(oid)
         try:
-            st = p.stat()
+            st = os.stat(p)
         except FileNotFoundError:
-            return False
-        if self.state.lookup(self._spath(oid), oid.algo, st, racy_ok=True) == oid.digest:
+            if oid.algo != "sha256":
+                return False
+            p = self.recipe_file(oid)  # chunked: a rebuild verified since it was written
+            try:
+                st = os.stat(p)
+            except FileNotFoundError:
+                return False
+        if self.state.lookup(p, oid.algo, st, racy_ok=True) == oid.digest:
             self._verified.add(oid)
             return True
         return False
@@ -140,9 +155,10 @@ class StoreReads:
         if self.is_chunked(oid):
             try:
                 self.chunks.stream_file(oid, lambda _b: None)
-            except CorruptObjectError:
+            except (CorruptObjectError, ObjectMissingError):
                 return False
-            self._verified.add(oid)
+            self.record_chunked_verified(oid)
+            self.state.flush()
             return True
         p = self.path(oid)
         st = p.stat()
@@ -158,7 +174,7 @@ class StoreReads:
         do not match the id (the caller must then discard what it received)."""
         if self.is_chunked(oid):
             size = self.chunks.stream_file(oid, write)
-            self._verified.add(oid)
+            self.record_chunked_verified(oid)
             return size
         trusted = self.is_verified(oid)
         h = None if trusted else new_hasher(oid.algo)

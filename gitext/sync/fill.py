@@ -204,7 +204,8 @@ class InPlaceFill:
                 self.result.missing += [tp.path for tp, _ in items]
         unverified = [o for o in present
                       if not self.store.is_verified(o) and not self.store.is_chunked(o)]
-        bad: set[ObjectId] = set()
+        bad: set[ObjectId] = {o for o in present if self.store.is_chunked(o)
+                              and not self.store.is_verified(o) and not self.store.verify(o)}
         if unverified:
             with ThreadPoolExecutor(max_workers=self._workers) as pool:
                 sums = dict(zip(unverified, pool.map(

@@ -317,6 +317,10 @@ def _cache_keys(store: LocalStore) -> list[tuple[str, int, float]]:
         with contextlib.suppress(FileNotFoundError):
             st = full.stat()
             out.append((key, st.st_size, max(st.st_mtime, st.st_ctime)))
+    if os.path.isdir(store.root / "chunks"):  # objects stored as chunks: their recipes
+        from gitext.store.chunks.collect import chunked_listing
+
+        out += chunked_listing(store.chunks, {k for k, _, _ in out})
     return sorted(out)
 
 
@@ -438,11 +442,16 @@ def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
     refuses if a git command has started building an index since (its ``git add`` may be
     about to stage an object the plan lists: the filter does not rewrite one it finds)."""
     if remote is None:
+        from gitext.store.chunks.collect import collect, drop_recipe
+
         _check_no_index_in_progress(repo)
         store = open_store(repo)
         n = 0
         for key, _ in plan.doomed:
             path = store.key_path(key)
+            if not path.is_file() and drop_recipe(store.chunks, key, plan.cutoff):
+                n += 1  # an object stored as chunks: its recipe goes, then packs below
+                continue
             with contextlib.suppress(FileNotFoundError):
                 if plan.cutoff is not None:
                     st = path.stat()
@@ -450,6 +459,8 @@ def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
                         continue
                 path.unlink()
                 n += 1
+        if os.path.isdir(store.root / "chunks"):
+            collect(store.chunks, cutoff=plan.cutoff)
         return n
     from gitext.sync.chunkgc import deletion_phases
 
@@ -457,3 +468,4 @@ def apply_gc(repo: Repo, plan: GcPlan, *, remote: Remote | None = None,
         for phase in deletion_phases(plan.doomed):  # recipes, then idx, then packs
             list(pool.map(remote.backend.delete, phase))
     return len(plan.doomed)
+

@@ -66,3 +66,47 @@ def test_threshold_off_stores_whole(repo: Path, tmp_path: Path) -> None:
     assert [p for p in (cache / "files").rglob("*") if p.is_file()]
     assert not (cache / "chunks" / "recipes").exists()
     archives(r, "fsck")
+
+
+def test_du_reports_stored_and_shared(repo: Path) -> None:
+    import json
+
+    out = json.loads(archives(repo, "du", "--json").stdout)
+    assert out["chunked_objects"] == 2 and out["whole_objects"] == 0
+    assert out["without_chunking"] == len(V1) + len(V2)
+    assert out["stored"] < len(V1) + len(V2) // 4
+    (f,) = out["files"]
+    assert f["path"] == "d.bin" and f["size"] == len(V2) and f["chunked"]
+    assert f["previous"] == "sha256:" + pointer_text(V1).split(b"sha256:")[1][:64].decode()
+    assert 0 < f["new_bytes"] < len(V2) // 4 and f["shared_percent"] > 75
+    text = archives(repo, "du", "d.bin").stdout.decode()
+    assert text.startswith("stored: ") and "d.bin\t" in text and "shared" in text
+
+
+def test_damaged_chunk_leaves_pointer_and_fsck_names_it(tmp_path: Path) -> None:
+    r = setup_repo(tmp_path / "dmg", "*.bin")
+    (r / "d.bin").write_bytes(V1)
+    git(r, "add", "d.bin")
+    git(r, "commit", "-q", "-m", "v1")
+    packs = _cache(r) / "chunks" / "packs"
+    (pack,) = packs.glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    raw[len(raw) // 3] ^= 0x40  # a byte inside some chunk in the random half
+    pack.write_bytes(bytes(raw))
+    dry = archives(r, "fsck", "--dry-run", check=False)
+    out = dry.stdout.decode()
+    assert dry.returncode == 1, out
+    assert f"corrupt: pack {pack.stem}: 1 damaged chunk(s)" in out
+    assert "does not match its id" in out and "corrupt: object sha256:" in out
+    # A clone whose cache was not verified since (state.db gone): the pointer stays.
+    (_cache(r) / "state.db").unlink()
+    (r / "d.bin").unlink()
+    proc = git(r, "checkout", "--", "d.bin")
+    assert (r / "d.bin").read_bytes() == pointer_text(V1)
+    assert "git archives pull" in proc.stderr.decode()
+    fsck = archives(r, "fsck", check=False)
+    out = fsck.stdout.decode()
+    assert fsck.returncode == 1 and f"corrupt: pack {pack.stem}" in out, out
+    assert "missing: d.bin" in out and "git archives pull" in fsck.stderr.decode()
+    # moved aside, not deleted
+    assert list((_cache(r) / "quarantine").glob(f"pack-{pack.stem}.pack-*"))

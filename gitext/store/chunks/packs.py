@@ -12,6 +12,7 @@ import contextlib
 import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -110,8 +111,16 @@ class PackMaps:
     def __init__(self, packs_dir: Path) -> None:
         self.packs_dir = packs_dir
         self._maps: dict[str, mmap.mmap | bytes] = {}
+        self._lock = threading.Lock()
 
     def get(self, pack_id: str) -> mmap.mmap | bytes:
+        m = self._maps.get(pack_id)
+        if m is not None:
+            return m
+        with self._lock:
+            return self._open(pack_id)
+
+    def _open(self, pack_id: str) -> mmap.mmap | bytes:
         m = self._maps.get(pack_id)
         if m is None:
             with open(self.packs_dir / f"{pack_id}.pack", "rb") as f:

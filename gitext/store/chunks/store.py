@@ -10,9 +10,12 @@ chunk's id after decompressing it, and always the whole file's sha256.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import zstandard
@@ -36,6 +39,8 @@ from gitext.store.chunks.packs import PackMaps, PackWriter, store_error, write_d
 
 Location = tuple[str, int, int, int, int]  # pack id, offset, raw length, stored length, flags
 WRITE_BATCH = 1 << 20  # reconstructed bytes are handed on in writes of about this size
+READ_THREADS = 2
+READ_AHEAD = 4  # batches in flight
 FSCK_HINT = "run 'git archives fsck' to find the damage, then 'git archives pull'"
 
 
@@ -78,11 +83,10 @@ class ChunkStore:
             self._loaded.add(pid)
 
     def forget_packs(self, pack_ids: Iterable[str]) -> None:
-        """Drop what is known of packs (gc removed them); the next look reloads."""
-        gone = set(pack_ids)
-        self._maps.drop(gone)
-        self._loaded -= gone
-        self._index = {c: v for c, v in self._index.items() if v[0] not in gone}
+        """Drop what is known of packs (gc removed them) and load the indexes again."""
+        self._maps.drop(set(pack_ids))
+        self._index = {}
+        self._loaded = set()
         self.refresh()
 
     def _where(self, cid: bytes) -> tuple[str, IdxEntry] | None:
@@ -126,6 +130,10 @@ class ChunkStore:
         except OSError as exc:
             raise store_error(self.root, exc) from exc
 
+    def open_pack_id(self) -> str:
+        """The id of the pack this process is writing ("" if none)."""
+        return self._writer.pack_id if self._writer is not None else ""
+
     def seal(self) -> None:
         """Make every chunk appended so far durable and visible (the open pack's index)."""
         w, self._writer = self._writer, None
@@ -158,7 +166,7 @@ class ChunkStore:
             for cid, raw_len, flags, stored in records:
                 if self.known(cid) or cid in self._index:
                     continue
-                self._check_incoming(cid, raw_len, flags, stored)
+                self.check_record(cid, raw_len, flags, stored)
                 self.append(cid, raw_len, flags, stored)
                 added += 1
         except BaseException:
@@ -167,7 +175,7 @@ class ChunkStore:
         self.seal()
         return added
 
-    def _check_incoming(self, cid: bytes, raw_len: int, flags: int, stored: bytes) -> None:
+    def check_record(self, cid: bytes, raw_len: int, flags: int, stored: bytes) -> None:
         try:
             raw = self._decode(cid, raw_len, flags, stored, where="an incoming record")
         except CorruptObjectError:
@@ -209,10 +217,12 @@ class ChunkStore:
         """Write a recipe once every chunk it names is durable here (else refuse)."""
         self.seal()
         lost = self.missing(c for c, _ in recipe.chunks)
-        if lost:
+        packs = {self._index[c][0] for c, _ in recipe.chunks if c in self._index}
+        gone = [p for p in packs if not (self.packs_dir / f"{p}.idx").is_file()]
+        if lost or gone:  # (gone: a gc removed a pack meanwhile)
             raise ObjectMissingError(
-                f"cannot record {oid}: {len(lost)} of its chunks are not in the cache",
-                hint="run 'git archives pull' to fetch them")
+                f"cannot record {oid}: some of its chunks are not in the cache",
+                hint="run the command again")
         try:
             write_durably(self.recipe_path(oid), encode_recipe(recipe), self.tmp)
         except OSError as exc:
@@ -232,7 +242,7 @@ class ChunkStore:
 
     # -- reading --------------------------------------------------------------------------
     def _decode(self, cid: bytes, raw_len: int, flags: int, stored: bytes | memoryview, *,
-                where: str) -> bytes | memoryview:
+                where: str, check_id: bool = True) -> bytes | memoryview:
         if not flags & FLAG_ZSTD:
             if len(stored) != raw_len:
                 raise CorruptObjectError(f"chunk {cid.hex()[:16]} in {where} is truncated",
@@ -245,7 +255,7 @@ class ChunkStore:
             raw = dctx.decompress(stored, max_output_size=raw_len)
         except zstandard.ZstdError:
             raw = b""
-        if len(raw) != raw_len or chunk_id(raw) != cid:
+        if len(raw) != raw_len or (check_id and chunk_id(raw) != cid):
             raise CorruptObjectError(
                 f"chunk {cid.hex()[:16]} in {where} does not match its id", hint=FSCK_HINT)
         return raw
@@ -268,7 +278,7 @@ class ChunkStore:
             raise CorruptObjectError(f"pack {pid} is truncated or disagrees with its index "
                                      f"at chunk {cid.hex()[:16]}", hint=FSCK_HINT)
         raw = self._decode(cid, e.raw_len, e.flags, memoryview(m)[start:e.end],
-                           where=f"pack {pid}")
+                           where=f"pack {pid}", check_id=verify)
         if verify and not e.flags & FLAG_ZSTD and chunk_id(raw) != cid:
             raise CorruptObjectError(
                 f"chunk {cid.hex()[:16]} in pack {pid} does not match its id", hint=FSCK_HINT)
@@ -287,31 +297,53 @@ class ChunkStore:
 
     def iter_file(self, oid: ObjectId) -> Iterator[bytes]:
         """The file's bytes in batches; raises CorruptObjectError at the end if their
-        sha256 is not ``oid`` (the caller then discards what it received)."""
+        sha256 is not ``oid`` (the caller then discards what it received). Batches are
+        rebuilt on worker threads (zstd and hashing release the GIL) while this thread
+        hashes and hands on the previous ones."""
         recipe = self.check_complete(oid)
-        h = hashlib.sha256()
-        batch: list[bytes | memoryview] = []
+        batches: list[list[tuple[bytes, int]]] = [[]]
         n = 0
         for cid, raw_len in recipe.chunks:
-            raw = self._raw(cid, verify=False)
-            if len(raw) != raw_len:
-                raise CorruptObjectError(f"chunk {cid.hex()[:16]} of {oid} has the wrong "
-                                         "length", hint=FSCK_HINT)
-            batch.append(raw)
-            n += raw_len
             if n >= WRITE_BATCH:
-                data = b"".join(batch)
-                h.update(data)
-                yield data
-                batch, n = [], 0
-        if batch:
-            data = b"".join(batch)
+                batches.append([])
+                n = 0
+            batches[-1].append((cid, raw_len))
+            n += raw_len
+        for pid in {hit[0] for c, _ in recipe.chunks if (hit := self._where(c))}:
+            self._maps.get(pid)  # opened here, used by the workers
+        h = hashlib.sha256()
+        for data in self._rebuilt(batches):
             h.update(data)
             yield data
         if h.hexdigest() != oid.digest:
             raise CorruptObjectError(
                 f"cached object {oid} rebuilt from chunks is corrupt{self._culprit(recipe)}",
                 hint=FSCK_HINT)
+
+    def _rebuilt(self, batches: list[list[tuple[bytes, int]]]) -> Iterator[bytes]:
+        if len(batches) <= 2:
+            yield from (self._batch(b) for b in batches)
+            return
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            todo = iter(batches)
+            ahead: deque[Future[bytes]] = deque(
+                pool.submit(self._batch, b) for b in itertools.islice(todo, READ_AHEAD))
+            while ahead:
+                data = ahead.popleft().result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    ahead.append(pool.submit(self._batch, nxt))
+                yield data
+
+    def _batch(self, chunks: list[tuple[bytes, int]]) -> bytes:
+        parts = []
+        for cid, raw_len in chunks:
+            raw = self._raw(cid, verify=False)
+            if len(raw) != raw_len:
+                raise CorruptObjectError(f"chunk {cid.hex()[:16]} has the wrong length",
+                                         hint=FSCK_HINT)
+            parts.append(raw)
+        return b"".join(parts)
 
     def _culprit(self, recipe: Recipe) -> str:
         for cid, _ in recipe.chunks:
