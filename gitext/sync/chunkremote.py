@@ -40,9 +40,10 @@ RECIPES = "chunks/recipes/"
 WHERE = "chunks/where/"
 RECORD_HEADER = fmt.RECORD_HEADER.size  # chunk id 32 + raw 4 + stored 4 + flags 1
 # Neighbouring chunks of one pack closer than this are read in one request (the bytes
-# between them are read and dropped); one request reads at most MAX_RANGE bytes.
+# between them are read and dropped); one request reads at most MAX_RANGE bytes (held in
+# memory until its chunks are stored: jobs x MAX_RANGE at most).
 GAP = 256 * 1024
-MAX_RANGE = 16 * 1024 * 1024
+MAX_RANGE = 4 * 1024 * 1024
 PACK_LIMIT = fmt.MAX_PACK
 FIX_HINT = "git archives fsck --remote"  # replaced by the caller's command where it knows one
 

@@ -95,6 +95,11 @@ def test_an_old_remote_with_whole_objects_is_fetched_whole(repo: Repo,
     report = transfer.fetch(repo, remote, References(objects={oid}), store=theirs)
     assert report.ok and theirs.has(oid)
     assert not (tmp_path / "old" / "chunks").exists()
+    # a clone holding it as chunks does not push it again as chunks: the remote has it
+    ours = LocalStore(tmp_path / "ours")
+    assert put_chunked(ours, data) == oid
+    assert transfer.push(repo, remote, [oid], store=ours).already == 1
+    assert not (tmp_path / "old" / "chunks").exists()
 
 
 def test_a_git_lfs_server_gets_the_whole_file_rebuilt(repo: Repo, tmp_path: Path,
