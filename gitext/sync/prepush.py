@@ -105,7 +105,7 @@ def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
     present = remote.backend.exists_many([i.key for i in items])
     st = RemoteStatus(remote.name, len(items), [], [], [])
     for i in items:
-        local = store.key_path(i.key).is_file()
+        local = store.key_path(i.key).is_file() or (i.key == i.oid.key and store.has(i.oid))
         on_remote = i.key in present
         if local and not on_remote:
             st.local_only.append(i.oid)
