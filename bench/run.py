@@ -58,10 +58,10 @@ def hook_step(name: str) -> str:
 
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
-                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS")
+                 "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W15MEM")
 # Not run unless asked for: W5 (five versions of 1.25 GiB); W6S3 starts an S3 server (moto,
 # from PyPI), W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
-NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP")
+NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP", "W15MEM")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -1539,6 +1539,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W12AZ": lambda ctx: __import__("w12_azure").w12_azure(ctx),  # bench/w12_azure.py
     "W12SSH": lambda ctx: __import__("w12_ssh").w12ssh(ctx),  # bench/w12_ssh.py: sshd
     "W13PLOTS": w13plots,
+    "W15MEM": lambda ctx: __import__("w15_mem").w15mem(ctx),  # bench/w15_mem.py
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1561,6 +1562,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W12SSH": ("push over SSH", "clone + pull over SSH", "push over SSH, 20 ms latency",
                "same, one request at a time (jobs 1)"),
     "W13PLOTS": (W13_SHOW,),
+    "W15MEM": __import__("w15_mem").STEPS,
 }
 
 

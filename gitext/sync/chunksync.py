@@ -388,20 +388,3 @@ def fetch_chunked(store: LocalStore, remote: Remote, items: list[TransferItem],
     # of one file) then download each shared chunk once.
     run_parallel(chunked, 1, one, report)
     return [i for i in items if i.key not in on_remote]
-
-
-def put_whole(store: LocalStore, remote: Remote, item: TransferItem,
-              progress: ProgressSink | None) -> int:
-    """Upload an object held only as chunks to a remote that takes whole objects (a Git LFS
-    server): rebuilt into a temp file (its sha256 checked on the way), then uploaded."""
-    chunks = chunk_store(store)
-    store.tmp.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=store.tmp, prefix="whole-")
-    path = Path(name)
-    try:
-        with open(fd, "wb") as out:
-            size = chunks.stream_file(item.oid, out.write)
-        remote.backend.put(item.key, path, size, progress.advance if progress else None)
-    finally:
-        path.unlink(missing_ok=True)
-    return size

@@ -105,16 +105,15 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
 
     def upload(item: TransferItem) -> None:
         src = store.key_path(item.key)
-        try:
-            size = src.stat().st_size
-        except FileNotFoundError:
-            if item in chunked:  # held as chunks only; this remote takes whole objects
-                from gitext.sync.chunksync import put_whole
-
-                size = put_whole(store, remote, item, progress)
-            else:
-                raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
+        if item.key == item.oid.key and store.is_chunked(item.oid):
+            with store.whole_copy(item.oid) as whole:  # stored as chunks: sent whole
+                size = whole.stat().st_size
+                remote.backend.put(item.key, whole, size, progress.advance if progress else None)
         else:
+            try:
+                size = src.stat().st_size
+            except FileNotFoundError:
+                raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
             remote.backend.put(item.key, src, size, progress.advance if progress else None)
         with lock:
             report.transferred.append(item.oid)
