@@ -59,10 +59,11 @@ def hook_step(name: str) -> str:
 
 ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W6S3", "W10", "W12GS",
                  "W12AZ", "W12SSH", "W12HTTP", "W13PLOTS", "W13EXPSHOW", "W16MERGE", "W16DIFF",
-                 "W13EXP")
+                 "W13EXP", "W15MEM")
 # Not run unless asked for: W5 (five versions of 1.25 GiB); W6S3 starts an S3 server (moto,
 # from PyPI), W10 an LFS server (giftless, from PyPI), the W12 rows a server of their kind.
-NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP", "W13EXP")
+NOT_BY_DEFAULT = ("W5", "W9", "W6S3", "W10", "W12GS", "W12AZ", "W12SSH", "W12HTTP", "W13EXP",
+                  "W15MEM")
 
 # What the (missing) shared bench measured on this machine, and the targets from the issues.
 BASELINE: dict[tuple[str, str], str] = {
@@ -1549,6 +1550,7 @@ WORKLOADS: dict[str, Callable[[Ctx], None]] = {
     "W16MERGE": lambda ctx: __import__("w16_nb").w16merge(ctx),  # bench/w16_nb.py
     "W16DIFF": lambda ctx: __import__("w16_nb").w16diff(ctx),
     "W13EXP": lambda ctx: __import__("w13_exp").w13exp(ctx),  # bench/w13_exp.py
+    "W15MEM": lambda ctx: __import__("w15_mem").w15mem(ctx),  # bench/w15_mem.py
 }
 # Which (workload, step) rows a workload produces, for n/a and skipped rows.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -1575,6 +1577,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W16MERGE": __import__("w16_nb").MERGE_STEPS,  # (stdlib only at import)
     "W16DIFF": __import__("w16_nb").DIFF_STEPS,
     "W13EXP": __import__("w13_exp").STEPS,  # (stdlib only at import)
+    "W15MEM": __import__("w15_mem").STEPS,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from io import FileIO
 from typing import TYPE_CHECKING
 
@@ -38,8 +39,12 @@ def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head:
         before = os.fstat(f.fileno())
         if not stat.S_ISREG(before.st_mode) or stat_key(before) != stat_key(st):
             return None
-        w = chunk_stream(store, f)
-        streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
+        with ThreadPoolExecutor(max_workers=1) as drain:
+            # git's stream is drained on a thread while the file is chunked (a failure is
+            # raised once the stream is drained: git expects it read to its end)
+            counted = drain.submit(_count, head, content)
+            w = chunk_stream(store, f)
+            streamed = counted.result()
         if streamed != w.size or stat_key(os.fstat(f.fileno())) != stat_key(st):
             w.abort()
             raise ArchivesError(f"{display(path)} changed while it was being added",
@@ -47,6 +52,10 @@ def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head:
         oid, n = w.finish()
     store.record_chunked_verified(oid)
     return ptr.Pointer(oid, n)
+
+
+def _count(head: list[bytes], content: Iterator[bytes]) -> int:
+    return sum(len(p) for p in head) + sum(len(p) for p in content)
 
 
 def chunk_stream(store: LocalStore, src: FileIO) -> ChunkingWriter:

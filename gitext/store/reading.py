@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -197,6 +198,25 @@ class StoreReads:
                 )
             self.state.record(self._spath(oid), oid.algo, st, oid.digest)
         return size
+
+    @contextlib.contextmanager
+    def whole_copy(self, oid: ObjectId) -> Iterator[Path]:
+        """The object as one file: its own file, or for a chunked object a copy rebuilt
+        (and verified) under ``tmp/`` that is removed afterwards (e.g. for an upload to a
+        Git LFS server, which takes whole objects)."""
+        if not self.is_chunked(oid):
+            yield self.path(oid)
+            return
+        tmp = Path(self.root) / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp, prefix="rebuilt-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                self.stream_verified(oid, f.write)
+            yield Path(name)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
 
     # -- repair ---------------------------------------------------------------------------
     def quarantine(self, oid: ObjectId) -> Path:

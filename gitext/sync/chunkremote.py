@@ -35,11 +35,15 @@ from gitext.store.objects import LocalStore
 PREFIX = "chunks/"
 PACKS = "chunks/packs/"
 RECIPES = "chunks/recipes/"
+# ``chunks/where/<ab>/<rest>``: the ids of the packs holding a recipe's chunks, one a line,
+# for a remote that cannot be listed (http): its reader fetches just those packs' idx files.
+WHERE = "chunks/where/"
 RECORD_HEADER = fmt.RECORD_HEADER.size  # chunk id 32 + raw 4 + stored 4 + flags 1
 # Neighbouring chunks of one pack closer than this are read in one request (the bytes
-# between them are read and dropped); one request reads at most MAX_RANGE bytes.
+# between them are read and dropped); one request reads at most MAX_RANGE bytes (held in
+# memory until its chunks are stored: jobs x MAX_RANGE at most).
 GAP = 256 * 1024
-MAX_RANGE = 16 * 1024 * 1024
+MAX_RANGE = 4 * 1024 * 1024
 PACK_LIMIT = fmt.MAX_PACK
 FIX_HINT = "git archives fsck --remote"  # replaced by the caller's command where it knows one
 
@@ -73,6 +77,15 @@ def recipe_key(digest: str) -> str:
     return f"{RECIPES}{digest[:2]}/{digest[2:]}"
 
 
+def where_key(digest: str) -> str:
+    return f"{WHERE}{digest[:2]}/{digest[2:]}"
+
+
+def can_list(backend: Backend) -> bool:
+    """Whether the remote can be listed (a read-only http remote cannot)."""
+    return not getattr(backend, "read_only", False)
+
+
 def pack_key(pack: str, ext: str) -> str:
     return f"{PACKS}{pack}.{ext}"
 
@@ -95,7 +108,8 @@ def present_as_recipes(backend: Backend, items: Sequence[_Item]) -> set[str]:
     """The keys (``files/…``) among ``items`` whose recipe the remote holds. A remote with
     no pack at all (an old one, or one only ever given whole objects) costs one listing
     request, not a question per object."""
-    if not items or not chunk_capable(backend) or next(iter(backend.list(PACKS)), None) is None:
+    if not items or not chunk_capable(backend) or (
+            can_list(backend) and next(iter(backend.list(PACKS)), None) is None):
         return set()
     by_recipe = {recipe_key(i.oid.digest): i.oid.key for i in items
                  if i.oid.algo == "sha256" and not i.manifest}
@@ -155,6 +169,18 @@ class RemoteIndex:
     def ensure(self) -> None:
         if not self._loaded:
             self.refresh()
+
+    def load_packs(self, stems: Iterable[str]) -> None:
+        """Add the idx files of ``stems`` (fetched if not cached) without listing the
+        remote: for one that cannot be listed. A pack cut short is caught on reading."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        for stem in sorted(set(stems) - self.idx_packs):
+            if not (self.cache_dir / f"{stem}.idx").is_file():
+                self._download_idx(stem)
+            for entry in self._read_cached(stem):
+                self.chunks.setdefault(entry.chunk_id, Where(
+                    stem, entry.offset, entry.raw_len, entry.stored_len, entry.flags))
+            self.idx_packs.add(stem)
 
     def _download_idx(self, stem: str) -> None:
         buf = io.BytesIO()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import shell_arg
-from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError
+from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.remotes import Remote
 from gitext.store.chunks import format as fmt
 from gitext.store.chunks.store import ChunkStore
@@ -41,6 +41,7 @@ from gitext.sync.chunkremote import (
     PackWriter,
     RemoteIndex,
     Span,
+    can_list,
     decode_recipe,
     pack_key,
     plan_ranges,
@@ -48,6 +49,7 @@ from gitext.sync.chunkremote import (
     read_span,
     recipe_key,
     remote_id,
+    where_key,
 )
 from gitext.sync.transferbase import ProgressSink, TransferItem, TransferReport, run_parallel
 
@@ -94,20 +96,29 @@ def push_chunked(store: LocalStore, remote: Remote, items: Sequence[TransferItem
         need.update((cid, None) for cid in ids if index.locate(cid) is None)
     store.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp, prefix="chunk-push-") as tmp:
-        sent = _upload_packs(chunks, remote, list(need), Path(tmp), jobs=jobs,
-                             progress=progress)
+        sent, new = _upload_packs(chunks, remote, list(need), Path(tmp), jobs=jobs,
+                                  progress=progress, keep_idx=index.cache_dir)
+        index.load_packs(new)
+        # where each recipe's chunks are, for a remote that cannot be listed (http),
+        # rewritten when a repair moved some
+        located = [i for i in ready if i.key not in recipes_there or need]
+        report.bytes += _upload_where(remote, index, chunks, located, Path(tmp), jobs=jobs)
     report.bytes += sent
     _upload_recipes(chunks, remote, [i for i in ready if i.key not in recipes_there], report,
                     jobs=jobs, progress=progress)
 
 
 def _upload_packs(chunks: ChunkStore, remote: Remote, need: list[bytes], folder: Path, *,
-                  jobs: int, progress: ProgressSink | None) -> int:
+                  jobs: int, progress: ProgressSink | None,
+                  keep_idx: Path) -> tuple[int, list[str]]:
     """Build packs of ``need`` (in recipe order: a later fetch reads them sequentially) and
-    upload each as it is finished, pack before idx; at most ``jobs`` packs wait on disk."""
+    upload each as it is finished, pack before idx; at most ``jobs`` packs wait on disk.
+    Each idx uploaded is kept in ``keep_idx`` (the remote index's cache). Returns (bytes
+    sent, the new packs' ids)."""
     backend = remote.backend
     sent = 0
     lock = threading.Lock()
+    new: list[str] = []
 
     def upload(done: tuple[str, Path, Path]) -> None:
         nonlocal sent
@@ -119,6 +130,10 @@ def _upload_packs(chunks: ChunkStore, remote: Remote, need: list[bytes], folder:
                             progress.advance if progress else None)
                 with lock:
                     sent += size
+            keep_idx.mkdir(parents=True, exist_ok=True)
+            os.replace(idx_path, keep_idx / f"{pack}.idx")
+            with lock:
+                new.append(pack)
         finally:
             pack_path.unlink(missing_ok=True)
             idx_path.unlink(missing_ok=True)
@@ -141,6 +156,36 @@ def _upload_packs(chunks: ChunkStore, remote: Remote, need: list[bytes], folder:
             for fut in pending:
                 fut.cancel()
             raise
+    return sent, new
+
+
+def _upload_where(remote: Remote, index: RemoteIndex, chunks: ChunkStore,
+                  items: list[TransferItem], folder: Path, *, jobs: int) -> int:
+    """Upload each item's where-file (the packs holding its chunks); returns the bytes."""
+    sent = 0
+    lock = threading.Lock()
+
+    def one(item: TransferItem) -> None:
+        nonlocal sent
+        packs = set()
+        for cid, _len in chunks.read_recipe(item.oid).chunks:
+            where = index.locate(cid)
+            if where is None:
+                raise ObjectMissingError(f"chunk {cid.hex()[:16]} of {item.oid} is not on "
+                                         "the remote after the upload")
+            packs.add(where.pack)
+        path = folder / f"where-{item.oid.digest}"
+        path.write_text("".join(f"{p}\n" for p in sorted(packs)), encoding="ascii")
+        remote.backend.put(where_key(item.oid.digest), path, path.stat().st_size, None)
+        with lock:
+            sent += path.stat().st_size
+
+    report = TransferReport("push")
+    run_parallel(items, jobs, one, report)
+    if not report.ok:  # (no recipe goes up without its where-file)
+        why = report.failed[0][1] if report.failed else report.summary()
+        raise RemoteError(f"{remote.url}: a where-file could not be uploaded: {why}",
+                          hint="push again")
     return sent
 
 
@@ -234,17 +279,34 @@ class ChunkFetcher:
                                      hint=repair_hint(self.remote))
         lacking = self.chunks.missing([cid for cid, _len in recipe.chunks])
         if lacking:
+            if not can_list(self.remote.backend):
+                moved += self._load_where(oid)
             moved += self._fetch_chunks(lacking, where)
         self._commit(oid, recipe, where)
         if self.progress is not None:
             self.progress.file_done()
         return moved
 
-    def _fetch_chunks(self, lacking: set[bytes], where: str) -> int:
+    def _load_where(self, oid: ObjectId) -> int:
+        """A remote that cannot be listed: its where-file names the packs to index."""
+        buf = io.BytesIO()
+        self.remote.backend.get(where_key(oid.digest), buf)
+        stems = buf.getvalue().decode("ascii", "replace").split()
+        if not stems or not all(fmt.is_pack_id(s) for s in stems):
+            raise CorruptObjectError(f"{self.remote.url} {where_key(oid.digest)} is not a "
+                                     "list of pack ids: refused",
+                                     hint=repair_hint(self.remote, where_key(oid.digest)))
         with self._index_lock:
-            self.index.ensure()
+            self.index.load_packs(stems)
+        return len(buf.getvalue())
+
+    def _fetch_chunks(self, lacking: set[bytes], where: str) -> int:
+        listed = can_list(self.remote.backend)
+        with self._index_lock:
+            if listed:
+                self.index.ensure()
             located = {cid: self.index.locate(cid) for cid in lacking}
-            if any(w is None for w in located.values()):
+            if listed and any(w is None for w in located.values()):
                 self.index.refresh()  # pushed since we listed
                 located = {cid: self.index.locate(cid) for cid in lacking}
         absent = [cid for cid, w in located.items() if w is None]
@@ -326,20 +388,3 @@ def fetch_chunked(store: LocalStore, remote: Remote, items: list[TransferItem],
     # of one file) then download each shared chunk once.
     run_parallel(chunked, 1, one, report)
     return [i for i in items if i.key not in on_remote]
-
-
-def put_whole(store: LocalStore, remote: Remote, item: TransferItem,
-              progress: ProgressSink | None) -> int:
-    """Upload an object held only as chunks to a remote that takes whole objects (a Git LFS
-    server): rebuilt into a temp file (its sha256 checked on the way), then uploaded."""
-    chunks = chunk_store(store)
-    store.tmp.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=store.tmp, prefix="whole-")
-    path = Path(name)
-    try:
-        with open(fd, "wb") as out:
-            size = chunks.stream_file(item.oid, out.write)
-        remote.backend.put(item.key, path, size, progress.advance if progress else None)
-    finally:
-        path.unlink(missing_ok=True)
-    return size

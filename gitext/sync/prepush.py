@@ -21,7 +21,7 @@ from gitext.git.repo import Repo
 from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import plan
 from gitext.store.dvccache import open_store
-from gitext.sync.chunkremote import chunked_items, present_as_recipes
+from gitext.sync.chunkremote import present_as_recipes
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
     References,
@@ -104,12 +104,11 @@ def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
     sizes = {i.key: refs.sizes.get(i.oid) or store.size(i.oid) for i in files}
     plan(remote.backend, "download", [(k, s) for k, s in sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in items])
-    # an object held as chunks: its recipe, here or on the remote (gitext.sync.chunksync)
-    chunked = chunked_items(store, files)
+    # an object held as chunks on the remote: its recipe (gitext.sync.chunksync)
     present |= present_as_recipes(remote.backend, [i for i in files if i.key not in present])
     st = RemoteStatus(remote.name, len(items), [], [], [])
     for i in items:
-        local = i in chunked or store.key_path(i.key).is_file()
+        local = store.key_path(i.key).is_file() or (i.key == i.oid.key and store.has(i.oid))
         on_remote = i.key in present
         if local and not on_remote:
             st.local_only.append(i.oid)

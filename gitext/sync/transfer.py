@@ -34,7 +34,7 @@ from gitext.remotes.backend import RemoteRefusedError, plan
 from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import READ_ONLY, LocalStore
-from gitext.sync.chunkremote import chunk_capable, chunked_items, present_as_recipes
+from gitext.sync.chunkremote import can_list, chunk_capable, chunked_items, present_as_recipes
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
 from gitext.sync.transferbase import (
@@ -105,16 +105,15 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
 
     def upload(item: TransferItem) -> None:
         src = store.key_path(item.key)
-        try:
-            size = src.stat().st_size
-        except FileNotFoundError:
-            if item in chunked:  # held as chunks only; this remote takes whole objects
-                from gitext.sync.chunksync import put_whole
-
-                size = put_whole(store, remote, item, progress)
-            else:
-                raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
+        if item.key == item.oid.key and store.is_chunked(item.oid):
+            with store.whole_copy(item.oid) as whole:  # stored as chunks: sent whole
+                size = whole.stat().st_size
+                remote.backend.put(item.key, whole, size, progress.advance if progress else None)
         else:
+            try:
+                size = src.stat().st_size
+            except FileNotFoundError:
+                raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
             remote.backend.put(item.key, src, size, progress.advance if progress else None)
         with lock:
             report.transferred.append(item.oid)
@@ -281,7 +280,8 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     report.already += len(files) - len(todo)
     # Largest first: a big object started last would finish alone on one worker.
     todo.sort(key=lambda i: refs.sizes.get(i.oid, 0), reverse=True)
-    if todo and chunk_capable(remote.backend):
+    chunks_too = chunk_capable(remote.backend)
+    if todo and chunks_too and can_list(remote.backend):
         from gitext.sync.chunksync import fetch_chunked
 
         todo = fetch_chunked(store, remote, todo, report, sizes=refs.sizes, jobs=n,
@@ -292,7 +292,25 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         run_parallel(todo, n, download, report)
     finally:
         _record_verified(store, verified)
+    if chunks_too and report.missing and not can_list(remote.backend):
+        _fetch_missing_as_chunks(store, remote, todo, report, sizes=refs.sizes, jobs=n,
+                                 progress=progress)
     return report
+
+
+def _fetch_missing_as_chunks(store: LocalStore, remote: Remote, todo: list[TransferItem],
+                             report: TransferReport, *, sizes: dict[ObjectId, int],
+                             jobs: int, progress: ProgressSink | None) -> None:
+    """A remote that cannot be listed (http): the objects it lacks whole may be there as
+    chunks (asked only for those, not before every fetch)."""
+    from gitext.sync.chunksync import fetch_chunked
+
+    lacking = set(report.missing)
+    retry = [i for i in todo if i.oid in lacking]
+    report.missing = [o for o in report.missing if o not in {i.oid for i in retry}]
+    left = fetch_chunked(store, remote, retry, report, sizes=sizes, jobs=jobs,
+                         progress=progress)
+    report.missing += [i.oid for i in left]
 
 
 def _split_plain(oids: list[ObjectId], store: LocalStore) -> tuple[set[ObjectId], set[ObjectId]]:

@@ -110,3 +110,38 @@ def test_damaged_chunk_leaves_pointer_and_fsck_names_it(tmp_path: Path) -> None:
     assert "missing: d.bin" in out and "git archives pull" in fsck.stderr.decode()
     # moved aside, not deleted
     assert list((_cache(r) / "quarantine").glob(f"pack-{pack.stem}.pack-*"))
+
+
+def test_gc_drops_unkept_recipe_and_repacks(tmp_path: Path) -> None:
+    r = setup_repo(tmp_path / "gc", "*.bin")
+    other = random.Random(7).randbytes(2 << 20)
+    (r / "d.bin").write_bytes(other)
+    git(r, "add", "d.bin")  # staged, then replaced: nothing keeps it
+    (r / "d.bin").write_bytes(V1)
+    git(r, "add", "d.bin")
+    git(r, "commit", "-q", "-m", "v1")
+    cache = _cache(r)
+    recipes = cache / "chunks" / "recipes"
+    assert len([p for p in recipes.rglob("*") if p.is_file()]) == 2
+    before = sum(p.stat().st_size for p in (cache / "chunks" / "packs").glob("*.pack"))
+    archives(r, "gc", "-w", "--expire", "now")
+    assert len([p for p in recipes.rglob("*") if p.is_file()]) == 1
+    after = sum(p.stat().st_size for p in (cache / "chunks" / "packs").glob("*.pack"))
+    assert after < before - len(other) // 2
+    (r / "d.bin").unlink()
+    git(r, "checkout", "--", "d.bin")
+    assert (r / "d.bin").read_bytes() == V1
+    archives(r, "fsck")
+
+
+def test_push_and_clone_of_chunked_objects(repo: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    archives(repo, "remote", "add", "-d", "store", str(store))
+    archives(repo, "push")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    archives(clone, "install")
+    archives(clone, "remote", "add", "-d", "store", str(store))
+    archives(clone, "pull")
+    assert (clone / "d.bin").read_bytes() == V2

@@ -10,6 +10,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from gitext.remotes.local import LocalBackend
 from gitext.store.objects import LocalStore
 from gitext.sync import prepush, transfer
 from gitext.sync.chunkgc import deletion_phases, plan_chunks
-from gitext.sync.chunkremote import PACKS, RECIPES, recipe_key
+from gitext.sync.chunkremote import PACKS, RECIPES, recipe_key, where_key
 from gitext.sync.chunksync import chunk_store, push_chunked, remote_index
 from gitext.sync.references import References
 from tests.helpers import git
@@ -94,6 +95,11 @@ def test_an_old_remote_with_whole_objects_is_fetched_whole(repo: Repo,
     report = transfer.fetch(repo, remote, References(objects={oid}), store=theirs)
     assert report.ok and theirs.has(oid)
     assert not (tmp_path / "old" / "chunks").exists()
+    # a clone holding it as chunks does not push it again as chunks: the remote has it
+    ours = LocalStore(tmp_path / "ours")
+    assert put_chunked(ours, data) == oid
+    assert transfer.push(repo, remote, [oid], store=ours).already == 1
+    assert not (tmp_path / "old" / "chunks").exists()
 
 
 def test_a_git_lfs_server_gets_the_whole_file_rebuilt(repo: Repo, tmp_path: Path,
@@ -125,15 +131,17 @@ def test_gc_plan_drops_unkept_recipes_and_dead_packs_in_a_safe_order(tmp_path: P
     assert len(packs) == 4
     index = remote_index(ours, remote)
     doomed, recent = plan_chunks(remote.backend, index, {kept.key}, time.time() + 1)
-    names = {k.rpartition("/")[2] for k, _ in doomed}
-    assert recipe_key(gone.digest) in {k for k, _ in doomed}
-    assert len(names) == 3 and not recent  # gone's recipe, pack and idx
+    keys = {k for k, _ in doomed}
+    assert {recipe_key(gone.digest), where_key(gone.digest)} <= keys
+    assert len(keys) == 4 and not recent  # gone's recipe, where-file, pack and idx
     phases = deletion_phases(doomed)
     assert [p[0].rpartition(".")[2] if p[0].startswith(PACKS) else "recipe"
             for p in phases] == ["recipe", "idx", "pack"]
+    assert len(phases[0]) == 2
     # within the grace period nothing goes: the young recipe keeps its chunks live
     doomed, recent = plan_chunks(remote.backend, index, {kept.key}, time.time() - 3600)
-    assert doomed == [] and [k for k, _ in recent] == [recipe_key(gone.digest)]
+    assert doomed == [] and [k for k, _ in recent] == [recipe_key(gone.digest),
+                                                       where_key(gone.digest)]
     # a pack without its idx (a killed push), old: it goes
     orphan = tmp_path / "remote" / PACKS / ("0" * 32 + ".pack")
     orphan.write_bytes(b"GAPACK\x01\n")
@@ -177,6 +185,11 @@ def test_git_push_and_pull_move_only_the_new_chunks(tmp_path: Path) -> None:
     assert (clone / "big.bin").read_bytes() == v2
     grew = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) - before
     assert 0 < grew < 300_000
+    # gc --remote: v1's recipe goes; its pack stays (v2 still needs most of its chunks)
+    packs = sorted(p.name for p in (remote / PACKS).iterdir())
+    archives(clone, "gc", "-w", "--remote", "--expire", "now", "--yes")  # v1 is pushed
+    assert not (remote / recipe_key(oid1.digest)).exists()
+    assert sorted(p.name for p in (remote / PACKS).iterdir()) == packs
 
 
 def test_chunks_through_s3(repo: Repo, tmp_path: Path, bucket: str, moto_endpoint: str) -> None:
@@ -197,6 +210,28 @@ def test_chunks_through_s3(repo: Repo, tmp_path: Path, bucket: str, moto_endpoin
         assert transfer.fetch(repo, remote, References(objects={oid}), store=theirs).ok
     finally:
         remote.close()
+    out = bytearray()
+    chunk_store(theirs).stream_file(oid, out.extend)
+    assert bytes(out) == data
+
+
+def test_chunks_through_a_read_only_http_remote(repo: Repo, tmp_path: Path,
+                                                 http_remote: Any) -> None:
+    """An http remote cannot be listed: the whole object is asked for first, then the
+    recipe, whose where-file names the packs whose idx files are read (no listing)."""
+    from gitext.remotes.http import HttpBackend
+
+    ours, theirs = LocalStore(tmp_path / "ours"), LocalStore(tmp_path / "theirs")
+    data = _data(11)
+    oid = put_chunked(ours, data)
+    assert transfer.push(repo, _remote(http_remote.folder), [oid], store=ours).ok
+    backend = HttpBackend.from_url(http_remote.url, {})
+    remote = Remote("mirror", http_remote.url, backend)
+    try:
+        report = transfer.fetch(repo, remote, References(objects={oid}), store=theirs)
+    finally:
+        remote.close()
+    assert report.ok and report.transferred == [oid], report.summary()
     out = bytearray()
     chunk_store(theirs).stream_file(oid, out.extend)
     assert bytes(out) == data

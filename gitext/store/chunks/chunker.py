@@ -8,7 +8,7 @@ not have yet; :meth:`ChunkingWriter.finish` seals the pack and writes the recipe
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyfastcdc
 import zstandard
@@ -49,11 +49,21 @@ class ChunkingWriter:
         self.size = 0
         self.new_bytes = 0  # raw bytes of chunks this file added to the store
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        # sha256 of the whole file on its own thread, in order, beside the cutting
+        self._hasher = ThreadPoolExecutor(max_workers=1) if workers > 1 else None
+        self._hashed: Future[None] | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         n = len(data)
-        self._sha.update(data)
-        self._buf += data
+        if self._hasher is not None:
+            block = bytes(data)  # the caller may reuse its buffer
+            if self._hashed is not None:
+                self._hashed.result()  # one block in flight: memory stays bounded
+            self._hashed = self._hasher.submit(self._sha.update, block)
+            self._buf += block
+        else:
+            self._sha.update(data)
+            self._buf += data
         self.size += n
         if len(self._buf) >= BLOCK:
             self._cut(final=False)
@@ -105,6 +115,8 @@ class ChunkingWriter:
         try:
             if self._buf:
                 self._cut(final=True)
+            if self._hashed is not None:
+                self._hashed.result()
             oid = _checked(ObjectId("sha256", self._sha.hexdigest()), expected)
             self.store.write_recipe(oid, Recipe(self.size, self._chunks))
         except BaseException:
@@ -119,9 +131,10 @@ class ChunkingWriter:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        for pool in (self._pool, self._hasher):
+            if pool is not None:
+                pool.shutdown()
+        self._pool = self._hasher = None
 
 
 def _checked(oid: ObjectId, expected: ObjectId | None) -> ObjectId:

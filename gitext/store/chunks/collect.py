@@ -131,6 +131,7 @@ def copy_records(cs: ChunkStore, pid: str, keep: list[IdxEntry]) -> str:
 
 
 def _remove_pack(cs: ChunkStore, pid: str) -> None:
+    cs.unmap([pid])  # (Windows cannot remove a mapped file)
     for suffix in (".idx", ".pack"):  # the index first: an unsealed pack is ignored
         with contextlib.suppress(FileNotFoundError):
             (cs.packs_dir / f"{pid}{suffix}").unlink()

@@ -82,6 +82,9 @@ class ChunkStore:
                 self._index.setdefault(e.chunk_id, (pid, e))
             self._loaded.add(pid)
 
+    def unmap(self, pack_ids: Iterable[str]) -> None:
+        self._maps.drop(pack_ids)
+
     def forget_packs(self, pack_ids: Iterable[str]) -> None:
         """Drop what is known of packs (gc removed them) and load the indexes again."""
         self._maps.drop(set(pack_ids))

@@ -113,3 +113,16 @@ def test_missing_chunk_is_named_before_any_byte(cs: ChunkStore) -> None:
     with pytest.raises(ObjectMissingError, match="not in the local cache"):
         cs.stream_file(oid, got.append)
     assert got == []
+
+
+def test_cuts_do_not_depend_on_block_size(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitext.store.chunks import chunker
+
+    whole = chunker.cut_points(V1)
+    assert min(whole[:-1]) >= 8 << 10 and max(whole) <= 128 << 10
+    monkeypatch.setattr(chunker, "BLOCK", 150_000)  # cut often: the carry-over is used
+    for block in (4_096, 65_536, 1_000_001):
+        cs = ChunkStore(tmp_path / f"b{block}")
+        oid, _ = add(cs, V1, block=block)
+        assert [n for _, n in cs.read_recipe(oid).chunks] == whole
