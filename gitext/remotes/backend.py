@@ -137,3 +137,14 @@ def plan(backend: Backend, operation: str, objects: Sequence[tuple[str, int]]) -
     """Tell ``backend`` what comes next if it wants to know (see :class:`Planner`)."""
     if objects and isinstance(backend, Planner):
         backend.plan(operation, objects)
+
+
+def can_list(backend: Backend) -> bool:
+    """Whether the remote can be listed (a read-only http remote cannot)."""
+    return not getattr(backend, "read_only", False)
+
+
+def chunk_capable(backend: Backend) -> bool:
+    """Whether chunks may be stored on this remote: it reads ranges and is an object store
+    or a folder (not a Git LFS server, whose API moves whole objects by their sha256)."""
+    return isinstance(backend, Ranged) and not getattr(backend, "lfs_server", False)

@@ -28,7 +28,7 @@ from typing import Protocol, TypeVar
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
-from gitext.remotes.backend import Backend, Ranged
+from gitext.remotes.backend import Backend, Ranged, can_list, chunk_capable
 from gitext.store.chunks import format as fmt
 from gitext.store.objects import LocalStore
 
@@ -81,19 +81,8 @@ def where_key(digest: str) -> str:
     return f"{WHERE}{digest[:2]}/{digest[2:]}"
 
 
-def can_list(backend: Backend) -> bool:
-    """Whether the remote can be listed (a read-only http remote cannot)."""
-    return not getattr(backend, "read_only", False)
-
-
 def pack_key(pack: str, ext: str) -> str:
     return f"{PACKS}{pack}.{ext}"
-
-
-def chunk_capable(backend: Backend) -> bool:
-    """Whether chunks may be stored on this remote: it reads ranges and is an object store
-    or a folder (not a Git LFS server, whose API moves whole objects by their sha256)."""
-    return isinstance(backend, Ranged) and not getattr(backend, "lfs_server", False)
 
 
 def chunked_items(store: LocalStore, items: Sequence[T]) -> set[T]:

@@ -1,6 +1,6 @@
 """Push and fetch of chunked objects (issue 15): only the chunks the other side lacks.
 
-Push, to a remote that can hold chunks (:func:`~gitext.sync.chunkremote.chunk_capable`: a
+Push, to a remote that can hold chunks (:func:`~gitext.remotes.backend.chunk_capable`: a
 directory or an object store), of an object the local chunk store holds as a recipe:
 the chunks the remote's index lacks are copied, as they are stored, into NEW packs built for
 the upload; each pack is uploaded, then its idx, and only once every pack of the push is
@@ -33,6 +33,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import shell_arg
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.remotes import Remote
+from gitext.remotes.backend import can_list
 from gitext.store.chunks import format as fmt
 from gitext.store.chunks.store import ChunkStore
 from gitext.store.objects import LocalStore
@@ -41,7 +42,6 @@ from gitext.sync.chunkremote import (
     PackWriter,
     RemoteIndex,
     Span,
-    can_list,
     decode_recipe,
     pack_key,
     plan_ranges,

@@ -24,9 +24,9 @@ from gitext.errors import ArchivesError, ObjectMissingError, UsageError
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcproject import UncachedOutputs
 from gitext.remotes import Remote
+from gitext.remotes.backend import chunk_capable
 from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
-from gitext.sync.chunkremote import chunk_capable
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
     LOCK_NAME,

@@ -21,7 +21,6 @@ from gitext.git.repo import Repo
 from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import plan
 from gitext.store.dvccache import open_store
-from gitext.sync.chunkremote import present_as_recipes
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
     References,
@@ -105,6 +104,8 @@ def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
     plan(remote.backend, "download", [(k, s) for k, s in sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in items])
     # an object held as chunks on the remote: its recipe (gitext.sync.chunksync)
+    from gitext.sync.chunkremote import present_as_recipes  # noqa: PLC0415 - not in the hook
+
     present |= present_as_recipes(remote.backend, [i for i in files if i.key not in present])
     st = RemoteStatus(remote.name, len(items), [], [], [])
     for i in items:

@@ -30,11 +30,10 @@ from gitext.errors import (
 )
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
-from gitext.remotes.backend import RemoteRefusedError, plan
+from gitext.remotes.backend import RemoteRefusedError, can_list, chunk_capable, plan
 from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import READ_ONLY, LocalStore
-from gitext.sync.chunkremote import can_list, chunk_capable, chunked_items, present_as_recipes
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
 from gitext.sync.transferbase import (
@@ -93,12 +92,11 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     files, mans = transfer_items(refs, store)
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
     report = TransferReport("push", requested=len(files) + len(mans))
-    chunked = chunked_items(store, files)  # held as chunks (gitext.sync.chunksync)
+    chunked = _chunked_items(store, files)  # held as chunks (gitext.sync.chunksync)
     all_sizes = {i: (store.size(i.oid) or 0) for i in files}
     plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in [*files, *mans]])
-    recipes_there = present_as_recipes(remote.backend,
-                                       [i for i in chunked if i.key not in present])
+    recipes_there = _present_as_recipes(remote, [i for i in chunked if i.key not in present])
     present |= recipes_there
     report.already = len(present)
     lock = threading.Lock()
@@ -296,6 +294,25 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         _fetch_missing_as_chunks(store, remote, todo, report, sizes=refs.sizes, jobs=n,
                                  progress=progress)
     return report
+
+
+def _chunked_items(store: LocalStore, files: list[TransferItem]) -> set[TransferItem]:
+    """Those of ``files`` the cache holds as chunks; without any recipe (a clone that never
+    chunked, or files below the threshold) the chunk modules are not even imported: every
+    push runs this in the pre-push hook."""
+    if not files or not (store.root / "chunks" / "recipes").is_dir():
+        return set()
+    from gitext.sync.chunkremote import chunked_items
+
+    return chunked_items(store, files)
+
+
+def _present_as_recipes(remote: Remote, items: list[TransferItem]) -> set[str]:
+    if not items:
+        return set()
+    from gitext.sync.chunkremote import present_as_recipes
+
+    return present_as_recipes(remote.backend, items)
 
 
 def _fetch_missing_as_chunks(store: LocalStore, remote: Remote, todo: list[TransferItem],
