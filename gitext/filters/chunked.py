@@ -4,6 +4,8 @@ rebuilt from its chunks."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -35,6 +37,11 @@ def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head:
         f = FileIO(path, "rb")
     except OSError:
         return None
+    return _chunk_file(store, path, st, f, lambda: _count(head, content))
+
+
+def _chunk_file(store: LocalStore, path: str, st: os.stat_result, f: FileIO,
+                count: Callable[[], int]) -> ptr.Pointer | None:
     with f:
         before = os.fstat(f.fileno())
         if not stat.S_ISREG(before.st_mode) or stat_key(before) != stat_key(st):
@@ -42,7 +49,7 @@ def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head:
         with ThreadPoolExecutor(max_workers=1) as drain:
             # git's stream is drained on a thread while the file is chunked (a failure is
             # raised once the stream is drained: git expects it read to its end)
-            counted = drain.submit(_count, head, content)
+            counted = drain.submit(count)
             w = chunk_stream(store, f)
             streamed = counted.result()
         if streamed != w.size or stat_key(os.fstat(f.fileno())) != stat_key(st):
@@ -52,6 +59,31 @@ def chunk_work_tree_file(store: LocalStore, path: str, st: os.stat_result, head:
         oid, n = w.finish()
     store.record_chunked_verified(oid)
     return ptr.Pointer(oid, n)
+
+
+def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list[bytes],
+                    content: Iterator[bytes], *, oid: ObjectId) -> ptr.Pointer:
+    """git re-cleans a file it has just checked out ("racily clean"): hash its stream and
+    compare with the chunked object it should be (rebuilding the object to compare bytes
+    costs more). If it differs, chunk the work-tree file itself (its unchanged stat and size
+    prove it is what git sent)."""
+    h = hashlib.sha256()
+    n = 0
+    for pkt in itertools.chain(head, content):
+        h.update(pkt)
+        n += len(pkt)
+    if h.hexdigest() == oid.digest:
+        return ptr.Pointer(oid, n)
+    try:
+        f = FileIO(path, "rb")
+    except OSError as exc:
+        raise ArchivesError(f"{display(path)} changed while it was being added",
+                            hint=f"run: git add -- {shell_arg(path)}") from exc
+    result = _chunk_file(store, path, st, f, lambda: n)
+    if result is None:
+        raise ArchivesError(f"{display(path)} changed while it was being added",
+                            hint=f"run: git add -- {shell_arg(path)}")
+    return result
 
 
 def _count(head: list[bytes], content: Iterator[bytes]) -> int:

@@ -145,3 +145,20 @@ def test_push_and_clone_of_chunked_objects(repo: Path, tmp_path: Path) -> None:
     archives(clone, "remote", "add", "-d", "store", str(store))
     archives(clone, "pull")
     assert (clone / "d.bin").read_bytes() == V2
+
+
+def test_same_size_edit_after_checkout_is_stored(repo: Path) -> None:
+    """git re-cleans a checked-out file: the same bytes hash to the pointer; an edit of the
+    same size (the compare path) is chunked from the file."""
+    git(repo, "checkout", "-q", "main")
+    assert git(repo, "status", "--porcelain", "-uno").stdout == b""
+    edited = bytearray(V2)
+    edited[1234] ^= 0xFF
+    (repo / "d.bin").write_bytes(bytes(edited))
+    git(repo, "add", "d.bin")
+    assert git(repo, "cat-file", "blob", ":d.bin").stdout == pointer_text(bytes(edited))
+    (repo / "d.bin").unlink()
+    git(repo, "checkout", "--", "d.bin")
+    assert (repo / "d.bin").read_bytes() == bytes(edited)
+    git(repo, "reset", "-q", "--hard")
+    assert (repo / "d.bin").read_bytes() == V2

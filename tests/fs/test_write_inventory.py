@@ -16,6 +16,10 @@ INVENTORY = {
     "fs/atomic.py": "atomic_write: files in the git dir and the user's own config files",
     "store/objects.py": "the object cache in <git common dir>/archives (md5: DVC's cache)",
     "store/manifests.py": "directory manifests into the object cache",
+    "store/chunks/packs.py": "packs, their indexes and recipes in <cache>/chunks (via its tmp/)",
+    "store/chunks/check.py": "fsck: damaged packs and recipes moved to <cache>/quarantine",
+    "store/chunks/collect.py": "gc: packs and recipes removed from <cache>/chunks",
+    "store/reading.py": "a chunked object rebuilt into <cache>/tmp for an upload; quarantine",
     "store/dvccache.py": "md5 objects of archives/files/md5 moved into DVC's cache (checked "
                          "to be the user's or inside the clone, outside .git)",
     "store/unstored.py": "the unstored-objects note in <git common dir>/archives",

@@ -60,7 +60,7 @@ def write_durably(path: Path, data: bytes, tmp_dir: Path) -> None:
 
 def store_error(root: Path, exc: OSError) -> StoreWriteError:
     return StoreWriteError(
-        f"cannot write to the chunk store {root}: {exc.strerror or exc}",
+        f"cannot write to the store {root}: {exc.strerror or exc}",
         hint="free disk space or fix permissions, then retry",
     )
 
