@@ -36,13 +36,18 @@ with open("data/processed/adventurers_prepared.csv", "w", newline="") as f:
 print(f"Data prepared: {len(rows)} adventurers")
 '''
 
-ANALYZE = '''"""Summarise the prepared adventurers into metrics/analysis.json."""
+ANALYZE = '''"""Summarise the prepared adventurers of at least analyze.min_level (params.yaml)
+into metrics/analysis.json."""
 import csv
 import json
 import os
 
+import yaml
+
+with open("params.yaml") as f:
+    min_level = yaml.safe_load(f)["analyze"]["min_level"]
 with open("data/processed/adventurers_prepared.csv", newline="") as f:
-    rows = list(csv.DictReader(f))
+    rows = [r for r in csv.DictReader(f) if int(r["level"]) >= min_level]
 levels = [int(r["level"]) for r in rows]
 powers = [int(r["power"]) for r in rows]
 metrics = {
@@ -72,6 +77,8 @@ DVC_YAML = """stages:
     deps:
       - src/analyze.py
       - data/processed/adventurers_prepared.csv
+    params:
+      - analyze.min_level
     metrics:
       - metrics/analysis.json:
           cache: false
@@ -99,6 +106,11 @@ NOTEBOOK = {
                                 "name": "python3"}},
     "nbformat": 4, "nbformat_minor": 5,
 }
+
+PARAMS = """# analyze.min_level: only adventurers of at least this level are counted
+analyze:
+  min_level: 0
+"""
 
 EXPECTED_FIRST = {"total_adventurers": 10, "avg_level": 12.9, "max_level": 20,
                   "avg_power": 26.5, "max_power": 29}
@@ -203,6 +215,21 @@ class Demo:
         self.expect("dvc_plots/index.html holds the chart, drawn (no script, nothing fetched)",
                     "<svg" in text and "<script" not in text)
 
+    def experiments(self, proj: Path) -> None:
+        """Two experiments with other parameters, each run in a worktree of its own and kept
+        as a git ref; the user's files do not move."""
+        self.step("Experiments: count only the seasoned adventurers")
+        self.run("git archives exp run -n veterans -S analyze.min_level=10")
+        self.run("git archives exp run -n elders -S analyze.min_level=15")
+        out = self.run("git archives exp show --no-pager")
+        self.expect("exp show lists both experiments beside the baseline",
+                    "veterans" in out and "elders" in out)
+        self.expect("the work tree still holds the baseline's metrics",
+                    self.metrics(proj) == EXPECTED_SECOND)
+        out = self.run("git status --short")
+        self.expect("nothing in the work tree changed", out.strip() == "")
+        self.run("git archives exp diff veterans elders")
+
     def main(self) -> None:
         data = resources.files("gitext.demo")
         proj = self.base / "infinite-archives"
@@ -213,7 +240,7 @@ class Demo:
         self.run("git init -q -b main")
         self.run("git archives init --template ml")
         self.write("README.md", "# Infinite Archives\n\nAdventurers, measured.\n")
-        self.write("requirements.txt", "# the stages use only the standard library\n")
+        self.write("requirements.txt", "pyyaml  # the stages read params.yaml\n")
         self.run("git add . && git commit -q -m 'Project layout'")
 
         self.step("Add the raw data: files under data/ are stored as pointers")
@@ -232,7 +259,9 @@ class Demo:
         self.write("src/prepare.py", PREPARE)
         self.write("src/analyze.py", ANALYZE)
         self.write("dvc.yaml", DVC_YAML)
-        self.run("git add src dvc.yaml && git commit -q -m 'Pipeline: prepare and analyze'")
+        self.write("params.yaml", PARAMS)
+        self.run("git add src dvc.yaml params.yaml && "
+                 "git commit -q -m 'Pipeline: prepare and analyze'")
 
         self.step("Run the pipeline and look at the metrics")
         out = self.run("git archives repro")
@@ -262,6 +291,7 @@ class Demo:
         self.run("git archives dag")
         self.notebook(proj)
         self.plots(proj)
+        self.experiments(proj)
 
         self.step("Push the data to a local-directory remote, clone elsewhere, pull")
         remote = self.base / "storage"
