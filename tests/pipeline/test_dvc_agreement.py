@@ -41,7 +41,6 @@ def project(root: Path, dvc_exe: Path) -> list[Pipeline]:
                  "conf/extra.yaml": "alpha: 0.5\n", "reports/.keep": ""})
     (root / "prep.sh").chmod(0o755)
     run_dvc(dvc_exe, root, "init", "-q")
-    run_dvc(dvc_exe, root, "config", "core.analytics", "false")
     # One cache for both tools: ours, which is DVC 3's layout.
     run_dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
     return make_pipeline(root, STAGES)
@@ -140,7 +139,6 @@ def ignoring_project(root: Path, dvc_exe: Path) -> list[Pipeline]:
                  "data/.dvcignore": "raw/skip/\n",
                  "data/raw/sub/.dvcignore": ".dvcignore\nc.txt\n"})
     run_dvc(dvc_exe, root, "init", "-q")
-    run_dvc(dvc_exe, root, "config", "core.analytics", "false")
     run_dvc(dvc_exe, root, "config", "--local", "cache.dir", str(root / ".git" / "archives"))
     return make_pipeline(root, IGNORING)
 

@@ -31,7 +31,6 @@ def project(root: Path, exe: Path) -> None:
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     dvc(exe, root, "init", "-q")
-    dvc(exe, root, "config", "core.analytics", "false")
     write(root, {"data/raw/a.txt": "a\n", "data/raw/b.txt": "b\n", "dvc.yaml": DVC_YAML})
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.s3 import add_dir_remote, make_data_repo
+from tests.helpers.s3 import add_dir_remote, make_data_repo, trust_globally
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 
@@ -27,6 +27,33 @@ def _published(tmp_path: Path, files: dict[str, bytes] | None = None
     remote = add_dir_remote(repo, tmp_path / "remote", commit=True)
     archives(repo, "push")
     return repo, remote, files
+
+
+Published = tuple[Path, Path, dict[str, bytes]]
+
+
+@pytest.fixture(scope="module")
+def published_once(tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """One published repository and remote for the tests that only clone and pull from them
+    (building it is most of such a test's cost; none of them changes the repo or remote)."""
+    return _published(tmp_path_factory.mktemp("published"))
+
+
+@pytest.fixture
+def published(published_once: Published, isolated_home: Path) -> Published:
+    """The shared published repository, its remote confirmed in this test's own HOME."""
+    repo, remote, _files = published_once
+    trust_globally(repo, "storage", "url", str(remote))
+    return published_once
+
+
+@pytest.fixture(scope="module")
+def published_big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
+    """A published file above DIRECT_MIN that is not a whole number of blocks."""
+    big = os.urandom((16 << 20) + 12_345)
+    repo, remote, _files = _published(tmp_path_factory.mktemp("published-big"),
+                                      {"big.bin": big, "a.bin": os.urandom(999)})
+    return repo, remote, big
 
 
 def _pointer_clone(tmp_path: Path, repo: Path) -> Path:
@@ -63,8 +90,8 @@ def _check_filled(clone: Path, files: dict[str, bytes]) -> None:
 
 @pytest.mark.parametrize("index_version", ["default", "4"])
 def test_pull_fills_pointers_in_place_and_git_sees_them_clean(
-        tmp_path: Path, index_version: str) -> None:
-    repo, _remote, files = _published(tmp_path)
+        tmp_path: Path, published: Published, index_version: str) -> None:
+    repo, _remote, files = published
     clone = _pointer_clone(tmp_path, repo)
     if index_version != "default":
         git(clone, "update-index", "--index-version", index_version)
@@ -78,8 +105,8 @@ def test_pull_fills_pointers_in_place_and_git_sees_them_clean(
 
 
 def test_pull_with_a_split_index_goes_through_git_checkout_and_is_just_as_right(
-        tmp_path: Path) -> None:
-    repo, _remote, files = _published(tmp_path)
+        tmp_path: Path, published: Published) -> None:
+    repo, _remote, files = published
     clone = _pointer_clone(tmp_path, repo)
     git(clone, "update-index", "--split-index")
     archives(clone, "pull")
@@ -87,12 +114,12 @@ def test_pull_with_a_split_index_goes_through_git_checkout_and_is_just_as_right(
 
 
 def test_fill_in_place_leaves_everything_to_git_when_the_index_is_locked(
-        tmp_path: Path) -> None:
+        tmp_path: Path, published: Published) -> None:
     from gitext.git.repo import Repo
     from gitext.store.objects import LocalStore
     from gitext.sync.fill import fill_in_place
 
-    repo, _remote, files = _published(tmp_path)
+    repo, _remote, files = published
     clone = _pointer_clone(tmp_path, repo)
     archives(clone, "fetch")
     lock = clone / ".git" / "index.lock"
@@ -104,8 +131,9 @@ def test_fill_in_place_leaves_everything_to_git_when_the_index_is_locked(
     assert (clone / "a.bin").read_bytes().startswith(POINTER_HEAD)
 
 
-def test_pull_never_overwrites_a_file_the_user_changed(tmp_path: Path) -> None:
-    repo, _remote, files = _published(tmp_path)
+def test_pull_never_overwrites_a_file_the_user_changed(tmp_path: Path,
+                                                       published: Published) -> None:
+    repo, _remote, files = published
     clone = _pointer_clone(tmp_path, repo)
     (clone / "a.bin").write_bytes(b"my own work\n")
     archives(clone, "pull")
@@ -117,6 +145,8 @@ def test_pull_never_overwrites_a_file_the_user_changed(tmp_path: Path) -> None:
 def test_pull_does_not_place_a_cached_object_whose_bytes_went_bad(tmp_path: Path) -> None:
     import hashlib
 
+    # its own remote: a fetch from a folder remote may hard-link the object into the cache,
+    # so the bytes this test spoils there may be the remote's own
     repo, _remote, files = _published(tmp_path)
     clone = _pointer_clone(tmp_path, repo)
     archives(clone, "fetch")
@@ -131,12 +161,13 @@ def test_pull_does_not_place_a_cached_object_whose_bytes_went_bad(tmp_path: Path
     assert proc.returncode == 1 and b"still pointers" in proc.stderr
 
 
-def test_pulled_files_take_the_umask_and_leave_no_temp_files(tmp_path: Path) -> None:
+def test_pulled_files_take_the_umask_and_leave_no_temp_files(tmp_path: Path,
+                                                             published: Published) -> None:
     """Files are created as git creates them (0666/0777 less the umask), and neither the
     work tree nor the cache's temp folder keeps anything of the copy."""
     import subprocess
 
-    repo, _remote, files = _published(tmp_path)
+    repo, _remote, files = published
     clone = _pointer_clone(tmp_path, repo)
     # the console script, run under a umask of 027 (a shell sets it for the child)
     from tests.helpers import BIN_DIR
@@ -172,8 +203,8 @@ def test_a_corrupt_remote_object_leaves_nothing_in_the_cache_or_its_temp_folder(
 
 
 def test_pull_never_writes_through_a_symlink_the_user_put_at_a_pointer_path(
-        tmp_path: Path) -> None:
-    repo, _remote, files = _published(tmp_path)
+        tmp_path: Path, published: Published) -> None:
+    repo, _remote, files = published
     clone = _pointer_clone(tmp_path, repo)
     elsewhere = tmp_path / "elsewhere.txt"
     elsewhere.write_bytes((clone / "a.bin").read_bytes())  # a pointer, outside the clone
@@ -227,9 +258,9 @@ def test_direct_copy_of_a_file_that_shrank_is_an_error_not_a_short_copy(
 
 @pytest.mark.parametrize("directio", ["true", "false"])
 def test_a_large_file_is_pulled_right_with_or_without_direct_writes(
-        tmp_path: Path, directio: str) -> None:
-    big = os.urandom((16 << 20) + 12_345)  # above DIRECT_MIN, not a whole number of blocks
-    repo, _remote, _files = _published(tmp_path, {"big.bin": big, "a.bin": os.urandom(999)})
+        tmp_path: Path, published_big: tuple[Path, Path, bytes], directio: str) -> None:
+    repo, remote, big = published_big
+    trust_globally(repo, "storage", "url", str(remote))
     clone = _pointer_clone(tmp_path, repo)
     git(clone, "config", "archives.core.directio", directio)
     archives(clone, "pull")
@@ -238,8 +269,9 @@ def test_a_large_file_is_pulled_right_with_or_without_direct_writes(
     assert _index_sizes(clone)["big.bin"] == len(big)
 
 
-def test_a_directio_setting_that_is_not_a_boolean_is_named(tmp_path: Path) -> None:
-    repo, _remote, _files = _published(tmp_path)
+def test_a_directio_setting_that_is_not_a_boolean_is_named(tmp_path: Path,
+                                                           published: Published) -> None:
+    repo, _remote, _files = published
     clone = _pointer_clone(tmp_path, repo)
     git(clone, "config", "archives.core.directio", "sometimes")
     proc = archives(clone, "pull", check=False)

@@ -20,6 +20,7 @@ from tests.helpers.s3 import (
     cache_objects,
     make_data_repo,
     set_s3_remote,
+    trust_globally,
 )
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
@@ -49,6 +50,25 @@ def _published(tmp_path: Path, files: dict[str, bytes], *, s3: tuple[str, str] |
     return repo, origin, remote
 
 
+Published = tuple[Path, Path, Path, dict[str, bytes]]
+
+
+@pytest.fixture(scope="module")
+def two_files_once(tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """Two files pushed once, for the tests that only clone the origin and read the remote
+    (none of them changes the repository, the origin or the data remote)."""
+    files = {"a.bin": os.urandom(4000), "d/b.bin": os.urandom(5000)}
+    return (*_published(tmp_path_factory.mktemp("two-files"), files), files)
+
+
+@pytest.fixture
+def two_files(two_files_once: Published, isolated_home: Path) -> Published:
+    """The shared published pair, its data remote confirmed in this test's own HOME."""
+    repo, _origin, remote, _files = two_files_once
+    trust_globally(repo, "storage", "url", os.fspath(remote))
+    return two_files_once
+
+
 def _clone(tmp_path: Path, origin: Path, name: str = "clone",
            env: dict[str, str] | None = None) -> Path:
     clone = tmp_path / name
@@ -58,9 +78,8 @@ def _clone(tmp_path: Path, origin: Path, name: str = "clone",
     return clone
 
 
-def test_git_push_uploads_the_data_the_pushed_commits_need(tmp_path: Path) -> None:
-    files = {"a.bin": os.urandom(10_000), "d/b.bin": os.urandom(20_000)}
-    _repo, _origin, remote = _published(tmp_path, files)
+def test_git_push_uploads_the_data_the_pushed_commits_need(two_files: Published) -> None:
+    _repo, _origin, remote, files = two_files  # published through `git push`
     for data in files.values():
         assert (remote / _key(data)).is_file()
 
@@ -108,13 +127,13 @@ def test_without_delay_each_file_is_fetched_when_git_asks_for_it(tmp_path: Path)
     assert git(clone, "status", "--porcelain").stdout == b""
 
 
-def test_git_archive_of_a_fresh_clone_holds_the_content_not_pointers(tmp_path: Path) -> None:
+def test_git_archive_of_a_fresh_clone_holds_the_content_not_pointers(
+        tmp_path: Path, two_files: Published) -> None:
     """git archive cannot delay a file: smudge fetches what the cache lacks right then."""
     import io
     import tarfile
 
-    files = {"a.bin": os.urandom(4000), "d/b.bin": os.urandom(5000)}
-    _repo, origin, _remote = _published(tmp_path, files)
+    _repo, origin, _remote, files = two_files
     clone = _clone(tmp_path, origin, env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
     assert cache_objects(clone) == set()
     tar = git(clone, "archive", "--format=tar", "HEAD").stdout
@@ -126,9 +145,8 @@ def test_git_archive_of_a_fresh_clone_holds_the_content_not_pointers(tmp_path: P
 
 
 def test_git_archive_with_an_unreachable_remote_says_so_once_and_keeps_pointers(
-        tmp_path: Path) -> None:
-    files = {"a.bin": os.urandom(4000), "d/b.bin": os.urandom(5000)}
-    _repo, origin, _remote = _published(tmp_path, files)
+        tmp_path: Path, two_files: Published) -> None:
+    _repo, origin, _remote, files = two_files
     clone = _clone(tmp_path, origin, env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
     # the clone's own config points the remote at a drive that is not mounted
     git(clone, "config", "archives.remote.storage.url", os.fspath(tmp_path / "gone" / "r"))
@@ -152,9 +170,8 @@ def test_clone_and_checkout_from_s3_through_a_flaky_proxy(tmp_path: Path, bucket
     assert proxy.outcomes("503") == 2 and proxy.outcomes("drop") == 1
 
 
-def test_skip_smudge_leaves_pointers_until_pull(tmp_path: Path) -> None:
-    files = {"a.bin": os.urandom(7000), "d/b.bin": os.urandom(9000)}
-    _repo, origin, _remote = _published(tmp_path, files)
+def test_skip_smudge_leaves_pointers_until_pull(tmp_path: Path, two_files: Published) -> None:
+    _repo, origin, _remote, files = two_files
     env = {**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"}
     clone = _clone(tmp_path, origin, env=env)
     assert (clone / "a.bin").read_bytes().startswith(POINTER_HEAD)
