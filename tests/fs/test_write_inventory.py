@@ -67,6 +67,11 @@ INVENTORY = {
     "pipeline/metrics/read.py": "a private temp folder (scratch copies go through WorkTree)",
     "demo/__init__.py": "the demo's own scratch project",
     "cli.py": "only /dev/null, opened for writing when stdout is closed",
+    "exp/params_set.py": "exp run -S: the edited params files in the experiment's temporary "
+                         "worktree (through WorkTree)",
+    "exp/run.py": "exp run: its temporary worktrees' folder <git common dir>/archives/exps; the "
+                  "user's changed files and .dvc/config.local copied into the temporary "
+                  "worktree through WorkTree; the user's DVC cache folder made if missing",
 }
 
 _OS_WRITES = {"replace", "rename", "link", "symlink", "unlink", "remove", "rmdir", "mkdir",
