@@ -53,9 +53,13 @@ def _add_run(esub: Any) -> None:
     p.add_argument("--run-all", action="store_true", help="run every queued experiment")
     p.add_argument("-j", "--jobs", type=positive_int, default=None, metavar="N",
                    help="with --run-all: run up to N experiments at once (default 1)")
+    p.add_argument("--mlflow", metavar="URI",
+                   help="log each finished experiment to this MLflow tracking server "
+                        "(default: mlflow.trackingUri in your config, else "
+                        "MLFLOW_TRACKING_URI; docs/mlflow.md)")
     p.set_defaults(func=lambda ns: cmd_exp_run(
         targets=ns.targets, set_param=ns.set_param, name=ns.name, queue=ns.queue,
-        run_all=ns.run_all, jobs=ns.jobs))
+        run_all=ns.run_all, jobs=ns.jobs, mlflow=ns.mlflow))
 
 
 def _check_args(*, targets: list[str], set_param: list[str], name: str | None, queue: bool,
@@ -73,16 +77,38 @@ def _check_args(*, targets: list[str], set_param: list[str], name: str | None, q
                          "pipeline")
 
 
+def _mlflow_logger(cli_uri: str | None) -> Any:
+    """What ``exp run`` calls for each finished experiment (in its worktree, before that
+    goes): one MLflow run, as ``repro`` logs one (docs/mlflow.md)."""
+    from gitext.commands.pipeline import log_to_mlflow
+
+    def emit(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    def recorded(wt_repo: Any, outcome: Any) -> None:
+        log_to_mlflow(wt_repo.root, cli_uri, emit, run_name=outcome.name,
+                      source_name="git archives exp run", commit=outcome.commit,
+                      exp_ref=outcome.ref)
+
+    return recorded
+
+
 def cmd_exp_run(*, targets: list[str], set_param: list[str], name: str | None, queue: bool,
-                run_all: bool, jobs: int | None) -> int:
+                run_all: bool, jobs: int | None, mlflow: str | None = None) -> int:
     from gitext.exp.params_set import parse_override
     from gitext.git.repo import Repo
 
     _check_args(targets=targets, set_param=set_param, name=name, queue=queue,
                 run_all=run_all, jobs=jobs)
     repo = Repo.discover()
+    if queue and mlflow is not None:
+        from gitext.errors import UsageError
+
+        raise UsageError("--mlflow goes with the run (exp run --run-all --mlflow URI), not "
+                         "with --queue")
+    recorded = _mlflow_logger(mlflow)
     if run_all:
-        return _run_all(repo, jobs or 1)
+        return _run_all(repo, jobs or 1, recorded)
     overrides = [parse_override(s) for s in set_param]
     if queue:
         from gitext.exp.queue import queue_experiment
@@ -96,7 +122,8 @@ def cmd_exp_run(*, targets: list[str], set_param: list[str], name: str | None, q
     def echo(line: str) -> None:
         print(line, flush=True)
 
-    outcome = run_experiment(repo, overrides, name=name, targets=targets, echo=echo)
+    outcome = run_experiment(repo, overrides, name=name, targets=targets, echo=echo,
+                             recorded=recorded)
     return _report(outcome)
 
 
@@ -116,7 +143,7 @@ def _report(outcome: Any) -> int:
     return 0
 
 
-def _run_all(repo: Any, jobs: int) -> int:
+def _run_all(repo: Any, jobs: int, recorded: Any) -> int:
     from gitext.exp.queue import list_queue, run_all
 
     if not list_queue(repo):
@@ -128,7 +155,7 @@ def _run_all(repo: Any, jobs: int) -> int:
             print(f"[{exp_name}] {line}", flush=True)
         return echo
 
-    results = run_all(repo, jobs=jobs, echo_for=echo_for)
+    results = run_all(repo, jobs=jobs, echo_for=echo_for, recorded=recorded)
     failed = []
     print()
     for item in results:

@@ -131,30 +131,32 @@ def cmd_repro(*, targets: list[str], jobs: int, force: bool, dry: bool, downstre
                 for p in to_add]  # as typed from this folder
         print(f"To track the changes with git, run:\n\n\tgit add {shell_args(here)}")
     if not result.failed and not dry and (result.ran or result.restored):
-        _log_to_mlflow(root, mlflow, emit)
+        log_to_mlflow(root, mlflow, emit)
     return 1 if result.failed else 0
 
 
-def _log_to_mlflow(root: Path, cli_uri: str | None, emit: Any) -> None:
-    """Log the finished repro to MLflow when a tracking URI is set (docs/mlflow.md). A
-    failure is one warning line: the repro itself succeeded."""
-    import os
-
+def log_to_mlflow(root: Path, cli_uri: str | None, emit: Any, *, run_name: str | None = None,
+                  source_name: str = "git archives repro", commit: str | None = None,
+                  exp_ref: str | None = None) -> None:
+    """Log the finished run in the work tree ``root`` to MLflow when a tracking URI is set
+    (docs/mlflow.md); ``exp run`` passes its worktree and the experiment's commit and ref. A
+    failure is one warning line: the run itself succeeded."""
     from gitext import log
     from gitext.errors import ArchivesError
+    from gitext.exp.tracking import log_workspace_run, shown_uri, tracking_settings, tracking_wanted
 
     try:
-        if cli_uri is None and not os.environ.get("MLFLOW_TRACKING_URI") and \
-                not _mlflow_configured(root):
+        if not tracking_wanted(root, cli_uri):
             return  # nothing names a server: MLflow's modules are not even imported
-        from gitext.exp.tracking import log_workspace_run, shown_uri, tracking_settings
         from gitext.git.repo import Repo
 
         repo = Repo.discover(root)
         settings = tracking_settings(repo, cli_uri)
         if settings is None:
             return
-        run_id, problems = log_workspace_run(repo, settings)
+        run_id, problems = log_workspace_run(repo, settings, run_name=run_name,
+                                             source_name=source_name, commit=commit,
+                                             exp_ref=exp_ref)
     except ArchivesError as exc:
         hint = f" ({exc.hint})" if exc.hint else ""
         log.warn(f"{exc.message}{hint}")
@@ -163,13 +165,6 @@ def _log_to_mlflow(root: Path, cli_uri: str | None, emit: Any) -> None:
         log.warn(f"not logged to MLflow: {problem}")
     emit(f"Logged MLflow run {run_id} (experiment '{settings.experiment}', "
          f"{shown_uri(settings.uri)}).")
-
-
-def _mlflow_configured(root: Path) -> bool:
-    """Whether the committed file or git config names a tracking URI (cheap: no MLflow)."""
-    from gitext.config import Config
-
-    return bool(Config.load(root).get("mlflow.trackinguri"))
 
 
 def _report_failures(result: Any) -> None:

@@ -21,6 +21,7 @@ from gitext.exp.params_set import Override, apply_overrides
 from gitext.exp.run import (
     Emit,
     Outcome,
+    Recorded,
     add_worktree,
     changed_paths,
     check_name_free,
@@ -97,11 +98,11 @@ def _valid(name: str) -> bool:
     return True
 
 
-def _run_one(repo: Repo, q: Queued, echo: Emit | None) -> Outcome:
+def _run_one(repo: Repo, q: Queued, echo: Emit | None, recorded: Recorded | None) -> Outcome:
     wt = add_worktree(repo, q.commit)
     try:
         outcome = run_and_record(repo, wt, baseline=q.baseline, name=q.name,
-                                 params=q.params, targets=None, echo=echo)
+                                 params=q.params, targets=None, echo=echo, recorded=recorded)
     finally:
         remove_worktree(repo, wt)
     repo.git("update-ref", "-d", q.ref, q.commit, check=False)
@@ -110,7 +111,7 @@ def _run_one(repo: Repo, q: Queued, echo: Emit | None) -> Outcome:
 
 def run_all(repo: Repo, *, jobs: int = 1,
             echo_for: Callable[[str], Emit | None] = lambda _name: None,
-            ) -> list[Outcome | tuple[Queued, str]]:
+            recorded: Recorded | None = None) -> list[Outcome | tuple[Queued, str]]:
     """Run every queued experiment, ``jobs`` at once. Each item of the result is an
     :class:`Outcome`, or ``(queued, error)`` when it could not even be recorded (it then
     stays queued)."""
@@ -126,7 +127,7 @@ def run_all(repo: Repo, *, jobs: int = 1,
                     echo(line)
 
         try:
-            return _run_one(repo, q, locked)
+            return _run_one(repo, q, locked, recorded)
         except ArchivesError as exc:
             return q, exc.message
 

@@ -41,6 +41,9 @@ LOG_LIMIT = 64 * 1024
 LOCAL_CONFIG = ".dvc/config.local"
 ZERO = "0" * 40
 Emit = Callable[[str], None]
+# Called after an experiment is recorded, while its worktree still exists (the MLflow log
+# reads it): the worktree's repo and the outcome.
+Recorded = Callable[[Repo, "Outcome"], None]
 
 
 @dataclass
@@ -248,7 +251,8 @@ def run_in_worktree(wt: Path, archives_dir: Path, targets: Sequence[str] | None,
 
 
 def run_and_record(repo: Repo, wt: Path, *, baseline: str, name: str | None, params: str,
-                   targets: Sequence[str] | None, echo: Emit | None) -> Outcome:
+                   targets: Sequence[str] | None, echo: Emit | None,
+                   recorded: Recorded | None = None) -> Outcome:
     """Run the pipeline in ``wt`` (prepared) and record it as finished or failed."""
     log = _Log(echo)
     error = run_in_worktree(wt, repo.archives_dir, targets, log)
@@ -267,11 +271,15 @@ def run_and_record(repo: Repo, wt: Path, *, baseline: str, name: str | None, par
         from gitext.pipeline.metrics.read import collect_metrics
 
         metrics = collect_metrics(wt_repo)
-    return Outcome(name, baseline, status, ref, commit, error, metrics)
+    outcome = Outcome(name, baseline, status, ref, commit, error, metrics)
+    if recorded is not None and not error:
+        recorded(wt_repo, outcome)
+    return outcome
 
 
 def run_experiment(repo: Repo, overrides: Sequence[Override], *, name: str | None = None,
-                   targets: Sequence[str] = (), echo: Emit | None = None) -> Outcome:
+                   targets: Sequence[str] = (), echo: Emit | None = None,
+                   recorded: Recorded | None = None) -> Outcome:
     """``exp run``: one experiment on HEAD plus the workspace's changes plus ``overrides``."""
     baseline = repo.resolve_rev("HEAD")
     if name is not None:
@@ -282,6 +290,7 @@ def run_experiment(repo: Repo, overrides: Sequence[Override], *, name: str | Non
         copy_changes(repo.root, wt, changed)
         apply_overrides(wt, list(overrides))
         return run_and_record(repo, wt, baseline=baseline, name=name,
-                              params=params_text(overrides), targets=targets, echo=echo)
+                              params=params_text(overrides), targets=targets, echo=echo,
+                              recorded=recorded)
     finally:
         remove_worktree(repo, wt)

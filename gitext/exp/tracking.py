@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitext.errors import ArchivesError
@@ -106,6 +107,15 @@ def default_experiment(repo: Repo) -> str:
     """The repository's directory name (the main work tree's, also from a linked one)."""
     common = repo.common_dir
     return common.parent.name if common.name == ".git" else repo.root.name
+
+
+def tracking_wanted(root: Path, cli_uri: str | None) -> bool:
+    """Whether anything names a tracking server (cheap: MLflow is not imported)."""
+    if cli_uri is not None or os.environ.get(ENV_URI):
+        return True
+    from gitext.config import Config
+
+    return bool(Config.load(root).get(URI_KEY))
 
 
 def tracking_settings(repo: Repo, cli_uri: str | None) -> TrackingSettings | None:

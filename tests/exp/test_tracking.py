@@ -351,3 +351,26 @@ def test_without_the_extra_the_error_names_the_pip_command(
         tracking.log_run(settings, run_name="r", params={}, metrics={}, step_metrics=[],
                          tags={}, artifacts_pointers=[])
     assert "pip install" in (info.value.hint or "")
+
+
+def test_exp_run_logs_each_experiment_as_a_run(mlflow_server: str, project: Path) -> None:
+    """``exp run --mlflow``: one run per experiment, named after it, with the -S value, the
+    experiment's commit and its ref (read back with MlflowClient)."""
+    from mlflow.tracking import MlflowClient
+
+    proc = archives(project, "exp", "run", "-n", "lr-high", "-S", "train.lr=0.02",
+                    "--mlflow", mlflow_server)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "Logged MLflow run" in proc.stderr.decode()
+    ref = git(project, "for-each-ref", "--format=%(refname) %(objectname)",
+              "refs/exps/").stdout.decode().split()
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("tracked-proj")
+    assert experiment is not None
+    runs = [r for r in client.search_runs([experiment.experiment_id])
+            if r.info.run_name == "lr-high"]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.params["train.lr"] == "0.02"
+    assert run.data.tags["archives.exp.ref"] == ref[0] and ref[0].endswith("/lr-high")
+    assert run.data.tags["mlflow.source.git.commit"] == ref[1]
