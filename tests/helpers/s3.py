@@ -209,10 +209,14 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 # -- repositories -----------------------------------------------------------------------------
 
-def make_data_repo(path: Path, files: dict[str, bytes]) -> Path:
-    """A repo with git-archives installed, ``*.bin`` tracked and ``files`` committed."""
+def make_data_repo(path: Path, files: dict[str, bytes], *, chunking: str | None = None) -> Path:
+    """A repo with git-archives installed, ``*.bin`` tracked and ``files`` committed;
+    ``chunking`` sets ``archives.chunking.threshold`` first (``"off"``: whole objects, for
+    the tests of a remote kind's whole-object paths)."""
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
+    if chunking is not None:
+        git(path, "config", "archives.chunking.threshold", chunking)
     archives(path, "install")
     archives(path, "track", "*.bin")
     for name, data in files.items():

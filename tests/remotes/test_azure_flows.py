@@ -70,7 +70,7 @@ def _intact(blobs: dict[str, bytes]) -> None:
 
 def _published(tmp_path: Path, azurite: Azurite, container: str, files: dict[str, bytes],
                **extra: str) -> tuple[Path, Path]:
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     _set_remote(repo, container, **extra)
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", os.fspath(origin))
@@ -102,7 +102,7 @@ def test_git_push_uploads_and_a_fresh_clone_checks_out_identical_files(
 def test_pull_fetch_and_remote_status_with_a_local_connection_string(
         tmp_path: Path, azurite: Azurite, az_container: str) -> None:
     files = {f"d/f{i}.bin": os.urandom(10_000 + i) for i in range(3)}
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     _set_remote(repo, az_container)
     conn = azurite.connection_string()
     archives(repo, "remote", "modify", "--local", "storage", "connectionstring", conn)
@@ -131,7 +131,7 @@ def test_gc_on_the_remote_keeps_what_history_needs(tmp_path: Path, azurite: Azur
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_ENV, azurite.connection_string())
     old, new = os.urandom(5000), os.urandom(5000)
-    repo = make_data_repo(tmp_path / "r", {"a.bin": old})
+    repo = make_data_repo(tmp_path / "r", {"a.bin": old}, chunking="off")
     _set_remote(repo, az_container)
     (repo / "a.bin").write_bytes(new)
     git(repo, "commit", "-qam", "v2")
@@ -156,7 +156,7 @@ def test_a_corrupted_remote_object_is_refused_and_nothing_enters_the_cache(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_ENV, azurite.connection_string())
     files = {"a.bin": os.urandom(5000), "b.bin": os.urandom(5000)}
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     _set_remote(repo, az_container)
     archives(repo, "push")
     bad = _key(files["a.bin"])
@@ -177,7 +177,7 @@ def test_a_push_killed_midway_leaves_no_partial_object_and_the_next_one_complete
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_ENV, azurite.connection_string(f"{az_proxy.url}/devstoreaccount1"))
     files = {"big.bin": os.urandom(6 * 1024 * 1024), "small.bin": os.urandom(3000)}
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     _set_remote(repo, az_container, multipartthreshold="1mib", multipartchunksize="1mib",
                 jobs="2")
     az_proxy.add("slow", 30, method="PUT", delay=0.3)
@@ -210,7 +210,7 @@ def test_a_server_that_dies_mid_push_fails_it_cleanly_and_the_retry_succeeds(
         with serve_http(_make_handler(p)) as p.url:
             monkeypatch.setenv(CONN_ENV, server.connection_string(f"{p.url}/devstoreaccount1"))
             files = {"big.bin": os.urandom(6 * 1024 * 1024)}
-            repo = make_data_repo(tmp_path / "r", files)
+            repo = make_data_repo(tmp_path / "r", files, chunking="off")
             _set_remote(repo, container, multipartthreshold="1mib",
                         multipartchunksize="1mib", jobs="2", retries="2")
             p.add("slow", 4, method="PUT", delay=0.3)
@@ -249,7 +249,7 @@ def _one_error(proc: subprocess.CompletedProcess[bytes]) -> str:
 def test_a_missing_container_is_one_line_and_is_not_created(
         tmp_path: Path, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CONN_ENV, azurite.connection_string())
-    repo = make_data_repo(tmp_path / "r", {"a.bin": os.urandom(100)})
+    repo = make_data_repo(tmp_path / "r", {"a.bin": os.urandom(100)}, chunking="off")
     _set_remote(repo, "no-such-container")
     line = _one_error(archives(repo, "push", check=False))
     assert "container 'no-such-container' does not exist in account devstoreaccount1" in line
@@ -260,7 +260,7 @@ def test_a_missing_container_is_one_line_and_is_not_created(
 def test_wrong_credentials_are_one_line_and_no_secret_is_ever_printed(
         tmp_path: Path, azurite: Azurite, az_container: str) -> None:
     wrong = "B" * 86 + "=="
-    repo = make_data_repo(tmp_path / "r", {"a.bin": os.urandom(100)})
+    repo = make_data_repo(tmp_path / "r", {"a.bin": os.urandom(100)}, chunking="off")
     _set_remote(repo, az_container, retries="1")
     archives(repo, "remote", "modify", "--local", "storage", "connectionstring",
              azurite.connection_string(key=wrong))
@@ -292,7 +292,8 @@ def test_permission_denied_stops_the_push_at_once_with_one_line(
         "devstoreaccount1", ACCOUNT_KEY, ResourceTypes(container=True, object=True),
         AccountSasPermissions(read=True, list=True),
         expiry=datetime.now(timezone.utc) + timedelta(hours=1))
-    repo = make_data_repo(tmp_path / "r", {f"f{i}.bin": os.urandom(1000 + i) for i in range(5)})
+    repo = make_data_repo(tmp_path / "r", {f"f{i}.bin": os.urandom(1000 + i) for i in range(5)},
+                          chunking="off")
     _set_remote(repo, az_container, accountname="devstoreaccount1")
     archives(repo, "remote", "modify", "--local", "storage", "connectionstring",
              f"BlobEndpoint={azurite.endpoint};")
@@ -306,7 +307,7 @@ def test_permission_denied_stops_the_push_at_once_with_one_line(
 
 
 def test_dvc_option_names_and_a_misspelt_one(tmp_path: Path) -> None:
-    repo = make_data_repo(tmp_path / "r", {"a.bin": b"x" * 100})
+    repo = make_data_repo(tmp_path / "r", {"a.bin": b"x" * 100}, chunking="off")
     archives(repo, "remote", "add", "-d", "blob", "azure://container/ml-project")
     archives(repo, "remote", "modify", "blob", "account_name", "myaccount")
     cfg = repo / ".archives" / "config"

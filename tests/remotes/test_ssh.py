@@ -68,7 +68,7 @@ def _clone(tmp_path: Path, origin: Path, name: str = "clone") -> Path:
 def test_git_push_uploads_and_a_fresh_clone_checks_out_identical_files(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
     files = _files()
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     store = sshd.store(tmp_path.name)
     _set_remote(repo, sshd.url(store))
     origin = tmp_path / "origin.git"
@@ -85,7 +85,7 @@ def test_git_push_uploads_and_a_fresh_clone_checks_out_identical_files(
 
 def test_fetch_pull_and_remote_status(sshd: Sshd, home: Path, tmp_path: Path) -> None:
     files = _files()
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     _set_remote(repo, sshd.url(sshd.store(tmp_path.name)))
     assert "4 to push" in archives(repo, "remote", "status").stdout.decode()
     assert "4 object(s) uploaded" in archives(repo, "push").stdout.decode()
@@ -106,7 +106,7 @@ def test_fetch_pull_and_remote_status(sshd: Sshd, home: Path, tmp_path: Path) ->
 
 def test_gc_on_the_remote_keeps_what_history_needs(sshd: Sshd, home: Path,
                                                    tmp_path: Path) -> None:
-    repo = make_data_repo(tmp_path / "r", {"a.bin": b"v1" * 5000})
+    repo = make_data_repo(tmp_path / "r", {"a.bin": b"v1" * 5000}, chunking="off")
     store = sshd.store(tmp_path.name)
     _set_remote(repo, sshd.url(store))
     (repo / "a.bin").write_bytes(b"v2" * 5000)
@@ -130,7 +130,7 @@ def test_gc_on_the_remote_keeps_what_history_needs(sshd: Sshd, home: Path,
 def test_a_corrupt_remote_object_is_refused_and_nothing_enters_the_cache(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
     files = _files()
-    repo = make_data_repo(tmp_path / "r", files)
+    repo = make_data_repo(tmp_path / "r", files, chunking="off")
     store = sshd.store(tmp_path.name)
     _set_remote(repo, sshd.url(store))
     archives(repo, "push")
@@ -152,7 +152,7 @@ def test_a_connection_cut_mid_push_is_retried_and_leaves_nothing_partial(
     try:
         trust_host(home, proxy.port, sshd.host_key_line)
         files = _files()
-        repo = make_data_repo(tmp_path / "r", files)
+        repo = make_data_repo(tmp_path / "r", files, chunking="off")
         store = sshd.store(tmp_path.name)
         _set_remote(repo, f"ssh://{sshd.user}@{HOST}:{proxy.port}{store}")
         proxy.cut_live_after(600_000)  # inside the 1.5 MB object's upload
@@ -171,7 +171,7 @@ def test_a_server_that_dies_mid_transfer_fails_cleanly_and_the_next_run_complete
     try:
         trust_host(home, proxy.port, sshd.host_key_line)
         files = _files()
-        repo = make_data_repo(tmp_path / "r", files)
+        repo = make_data_repo(tmp_path / "r", files, chunking="off")
         store = sshd.store(tmp_path.name)
         _set_remote(repo, f"ssh://{sshd.user}@{HOST}:{proxy.port}{store}")
         archives(repo, "push")
@@ -200,7 +200,7 @@ def test_a_cloned_repositorys_ssh_host_gets_no_connection_until_the_user_confirm
     try:
         trust_host(home, proxy.port, sshd.host_key_line)  # even a host the user knows
         files = _files()
-        repo = make_data_repo(tmp_path / "r", files)
+        repo = make_data_repo(tmp_path / "r", files, chunking="off")
         url = f"ssh://{sshd.user}@{HOST}:{proxy.port}{sshd.store(tmp_path.name)}"
         _set_remote(repo, url)
         archives(repo, "push")
@@ -235,7 +235,7 @@ def test_a_key_the_server_refuses_is_named_without_its_passphrase(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE, "-f",
                     str(tmp_path / "stranger")], check=True)
-    repo = make_data_repo(tmp_path / "r", _files())
+    repo = make_data_repo(tmp_path / "r", _files(), chunking="off")
     _set_remote(repo, sshd.url(sshd.store(tmp_path.name)))
     git(repo, "config", "archives.remote.storage.keyfile", str(tmp_path / "stranger"))
     git(repo, "config", "archives.remote.storage.passphrase", PASSPHRASE)
@@ -249,7 +249,7 @@ def test_a_key_the_server_refuses_is_named_without_its_passphrase(
 def test_an_unknown_host_says_which_ssh_keyscan_to_run(sshd: Sshd, home: Path,
                                                        tmp_path: Path) -> None:
     (home / ".ssh" / "known_hosts").unlink()
-    repo = make_data_repo(tmp_path / "r", _files())
+    repo = make_data_repo(tmp_path / "r", _files(), chunking="off")
     store = sshd.store(tmp_path.name)
     _set_remote(repo, sshd.url(store))
     err = _one_error(archives(repo, "push", check=False))
@@ -260,7 +260,7 @@ def test_an_unknown_host_says_which_ssh_keyscan_to_run(sshd: Sshd, home: Path,
 
 def test_permission_denied_on_the_server_is_one_line(sshd: Sshd, home: Path,
                                                      tmp_path: Path) -> None:
-    repo = make_data_repo(tmp_path / "r", _files())
+    repo = make_data_repo(tmp_path / "r", _files(), chunking="off")
     store = sshd.store(tmp_path.name)
     _set_remote(repo, sshd.url(store, port=sshd.ro_port))
     err = _one_error(archives(repo, "push", check=False))
@@ -270,7 +270,7 @@ def test_permission_denied_on_the_server_is_one_line(sshd: Sshd, home: Path,
 
 def test_a_missing_remote_folder_says_how_to_create_it(sshd: Sshd, home: Path,
                                                        tmp_path: Path) -> None:
-    repo = make_data_repo(tmp_path / "r", _files())
+    repo = make_data_repo(tmp_path / "r", _files(), chunking="off")
     missing = sshd.directory / "stores" / "absent" / "deeper"
     _set_remote(repo, sshd.url(missing))
     err = _one_error(archives(repo, "push", check=False))
@@ -284,7 +284,7 @@ def test_a_host_that_is_down_is_one_line(home: Path, tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind((HOST, 0))
         port = s.getsockname()[1]
-    repo = make_data_repo(tmp_path / "r", _files())
+    repo = make_data_repo(tmp_path / "r", _files(), chunking="off")
     _set_remote(repo, f"ssh://{HOST}:{port}/srv/store")
     err = _one_error(archives(repo, "push", check=False))
     assert f"cannot reach {HOST}:{port}" in err
