@@ -6,7 +6,7 @@
 #   ./install.sh --demo       install, then run the tutorial demo in a scratch directory
 #   ./install.sh --uninstall  remove what install.sh installed
 #   ./install.sh --with gcs,azure,ssh   also the SDKs of those remote kinds (or: all);
-#                                     --with plots: the chart renderer of `plots show`;
+#                                     --with plots: the chart renderer of `plots show --static`;
 #                                     --with mlflow: MLflow's client (repro --mlflow)
 #
 # Run from inside one of your git clones (e.g. `cd my-project && /path/to/install.sh`) it

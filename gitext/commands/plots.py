@@ -49,6 +49,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", metavar="DIR", default=DEFAULT_OUT_DIR,
                         help=f"write DIR/index.html (default: {DEFAULT_OUT_DIR})")
     parser.add_argument("--open", action="store_true", help="open the page in a browser")
+    parser.add_argument("--static", action="store_true",
+                        help="draw the charts here, to inline SVG, for a page with no "
+                             "script at all (needs the [plots] extra)")
     parser.add_argument("--json", action="store_true",
                         help="print the Vega-Lite specs (data inlined) instead of a page")
     parser.add_argument("-t", "--template", metavar="NAME",
@@ -108,7 +111,7 @@ def plots_command(ns: argparse.Namespace, *, revs: Sequence[str | None],
 
     repo = Repo.discover()
     warming = None
-    if not ns.json:
+    if ns.static and not ns.json:
         from gitext.plots.render import warm_up
 
         warming = warm_up()
@@ -132,7 +135,8 @@ def plots_command(ns: argparse.Namespace, *, revs: Sequence[str | None],
     if warming is not None:
         warming.join()
     labels = [WORKSPACE if v is None else v for v in versions]
-    html = page(result.plots, title="plots diff" if diff else "plots", revisions=labels)
+    html = page(result.plots, title="plots diff" if diff else "plots", revisions=labels,
+                static=ns.static)
     return _write(repo.worktree, ns.out, html, open_it=ns.open)
 
 

@@ -1,7 +1,10 @@
-"""The plots page: one HTML file that needs nothing else. Charts are drawn here, to SVG, by
-``vl-convert-python`` (Vega-Lite's own renderer in an embedded JavaScript engine: the
-``[plots]`` extra) and inlined; images are inlined as ``data:`` URLs. The page loads no
-script and fetches nothing: a Content-Security-Policy says so to the browser too.
+"""The plots page: one HTML file that needs nothing else. By default it carries the
+renderer (the vendored ``vega``, ``vega-lite``, ``vega-embed`` and ``vega-interpreter``
+builds in ``vendor/``, inlined once) and each chart's Vega-Lite spec as JSON, drawn to SVG
+by the browser. ``static=True`` draws each chart here instead, to SVG, with
+``vl-convert-python`` (the ``[plots]`` extra: an embedded JavaScript engine) for a page
+with no script at all. Images are inlined as ``data:`` URLs. Either page fetches nothing:
+a Content-Security-Policy says so to the browser.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from gitext.plots.collect import Image, Plot
 
 EXTRA = "plots"
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+# The live page: inline scripts only (no eval: Vega's expressions are interpreted), no
+# remote script, no connect-src (the renderer cannot fetch data).
+_LIVE_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+             "script-src 'unsafe-inline'")
+VENDOR = Path(__file__).parent / "vendor"
+_VENDORED = ("vega", "vega-lite", "vega-interpreter", "vega-embed")
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.4em; }
@@ -40,8 +49,8 @@ def _converter() -> Any:
         from gitext.remotes.extras import install_command
 
         raise PipelineError(
-            "drawing plots needs git-archives' [plots] extra (vl-convert-python is not "
-            "installed); --json prints the Vega-Lite specs without it",
+            "plots show --static needs git-archives' [plots] extra (vl-convert-python is "
+            "not installed); without --static the page draws its charts in the browser",
             hint=f"install it: {install_command(EXTRA)}") from None
     return vl_convert
 
@@ -96,26 +105,76 @@ def _image(image: Image, show_rev: bool) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _section(plot: Plot, svg: str | None, show_rev: bool) -> str:
-    body = svg if svg is not None else "".join(_image(i, show_rev) for i in plot.images)
+def _section(plot: Plot, body: str) -> str:
     return (f'<section class="plot" data-plot="{html.escape(plot.id)}">'
             f"<h2>{html.escape(plot.id)}</h2>{body}</section>")
 
 
-def page(plots: Sequence[Plot], *, title: str, revisions: Sequence[str]) -> str:
-    """The whole HTML document."""
+def page(plots: Sequence[Plot], *, title: str, revisions: Sequence[str],
+         static: bool = False) -> str:
+    """The whole HTML document: charts drawn by the inlined renderer, or (``static``)
+    drawn here to inline SVG."""
     show_rev = len(revisions) > 1
-    sections = []
+    sections, specs = [], {}
     for n, plot in enumerate(plots):
-        svg = None if plot.spec is None else _own_ids(to_svg(plot.spec, plot.id), f"p{n}")
-        sections.append(_section(plot, svg, show_rev))
+        if plot.spec is None:
+            body = "".join(_image(i, show_rev) for i in plot.images)
+        elif static:
+            body = _own_ids(to_svg(plot.spec, plot.id), f"p{n}")
+        else:
+            specs[f"chart-{n}"] = plot.spec
+            body = f'<div class="chart" id="chart-{n}"></div>'
+        sections.append(_section(plot, body))
     heading = html.escape(title)
     revs = html.escape(", ".join(revisions))
+    scripts = "" if static else _scripts(specs)
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP if static else _LIVE_CSP}">'
         f"<title>{heading}</title><style>{_STYLE}</style></head>\n<body>"
-        f"<h1>{heading}</h1><p>{revs}</p>\n" + "\n".join(sections) + "\n</body></html>\n")
+        f"<h1>{heading}</h1><p>{revs}</p>\n" + "\n".join(sections) + "\n"
+        + scripts + "</body></html>\n")
+
+
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside ``<script>``: no ``<``, ``>`` or ``&`` is left as itself (they
+    become ``\\u003c``…, the same string to JavaScript), so no ``</script>`` or ``<!--``
+    in the data ends or bends the script element."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(
+        _SCRIPT_UNSAFE)
+
+
+_EMBED = """(function () {
+  var specs = %s;
+  var opts = {renderer: "svg", actions: false, ast: true, expr: vega.expressionInterpreter};
+  Object.keys(specs).forEach(function (id) {
+    var el = document.getElementById(id);
+    vegaEmbed(el, specs[id], opts).catch(function (err) {
+      el.textContent = "could not draw this plot: " + err.message;
+    });
+  });
+})();"""
+
+
+def _vendored(name: str) -> str:
+    text = (VENDOR / f"{name}.min.js").read_text(encoding="utf-8")
+    if "</script" in text.lower() or "<!--" in text:  # never true of the pinned builds
+        raise PipelineError(f"{VENDOR / name}.min.js cannot be inlined in a page",
+                            hint="reinstall git-archives")
+    return text
+
+
+def _scripts(specs: dict[str, Any]) -> str:
+    """The renderer, once, then the charts' specs and the call drawing each."""
+    if not specs:
+        return ""
+    parts = [f'<script data-lib="{name}">{_vendored(name)}</script>\n' for name in _VENDORED]
+    parts.append(f"<script>{_EMBED % script_json(specs)}</script>\n")
+    return "".join(parts)
 
 
 def specs_json(plots: Sequence[Plot]) -> str:

@@ -42,6 +42,14 @@ CM = "actual,predicted\n" + "".join(f"{i % 3},{(i * 7) % 3}\n" for i in range(30
 TRAIN = "epoch,loss,acc\n1,0.9,0.5\n2,0.5,0.7\n3,0.3,0.8\n"
 
 
+LIBS = ["vega", "vega-lite", "vega-interpreter", "vega-embed"]
+
+
+def libs(page: str) -> list[str]:
+    """The renderer's scripts a page inlines, in order."""
+    return re.findall(r'<script data-lib="([^"]+)">', page)
+
+
 def roc(points: list[tuple[float, float]]) -> str:
     return json.dumps({"roc": [{"fpr": f, "tpr": t} for f, t in points]})
 
@@ -118,18 +126,43 @@ def test_a_target_that_dvc_yaml_does_not_declare_is_drawn_with_the_defaults(
     assert over["logs/loss.tsv"]["title"]["text"] == "L"
 
 
-def test_show_writes_one_self_contained_page(repo: Path) -> None:
-    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
+def page_specs(page: str) -> dict[str, Any]:
+    """The charts' specs a live page carries, by the id of the element each is drawn in."""
+    found = re.search(r"var specs = (\{.*?\});\n", page)
+    assert found is not None
+    loaded: dict[str, Any] = json.loads(found.group(1))
+    return loaded
+
+
+def test_show_writes_one_self_contained_page_carrying_the_renderer(repo: Path) -> None:
     write(repo, FILES)
     out = archives(repo, "plots", "show", "-o", "report")
     assert out.stdout.decode().strip() == "wrote report/index.html"
     page = (repo / "report" / "index.html").read_text()
+    assert libs(page) == LIBS and page.count("<script") == 5  # once each, and the call
+    assert not re.search(r"<script[^>]*\ssrc|<link|(src|href)=\"?https?:", page, re.I)
+    csp = re.search(r'Content-Security-Policy" content="([^"]+)"', page)
+    assert csp is not None and "connect-src" not in csp.group(1)
+    assert "'unsafe-eval'" not in csp.group(1) and "script-src 'unsafe-inline'" in csp.group(1)
+    assert page.count('src="data:image/png;base64,') == 1
+    charts = page_specs(page)
+    assert list(charts) == ["chart-0", "chart-1", "chart-3"]  # train, ROC, (image), confusion
+    assert all(f'<div class="chart" id="{c}"></div>' in page for c in charts)
+    assert charts["chart-0"]["title"]["text"] == "Training"
+    assert charts["chart-0"] == specs(repo, "show")["plots/train.csv"]  # as --json says
+    for plot_id in ("plots/train.csv", "ROC", "plots/confusion_matrix.csv"):
+        assert f'data-plot="{plot_id}"' in page
+
+
+def test_show_static_draws_svg_here_and_the_page_has_no_script(repo: Path) -> None:
+    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
+    write(repo, FILES)
+    archives(repo, "plots", "show", "--static", "-o", "report")
+    page = (repo / "report" / "index.html").read_text()
     assert page.count("<svg") == 3  # train, ROC, confusion: drawn here, inline
     assert page.count('src="data:image/png;base64,') == 1
     assert not re.search(r"<script|<link|(src|href)=\"?https?:", page, re.I)
-    assert "Content-Security-Policy" in page
-    for plot_id in ("plots/train.csv", "ROC", "plots/confusion_matrix.csv"):
-        assert f'data-plot="{plot_id}"' in page
+    assert "default-src 'none'" in page and "script-src" not in page
     assert ">Training<" in page  # the chart's title, drawn as SVG text
 
 
@@ -152,14 +185,15 @@ def test_diff_overlays_two_commits_read_from_git_objects(repo: Path) -> None:
 
 
 def test_diff_page_shows_both_revisions_and_their_images(repo: Path) -> None:
-    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
     commit(repo, "v1", FILES)
     commit(repo, "v2", {"plots/train.csv": TRAIN.replace("0.3,0.8", "0.1,0.95")})
     git(repo, "tag", "v2")
     archives(repo, "plots", "diff", "main~1", "v2", "-o", "out")
     page = (repo / "out" / "index.html").read_text()
-    assert "main~1 · loss" in page and "v2 · acc" in page  # the legend's entries
+    rows = page_specs(page)["chart-0"]["data"]["values"]
+    assert {r["rev"] for r in rows} == {"main~1", "v2"}  # both drawn by the same writer
     assert page.count("<figcaption>") == 2  # the image at each revision
+    assert libs(page) == LIBS
 
 
 EVALUATE = """\
@@ -218,21 +252,29 @@ def test_bad_plot_input_is_one_line_and_a_non_zero_exit(
     assert not (repo / "out").exists()
 
 
+EVIL_CELL = "</script><script>alert(1)</script>"
+
+
 def test_markup_in_data_and_names_is_escaped_and_svg_images_stay_inert(repo: Path) -> None:
-    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
     evil_svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     write(repo, {"dvc.yaml": "plots:\n- p.csv:\n    template: bar_horizontal\n"
-                             "    x: v\n    y: name\n    title: '<script>t()</script>'\n"
+                             "    x: v\n    y: name\n    title: '<!--<script>t()</script>'\n"
                              "- e.svg\n",
-                 "p.csv": "name,v\n<script>alert(1)</script>,1\n<b>x</b>,2\n",
+                 "p.csv": f"name,v\n{EVIL_CELL},1\n<b>x</b>,2\n<!--,3\n",
                  "e.svg": evil_svg})
     archives(repo, "plots", "show")
     page = (repo / "dvc_plots" / "index.html").read_text()
-    assert "<script" not in page.lower() and "<b>" not in page
-    assert "&lt;script&gt;" in page  # drawn as text
+    # the only script elements are the renderer's and the one call: the data is inside it
+    assert page.lower().count("<script") == 5 and page.lower().count("</script") == 5
+    assert EVIL_CELL not in page and "\\u003c/script\\u003e" in page
+    assert "<b>" not in page and "<!--" not in page
+    rows = page_specs(page)["chart-0"]["data"]["values"]
+    assert [r["name"] for r in rows] == [EVIL_CELL, "<b>x</b>", "<!--"]  # kept, as text
+    assert page_specs(page)["chart-0"]["title"]["text"] == "<!--<script>t()</script>"
+    assert '<img src="data:image/svg+xml;base64,' in page  # inert as an image
 
 
-def test_without_the_extra_the_page_says_what_to_install_and_json_still_works(
+def test_without_the_extra_static_says_what_to_install_and_the_rest_works(
         repo: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "block"
     blocker.mkdir()
@@ -241,11 +283,14 @@ def test_without_the_extra_the_page_says_what_to_install_and_json_still_works(
 
     env = {**os.environ, "PYTHONPATH": str(blocker)}
     write(repo, FILES)
-    proc = archives(repo, "plots", "show", env=env, check=False)
+    proc = archives(repo, "plots", "show", "--static", env=env, check=False)
     assert proc.returncode != 0
     lines = proc.stderr.decode().splitlines()
-    assert "needs git-archives' [plots] extra" in lines[0]
+    assert "--static needs git-archives' [plots] extra" in lines[0]
     assert re.search(r"pip install .*vl-convert-python", proc.stderr.decode())
+    assert not (repo / "dvc_plots").exists()
+    archives(repo, "plots", "show", env=env)
+    assert (repo / "dvc_plots" / "index.html").exists()
     assert archives(repo, "plots", "show", "--json", env=env).stdout.startswith(b"{")
 
 
@@ -285,7 +330,6 @@ def test_a_directory_is_one_plot_per_file_and_stage_options_apply(repo: Path) ->
 
 
 def test_open_hands_the_page_to_the_browser(repo: Path, tmp_path: Path) -> None:
-    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
     import os
     import sys
 
@@ -306,7 +350,7 @@ def test_each_chart_keeps_its_own_svg_ids(repo: Path) -> None:
                              "    y: predicted\n- b.csv:\n    template: confusion_normalized\n"
                              "    x: actual\n    y: predicted\n",
                  "a.csv": CM, "b.csv": CM})
-    archives(repo, "plots", "show")
+    archives(repo, "plots", "show", "--static")
     page = (repo / "dvc_plots" / "index.html").read_text()
     ids = re.findall(r'\bid="([^"]+)"', page)
     assert ids and len(ids) == len(set(ids))
@@ -329,7 +373,6 @@ def test_a_committed_dvc_plots_symlink_does_not_lead_the_page_out_of_the_clone(
         repo: Path, tmp_path: Path) -> None:
     """The default output folder is a path in the clone: a repository that commits
     ``dvc_plots -> /somewhere/else`` must not make ``plots show`` write there."""
-    pytest.importorskip("vl_convert", reason="the [plots] extra is not installed")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     write(repo, FILES)
