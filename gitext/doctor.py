@@ -74,7 +74,9 @@ def _launcher_checks(repo: Repo, cwd: Path) -> Iterator[Check]:
     from gitext.git.launcher import launcher_problem
 
     for key in desired_config(lfs=serves_lfs(repo)):
-        have = config_get(key, cwd=cwd) if not key.endswith(".required") else None
+        if not key.endswith((".process", ".clean", ".smudge", ".textconv", ".driver")):
+            continue  # not a command: .required, a merge driver's .name, xfuncname
+        have = config_get(key, cwd=cwd)
         problem = launcher_problem(have) if have else None
         if problem is not None:
             yield (False, f"{key} {problem}",

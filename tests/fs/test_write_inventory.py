@@ -33,6 +33,12 @@ INVENTORY = {
     "remotes/http.py": "temp files of a download into the cache (from an http(s) remote)",
     "remotes/ssh.py": "temp files of a download into the cache (from an SFTP server)",
     "sync/transfer.py": "fetched objects into the cache (via its tmp/)",
+    "sync/chunkremote.py": "a remote's pack indexes cached in <cache>/chunks/remotes/, and the "
+                           "packs built for an upload in the cache's tmp/",
+    "sync/chunksync.py": "an uploaded pack's index moved into the remote's index cache "
+                         "(<cache>/chunks/remotes/)",
+    "commands/nbmerge.py": "the merge driver's result into git's own %A file; nb diff --html "
+                           "into the file named by -o",
     "sync/runcache.py": "fetched entries into the run-cache in the git dir",
     "sync/fill.py": "index.lock/index in the git dir (files go through WorkTree)",
     "sync/gc.py": "deletes unreferenced objects from the cache",
