@@ -1,7 +1,8 @@
 """W16MERGE and W16DIFF: issue 16's notebook figures, git-archives only.
 
 W16MERGE times the merge driver process (``git archives nb merge-driver %O %A %B %P``, as
-git runs it) on a 200-cell notebook (``--scale`` shrinks it) whose two sides edited 10
+git runs it) on a 200-cell notebook (the figure's size: ``--scale`` does not change it;
+smaller notebooks made the edits of the two sides collide) whose two sides edited 10
 cells each, one inserted 3 cells and the other deleted 2: a clean merge. Target <= 200 ms.
 
 W16DIFF times ``git archives nb diff --html -o page.html`` (index against work tree) of the
@@ -73,7 +74,7 @@ def w16merge(ctx: Any) -> None:
     run = sys.modules[type(ctx).__module__]
     if ctx.tool.name != "archives":
         raise run.NotApplicable(f"{ctx.tool.name}: W16MERGE times git-archives' merge driver")
-    n = max(10, round(CELLS * ctx.scale))
+    n = CELLS  # the figure's notebook, at every --scale
     repo = ctx.fresh("w16merge")
     ctx.git_init(repo)
     base, local, remote = _sides(n)
@@ -97,7 +98,7 @@ def w16diff(ctx: Any) -> None:
     run = sys.modules[type(ctx).__module__]
     if ctx.tool.name != "archives":
         raise run.NotApplicable(f"{ctx.tool.name}: W16DIFF times git-archives' nb diff --html")
-    n = max(10, round(CELLS * ctx.scale))
+    n = CELLS  # the figure's notebook, at every --scale
     repo = ctx.fresh("w16diff")
     ctx.git_init(repo)
     ctx.run(["git", "archives", "install", "--skip-hooks"], repo)
