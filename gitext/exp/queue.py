@@ -17,19 +17,17 @@ from dataclasses import dataclass
 
 from gitext.errors import ArchivesError
 from gitext.exp import names
-from gitext.exp.params_set import Override, apply_overrides
+from gitext.exp.params_set import Override
 from gitext.exp.run import (
     Emit,
     Outcome,
     Recorded,
     add_worktree,
-    changed_paths,
-    check_name_free,
     commit_tree,
-    copy_changes,
     create_ref,
     message,
     params_text,
+    prepared_worktree,
     remove_worktree,
     run_and_record,
     snapshot_tree,
@@ -51,17 +49,8 @@ class Queued:
 def queue_experiment(repo: Repo, overrides: Sequence[Override], *,
                      name: str | None = None) -> Queued:
     """Record HEAD + the workspace's changes + ``overrides`` as a queued experiment."""
-    baseline = repo.resolve_rev("HEAD")
-    if name is not None:
-        check_name_free(repo, baseline, names.validate_name(name))
-    changed = changed_paths(repo)
-    wt = add_worktree(repo, baseline)
-    try:
-        copy_changes(repo.root, wt, changed)
-        apply_overrides(wt, list(overrides))
+    with prepared_worktree(repo, overrides, name) as (baseline, wt):
         tree = snapshot_tree(Repo.discover(wt))
-    finally:
-        remove_worktree(repo, wt)
     if name is None:
         name = names.generate_name(tree, taken_names(repo, baseline).__contains__)
     params = params_text(overrides)

@@ -14,13 +14,14 @@ only parent is the baseline. The user's branch, index, HEAD and files are only r
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import secrets
 import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -277,10 +278,11 @@ def run_and_record(repo: Repo, wt: Path, *, baseline: str, name: str | None, par
     return outcome
 
 
-def run_experiment(repo: Repo, overrides: Sequence[Override], *, name: str | None = None,
-                   targets: Sequence[str] = (), echo: Emit | None = None,
-                   recorded: Recorded | None = None) -> Outcome:
-    """``exp run``: one experiment on HEAD plus the workspace's changes plus ``overrides``."""
+@contextlib.contextmanager
+def prepared_worktree(repo: Repo, overrides: Sequence[Override],
+                      name: str | None) -> Iterator[tuple[str, Path]]:
+    """A temporary worktree of HEAD with the workspace's changes and ``overrides`` applied:
+    ``(baseline, path)``; removed afterwards. A ``name`` already used is refused first."""
     baseline = repo.resolve_rev("HEAD")
     if name is not None:
         check_name_free(repo, baseline, names.validate_name(name))
@@ -289,8 +291,16 @@ def run_experiment(repo: Repo, overrides: Sequence[Override], *, name: str | Non
     try:
         copy_changes(repo.root, wt, changed)
         apply_overrides(wt, list(overrides))
+        yield baseline, wt
+    finally:
+        remove_worktree(repo, wt)
+
+
+def run_experiment(repo: Repo, overrides: Sequence[Override], *, name: str | None = None,
+                   targets: Sequence[str] = (), echo: Emit | None = None,
+                   recorded: Recorded | None = None) -> Outcome:
+    """``exp run``: one experiment on HEAD plus the workspace's changes plus ``overrides``."""
+    with prepared_worktree(repo, overrides, name) as (baseline, wt):
         return run_and_record(repo, wt, baseline=baseline, name=name,
                               params=params_text(overrides), targets=targets, echo=echo,
                               recorded=recorded)
-    finally:
-        remove_worktree(repo, wt)
