@@ -188,12 +188,16 @@ class WorkTree:
 
     # -- writing --------------------------------------------------------------------------
     def write(self, rel: str, fill: Callable[[int], object], *, mode: int = 0o666,
-              sync: bool = False) -> os.stat_result:
+              sync: bool = False, check: Callable[[], None] | None = None,
+              in_place: bool = False) -> os.stat_result:
         """Replace ``rel`` atomically with a new file (made with ``mode`` less the umask)
         whose bytes ``fill(fd)`` writes; returns the placed file's stat. A symlink at
-        ``rel`` is replaced, never followed; a folder there raises IsADirectoryError."""
+        ``rel`` is replaced, never followed; a folder there raises IsADirectoryError.
+        ``check`` runs right before the new file takes the name (it raises to leave the old
+        one in place: a compare-and-swap); ``in_place`` replaces the old file by the rename
+        itself, so a reader never finds the name missing (slower on ext4)."""
         if not _AT:
-            return self._portable_write(rel, fill, mode=mode, sync=sync)
+            return self._portable_write(rel, fill, mode=mode, sync=sync, check=check)
         dfd, name = self.parent(rel)
         tmp, fd = _new_temp(dfd, mode)
         try:
@@ -202,6 +206,11 @@ class WorkTree:
                 os.fsync(fd)
             os.close(fd)
             fd = -1
+            if check is not None:
+                check()
+            if in_place:
+                os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                return os.stat(name, dir_fd=dfd, follow_symlinks=False)
             return self._commit(dfd, tmp, name)
         except BaseException:
             if fd >= 0:
@@ -245,7 +254,7 @@ class WorkTree:
         return os.stat(name, dir_fd=dfd, follow_symlinks=False)
 
     def _portable_write(self, rel: str, fill: Callable[[int], object], *, mode: int,
-                        sync: bool) -> os.stat_result:
+                        sync: bool, check: Callable[[], None] | None) -> os.stat_result:
         dest = self._portable_child(rel, create=True)
         tmp_path = dest.with_name(f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}")
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -257,6 +266,8 @@ class WorkTree:
         finally:
             os.close(fd)
         try:
+            if check is not None:
+                check()
             os.replace(tmp_path, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -264,9 +275,11 @@ class WorkTree:
             raise
         return dest.lstat()
 
-    def write_bytes(self, rel: str, data: bytes, *, sync: bool = True) -> os.stat_result:
+    def write_bytes(self, rel: str, data: bytes, *, sync: bool = True,
+                    check: Callable[[], None] | None = None,
+                    in_place: bool = False) -> os.stat_result:
         """Atomically replace ``rel`` with ``data`` (fsync'd); an existing regular file
-        keeps its permission bits."""
+        keeps its permission bits. ``check`` and ``in_place``: as :meth:`write`."""
         st = self.lstat(rel)
         mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else 0o666
 
@@ -275,7 +288,7 @@ class WorkTree:
             if st is not None and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)  # exactly the old bits, whatever the umask says
 
-        return self.write(rel, fill, mode=mode, sync=sync)
+        return self.write(rel, fill, mode=mode, sync=sync, check=check, in_place=in_place)
 
     def set_times(self, rel: str, times: tuple[int, int]) -> None:
         """``os.utime`` of ``rel`` itself (not through a symlink, here or above it)."""

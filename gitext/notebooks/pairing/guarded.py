@@ -11,23 +11,11 @@ Content, not mtime: a save within the same clock tick, or a copy with an old mti
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import itertools
-import os
-import stat
 from pathlib import Path
 
 from gitext.errors import NotebookError
-from gitext.fs.atomic import write_all
-from gitext.fs.worktree import TMP_PREFIX, WorkTree, repo_relative
-
-# (os.rename, not os.replace: only the former is listed in supports_dir_fd, and on POSIX a
-# rename replaces the target atomically.)
-_AT = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
-_TMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-              | getattr(os, "O_CLOEXEC", 0))
-_counter = itertools.count()
+from gitext.fs.worktree import WorkTree, repo_relative
 
 
 class ChangedUnderneath(NotebookError):
@@ -58,34 +46,11 @@ def write_if_unchanged(root: Path, path: Path, data: bytes, expected: bytes | No
     """Atomically replace ``path`` (inside the work tree ``root``, never through a symlink)
     with ``data`` if it still holds ``expected`` (None: if it still does not exist).
 
-    The folder is reached by :meth:`WorkTree.parent` (the one symlink-free walk into the
-    work tree); the file is then replaced by a single rename, so a reader (an editor, a
-    watcher) never finds it missing."""
+    :meth:`WorkTree.write_bytes` writes the temporary file, runs the comparison right before
+    the rename, and replaces the file by that one rename (``in_place``), so a reader (an
+    editor, a watcher) never finds it missing."""
     want = _sha(expected)
-    rel = repo_relative(root, path)
     with WorkTree(root) as wt:
-        st = wt.lstat(rel)
-        keep_mode = st is not None and stat.S_ISREG(st.st_mode)
-        mode = stat.S_IMODE(st.st_mode) if st is not None and keep_mode else 0o666
-        if not _AT:  # no *at() calls here: WorkTree's own portable write
-            _check(wt.path(rel), want, path)
-            wt.write_bytes(rel, data)
-            return
-        dfd, name = wt.parent(rel)
-        tmp = f"{TMP_PREFIX}{os.getpid()}-sync-{next(_counter)}"
-        fd = os.open(tmp, _TMP_FLAGS, mode, dir_fd=dfd)
-        try:
-            try:
-                write_all(fd, data)
-                if keep_mode and hasattr(os, "fchmod"):
-                    os.fchmod(fd, mode)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            # The last moment before the rename: what is there now must be what was read.
-            _check(wt.path(rel), want, path)
-            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp, dir_fd=dfd)
-            raise
+        rel = repo_relative(root, path)
+        wt.write_bytes(rel, data, check=lambda: _check(wt.path(rel), want, path),
+                       in_place=True)
