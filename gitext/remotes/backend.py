@@ -125,6 +125,17 @@ class Ranged(Protocol):
 
 
 @runtime_checkable
+class PartsTaker(Protocol):
+    """A backend that uploads an object from its bytes in parts (rebuilt from chunks) as
+    well as from a file: ``parts()`` gives them afresh for each attempt; an error it raises
+    ends the upload before the object is complete."""
+
+    def put_parts(self, key: str, parts: Callable[[], Iterator[bytes]], size: int,
+                  progress: ProgressFn | None = None) -> None:
+        ...
+
+
+@runtime_checkable
 class Planner(Protocol):
     """A backend whose API works on batches and needs sizes (a Git LFS server): it is told
     what is about to be asked for, ``operation`` being ``upload`` or ``download``."""

@@ -15,7 +15,7 @@ as the default remote, named ``lfs``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -227,6 +227,16 @@ class LfsBackend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
+        self._upload(key, src, size, progress)
+
+    def put_parts(self, key: str, parts: Callable[[], Iterator[bytes]], size: int,
+                  progress: ProgressFn | None = None) -> None:
+        """Upload an object whose bytes ``parts`` gives (afresh for each attempt), e.g. one
+        rebuilt from chunks, with no copy on disk (:class:`~gitext.remotes.backend.PartsTaker`)."""
+        self._upload(key, parts, size, progress)
+
+    def _upload(self, key: str, src: Path | Callable[[], Iterator[bytes]], size: int,
+                progress: ProgressFn | None) -> None:
         oid = oid_of(key)
         if oid is None:
             raise _only_sha256(key)

@@ -24,7 +24,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -324,17 +324,19 @@ class LfsClient:
             return written
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def upload(self, oid: str, size: int, src: Path, actions: dict[str, Action],
-               progress: ProgressFn | None) -> None:
-        """PUT the file (streamed), then POST ``verify`` if the server asked for it."""
+    def upload(self, oid: str, size: int, src: Path | Callable[[], Iterator[bytes]],
+               actions: dict[str, Action], progress: ProgressFn | None) -> None:
+        """PUT the file (streamed), then POST ``verify`` if the server asked for it. ``src``:
+        the file, or what gives its bytes afresh for each attempt (an error it raises
+        stops the upload before the body is complete)."""
         action = actions["upload"]
         headers = self._action_headers(action, {"Content-Type": "application/octet-stream",
                                                 "Content-Length": str(size)})
         for attempt in range(self.max_retries):
-            with open(src, "rb") as f:
+            with _body_of(src, progress) as body:
                 try:
-                    resp = self._send("PUT", action.href, headers=headers,
-                                      body=_chunks(f, progress), redirect=False)
+                    resp = self._send("PUT", action.href, headers=headers, body=body,
+                                      redirect=False)
                 except TransientRemoteError:
                     if attempt == self.max_retries - 1:
                         raise
@@ -352,8 +354,8 @@ class LfsClient:
             break
         verify = actions.get("verify")
         if verify is not None:
-            body = json.dumps({"oid": oid, "size": size}).encode()
-            resp = self._retrying("POST", verify.href, body=body, headers=self._action_headers(
+            said = json.dumps({"oid": oid, "size": size}).encode()
+            resp = self._retrying("POST", verify.href, body=said, headers=self._action_headers(
                 verify, {"Accept": LFS_JSON, "Content-Type": LFS_JSON}))
             try:
                 self._check_action(resp, "verify", oid, verify)
@@ -422,6 +424,16 @@ def _body(resp: Response, progress: ProgressFn | None,
         progress(pending)
 
 
+@contextlib.contextmanager
+def _body_of(src: Path | Callable[[], Iterator[bytes]],
+             progress: ProgressFn | None) -> Iterator[Iterator[bytes]]:
+    if not isinstance(src, Path):
+        yield _counted(src(), progress)
+        return
+    with open(src, "rb") as f:
+        yield _chunks(f, progress)
+
+
 def _chunks(f: BinaryIO, progress: ProgressFn | None) -> Iterator[bytes]:
     while True:
         chunk = f.read(CHUNK)
@@ -430,3 +442,10 @@ def _chunks(f: BinaryIO, progress: ProgressFn | None) -> Iterator[bytes]:
         if progress is not None:
             progress(len(chunk))
         yield chunk
+
+
+def _counted(parts: Iterator[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
+    for part in parts:
+        if progress is not None:
+            progress(len(part))
+        yield part

@@ -199,6 +199,20 @@ class StoreReads:
             self.state.record(self._spath(oid), oid.algo, st, oid.digest)
         return size
 
+    def iter_rebuilt(self, oid: ObjectId) -> Iterator[bytes]:
+        """A chunked object's bytes, each part handed on only once the next one is rebuilt:
+        a bad rebuild's CorruptObjectError (raised once the whole file's sha256 is known)
+        comes before its last part, so whoever sends the parts on (an upload of a known
+        length) never sends all of a corrupt object."""
+        held: bytes | None = None
+        for part in self.chunks.iter_file(oid):
+            if held is not None:
+                yield held
+            held = part
+        self.record_chunked_verified(oid)
+        if held is not None:
+            yield held
+
     @contextlib.contextmanager
     def whole_copy(self, oid: ObjectId) -> Iterator[Path]:
         """The object as one file: its own file, or for a chunked object a copy rebuilt

@@ -24,13 +24,12 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.remotes.backend import Backend, Ranged, can_list, chunk_capable
 from gitext.store.chunks import format as fmt
-from gitext.store.objects import LocalStore
 
 PREFIX = "chunks/"
 PACKS = "chunks/packs/"
@@ -53,9 +52,6 @@ class _Item(Protocol):
     def oid(self) -> ObjectId: ...
     @property
     def manifest(self) -> bool: ...
-
-
-T = TypeVar("T", bound=_Item)
 
 
 @dataclass(frozen=True)
@@ -83,14 +79,6 @@ def where_key(digest: str) -> str:
 
 def pack_key(pack: str, ext: str) -> str:
     return f"{PACKS}{pack}.{ext}"
-
-
-def chunked_items(store: LocalStore, items: Sequence[T]) -> set[T]:
-    """The sha256 objects among ``items`` (transfer items) that the local chunk store holds
-    as recipes."""
-    if not items or not (store.root / "chunks" / "recipes").is_dir():
-        return set()
-    return {i for i in items if not i.manifest and store.is_chunked(i.oid)}
 
 
 def present_as_recipes(backend: Backend, items: Sequence[_Item]) -> set[str]:

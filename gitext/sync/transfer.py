@@ -30,7 +30,14 @@ from gitext.errors import (
 )
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
-from gitext.remotes.backend import RemoteRefusedError, can_list, chunk_capable, plan
+from gitext.remotes.backend import (
+    Backend,
+    PartsTaker,
+    RemoteRefusedError,
+    can_list,
+    chunk_capable,
+    plan,
+)
 from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import READ_ONLY, LocalStore
@@ -93,7 +100,11 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
     report = TransferReport("push", requested=len(files) + len(mans))
     chunked = _chunked_items(store, files)  # held as chunks (gitext.sync.chunksync)
-    all_sizes = {i: (store.size(i.oid) or 0) for i in files}
+    # a chunked object's size as its pointer says (its recipe's would cost the hook an
+    # import of the chunk store), checked against the recipe when it is uploaded
+    claimed = refs.sizes if isinstance(refs, References) else {}
+    all_sizes = {i: (claimed.get(i.oid) if i in chunked else None) or store.size(i.oid) or 0
+                 for i in files}
     plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in [*files, *mans]])
     recipes_there = _present_as_recipes(remote, [i for i in chunked if i.key not in present])
@@ -104,9 +115,7 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     def upload(item: TransferItem) -> None:
         src = store.key_path(item.key)
         if item.key == item.oid.key and store.is_chunked(item.oid):
-            with store.whole_copy(item.oid) as whole:  # stored as chunks: sent whole
-                size = whole.stat().st_size
-                remote.backend.put(item.key, whole, size, progress.advance if progress else None)
+            size = _put_rebuilt(store, remote.backend, item, progress)  # sent whole
         else:
             try:
                 size = src.stat().st_size
@@ -296,20 +305,34 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     return report
 
 
+def _put_rebuilt(store: LocalStore, backend: Backend, item: TransferItem,
+                 progress: ProgressSink | None) -> int:
+    """Upload an object held as chunks to a remote that takes only whole objects (a Git LFS
+    server): streamed as it is rebuilt where the backend takes parts, else from a copy."""
+    advance = progress.advance if progress else None
+    if isinstance(backend, PartsTaker):
+        size = store.size(item.oid)
+        if size is None:
+            raise ObjectMissingError(f"{item.oid} is not in the local cache")
+        backend.put_parts(item.key, lambda: store.iter_rebuilt(item.oid), size, advance)
+        return size
+    with store.whole_copy(item.oid) as whole:
+        size = whole.stat().st_size
+        backend.put(item.key, whole, size, advance)
+    return size
+
+
 def _chunked_items(store: LocalStore, files: list[TransferItem]) -> set[TransferItem]:
-    """Those of ``files`` the cache holds as chunks; without any recipe (a clone that never
-    chunked, or files below the threshold) the chunk modules are not even imported: every
-    push runs this in the pre-push hook."""
+    """Those of ``files`` the cache holds as chunks (only their recipe files are looked
+    for: every push runs this in the pre-push hook, which need not import the chunk store)."""
     if not files or not (store.root / "chunks" / "recipes").is_dir():
         return set()
-    from gitext.sync.chunkremote import chunked_items
-
-    return chunked_items(store, files)
+    return {i for i in files if not i.manifest and store.is_chunked(i.oid)}
 
 
 def _present_as_recipes(remote: Remote, items: list[TransferItem]) -> set[str]:
-    if not items:
-        return set()
+    if not items or not chunk_capable(remote.backend):
+        return set()  # (e.g. a Git LFS server: not even the chunk modules are imported)
     from gitext.sync.chunkremote import present_as_recipes
 
     return present_as_recipes(remote.backend, items)

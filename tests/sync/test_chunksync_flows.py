@@ -120,6 +120,29 @@ def test_a_git_lfs_server_gets_the_whole_file_rebuilt(repo: Repo, tmp_path: Path
     assert giftless.stored("org", "chunked") == {oid.digest: data}
 
 
+def test_a_corrupt_rebuild_never_reaches_a_git_lfs_server_whole(repo: Repo, tmp_path: Path,
+                                                              giftless: Giftless) -> None:
+    """The rebuilt bytes stream into the upload; a bad chunk stops it before its end."""
+    from gitext.remotes import _lfs_factory
+
+    ours = LocalStore(tmp_path / "ours")
+    data = _data(5)
+    oid = put_chunked(ours, data)
+    [pack] = (tmp_path / "ours" / "chunks").rglob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    at = raw.index(data[:4096])  # the first chunk is stored uncompressed
+    raw[at + 100] ^= 0xFF
+    pack.write_bytes(bytes(raw))
+    url = giftless.url("org", "corrupt")
+    remote = Remote("lfs", url, _lfs_factory(f"lfs+{url}", {}, repo.worktree))
+    try:
+        report = transfer.push(repo, remote, [oid], store=ours)
+    finally:
+        remote.close()
+    assert report.corrupt == [oid] and not report.transferred
+    assert giftless.stored("org", "corrupt") == {}
+
+
 def test_gc_plan_drops_unkept_recipes_and_dead_packs_in_a_safe_order(tmp_path: Path) -> None:
     ours = LocalStore(tmp_path / "ours")
     remote = _remote(tmp_path / "remote")
