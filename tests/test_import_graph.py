@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gitext"
 
 # Lowest first. A module may import its own layer and those below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("gitext", "gitext.errors", "gitext.log", "gitext.codec", "gitext.remotekinds"),
+    ("gitext", "gitext.errors", "gitext.log", "gitext.codec", "gitext.remotekinds",
+     "gitext.record"),
     ("gitext.fs", "gitext.git"),
     ("gitext.config", "gitext.dvcconfig", "gitext.store", "gitext.progress"),
     ("gitext.remotes", "gitext.notebooks", "gitext.pipeline", "gitext.plots"),

@@ -17,7 +17,7 @@ filter passes it through byte for byte and ``git archives status`` lists it as i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Final
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import PointerError
@@ -31,10 +31,25 @@ _KEYS = ("version", "oid", "size")
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-@dataclass(frozen=True)
 class Pointer:
-    oid: ObjectId
-    size: int
+    """An immutable (oid, size). (A plain class: see :class:`ObjectId`.)"""
+
+    __slots__ = ("oid", "size")
+
+    def __init__(self, oid: ObjectId, size: int) -> None:
+        self.oid: Final = oid
+        self.size: Final = size
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Pointer:
+            return NotImplemented
+        return self.oid == other.oid and self.size == other.size
+
+    def __hash__(self) -> int:
+        return hash((self.oid, self.size))
+
+    def __repr__(self) -> str:
+        return f"Pointer(oid={self.oid!r}, size={self.size!r})"
 
     def encode(self) -> bytes:
         if self.size == 0:

@@ -10,13 +10,13 @@ import importlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from gitext.codec.shellquote import display, shell_arg
 from gitext.config import Config
 from gitext.errors import ArchivesError, ConfigError, RemoteError, UsageError
+from gitext.record import Record
 from gitext.remotekinds import KINDS, RemoteKind, url_scheme
 from gitext.remotes.backend import Backend
 
@@ -138,14 +138,17 @@ def check_name(name: str) -> None:
                          hint="use letters, digits, '_', '.', '-' (start with a letter or digit)")
 
 
-@dataclass
-class Remote:
+class Remote(Record):
     """A named, opened remote: its backend plus the options that steer transfers."""
 
-    name: str
-    url: str
-    backend: Backend
-    options: dict[str, str] = field(default_factory=dict)
+    _fields = ("name", "url", "backend", "options")
+
+    def __init__(self, name: str, url: str, backend: Backend,
+                 options: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.url = url
+        self.backend = backend
+        self.options: dict[str, str] = {} if options is None else options
 
     @property
     def jobs(self) -> int | None:

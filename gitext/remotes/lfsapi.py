@@ -25,7 +25,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 from gitext.errors import CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.git.repo import credential
+from gitext.record import Record
 from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
 from gitext.remotes.lfshttp import COALESCE_MARGIN, Coalescer, Pool, Response
 from gitext.remotes.lfsurl import Endpoint, origin, redact
@@ -47,22 +47,27 @@ EXPIRY_MARGIN = 5.0  # seconds: an action that expires sooner is asked for again
 _TRANSIENT = frozenset({413, 429, 500, 502, 503, 504})
 
 
-@dataclass
-class Action:
-    href: str
-    header: dict[str, str]
-    expires_at: float | None  # seconds since the epoch
+class Action(Record):
+    _fields = ("href", "header", "expires_at")
+
+    def __init__(self, href: str, header: dict[str, str], expires_at: float | None) -> None:
+        self.href = href
+        self.header = header
+        self.expires_at = expires_at  # seconds since the epoch
 
     def expired(self) -> bool:
         return self.expires_at is not None and self.expires_at < time.time() + EXPIRY_MARGIN
 
 
-@dataclass
-class ObjectResult:
+class ObjectResult(Record):
     """The batch answer for one object: its actions, or an error (code, message)."""
 
-    actions: dict[str, Action] = field(default_factory=dict)
-    error: tuple[int, str] | None = None
+    _fields = ("actions", "error")
+
+    def __init__(self, actions: dict[str, Action] | None = None,
+                 error: tuple[int, str] | None = None) -> None:
+        self.actions: dict[str, Action] = {} if actions is None else actions
+        self.error = error
 
 
 def _expiry(raw: dict[str, Any], received: float) -> float | None:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from gitext.errors import ConfigError, RemoteError
 from gitext.git.repo import GitError, config_list, ssh_git_lfs_authenticate
+from gitext.record import Record
 from gitext.remotes.lfsfile import lfs_objects_of
 from gitext.remotes.trust import UntrustedRemoteError, shown
 
@@ -49,17 +49,21 @@ def redact(url: str) -> str:
     return shown(urlunsplit((parts.scheme, host, parts.path, "", "")))
 
 
-@dataclass
-class Endpoint:
+class Endpoint(Record):
     """Where the batch API is: ``url`` (no user info), headers ssh auth gave, and where
     the URL came from (for messages)."""
 
-    url: str
-    source: str
-    headers: dict[str, str] = field(default_factory=dict)
-    username: str | None = None
-    # ssh remote: (user@host, port, path) for git-lfs-authenticate, run per operation
-    ssh: tuple[str, str | None, str] | None = None
+    _fields = ("url", "source", "headers", "username", "ssh")
+
+    def __init__(self, url: str, source: str, headers: dict[str, str] | None = None,
+                 username: str | None = None,
+                 ssh: tuple[str, str | None, str] | None = None) -> None:
+        self.url = url
+        self.source = source
+        self.headers: dict[str, str] = {} if headers is None else headers
+        self.username = username
+        # ssh remote: (user@host, port, path) for git-lfs-authenticate, run per operation
+        self.ssh = ssh
 
 
 def _pairs(out: bytes) -> dict[str, str]:
@@ -72,13 +76,16 @@ def _pairs(out: bytes) -> dict[str, str]:
     return values
 
 
-@dataclass
-class LfsSettings:
+class LfsSettings(Record):
     """The git config (the user's, all scopes) and the committed ``.lfsconfig``."""
 
-    git: dict[str, str]
-    committed: dict[str, str]
-    root: Path | None
+    _fields = ("git", "committed", "root")
+
+    def __init__(self, git: dict[str, str], committed: dict[str, str],
+                 root: Path | None) -> None:
+        self.git = git
+        self.committed = committed
+        self.root = root
 
     @classmethod
     def load(cls, root: Path | None, *, git_cwd: Path | None = None) -> LfsSettings:

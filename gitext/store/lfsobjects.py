@@ -16,7 +16,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitext.codec.hashing import ObjectId, hash_file
@@ -24,6 +23,7 @@ from gitext.codec.shellquote import shell_arg
 from gitext.errors import ArchivesError, ArchivesWarning, CorruptObjectError, StoreWriteError
 from gitext.git.lfs import lfs_objects_dir
 from gitext.git.repo import Repo
+from gitext.record import Record
 from gitext.store.fastcopy import kernel_copy
 from gitext.store.objects import LocalStore
 
@@ -32,10 +32,13 @@ _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES,
             getattr(errno, "EOPNOTSUPP", errno.ENOTSUP))
 
 
-@dataclass
-class TakeOver:
-    taken: list[ObjectId] = field(default_factory=list)
-    corrupt: list[CorruptObjectError] = field(default_factory=list)
+class TakeOver(Record):
+    _fields = ("taken", "corrupt")
+
+    def __init__(self, taken: list[ObjectId] | None = None,
+                 corrupt: list[CorruptObjectError] | None = None) -> None:
+        self.taken: list[ObjectId] = [] if taken is None else taken
+        self.corrupt: list[CorruptObjectError] = [] if corrupt is None else corrupt
 
 
 class LfsObjects:

@@ -11,13 +11,13 @@ Lower layer: never prints.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from gitext import log
 from gitext.codec.hashing import ObjectId
 from gitext.config import Config
 from gitext.errors import RemoteError
 from gitext.git.repo import Repo
+from gitext.record import Record
 from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import plan
 from gitext.store.dvccache import open_store
@@ -87,13 +87,16 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
 
 # -- status ---------------------------------------------------------------------------------
 
-@dataclass
-class RemoteStatus:
-    remote: str
-    total: int
-    local_only: list[ObjectId]   # in the cache, not on the remote: push would upload
-    remote_only: list[ObjectId]  # on the remote, not in the cache: fetch would download
-    nowhere: list[ObjectId]      # on neither side
+class RemoteStatus(Record):
+    _fields = ("remote", "total", "local_only", "remote_only", "nowhere")
+
+    def __init__(self, remote: str, total: int, local_only: list[ObjectId],
+                 remote_only: list[ObjectId], nowhere: list[ObjectId]) -> None:
+        self.remote = remote
+        self.total = total
+        self.local_only = local_only    # in the cache, not on the remote: push would upload
+        self.remote_only = remote_only  # on the remote, not in the cache: fetch would download
+        self.nowhere = nowhere          # on neither side
 
 
 def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:

@@ -13,7 +13,6 @@ Lower layer: never prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
@@ -21,6 +20,7 @@ from gitext.errors import ArchivesError
 from gitext.git.repo import Repo
 from gitext.pipeline.dvcfiles import is_dvcfile
 from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
+from gitext.record import Record
 from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
@@ -29,23 +29,34 @@ LOCK_NAME = "dvc.lock"
 YAML_NAME = "dvc.yaml"
 
 
-@dataclass
-class References:
+class References(Record):
     """Objects some revisions need. ``manifests`` are DVC ``.dir`` ids (stored under
     ``<key>.dir``); their entries are in ``objects`` once the manifest could be read."""
 
-    objects: set[ObjectId] = field(default_factory=set)
-    manifests: set[ObjectId] = field(default_factory=set)
-    # manifest -> the output path it describes (for include/exclude of its entries)
-    manifest_paths: dict[ObjectId, str] = field(default_factory=dict)
-    unexpanded: set[ObjectId] = field(default_factory=set)
-    sizes: dict[ObjectId, int] = field(default_factory=dict)  # as pointers and locks say
-    # .dvc files that could not be read (the error, naming file and line), when not strict
-    unreadable: list[str] = field(default_factory=list)
-    # md5 ids named by outputs marked ``push: false`` (DVC: never uploaded), and by the
-    # others: an id only the first name is kept out of a push (:meth:`pushable`)
-    unpushed: set[ObjectId] = field(default_factory=set)
-    pushed_md5: set[ObjectId] = field(default_factory=set)
+    _fields = ("objects", "manifests", "manifest_paths", "unexpanded", "sizes", "unreadable",
+               "unpushed", "pushed_md5")
+
+    def __init__(self, objects: set[ObjectId] | None = None,
+                 manifests: set[ObjectId] | None = None, *,
+                 manifest_paths: dict[ObjectId, str] | None = None,
+                 unexpanded: set[ObjectId] | None = None,
+                 sizes: dict[ObjectId, int] | None = None,
+                 unreadable: list[str] | None = None,
+                 unpushed: set[ObjectId] | None = None,
+                 pushed_md5: set[ObjectId] | None = None) -> None:
+        self.objects: set[ObjectId] = set() if objects is None else objects
+        self.manifests: set[ObjectId] = set() if manifests is None else manifests
+        # manifest -> the output path it describes (for include/exclude of its entries)
+        self.manifest_paths: dict[ObjectId, str] = manifest_paths or {}
+        self.unexpanded: set[ObjectId] = set() if unexpanded is None else unexpanded
+        # as pointers and locks say
+        self.sizes: dict[ObjectId, int] = {} if sizes is None else sizes
+        # .dvc files that could not be read (the error, naming file and line), when not strict
+        self.unreadable: list[str] = [] if unreadable is None else unreadable
+        # md5 ids named by outputs marked ``push: false`` (DVC: never uploaded), and by the
+        # others: an id only the first name is kept out of a push (:meth:`pushable`)
+        self.unpushed: set[ObjectId] = set() if unpushed is None else unpushed
+        self.pushed_md5: set[ObjectId] = set() if pushed_md5 is None else pushed_md5
 
     def all(self) -> set[ObjectId]:
         return self.objects | self.manifests
@@ -66,8 +77,10 @@ class References:
         if not held:
             return self
         return References(self.objects - held, self.manifests - held,
-                          {m: p for m, p in self.manifest_paths.items() if m not in held},
-                          self.unexpanded - held, self.sizes, list(self.unreadable))
+                          manifest_paths={m: p for m, p in self.manifest_paths.items()
+                                          if m not in held},
+                          unexpanded=self.unexpanded - held, sizes=self.sizes,
+                          unreadable=list(self.unreadable))
 
 
 def lock_outs(data: bytes, lock_dir: str, uncached: UncachedOutputs | None = None,

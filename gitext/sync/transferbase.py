@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from gitext.codec.hashing import ObjectId
 from gitext.config import format_size
@@ -22,6 +21,7 @@ from gitext.errors import (
     ObjectMissingError,
     StoreWriteError,
 )
+from gitext.record import Record
 from gitext.remotes.backend import RemoteRefusedError
 from gitext.store.objects import LocalStore
 from gitext.sync.references import References
@@ -32,21 +32,24 @@ class ProgressSink(Protocol):
     def file_done(self) -> None: ...
 
 
-@dataclass
-class TransferReport:
+class TransferReport(Record):
     """What a push or fetch did. ``failed`` holds (id, one-line reason)."""
 
-    direction: str
-    requested: int = 0
-    already: int = 0
-    transferred: list[ObjectId] = field(default_factory=list)
-    bytes: int = 0
-    missing: list[ObjectId] = field(default_factory=list)  # on neither side that matters
-    corrupt: list[ObjectId] = field(default_factory=list)
-    failed: list[tuple[ObjectId, str]] = field(default_factory=list)
-    # directory manifests deliberately not uploaded (id, why): some of their files are not
-    # on the remote, e.g. left out by --include. Not a failure by itself.
-    withheld: list[tuple[ObjectId, str]] = field(default_factory=list)
+    _fields = ("direction", "requested", "already", "transferred", "bytes", "missing",
+               "corrupt", "failed", "withheld")
+
+    def __init__(self, direction: str, requested: int = 0, already: int = 0) -> None:
+        self.direction = direction
+        self.requested = requested
+        self.already = already
+        self.transferred: list[ObjectId] = []
+        self.bytes = 0
+        self.missing: list[ObjectId] = []  # on neither side that matters
+        self.corrupt: list[ObjectId] = []
+        self.failed: list[tuple[ObjectId, str]] = []
+        # directory manifests deliberately not uploaded (id, why): some of their files are
+        # not on the remote, e.g. left out by --include. Not a failure by itself.
+        self.withheld: list[tuple[ObjectId, str]] = []
 
     @property
     def ok(self) -> bool:
@@ -68,12 +71,27 @@ class TransferReport:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
 class TransferItem:
-    """One object to move; a ``.dir`` manifest is stored under ``<key>.dir``."""
+    """One object to move; a ``.dir`` manifest is stored under ``<key>.dir``. Immutable
+    and hashable (a plain class: see :mod:`gitext.record`)."""
 
-    oid: ObjectId
-    manifest: bool = False
+    __slots__ = ("manifest", "oid")
+
+    def __init__(self, oid: ObjectId, manifest: bool = False) -> None:
+        self.oid: Final = oid
+        self.manifest: Final = manifest
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not TransferItem:
+            return NotImplemented
+        assert isinstance(other, TransferItem)  # noqa: S101 - narrowed for the type checker
+        return self.oid == other.oid and self.manifest == other.manifest
+
+    def __hash__(self) -> int:
+        return hash((self.oid, self.manifest))
+
+    def __repr__(self) -> str:
+        return f"TransferItem(oid={self.oid!r}, manifest={self.manifest!r})"
 
     @property
     def key(self) -> str:

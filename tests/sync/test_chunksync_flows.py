@@ -129,7 +129,8 @@ def test_a_corrupt_rebuild_never_reaches_a_git_lfs_server_whole(repo: Repo, tmp_
     data = _data(5)
     oid = put_chunked(ours, data)
     [pack] = (tmp_path / "ours" / "chunks").rglob("*.pack")
-    raw = bytearray(pack.read_bytes())
+    good = pack.read_bytes()
+    raw = bytearray(good)
     at = raw.index(data[:4096])  # the first chunk is stored uncompressed
     raw[at + 100] ^= 0xFF
     pack.write_bytes(bytes(raw))
@@ -137,10 +138,15 @@ def test_a_corrupt_rebuild_never_reaches_a_git_lfs_server_whole(repo: Repo, tmp_
     remote = Remote("lfs", url, _lfs_factory(f"lfs+{url}", {}, repo.worktree))
     try:
         report = transfer.push(repo, remote, [oid], store=ours)
+        assert report.corrupt == [oid] and not report.transferred
+        # at most a truncated body (giftless keeps an empty file of it), never the bytes
+        assert len(giftless.stored("org", "corrupt").get(oid.digest, b"")) < len(data)
+        pack.write_bytes(good)  # repaired: the next push sends it whole
+        again = transfer.push(repo, remote, [oid], store=ours)
     finally:
         remote.close()
-    assert report.corrupt == [oid] and not report.transferred
-    assert giftless.stored("org", "corrupt") == {}
+    assert again.transferred == [oid]
+    assert giftless.stored("org", "corrupt") == {oid.digest: data}
 
 
 def test_gc_plan_drops_unkept_recipes_and_dead_packs_in_a_safe_order(tmp_path: Path) -> None:
