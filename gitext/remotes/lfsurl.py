@@ -23,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 from gitext.errors import ConfigError, RemoteError
 from gitext.git.repo import GitError, config_list, ssh_git_lfs_authenticate
 from gitext.record import Record
-from gitext.remotes.lfsfile import lfs_objects_of
 from gitext.remotes.trust import UntrustedRemoteError, shown
 
 LFSCONFIG = ".lfsconfig"
@@ -140,6 +139,8 @@ class LfsSettings(Record):
         path = Path(raw).expanduser()
         if not path.is_absolute():
             path = (self.root or Path.cwd()) / path
+        from gitext.remotes.lfsfile import lfs_objects_of  # noqa: PLC0415 - not on a push
+
         objects = lfs_objects_of(path)
         return (objects, url) if objects is not None else None
 

@@ -44,11 +44,9 @@ _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
 # s3-external-1, s3-fips, s3.dualstack, s3-accelerate[.dualstack], *.amazonaws.com.cn.
 _S3_SERVICE = (rf"s3(?:-fips|-accelerate|-external-1|-{_REGION})?(?:\.dualstack)?"
                rf"(?:\.{_REGION})?\.amazonaws\.com(?:\.cn)?")
-_S3_ENDPOINT_RE = re.compile(_S3_SERVICE)
 # What botocore builds from such an endpoint: a bucket or access point in front of it.
-_S3_REQUEST_RE = re.compile(
-    rf"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\.)?(?:{_S3_SERVICE}"
-    rf"|s3-accesspoint(?:-fips)?(?:\.dualstack)?\.{_REGION}\.amazonaws\.com(?:\.cn)?)")
+_S3_REQUEST = (rf"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\.)?(?:{_S3_SERVICE}"
+               rf"|s3-accesspoint(?:-fips)?(?:\.dualstack)?\.{_REGION}\.amazonaws\.com(?:\.cn)?)")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -84,7 +82,7 @@ def is_aws_s3_endpoint(url: str) -> bool:
     scheme, host, port = parsed
     path = urlsplit(url.strip()).path
     return (scheme == "https" and port in (None, 443) and path in ("", "/")
-            and _S3_ENDPOINT_RE.fullmatch(host) is not None)
+            and re.fullmatch(_S3_SERVICE, host) is not None)
 
 
 def is_aws_s3_request(url: str) -> bool:
@@ -94,7 +92,7 @@ def is_aws_s3_request(url: str) -> bool:
     if parsed is None:
         return False
     scheme, host, port = parsed
-    return scheme == "https" and port in (None, 443) and _S3_REQUEST_RE.fullmatch(host) is not None
+    return scheme == "https" and port in (None, 443) and re.fullmatch(_S3_REQUEST, host) is not None
 
 
 def _committed_file(cfg: Config, key: str | None = None) -> str:
