@@ -14,6 +14,7 @@ as the default remote, named ``lfs``.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -25,18 +26,15 @@ from gitext.remotes.lfsapi import BATCH_SIZE, ActionRefusedError, LfsClient, Obj
 from gitext.remotes.lfsurl import Endpoint, LfsSettings, find_endpoint, redact, ssh_endpoint
 
 LFS_REMOTE = "lfs"  # the name of the repository's own LFS server as a remote
-_PREFIX = "files/sha256/"
+
+
+_KEY_RE = re.compile(r"files/sha256/([0-9a-f]{2})/([0-9a-f]{62})")
 
 
 def oid_of(key: str) -> str | None:
     """The sha256 oid a layout key names, or None (md5, a manifest, anything else)."""
-    if not key.startswith(_PREFIX):
-        return None
-    rest = key[len(_PREFIX):]
-    oid = rest.replace("/", "", 1)
-    if len(oid) != 64 or rest[2:3] != "/" or any(c not in "0123456789abcdef" for c in oid):
-        return None
-    return oid
+    m = _KEY_RE.fullmatch(key)
+    return m[1] + m[2] if m else None
 
 
 def _only_sha256(key: str) -> RemoteError:
