@@ -10,13 +10,13 @@ from pathlib import Path
 from gitext.codec.shellquote import display, scrub, shell_args
 from gitext.config import COMMITTED_SECTIONS, PROJECT_CONFIG, Config, _committed_allowed
 from gitext.errors import ArchivesError
+from gitext.git.hookinstall import shared_hooks_dir
 from gitext.git.install import (
     CHAINED_SUFFIX,
     HOOK_NAMES,
     desired_config,
     is_our_shim,
     serves_lfs,
-    shared_hooks_dir,
 )
 from gitext.git.launcher import recorded_launcher
 from gitext.git.repo import Repo, config_get, run_git

@@ -12,7 +12,7 @@ from tests.helpers import BIN_DIR, DATA, git
 
 # Session fixtures for every folder that needs them: the servers (moto for S3 with its fault
 # proxy, giftless for Git LFS) and the peer tools (DVC, git-lfs).
-from tests.helpers.azurite_server import az_container, azurite
+from tests.helpers.azurite_server import az_container, az_proxy, azurite, no_azure_env
 from tests.helpers.gcs_server import gcs_bucket, gcs_server
 from tests.helpers.http_remote_server import http_remote, http_remote_server
 from tests.helpers.lfs_server import giftless, git_lfs, lfs_proxy
@@ -20,9 +20,9 @@ from tests.helpers.peers import dvc_exe
 from tests.helpers.s3 import aws_env, bucket, moto_endpoint, proxy
 from tests.helpers.sshd_server import sshd
 
-__all__ = ["aws_env", "az_container", "azurite", "bucket", "dvc_exe", "gcs_bucket", "gcs_server",
-           "giftless", "git_lfs", "http_remote", "http_remote_server", "lfs_proxy",
-           "moto_endpoint", "proxy", "sshd"]
+__all__ = ["aws_env", "az_container", "az_proxy", "azurite", "bucket", "dvc_exe", "gcs_bucket",
+           "gcs_server", "giftless", "git_lfs", "http_remote", "http_remote_server", "lfs_proxy",
+           "moto_endpoint", "no_azure_env", "proxy", "sshd"]
 
 
 def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:

@@ -141,12 +141,13 @@ def _dvc_status_lines(repo: Any) -> tuple[list[str], dict[str, Any] | None]:
                    "errors": [{"file": f, "error": m} for f, m in report.errors]}
 
 
-def cmd_status(*, as_json: bool, remote: str | None) -> int:
+def _pointer_status(repo: Any) -> tuple[list[str], dict[str, Any]]:
+    """``status``'s section on pointer-tracked files: left as pointers in the work tree,
+    missing from the cache, or not valid pointers at all; and the same for ``--json``."""
     from gitext.store.dvccache import open_store
     from gitext.sync.badpointers import index_invalid_pointers
     from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
-    repo = _repo()
     store = open_store(repo)
     pointers = index_pointers(repo)
     invalid = index_invalid_pointers(repo)
@@ -171,6 +172,12 @@ def cmd_status(*, as_json: bool, remote: str | None) -> int:
     lines += _invalid_pointer_lines(invalid)
     if not left and not missing:
         lines.append(f"Large files: all {len(pointers)} present.")
+    return lines, result
+
+
+def cmd_status(*, as_json: bool, remote: str | None) -> int:
+    repo = _repo()
+    lines, result = _pointer_status(repo)
     from gitext.commands.pipeline import pipeline_status_lines
 
     plines, code = pipeline_status_lines(repo.root, archives_dir=repo.archives_dir)

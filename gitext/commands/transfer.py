@@ -78,7 +78,7 @@ def _add_gc(sub: Any) -> None:
 
 def _gc_func(ns: Any) -> int:
     from gitext.errors import UsageError
-    from gitext.sync.gc import Scope
+    from gitext.sync.gcroots import Scope
 
     if ns.num == 0:
         raise UsageError("-n is --num N, as in DVC (the last N commits to keep from each "

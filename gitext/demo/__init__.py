@@ -17,8 +17,12 @@ import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitext.errors import ArchivesError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 PREPARE = '''"""Add a power column (strength + intelligence) to the raw adventurers."""
 import csv
@@ -228,7 +232,17 @@ class Demo:
         proj = self.base / "infinite-archives"
         proj.mkdir()
         self.cwd = proj
+        self.create()
+        self.raw_data(proj, data)
+        self.pipeline(proj)
+        self.more_data(proj, data)
+        self.notebook(proj)
+        self.plots(proj)
+        self.experiments(proj)
+        self.share(proj)
+        self.out(f"\nThe demo finished. Its repositories are in {self.base}")
 
+    def create(self) -> None:
         self.step("Create the project: the ML layout, its rules, git-archives in the clone")
         self.run("git init -q -b main")
         self.run("git archives init --template ml")
@@ -236,6 +250,7 @@ class Demo:
         self.write("requirements.txt", "pyyaml  # the stages read params.yaml\n")
         self.run("git add . && git commit -q -m 'Project layout'")
 
+    def raw_data(self, proj: Path, data: Traversable) -> None:
         self.step("Add the raw data: files under data/ are stored as pointers")
         self.run("git archives track")
         (proj / "data/raw/adventurers.csv").write_bytes(
@@ -248,6 +263,7 @@ class Demo:
                     blob.startswith("version https://git-lfs.github.com/spec/v1"))
         self.run("git archives ls-files")
 
+    def pipeline(self, proj: Path) -> None:
         self.step("Write the prepare and analyze stages")
         self.write("src/prepare.py", PREPARE)
         self.write("src/analyze.py", ANALYZE)
@@ -265,6 +281,7 @@ class Demo:
                  "git add -A && git commit -q -m 'First analysis'")
         self.run("git status --short")
 
+    def more_data(self, proj: Path, data: Traversable) -> None:
         self.step("Two more adventurers join: only the affected stages run")
         with open(proj / "data/raw/adventurers.csv", "ab") as f:
             f.write(data.joinpath("added-rows.csv").read_bytes())
@@ -282,10 +299,9 @@ class Demo:
         self.expect(f"metrics are {EXPECTED_SECOND}", self.metrics(proj) == EXPECTED_SECOND)
         self.run("git add -A && git commit -q -m 'Two more adventurers'")
         self.run("git archives dag")
-        self.notebook(proj)
-        self.plots(proj)
-        self.experiments(proj)
 
+    def share(self, proj: Path) -> None:
+        """Push to a local-directory remote; a teammate's clone pulls and has it all."""
         self.step("Push the data to a local-directory remote, clone elsewhere, pull")
         remote = self.base / "storage"
         self.run(f"git archives remote add -d storage {shlex.quote(str(remote))}")
@@ -308,7 +324,6 @@ class Demo:
         self.expect("the clone has nothing to re-run",
                     "would run" not in out.lower() and "didn't change" in out)
         self.run("git archives metrics show")
-        self.out(f"\nThe demo finished. Its repositories are in {self.base}")
 
 
 def _notebook_text(count: int) -> str:

@@ -51,50 +51,14 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
             meta = dict(h.split("=", 1) for h in headers if "=" in h)
             command = meta.get("command")
             if command == "list_available_blobs":
-                paths = driver.list_available()
-                out.write(b"".join(pktline.encode_text(f"pathname={p}") for p in paths)
-                          + pktline.FLUSH + pktline.encode_text("status=success")
-                          + pktline.FLUSH)
-                out.flush()
-                continue
-            if command not in ("clean", "smudge") or command not in agreed:
+                _list_available(driver, out)
+            elif command not in ("clean", "smudge") or command not in agreed:
                 note(f"unsupported filter command {command!r}")
                 _drain(pktline.iter_payloads(inp))
                 out.write(pktline.encode_text("status=error") + pktline.FLUSH)
                 out.flush()
-                continue
-            path = meta.get("pathname", "")
-            content = pktline.iter_payloads(inp)
-            sink = ContentSink(out)
-            delayed = False
-            try:
-                if command == "clean":
-                    driver.clean(path, content, sink)
-                else:
-                    delayed = driver.smudge(path, content, sink,
-                                            can_delay=meta.get("can-delay") == "1")
-                _drain(content)
-            except ProtocolError:
-                raise
-            except ArchivesError as exc:
-                _drain(content)
-                # Messages usually name the file already; name it once.
-                where = "" if exc.message.startswith(path) else f"{path}: "
-                note(f"{where}{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-                sink.finish_error()
-                out.flush()
-                continue
-            except Exception as exc:  # noqa: BLE001 - one bad file must not kill the process
-                _drain(content)
-                note(f"{path}: {command} failed: {exc.__class__.__name__}: {exc}")
-                sink.finish_error()
-                out.flush()
-                continue
-            if delayed:
-                out.write(pktline.encode_text("status=delayed") + pktline.FLUSH)
             else:
-                sink.finish_success()
-            out.flush()
+                _filter_one(driver, command, meta, inp, out)
     except ProtocolError as exc:
         note(f"filter protocol error: {exc}")
         return 1
@@ -102,6 +66,54 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
         return 0
     finally:
         driver.close()
+
+
+def _list_available(driver: Driver, out: BinaryIO) -> None:
+    """Answer ``list_available_blobs``: the delayed files that are ready now."""
+    paths = driver.list_available()
+    out.write(b"".join(pktline.encode_text(f"pathname={p}") for p in paths)
+              + pktline.FLUSH + pktline.encode_text("status=success")
+              + pktline.FLUSH)
+    out.flush()
+
+
+def _filter_one(driver: Driver, command: str, meta: dict[str, str], inp: BinaryIO,
+                out: BinaryIO) -> None:
+    """One ``clean`` or ``smudge`` request: its content in, its answer out. A problem with
+    this file answers ``status=error`` (and is logged); a :class:`ProtocolError` ends the
+    process."""
+    path = meta.get("pathname", "")
+    content = pktline.iter_payloads(inp)
+    sink = ContentSink(out)
+    delayed = False
+    try:
+        if command == "clean":
+            driver.clean(path, content, sink)
+        else:
+            delayed = driver.smudge(path, content, sink,
+                                    can_delay=meta.get("can-delay") == "1")
+        _drain(content)
+    except ProtocolError:
+        raise
+    except ArchivesError as exc:
+        _drain(content)
+        # Messages usually name the file already; name it once.
+        where = "" if exc.message.startswith(path) else f"{path}: "
+        note(f"{where}{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        sink.finish_error()
+        out.flush()
+        return
+    except Exception as exc:  # noqa: BLE001 - one bad file must not kill the process
+        _drain(content)
+        note(f"{path}: {command} failed: {exc.__class__.__name__}: {exc}")
+        sink.finish_error()
+        out.flush()
+        return
+    if delayed:
+        out.write(pktline.encode_text("status=delayed") + pktline.FLUSH)
+    else:
+        sink.finish_success()
+    out.flush()
 
 
 def _drain(content: Iterator[bytes]) -> None:

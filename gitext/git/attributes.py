@@ -1,4 +1,6 @@
-"""Editing ``.gitattributes`` for ``track`` / ``untrack``.
+"""Editing ``.gitattributes`` for ``track`` / ``untrack``, and finding and rewriting the
+attributes files for the migrations (:func:`tracked_attribute_files`,
+:func:`rewrite_lines`).
 
 A tracked pattern is one line ``PATTERN filter=archives diff=archives merge=archives -text``.
 The size rule (``track --larger-than 10mb``) is ``* filter=archives`` at the top of the file
@@ -13,11 +15,16 @@ turn them into pointers, for git-archives, git-lfs and plain git alike (later li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from gitext.errors import UsageError
 from gitext.fs.worktree import require_no_symlink, write_bytes_in
 from gitext.git.protected import PROTECTED_DIRS, PROTECTED_NAMES, PROTECTED_SUFFIXES
+from gitext.git.repo import Repo
+
+# A rewritten line: (line number, before, after; after is "" for a line removed).
+LineChange = tuple[int, str, str]
 
 TRACK_ATTRS = "filter=archives diff=archives merge=archives -text"
 # What 'git lfs track' writes: for teams where some keep git-lfs (our filter serves it too).
@@ -192,3 +199,44 @@ def set_size_rule(path: Path, enabled: bool) -> bool:
         _write(path, [ln for ln in lines if ln.strip() not in (SIZE_RULE_LINE, SIZE_RULE_COMMENT)])
         return True
     return False
+
+
+def tracked_attribute_files(repo: Repo) -> list[str]:
+    """The ``.gitattributes`` files git tracks, repository-relative, sorted."""
+    out = repo.git("ls-files", "-z", "--", ".gitattributes", ":(glob)**/.gitattributes").stdout
+    return sorted(p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p)
+
+
+def worktree_attribute_files(repo: Repo, worktree: Path) -> list[str]:
+    """The tracked ``.gitattributes`` files and an untracked one at the top of ``worktree``
+    (where ``nbstripout --install --attributes .gitattributes`` writes), sorted."""
+    rels = set(tracked_attribute_files(repo))
+    if (worktree / ".gitattributes").is_file():
+        rels.add(".gitattributes")
+    return sorted(rels)
+
+
+def rewrite_lines(data: bytes, edit: Callable[[bytes], bytes | None]
+                  ) -> tuple[bytes, list[LineChange]]:
+    """``data`` with ``edit`` applied to each line that is not a comment (it gets the line
+    with its ending and returns the new line, or None to remove it); comments and every
+    other byte unchanged. Also returns each line changed."""
+    out: list[bytes] = []
+    changed: list[LineChange] = []
+    for n, line in enumerate(data.splitlines(keepends=True), 1):
+        if line.lstrip().startswith(b"#"):
+            out.append(line)
+            continue
+        new = edit(line)
+        if new == line:
+            out.append(line)
+            continue
+        changed.append((n, show_line(line), "" if new is None else show_line(new)))
+        if new is not None:
+            out.append(new)
+    return b"".join(out), changed
+
+
+def show_line(line: bytes) -> str:
+    """An attributes line as text to show, without its line ending."""
+    return line.rstrip(b"\r\n").decode("utf-8", "replace")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitext.codec.shellquote import display
+from gitext.git.attributes import worktree_attribute_files
 from gitext.git.repo import Repo
 
 OURS = "archives-nb"
@@ -46,12 +47,8 @@ def attribute_files(repo: Repo) -> list[tuple[Path, str]]:
     """Every attributes file that can apply here, as (path, how to name it)."""
     files = [(repo.common_dir / "info" / "attributes", ".git/info/attributes")]
     if repo.worktree is not None:
-        out = repo.git("ls-files", "-z", "--", ".gitattributes",
-                       ":(glob)**/.gitattributes").stdout
-        rels = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
-        if (repo.worktree / ".gitattributes").is_file():
-            rels.add(".gitattributes")
-        files += [(repo.worktree / rel, rel) for rel in sorted(rels)]
+        files += [(repo.worktree / rel, rel)
+                  for rel in worktree_attribute_files(repo, repo.worktree)]
     glob = global_attributes_file(repo)
     files.append((glob, str(glob)))
     return files

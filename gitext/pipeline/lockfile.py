@@ -199,9 +199,9 @@ def make_entry(
 
 def dump_lock(lock: Lock, *, ruamel: str = "0.18") -> str:
     """The text DVC 3 writes for ``lock``. ``ruamel`` is the ruamel.yaml line-folding rule
-    of the DVC install to match (see :mod:`gitext.pipeline.yaml12`): ``"0.18"`` (today's) or
+    of the DVC install to match (see :mod:`gitext.pipeline.yamldump`): ``"0.18"`` (today's) or
     ``"0.17"``; they differ only on lines longer than 80 columns."""
-    from gitext.pipeline.yaml12 import dump_yaml
+    from gitext.pipeline.yamldump import dump_yaml
 
     return dump_yaml(lock.to_dict(), ruamel=ruamel)
 
@@ -213,7 +213,7 @@ def lock_folding(text: str, parsed: Lock | None = None) -> str | None:
 
     ``parsed``: the lock already read from ``text``, if the caller has it — when one of its
     dumps is ``text``, no parse is needed; otherwise ``text`` is parsed as without it."""
-    from gitext.pipeline.yaml12 import RUAMEL_FOLDING
+    from gitext.pipeline.yamldump import RUAMEL_FOLDING
 
     if parsed is not None:
         dumps = {rule: dump_lock(parsed, ruamel=rule) for rule in RUAMEL_FOLDING}

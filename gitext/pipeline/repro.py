@@ -11,7 +11,6 @@ what depends on it; everything else finishes and keeps its results.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -25,16 +24,14 @@ from gitext.pipeline import outputs, runcache
 from gitext.pipeline.dvcdata import TrackedData
 from gitext.pipeline.dvchash.tree import HashInfo, save_path
 from gitext.pipeline.gitignore import ensure_gitignored
-from gitext.pipeline.lockfile import Lock, LockedFile, lock_folding, make_entry, write_lock
 from gitext.pipeline.model import Out, Pipeline, Stage
 from gitext.pipeline.project import Project, select_stages
-from gitext.pipeline.runner import Emit, Runner, RunOutcome, cmd_lines, cmd_value
+from gitext.pipeline.runner import Emit, Runner, RunOutcome, cmd_lines
+from gitext.pipeline.stagerecord import LockRecorder, current_params, hash_entry
 from gitext.pipeline.status import evaluate
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
-
-DEFAULT_FOLDING = "0.18"  # write_lock's own default: today's DVC (ruamel.yaml 0.18)
 
 
 class Failure(NamedTuple):
@@ -73,57 +70,6 @@ class ReproResult:
         return not self.failed
 
 
-# -- lock entries --------------------------------------------------------------------------------
-
-def hash_entry(path: str, info: HashInfo) -> dict[str, Any]:
-    """A dep/out lock entry in DVC 3's key order."""
-    out: dict[str, Any] = {"path": path, "hash": "md5", "md5": info.md5}
-    if info.size is not None:
-        out["size"] = info.size
-    if info.nfiles is not None:
-        out["nfiles"] = info.nfiles
-    if info.isexec:
-        out["isexec"] = True
-    return out
-
-
-def _locked(d: dict[str, Any]) -> LockedFile:
-    return LockedFile(path=d["path"], md5=d["md5"], size=d.get("size"), nfiles=d.get("nfiles"),
-                      isexec=d.get("isexec"), hash="md5")
-
-
-class MissingParamError(PipelineError):
-    pass
-
-
-def current_params(project: Project, stage: Stage) -> dict[str, dict[str, Any]]:
-    """file (as written) → {key: value} now, for the lock; raises when one is missing."""
-    result: dict[str, dict[str, Any]] = {}
-    from gitext.pipeline import params as paramsmod
-
-    for pdep in stage.params:
-        data = project.params_data(pdep.repo_path)
-        if data is None:
-            raise MissingParamError(
-                f"stage '{stage.name}': params file '{pdep.repo_path}' does not exist",
-                hint="create it, or remove it from the stage's params in dvc.yaml")
-        values = result.setdefault(pdep.file, {})
-        if pdep.keys is None:
-            if isinstance(data, dict):
-                values.update(data)
-            continue
-        for key in pdep.keys:
-            try:
-                values[key] = paramsmod.get_param(data, key)
-            except (KeyError, IndexError, TypeError, ArchivesError):
-                raise MissingParamError(
-                    f"stage '{stage.name}': parameter '{key}' is missing from "
-                    f"'{pdep.repo_path}'",
-                    hint=f"add '{key}' to {pdep.repo_path}, or remove it from the stage") \
-                    from None
-    return {f: v for f, v in result.items() if v}
-
-
 # -- repro ---------------------------------------------------------------------------------------
 
 # What --allow-missing forgives: data absent from the work tree or the cache, nothing else.
@@ -144,7 +90,7 @@ class _Repro:
         self.inherit = inherit_output and self.jobs == 1
         self.result = ReproResult()
         self._emit_lock = threading.Lock()
-        self._folding: dict[Path, str] = {}  # lock file -> its line-folding rule
+        self._recorder = LockRecorder(project)
         self._tracked = TrackedData(project.root, project.store)
 
     def say(self, text: str) -> None:
@@ -417,24 +363,8 @@ class _Repro:
 
     def _record(self, pipeline: Pipeline, stage: Stage, *, deps: list[dict[str, Any]],
                 params: dict[str, Any], outs: list[dict[str, Any]]) -> None:
-        entry = make_entry(cmd_value(stage), [_locked(d) for d in deps], params,
-                           [_locked(o) for o in outs])
-        old = self.p.lock_for(pipeline)
-        lock = Lock(stages=dict(old.stages), datasets=old.datasets)
-        lock.set(stage.name, entry)  # a stage keeps its place; a new one goes last, as DVC
-        path = pipeline.lock_file
-        folding = self._folding.get(path)
-        if folding is None:
-            # The line-folding rule the lock was written with, found once per run (it takes
-            # a parse and two dumps): later writes are ours, with that same rule.
-            try:
-                previous = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                previous = ""
-            folding = self._folding[path] = lock_folding(previous, old) or DEFAULT_FOLDING
-        write_lock(path, lock, ruamel=folding, root=self.p.root)
-        self.result.touched[Path(os.path.relpath(path, self.p.root)).as_posix()] = None
-        self.p.locks[path] = lock
+        lock_path = self._recorder.record(pipeline, stage, deps=deps, params=params, outs=outs)
+        self.result.touched[lock_path] = None
 
     def _fail(self, sid: str, message: str, command: str | None = None,
               exit_code: int | None = None) -> None:

@@ -9,6 +9,7 @@
 * :mod:`~gitext.sync.pointers` — pointer files in the work tree and their fill by git;
 * :mod:`~gitext.sync.prepush` — git's pre-push hook, and ``status --remote``;
 * :mod:`~gitext.sync.gc` — what the cache or a remote may delete, and deleting it;
+* :mod:`~gitext.sync.gcroots` — what gc keeps (worktrees, indexes, stashes, unpushed commits);
 * :mod:`~gitext.sync.stagecheck` — pre-commit: staged pointers whose content is nowhere;
 * :mod:`~gitext.sync.badpointers` — index entries that look like pointers but are not.
 """

@@ -25,6 +25,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import display, shell_arg
 from gitext.errors import ArchivesError, CorruptObjectError, UsageError
 from gitext.fs.worktree import WorkTree, require_no_symlink
+from gitext.git.attributes import LineChange, rewrite_lines, tracked_attribute_files
 from gitext.git.install import install
 from gitext.git.repo import Repo
 from gitext.store.lfsobjects import lfs_objects
@@ -41,7 +42,7 @@ class AttributesChange:
     path: str  # repository-relative
     old: bytes
     new: bytes
-    lines: list[tuple[int, str, str]]  # (line number, before, after)
+    lines: list[LineChange]  # (line number, before, after)
 
 
 @dataclass
@@ -59,29 +60,10 @@ class MigrationResult:
     config_lines: list[str] = field(default_factory=list)
 
 
-def rewrite_rules(data: bytes) -> tuple[bytes, list[tuple[int, str, str]]]:
+def rewrite_rules(data: bytes) -> tuple[bytes, list[LineChange]]:
     """``data`` with each rule's ``filter=lfs``/``diff=lfs``/``merge=lfs`` made ours;
     comments and every other byte unchanged."""
-    out: list[bytes] = []
-    changed: list[tuple[int, str, str]] = []
-    for n, line in enumerate(data.splitlines(keepends=True), 1):
-        if line.lstrip().startswith(b"#"):
-            out.append(line)
-            continue
-        new = _LFS_TOKEN.sub(rb"\1=archives", line)
-        if new != line:
-            changed.append((n, _show(line), _show(new)))
-        out.append(new)
-    return b"".join(out), changed
-
-
-def _show(line: bytes) -> str:
-    return line.rstrip(b"\r\n").decode("utf-8", "replace")
-
-
-def _attributes_files(repo: Repo) -> list[str]:
-    out = repo.git("ls-files", "-z", "--", ".gitattributes", ":(glob)**/.gitattributes").stdout
-    return sorted(p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p)
+    return rewrite_lines(data, lambda line: _LFS_TOKEN.sub(rb"\1=archives", line))
 
 
 def _require_clean(repo: Repo, paths: list[str]) -> None:
@@ -103,7 +85,7 @@ def plan_migration(repo: Repo, store: LocalStore) -> LfsMigration:
         raise UsageError("migrate needs a work tree (this is a bare repository)")
     root = repo.worktree
     changes = []
-    for rel in _attributes_files(repo):
+    for rel in tracked_attribute_files(repo):
         path = root / rel
         require_no_symlink(root, path)
         try:
@@ -113,7 +95,7 @@ def plan_migration(repo: Repo, store: LocalStore) -> LfsMigration:
         new, lines = rewrite_rules(old)
         if lines:
             changes.append(AttributesChange(rel, old, new, lines))
-    _require_clean(repo, [c.path for c in changes] or _attributes_files(repo))
+    _require_clean(repo, [c.path for c in changes] or tracked_attribute_files(repo))
     if not changes:
         raise UsageError("nothing to migrate: no committed .gitattributes gives filter=lfs",
                          hint="'git archives track PATTERN' tracks new files")

@@ -38,6 +38,7 @@ from gitext.config import Config
 from gitext.errors import UsageError
 from gitext.fs.atomic import atomic_write
 from gitext.fs.worktree import WorkTree, require_no_symlink
+from gitext.git.attributes import LineChange, rewrite_lines, show_line, worktree_attribute_files
 from gitext.git.install import install
 from gitext.git.nbattributes import global_attributes_file
 from gitext.git.repo import Repo
@@ -84,7 +85,7 @@ class FileChange:
     rel: str | None  # work-tree relative (written through WorkTree); None: under .git
     old: bytes
     new: bytes
-    lines: list[tuple[int, str, str]]  # (line number, before, after; "" = removed)
+    lines: list[LineChange]  # (line number, before, after; "" = removed)
 
 
 @dataclass
@@ -212,41 +213,18 @@ def _settle_options(repo: Repo, plan: NbstripoutMigration) -> None:
 
 
 def rewrite_attributes(data: bytes, *, diff: bool, info: bool
-                       ) -> tuple[bytes, list[tuple[int, str, str]]]:
+                       ) -> tuple[bytes, list[LineChange]]:
     """``filter=nbstripout`` (and ``diff=ipynb`` when ``diff``) made ours; with ``info``
     (``.git/info/attributes``) the ``*.ipynb`` lines that ``NB_ATTRIBUTES`` replaces go."""
-    out: list[bytes] = []
-    changed: list[tuple[int, str, str]] = []
-    for n, line in enumerate(data.splitlines(keepends=True), 1):
-        if line.lstrip().startswith(b"#"):
-            out.append(line)
-            continue
+    def edit(line: bytes) -> bytes | None:
         new = _FILTER.sub(b"filter=archives-nb", line)
         if diff:
             new = _DIFF.sub(b"diff=archives-nb", new)
-        if new == line:
-            out.append(line)
-            continue
-        body = b" ".join(new.split())
-        if info and body in _REPLACED:
-            changed.append((n, _show(line), ""))
-            continue
-        changed.append((n, _show(line), _show(new)))
-        out.append(new)
-    return b"".join(out), changed
+        if new != line and info and b" ".join(new.split()) in _REPLACED:
+            return None
+        return new
 
-
-def _show(line: bytes) -> str:
-    return line.rstrip(b"\r\n").decode("utf-8", "replace")
-
-
-def _worktree_attribute_files(repo: Repo) -> list[str]:
-    out = repo.git("ls-files", "-z", "--", ".gitattributes",
-                   ":(glob)**/.gitattributes").stdout
-    rels = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
-    if (repo.root / ".gitattributes").is_file():
-        rels.add(".gitattributes")  # 'nbstripout --install --attributes .gitattributes'
-    return sorted(rels)
+    return rewrite_lines(data, edit)
 
 
 def _plan_files(repo: Repo, plan: NbstripoutMigration) -> None:
@@ -254,7 +232,7 @@ def _plan_files(repo: Repo, plan: NbstripoutMigration) -> None:
         e.key.startswith("diff.ipynb.") for e in plan.entries)
     info = repo.common_dir / "info" / "attributes"
     targets: list[tuple[Path, str | None]] = [(info, None)]
-    targets += [(repo.root / rel, rel) for rel in _worktree_attribute_files(repo)]
+    targets += [(repo.root / rel, rel) for rel in worktree_attribute_files(repo, repo.root)]
     for path, rel in targets:
         if rel is not None:
             require_no_symlink(repo.root, path)
@@ -272,7 +250,7 @@ def _plan_files(repo: Repo, plan: NbstripoutMigration) -> None:
         return
     for n, line in enumerate(text.splitlines(), 1):
         if _FILTER.search(line) and not line.lstrip().startswith(b"#"):
-            plan.left.append(f"{display(str(glob))} line {n}: '{_show(line)}' (your global "
+            plan.left.append(f"{display(str(glob))} line {n}: '{show_line(line)}' (your global "
                              "attributes, every repository): left; this clone's "
                              ".git/info/attributes overrides it for *.ipynb")
 

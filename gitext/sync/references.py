@@ -5,7 +5,7 @@
 revisions, cheaply: one ``ls-tree``/``rev-list``, one ``cat-file --batch-check``, one
 ``cat-file --batch`` of the small blobs only. The helpers that list blobs at a revision or along a
 rev-list, and the stash commits, are shared with :mod:`gitext.sync.prepush` and
-:mod:`gitext.sync.gc`.
+:mod:`gitext.sync.gcroots`.
 
 Lower layer: never prints.
 """

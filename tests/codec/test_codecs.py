@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitext.codec import pktline
@@ -13,8 +13,12 @@ from gitext.errors import PointerError, ProtocolError
 
 HEX = "0123456789abcdef"
 digests = st.text(alphabet=HEX, min_size=64, max_size=64)
+# None of these properties is about time: a loaded machine must not fail them on
+# generation speed or a slow example.
+robust = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 
 
+@robust
 @given(digests, st.integers(min_value=1, max_value=2**63))
 def test_pointer_round_trips_byte_for_byte(digest: str, size: int) -> None:
     p = ptr.Pointer(ObjectId("sha256", digest), size)
@@ -25,6 +29,7 @@ def test_pointer_round_trips_byte_for_byte(digest: str, size: int) -> None:
     assert len(text) < ptr.MAX_POINTER_SIZE
 
 
+@robust
 @given(digests, st.integers(min_value=1, max_value=2**40))
 def test_pointer_reader_accepts_crlf_and_a_missing_final_newline(digest: str, size: int) -> None:
     canonical = ptr.Pointer(ObjectId("sha256", digest), size).encode()
@@ -53,6 +58,7 @@ def test_corrupt_pointer_text_is_refused_with_a_reason(text: bytes) -> None:
     assert ptr.try_parse(text) is None
 
 
+@robust
 @given(st.binary(max_size=2000))
 def test_pointer_reader_never_crashes_on_arbitrary_bytes(data: bytes) -> None:
     try:
@@ -61,12 +67,14 @@ def test_pointer_reader_never_crashes_on_arbitrary_bytes(data: bytes) -> None:
         pass
 
 
+@robust
 @given(st.lists(st.binary(min_size=1, max_size=3000), max_size=8))
 def test_pktline_round_trips_packets_and_flush(payloads: list[bytes]) -> None:
     stream = io.BytesIO(b"".join(pktline.encode(p) for p in payloads) + pktline.FLUSH)
     assert list(pktline.iter_payloads(stream)) == payloads
 
 
+@robust
 @given(st.binary(max_size=200_000))
 def test_packet_writer_splits_content_into_full_packets(data: bytes) -> None:
     out = io.BytesIO()
@@ -87,6 +95,7 @@ def test_pktline_refuses_an_oversized_payload() -> None:
     assert len(pktline.encode(b"x" * pktline.MAX_PAYLOAD)) == 65520
 
 
+@robust
 @given(st.binary(min_size=1, max_size=500), st.integers(min_value=1, max_value=400))
 def test_truncated_pktline_stream_is_a_protocol_error(payload: bytes, cut: int) -> None:
     encoded = pktline.encode(payload)
@@ -109,6 +118,7 @@ def test_object_ids_are_validated_before_they_become_paths() -> None:
     assert ObjectId("md5", "a" * 32).key == "files/md5/aa/" + "a" * 30
 
 
+@robust
 @given(st.sampled_from([0, 1, 4095, 4096, 200_000, (1 << 20) - 1, 1 << 20, (1 << 20) + 1,
                         (3 << 20) + 7]),
        st.sampled_from(["sha256", "md5"]))

@@ -50,14 +50,15 @@ def level_file(root: Path, tmp: Path, level: str) -> Path:
             "repo": root / ".dvc" / "config", "local": root / ".dvc" / "config.local"}[level]
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)  # not about time
 @given(CONFIGS)
 def test_parse_reads_what_dvcs_writer_wrote(data: dict[str, dict[str, str]]) -> None:
     parsed = parse(dvc_text(data), Path("config"))
     assert parsed == {s: dict(o) for s, o in data.items() if o}
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(CONFIGS, min_size=4, max_size=4))
 def test_later_files_win_option_by_option(tmp_path: Path,
                                           layers: list[dict[str, dict[str, str]]]) -> None:

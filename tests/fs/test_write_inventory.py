@@ -46,7 +46,10 @@ INVENTORY = {
     "sync/migrate_nbstripout.py": "the rewritten .gitattributes files (through WorkTree) and "
                                   ".git/info/attributes (atomic_write)",
     "store/state.py": "state.db in the git dir",
-    "git/install.py": "hook shims, .git/info/attributes, the install manifest",
+    "git/install.py": ".git/info/attributes (the notebook attributes line)",
+    "git/hookinstall.py": "hook shims in the hooks folder; the user's hooks renamed beside them",
+    "git/installrecord.py": "the install manifest (install.json in the git dir, or the "
+                            "--global one in the user's config folder)",
     "git/indexlock.py": "index.lock.archives (who holds index.lock) in the git dir",
     "sync/pointers.py": "the 'pending' flag beside state.db in the git dir",
     "notebooks/refresh.py": "outputs kept aside in the git dir",

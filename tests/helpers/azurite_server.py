@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import serve_http
 from tests.helpers.lfs_server import free_port
 from tests.helpers.peers import CHECKOUT
+from tests.helpers.s3 import FaultProxy, _make_handler
 
 VERSION = "3.37.0"
 FOLDER = CHECKOUT / ".cache" / "azurite"
@@ -136,3 +138,20 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 def az_container(azurite: Azurite) -> str:
     """A new, empty container in the session's Azurite."""
     return azurite.new_container()
+
+
+@pytest.fixture
+def no_azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing from the developer's own Azure setup reaches a test (the Azure modules use
+    it for every test: ``pytestmark = pytest.mark.usefixtures("no_azure_env")``)."""
+    for name in list(os.environ):
+        if name.startswith(("AZURE_", "MSI_", "IDENTITY_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def az_proxy(azurite: Azurite) -> Iterator[FaultProxy]:
+    """The fault-injecting HTTP proxy of the S3 tests, in front of Azurite."""
+    p = FaultProxy(f"http://127.0.0.1:{azurite.port}")
+    with serve_http(_make_handler(p)) as p.url:
+        yield p

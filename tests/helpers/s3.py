@@ -271,6 +271,20 @@ def cache_objects(repo: Path) -> set[str]:
             for p in base.rglob("*") if p.is_file()}
 
 
+def push_and_fetch_back(repo: Path, count: int) -> None:
+    """The round trip every remote kind passes: ``remote status`` counts ``count`` objects
+    to push, ``push`` uploads them and the remote is in sync; with the cache dropped,
+    ``remote status`` counts them to fetch and ``fetch`` brings back the very same files."""
+    assert f"{count} to push" in archives(repo, "remote", "status").stdout.decode()
+    assert f"{count} object(s) uploaded" in archives(repo, "push").stdout.decode()
+    assert "in sync" in archives(repo, "remote", "status").stdout.decode()
+    before = cache_objects(repo)
+    drop_cache(repo)
+    assert f"{count} to fetch" in archives(repo, "remote", "status").stdout.decode()
+    assert f"{count} object(s) downloaded" in archives(repo, "fetch").stdout.decode()
+    assert cache_objects(repo) == before
+
+
 def drop_cache(repo: Path) -> None:
     from gitext.store.objects import remove_tree_safely
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
 from gitext.pipeline.dvcfiles import is_dvcfile, parse_dvcfile
-from gitext.pipeline.yaml12 import dump_yaml
+from gitext.pipeline.yamldump import dump_yaml
 from gitext.store import manifests
 from tests.helpers import DATA
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,29 +19,13 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import ConfigError, ObjectMissingError, RemoteError
 from gitext.remotes.azure import AzureBackend
 from gitext.remotes.backend import TransientRemoteError
-from tests.helpers import serve_http
 from tests.helpers.azurite_server import ACCOUNT_KEY, Azurite
-from tests.helpers.s3 import FaultProxy, _make_handler
+from tests.helpers.s3 import FaultProxy
 
 pytest.importorskip("azure.storage.blob", reason="the [azure] extra is not installed")
+pytestmark = pytest.mark.usefixtures("no_azure_env")
 
 WRONG_KEY = "A" * 86 + "=="
-
-
-@pytest.fixture(autouse=True)
-def no_azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing from the developer's own Azure setup reaches a test."""
-    for name in list(os.environ):
-        if name.startswith(("AZURE_", "MSI_", "IDENTITY_")):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def az_proxy(azurite: Azurite) -> Iterator[FaultProxy]:
-    """The fault-injecting HTTP proxy of the S3 tests, in front of Azurite."""
-    p = FaultProxy(f"http://127.0.0.1:{azurite.port}")
-    with serve_http(_make_handler(p)) as p.url:
-        yield p
 
 
 def _oid(data: bytes) -> ObjectId:

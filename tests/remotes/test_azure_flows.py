@@ -10,33 +10,26 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import BIN_DIR, archives, git, serve_http
 from tests.helpers.azurite_server import ACCOUNT_KEY, Azurite, start_azurite, stop_azurite
-from tests.helpers.s3 import FaultProxy, _make_handler, cache_objects, drop_cache, make_data_repo
+from tests.helpers.s3 import (
+    FaultProxy,
+    _make_handler,
+    cache_objects,
+    drop_cache,
+    make_data_repo,
+    push_and_fetch_back,
+)
 
 pytest.importorskip("azure.storage.blob", reason="the [azure] extra is not installed")
+pytestmark = pytest.mark.usefixtures("no_azure_env")
 
 POINTER_HEAD = b"version https://git-lfs.github.com/spec/v1"
 CONN_ENV = "AZURE_STORAGE_CONNECTION_STRING"
-
-
-@pytest.fixture(autouse=True)
-def no_azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("AZURE_", "MSI_", "IDENTITY_")):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def az_proxy(azurite: Azurite) -> Iterator[FaultProxy]:
-    p = FaultProxy(f"http://127.0.0.1:{azurite.port}")
-    with serve_http(_make_handler(p)) as p.url:
-        yield p
 
 
 def _key(data: bytes) -> str:
@@ -106,14 +99,7 @@ def test_pull_fetch_and_remote_status_with_a_local_connection_string(
     _set_remote(repo, az_container)
     conn = azurite.connection_string()
     archives(repo, "remote", "modify", "--local", "storage", "connectionstring", conn)
-    assert "3 to push" in archives(repo, "remote", "status").stdout.decode()
-    assert "3 object(s) uploaded" in archives(repo, "push").stdout.decode()
-    assert "in sync" in archives(repo, "remote", "status").stdout.decode()
-    before = cache_objects(repo)
-    drop_cache(repo)
-    assert "3 to fetch" in archives(repo, "remote", "status").stdout.decode()
-    assert "3 object(s) downloaded" in archives(repo, "fetch").stdout.decode()
-    assert cache_objects(repo) == before
+    push_and_fetch_back(repo, 3)
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", os.fspath(repo), os.fspath(clone))
     assert (clone / "d/f0.bin").read_bytes().startswith(POINTER_HEAD)  # no filter yet

@@ -5,15 +5,17 @@ The backend's own cases are in test_ssh_backend.py."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import archives, git
-from tests.helpers.s3 import cache_objects, drop_cache, make_data_repo
+from tests.helpers.s3 import cache_objects, drop_cache, make_data_repo, push_and_fetch_back
 from tests.helpers.sshd_server import HOST, Sshd, TcpProxy, trust_host
 
 PASSPHRASE = "pass-phrase-never-printed-0815"
@@ -65,6 +67,25 @@ def _clone(tmp_path: Path, origin: Path, name: str = "clone") -> Path:
     return clone
 
 
+@contextlib.contextmanager
+def _through_proxy(sshd: Sshd, home: Path, tmp_path: Path
+                   ) -> Iterator[tuple[TcpProxy, Path, dict[str, bytes], Path, str]]:
+    """(proxy, repo, files, store, url): a data repository whose remote 'storage' reaches
+    the server through a :class:`TcpProxy` (a host this HOME trusts); the proxy is closed
+    after."""
+    proxy = TcpProxy(sshd.port).start()
+    try:
+        trust_host(home, proxy.port, sshd.host_key_line)
+        files = _files()
+        repo = make_data_repo(tmp_path / "r", files, chunking="off")
+        store = sshd.store(tmp_path.name)
+        url = f"ssh://{sshd.user}@{HOST}:{proxy.port}{store}"
+        _set_remote(repo, url)
+        yield proxy, repo, files, store, url
+    finally:
+        proxy.close()
+
+
 def test_git_push_uploads_and_a_fresh_clone_checks_out_identical_files(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
     files = _files()
@@ -87,14 +108,7 @@ def test_fetch_pull_and_remote_status(sshd: Sshd, home: Path, tmp_path: Path) ->
     files = _files()
     repo = make_data_repo(tmp_path / "r", files, chunking="off")
     _set_remote(repo, sshd.url(sshd.store(tmp_path.name)))
-    assert "4 to push" in archives(repo, "remote", "status").stdout.decode()
-    assert "4 object(s) uploaded" in archives(repo, "push").stdout.decode()
-    assert "in sync" in archives(repo, "remote", "status").stdout.decode()
-    before = cache_objects(repo)
-    drop_cache(repo)
-    assert "4 to fetch" in archives(repo, "remote", "status").stdout.decode()
-    assert "4 object(s) downloaded" in archives(repo, "fetch").stdout.decode()
-    assert cache_objects(repo) == before
+    push_and_fetch_back(repo, 4)
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", os.fspath(repo), os.fspath(clone),
         env={**os.environ, "GIT_ARCHIVES_SKIP_SMUDGE": "1"})
@@ -148,32 +162,18 @@ def test_a_corrupt_remote_object_is_refused_and_nothing_enters_the_cache(
 
 def test_a_connection_cut_mid_push_is_retried_and_leaves_nothing_partial(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
-    proxy = TcpProxy(sshd.port).start()
-    try:
-        trust_host(home, proxy.port, sshd.host_key_line)
-        files = _files()
-        repo = make_data_repo(tmp_path / "r", files, chunking="off")
-        store = sshd.store(tmp_path.name)
-        _set_remote(repo, f"ssh://{sshd.user}@{HOST}:{proxy.port}{store}")
+    with _through_proxy(sshd, home, tmp_path) as (proxy, repo, files, store, _url):
         proxy.cut_live_after(600_000)  # inside the 1.5 MB object's upload
         out = archives(repo, "push").stdout.decode()
         assert "4 object(s) uploaded" in out and proxy.cuts == 1
         assert _objects(store) == {_key(d) for d in files.values()}  # no temp file either
         for data in files.values():
             assert (store / _key(data)).read_bytes() == data
-    finally:
-        proxy.close()
 
 
 def test_a_server_that_dies_mid_transfer_fails_cleanly_and_the_next_run_completes(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
-    proxy = TcpProxy(sshd.port).start()
-    try:
-        trust_host(home, proxy.port, sshd.host_key_line)
-        files = _files()
-        repo = make_data_repo(tmp_path / "r", files, chunking="off")
-        store = sshd.store(tmp_path.name)
-        _set_remote(repo, f"ssh://{sshd.user}@{HOST}:{proxy.port}{store}")
+    with _through_proxy(sshd, home, tmp_path) as (proxy, repo, files, _store, _url):
         archives(repo, "push")
         drop_cache(repo)
         # mid-download of the big object, and it does not come back
@@ -188,21 +188,14 @@ def test_a_server_that_dies_mid_transfer_fails_cleanly_and_the_next_run_complete
         proxy.down = False
         assert "downloaded" in archives(repo, "fetch").stdout.decode()
         assert len(cache_objects(repo)) == 4
-    finally:
-        proxy.close()
 
 
 def test_a_cloned_repositorys_ssh_host_gets_no_connection_until_the_user_confirms_it(
         sshd: Sshd, home: Path, tmp_path: Path) -> None:
     """The attack: a repository commits an ssh:// URL; cloning and pulling it must not make
     our ssh client (with the user's keys and agent) connect there on the repository's word."""
-    proxy = TcpProxy(sshd.port).start()
-    try:
-        trust_host(home, proxy.port, sshd.host_key_line)  # even a host the user knows
-        files = _files()
-        repo = make_data_repo(tmp_path / "r", files, chunking="off")
-        url = f"ssh://{sshd.user}@{HOST}:{proxy.port}{sshd.store(tmp_path.name)}"
-        _set_remote(repo, url)
+    # (the proxy's host is even one the user trusts)
+    with _through_proxy(sshd, home, tmp_path) as (proxy, repo, files, _store, url):
         archives(repo, "push")
         git(repo, "config", "--global", "--unset", "archives.remote.storage.url")
         seen = proxy.accepted
@@ -217,8 +210,6 @@ def test_a_cloned_repositorys_ssh_host_gets_no_connection_until_the_user_confirm
         assert proxy.accepted > seen
         for name, data in files.items():
             assert (clone / name).read_bytes() == data
-    finally:
-        proxy.close()
 
 
 # -- bad input: one clear line, non-zero exit, no secret --------------------------------------

@@ -78,8 +78,8 @@ def _check_lengths(raw_len: int, stored_len: int, flags: int) -> None:
 
 # -- pack records -------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Record:
-    """A record's header; its stored bytes follow it at ``offset + RECORD_HEADER.size``."""
+class _Placed:
+    """A chunk's record in a pack: where its header starts, its lengths and flags."""
 
     chunk_id: bytes
     offset: int
@@ -89,7 +89,13 @@ class Record:
 
     @property
     def end(self) -> int:
+        """The end of the record in the pack (a ranged read is ``offset .. end``)."""
         return self.offset + RECORD_HEADER.size + self.stored_len
+
+
+@dataclass(frozen=True)
+class Record(_Placed):
+    """A record's header; its stored bytes follow it at ``offset + RECORD_HEADER.size``."""
 
 
 def encode_record(cid: bytes, raw_len: int, flags: int, stored: bytes | memoryview) -> bytes:
@@ -125,17 +131,8 @@ def iter_pack(buf: bytes | memoryview) -> Iterator[Record]:
 
 # -- pack index ---------------------------------------------------------------------------
 @dataclass(frozen=True, order=True)
-class IdxEntry:
-    chunk_id: bytes
-    offset: int
-    raw_len: int
-    stored_len: int
-    flags: int
-
-    @property
-    def end(self) -> int:
-        """The end of the record in the pack (a ranged read is ``offset .. end``)."""
-        return self.offset + RECORD_HEADER.size + self.stored_len
+class IdxEntry(_Placed):
+    """An index's entry: a chunk id and where its record is in the pack."""
 
 
 def encode_idx(entries: Iterable[IdxEntry]) -> bytes:
@@ -152,20 +149,15 @@ def encode_idx(entries: Iterable[IdxEntry]) -> bytes:
         _check_lengths(e.raw_len, e.stored_len, e.flags)
         out += IDX_ENTRY.pack(e.chunk_id, e.offset, e.raw_len, e.stored_len, e.flags)
         prev = e.chunk_id
-    out += blake3.blake3(out).digest()
-    return bytes(out)
+    return _sealed(out)
 
 
 def decode_idx(data: bytes | memoryview) -> list[IdxEntry]:
     """The entries of an index, sorted by chunk id; raises FormatError on any damage."""
-    body = _checked_body(data, IDX_MAGIC, "index")
-    (count,) = _COUNT.unpack_from(body, len(IDX_MAGIC))
-    start = len(IDX_MAGIC) + _COUNT.size
-    if len(body) != start + count * IDX_ENTRY.size:
-        raise FormatError(f"index length does not match its count {count}")
+    _, entries = _counted_body(data, IDX_MAGIC, "index", _COUNT, IDX_ENTRY)
     out = []
     prev = b""
-    for raw_cid, offset, raw_len, stored_len, flags in IDX_ENTRY.iter_unpack(body[start:]):
+    for raw_cid, offset, raw_len, stored_len, flags in IDX_ENTRY.iter_unpack(entries):
         cid = bytes(raw_cid)
         if cid <= prev:
             raise FormatError("index entries are not sorted by chunk id")
@@ -207,22 +199,18 @@ def encode_recipe(recipe: Recipe) -> bytes:
     out += _SIZE_COUNT.pack(recipe.size, len(recipe.chunks))
     for cid, raw_len in recipe.chunks:
         out += RECIPE_ENTRY.pack(cid, raw_len)
-    out += blake3.blake3(out).digest()
-    return bytes(out)
+    return _sealed(out)
 
 
 def decode_recipe(data: bytes | memoryview) -> Recipe:
-    body = _checked_body(data, RECIPE_MAGIC, "recipe", extra=_SIZE_COUNT.size)
-    size, count = _SIZE_COUNT.unpack_from(body, len(RECIPE_MAGIC))
-    start = len(RECIPE_MAGIC) + _SIZE_COUNT.size
-    if len(body) != start + count * RECIPE_ENTRY.size:
-        raise FormatError(f"recipe length does not match its count {count}")
-    chunks = [(bytes(c), n) for c, n in RECIPE_ENTRY.iter_unpack(body[start:])]
+    (size, _count), entries = _counted_body(data, RECIPE_MAGIC, "recipe", _SIZE_COUNT,
+                                            RECIPE_ENTRY)
+    chunks = [(bytes(c), n) for c, n in RECIPE_ENTRY.iter_unpack(entries)]
     return Recipe(size, chunks)
 
 
 def _checked_body(data: bytes | memoryview, magic: bytes, what: str, *,
-                  extra: int = _COUNT.size) -> memoryview:
+                  extra: int) -> memoryview:
     """``data`` without its trailing BLAKE3, after checking the magic and that digest."""
     view = memoryview(data)
     if len(view) < len(magic) + extra + DIGEST_LEN or bytes(view[: len(magic)]) != magic:
@@ -231,3 +219,22 @@ def _checked_body(data: bytes | memoryview, magic: bytes, what: str, *,
     if blake3.blake3(body).digest() != bytes(view[-DIGEST_LEN:]):
         raise FormatError(f"{what} checksum mismatch (damaged or truncated)")
     return body
+
+
+def _sealed(out: bytearray) -> bytes:
+    """``out`` followed by its BLAKE3 (how an index and a recipe end)."""
+    out += blake3.blake3(out).digest()
+    return bytes(out)
+
+
+def _counted_body(data: bytes | memoryview, magic: bytes, what: str, header: struct.Struct,
+                  entry: struct.Struct) -> tuple[tuple[int, ...], memoryview]:
+    """The ``header`` fields after ``magic`` (the last one the entry count) and the bytes of
+    the entries, once the magic, the digest and the length for that count are checked."""
+    body = _checked_body(data, magic, what, extra=header.size)
+    fields: tuple[int, ...] = header.unpack_from(body, len(magic))
+    count = fields[-1]
+    start = len(magic) + header.size
+    if len(body) != start + count * entry.size:
+        raise FormatError(f"{what} length does not match its count {count}")
+    return fields, body[start:]

@@ -322,7 +322,7 @@ primitives = st.one_of(
 )
 @given(value=primitives)
 def test_a_value_inside_a_string_is_written_as_dvc_writes_it(tmp_path: Path, value: object) -> None:
-    from gitext.pipeline.yaml12 import dump_yaml
+    from gitext.pipeline.yamldump import dump_yaml
 
     (tmp_path / "params.yaml").write_text(dump_yaml({"v": value}))
     (tmp_path / "dvc.yaml").write_text("stages:\n  t:\n    cmd: a${v}b\n    desc: ${v}x\n")

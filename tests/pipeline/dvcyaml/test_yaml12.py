@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitext.errors import PipelineError
-from gitext.pipeline.yaml12 import dump_yaml, load_yaml, load_yaml_with_marks
+from gitext.pipeline.yaml12 import load_yaml, load_yaml_with_marks
+from gitext.pipeline.yamldump import dump_yaml
 from tests.helpers import DATA as TEST_DATA
 
 DATA = TEST_DATA / "pipeline"
