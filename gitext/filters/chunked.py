@@ -17,6 +17,7 @@ from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import display, pull_command, shell_arg
 from gitext.errors import ArchivesError
+from gitext.filters.packets import count_rest, rest_views
 from gitext.filters.protocol import ContentSink
 from gitext.log import note
 from gitext.store.objects import LocalStore
@@ -69,7 +70,7 @@ def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list
     prove it is what git sent)."""
     h = hashlib.sha256()
     n = 0
-    for pkt in itertools.chain(head, content):
+    for pkt in itertools.chain(head, rest_views(content)):
         h.update(pkt)
         n += len(pkt)
     if h.hexdigest() == oid.digest:
@@ -87,7 +88,7 @@ def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list
 
 
 def _count(head: list[bytes], content: Iterator[bytes]) -> int:
-    return sum(len(p) for p in head) + sum(len(p) for p in content)
+    return sum(len(p) for p in head) + count_rest(content)
 
 
 def chunk_stream(store: LocalStore, src: FileIO) -> ChunkingWriter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from gitext.codec import pktline
 from gitext.codec.hashing import CHUNK, ObjectId
 from gitext.filters.protocol import ContentSink
 from gitext.store.objects import LocalStore
@@ -35,6 +36,21 @@ class PacketReader:
             self._pending = data[n:]
             data = data[:n]
         return data
+
+
+def rest_views(content: Iterator[bytes]) -> Iterator[bytes | memoryview]:
+    """The rest of git's content, in a reused buffer when it comes from git's pipe (each
+    view valid until the next)."""
+    if isinstance(content, pktline.Payloads):
+        return content.views()
+    return content
+
+
+def count_rest(content: Iterator[bytes]) -> int:
+    """Read the rest of git's content; its byte count."""
+    if isinstance(content, pktline.Payloads):
+        return content.drain()
+    return sum(len(p) for p in content)
 
 
 def pass_through(head: list[bytes], content: Iterator[bytes], out: ContentSink) -> None:

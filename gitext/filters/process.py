@@ -105,6 +105,9 @@ def serve(driver: Driver, inp: BinaryIO, out: BinaryIO) -> int:
 
 
 def _drain(content: Iterator[bytes]) -> None:
+    if isinstance(content, pktline.Payloads):
+        content.drain()
+        return
     for _ in content:
         pass
 

@@ -109,7 +109,7 @@ def test_missing_chunk_is_named_before_any_byte(cs: ChunkStore) -> None:
 
     (cs.root / "recipes" / oid.digest[:2] / oid.digest[2:]).write_bytes(
         encode_recipe(Recipe(3, [(chunk_id(b"abc"), 3)])))
-    got: list[bytes] = []
+    got: list[bytes | memoryview] = []
     with pytest.raises(ObjectMissingError, match="not in the local cache"):
         cs.stream_file(oid, got.append)
     assert got == []
