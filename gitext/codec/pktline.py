@@ -86,10 +86,12 @@ class Payloads:
             raise StopIteration
         return pkt
 
-    def views(self, size: int = 1 << 20) -> Iterator[memoryview]:
-        """The remaining payloads, packed into one buffer of ``size`` bytes reused: each
-        view is valid until the next is asked for."""
-        view = memoryview(bytearray(max(size, MAX_PAYLOAD)))
+    def views(self, size: int = 1 << 20, *, buffers: int = 1) -> Iterator[memoryview]:
+        """The remaining payloads, packed into ``buffers`` buffers of ``size`` bytes used in
+        turn: a view is valid until ``buffers`` more are asked for."""
+        ring = [memoryview(bytearray(max(size, MAX_PAYLOAD))) for _ in range(buffers)]
+        turn = 0
+        view = ring[0]
         filled = 0
         while not self._done:
             n = _read_length(self._stream)
@@ -98,6 +100,8 @@ class Payloads:
                 break
             if filled + n > len(view):
                 yield view[:filled]
+                turn = (turn + 1) % buffers
+                view = ring[turn]
                 filled = 0
             _readinto_exact(self._stream, view[filled:filled + n])
             filled += n
