@@ -60,7 +60,7 @@ def rebuilt_views(store: ChunkStore, recipe: Recipe, *,
     free: list[bytearray] = []
     repeated = {c for c, k in Counter(c for c, _ in recipe.chunks).items() if k > 1}
     kept: dict[bytes, bytes] = {}
-    room = [REPEAT_CACHE]
+    room = [REPEAT_CACHE]  # (two workers may both take from it: a bound, not an exact sum)
 
     def fill(total: int, batch: Batch, buf: bytearray) -> tuple[bytearray, int]:
         if len(buf) < total:
