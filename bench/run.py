@@ -83,6 +83,9 @@ TARGET: dict[tuple[str, str], str] = {
     ("W3", "git status after touching all files"): "archives <= 0.1x lfs",
     ("W4", "git checkout other branch (1 GiB differs)"): "archives <= 0.3x lfs",
     ("W4", "post-checkout hook, nothing to do"): "<= 0.050 s",
+    ("W4", "smudge from a warm cache, through git's filter (MB/s, higher is better)"):
+        ">= 1000 MB/s",
+    ("W4", "smudge from a warm cache, the tool's own smudge command (MB/s)"): ">= 1000 MB/s",
     **{("W4", hook_step(n)): "<= 0.050 s" for n in NOOP_HOOKS},
     ("W7", "status startup, clean small project"): "<= 0.150 s",
     ("W9", "clone + pull of a DVC project from DVC's remote"): "archives <= 0.5x dvc",
@@ -118,7 +121,8 @@ class Row:
 
     # user + sys CPU seconds of the timed commands (and their children), summed per run.
     cpu_runs: list[float] = field(default_factory=list)
-    # "s", or "bytes" for a row whose runs are byte counts (W5's sizes): no CPU time then.
+    # "s", "bytes" for a row whose runs are byte counts (W5's sizes), or "MB/s" for a rate
+    # (W4's smudge throughput; higher is better): no CPU time then.
     unit: str = "s"
 
     @property
@@ -407,10 +411,11 @@ class Ctx:
         self.cpu_acc.append(cpu)
         return total
 
-    def record(self, workload: str, step: str, fn: Callable[[], list[float] | float]) -> None:
+    def record(self, workload: str, step: str, fn: Callable[[], list[float] | float],
+               unit: str = "s") -> None:
         """Run one measured step; a failure marks the row FAILED and propagates so the rest
         of the workload (which depends on this step) is skipped."""
-        row = Row(workload, step, self.tool.name)
+        row = Row(workload, step, self.tool.name, unit=unit)
         self.rows.append(row)
         self.parts = row.parts
         self.cpu_acc = row.cpu_runs
@@ -823,6 +828,11 @@ W2_ADD = "git add many 200 KB files"
 W3_STATUS = "git status after touching all files"
 W4_CHECKOUT = "git checkout other branch (1 GiB differs)"
 W4_HOOK = "post-checkout hook, nothing to do"
+W4_SMUDGE = "smudge from a warm cache, through git's filter (MB/s, higher is better)"
+W4_SMUDGE1 = "smudge from a warm cache, the tool's own smudge command (MB/s)"
+# The one-file smudge command of each tool that has one (pointer on stdin, content out).
+SMUDGE_COMMAND = {"archives": "git-archives filter-smudge -- data/big.csv",
+                  "lfs": "git-lfs smudge -- data/big.csv"}
 
 
 W6_PUSH = "push data to local-dir remote"
@@ -941,6 +951,11 @@ def w4(ctx: Ctx) -> None:
         return runs
 
     ctx.record("W4", W4_CHECKOUT, switches)
+    try:
+        ctx.record("W4", W4_SMUDGE, lambda: smudge_rate(ctx, repo), unit="MB/s")
+        ctx.record("W4", W4_SMUDGE1, lambda: smudge_rate(ctx, repo, alone=True), unit="MB/s")
+    except (NotApplicable, CommandFailed):
+        pass  # the row says n/a or FAILED; the hook rows do not depend on it
     for name, step in [("post-checkout", W4_HOOK), *((n, hook_step(n)) for n in NOOP_HOOKS)]:
         try:
             ctx.record("W4", step, lambda name=name: median_of(  # type: ignore[misc]
@@ -948,6 +963,25 @@ def w4(ctx: Ctx) -> None:
                 lambda _i: ctx.timed([ctx.tool.noop_hook(ctx, repo, name)], repo)))
         except (NotApplicable, CommandFailed):
             continue  # no such hook (n/a), or it failed (FAILED): the row says so; go on
+
+
+def smudge_rate(ctx: Ctx, repo: Path, *, alone: bool = False) -> list[float]:
+    """MB/s of ``git cat-file --filters`` of the big file: git asks the tool's filter process
+    to smudge its pointer from a warm cache (the object is local, and was just checked out)
+    and throws the content away; what a checkout of that file costs but writing it. With
+    ``alone``: the tool's one-file smudge command reads the pointer and writes the content
+    to /dev/null, without git in between (git's own share of the first is its memory)."""
+    if ctx.tool.name not in SMUDGE_COMMAND:
+        raise NotApplicable(f"{ctx.tool.name} has no smudge filter")
+    blob = ctx.run(["git", "cat-file", "blob", "HEAD:data/big.csv"], repo).stdout
+    if "oid sha256:" not in blob:
+        raise NotApplicable("data/big.csv is not stored as a pointer")
+    script = "git cat-file --filters HEAD:data/big.csv >/dev/null"
+    if alone:
+        (repo / ".git" / "big.ptr").write_text(blob, encoding="utf-8")
+        script = f"{SMUDGE_COMMAND[ctx.tool.name]} <.git/big.ptr >/dev/null"
+    show = ["sh", "-c", script]
+    return median_of(ctx.repeat, lambda _i: ctx.big_bytes / ctx.timed([show], repo) / 1e6)
 
 
 def check_big(ctx: Ctx, repo: Path, seed: int) -> None:
@@ -1557,7 +1591,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "W1": (W1_ADD,),
     "W2": (W2_ADD,),
     "W3": (W3_STATUS,),
-    "W4": (W4_CHECKOUT, W4_HOOK, *(hook_step(n) for n in NOOP_HOOKS)),
+    "W4": (W4_CHECKOUT, W4_SMUDGE, W4_SMUDGE1, W4_HOOK, *(hook_step(n) for n in NOOP_HOOKS)),
     "W5": __import__("w5_chunks").STEPS,
     "W6": (W6_PUSH, W6_PULL, W6_CHECKOUT, W6_ONE),
     "W7": (W7_NOOP, W7_ONE, W7_TOUCH, W7_START),
@@ -1653,6 +1687,8 @@ def fmt_seconds(row: Row | None, metric: str = "wall") -> str:
     s = row.value(metric)
     if row.status == "ok" and s is not None and row.unit == "bytes":
         return f"{s / 1e6:.1f} MB"
+    if row.status == "ok" and s is not None and row.unit == "MB/s":
+        return f"{s:.0f} MB/s"
     if row.status == "ok" and s is not None:
         return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
     if row.status == "FAILED":

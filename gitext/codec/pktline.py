@@ -6,6 +6,8 @@ is a flush. Payloads are at most 65516 bytes.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -13,6 +15,7 @@ from gitext.errors import ProtocolError
 
 MAX_PAYLOAD = 65516
 FLUSH = b"0000"
+_scratch = threading.local()  # Payloads.drain's buffer
 
 
 def encode(payload: bytes) -> bytes:
@@ -28,6 +31,16 @@ def encode_text(line: str) -> bytes:
 
 def read_packet(stream: BinaryIO) -> bytes | None:
     """The next payload, or None for a flush packet. EOF mid-stream is a ProtocolError."""
+    length = _read_length(stream)
+    if length is None:
+        return None
+    payload = _read_exact(stream, length, allow_eof=False)
+    assert payload is not None
+    return payload
+
+
+def _read_length(stream: BinaryIO) -> int | None:
+    """The payload length of the next packet (its header read), or None for a flush."""
     head = _read_exact(stream, 4, allow_eof=True)
     if head is None:
         raise ProtocolError("git closed the filter's input (end of stream)")
@@ -41,9 +54,7 @@ def read_packet(stream: BinaryIO) -> bytes | None:
         if length in (1, 2):  # delim / response-end packets: not used by the filter protocol
             raise ProtocolError(f"unexpected special pkt-line {head!r}")
         raise ProtocolError(f"pkt-line length {length} out of range")
-    payload = _read_exact(stream, length - 4, allow_eof=False)
-    assert payload is not None
-    return payload
+    return length - 4
 
 
 def read_text_list(stream: BinaryIO) -> list[str]:
@@ -56,13 +67,84 @@ def read_text_list(stream: BinaryIO) -> list[str]:
         out.append(pkt.decode("utf-8", "surrogateescape").removesuffix("\n"))
 
 
-def iter_payloads(stream: BinaryIO) -> Iterator[bytes]:
-    """Content packets up to the next flush."""
-    while True:
-        pkt = read_packet(stream)
+class Payloads:
+    """Content packets up to the next flush: an iterator of payloads, which can also hand
+    the rest over gathered in a reused buffer (:meth:`views`) or skip it (:meth:`drain`)
+    without a new ``bytes`` per packet (a GiB is 16,000 packets)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._done = False
+
+    def __iter__(self) -> Payloads:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        pkt = read_packet(self._stream)
         if pkt is None:
-            return
-        yield pkt
+            self._done = True
+            raise StopIteration
+        return pkt
+
+    def views(self, size: int = 1 << 20, *, buffers: int = 1) -> Iterator[memoryview]:
+        """The remaining payloads, packed into ``buffers`` buffers of ``size`` bytes used in
+        turn: a view is valid until ``buffers`` more are asked for."""
+        ring = [memoryview(bytearray(max(size, MAX_PAYLOAD))) for _ in range(buffers)]
+        turn = 0
+        view = ring[0]
+        filled = 0
+        while not self._done:
+            n = _read_length(self._stream)
+            if n is None:
+                self._done = True
+                break
+            if filled + n > len(view):
+                yield view[:filled]
+                turn = (turn + 1) % buffers
+                view = ring[turn]
+                filled = 0
+            _readinto_exact(self._stream, view[filled:filled + n])
+            filled += n
+        if filled:
+            yield view[:filled]
+
+    def drain(self) -> int:
+        """Read the remaining payloads; their byte count. (Into one small buffer per
+        thread, kept: ``git status`` drains thousands of files.)"""
+        scratch: memoryview | None = getattr(_scratch, "view", None)
+        if scratch is None:
+            scratch = _scratch.view = memoryview(bytearray(MAX_PAYLOAD))
+        total = 0
+        while not self._done:
+            n = _read_length(self._stream)
+            if n is None:
+                self._done = True
+                break
+            _readinto_exact(self._stream, scratch[:n])
+            total += n
+        return total
+
+
+def iter_payloads(stream: BinaryIO) -> Payloads:
+    """Content packets up to the next flush."""
+    return Payloads(stream)
+
+
+def _readinto_exact(stream: BinaryIO, view: memoryview) -> None:
+    readinto = getattr(stream, "readinto", None)  # (typing's BinaryIO does not declare it)
+    if readinto is None:
+        data = _read_exact(stream, len(view), allow_eof=False)
+        view[:] = data  # type: ignore[assignment]
+        return
+    got = 0
+    while got < len(view):
+        n = readinto(view[got:])
+        if not n:
+            raise ProtocolError(
+                f"pkt-line stream truncated: wanted {len(view)} bytes, got {got}")
+        got += n
 
 
 def _read_exact(stream: BinaryIO, n: int, *, allow_eof: bool) -> bytes | None:
@@ -83,33 +165,70 @@ def _read_exact(stream: BinaryIO, n: int, *, allow_eof: bool) -> bytes | None:
     return b"".join(parts)
 
 
+FULL_HEADER = b"%04x" % (MAX_PAYLOAD + 4)
+_IOV_MAX = 512  # iovecs per writev (POSIX guarantees 16; Linux takes 1024)
+
+
 class PacketWriter:
-    """Writes content as a run of packets, buffering so each packet is full-sized."""
+    """Writes content as a run of packets, each full-sized but the last.
+
+    Payload bytes are not copied: full packets go out as (header, slice of the caller's
+    buffer) pairs in one ``writev`` on the output's file descriptor — only the bytes short
+    of a full packet at the end of a write are kept (copied) for the next one."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
         self._buf = bytearray()
+        self._fd: int | None = None
+        if hasattr(os, "writev"):  # (not on Windows)
+            try:
+                self._fd = out.fileno()
+            except (AttributeError, OSError, ValueError):  # io.BytesIO and the like
+                self._fd = None
 
     def write(self, data: bytes | memoryview) -> int:
-        self._buf += data
-        if len(self._buf) >= MAX_PAYLOAD:
-            self._drain(final=False)
-        return len(data)
-
-    def _drain(self, *, final: bool) -> None:
-        buf = self._buf
+        view = memoryview(data).cast("B")
+        n = len(view)
         pos = 0
-        end = len(buf)
-        chunks = []
-        while end - pos >= MAX_PAYLOAD or (final and pos < end):
-            take = min(MAX_PAYLOAD, end - pos)
-            chunks.append(b"%04x" % (take + 4))
-            chunks.append(bytes(buf[pos:pos + take]))
-            pos += take
-        if chunks:
-            self.out.write(b"".join(chunks))
-        del buf[:pos]
+        parts: list[bytes | memoryview] = []
+        if self._buf:
+            need = MAX_PAYLOAD - len(self._buf)
+            if n < need:
+                self._buf += view
+                return n
+            parts += [FULL_HEADER, bytes(self._buf), view[:need]]
+            self._buf.clear()
+            pos = need
+        while n - pos >= MAX_PAYLOAD:
+            parts += [FULL_HEADER, view[pos:pos + MAX_PAYLOAD]]
+            pos += MAX_PAYLOAD
+        if pos < n:
+            self._buf += view[pos:]
+        if parts:
+            self._send(parts)
+        return n
+
+    def _send(self, parts: list[bytes | memoryview]) -> None:
+        if self._fd is None:
+            self.out.write(b"".join(parts))
+            return
+        self.out.flush()  # what was written through ``out`` goes first
+        for i in range(0, len(parts), _IOV_MAX):
+            _writev_all(self._fd, parts[i:i + _IOV_MAX])
 
     def finish(self) -> None:
         """Flush the remaining partial packet (does not write the flush packet)."""
-        self._drain(final=True)
+        if self._buf:  # through ``out``'s buffer: a small answer costs no extra syscall
+            self.out.write(b"%04x" % (len(self._buf) + 4) + bytes(self._buf))
+            self._buf.clear()
+
+
+def _writev_all(fd: int, parts: list[bytes | memoryview]) -> None:
+    """``os.writev`` until every byte is out (a write to a pipe may be short)."""
+    while parts:
+        n = os.writev(fd, parts)
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts = parts[1:]
+        if n:
+            parts = [memoryview(parts[0])[n:], *parts[1:]]

@@ -4,8 +4,6 @@ rebuilt from its chunks."""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -17,6 +15,7 @@ from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import display, pull_command, shell_arg
 from gitext.errors import ArchivesError
+from gitext.filters.packets import count_rest, hash_all
 from gitext.filters.protocol import ContentSink
 from gitext.log import note
 from gitext.store.objects import LocalStore
@@ -67,12 +66,8 @@ def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list
     compare with the chunked object it should be (rebuilding the object to compare bytes
     costs more). If it differs, chunk the work-tree file itself (its unchanged stat and size
     prove it is what git sent)."""
-    h = hashlib.sha256()
-    n = 0
-    for pkt in itertools.chain(head, content):
-        h.update(pkt)
-        n += len(pkt)
-    if h.hexdigest() == oid.digest:
+    digest, n = hash_all(head, content)
+    if digest == oid.digest:
         return ptr.Pointer(oid, n)
     try:
         f = FileIO(path, "rb")
@@ -87,7 +82,7 @@ def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list
 
 
 def _count(head: list[bytes], content: Iterator[bytes]) -> int:
-    return sum(len(p) for p in head) + sum(len(p) for p in content)
+    return sum(len(p) for p in head) + count_rest(content)
 
 
 def chunk_stream(store: LocalStore, src: FileIO) -> ChunkingWriter:

@@ -32,7 +32,14 @@ from gitext.filters.chunked import (
     smudge_chunked,
 )
 from gitext.filters.fetching import ObjectFetcher
-from gitext.filters.packets import PacketReader, buffer_upto, pass_through, reread, same_head
+from gitext.filters.packets import (
+    PacketReader,
+    buffer_upto,
+    count_rest,
+    pass_through,
+    reread,
+    same_head,
+)
 from gitext.filters.protocol import ContentSink
 from gitext.filters.rules import RESTORE_HINT, ConfigRules
 from gitext.git.protected import is_protected
@@ -159,7 +166,7 @@ class LargeFileDriver:
             if not stat.S_ISREG(before.st_mode) or stat_key(before) != stat_key(st):
                 return None
             oid, size = self.store.add_copy_of(fd, st.st_size, "sha256", background=True)
-            streamed = sum(len(p) for p in head) + sum(len(p) for p in content)
+            streamed = sum(len(p) for p in head) + count_rest(content)
             if streamed != size or stat_key(os.fstat(fd)) != stat_key(st):
                 raise ArchivesError(f"{display(path)} changed while it was being added",
                                     hint=f"run: git add -- {shell_arg(path)}")
@@ -221,8 +228,7 @@ class LargeFileDriver:
                 first = head[0] if head else b""
                 if first and not same_head(path, first):
                     return self._compare_or_none(path, st, None, head, content)
-                for pkt in content:
-                    n += len(pkt)
+                n += count_rest(content)
                 if n != st.st_size:
                     raise ArchivesError(
                         f"content git sent for {display(path)} ({n} bytes) is not the "

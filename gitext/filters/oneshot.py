@@ -27,7 +27,7 @@ class StreamSink(ContentSink):
         super().__init__(out)
         self._plain = out
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._plain.write(data)
 
     def start_stream(self) -> None:

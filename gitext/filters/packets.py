@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
+from gitext.codec import pktline
 from gitext.codec.hashing import CHUNK, ObjectId
 from gitext.filters.protocol import ContentSink
 from gitext.store.objects import LocalStore
@@ -35,6 +38,38 @@ class PacketReader:
             self._pending = data[n:]
             data = data[:n]
         return data
+
+
+def hash_all(head: list[bytes], content: Iterator[bytes]) -> tuple[str, int]:
+    """sha256 hex digest and size of ``head`` and the rest of git's content; the hashing
+    runs on a thread while the next buffer is read from git's pipe."""
+    h = hashlib.sha256()
+    n = 0
+    for pkt in head:
+        h.update(pkt)
+        n += len(pkt)
+    if not isinstance(content, pktline.Payloads):
+        for pkt in content:
+            h.update(pkt)
+            n += len(pkt)
+        return h.hexdigest(), n
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[None] | None = None
+        for view in content.views(buffers=2):  # one hashed while the other fills
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(h.update, view)
+            n += len(view)
+        if pending is not None:
+            pending.result()
+    return h.hexdigest(), n
+
+
+def count_rest(content: Iterator[bytes]) -> int:
+    """Read the rest of git's content; its byte count."""
+    if isinstance(content, pktline.Payloads):
+        return content.drain()
+    return sum(len(p) for p in content)
 
 
 def pass_through(head: list[bytes], content: Iterator[bytes], out: ContentSink) -> None:

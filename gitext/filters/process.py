@@ -117,6 +117,9 @@ def _filter_one(driver: Driver, command: str, meta: dict[str, str], inp: BinaryI
 
 
 def _drain(content: Iterator[bytes]) -> None:
+    if isinstance(content, pktline.Payloads):
+        content.drain()
+        return
     for _ in content:
         pass
 

@@ -43,11 +43,12 @@ class ContentSink:
         self._buf: list[bytes] = []
         self._writer: pktline.PacketWriter | None = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
+        """Send ``data`` (or keep a copy of it: a caller may reuse its buffer)."""
         if self._writer is not None:
             self._writer.write(data)
         else:
-            self._buf.append(data)
+            self._buf.append(bytes(data))
 
     def start_stream(self) -> None:
         """Commit to success: send the status now and stream the rest."""

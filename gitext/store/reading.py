@@ -170,12 +170,18 @@ class StoreReads:
             return True
         return False
 
-    def stream_verified(self, oid: ObjectId, write: Callable[[bytes], object]) -> int:
-        """Send the object's bytes to ``write``; raise CorruptObjectError at the end if they
-        do not match the id (the caller must then discard what it received)."""
+    def stream_verified(self, oid: ObjectId,
+                        write: Callable[[bytes | memoryview], object]) -> int:
+        """Send the object's bytes to ``write``; raise CorruptObjectError if they do not
+        match the id (the caller must then discard what it received). ``write`` must
+        consume what it is given during the call (a chunked object's bytes come in a
+        reused buffer). A chunked object known verified is checked chunk by chunk (each
+        chunk's id), else by the whole file's sha256 (design note 48)."""
         if self.is_chunked(oid):
-            size = self.chunks.stream_file(oid, write)
-            self.record_chunked_verified(oid)
+            trusted = self.is_verified(oid)
+            size = self.chunks.stream_file(oid, write, trusted=trusted)
+            if not trusted:
+                self.record_chunked_verified(oid)
             return size
         trusted = self.is_verified(oid)
         h = None if trusted else new_hasher(oid.algo)

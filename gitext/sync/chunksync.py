@@ -349,7 +349,7 @@ class ChunkFetcher:
                                      f"{oid}: refused", hint=repair_hint(self.remote)) from None
 
 
-def _discard(_data: bytes) -> None:
+def _discard(_data: bytes | memoryview) -> None:
     return None
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -87,6 +88,46 @@ def test_packet_writer_splits_content_into_full_packets(data: bytes) -> None:
     packets = list(pktline.iter_payloads(out))
     assert b"".join(packets) == data
     assert all(len(p) == pktline.MAX_PAYLOAD for p in packets[:-1])
+
+
+def test_packet_writer_on_a_file_descriptor_writes_views_without_mixing_them(
+        tmp_path: Path) -> None:
+    # the writev path: views of a buffer the caller reuses right after each write
+    data = bytes(range(256)) * 2000
+    sizes = [1, 65515, 65516, 65517, 3, 200_000, 70_000]
+    with open(tmp_path / "out", "wb", buffering=1 << 20) as f:
+        f.write(pktline.encode_text("status=success"))  # buffered: must go out first
+        w = pktline.PacketWriter(f)
+        buf = bytearray(max(sizes))
+        pos = 0
+        for n in sizes:
+            buf[:n] = data[pos:pos + n]
+            w.write(memoryview(buf)[:n])
+            buf[:n] = b"\xff" * n  # reused at once
+            pos += n
+        w.finish()
+        f.write(pktline.FLUSH)
+    stream = io.BytesIO((tmp_path / "out").read_bytes())
+    assert pktline.read_packet(stream) == b"status=success\n"
+    packets = list(pktline.iter_payloads(stream))
+    assert b"".join(packets) == data[:pos]
+    assert all(len(p) == pktline.MAX_PAYLOAD for p in packets[:-1])
+
+
+def test_payload_views_and_drain_read_every_byte_then_stop_at_the_flush() -> None:
+    payloads = [b"a" * 65516, b"b" * 10, b"c" * 65516, b"d" * 5]
+    wire = b"".join(pktline.encode(p) for p in payloads) + pktline.FLUSH + pktline.encode(b"x")
+    stream = io.BytesIO(wire)
+    content = pktline.iter_payloads(stream)
+    assert next(content) == payloads[0]
+    got = [bytes(v) for v in content.views(size=65526, buffers=2)]
+    assert b"".join(got) == b"".join(payloads[1:]) and len(got) == 2
+    assert list(content) == [] and pktline.read_packet(stream) == b"x"
+    stream = io.BytesIO(wire)
+    assert pktline.iter_payloads(stream).drain() == sum(map(len, payloads))
+    assert pktline.read_packet(stream) == b"x"
+    with pytest.raises(ProtocolError, match="truncated"):
+        pktline.iter_payloads(io.BytesIO(wire[:70_000])).drain()
 
 
 def test_pktline_refuses_an_oversized_payload() -> None:

@@ -98,9 +98,15 @@ def test_damaged_chunk_leaves_pointer_and_fsck_names_it(tmp_path: Path) -> None:
     assert dry.returncode == 1, out
     assert f"corrupt: pack {pack.stem}: 1 damaged chunk(s)" in out
     assert "does not match its id" in out and "corrupt: object sha256:" in out
+    # Verified when it was added: the fast path checks each chunk's id and fails the file
+    # at the bad chunk; git writes nothing of it.
+    (r / "d.bin").unlink()
+    proc = git(r, "checkout", "--", "d.bin", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "does not match its id" in err and "fsck" in err, err
+    assert not (r / "d.bin").exists()
     # A clone whose cache was not verified since (state.db gone): the pointer stays.
     (_cache(r) / "state.db").unlink()
-    (r / "d.bin").unlink()
     proc = git(r, "checkout", "--", "d.bin")
     assert (r / "d.bin").read_bytes() == pointer_text(V1)
     assert "git archives pull" in proc.stderr.decode()

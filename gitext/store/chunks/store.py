@@ -10,12 +10,9 @@ chunk's id after decompressing it, and always the whole file's sha256.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import zstandard
@@ -36,11 +33,9 @@ from gitext.store.chunks.format import (
     recipe_key,
 )
 from gitext.store.chunks.packs import PackMaps, PackWriter, store_error, write_durably
+from gitext.store.chunks.rebuild import rebuilt_views
 
 Location = tuple[str, int, int, int, int]  # pack id, offset, raw length, stored length, flags
-WRITE_BATCH = 1 << 20  # reconstructed bytes are handed on in writes of about this size
-READ_THREADS = 2
-READ_AHEAD = 4  # batches in flight
 FSCK_HINT = "run 'git archives fsck' to find the damage, then 'git archives pull'"
 
 
@@ -298,55 +293,52 @@ class ChunkStore:
                 hint="run 'git archives pull' to fetch them, or 'git archives fsck'")
         return recipe
 
+    def open_packs(self, chunk_ids: Iterable[bytes]) -> None:
+        """Map the packs holding these chunks now (worker threads then only read)."""
+        for pid in {hit[0] for c in chunk_ids if (hit := self._where(c))}:
+            if pid in self._loaded:
+                self._maps.get(pid)
+
+    def chunk_into(self, cid: bytes, raw_len: int, out: memoryview, *, check_id: bool) -> None:
+        """Write the raw bytes of one chunk (``raw_len`` long, as its recipe says) into
+        ``out``; with ``check_id`` check them against the chunk's id."""
+        hit = self._where(cid)
+        if hit is None:
+            raise ObjectMissingError(f"chunk {cid.hex()[:16]} is not in the local cache",
+                                     hint="run 'git archives pull' to fetch it")
+        if hit[0] not in self._loaded:
+            self.seal()  # in this process's open pack: make it readable
+        pid, e = hit
+        m = self._maps.get(pid)
+        if e.end > len(m) or m[e.offset:e.offset + 32] != cid:
+            raise CorruptObjectError(f"pack {pid} is truncated or disagrees with its index "
+                                     f"at chunk {cid.hex()[:16]}", hint=FSCK_HINT)
+        if e.raw_len != raw_len:
+            raise CorruptObjectError(f"chunk {cid.hex()[:16]} has the wrong length",
+                                     hint=FSCK_HINT)
+        stored = memoryview(m)[e.offset + RECORD_HEADER.size:e.end]
+        if e.flags & FLAG_ZSTD:
+            out[:] = self._decode(cid, raw_len, e.flags, stored, where=f"pack {pid}",
+                                  check_id=False)
+        else:
+            out[:] = stored
+        if check_id and chunk_id(out) != cid:
+            raise CorruptObjectError(
+                f"chunk {cid.hex()[:16]} in pack {pid} does not match its id", hint=FSCK_HINT)
+
     def iter_file(self, oid: ObjectId) -> Iterator[bytes]:
-        """The file's bytes in batches; raises CorruptObjectError at the end if their
-        sha256 is not ``oid`` (the caller then discards what it received). Batches are
-        rebuilt on worker threads (zstd and hashing release the GIL) while this thread
-        hashes and hands on the previous ones."""
+        """The file's bytes in batches (``bytes`` a caller may keep); raises
+        CorruptObjectError at the end if their sha256 is not ``oid`` (the caller then
+        discards what it received)."""
         recipe = self.check_complete(oid)
-        batches: list[list[tuple[bytes, int]]] = [[]]
-        n = 0
-        for cid, raw_len in recipe.chunks:
-            if n >= WRITE_BATCH:
-                batches.append([])
-                n = 0
-            batches[-1].append((cid, raw_len))
-            n += raw_len
-        for pid in {hit[0] for c, _ in recipe.chunks if (hit := self._where(c))}:
-            self._maps.get(pid)  # opened here, used by the workers
         h = hashlib.sha256()
-        for data in self._rebuilt(batches):
-            h.update(data)
-            yield data
+        for view in rebuilt_views(self, recipe, check_ids=False):
+            h.update(view)
+            yield bytes(view)
         if h.hexdigest() != oid.digest:
             raise CorruptObjectError(
                 f"cached object {oid} rebuilt from chunks is corrupt{self._culprit(recipe)}",
                 hint=FSCK_HINT)
-
-    def _rebuilt(self, batches: list[list[tuple[bytes, int]]]) -> Iterator[bytes]:
-        if len(batches) <= 2:
-            yield from (self._batch(b) for b in batches)
-            return
-        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-            todo = iter(batches)
-            ahead: deque[Future[bytes]] = deque(
-                pool.submit(self._batch, b) for b in itertools.islice(todo, READ_AHEAD))
-            while ahead:
-                data = ahead.popleft().result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    ahead.append(pool.submit(self._batch, nxt))
-                yield data
-
-    def _batch(self, chunks: list[tuple[bytes, int]]) -> bytes:
-        parts = []
-        for cid, raw_len in chunks:
-            raw = self._raw(cid, verify=False)
-            if len(raw) != raw_len:
-                raise CorruptObjectError(f"chunk {cid.hex()[:16]} has the wrong length",
-                                         hint=FSCK_HINT)
-            parts.append(raw)
-        return b"".join(parts)
 
     def _culprit(self, recipe: Recipe) -> str:
         for cid, _ in recipe.chunks:
@@ -356,11 +348,28 @@ class ChunkStore:
                 return f" (chunk {cid.hex()[:16]} does not match its id)"
         return ""
 
-    def stream_file(self, oid: ObjectId, write: Callable[[bytes], object]) -> int:
+    def stream_file(self, oid: ObjectId, write: Callable[[bytes | memoryview], object], *,
+                    trusted: bool = False) -> int:
+        """Send the file's bytes to ``write`` in order; each view it gets is valid only
+        during the call (a reused buffer): it must write or copy it. Raises
+        CorruptObjectError on damage (the caller then discards what it received).
+
+        Untrusted (the default, fsck's): the whole file's sha256 is checked at the end.
+        ``trusted`` — the recipe was written here from bytes whose sha256 was computed, or
+        a rebuild checked it since (state.db) — checks each chunk's id instead, on the
+        worker threads: the recipe's chunk ids then stand for that sha256 (design note)."""
+        recipe = self.check_complete(oid)
+        h = None if trusted else hashlib.sha256()
         size = 0
-        for data in self.iter_file(oid):
-            write(data)
-            size += len(data)
+        for view in rebuilt_views(self, recipe, check_ids=trusted):
+            if h is not None:
+                h.update(view)
+            write(view)
+            size += len(view)
+        if h is not None and h.hexdigest() != oid.digest:
+            raise CorruptObjectError(
+                f"cached object {oid} rebuilt from chunks is corrupt{self._culprit(recipe)}",
+                hint=FSCK_HINT)
         return size
 
     def close(self) -> None:

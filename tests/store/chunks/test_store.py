@@ -101,6 +101,26 @@ def test_damage_is_refused(cs: ChunkStore, how: str) -> None:
     assert "fsck" in str(err.value.hint)
 
 
+def test_a_trusted_rebuild_checks_each_chunk_and_refuses_a_bad_one(cs: ChunkStore) -> None:
+    # a file that repeats itself: repeated chunks are decoded once, and still checked
+    data = V1 + V1[:1_500_000]
+    oid, _ = add(cs, data)
+    recipe = cs.read_recipe(oid)
+    assert len({c for c, _ in recipe.chunks}) < len(recipe.chunks)
+    fresh = ChunkStore(cs.root)
+    out = bytearray()
+    assert fresh.stream_file(oid, out.extend, trusted=True) == len(data)
+    assert bytes(out) == data
+    for how in ("flip", "truncate"):
+        _damage(cs, oid, how)
+        got = bytearray()
+        with pytest.raises(CorruptObjectError) as err:
+            ChunkStore(cs.root).stream_file(oid, got.extend, trusted=True)
+        bad = recipe.chunks[1][0].hex()[:16]
+        assert bad in err.value.message and "fsck" in str(err.value.hint)
+        assert len(got) < len(data)  # refused before the end: nothing claims success
+
+
 def test_missing_chunk_is_named_before_any_byte(cs: ChunkStore) -> None:
     oid = ObjectId("sha256", hashlib.sha256(b"abc").hexdigest())
     cs.root.mkdir(parents=True)
@@ -109,7 +129,7 @@ def test_missing_chunk_is_named_before_any_byte(cs: ChunkStore) -> None:
 
     (cs.root / "recipes" / oid.digest[:2] / oid.digest[2:]).write_bytes(
         encode_recipe(Recipe(3, [(chunk_id(b"abc"), 3)])))
-    got: list[bytes] = []
+    got: list[bytes | memoryview] = []
     with pytest.raises(ObjectMissingError, match="not in the local cache"):
         cs.stream_file(oid, got.append)
     assert got == []
