@@ -43,6 +43,7 @@ from gitext.remotes.backend import (
     TransientRemoteError,
     whole_option,
 )
+from gitext.remotes.httpenv import pin_environment
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5
@@ -146,6 +147,7 @@ class AzureBackend:
                                    "connectionstring ...'") from None
         if login.connection_string is not None:
             self._adopt(service)
+        pin_environment(kwargs["transport"].session, service.url)
         return service
 
     def _adopt(self, service: Any) -> None:
