@@ -156,7 +156,7 @@ def _repo() -> Any:
 def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[str] | None,
                  all_commits: bool, include: list[str], exclude: list[str],
                  run_cache: bool, confirm: str | None = None) -> int:
-    from gitext.commands.remotes import open_confirmed
+    from gitext.commands.confirm import open_confirmed
     from gitext.config import Config
     from gitext.errors import UsageError
     from gitext.store.dvccache import open_store
