@@ -32,6 +32,7 @@ from gitext.remotes.azurelogin import (
     CREDENTIAL_HINT,
     Login,
     choose_login,
+    pin_transport,
     quiet_sdk_logs,
     retry_policy,
     split_url,
@@ -43,7 +44,6 @@ from gitext.remotes.backend import (
     TransientRemoteError,
     whole_option,
 )
-from gitext.remotes.httpenv import pin_environment
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5
@@ -147,7 +147,7 @@ class AzureBackend:
                                    "connectionstring ...'") from None
         if login.connection_string is not None:
             self._adopt(service)
-        pin_environment(kwargs["transport"].session, service.url)
+        pin_transport(kwargs["transport"], service.url)
         return service
 
     def _adopt(self, service: Any) -> None:

@@ -16,14 +16,16 @@ import os
 from typing import Any
 
 
-def pin_environment(session: Any, url: str) -> None:
+def pin_environment(session: Any, url: str) -> str | None:
     """Give ``session`` (a ``requests.Session``) the proxies the environment sets for
     ``url`` (none when ``no_proxy`` names its host) and the CA bundle of
-    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, then stop it re-reading them per request."""
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, then stop it re-reading them per request.
+    Returns that bundle (or None), for a caller that passes ``verify`` with each request."""
     from requests.utils import get_environ_proxies  # noqa: PLC0415 - only with an SDK
 
     session.proxies.update(get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
     if bundle and session.verify is True:
         session.verify = bundle
     session.trust_env = False
+    return bundle

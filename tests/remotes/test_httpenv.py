@@ -46,3 +46,15 @@ def test_a_host_no_proxy_names_gets_no_proxy(monkeypatch: pytest.MonkeyPatch) ->
     session = requests.Session()
     pin_environment(session, "http://127.0.0.1:4443")
     assert session.proxies == {} and session.verify is True
+
+
+def test_the_azure_transport_gets_the_bundle_it_passes_with_each_request(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _clear(monkeypatch)
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    from gitext.remotes.azurelogin import pin_transport, transport
+
+    made = transport(4)
+    pin_transport(made, "https://acct.blob.core.windows.net")
+    assert made.session.trust_env is False
+    assert made.connection_config.verify == str(tmp_path / "ca.pem")
