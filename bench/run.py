@@ -719,11 +719,13 @@ class ArchivesTool(Tool):
         return [["git", "archives", "push"]]
 
     def clone_and_pull(self, remote_git: Path, dest: Path) -> list[tuple[list[str], Path]]:
+        # 'pull --confirm VALUE' confirms the committed value (as the _confirm command
+        # does) and pulls: one command the user types instead of two
+        assert self.confirm is not None
         return [
             (["git", "clone", "-q", str(remote_git), str(dest)], dest.parent),
             (["git", "archives", "install"], dest),
-            self._confirm(dest),
-            (["git", "archives", "pull"], dest),
+            (["git", "archives", "pull", "--confirm", self.confirm[1]], dest),
         ]
 
     def clone_with_checkout(self, remote_git: Path, dest: Path) -> list[tuple[list[str], Path]]:

@@ -210,15 +210,15 @@ def w12ssh(ctx: Ctx) -> None:
 
 def _clone(ctx: Ctx, remote_git: Path, dest: Path, key: Path,
            url: str) -> list[tuple[list[str], Path]]:
-    """Clone, set the key file (both tools), confirm the host (ours), pull."""
+    """Clone, set the key file (both tools), confirm the host and pull (ours: one command,
+    'pull --confirm URL')."""
     clone = (["git", "clone", "-q", str(remote_git), str(dest)], dest.parent)
     if isinstance(ctx.tool, DvcTool):
         return [clone, (["dvc", "remote", "modify", "--local", "store", "keyfile", str(key)],
                         dest), (["dvc", "pull", "-q"], dest)]
     return [clone, (["git", "archives", "install"], dest),
-            (["git", "archives", "remote", "modify", "--local", "store", "url", url], dest),
             (["git", "archives", "remote", "modify", "--local", "store", "keyfile", str(key)],
-             dest), (["git", "archives", "pull"], dest)]
+             dest), (["git", "archives", "pull", "--confirm", url], dest)]
 
 
 def _check(dest: Path, count: int, big: int) -> None:

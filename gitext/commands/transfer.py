@@ -21,6 +21,8 @@ def register(sub: Any) -> None:
         a = sub.add_parser(verb, help=text)
         a.add_argument("-r", "--remote", help="remote name (default: core.remote)")
         a.add_argument("-j", "--jobs", type=int, help="parallel transfers")
+        a.add_argument("--confirm", metavar="URL", help="first confirm the remote's committed "
+                       "URL or endpoint (exactly URL) in this clone, as remote modify --local")
         selection_args(a, paths=True)
         a.set_defaults(func=_transfer_func(verb))
 
@@ -137,7 +139,7 @@ def _transfer_func(verb: str) -> Any:
         return cmd_transfer(verb=verb, remote=ns.remote, jobs=ns.jobs, revs=revs,
                             all_commits=ns.all_commits,
                             include=[*ns.include, *(_literal(p) for p in ns.paths)],
-                            exclude=ns.exclude, run_cache=ns.run_cache)
+                            exclude=ns.exclude, run_cache=ns.run_cache, confirm=ns.confirm)
     return run
 
 
@@ -153,10 +155,10 @@ def _repo() -> Any:
 
 def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[str] | None,
                  all_commits: bool, include: list[str], exclude: list[str],
-                 run_cache: bool) -> int:
+                 run_cache: bool, confirm: str | None = None) -> int:
+    from gitext.commands.confirm import open_confirmed
     from gitext.config import Config
     from gitext.errors import UsageError
-    from gitext.remotes import open_remote
     from gitext.store.dvccache import open_store
     from gitext.sync import fill, references, runcache
 
@@ -170,7 +172,7 @@ def cmd_transfer(*, verb: str, remote: str | None, jobs: int | None, revs: list[
     refs = references.find_references(repo, revs, all_commits=all_commits, include=include,
                                     exclude=exclude, store=store)
     cfg = Config.load(root)
-    rem = open_remote(cfg, remote, root=root)
+    rem = open_confirmed(repo, cfg, remote, confirm)
     # pull: pointer files are written as their objects arrive (see _fill_work_tree); the
     # filler holds index.lock until it is finished, and is always released here.
     filler = fill.InPlaceFill(repo, store, _literal_paths(include), jobs=jobs,

@@ -32,6 +32,7 @@ from gitext.remotes.azurelogin import (
     CREDENTIAL_HINT,
     Login,
     choose_login,
+    pin_transport,
     quiet_sdk_logs,
     retry_policy,
     split_url,
@@ -146,6 +147,7 @@ class AzureBackend:
                                    "connectionstring ...'") from None
         if login.connection_string is not None:
             self._adopt(service)
+        pin_transport(kwargs["transport"], service.url)
         return service
 
     def _adopt(self, service: Any) -> None:

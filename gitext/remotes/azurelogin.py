@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from gitext.errors import ConfigError
 from gitext.remotes.backend import bool_option
+from gitext.remotes.httpenv import pin_environment
 from gitext.remotes.trust import shown
 
 _ACCOUNT_RE = re.compile(r"[a-z0-9]{3,24}")
@@ -137,6 +138,15 @@ def transport(jobs: int) -> Any:
     session.mount("https://", adapter)
     return RequestsTransport(session=session, session_owner=True,
                              connection_timeout=10, read_timeout=60)
+
+
+def pin_transport(transport: Any, url: str) -> None:
+    """The proxies and CA bundle of the environment, read once for ``url``
+    (:func:`~gitext.remotes.httpenv.pin_environment`); the SDK passes its own ``verify``
+    with every request, so the bundle goes there too."""
+    bundle = pin_environment(transport.session, url)
+    if bundle and transport.connection_config.verify is True:
+        transport.connection_config.verify = bundle
 
 
 def retry_policy(attempts: int) -> Any:

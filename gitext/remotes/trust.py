@@ -51,7 +51,13 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UntrustedRemoteError(RemoteError):
-    """A remote whose endpoint or directory only the committed file chose."""
+    """A remote whose endpoint or directory only the committed file chose. ``confirm``:
+    (remote, option, value) that confirming in the clone's git config would accept."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 confirm: tuple[str, str, str] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.confirm = confirm
 
 
 def shown(text: str) -> str:
@@ -126,7 +132,8 @@ def _refuse(name: str, what: str, value: str, cfg: Config, *, key: str, why: str
         f"remote '{name}': {what} {shown(value)} comes only from "
         f"{shown(_committed_file(cfg, key))}, "
         f"not from your own config; {why}",
-        hint=hint)
+        hint=hint,
+        confirm=None if _CONTROL_RE.search(value) else (name, key.rpartition(".")[2], value))
 
 
 def _confirm_command(name: str, key: str, value: str, noun: str) -> str:

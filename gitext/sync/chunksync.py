@@ -283,6 +283,7 @@ class ChunkFetcher:
                 moved += self._load_where(oid)
             moved += self._fetch_chunks(lacking, where)
         self._commit(oid, recipe, where)
+        self.store.record_chunked_verified(oid)  # (fill need not rebuild it to check it)
         if self.progress is not None:
             self.progress.file_done()
         return moved
@@ -368,9 +369,12 @@ def _parallel(fn: Callable[[Span], int], items: list[Span], jobs: int) -> list[i
 
 def fetch_chunked(store: LocalStore, remote: Remote, items: list[TransferItem],
                   report: TransferReport, *, sizes: dict[ObjectId, int], jobs: int,
-                  progress: ProgressSink | None = None) -> list[TransferItem]:
+                  progress: ProgressSink | None = None,
+                  on_object: Callable[[ObjectId], None] | None = None) -> list[TransferItem]:
     """Fetch those of ``items`` the remote holds as recipes; return the others (to fetch
-    whole). Each object is its own unit: a damaged one is reported, the rest go on."""
+    whole). Each object is its own unit: a damaged one is reported, the rest go on.
+    ``on_object`` is called with each object's id once it is rebuilt and verified (a pull
+    starts writing it to the work tree while the rest downloads)."""
     on_remote = present_as_recipes(remote.backend, items)
     chunked = [i for i in items if i.key in on_remote]
     if not chunked:
@@ -383,6 +387,8 @@ def fetch_chunked(store: LocalStore, remote: Remote, items: list[TransferItem],
         with lock:
             report.transferred.append(item.oid)
             report.bytes += moved
+        if on_object is not None:
+            on_object(item.oid)
 
     # One object at a time, its ranged reads in parallel: objects sharing chunks (versions
     # of one file) then download each shared chunk once.

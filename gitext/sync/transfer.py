@@ -292,7 +292,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         from gitext.sync.chunksync import fetch_chunked
 
         todo = fetch_chunked(store, remote, todo, report, sizes=refs.sizes, jobs=n,
-                             progress=progress)
+                             progress=progress, on_object=on_object)
     plan(remote.backend, "download",
          [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
     try:
@@ -301,7 +301,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         _record_verified(store, verified)
     if chunks_too and report.missing and not can_list(remote.backend):
         _fetch_missing_as_chunks(store, remote, todo, report, sizes=refs.sizes, jobs=n,
-                                 progress=progress)
+                                 progress=progress, on_object=on_object)
     return report
 
 
@@ -340,7 +340,8 @@ def _present_as_recipes(remote: Remote, items: list[TransferItem]) -> set[str]:
 
 def _fetch_missing_as_chunks(store: LocalStore, remote: Remote, todo: list[TransferItem],
                              report: TransferReport, *, sizes: dict[ObjectId, int],
-                             jobs: int, progress: ProgressSink | None) -> None:
+                             jobs: int, progress: ProgressSink | None,
+                             on_object: Callable[[ObjectId], None] | None) -> None:
     """A remote that cannot be listed (http): the objects it lacks whole may be there as
     chunks (asked only for those, not before every fetch)."""
     from gitext.sync.chunksync import fetch_chunked
@@ -349,7 +350,7 @@ def _fetch_missing_as_chunks(store: LocalStore, remote: Remote, todo: list[Trans
     retry = [i for i in todo if i.oid in lacking]
     report.missing = [o for o in report.missing if o not in {i.oid for i in retry}]
     left = fetch_chunked(store, remote, retry, report, sizes=sizes, jobs=jobs,
-                         progress=progress)
+                         progress=progress, on_object=on_object)
     report.missing += [i.oid for i in left]
 
 

@@ -20,7 +20,7 @@ from gitext.store.chunks import format as fmt
 from gitext.store.objects import LocalStore
 from gitext.sync import transfer
 from gitext.sync.chunkremote import PACKS, RECIPES, Where, plan_ranges, recipe_key
-from gitext.sync.chunksync import ChunkFetcher, chunk_store, push_chunked
+from gitext.sync.chunksync import ChunkFetcher, chunk_store, fetch_chunked, push_chunked
 from gitext.sync.transfer import TransferItem, TransferReport
 from tests.helpers import git
 
@@ -112,6 +112,24 @@ def test_second_version_moves_only_its_new_chunks(tmp_path: Path,
     got = bytearray()
     chunk_store(theirs).stream_file(o2, got.extend)
     assert bytes(got) == v2
+
+
+def test_fetch_chunked_hands_each_verified_object_on_as_it_lands(
+        tmp_path: Path, versions: list[bytes]) -> None:
+    """A pull places a chunked file while the rest downloads: ``on_object`` is called once
+    the object is rebuilt and checked, and the store knows it is verified (the work-tree
+    fill then rebuilds it once, to write it, not a second time to check it)."""
+    ours, theirs = LocalStore(tmp_path / "ours"), LocalStore(tmp_path / "theirs")
+    remote = _remote(tmp_path / "remote")
+    oid = put_chunked(ours, versions[0])
+    _push(ours, remote, oid)
+    whole = TransferItem(ObjectId("md5", "0" * 32))
+    ready: list[ObjectId] = []
+    report = TransferReport("fetch")
+    left = fetch_chunked(theirs, remote, [TransferItem(oid), whole], report, sizes={},
+                         jobs=2, on_object=ready.append)
+    assert left == [whole] and ready == [oid] and report.transferred == [oid]
+    assert theirs.is_chunked(oid) and theirs.is_verified(oid)
 
 
 @pytest.fixture
