@@ -10,6 +10,7 @@ chunk's id after decompressing it, and always the whole file's sha256.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -262,7 +263,9 @@ class ChunkStore:
         """The raw bytes of one chunk (its id checked when ``verify`` or compressed)."""
         return bytes(self._raw(cid, verify=verify))
 
-    def _raw(self, cid: bytes, *, verify: bool) -> bytes | memoryview:
+    def _located(self, cid: bytes) -> tuple[str, IdxEntry, mmap.mmap | bytes]:
+        """(pack id, index entry, the pack's map) of a chunk here, its record header checked
+        against the index."""
         hit = self._where(cid)
         if hit is None:
             raise ObjectMissingError(f"chunk {cid.hex()[:16]} is not in the local cache",
@@ -271,10 +274,14 @@ class ChunkStore:
             self.seal()  # in this process's open pack: make it readable
         pid, e = hit
         m = self._maps.get(pid)
-        start = e.offset + RECORD_HEADER.size
-        if e.end > len(m) or bytes(m[e.offset:e.offset + 32]) != cid:
+        if e.end > len(m) or m[e.offset:e.offset + 32] != cid:
             raise CorruptObjectError(f"pack {pid} is truncated or disagrees with its index "
                                      f"at chunk {cid.hex()[:16]}", hint=FSCK_HINT)
+        return pid, e, m
+
+    def _raw(self, cid: bytes, *, verify: bool) -> bytes | memoryview:
+        pid, e, m = self._located(cid)
+        start = e.offset + RECORD_HEADER.size
         raw = self._decode(cid, e.raw_len, e.flags, memoryview(m)[start:e.end],
                            where=f"pack {pid}", check_id=verify)
         if verify and not e.flags & FLAG_ZSTD and chunk_id(raw) != cid:
@@ -302,17 +309,7 @@ class ChunkStore:
     def chunk_into(self, cid: bytes, raw_len: int, out: memoryview, *, check_id: bool) -> None:
         """Write the raw bytes of one chunk (``raw_len`` long, as its recipe says) into
         ``out``; with ``check_id`` check them against the chunk's id."""
-        hit = self._where(cid)
-        if hit is None:
-            raise ObjectMissingError(f"chunk {cid.hex()[:16]} is not in the local cache",
-                                     hint="run 'git archives pull' to fetch it")
-        if hit[0] not in self._loaded:
-            self.seal()  # in this process's open pack: make it readable
-        pid, e = hit
-        m = self._maps.get(pid)
-        if e.end > len(m) or m[e.offset:e.offset + 32] != cid:
-            raise CorruptObjectError(f"pack {pid} is truncated or disagrees with its index "
-                                     f"at chunk {cid.hex()[:16]}", hint=FSCK_HINT)
+        pid, e, m = self._located(cid)
         if e.raw_len != raw_len:
             raise CorruptObjectError(f"chunk {cid.hex()[:16]} has the wrong length",
                                      hint=FSCK_HINT)
