@@ -35,7 +35,7 @@ from gitext.errors import CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.git.repo import credential
 from gitext.record import Record
 from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
-from gitext.remotes.lfshttp import COALESCE_MARGIN, Coalescer, Pool, Response
+from gitext.remotes.lfshttp import COALESCE_MARGIN, Coalescer, Pool, Response, upload_body
 from gitext.remotes.lfsurl import Endpoint, origin, redact
 from gitext.remotes.trust import shown
 
@@ -338,7 +338,7 @@ class LfsClient:
         headers = self._action_headers(action, {"Content-Type": "application/octet-stream",
                                                 "Content-Length": str(size)})
         for attempt in range(self.max_retries):
-            with _body_of(src, progress) as body:
+            with upload_body(src, progress, CHUNK) as body:
                 try:
                     resp = self._send("PUT", action.href, headers=headers, body=body,
                                       redirect=False)
@@ -427,30 +427,3 @@ def _body(resp: Response, progress: ProgressFn | None,
             coalescer.close()
     if progress is not None and pending:
         progress(pending)
-
-
-@contextlib.contextmanager
-def _body_of(src: Path | Callable[[], Iterator[bytes]],
-             progress: ProgressFn | None) -> Iterator[Iterator[bytes]]:
-    if not isinstance(src, Path):
-        yield _counted(src(), progress)
-        return
-    with open(src, "rb") as f:
-        yield _chunks(f, progress)
-
-
-def _chunks(f: BinaryIO, progress: ProgressFn | None) -> Iterator[bytes]:
-    while True:
-        chunk = f.read(CHUNK)
-        if not chunk:
-            return
-        if progress is not None:
-            progress(len(chunk))
-        yield chunk
-
-
-def _counted(parts: Iterator[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
-    for part in parts:
-        if progress is not None:
-            progress(len(part))
-        yield part

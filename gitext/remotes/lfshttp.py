@@ -15,13 +15,15 @@ here (the caller decides).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import select
 import socket
 import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -240,3 +242,23 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)
+
+
+@contextlib.contextmanager
+def upload_body(src: Path | Callable[[], Iterator[bytes]], progress: Callable[[int], object] | None,
+                read_size: int) -> Iterator[Iterator[bytes]]:
+    """A request body streamed from a file (in reads of ``read_size``), or from the parts
+    ``src()`` gives, with ``progress`` told of each piece sent."""
+    if isinstance(src, Path):
+        with open(src, "rb") as f:
+            yield _counted(iter(lambda: f.read(read_size), b""), progress)
+    else:
+        yield _counted(src(), progress)
+
+
+def _counted(parts: Iterator[bytes], progress: Callable[[int], object] | None
+             ) -> Iterator[bytes]:
+    for part in parts:
+        if progress is not None:
+            progress(len(part))
+        yield part
