@@ -29,7 +29,7 @@ from gitext.git.installrecord import InstallReport, Manifest, global_manifest_pa
 from gitext.git.launcher import command
 from gitext.git.lfs import uses_lfs_filter
 from gitext.git.nbattributes import takeover_lines
-from gitext.git.repo import Repo, config_get, run_git
+from gitext.git.repo import Repo, config_values, run_git
 from gitext.git.shims import (
     CHAINED_SUFFIX,
     HOOK_NAMES,
@@ -108,12 +108,21 @@ def _where(repo: Repo | None, global_: bool) -> tuple[list[str], Path | None, Pa
     return ["--local"], repo.worktree or repo.git_dir, repo.archives_dir / "install.json"
 
 
+def _listed(known: dict[str, str], key: str) -> str | None:
+    """``key``'s value in ``known`` (:func:`config_values`: git lists a key's section and
+    name in lower case, its subsection as written)."""
+    section, _, rest = key.partition(".")
+    sub, _, name = rest.rpartition(".")
+    return known.get(".".join(p for p in (section.lower(), sub, name.lower()) if p))
+
+
 def _configure(keys: dict[str, str], manifest: Manifest, scope: list[str],
                cwd: Path | None) -> list[str]:
     """Set ``keys`` in ``scope``, recording what each was; return the keys changed."""
     changed = []
+    known = config_values(cwd=cwd, options=scope)  # one read, not one per key
     for key, value in keys.items():
-        current = config_get(key, cwd=cwd, options=scope)
+        current = _listed(known, key)
         if key not in manifest.config:
             manifest.config[key] = current  # what to restore on uninstall
         if current != value:
@@ -185,9 +194,10 @@ def uninstall(repo: Repo | None, *, global_: bool = False) -> InstallReport:
     manifest = Manifest.load(mpath)
     # Only what install set (an older record without lfs keys never touches filter.lfs.*).
     ours = list(manifest.config) or list(desired_config())
+    known = config_values(cwd=cwd, options=scope)
     for key in ours:
         before = manifest.config.get(key)
-        current = config_get(key, cwd=cwd, options=scope)
+        current = _listed(known, key)
         if before is None:
             if current is not None:
                 run_git(["config", *scope, "--unset-all", key], cwd=cwd, check=False)

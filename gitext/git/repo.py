@@ -66,6 +66,23 @@ def config_get(key: str, *, cwd: str | os.PathLike[str] | None = None,
     return proc.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
 
 
+def config_values(*, cwd: str | os.PathLike[str] | None = None,
+                  options: Sequence[str] = ()) -> dict[str, str]:
+    """Every key of ``git config [OPTIONS] --list -z`` with the value ``--get`` would give
+    (the last one; "" for a key written without a value), keys as git lists them (section
+    and name lower case). {} where the scope has no file to read."""
+    proc = run_git(["config", *options, "--list", "-z"], cwd=cwd, check=False)
+    values: dict[str, str] = {}
+    if proc.returncode != 0:
+        return values
+    for rec in proc.stdout.split(b"\0"):
+        if rec:
+            key, _, value = rec.partition(b"\n")
+            values[key.decode("utf-8", "surrogateescape")] = value.decode(
+                "utf-8", "surrogateescape")
+    return values
+
+
 # A hook reads the same configuration two or three times (ours, then the LFS settings, then
 # again when it opens the remote) and writes none: it asks for the answers to be kept.
 _kept_config_lists: dict[tuple[str | None, str | None],
