@@ -15,7 +15,7 @@ from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import display, pull_command, shell_arg
 from gitext.errors import ArchivesError
-from gitext.filters.packets import count_rest, hash_all
+from gitext.filters.packets import count_rest, feed_all, hash_all
 from gitext.filters.protocol import ContentSink
 from gitext.log import note
 from gitext.store.objects import LocalStore
@@ -23,6 +23,7 @@ from gitext.store.state import stat_key
 
 if TYPE_CHECKING:
     from gitext.store.chunks.chunker import ChunkingWriter
+    from gitext.store.chunks.format import RecipeMatch
 
 READ_BLOCK = 8 << 20
 
@@ -65,10 +66,17 @@ def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list
     """git re-cleans a file it has just checked out ("racily clean"): hash its stream and
     compare with the chunked object it should be (rebuilding the object to compare bytes
     costs more). If it differs, chunk the work-tree file itself (its unchanged stat and size
-    prove it is what git sent)."""
-    digest, n = hash_all(head, content)
-    if digest == oid.digest:
-        return ptr.Pointer(oid, n)
+    prove it is what git sent). A recipe this process or an earlier one verified is
+    compared chunk by chunk (BLAKE3 of each span) instead of by the whole file's sha256."""
+    match = _recipe_match(store, oid)
+    if match is not None:
+        n = feed_all(head, content, match.feed)
+        if match.matched():
+            return ptr.Pointer(oid, n)
+    else:
+        digest, n = hash_all(head, content)
+        if digest == oid.digest:
+            return ptr.Pointer(oid, n)
     try:
         f = FileIO(path, "rb")
     except OSError as exc:
@@ -79,6 +87,18 @@ def same_as_chunked(store: LocalStore, path: str, st: os.stat_result, head: list
         raise ArchivesError(f"{display(path)} changed while it was being added",
                             hint=f"run: git add -- {shell_arg(path)}")
     return result
+
+
+def _recipe_match(store: LocalStore, oid: ObjectId) -> RecipeMatch | None:
+    """A matcher against ``oid``'s recipe if that recipe was verified and reads cleanly."""
+    if not store.is_verified(oid):
+        return None
+    from gitext.store.chunks.format import RecipeMatch
+
+    try:
+        return RecipeMatch(store.chunks.read_recipe(oid))
+    except ArchivesError:  # damaged or gone since: the whole-file hash decides
+        return None
 
 
 def _count(head: list[bytes], content: Iterator[bytes]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from gitext.codec import pktline
@@ -41,28 +41,36 @@ class PacketReader:
 
 
 def hash_all(head: list[bytes], content: Iterator[bytes]) -> tuple[str, int]:
-    """sha256 hex digest and size of ``head`` and the rest of git's content; the hashing
-    runs on a thread while the next buffer is read from git's pipe."""
+    """sha256 hex digest and size of ``head`` and the rest of git's content."""
     h = hashlib.sha256()
+    n = feed_all(head, content, h.update)
+    return h.hexdigest(), n
+
+
+def feed_all(head: list[bytes], content: Iterator[bytes],
+             feed: Callable[[bytes | memoryview], object]) -> int:
+    """Give ``head`` and the rest of git's content to ``feed`` in order; the byte count.
+    ``feed`` runs on a thread while the next buffer is read from git's pipe (hashers
+    release the GIL on big buffers)."""
     n = 0
     for pkt in head:
-        h.update(pkt)
+        feed(pkt)
         n += len(pkt)
     if not isinstance(content, pktline.Payloads):
         for pkt in content:
-            h.update(pkt)
+            feed(pkt)
             n += len(pkt)
-        return h.hexdigest(), n
+        return n
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[None] | None = None
-        for view in content.views(buffers=2):  # one hashed while the other fills
+        pending: Future[object] | None = None
+        for view in content.views(buffers=2):  # one fed while the other fills
             if pending is not None:
                 pending.result()
-            pending = pool.submit(h.update, view)
+            pending = pool.submit(feed, view)
             n += len(view)
         if pending is not None:
             pending.result()
-    return h.hexdigest(), n
+    return n
 
 
 def count_rest(content: Iterator[bytes]) -> int:

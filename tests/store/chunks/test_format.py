@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from gitext.store.chunks.format import (
     FormatError,
     IdxEntry,
     Recipe,
+    RecipeMatch,
     chunk_id,
     decode_idx,
     decode_recipe,
@@ -135,3 +138,37 @@ def test_identity_constants() -> None:
 
 
 KNOWN_ABC = "ee4ce7a7fad5cf265dd59629555acce65ac3b3cc7968953ee0422732716a22d7"
+
+
+@st.composite
+def chunked_files(draw: st.DrawFn) -> tuple[bytes, Recipe, list[int]]:
+    """Bytes, their recipe (arbitrary chunk boundaries) and arbitrary feeding cuts."""
+    data = draw(st.binary(max_size=3000))
+    bounds = sorted(set(draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=8))))
+    edges = [0, *[b for b in bounds if b < len(data)], len(data)] if data else [0]
+    chunks = [(chunk_id(data[a:b]), b - a) for a, b in itertools.pairwise(edges)]
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=8))))
+    return data, Recipe(len(data), chunks), cuts
+
+
+def _feed(recipe: Recipe, data: bytes, cuts: list[int]) -> bool:
+    match = RecipeMatch(recipe)
+    for a, b in itertools.pairwise([0, *cuts, len(data)]):
+        match.feed(memoryview(data)[a:b])
+    return match.matched()
+
+
+@settings(max_examples=150, deadline=None)
+@given(chunked_files(), st.data())
+def test_recipe_match_is_byte_equality(case: tuple[bytes, Recipe, list[int]],
+                                       data: st.DataObject) -> None:
+    """However the stream is cut, it matches its recipe; any flipped, missing or extra
+    byte does not."""
+    raw, recipe, cuts = case
+    assert _feed(recipe, raw, cuts)
+    if raw:
+        i = data.draw(st.integers(0, len(raw) - 1))
+        flipped = raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1:]
+        assert not _feed(recipe, flipped, [c for c in cuts if c <= len(flipped)])
+        assert not _feed(recipe, raw[:i], [c for c in cuts if c <= i])
+    assert not _feed(recipe, raw + b"x", cuts)
