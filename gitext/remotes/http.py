@@ -15,11 +15,9 @@ them). No secret appears in a message or in ``repr``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +29,6 @@ from urllib.parse import quote, urljoin, urlsplit
 import urllib3
 
 from gitext.errors import ArchivesError, ConfigError, CorruptObjectError, ObjectMissingError
-from gitext.git.repo import credential
 from gitext.remotes.backend import (
     ANONYMOUS,
     ProgressFn,
@@ -40,6 +37,7 @@ from gitext.remotes.backend import (
     seconds_option,
     whole_option,
 )
+from gitext.remotes.httpauth import HttpCredentials
 from gitext.remotes.lfsapi import retry_after
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
@@ -103,23 +101,20 @@ class HttpBackend:
         self.url = url
         self._base = url.rstrip("/")
         self._origin = origin(url)
-        self.anonymous = options.get(ANONYMOUS) == "true"
         implied = "bearer" if options.get("token") and not options.get("password") else "basic"
-        self.auth = (options.get("auth") or implied).strip().lower()
-        if self.auth not in ("basic", "bearer"):
-            raise ConfigError(f"auth = {shown(self.auth)} is not basic or bearer",
+        auth = (options.get("auth") or implied).strip().lower()
+        if auth not in ("basic", "bearer"):
+            raise ConfigError(f"auth = {shown(auth)} is not basic or bearer",
                               hint="git archives remote modify NAME auth basic")
-        self.user = options.get("user") or None
-        self._secret = options.get("token" if self.auth == "bearer" else "password") or None
+        self._creds = HttpCredentials(
+            url, auth=auth, user=options.get("user") or None,
+            secret=options.get("token" if auth == "bearer" else "password") or None,
+            anonymous=options.get(ANONYMOUS) == "true", where=self._where())
         self.jobs = whole_option(options, "jobs", DEFAULT_JOBS)
         timeout = urllib3.Timeout(connect=seconds_option(options, "connecttimeout", 30.0),
                                   read=seconds_option(options, "readtimeout", 60.0))
         self._http = urllib3.PoolManager(maxsize=self.jobs + 8, block=False, timeout=timeout,
                                          retries=False, **_tls(options))
-        self._lock = threading.Lock()
-        self._filled: dict[str, str] | None = None  # from git credential fill
-        self._asked = self._approved = False
-        self._refusal: RemoteRefusedError | None = None
         self.attempts = ATTEMPTS
         self.max_delay = 8.0
 
@@ -129,83 +124,6 @@ class HttpBackend:
 
     def __repr__(self) -> str:
         return f"HttpBackend({redact(self.url)!r})"
-
-    # -- credentials ----------------------------------------------------------------------
-    def _auth_header(self) -> dict[str, str]:
-        """What goes with a request to the URL's own origin (nothing when anonymous)."""
-        if self.anonymous:
-            return {}
-        filled = self._filled
-        secret = self._secret or (filled or {}).get("password")
-        if self.auth == "bearer":
-            return {"Authorization": f"Bearer {secret}"} if secret else {}
-        user = self.user or (filled or {}).get("username") or ""
-        if secret is None and filled is None:
-            return {}
-        token = base64.b64encode(f"{user}:{secret or ''}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-
-    def _cred_fields(self) -> dict[str, str]:
-        parts = urlsplit(self.url)
-        return {"protocol": parts.scheme.lower(), "host": parts.netloc,
-                "path": parts.path.strip("/"), **({"username": self.user} if self.user else {})}
-
-    def _fill(self, sent: dict[str, str]) -> bool:
-        """After a 401: whether new credentials are worth a retry (git credential fill is
-        asked once, never when anonymous or when the user's own password/token was sent)."""
-        if self.anonymous or self._secret is not None:
-            return False
-        with self._lock:
-            if self._refusal is not None:
-                return False
-            if self._auth_header() != sent:  # another thread already filled them
-                return True
-            if self._asked:
-                return False
-            self._asked = True
-            self._filled = credential("fill", self._cred_fields())
-            return self._filled is not None
-
-    def _approve(self) -> None:
-        with self._lock:
-            filled = self._filled
-            if filled is None or self._approved:
-                return
-            self._approved = True
-        credential("approve", {**self._cred_fields(), **filled})
-
-    def _refused(self, sent: dict[str, str]) -> RemoteRefusedError:
-        """The error for a final 401, the same for every thread once credentials failed."""
-        with self._lock:
-            if self._refusal is None:
-                filled, self._filled = self._filled, None
-                self._refusal = self._refusal_for(sent, filled)
-            else:
-                filled = None
-        if filled is not None:
-            credential("reject", {**self._cred_fields(), **filled})
-        return self._refusal
-
-    def _refusal_for(self, sent: dict[str, str], filled: dict[str, str] | None
-                     ) -> RemoteRefusedError:
-        where = f"{self._where()} answered 401 (authentication required)"
-        what = "token" if self.auth == "bearer" else "password"
-        if self.anonymous:
-            message, hint = (f"{where}; its URL comes only from the repository's committed "
-                             "config, so no credentials were sent", "if you trust that server, "
-                             "confirm the URL: git archives remote modify --local NAME url "
-                             + shown(self.url))
-        elif not sent:
-            message, hint = (f"{where} and git credential fill gave none", "store them with a "
-                             "git credential helper, or: git archives remote modify --local "
-                             f"NAME {what} VALUE")
-        elif filled is not None:
-            message, hint = (f"{where}: the credentials from git credential were refused",
-                             "they were rejected, so git asks again next time")
-        else:
-            message, hint = (f"{where}: the {what} in your git config was refused",
-                             f"git archives remote modify --local NAME {what} VALUE")
-        return RemoteRefusedError(message, hint=hint)
 
     # -- requests -------------------------------------------------------------------------
     def _where(self) -> str:
@@ -247,7 +165,7 @@ class HttpBackend:
         attempt = 0
         while True:
             last = attempt >= self.attempts - 1
-            sent = self._auth_header()
+            sent = self._creds.header()
             try:
                 resp, elsewhere = self._send(method, url, {**(headers or {}), **sent})
             except urllib3.exceptions.SSLError:
@@ -273,9 +191,9 @@ class HttpBackend:
                                              "another host, which wants credentials; yours go "
                                              "only to the remote's own host",
                                              hint="check the URL and the server")
-                if self._fill(sent):
+                if self._creds.fill(sent):
                     continue
-                raise self._refused(sent)
+                raise self._creds.refused(sent)
             if resp.status in _TRANSIENT and not last:
                 resp.drain_conn()
                 resp.release_conn()
@@ -287,7 +205,7 @@ class HttpBackend:
     def _checked(self, resp: Any, method: str, key: str) -> Any:
         if resp.status < 400 or resp.status in _MISSING or (
                 method == "HEAD" and resp.status in (405, 501)):
-            self._approve()  # the credentials sent, if any, were accepted
+            self._creds.approve()  # the credentials sent, if any, were accepted
             return resp
         resp.drain_conn()
         resp.release_conn()

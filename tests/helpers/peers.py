@@ -50,6 +50,31 @@ def dvc_executable() -> Path:
         return found
 
 
+def dvc_plugin(exe: Path, module: str, package: str) -> None:
+    """Make sure DVC's plugin ``package`` (imported as ``module``) is in the venv of ``exe``,
+    pip-installing it on first use under the same lock; skip with the reason if it cannot
+    be installed."""
+    python = str(exe.parent / "python")
+
+    def present() -> bool:
+        return subprocess.run([python, "-c", f"import {module}"], capture_output=True,
+                              check=False).returncode == 0
+
+    if present():
+        return
+    import fcntl
+
+    with open(CHECKOUT / ".cache" / "dvc-venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if present():
+            return
+        proc = subprocess.run([python, "-m", "pip", "install", "-q", package],
+                              capture_output=True, text=True, check=False, timeout=900)
+        if not present():
+            pytest.skip(f"{package} could not be installed beside {exe} (offline?): "
+                        f"{proc.stderr[-300:]}")
+
+
 @pytest.fixture(scope="session")
 def dvc_exe() -> Path:
     """DVC's ``dvc`` (installed on first use; see :func:`dvc_executable`)."""

@@ -262,8 +262,9 @@ def test_a_dvc_gs_remote_is_usable_as_it_is_both_ways(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """DVC (dvc-gs) pushes to gs://; our pull in a clone reads DVC's remote through DVC's
     option names; our push of new DVC data is what DVC then pulls."""
-    from tests.helpers.peers import run_dvc
+    from tests.helpers.peers import dvc_plugin, run_dvc
 
+    dvc_plugin(dvc_exe, "dvc_gs", "dvc-gs")
     # gcsfs first asks a gRPC endpoint fake-gcs-server lacks for the bucket's type
     monkeypatch.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     origin = tmp_path / "origin.git"

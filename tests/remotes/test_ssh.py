@@ -294,12 +294,9 @@ def test_a_dvc_ssh_remote_is_usable_as_it_is(sshd: Sshd, home: Path, tmp_path: P
                                              dvc_exe: Path) -> None:
     """DVC (with dvc-ssh) pushes to the server; a clone pulls it with git-archives from the
     remote DVC's config names."""
-    from tests.helpers.peers import run_dvc
+    from tests.helpers.peers import dvc_plugin, run_dvc
 
-    probe = subprocess.run([str(dvc_exe.parent / "python"), "-c", "import dvc_ssh"],
-                           capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"dvc-ssh is not installed beside {dvc_exe}: pip install dvc-ssh")
+    dvc_plugin(dvc_exe, "dvc_ssh", "dvc-ssh")
     store = sshd.store(tmp_path.name)
     url = sshd.url(store)
     alice = tmp_path / "alice"
