@@ -145,7 +145,7 @@ def w12_gcs(ctx: Any) -> None:
 
         if tool.name == "archives":
             tool.confirm = ("endpointurl", url)
-        ctx.record("W12GS", W12_PULL, clone)
+        ctx.record("W12GS", W12_PULL, lambda: [clone() for _ in range(ctx.repeat)])
         # --s3-latency-ms, if given, else the 20 ms
         given = ctx.s3_latency_ms if ctx.s3_latency_ms != run.S3_LATENCY_MS else LATENCY_MS
         proxy = run.LatencyProxy(url, given / 1000)

@@ -171,7 +171,7 @@ def w12_http(ctx: Any) -> None:
             _check(h, dest, count, big)
             return took
 
-        ctx.record("W12HTTP", W12HTTP_PULL, pull)
+        ctx.record("W12HTTP", W12HTTP_PULL, lambda: [pull() for _ in range(ctx.repeat)])
         proxy = h.LatencyProxy(url, LATENCY_MS / 1000)
         try:
             _latency_rows(ctx, tool, dest, proxy.url)
