@@ -263,21 +263,6 @@ def _outputs(repo: Repo) -> None:
         log.line(f"git-archives: skipped {display(path)}: {why}")
 
 
-def _preload(module: str) -> None:
-    """Import ``module`` on a thread, meanwhile this one lists what to push (three git
-    commands, in which the interpreter would otherwise wait). A failure is left for the
-    import that needs the module to raise."""
-    import contextlib
-    import importlib
-    import threading
-
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-
-    threading.Thread(target=load, name="preload", daemon=True).start()
-
-
 def pre_push(repo: Repo, args: list[str]) -> int:
     lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
     if not lines:
@@ -291,7 +276,9 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     from gitext.remotes import has_default_remote, lfs_is_default
 
     if lfs_is_default(cfg, repo.worktree):
-        _preload("gitext.remotes.lfs")
+        from gitext.lazyimport import preload
+
+        preload("gitext.remotes.lfs")  # meanwhile this thread lists what to push
     elif not has_default_remote(cfg, repo.worktree):
         # Nowhere to upload to. Say so when there is data a teammate would then lack.
         if (repo.archives_dir / "files").is_dir():

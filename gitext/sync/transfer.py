@@ -100,6 +100,10 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
     report = TransferReport("push", requested=len(files) + len(mans))
     chunked = _chunked_items(store, files)  # held as chunks (gitext.sync.chunksync)
+    if chunked and not chunk_capable(remote.backend):  # rebuilt to be sent whole (LFS)
+        from gitext.lazyimport import preload
+
+        preload("gitext.store.chunks.store")  # during the existence batch's round trip
     # a chunked object's size as its pointer says (its recipe's would cost the hook an
     # import of the chunk store), checked against the recipe when it is uploaded
     claimed = refs.sizes if isinstance(refs, References) else {}
