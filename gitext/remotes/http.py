@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +37,7 @@ from gitext.remotes.backend import (
     whole_option,
 )
 from gitext.remotes.httpauth import HttpCredentials
-from gitext.remotes.lfsapi import retry_after
+from gitext.remotes.lfsapi import first_retry_backoff, retry_after
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
 
@@ -155,8 +154,9 @@ class HttpBackend:
     def _backoff(self, attempt: int, resp: Any | None) -> None:
         wait = retry_after(resp.headers.get("Retry-After")) if resp is not None else None
         if wait is None:
-            wait = min(self.max_delay, 0.2 * (2 ** attempt)) * (0.5 + random.random() / 2)  # noqa: S311
-        time.sleep(min(wait, 30.0))
+            wait = first_retry_backoff(attempt, 0.2, self.max_delay)
+        if wait > 0:
+            time.sleep(min(wait, 30.0))
 
     def request(self, method: str, key: str, headers: dict[str, str] | None = None) -> Any:
         """``method`` on ``key`` with retries, credentials and refusals handled; returns the

@@ -123,6 +123,14 @@ def parse_batch(data: bytes, wanted: set[str], received: float) -> dict[str, Obj
     return out
 
 
+def first_retry_backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before retry ``attempt + 1`` when the server said nothing: none before the
+    first, then ``base * 2**attempt`` (at most ``cap``), jittered to 50-100 %."""
+    if attempt == 0:
+        return 0.0
+    return float(min(cap, base * 2.0 ** attempt) * (0.5 + random.random() / 2))  # noqa: S311
+
+
 def retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -188,10 +196,14 @@ class LfsClient:
                                        f"{type(exc).__name__}") from None
 
     def _backoff(self, attempt: int, resp: Response | None) -> None:
+        """Wait before retry ``attempt + 1``: what ``Retry-After`` says, else nothing before
+        the first retry (a dropped keep-alive connection, one racy 500: as urllib3 and
+        git-lfs do), then a jittered exponential backoff."""
         wait = retry_after(resp.headers.get("Retry-After")) if resp is not None else None
         if wait is None:
-            wait = min(self.max_delay, 0.25 * (2 ** attempt)) * (0.5 + random.random() / 2)  # noqa: S311
-        time.sleep(min(wait, 60.0))
+            wait = first_retry_backoff(attempt, 0.25, self.max_delay)
+        if wait > 0:
+            time.sleep(min(wait, 60.0))
 
     def _retrying(self, method: str, url: str, *, headers: dict[str, str],
                   body: Any = None) -> Response:
