@@ -264,3 +264,36 @@ def test_chunks_through_a_read_only_http_remote(repo: Repo, tmp_path: Path,
     out = bytearray()
     chunk_store(theirs).stream_file(oid, out.extend)
     assert bytes(out) == data
+
+
+def test_an_http_fetch_of_chunked_and_small_objects_reports_only_what_is_missing(
+        repo: Repo, tmp_path: Path, http_remote: Any) -> None:
+    """Through an http mirror (no listing) a chunked object, asked for whole first, comes
+    as chunks; the small ones come whole. Every object lands, each counted once, and a
+    small one the mirror lacks is reported missing, alone."""
+    from gitext.remotes.http import HttpBackend
+
+    ours, theirs = LocalStore(tmp_path / "ours"), LocalStore(tmp_path / "theirs")
+    big = _data(12, 1_500_000)  # above the default chunking threshold (1 MiB)
+    big_oid = put_chunked(ours, big)
+    small = {ours.add_bytes(_data(20 + i, 30_000), "sha256")[0]: 30_000 for i in range(12)}
+    assert transfer.push(repo, _remote(http_remote.folder), [big_oid, *small],
+                         store=ours).ok
+    gone = next(iter(small))
+    (http_remote.folder / gone.key).unlink()  # the mirror lacks this one
+    sizes = {big_oid: len(big), **small}
+    backend = HttpBackend.from_url(http_remote.url, {})
+    remote = Remote("mirror", http_remote.url, backend)
+    try:
+        report = transfer.fetch(repo, remote, References(objects={big_oid, *small},
+                                                         sizes=sizes), store=theirs)
+    finally:
+        remote.close()
+    assert report.missing == [gone], report.summary()
+    assert sorted(report.transferred, key=str) == sorted({big_oid, *small} - {gone}, key=str)
+    assert not report.corrupt and not report.failed
+    out = bytearray()
+    chunk_store(theirs).stream_file(big_oid, out.extend)
+    assert bytes(out) == big
+    for oid in set(small) - {gone}:
+        assert theirs.has(oid)
