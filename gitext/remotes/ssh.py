@@ -42,11 +42,11 @@ from gitext.remotes.backend import (
     whole_option,
 )
 from gitext.remotes.sshsupport import (
-    KNOWN_HOSTS,
     ConnectFailed,
     Loop,
     Session,
     Where,
+    connect_options,
     import_asyncssh,
     is_lost,
     missing_root_error,
@@ -62,10 +62,6 @@ DEFAULT_ATTEMPTS = 3     # per request, re-opening a lost connection in between
 CHANNELS = 4             # SFTP sessions on the one connection
 RANGED_AT = 32 * 1024 * 1024  # objects from this size are read in ranges, one per session
 RANGE_CHUNK = 8 * 1024 * 1024
-# AES-GCM first: AES-NI makes it several times cheaper than asyncssh's default first choice
-# (ChaCha20-Poly1305) on both ends, and bulk transfers are CPU-bound. The rest: as asyncssh.
-ENCRYPTION = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
-              "chacha20-poly1305@openssh.com", "aes256-ctr", "aes192-ctr", "aes128-ctr")
 _LISTDIR_AT = 8          # a folder holding this many of the keys asked about is listed
 
 
@@ -158,30 +154,11 @@ class SshBackend:
 
     async def _connect(self) -> Session:
         ssh = self._ssh
-        kwargs: dict[str, Any] = {"agent_forwarding": False, "connect_timeout": self.timeout,
-                                  "encryption_algs": ENCRYPTION,
-                                  "login_timeout": self.timeout, "keepalive_interval": 15,
-                                  "keepalive_count_max": 4}
-        if self.user:
-            kwargs["username"] = self.user
-        if self.port:
-            kwargs["port"] = self.port
-        if self.keyfile:
-            kwargs["client_keys"] = [os.path.expanduser(self.keyfile)]
-        if self._passphrase:
-            kwargs["passphrase"] = self._passphrase
-        if self._password:
-            kwargs["password"] = self._password
-        if not self.allow_agent:
-            kwargs["agent_path"] = None
-        options = await ssh.SSHClientConnectionOptions.construct(config=(), host=self.host,
-                                                                 **kwargs)
+        options = await connect_options(
+            ssh, self.host, user=self.user, port=self.port, keyfile=self.keyfile,
+            passphrase=self._passphrase, password=self._password,
+            allow_agent=self.allow_agent, timeout=self.timeout)
         self._where.host, self._where.port = options.host, options.port
-        if options.known_hosts is None:  # 'UserKnownHostsFile none': we still check
-            known = os.path.expanduser(KNOWN_HOSTS)
-            options = await ssh.SSHClientConnectionOptions.construct(
-                options, config=(), host=self.host, **kwargs,
-                known_hosts=known if os.path.isfile(known) else b"")
         conn = await ssh.connect(self.host, options=options)
         try:
             sftps = await asyncio.gather(*(conn.start_sftp_client()
