@@ -37,7 +37,7 @@ from gitext.remotes.backend import (
     whole_option,
 )
 from gitext.remotes.httpauth import HttpCredentials
-from gitext.remotes.lfsapi import first_retry_backoff, retry_after
+from gitext.remotes.lfsapi import retry_after, retry_backoff
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
 
@@ -154,7 +154,7 @@ class HttpBackend:
     def _backoff(self, attempt: int, resp: Any | None) -> None:
         wait = retry_after(resp.headers.get("Retry-After")) if resp is not None else None
         if wait is None:
-            wait = first_retry_backoff(attempt, 0.2, self.max_delay)
+            wait = retry_backoff(attempt, 0.2, self.max_delay)
         if wait > 0:
             time.sleep(min(wait, 30.0))
 

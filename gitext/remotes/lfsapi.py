@@ -123,7 +123,7 @@ def parse_batch(data: bytes, wanted: set[str], received: float) -> dict[str, Obj
     return out
 
 
-def first_retry_backoff(attempt: int, base: float, cap: float) -> float:
+def retry_backoff(attempt: int, base: float, cap: float) -> float:
     """Seconds before retry ``attempt + 1`` when the server said nothing: none before the
     first, then ``base * 2**attempt`` (at most ``cap``), jittered to 50-100 %."""
     if attempt == 0:
@@ -201,7 +201,7 @@ class LfsClient:
         git-lfs do), then a jittered exponential backoff."""
         wait = retry_after(resp.headers.get("Retry-After")) if resp is not None else None
         if wait is None:
-            wait = first_retry_backoff(attempt, 0.25, self.max_delay)
+            wait = retry_backoff(attempt, 0.25, self.max_delay)
         if wait > 0:
             time.sleep(min(wait, 60.0))
 

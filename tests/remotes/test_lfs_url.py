@@ -13,7 +13,7 @@ import pytest
 from gitext.config import Config
 from gitext.errors import ConfigError, RemoteError
 from gitext.remotes import open_remote
-from gitext.remotes.lfsapi import first_retry_backoff, parse_batch, retry_after
+from gitext.remotes.lfsapi import parse_batch, retry_after, retry_backoff
 from gitext.remotes.lfsurl import LfsSettings, derive_from_git_url, find_endpoint, ssh_endpoint
 from gitext.remotes.trust import UntrustedRemoteError
 from tests.helpers import archives, git
@@ -195,11 +195,11 @@ def test_malformed_batch_answers(body: bytes, why: str) -> None:
 def test_the_first_retry_is_immediate_then_backoff_grows_jittered_and_capped() -> None:
     """A dropped keep-alive connection or one racy 500 costs no wait (as urllib3 and
     git-lfs); later retries wait 50-100 % of base * 2**attempt, never above the cap."""
-    assert first_retry_backoff(0, 0.25, 8.0) == 0.0
+    assert retry_backoff(0, 0.25, 8.0) == 0.0
     for attempt in range(1, 12):
         full = min(8.0, 0.25 * 2 ** attempt)
         for _ in range(50):
-            assert full / 2 <= first_retry_backoff(attempt, 0.25, 8.0) <= full
+            assert full / 2 <= retry_backoff(attempt, 0.25, 8.0) <= full
 
 
 def test_retry_after() -> None:
