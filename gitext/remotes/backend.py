@@ -155,6 +155,13 @@ def can_list(backend: Backend) -> bool:
     return not getattr(backend, "read_only", False)
 
 
+def links_from(backend: Backend, folder: Path) -> bool:
+    """Whether ``put`` of a read-only file of ``folder`` hard-links it into the remote
+    instead of copying it (a directory remote on the same filesystem)."""
+    linkable = getattr(backend, "links_from", None)
+    return bool(linkable is not None and linkable(folder))
+
+
 def chunk_capable(backend: Backend) -> bool:
     """Whether chunks may be stored on this remote: it reads ranges and is an object store
     or a folder (not a Git LFS server, whose API moves whole objects by their sha256)."""

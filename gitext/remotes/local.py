@@ -124,6 +124,16 @@ class LocalBackend:
             progress(size)
         return size
 
+    def links_from(self, folder: Path) -> bool:
+        """Whether :meth:`put` hard-links a read-only file of ``folder`` (same device; not
+        on Windows, where a read-only file cannot simply be unlinked after)."""
+        if os.name == "nt":
+            return False
+        try:
+            return folder.stat().st_dev == self._device()
+        except OSError:
+            return False
+
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         final = self.root / key
         try:

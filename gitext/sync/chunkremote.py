@@ -17,14 +17,16 @@ Lower layer: never prints.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
@@ -54,9 +56,8 @@ class _Item(Protocol):
     def manifest(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class Where:
-    """One chunk's record on a remote."""
+class Where(NamedTuple):
+    """One chunk's record on a remote (a tuple: a remote's index is built of thousands)."""
 
     pack: str
     offset: int
@@ -67,6 +68,19 @@ class Where:
     @property
     def end(self) -> int:
         return self.offset + RECORD_HEADER + self.stored_len
+
+
+# tuple.__new__ called from C: no Python frame per chunk while an index loads
+_new_where = functools.partial(tuple.__new__, Where)
+
+
+def _located(stem: str, entries: list[fmt.IdxEntry]) -> Iterator[tuple[bytes, Where]]:
+    """(chunk id, where) of each entry of pack ``stem``'s index."""
+    if not entries:
+        return iter(())
+    ids, offsets, raw, stored, flags = zip(*entries, strict=True)
+    wheres = map(_new_where, zip(repeat(stem), offsets, raw, stored, flags, strict=False))
+    return zip(ids, wheres, strict=True)
 
 
 def recipe_key(digest: str) -> str:
@@ -133,14 +147,13 @@ class RemoteIndex:
         self.idx_packs = idx_on_remote & set(listed)
         self.chunks = {}
         self.truncated = set()
-        for stem in sorted(self.idx_packs):
+        for stem in sorted(self.idx_packs, reverse=True):  # the first pack's entry wins
             entries = self._read_cached(stem)
-            if entries and max(e.end for e in entries) > listed[stem]:
+            if entries and max(e.offset + e.stored_len for e in entries) + RECORD_HEADER \
+                    > listed[stem]:
                 self.truncated.add(stem)
                 continue
-            for entry in entries:
-                self.chunks.setdefault(entry.chunk_id, Where(
-                    stem, entry.offset, entry.raw_len, entry.stored_len, entry.flags))
+            self.chunks.update(_located(stem, entries))
         self._loaded = True
 
     def ensure(self) -> None:
@@ -154,9 +167,8 @@ class RemoteIndex:
         for stem in sorted(set(stems) - self.idx_packs):
             if not (self.cache_dir / f"{stem}.idx").is_file():
                 self._download_idx(stem)
-            for entry in self._read_cached(stem):
-                self.chunks.setdefault(entry.chunk_id, Where(
-                    stem, entry.offset, entry.raw_len, entry.stored_len, entry.flags))
+            for cid, where in _located(stem, self._read_cached(stem)):
+                self.chunks.setdefault(cid, where)
             self.idx_packs.add(stem)
 
     def _download_idx(self, stem: str) -> None:
@@ -274,11 +286,14 @@ def read_span(backend: Backend, span: Span, *, hint: str) -> list[tuple[bytes, i
 class PackWriter:
     """Builds upload packs (records copied as stored locally) of at most ``limit`` bytes in
     ``folder``; :meth:`add` returns the finished ``(pack id, pack path, idx path)`` when a
-    pack is full, :meth:`close` the last one."""
+    pack is full, :meth:`close` the last one. ``durable``: each finished pack and idx is
+    fsynced and made read-only, so a directory remote on the same filesystem takes it by a
+    hard link instead of a second copy (:func:`~gitext.remotes.backend.links_from`)."""
 
-    def __init__(self, folder: Path, limit: int = PACK_LIMIT) -> None:
+    def __init__(self, folder: Path, limit: int = PACK_LIMIT, *, durable: bool = False) -> None:
         self.folder = folder
         self.limit = limit
+        self.durable = durable
         self._f: io.BufferedWriter | None = None
         self._id = ""
         self._entries: list[fmt.IdxEntry] = []
@@ -304,11 +319,20 @@ class PackWriter:
     def close(self) -> tuple[str, Path, Path] | None:
         if self._f is None:
             return None
-        self._f.close()
-        self._f = None
+        f, self._f = self._f, None
         pack = self.folder / f"{self._id}.pack"
         idx = self.folder / f"{self._id}.idx"
-        idx.write_bytes(fmt.encode_idx(self._entries))
+        with f:
+            self._seal(f)
+        with open(idx, "wb") as g:
+            g.write(fmt.encode_idx(self._entries))
+            self._seal(g)
         return self._id, pack, idx
+
+    def _seal(self, f: io.BufferedWriter) -> None:
+        if self.durable:
+            f.flush()
+            os.fsync(f.fileno())
+            os.chmod(f.name, 0o444)
 
 

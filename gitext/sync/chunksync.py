@@ -33,7 +33,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import shell_arg
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.remotes import Remote
-from gitext.remotes.backend import can_list
+from gitext.remotes.backend import can_list, links_from
 from gitext.store.chunks import format as fmt
 from gitext.store.chunks.store import ChunkStore
 from gitext.store.objects import LocalStore
@@ -86,14 +86,16 @@ def push_chunked(store: LocalStore, remote: Remote, items: Sequence[TransferItem
     index.refresh()
     need: dict[bytes, None] = {}
     ready: list[TransferItem] = []
+    recipes: dict[ObjectId, fmt.Recipe] = {}
+    there = index.chunks
     for item in items:
-        recipe = chunks.read_recipe(item.oid)
+        recipe = recipes[item.oid] = chunks.read_recipe(item.oid)
         ids = [cid for cid, _len in recipe.chunks]
         if chunks.missing(ids):
             report.missing.append(item.oid)
             continue
         ready.append(item)
-        need.update((cid, None) for cid in ids if index.locate(cid) is None)
+        need.update((cid, None) for cid in ids if cid not in there)
     store.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.tmp, prefix="chunk-push-") as tmp:
         sent, new = _upload_packs(chunks, remote, list(need), Path(tmp), jobs=jobs,
@@ -102,7 +104,7 @@ def push_chunked(store: LocalStore, remote: Remote, items: Sequence[TransferItem
         # where each recipe's chunks are, for a remote that cannot be listed (http),
         # rewritten when a repair moved some
         located = [i for i in ready if i.key not in recipes_there or need]
-        report.bytes += _upload_where(remote, index, chunks, located, Path(tmp), jobs=jobs)
+        report.bytes += _upload_where(remote, index, recipes, located, Path(tmp), jobs=jobs)
     report.bytes += sent
     _upload_recipes(chunks, remote, [i for i in ready if i.key not in recipes_there], report,
                     jobs=jobs, progress=progress)
@@ -138,7 +140,7 @@ def _upload_packs(chunks: ChunkStore, remote: Remote, need: list[bytes], folder:
             pack_path.unlink(missing_ok=True)
             idx_path.unlink(missing_ok=True)
 
-    writer = PackWriter(folder)
+    writer = PackWriter(folder, durable=links_from(backend, folder))
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         try:
@@ -159,7 +161,7 @@ def _upload_packs(chunks: ChunkStore, remote: Remote, need: list[bytes], folder:
     return sent, new
 
 
-def _upload_where(remote: Remote, index: RemoteIndex, chunks: ChunkStore,
+def _upload_where(remote: Remote, index: RemoteIndex, recipes: dict[ObjectId, fmt.Recipe],
                   items: list[TransferItem], folder: Path, *, jobs: int) -> int:
     """Upload each item's where-file (the packs holding its chunks); returns the bytes."""
     sent = 0
@@ -168,7 +170,7 @@ def _upload_where(remote: Remote, index: RemoteIndex, chunks: ChunkStore,
     def one(item: TransferItem) -> None:
         nonlocal sent
         packs = set()
-        for cid, _len in chunks.read_recipe(item.oid).chunks:
+        for cid, _len in recipes[item.oid].chunks:
             where = index.locate(cid)
             if where is None:
                 raise ObjectMissingError(f"chunk {cid.hex()[:16]} of {item.oid} is not on "

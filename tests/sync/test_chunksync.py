@@ -88,6 +88,37 @@ def test_plan_ranges_joins_neighbours_and_splits_far_or_large_reads() -> None:
     assert len(plan_ranges([a, b], gap=1000, max_range=200)) == 2
 
 
+@pytest.mark.skipif(os.name == "nt", reason="packs are linked only on POSIX")
+def test_a_push_to_a_folder_on_the_same_filesystem_links_its_packs_once_durable(
+        tmp_path: Path, versions: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The upload pack is fsynced and made read-only when finished, then hard-linked into
+    # the remote (no second copy); what the remote holds is the same bytes either way.
+    store = LocalStore(tmp_path / "ours")
+    remote = _remote(tmp_path / "remote")
+    oid = put_chunked(store, versions[0])
+    linked: list[tuple[int, int]] = []
+    real_link = os.link
+
+    def spy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        real_link(src, dst)
+        if str(dst).endswith((".pack", ".idx")):
+            st = os.stat(dst)
+            linked.append((st.st_nlink, st.st_mode & 0o777))
+
+    monkeypatch.setattr(os, "link", spy)
+    assert _push(store, remote, oid).ok
+    packs = list((tmp_path / "remote" / PACKS).iterdir())
+    assert len(linked) == len(packs) == 2  # one pack and its idx, each linked
+    assert all(nlink == 2 and mode == 0o444 for nlink, mode in linked)
+    # our temporary pack is gone; the idx stays linked as the remote index's local cache
+    assert sorted((p.suffix, p.stat().st_nlink) for p in packs) == [(".idx", 2), (".pack", 1)]
+    theirs = LocalStore(tmp_path / "theirs")
+    report = TransferReport("fetch")
+    left = fetch_chunked(theirs, remote, [TransferItem(oid)], report, sizes={}, jobs=2)
+    assert not left and report.ok
+    assert b"".join(theirs.iter_rebuilt(oid)) == versions[0]
+
+
 def test_second_version_moves_only_its_new_chunks(tmp_path: Path,
                                                   versions: list[bytes]) -> None:
     v1, v2 = versions

@@ -17,11 +17,15 @@ wrong, and the caller names the file.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 import secrets
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
+from typing import NamedTuple
 
 import blake3
 
@@ -130,9 +134,21 @@ def iter_pack(buf: bytes | memoryview) -> Iterator[Record]:
 
 
 # -- pack index ---------------------------------------------------------------------------
-@dataclass(frozen=True, order=True)
-class IdxEntry(_Placed):
-    """An index's entry: a chunk id and where its record is in the pack."""
+class IdxEntry(NamedTuple):
+    """An index's entry: a chunk id and where its record is in the pack. A tuple, not a
+    dataclass like :class:`Record`: an index of a GiB holds ~16,000 of them, built on every
+    load (a tuple is built 4x faster), ordered by chunk id first."""
+
+    chunk_id: bytes
+    offset: int
+    raw_len: int
+    stored_len: int
+    flags: int
+
+    @property
+    def end(self) -> int:
+        """The end of the record in the pack (a ranged read is ``offset .. end``)."""
+        return self.offset + RECORD_HEADER.size + self.stored_len
 
 
 def encode_idx(entries: Iterable[IdxEntry]) -> bytes:
@@ -155,18 +171,40 @@ def encode_idx(entries: Iterable[IdxEntry]) -> bytes:
 def decode_idx(data: bytes | memoryview) -> list[IdxEntry]:
     """The entries of an index, sorted by chunk id; raises FormatError on any damage."""
     _, entries = _counted_body(data, IDX_MAGIC, "index", _COUNT, IDX_ENTRY)
-    out = []
+    rows = list(map(_new_entry, IDX_ENTRY.iter_unpack(entries)))
+    if rows and not _rows_sound(rows):
+        _first_bad_row(rows)  # raises, naming what is wrong
+        raise FormatError("bad index entry")
+    return rows
+
+
+# tuple.__new__ called from C: 3x faster than IdxEntry._make (a Python frame per entry)
+_new_entry = functools.partial(tuple.__new__, IdxEntry)
+
+
+def _rows_sound(rows: list[IdxEntry]) -> bool:
+    """Every check of :func:`_first_bad_row`, column by column at C speed (an index is
+    loaded on every push and fetch)."""
+    ids, offsets, raw, stored, flag_col = zip(*rows, strict=True)
+    flags = set(flag_col)
+    return (all(map(operator.lt, ids, islice(ids, 1, None)))
+            and min(offsets) >= len(PACK_MAGIC)
+            and not any(f & ~KNOWN_FLAGS for f in flags)
+            and min(raw) > 0 and max(raw) <= MAX_CHUNK
+            and min(stored) > 0 and max(stored) <= MAX_CHUNK
+            and (flags == {FLAG_ZSTD} or raw == stored
+                 or all(r.raw_len == r.stored_len for r in rows if not r.flags & FLAG_ZSTD)))
+
+
+def _first_bad_row(rows: list[IdxEntry]) -> None:
     prev = b""
-    for raw_cid, offset, raw_len, stored_len, flags in IDX_ENTRY.iter_unpack(entries):
-        cid = bytes(raw_cid)
+    for cid, offset, raw_len, stored_len, flags in rows:
         if cid <= prev:
             raise FormatError("index entries are not sorted by chunk id")
         if offset < len(PACK_MAGIC):
             raise FormatError(f"index offset {offset} is inside the pack header")
         _check_lengths(raw_len, stored_len, flags)
-        out.append(IdxEntry(cid, offset, raw_len, stored_len, flags))
         prev = cid
-    return out
 
 
 # -- recipes ------------------------------------------------------------------------------
@@ -178,13 +216,16 @@ class Recipe:
     chunks: list[tuple[bytes, int]]
 
     def __post_init__(self) -> None:
-        total = 0
-        for cid, raw_len in self.chunks:
-            if len(cid) != ID_LEN:
-                raise FormatError(f"a chunk id is {ID_LEN} bytes, not {len(cid)}")
-            if not 0 < raw_len <= MAX_CHUNK:
-                raise FormatError(f"chunk length {raw_len} is out of bounds")
-            total += raw_len
+        # column by column (a GiB's recipe has ~16,000 chunks, read on every push)
+        id_lens = set(map(len, map(operator.itemgetter(0), self.chunks)))
+        lens = list(map(operator.itemgetter(1), self.chunks))
+        if id_lens - {ID_LEN}:
+            bad = min(id_lens - {ID_LEN})
+            raise FormatError(f"a chunk id is {ID_LEN} bytes, not {bad}")
+        if lens and not (min(lens) > 0 and max(lens) <= MAX_CHUNK):
+            bad = next(n for n in lens if not 0 < n <= MAX_CHUNK)
+            raise FormatError(f"chunk length {bad} is out of bounds")
+        total = sum(lens)
         if total != self.size:
             raise FormatError(f"chunks add up to {total} bytes, not the file's {self.size}")
 
@@ -250,8 +291,7 @@ def encode_recipe(recipe: Recipe) -> bytes:
 def decode_recipe(data: bytes | memoryview) -> Recipe:
     (size, _count), entries = _counted_body(data, RECIPE_MAGIC, "recipe", _SIZE_COUNT,
                                             RECIPE_ENTRY)
-    chunks = [(bytes(c), n) for c, n in RECIPE_ENTRY.iter_unpack(entries)]
-    return Recipe(size, chunks)
+    return Recipe(size, list(RECIPE_ENTRY.iter_unpack(entries)))  # (bytes, int) pairs
 
 
 def _checked_body(data: bytes | memoryview, magic: bytes, what: str, *,

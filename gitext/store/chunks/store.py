@@ -14,6 +14,8 @@ import mmap
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 import zstandard
@@ -70,13 +72,20 @@ class ChunkStore:
                                      hint=FSCK_HINT) from None
 
     def refresh(self) -> None:
-        """Load the indexes of packs sealed since the last look (by any process)."""
-        for pid in self.sealed_packs():
-            if pid in self._loaded:
-                continue
-            for e in self.read_idx(pid):
-                self._index.setdefault(e.chunk_id, (pid, e))
-            self._loaded.add(pid)
+        """Load the indexes of packs sealed since the last look (by any process). A chunk in
+        two packs stays where it was first found."""
+        fresh = [pid for pid in self.sealed_packs() if pid not in self._loaded]
+        found: dict[bytes, tuple[str, IdxEntry]] = {}
+        for pid in reversed(fresh):  # (built at C speed: the first pack's entry wins)
+            entries = self.read_idx(pid)
+            found.update(zip(map(itemgetter(0), entries), zip(repeat(pid), entries),
+                             strict=False))  # (repeat: endless)
+        if not self._index:
+            self._index = found
+        else:
+            for cid, hit in found.items():
+                self._index.setdefault(cid, hit)
+        self._loaded.update(fresh)
 
     def unmap(self, pack_ids: Iterable[str]) -> None:
         self._maps.drop(pack_ids)

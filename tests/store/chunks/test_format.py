@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import blake3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from gitext.store.chunks.format import (
     FLAG_ZSTD,
     IDX_ENTRY,
     IDX_MAGIC,
+    MAX_CHUNK,
     PACK_MAGIC,
     RECIPE_MAGIC,
     RECORD_HEADER,
@@ -87,6 +89,62 @@ def test_idx_any_flipped_or_cut_byte_is_refused(entries: list[IdxEntry],
     for bad in (bytes(enc), cut):
         with pytest.raises(FormatError):
             decode_idx(bad)
+
+
+def _entry_by_entry(rows: list[tuple[bytes, int, int, int, int]]) -> str | None:
+    """The index checks as a plain loop (the definition the fast decoder must match)."""
+    prev = b""
+    for cid, offset, raw, stored, flags in rows:
+        if cid <= prev:
+            return "index entries are not sorted by chunk id"
+        if offset < len(PACK_MAGIC):
+            return f"index offset {offset} is inside the pack header"
+        if flags & ~FLAG_ZSTD:
+            return f"unknown chunk flags {flags:#x}"
+        if not 0 < raw <= MAX_CHUNK:
+            return f"chunk length {raw} is out of bounds"
+        if not 0 < stored <= MAX_CHUNK or (not flags & FLAG_ZSTD and stored != raw):
+            return f"stored length {stored} does not fit raw length {raw}"
+        prev = cid
+    return None
+
+
+few_ids = st.sampled_from([bytes([b]) * 32 for b in (1, 2, 3, 200)])
+any_row = st.tuples(few_ids, st.integers(0, 20), st.sampled_from([0, 1, 5, MAX_CHUNK,
+                                                                  MAX_CHUNK + 1]),
+                    st.sampled_from([0, 1, 5, MAX_CHUNK + 1]), st.sampled_from([0, 1, 2]))
+
+
+@settings(max_examples=300)
+@given(st.lists(any_row, max_size=6))
+def test_idx_decoder_refuses_exactly_what_an_entry_by_entry_check_refuses(
+        rows: list[tuple[bytes, int, int, int, int]]) -> None:
+    # Sealed with a sound digest, so only the entries themselves can be wrong.
+    body = bytearray(IDX_MAGIC) + len(rows).to_bytes(4, "little")
+    for row in rows:
+        body += IDX_ENTRY.pack(*row)
+    data = bytes(body) + blake3.blake3(bytes(body)).digest()
+    why = _entry_by_entry(rows)
+    if why is None:
+        assert decode_idx(data) == rows
+    else:
+        with pytest.raises(FormatError) as err:
+            decode_idx(data)
+        assert err.value.message == why
+
+
+@given(st.lists(st.tuples(st.binary(min_size=31, max_size=33),
+                          st.sampled_from([0, 1, 7, MAX_CHUNK, MAX_CHUNK + 1])), max_size=5),
+       st.integers(0, 3 * MAX_CHUNK))
+def test_a_recipe_is_refused_exactly_when_a_chunk_or_the_total_is_wrong(
+        chunks: list[tuple[bytes, int]], size: int) -> None:
+    sound = all(len(c) == 32 and 0 < n <= MAX_CHUNK for c, n in chunks) \
+        and sum(n for _, n in chunks) == size
+    if sound:
+        assert Recipe(size, chunks).chunks == chunks
+    else:
+        with pytest.raises(FormatError):
+            Recipe(size, chunks)
 
 
 @given(st.lists(st.binary(min_size=1, max_size=300), max_size=20))
