@@ -16,12 +16,12 @@ after a week) and come down as parallel ranged GETs.
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -38,12 +38,15 @@ from gitext.remotes.azurelogin import (
     split_url,
     transport,
 )
+from gitext.remotes.azureread import BlobReader, BlobStatus, reader_for
 from gitext.remotes.backend import (
     ProgressFn,
+    ProgressMeter,
     RemoteRefusedError,
     TransientRemoteError,
     whole_option,
 )
+from gitext.remotes.lfsapi import retry_backoff
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5
@@ -82,6 +85,8 @@ class AzureBackend:
         self._service: Any = None
         self._container: Any = None
         self._token: Any = None  # a DefaultAzureCredential, closed with the backend
+        self._transport: Any = None
+        self._reader: BlobReader | None = None  # reads without the SDK (azureread)
         self._lock = threading.Lock()
         self._checked = False
 
@@ -117,6 +122,9 @@ class AzureBackend:
             if self._container is None:
                 self._service = self._make_service()
                 self._container = self._service.get_container_client(self.container)
+                self._reader = reader_for(self._service, self._container, self._transport,
+                                          unsigned=self.unsigned,
+                                          connections=max(10, self.jobs))
             if not self._checked:
                 self._check_container(self._container)
                 self._checked = True
@@ -148,6 +156,7 @@ class AzureBackend:
         if login.connection_string is not None:
             self._adopt(service)
         pin_transport(kwargs["transport"], service.url)
+        self._transport = kwargs["transport"]
         return service
 
     def _adopt(self, service: Any) -> None:
@@ -209,7 +218,8 @@ class AzureBackend:
         from azure.core import exceptions as ax
 
         what = self._where() + (f" {key}" if key else "")
-        if isinstance(exc, ax.HttpResponseError) and exc.status_code is not None:
+        if isinstance(exc, BlobStatus) or (isinstance(exc, ax.HttpResponseError)
+                                           and exc.status_code is not None):
             return self._map_status(exc, action, what, container_level)
         if isinstance(exc, ax.ClientAuthenticationError):  # no token from the credential
             return RemoteError(f"no usable credentials for {self._where()} (the "
@@ -218,8 +228,8 @@ class AzureBackend:
             return TransientRemoteError(
                 f"cannot reach {self.endpoint or 'the storage endpoint'} for {self._where()}",
                 hint="check the network and the remote's account or connection string")
-        if isinstance(exc, ax.ServiceResponseError | ax.IncompleteReadError
-                      | ax.DecodeError | ConnectionError | TimeoutError):
+        if isinstance(exc, ax.ServiceResponseError | ax.IncompleteReadError | ax.DecodeError
+                      | ConnectionError | TimeoutError | HTTPException):
             return TransientRemoteError(
                 f"{what}: the connection failed ({type(exc).__name__}) while trying to {action}",
                 hint="try again; an interrupted transfer restarts cleanly")
@@ -342,12 +352,16 @@ class AzureBackend:
     def get(self, key: str, dst: Path | BinaryIO, progress: ProgressFn | None = None, *,
             size: int | None = None) -> int:
         """Ranged GETs of ``multipartchunksize`` in parallel once an object is larger than
-        one; a transfer that breaks past the SDK's own retries restarts from scratch."""
-        blob = self.container_client().get_blob_client(self._full(key))
-        delay = 0.2
+        one (through the SDK), else one GET (without it where :mod:`.azureread` can); a
+        transfer that breaks past the retries restarts from scratch."""
+        container = self.container_client()
+        reader = self._reader if size is None or size <= self.block else None
+        blob = None if reader is not None else container.get_blob_client(self._full(key))
         for attempt in range(1, self.attempts + 1):
-            meter = _Meter(progress)
+            meter = ProgressMeter(progress)
             try:
+                if reader is not None:
+                    return reader.read_into(self._full(key), dst, meter.hook)
                 return self._get_once(blob, dst, meter)
             except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
                 mapped = self._map(exc, "download", key=key)
@@ -359,11 +373,10 @@ class AzureBackend:
                         raise mapped from None
                     dst.seek(0)
                     dst.truncate()
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 10.0)
+            time.sleep(retry_backoff(attempt - 1, 0.2, 10.0))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _get_once(self, blob: Any, dst: Path | BinaryIO, meter: _Meter) -> int:
+    def _get_once(self, blob: Any, dst: Path | BinaryIO, meter: ProgressMeter) -> int:
         parallel = isinstance(dst, Path) or dst.seekable()
         stream = blob.download_blob(max_concurrency=min(8, self.jobs) if parallel else 1,
                                     progress_hook=meter.hook)
@@ -373,20 +386,32 @@ class AzureBackend:
             return int(stream.readinto(out))
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
-        """``download_blob(offset, length)``: one ranged GET (the SDK retries it)."""
-        blob = self.container_client().get_blob_client(self._full(key))
-        try:
-            return bytes(blob.download_blob(offset=start, length=length).readall())
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
-            if getattr(exc, "status_code", None) == 416:  # the range starts past the end
-                return b""
-            raise self._map(exc, "download", key=key) from None
+        """One ranged GET, retried; past the end of the object: b""."""
+        container = self.container_client()
+        for attempt in range(1, self.attempts + 1):
+            try:
+                if self._reader is None:  # (the SDK retries within)
+                    blob = container.get_blob_client(self._full(key))
+                    return bytes(blob.download_blob(offset=start, length=length).readall())
+                resp = self._reader.open(self._full(key), start, length)
+                try:
+                    return resp.read()
+                finally:
+                    resp.release_conn()
+            except Exception as exc:  # noqa: BLE001 - every failure is mapped to a RemoteError
+                if getattr(exc, "status_code", None) == 416:  # the range starts past the end
+                    return b""
+                mapped = self._map(exc, "download", key=key)
+                if not isinstance(mapped, TransientRemoteError) or attempt == self.attempts:
+                    raise mapped from None
+            time.sleep(retry_backoff(attempt - 1, 0.2, 10.0))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
         """One Put Blob up to ``multipartthreshold``; above it, blocks staged in parallel
         and committed by one Put Block List: readers see all of it or nothing."""
         blob = self.container_client().get_blob_client(self._full(key))
-        meter = _Meter(progress)
+        meter = ProgressMeter(progress)
         try:
             with open(src, "rb") as f:
                 blob.upload_blob(f, length=size, overwrite=True, validate_content=True,
@@ -407,6 +432,9 @@ class AzureBackend:
 
     def close(self) -> None:
         with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             if self._service is not None:
                 self._service.close()
                 self._service = self._container = None
@@ -414,32 +442,3 @@ class AzureBackend:
             if self._token is not None:
                 self._token.close()
                 self._token = None
-
-
-class _Meter:
-    """Turns the SDK's running totals (``hook(current, total)``, from any of its threads)
-    into the byte deltas a :data:`ProgressFn` takes."""
-
-    def __init__(self, progress: ProgressFn | None) -> None:
-        self.progress = progress
-        self.sent = 0
-        self.lock = threading.Lock()
-
-    def hook(self, current: int, total: int | None) -> None:
-        if self.progress is None:
-            return
-        with self.lock:
-            delta = current - self.sent
-            if delta <= 0:
-                return
-            self.sent = current
-        self.progress(delta)
-
-    def finish(self, size: int) -> None:
-        self.hook(size, size)
-
-    def undo(self) -> None:
-        with self.lock:
-            sent, self.sent = self.sent, 0
-        if self.progress is not None and sent:
-            self.progress(-sent)

@@ -10,6 +10,7 @@ hash, parse pointers or look at git. Verification against the id happens in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -166,3 +167,33 @@ def chunk_capable(backend: Backend) -> bool:
     """Whether chunks may be stored on this remote: it reads ranges and is an object store
     or a folder (not a Git LFS server, whose API moves whole objects by their sha256)."""
     return isinstance(backend, Ranged) and not getattr(backend, "lfs_server", False)
+
+
+class ProgressMeter:
+    """Turns running totals (``hook(current, total)``, from any thread: how the cloud SDKs
+    report) into the byte deltas a :data:`ProgressFn` takes; :meth:`undo` takes back what
+    a transfer that restarts from scratch had reported."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self.progress = progress
+        self.sent = 0
+        self.lock = threading.Lock()
+
+    def hook(self, current: int, total: int | None) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            delta = current - self.sent
+            if delta <= 0:
+                return
+            self.sent = current
+        self.progress(delta)
+
+    def finish(self, size: int) -> None:
+        self.hook(size, size)
+
+    def undo(self) -> None:
+        with self.lock:
+            sent, self.sent = self.sent, 0
+        if self.progress is not None and sent:
+            self.progress(-sent)

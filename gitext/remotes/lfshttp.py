@@ -139,8 +139,9 @@ class Pool:
     """Keep-alive connections per (scheme, host, port), at most ``maxsize`` idle each."""
 
     def __init__(self, *, maxsize: int, connect_timeout: float, read_timeout: float,
-                 user_agent: str = "git-archives") -> None:
+                 user_agent: str = "git-archives", cafile: str | None = None) -> None:
         self._maxsize = maxsize
+        self._cafile = cafile  # trust only these CAs (a CA bundle the environment names)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._user_agent = user_agent
@@ -208,7 +209,7 @@ class Pool:
     def _tls_context(self) -> ssl.SSLContext:
         with self._lock:
             if self._tls is None:
-                self._tls = ssl.create_default_context()
+                self._tls = ssl.create_default_context(cafile=self._cafile)
             return self._tls
 
     def put(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
