@@ -27,6 +27,7 @@ INVENTORY = {
                            "git-lfs's own folder is only read",
     "remotes/local.py": "a directory remote the user configured",
     "remotes/azure.py": "a download into the cache's temp file (the path transfer gives it)",
+    "remotes/azureread.py": "the same download when it is read without the SDK",
     "remotes/s3.py": "temp files of a download into the cache",
     "remotes/gcs.py": "temp files of a download into the cache (from GCS)",
     "remotes/lfs.py": "temp files of a download into the cache (from a Git LFS server)",
