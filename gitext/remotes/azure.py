@@ -386,11 +386,12 @@ class AzureBackend:
             return int(stream.readinto(out))
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
-        """One ranged GET, retried; past the end of the object: b""."""
+        """One ranged GET; past the end of the object: b"". Through the SDK it is retried
+        by the SDK's own policy; without it (:mod:`.azureread`), here."""
         container = self.container_client()
         for attempt in range(1, self.attempts + 1):
             try:
-                if self._reader is None:  # (the SDK retries within)
+                if self._reader is None:
                     blob = container.get_blob_client(self._full(key))
                     return bytes(blob.download_blob(offset=start, length=length).readall())
                 resp = self._reader.open(self._full(key), start, length)
@@ -402,7 +403,8 @@ class AzureBackend:
                 if getattr(exc, "status_code", None) == 416:  # the range starts past the end
                     return b""
                 mapped = self._map(exc, "download", key=key)
-                if not isinstance(mapped, TransientRemoteError) or attempt == self.attempts:
+                if self._reader is None or not isinstance(mapped, TransientRemoteError) \
+                        or attempt == self.attempts:
                     raise mapped from None
             time.sleep(retry_backoff(attempt - 1, 0.2, 10.0))
         raise AssertionError("unreachable")  # pragma: no cover

@@ -114,7 +114,8 @@ def reader_for(service: Any, container: Any, transport: Any, *, unsigned: bool,
         return None  # a proxy from the environment (or no TLS checks): the SDK's transport
     cafile = session.verify if isinstance(session.verify, str) else None  # (the env's bundle)
     url = str(container.url)
-    if urlsplit(url).query or urlsplit(url).scheme not in ("http", "https"):
+    parts = urlsplit(url)
+    if parts.query or parts.scheme not in ("http", "https"):
         return None  # a SAS token rides in the URL: left to the SDK
     credential = service.credential
     if credential is None:

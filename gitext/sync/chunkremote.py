@@ -149,8 +149,7 @@ class RemoteIndex:
         self.truncated = set()
         for stem in sorted(self.idx_packs, reverse=True):  # the first pack's entry wins
             entries = self._read_cached(stem)
-            if entries and max(e.offset + e.stored_len for e in entries) + RECORD_HEADER \
-                    > listed[stem]:
+            if entries and max(e.end for e in entries) > listed[stem]:
                 self.truncated.add(stem)
                 continue
             self.chunks.update(_located(stem, entries))
