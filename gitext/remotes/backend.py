@@ -137,6 +137,19 @@ class PartsTaker(Protocol):
 
 
 @runtime_checkable
+class UploadAnswers(Protocol):
+    """A backend whose upload requests themselves say which objects the remote holds
+    already (a Git LFS server's upload batch, asked 100 objects at a time as the uploads
+    go): a push need not ask about every object before the first upload starts."""
+
+    def put_new(self, key: str, src: Path | Callable[[], Iterator[bytes]], size: int,
+                progress: ProgressFn | None = None) -> bool:
+        """Upload ``key`` from the file or parts ``src`` unless the remote has it; False
+        when it had it (nothing was sent)."""
+        ...
+
+
+@runtime_checkable
 class Planner(Protocol):
     """A backend whose API works on batches and needs sizes (a Git LFS server): it is told
     what is about to be asked for, ``operation`` being ``upload`` or ``download``."""

@@ -115,6 +115,9 @@ class LfsBackend:
             self._sizes.setdefault(oid, size)
         if oid not in self._sizes:
             raise RemoteError(f"object {oid}: its size is unknown, and an LFS server needs it")
+        res = self._fresh(operation, oid)  # (no lock: another thread may be asking a batch)
+        if res is not None:
+            return res
         with self._locks[operation]:
             if self._refused is not None:  # the server refused as a whole: do not ask again
                 raise self._refused
@@ -225,16 +228,20 @@ class LfsBackend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def put(self, key: str, src: Path, size: int, progress: ProgressFn | None = None) -> None:
-        self._upload(key, src, size, progress)
+        self.put_new(key, src, size, progress)
 
     def put_parts(self, key: str, parts: Callable[[], Iterator[bytes]], size: int,
                   progress: ProgressFn | None = None) -> None:
         """Upload an object whose bytes ``parts`` gives (afresh for each attempt), e.g. one
         rebuilt from chunks, with no copy on disk (:class:`~gitext.remotes.backend.PartsTaker`)."""
-        self._upload(key, parts, size, progress)
+        self.put_new(key, parts, size, progress)
 
-    def _upload(self, key: str, src: Path | Callable[[], Iterator[bytes]], size: int,
-                progress: ProgressFn | None) -> None:
+    def put_new(self, key: str, src: Path | Callable[[], Iterator[bytes]], size: int,
+                progress: ProgressFn | None = None) -> bool:
+        """Upload unless the server has it (its upload batch says so); False when it had
+        it. A push calls this for every object without asking first
+        (:class:`~gitext.remotes.backend.UploadAnswers`): the first batch is asked by the
+        first upload, the next ones while the uploads of the first go on."""
         oid = oid_of(key)
         if oid is None:
             raise _only_sha256(key)
@@ -245,7 +252,7 @@ class LfsBackend:
             if "upload" not in res.actions:  # the server has it
                 if progress is not None:
                     progress(size)
-                return
+                return False
             try:
                 self.client("upload").upload(oid, size, src, res.actions, progress)
             except ActionRefusedError:
@@ -255,7 +262,8 @@ class LfsBackend:
                 continue
             with self._locks["upload"]:
                 self._results[("upload", oid)] = ObjectResult()  # now present
-            return
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def delete(self, key: str) -> None:
         raise RemoteError(f"the LFS server {self.url} cannot delete objects (the Git LFS API "

@@ -34,6 +34,7 @@ from gitext.remotes.backend import (
     Backend,
     PartsTaker,
     RemoteRefusedError,
+    UploadAnswers,
     can_list,
     chunk_capable,
     plan,
@@ -109,26 +110,24 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     claimed = refs.sizes if isinstance(refs, References) else {}
     all_sizes = {i: (claimed.get(i.oid) if i in chunked else None) or store.size(i.oid) or 0
                  for i in files}
-    plan(remote.backend, "upload", [(i.key, s) for i, s in all_sizes.items() if s])
-    present = remote.backend.exists_many([i.key for i in [*files, *mans]])
+    # largest first, and asked about in that order where the uploads ask (UploadAnswers)
+    by_size = sorted(all_sizes, key=lambda i: all_sizes[i], reverse=True)
+    plan(remote.backend, "upload", [(i.key, all_sizes[i]) for i in by_size if all_sizes[i]])
+    answers = isinstance(remote.backend, UploadAnswers) and not mans
+    present = set() if answers else remote.backend.exists_many([i.key for i in [*files, *mans]])
     recipes_there = _present_as_recipes(remote, [i for i in chunked if i.key not in present])
     present |= recipes_there
     report.already = len(present)
     lock = threading.Lock()
 
     def upload(item: TransferItem) -> None:
-        src = store.key_path(item.key)
-        if item.key == item.oid.key and store.is_chunked(item.oid):
-            size = _put_rebuilt(store, remote.backend, item, progress)  # sent whole
-        else:
-            try:
-                size = src.stat().st_size
-            except FileNotFoundError:
-                raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
-            remote.backend.put(item.key, src, size, progress.advance if progress else None)
+        sent = _put_one(store, remote.backend, item, progress)
         with lock:
-            report.transferred.append(item.oid)
-            report.bytes += size
+            if sent is None:
+                report.already += 1
+            else:
+                report.transferred.append(item.oid)
+                report.bytes += sent
         if progress is not None:
             progress.file_done()
 
@@ -142,7 +141,7 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         push_chunked(store, remote, as_chunks, report, jobs=n, progress=progress,
                      recipes_there=recipes_there)
         sizes = {i: s for i, s in sizes.items() if i not in chunked}
-    run_parallel(sorted(sizes, key=lambda i: sizes[i], reverse=True), n, upload, report)
+    run_parallel([i for i in by_size if i in sizes], n, upload, report)
     todo_m = [i for i in mans if i.key not in present]
     if todo_m:
         ready = _complete_manifests(store, remote, todo_m, present, report)
@@ -307,6 +306,32 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         _fetch_missing_as_chunks(store, remote, todo, report, sizes=refs.sizes, jobs=n,
                                  progress=progress, on_object=on_object)
     return report
+
+
+def _put_one(store: LocalStore, backend: Backend, item: TransferItem,
+             progress: ProgressSink | None) -> int | None:
+    """Upload one object: the bytes sent, or None when the remote had it already (only an
+    :class:`UploadAnswers` backend finds that out here)."""
+    advance = progress.advance if progress else None
+    rebuilt = item.key == item.oid.key and store.is_chunked(item.oid)
+    if isinstance(backend, UploadAnswers):
+        size = store.size(item.oid) if rebuilt else _cached_size(store, item)
+        if size is None:
+            raise ObjectMissingError(f"{item.oid} is not in the local cache")
+        src = (lambda: store.iter_rebuilt(item.oid)) if rebuilt else store.key_path(item.key)
+        return size if backend.put_new(item.key, src, size, advance) else None
+    if rebuilt:
+        return _put_rebuilt(store, backend, item, progress)  # sent whole
+    size = _cached_size(store, item)
+    backend.put(item.key, store.key_path(item.key), size, advance)
+    return size
+
+
+def _cached_size(store: LocalStore, item: TransferItem) -> int:
+    try:
+        return store.key_path(item.key).stat().st_size
+    except FileNotFoundError:
+        raise ObjectMissingError(f"{item.oid} is not in the local cache") from None
 
 
 def _put_rebuilt(store: LocalStore, backend: Backend, item: TransferItem,

@@ -311,6 +311,26 @@ def test_batches_hold_at_most_100_objects(repo: Path, lfs_proxy: LfsFaultProxy) 
     assert len(batches) == 2
 
 
+def test_a_push_uploads_the_first_batch_while_it_asks_for_the_next(
+        tmp_path: Path, lfs_proxy: LfsFaultProxy) -> None:
+    """As git-lfs: the first upload does not wait for every object's batch answer; a later
+    push counts what the server has and uploads only the rest."""
+    files = {f"f{i:03}.bin": os.urandom(1000 + i) for i in range(150)}
+    src = make_repo(tmp_path / "src", f"{lfs_proxy.url}/org/pipe.git/info/lfs", files)
+    out = archives(src, "push").stdout.decode()
+    assert "150 object(s) uploaded" in out, out
+    seen = [(m, p) for m, p, _ in lfs_proxy.seen]
+    batches = [i for i, (m, p) in enumerate(seen) if m == "POST" and p.endswith("/batch")]
+    puts = [i for i, (m, _p) in enumerate(seen) if m == "PUT"]
+    assert len(batches) == 2 and len({seen[i] for i in puts}) == 150
+    assert puts[0] < batches[1]  # uploads began before the second batch was asked
+    (src / "new.bin").write_bytes(b"one more\n" * 50)
+    git(src, "add", "new.bin")
+    git(src, "commit", "-qm", "more")
+    out = archives(src, "push").stdout.decode()
+    assert "1 object(s) uploaded" in out and "150 already there" in out, out
+
+
 def test_pre_commit_asks_the_lfs_server_about_staged_pointers(
         tmp_path: Path, giftless: Giftless) -> None:
     src = make_repo(tmp_path / "src", giftless.url("org", "precommit"), FILES)
