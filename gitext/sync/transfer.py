@@ -299,7 +299,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     plan(remote.backend, "download",
          [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
     try:
-        run_parallel(todo, n, download, report)
+        run_parallel(todo, n, download, report, adapt=not (jobs or remote.jobs))
     finally:
         _record_verified(store, verified)
     if chunks_too and report.missing and not can_list(remote.backend):

@@ -9,7 +9,9 @@ Lower layer: never prints.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Protocol
 
@@ -115,9 +117,12 @@ def transfer_items(refs: References | Iterable[ObjectId],
 
 
 def run_parallel(items: Sequence[TransferItem], jobs: int,
-                 work: Callable[[TransferItem], None], report: TransferReport) -> None:
+                 work: Callable[[TransferItem], None], report: TransferReport, *,
+                 adapt: bool = False) -> None:
     """Run ``work`` over ``items``; a failure of one item is recorded, not fatal, except a
-    local write failure (disk full) or a remote refusing as a whole, which stop the run."""
+    local write failure (disk full) or a remote refusing as a whole, which stop the run.
+    ``adapt`` (``jobs`` is a default, not the user's): start with a few threads and use
+    up to ``jobs`` only while the transfers mostly wait (:class:`_Gate`)."""
     stop = threading.Event()
     fatal: list[BaseException] = []
     lock = threading.Lock()
@@ -145,13 +150,69 @@ def run_parallel(items: Sequence[TransferItem], jobs: int,
         for it in items:
             one(it)
     else:
-        _in_threads(items, min(jobs, len(items)), one, stop)
+        n = min(jobs, len(items))
+        _in_threads(items, n, one, stop, _Gate(n) if adapt else None)
     if fatal:
         raise fatal[0]
 
 
+class _Gate:
+    """How many of the ``n`` transfer threads may take items, found by trying. It starts
+    at two a core, then doubles while a window of transfers at the new count finishes
+    clearly faster than one at the old count; the first doubling that does not pay is
+    undone and the count stays. Bound by the CPU (a server on this machine or the LAN),
+    more threads only fight over the GIL: measured on W12HTTP's pull, 16 threads cost
+    ~20% more time than 4. Bound by latency, each doubling nearly doubles the rate, up to
+    ``n``."""
+
+    GAIN = 1.15  # a doubling must be this much faster to be kept
+    WINDOW = 32  # transfers per measurement (and at least MIN_SECONDS of them)
+    MIN_SECONDS = 0.05
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.limit = min(n, max(2, 2 * (os.cpu_count() or 1)))
+        self._cond = threading.Condition()
+        self._settled = self.limit >= n
+        self._before: tuple[int, float] | None = None  # (limit, its rate)
+        self._start = time.perf_counter()
+        self._count = 0
+        self.over = False
+
+    def enter(self, index: int) -> bool:
+        """Wait until thread ``index`` may take items; False when the run is over."""
+        with self._cond:
+            while index >= self.limit and not self.over:
+                self._cond.wait()
+            return index < self.limit
+
+    def close(self) -> None:
+        with self._cond:
+            self.over = True
+            self._cond.notify_all()
+
+    def done_one(self) -> None:
+        with self._cond:
+            if self._settled:
+                return
+            self._count += 1
+            took = time.perf_counter() - self._start
+            if self._count < self.WINDOW or took < self.MIN_SECONDS:
+                return
+            rate = self._count / took
+            if self._before is not None and rate < self._before[1] * self.GAIN:
+                self.limit = self._before[0]  # the doubling did not pay: back, and stay
+                self._settled = True
+                return
+            self._before = (self.limit, rate)
+            self.limit = min(self.n, 2 * self.limit)
+            self._settled = self.limit >= self.n
+            self._start, self._count = time.perf_counter(), 0
+            self._cond.notify_all()
+
+
 def _in_threads(items: Sequence[TransferItem], n: int, one: Callable[[TransferItem], None],
-                stop: threading.Event) -> None:
+                stop: threading.Event, gate: _Gate | None = None) -> None:
     """``one`` over ``items`` on ``n`` threads that take the next item in turn. (Not
     ``concurrent.futures``: it imports ``logging``, ~10 ms of every pre-push hook.) An
     unexpected exception stops the others taking items and is raised here; so is Ctrl-C,
@@ -160,19 +221,27 @@ def _in_threads(items: Sequence[TransferItem], n: int, one: Callable[[TransferIt
     take = threading.Lock()
     raised: list[BaseException] = []
 
-    def worker() -> None:
+    def worker(index: int) -> None:
         while not stop.is_set():
+            if gate is not None and not gate.enter(index):
+                return
             with take:
                 item = next(queue, None)
             if item is None:
+                if gate is not None:
+                    gate.close()
                 return
             try:
                 one(item)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 raised.append(exc)
                 stop.set()
+            if gate is not None and stop.is_set():
+                gate.close()  # (threads still waiting for their turn end too)
+            elif gate is not None:
+                gate.done_one()
 
-    threads = [threading.Thread(target=worker, name=f"transfer-{i}", daemon=True)
+    threads = [threading.Thread(target=worker, args=(i,), name=f"transfer-{i}", daemon=True)
                for i in range(n)]
     for t in threads:
         t.start()
@@ -181,6 +250,8 @@ def _in_threads(items: Sequence[TransferItem], n: int, one: Callable[[TransferIt
             t.join()
     except BaseException:
         stop.set()  # Ctrl-C: nothing new starts
+        if gate is not None:
+            gate.close()
         for t in threads:
             t.join()
         raise
