@@ -224,12 +224,12 @@ class WorkTree:
         filesystem cannot link: the caller copies instead)."""
         if not _AT:
             dest = self._portable_child(rel, create=True)
-            tmp_path = dest.with_name(f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}")
+            tmp_path = dest.with_name(temp_name())
             os.link(source, tmp_path)
             os.replace(tmp_path, dest)
             return dest.lstat()
         dfd, name = self.parent(rel)
-        tmp = f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}"
+        tmp = temp_name()
         os.link(source, tmp, dst_dir_fd=dfd)
         try:
             return self._commit(dfd, tmp, name)
@@ -256,7 +256,7 @@ class WorkTree:
     def _portable_write(self, rel: str, fill: Callable[[int], object], *, mode: int,
                         sync: bool, check: Callable[[], None] | None) -> os.stat_result:
         dest = self._portable_child(rel, create=True)
-        tmp_path = dest.with_name(f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}")
+        tmp_path = dest.with_name(temp_name())
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                      mode)
         try:
@@ -381,11 +381,21 @@ def write_bytes_in(root: Path, path: Path, data: bytes) -> None:
         wt.write_bytes(repo_relative(root, path), data)
 
 
+def temp_name() -> str:
+    """A fresh name for a temp file of this process (see :func:`stale_temps_in`)."""
+    return f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}"
+
+
+def has_at_calls() -> bool:
+    """Whether writes go through ``*at`` calls on folder descriptors (not on Windows)."""
+    return _AT
+
+
 def _new_temp(dfd: int, mode: int) -> tuple[str, int]:
     flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
              | getattr(os, "O_CLOEXEC", 0))
     while True:  # a name left by a killed process of the same pid is stepped over
-        tmp = f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}"
+        tmp = temp_name()
         with contextlib.suppress(FileExistsError):
             return tmp, os.open(tmp, flags, mode, dir_fd=dfd)
 

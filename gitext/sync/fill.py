@@ -26,6 +26,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitext.codec.hashing import ObjectId, hash_file
@@ -37,6 +38,7 @@ from gitext.git.repo import Repo
 from gitext.store.objects import LocalStore
 
 if TYPE_CHECKING:
+    from gitext.codec.pointer import Pointer
     from gitext.sync.pointers import TrackedPointer
 
 @dataclass
@@ -48,13 +50,17 @@ class DirectFill:
 
 
 def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, rel: str, *,
-                     executable: bool, direct: bool = True) -> os.stat_result:
+                     executable: bool, direct: bool = True, pointer: Pointer | None = None,
+                     umask: int = 0o022) -> os.stat_result | None:
     """Place a copy of a verified object at the repository path ``rel`` through the one way
     into the work tree (:class:`gitext.fs.worktree.WorkTree`): a new file beside it (made with
     the umask's mode, as git makes files), the bytes copied in the kernel — or, for a large
     object with ``direct``, past the page cache (:func:`gitext.store.objects.direct_copy`) —
-    then moved onto ``rel``. Returns the placed file's stat. Raises OSError or
-    UnsafePathError; the temp file never survives."""
+    then moved onto ``rel``. With ``pointer``, a file at ``rel`` that holds exactly it is
+    refilled in its own inode instead (:func:`gitext.fs.refill.refill`), its mode set as
+    git would make a new file under ``umask``; if it no longer holds it, it is left alone
+    and None returned. Returns the placed file's stat. Raises OSError or UnsafePathError; the temp
+    file never survives."""
     from gitext.store.fastcopy import DIRECT_MIN, direct_copy, kernel_copy
 
     def fill(fd: int) -> None:
@@ -68,6 +74,21 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, 
         finally:
             os.close(src)
 
+    if pointer is not None:
+        from gitext.codec.pointer import MAX_POINTER_SIZE
+        from gitext.fs.refill import refill
+        from gitext.sync.pointers import is_pointer_bytes, worktree_is_pointer
+
+        def holds(_st: os.stat_result, data: bytes) -> bool:
+            return is_pointer_bytes(data, pointer)
+
+        def refilled(fd: int) -> None:
+            os.fchmod(fd, (0o777 if executable else 0o666) & ~umask)
+            fill(fd)
+
+        st = refill(wt, rel, holds, refilled, limit=MAX_POINTER_SIZE)
+        if st is not None or not worktree_is_pointer(wt.path(rel), pointer):
+            return st
     return wt.write(rel, fill, mode=0o777 if executable else 0o666)
 
 
@@ -102,16 +123,22 @@ class InPlaceFill:
         self._hash_len = 20
         self._lock_path = repo.git_dir / "index.lock"
         self._wt = WorkTree(repo.root)
+        self._revive: set[str] = set()  # missing: a killed fill was writing them
+        self._umask = 0o022
 
     # -- setup ------------------------------------------------------------------------------
     def start(self) -> None:
         from gitext.sync.pointers import index_pointers, worktree_is_pointer
 
         root = self.repo.root
-        candidates = []
+        candidates, gone = [], []
         for tp in index_pointers(self.repo, self.paths or ()):
             if tp.pointer.size > 0 and worktree_is_pointer(root / tp.path, tp.pointer):
                 candidates.append(tp)
+            elif tp.pointer.size > 0 and not os.path.lexists(root / tp.path):
+                gone.append(tp)
+        self._revive = _cut_short(root, gone)
+        candidates += [tp for tp in gone if tp.path in self._revive]
         if not candidates:
             return
         if os.environ.get("GIT_INDEX_FILE"):
@@ -141,6 +168,9 @@ class InPlaceFill:
                 continue
             self._waiting.setdefault(tp.pointer.oid, []).append((tp, hit[0]))
         if self._waiting:
+            from gitext.fs.refill import current_umask
+
+            self._umask = current_umask()
             self._pool = ThreadPoolExecutor(max_workers=self._workers)
         else:
             self.abort()
@@ -172,20 +202,18 @@ class InPlaceFill:
                 self._futures.append(self._pool.submit(self._place, item))
 
     def _place(self, item: tuple[TrackedPointer, int]) -> None:
-        from gitext.sync.pointers import worktree_is_pointer
-
         tp, offset = item
-        dest = self.repo.root / tp.path
         try:
-            if not worktree_is_pointer(dest, tp.pointer):  # changed meanwhile: leave it
-                return
             mode = int.from_bytes(self._data[offset + 24:offset + 28], "big")
             st = _write_object_to(self.store, tp.pointer.oid, tp.pointer.size, self._wt,
                                   tp.path, executable=bool(mode & 0o111),
-                                  direct=self.direct)
+                                  direct=self.direct, umask=self._umask,
+                                  pointer=None if tp.path in self._revive else tp.pointer)
         except BaseException as exc:  # noqa: BLE001 - re-raised by finish()
             with self._guard:
                 self._errors.append(exc)
+            return
+        if st is None:  # changed meanwhile: left alone
             return
         with self._guard:
             self._done.append((tp.path, offset, st))
@@ -284,6 +312,24 @@ class InPlaceFill:
             for items in self._waiting.values():
                 self.result.left += [tp.path for tp, _ in items]
             self._waiting.clear()
+
+
+def _cut_short(root: Path, gone: list[TrackedPointer]) -> set[str]:
+    """The paths among ``gone`` (pointers in the index, missing from the work tree) that a
+    killed fill was writing: their folder holds a temp file of a process no longer running
+    (:func:`gitext.fs.refill.refill` moves a file under such a name while it writes it)."""
+    from gitext.fs.worktree import stale_temps_in
+
+    cut: set[str] = set()
+    stale: dict[str, bool] = {}
+    for tp in gone:
+        folder = posixpath.dirname(tp.path)
+        if folder not in stale:
+            stale[folder] = next(stale_temps_in(root / folder if folder else root), None) \
+                is not None
+        if stale[folder]:
+            cut.add(tp.path)
+    return cut
 
 
 def fill_in_place(repo: Repo, store: LocalStore, paths: Sequence[str] | None = None, *,

@@ -102,6 +102,11 @@ def worktree_is_pointer(file: Path | str, pointer: ptr.Pointer) -> bool:
         return False
     finally:
         os.close(fd)
+    return is_pointer_bytes(data, pointer)
+
+
+def is_pointer_bytes(data: bytes, pointer: ptr.Pointer) -> bool:
+    """Whether a file's bytes are exactly ``pointer`` (canonical or not)."""
     return data == pointer.encode() or ptr.try_parse(data) == pointer
 
 

@@ -13,6 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "gitext"
 # module -> what its writes touch (never a path taken from the repository's content)
 INVENTORY = {
     "fs/worktree.py": "THE way into the work tree (openat walk, no symlink followed)",
+    "fs/refill.py": "a pointer file given its content in its own inode: its folder reached "
+                    "by WorkTree.parent (the symlink-free walk), renames within it",
     "fs/atomic.py": "atomic_write: files in the git dir and the user's own config files",
     "store/objects.py": "the object cache in <git common dir>/archives (md5: DVC's cache)",
     "store/manifests.py": "directory manifests into the object cache",

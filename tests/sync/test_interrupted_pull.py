@@ -46,6 +46,38 @@ def test_a_killed_pulls_temp_file_is_removed_by_the_next_pull(tmp_path: Path) ->
     assert not (clone / "data" / "big.bin").read_bytes().startswith(POINTER_HEAD)
 
 
+def test_a_file_a_killed_pull_was_filling_in_place_is_filled_by_the_next_pull(
+        tmp_path: Path) -> None:
+    """A pull fills a pointer file in its own inode under a temp name (gitext.fs.refill):
+    killed then, it leaves the name missing and the temp beside it. The next pull puts the
+    content back; a file the user deleted elsewhere stays deleted."""
+    data = {"data/big.bin": os.urandom(200_000), "other/gone.bin": os.urandom(5000)}
+    clone = _pointer_clone(tmp_path, data)
+    inode = (clone / "data" / "big.bin").stat().st_ino
+    half = clone / "data" / f".archives-tmp-{_dead_pid()}-3"
+    os.rename(clone / "data" / "big.bin", half)  # (the pointer's inode, under the temp name)
+    half.write_bytes(data["data/big.bin"][:70_000])  # SIGKILL mid-copy
+    (clone / "other" / "gone.bin").unlink()  # the user's deletion
+
+    archives(clone, "pull")
+
+    assert (clone / "data" / "big.bin").read_bytes() == data["data/big.bin"]
+    assert not half.exists()
+    assert not (clone / "other" / "gone.bin").exists()
+    status = git(clone, "status", "--porcelain").stdout.decode()
+    assert status.strip() == "D other/gone.bin", status
+    assert inode > 0
+
+
+def test_a_pull_fills_each_pointer_file_in_its_own_inode(tmp_path: Path) -> None:
+    clone = _pointer_clone(tmp_path, {"data/a.bin": os.urandom(50_000)})
+    inode = (clone / "data" / "a.bin").stat().st_ino
+    archives(clone, "pull")
+    assert not (clone / "data" / "a.bin").read_bytes().startswith(POINTER_HEAD)
+    assert (clone / "data" / "a.bin").stat().st_ino == inode  # no inode made, none freed
+    assert git(clone, "status", "--porcelain").stdout == b""
+
+
 def test_an_index_lock_left_by_a_killed_pull_is_named_and_said_safe_to_remove(
         tmp_path: Path) -> None:
     clone = _pointer_clone(tmp_path, {"a.bin": os.urandom(5000)})
