@@ -223,6 +223,9 @@ class LfsBackend:
                 self._forget("download", oid)  # its token may have expired: ask again once
                 if isinstance(dst, Path):
                     dst.unlink(missing_ok=True)
+                elif dst.seekable():
+                    dst.seek(0)
+                    dst.truncate()
                 if not again:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover

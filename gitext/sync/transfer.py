@@ -1,8 +1,9 @@
 """Moving the missing objects between the cache and a remote.
 
 :func:`push` / :func:`fetch` move only what is missing, in parallel; every fetched object
-is hashed and compared with its id in the cache's ``tmp/`` before it is renamed into place,
-so nothing unverified is ever visible, and an interrupted run leaves only temp files.
+is hashed and compared with its id in the cache's ``tmp/`` before it is renamed into place
+(:mod:`gitext.sync.download`), so nothing unverified is ever visible, and an interrupted
+run leaves only temp files.
 :func:`fetch_objects` serves the filter process's delayed smudge. What to move comes from
 :mod:`gitext.sync.references`; the run-cache rides on these in :mod:`gitext.sync.runcache`.
 
@@ -11,22 +12,17 @@ Lower layer: never prints. Progress goes to a caller-supplied sink.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from gitext.codec.hashing import ObjectId, hash_file_stat
+from gitext.codec.hashing import ObjectId
 from gitext.config import Config
 from gitext.errors import (
     ArchivesError,
-    CorruptObjectError,
     ObjectMissingError,
-    RemoteError,
-    StoreWriteError,
 )
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
@@ -41,7 +37,8 @@ from gitext.remotes.backend import (
 )
 from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
-from gitext.store.objects import READ_ONLY, LocalStore
+from gitext.store.objects import LocalStore
+from gitext.sync.download import download_verified
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
 from gitext.sync.transferbase import (
@@ -184,63 +181,6 @@ def _complete_manifests(store: LocalStore, remote: Remote, mans: list[TransferIt
     return ready
 
 
-def _commit_fetched(store: LocalStore, tmp: Path,
-                    item: TransferItem) -> tuple[Path, os.stat_result]:
-    """Verify ``tmp`` against the id, then make it read-only and rename it into place.
-    Returns the object's path and stat (taken after the rename, which sets the ctime)."""
-    digest, _size, st = hash_file_stat(tmp, item.oid.algo)
-    if item.manifest:
-        from gitext.store.manifests import parse_manifest
-
-        data = tmp.read_bytes()
-        ok = digest == item.oid.digest
-        if ok:
-            try:
-                parse_manifest(data, where=f"remote manifest {item.oid.digest}.dir")
-            except CorruptObjectError as exc:  # intact bytes, hostile or broken content
-                raise ArchivesError(f"refused: {exc.message}", hint=exc.hint) from None
-    else:
-        ok = digest == item.oid.digest
-    if not ok:
-        raise CorruptObjectError(f"remote object {item.oid} hashes to {digest[:12]}…: refused")
-    final = store.key_path(item.key)
-    if (st.st_mode & 0o777) != READ_ONLY:
-        with contextlib.suppress(OSError):  # a hard link shares the remote's inode and mode
-            os.chmod(tmp, READ_ONLY)
-    try:
-        os.replace(tmp, final)
-    except FileNotFoundError:  # the first object under this prefix
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
-    return final, os.stat(final)
-
-
-def _download_verified(store: LocalStore, remote: Remote, item: TransferItem, tmp: Path, *,
-                       sizes: dict[ObjectId, int], progress: ProgressSink | None,
-                       ) -> tuple[int, Path, os.stat_result]:
-    """Download ``item`` to ``tmp`` and commit it to the cache once verified: (bytes, the
-    object's path, its stat). ``tmp`` never survives; a local write failure (disk full)
-    becomes :class:`StoreWriteError`, any other OS error a :class:`RemoteError`."""
-    try:
-        size = remote.backend.get(item.key, tmp, progress.advance if progress else None,
-                                  size=None if item.manifest else sizes.get(item.oid))
-        final, st = _commit_fetched(store, tmp, item)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()  # (after a successful rename there is nothing to remove)
-        if not isinstance(exc, OSError):
-            raise
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
-            raise StoreWriteError(
-                f"cannot write into the local cache {store.root}: "
-                f"{exc.strerror or exc}",
-                hint="free disk space (or 'git archives gc --workspace'), then pull again; "
-                     "nothing partial was kept",
-            ) from None
-        raise RemoteError(f"{item.oid}: {exc.strerror or exc}") from None
-    return size, final, st
-
-
 def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
           jobs: int | None = None, progress: ProgressSink | None = None,
           store: LocalStore | None = None, include: Sequence[str] = (),
@@ -264,7 +204,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
 
     def download(item: TransferItem) -> None:
         tmp = store.tmp_dir(item.oid.algo) / f"fetch-{run_id}-{next(names)}"
-        size, final, st = _download_verified(store, remote, item, tmp, sizes=refs.sizes,
+        size, final, st = download_verified(store, remote, item, tmp, sizes=refs.sizes,
                                              progress=progress)
         with lock:
             report.transferred.append(item.oid)

@@ -416,6 +416,25 @@ def test_a_corrupt_object_on_the_mirror_never_enters_the_cache(
     assert not any((root / ".git" / "archives" / "tmp").glob("*"))
 
 
+def test_small_objects_are_verified_in_memory_and_cached_read_only(
+        mirrored: tuple[Repo, Remote], http_remote: HttpRemote) -> None:
+    """A small object is held in memory until its hash checks (gitext.sync.download): one
+    the mirror serves with bytes beyond its size never reaches the cache, even in part."""
+    repo, mirror = mirrored
+    longer = http_remote.folder / _key(FILES["a.bin"])
+    longer.chmod(0o644)
+    longer.write_bytes(FILES["a.bin"] + b"and more")
+    report = transfer.fetch(repo, mirror, find_references(repo, None))
+    assert len(report.corrupt) == 1 and len(report.transferred) == 2
+    root = repo.worktree or Path()
+    cached = cache_objects(root)
+    assert len(cached) == 2 and f"files/{_key(FILES['a.bin']).removeprefix('files/')}" \
+        not in cached
+    assert not any((root / ".git" / "archives" / "tmp").rglob("fetch-*"))
+    for key in cached:
+        assert (root / ".git" / "archives" / key).stat().st_mode & 0o222 == 0
+
+
 # -- TLS --------------------------------------------------------------------------------------
 
 def test_https_verifies_the_certificate_unless_sslverify_says_otherwise(
