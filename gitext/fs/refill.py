@@ -14,7 +14,9 @@ system time for 1,000 files of 200 KB, against 0.1 s when the inodes are kept).
    links, whose other names would change too) and its bytes are checked against what the
    caller expects (a compare-and-swap: a file the user changed meanwhile is put back as it
    was and left alone);
-3. it is truncated, ``fill(fd)`` writes the content, and the name is given back with
+3. ``fill(fd)`` writes the content over the old bytes, the file is cut to the content's
+   size (not truncated to 0 first: ext4's ``auto_da_alloc`` then writes the file out when
+   it is closed, 0.3-0.5 s per 1,000 files here), and the name is given back with
    ``link`` + ``unlink`` (never over a file that appeared meanwhile).
 
 If ``fill`` fails, the old bytes are written back before the name is. A process killed in
@@ -40,12 +42,13 @@ _OPEN = (os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def refill(wt: WorkTree, rel: str, holds: Callable[[os.stat_result, bytes], bool],
-           fill: Callable[[int], object], *, limit: int) -> os.stat_result | None:
-    """Write the bytes ``fill(fd)`` gives into the file at ``rel`` in place of its current
-    ones, if it is a regular file of one link, smaller than ``limit``, for which
-    ``holds(stat, bytes)`` is true; returns its new stat. None, with the file as it was,
-    when it is not (or this platform cannot). Raises OSError (the file then holds its old
-    bytes again) or FileExistsError (a new file took the name meanwhile: ours is dropped)."""
+           fill: Callable[[int], object], *, limit: int, size: int) -> os.stat_result | None:
+    """Write the ``size`` bytes ``fill(fd)`` gives (from offset 0) over the file at
+    ``rel``, if it is a regular file of one link, smaller than ``limit``, for which
+    ``holds(stat, bytes)`` is true, and cut it to ``size``; returns its new stat. None,
+    with the file as it was, when it is not (or this platform cannot). Raises OSError
+    (the file then holds its old bytes again) or FileExistsError (a new file took the
+    name meanwhile: ours is dropped)."""
     if not has_at_calls():
         return None
     try:
@@ -70,11 +73,11 @@ def refill(wt: WorkTree, rel: str, holds: Callable[[os.stat_result, bytes], bool
             _give_back(dfd, tmp, name, ours=False)
             return None
         try:
-            os.ftruncate(fd, 0)
-            fill(fd)
+            fill(fd)  # over the old bytes: a truncation to 0 first would make ext4
+            os.ftruncate(fd, size)  # write the file out on close (auto_da_alloc)
         except BaseException:
-            os.ftruncate(fd, 0)
             os.pwrite(fd, old, 0)
+            os.ftruncate(fd, len(old))
             os.close(fd)
             fd = -1
             _give_back(dfd, tmp, name)

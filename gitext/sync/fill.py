@@ -86,7 +86,7 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, 
             os.fchmod(fd, (0o777 if executable else 0o666) & ~umask)
             fill(fd)
 
-        st = refill(wt, rel, holds, refilled, limit=MAX_POINTER_SIZE)
+        st = refill(wt, rel, holds, refilled, limit=MAX_POINTER_SIZE, size=size)
         if st is not None or not worktree_is_pointer(wt.path(rel), pointer):
             return st
     return wt.write(rel, fill, mode=0o777 if executable else 0o666)

@@ -39,7 +39,7 @@ def test_the_file_keeps_its_inode_and_takes_the_new_bytes(tmp_path: Path) -> Non
     f.write_bytes(OLD)
     inode = f.stat().st_ino
     with WorkTree(tmp_path) as wt:
-        st = refill(wt, "d/a.bin", _holds_old, _writes(NEW), limit=1024)
+        st = refill(wt, "d/a.bin", _holds_old, _writes(NEW), limit=1024, size=len(NEW))
     assert st is not None and st.st_ino == inode == f.stat().st_ino
     assert st.st_size == len(NEW) and st.st_mtime_ns == f.stat().st_mtime_ns
     assert f.read_bytes() == NEW
@@ -52,7 +52,7 @@ def test_a_file_that_is_not_what_was_expected_is_left_exactly_as_it_was(
     f.write_bytes(b"the user's own edit")
     before = f.stat()
     with WorkTree(tmp_path) as wt:
-        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024) is None
+        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024, size=len(NEW)) is None
     assert f.read_bytes() == b"the user's own edit"
     assert f.stat().st_ino == before.st_ino and f.stat().st_mtime_ns == before.st_mtime_ns
     assert _names(tmp_path) == {"a.bin"}
@@ -63,7 +63,7 @@ def test_a_hard_linked_file_is_not_changed_through_its_other_name(tmp_path: Path
     f.write_bytes(OLD)
     os.link(f, tmp_path / "elsewhere")
     with WorkTree(tmp_path) as wt:
-        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024) is None
+        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024, size=len(NEW)) is None
     assert (tmp_path / "elsewhere").read_bytes() == OLD == f.read_bytes()
 
 
@@ -73,15 +73,16 @@ def test_a_symlink_is_never_written_through(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "a.bin").symlink_to(target)
     with WorkTree(tmp_path / "repo") as wt:
-        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024) is None
+        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024, size=len(NEW)) is None
     assert target.read_bytes() == OLD
     assert (tmp_path / "repo" / "a.bin").is_symlink()
 
 
 def test_a_missing_file_or_folder_is_not_an_error(tmp_path: Path) -> None:
     with WorkTree(tmp_path) as wt:
-        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024) is None
-        assert refill(wt, "no/such/a.bin", _holds_old, _writes(NEW), limit=1024) is None
+        assert refill(wt, "a.bin", _holds_old, _writes(NEW), limit=1024, size=len(NEW)) is None
+        assert refill(wt, "no/such/a.bin", _holds_old, _writes(NEW), limit=1024,
+                      size=len(NEW)) is None
     assert _names(tmp_path) == set()
 
 
@@ -94,7 +95,7 @@ def test_a_failed_write_puts_the_old_bytes_back_under_the_name(tmp_path: Path) -
         raise OSError(28, "No space left on device")
 
     with WorkTree(tmp_path) as wt, pytest.raises(OSError, match="No space"):
-        refill(wt, "a.bin", _holds_old, half_then_fail, limit=1024)
+        refill(wt, "a.bin", _holds_old, half_then_fail, limit=1024, size=len(NEW))
     assert f.read_bytes() == OLD
     assert _names(tmp_path) == {"a.bin"}
 
@@ -108,7 +109,7 @@ def test_a_file_that_took_the_name_meanwhile_is_kept(tmp_path: Path) -> None:
         write_all(fd, NEW)
 
     with WorkTree(tmp_path) as wt, pytest.raises(FileExistsError):
-        refill(wt, "a.bin", _holds_old, someone_writes_the_name, limit=1024)
+        refill(wt, "a.bin", _holds_old, someone_writes_the_name, limit=1024, size=len(NEW))
     assert f.read_bytes() == b"made while we wrote"
     assert _names(tmp_path) == {"a.bin"}  # ours (a copy the cache still has) is dropped
 
@@ -124,5 +125,14 @@ def test_what_the_check_sees_is_the_stat_and_bytes_of_the_file(tmp_path: Path) -
         return bool(st.st_mode & 0o100)
 
     with WorkTree(tmp_path) as wt:
-        assert refill(wt, "run.sh", executable_only, _writes(NEW), limit=1024) is None
+        assert refill(wt, "run.sh", executable_only, _writes(NEW), limit=1024,
+                      size=len(NEW)) is None
     assert seen == [(0o644, OLD)] and f.read_bytes() == OLD
+
+
+def test_content_shorter_than_the_old_bytes_leaves_none_of_them(tmp_path: Path) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(OLD)
+    with WorkTree(tmp_path) as wt:
+        st = refill(wt, "a.bin", _holds_old, _writes(b"tiny"), limit=1024, size=4)
+    assert st is not None and st.st_size == 4 and f.read_bytes() == b"tiny"
