@@ -59,8 +59,8 @@ def _write_object_to(store: LocalStore, oid: ObjectId, size: int, wt: WorkTree, 
     then moved onto ``rel``. With ``pointer``, a file at ``rel`` that holds exactly it is
     refilled in its own inode instead (:func:`gitext.fs.refill.refill`), its mode set as
     git would make a new file under ``umask``; if it no longer holds it, it is left alone
-    and None returned. Returns the placed file's stat. Raises OSError or UnsafePathError; the temp
-    file never survives."""
+    and None returned. Returns the placed file's stat. Raises OSError or UnsafePathError;
+    the temp file never survives."""
     from gitext.store.fastcopy import DIRECT_MIN, direct_copy, kernel_copy
 
     def fill(fd: int) -> None:

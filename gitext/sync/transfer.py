@@ -20,10 +20,7 @@ from pathlib import Path
 
 from gitext.codec.hashing import ObjectId
 from gitext.config import Config
-from gitext.errors import (
-    ArchivesError,
-    ObjectMissingError,
-)
+from gitext.errors import ArchivesError, ObjectMissingError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, default_jobs, open_remote
 from gitext.remotes.backend import (
