@@ -66,7 +66,10 @@ def refill(wt: WorkTree, rel: str, holds: Callable[[os.stat_result, bytes], bool
         _give_back(dfd, tmp, name, ours=False)
         return None
     try:
-        old = _expected_bytes(fd, holds, limit)
+        try:
+            old = _expected_bytes(fd, holds, limit)
+        except OSError:
+            old = None
         if old is None:  # not ours to change: back under its name, whatever happens
             os.close(fd)
             fd = -1
@@ -74,13 +77,16 @@ def refill(wt: WorkTree, rel: str, holds: Callable[[os.stat_result, bytes], bool
             return None
         try:
             fill(fd)  # over the old bytes: a truncation to 0 first would make ext4
-            os.ftruncate(fd, size)  # write the file out on close (auto_da_alloc)
+            if os.fstat(fd).st_size != size:  # write the file out on close (auto_da_alloc)
+                os.ftruncate(fd, size)
         except BaseException:
-            os.pwrite(fd, old, 0)
-            os.ftruncate(fd, len(old))
+            with contextlib.suppress(OSError):  # (the pointer can be written again anyway)
+                os.pwrite(fd, old, 0)
+                os.ftruncate(fd, len(old))
             os.close(fd)
             fd = -1
-            _give_back(dfd, tmp, name)
+            with contextlib.suppress(OSError):  # the first error is the one to tell
+                _give_back(dfd, tmp, name)
             raise
     finally:
         if fd >= 0:
