@@ -128,15 +128,17 @@ class InPlaceFill:
 
     # -- setup ------------------------------------------------------------------------------
     def start(self) -> None:
-        from gitext.sync.pointers import index_pointers, worktree_is_pointer
+        from gitext.sync.pointers import index_pointers, worktree_pointer_state
 
         root = self.repo.root
         candidates, gone = [], []
         for tp in index_pointers(self.repo, self.paths or ()):
-            if tp.pointer.size > 0 and worktree_is_pointer(root / tp.path, tp.pointer):
-                candidates.append(tp)
-            elif tp.pointer.size > 0 and not os.path.lexists(root / tp.path):
-                gone.append(tp)
+            if tp.pointer.size > 0:
+                state = worktree_pointer_state(root / tp.path, tp.pointer)
+                if state:
+                    candidates.append(tp)
+                elif state is None:  # missing
+                    gone.append(tp)
         self._revive = _cut_short(root, gone)
         candidates += [tp for tp in gone if tp.path in self._revive]
         if not candidates:

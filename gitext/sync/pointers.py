@@ -87,10 +87,17 @@ class FillReport:
 
 def worktree_is_pointer(file: Path | str, pointer: ptr.Pointer) -> bool:
     """True if the work-tree file holds exactly ``pointer`` (canonical or not)."""
+    return bool(worktree_pointer_state(file, pointer))
+
+
+def worktree_pointer_state(file: Path | str, pointer: ptr.Pointer) -> bool | None:
+    """As :func:`worktree_is_pointer`, but None when nothing at all is at ``file``."""
     try:
         # never through a symlink; never blocking on a FIFO
         fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
                      getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None
     except OSError:
         return False
     try:

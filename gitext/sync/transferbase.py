@@ -178,18 +178,18 @@ class _Gate:
         self._before: tuple[int, float] | None = None  # (limit, its rate)
         self._start = clock()
         self._count = 0
-        self.over = False
+        self._over = False
 
     def enter(self, index: int) -> bool:
         """Wait until thread ``index`` may take items; False when the run is over."""
         with self._cond:
-            while index >= self.limit and not self.over:
+            while index >= self.limit and not self._over:
                 self._cond.wait()
             return index < self.limit
 
     def close(self) -> None:
         with self._cond:
-            self.over = True
+            self._over = True
             self._cond.notify_all()
 
     def done_one(self) -> None:
