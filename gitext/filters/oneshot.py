@@ -30,7 +30,7 @@ class StreamSink(ContentSink):
     def write(self, data: bytes | memoryview) -> None:
         self._plain.write(data)
 
-    def start_stream(self) -> None:
+    def start_stream(self, *, long: bool = True) -> None:
         return None
 
     @property

@@ -50,11 +50,13 @@ class ContentSink:
         else:
             self._buf.append(bytes(data))
 
-    def start_stream(self) -> None:
-        """Commit to success: send the status now and stream the rest."""
+    def start_stream(self, *, long: bool = True) -> None:
+        """Commit to success: send the status now and stream the rest. A ``long`` stream
+        (a large file's) goes through :class:`pktline.SplicedPacketWriter` where it can."""
         if self._writer is None:
             self._out.write(pktline.encode_text("status=success") + pktline.FLUSH)
-            self._writer = pktline.PacketWriter(self._out)
+            self._writer = (pktline.SplicedPacketWriter.for_pipe(self._out) if long
+                            else pktline.PacketWriter(self._out))
             for b in self._buf:
                 self._writer.write(b)
             self._buf.clear()
@@ -84,7 +86,7 @@ class ContentSink:
 
     def finish_success(self) -> None:
         if self._writer is None:
-            self.start_stream()
+            self.start_stream(long=False)
         assert self._writer is not None
         self._writer.finish()
         # Content flush, then an empty status list: "keep status=success".

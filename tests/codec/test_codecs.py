@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import io
+import os
+import random
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -180,3 +184,54 @@ def test_hash_file_stat_agrees_with_hashlib_around_the_buffer_sizes(size: int,
         assert (digest, n) == (hashlib.new(algo, data).hexdigest(), size)
         assert (digest, n) == hash_file(path, algo)
         assert st_.st_size == size and st_.st_ino == os.stat(path).st_ino
+
+
+@pytest.mark.skipif(not (hasattr(os, "splice") and hasattr(os, "memfd_create")),
+                    reason="splice(2) and memfd_create(2) are Linux's")
+@pytest.mark.parametrize("slots", [1, 2, 128])
+def test_spliced_packets_reach_a_slow_reader_intact(monkeypatch: pytest.MonkeyPatch,
+                                                    slots: int) -> None:
+    """The pipe holds references to the ring's pages: a slot must not be rewritten before
+    the reader has read the packet spliced from it. With a ring of one or two slots and a
+    reader that takes its time, every packet waits for that, and every byte arrives."""
+    monkeypatch.setattr(pktline.PipeRing, "SLOTS", slots)
+    monkeypatch.setattr(pktline, "_rings", {})
+    rng = random.Random(slots)
+    data = rng.randbytes(40 * pktline.MAX_PAYLOAD + 12345)
+    r, w = os.pipe()
+    got = bytearray()
+
+    def read() -> None:
+        with os.fdopen(r, "rb", buffering=0) as f:
+            while chunk := f.read(rng.choice([1000, 30_000, 70_000])):
+                got.extend(chunk)
+                time.sleep(0.001)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    with os.fdopen(w, "wb", buffering=1 << 16) as out:
+        out.write(pktline.encode_text("status=success"))  # buffered: must go out first
+        writer = pktline.SplicedPacketWriter.for_pipe(out)
+        assert isinstance(writer, pktline.SplicedPacketWriter)
+        buf = bytearray(200_000)
+        pos = 0
+        while pos < len(data):
+            n = min(rng.choice([5, 65516, 100_000, 200_000]), len(data) - pos)
+            buf[:n] = data[pos:pos + n]
+            writer.write(memoryview(buf)[:n])
+            buf[:n] = b"\xff" * n  # the caller reuses its buffer at once
+            pos += n
+        writer.finish()
+        out.write(pktline.FLUSH)
+    reader.join()
+    stream = io.BytesIO(bytes(got))
+    assert pktline.read_packet(stream) == b"status=success\n"
+    packets = list(pktline.iter_payloads(stream))
+    assert b"".join(packets) == data
+    assert all(len(p) == pktline.MAX_PAYLOAD for p in packets[:-1])
+
+
+def test_a_packet_writer_for_a_file_or_a_buffer_does_not_splice(tmp_path: Path) -> None:
+    with open(tmp_path / "f", "wb") as f:
+        assert type(pktline.SplicedPacketWriter.for_pipe(f)) is pktline.PacketWriter
+    assert type(pktline.SplicedPacketWriter.for_pipe(io.BytesIO())) is pktline.PacketWriter
