@@ -221,3 +221,34 @@ def test_a_recipe_naming_chunks_no_pack_holds_is_refused(
         ChunkFetcher(theirs, remote, jobs=2).fetch(TransferItem(oid), None)
     assert not chunk_store(theirs).has_recipe(oid)
     assert (tmp_path / "remote" / RECIPES).is_dir()
+
+
+@pytest.mark.parametrize("verified", [True, False])
+def test_a_rebuild_for_upload_never_hands_on_a_damaged_chunk(tmp_path: Path,
+                                                            verified: bool) -> None:
+    """What an LFS upload sends: a recipe verified since it was written has each chunk
+    checked against its id (no sha256 of the whole file), and no byte of a damaged chunk
+    is handed on; one that was not, the whole file's sha256. Either way the error comes
+    before the upload's last part (an upload of a known length then never completes)."""
+    data = random.Random(5).randbytes(40 * PIECE)
+    store = LocalStore(tmp_path / "cache")
+    oid = put_chunked(store, data)
+    if verified:  # (a rebuild, its sha256 checked: remembered in state.db)
+        assert b"".join(store.iter_rebuilt(oid)) == data
+        store.state.flush()
+    (pack,) = (tmp_path / "cache" / "chunks" / "packs").glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    at = raw.find(data[30 * PIECE:30 * PIECE + 64])  # chunk 30 is stored as it is
+    assert at > 0
+    raw[at + 10] ^= 1
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(raw))
+    store = LocalStore(tmp_path / "cache")  # (a new process: nothing remembered but state.db)
+    assert store.is_verified(oid) is verified
+    got = []
+    with pytest.raises(CorruptObjectError, match="does not match its id"):
+        for part in store.iter_rebuilt(oid):
+            got.append(part)
+    sent = b"".join(got)
+    assert len(sent) < len(data)
+    assert data.startswith(sent) or not verified
