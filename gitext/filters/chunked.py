@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from io import FileIO
 from typing import TYPE_CHECKING
 
@@ -46,6 +45,8 @@ def _chunk_file(store: LocalStore, path: str, st: os.stat_result, f: FileIO,
         before = os.fstat(f.fileno())
         if not stat.S_ISREG(before.st_mode) or stat_key(before) != stat_key(st):
             return None
+        from concurrent.futures import ThreadPoolExecutor  # (not at start-up: 5 ms)
+
         with ThreadPoolExecutor(max_workers=1) as drain:
             # git's stream is drained on a thread while the file is chunked (a failure is
             # raised once the stream is drained: git expects it read to its end)

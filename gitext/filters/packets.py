@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from gitext.codec import pktline
 from gitext.codec.hashing import CHUNK, ObjectId
 from gitext.filters.protocol import ContentSink
 from gitext.store.objects import LocalStore
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 class PacketReader:
@@ -61,6 +64,8 @@ def feed_all(head: list[bytes], content: Iterator[bytes],
             feed(pkt)
             n += len(pkt)
         return n
+    from concurrent.futures import ThreadPoolExecutor  # (its import costs every filter 5 ms)
+
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[object] | None = None
         for view in content.views(buffers=2):  # one fed while the other fills
