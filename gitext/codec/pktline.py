@@ -238,7 +238,6 @@ def _writev_all(fd: int, parts: list[bytes | memoryview]) -> None:
             parts = [memoryview(parts[0])[n:], *parts[1:]]
 
 
-
 class PipeRing:
     """Memory that full packets are copied into and spliced from into one pipe (Linux):
     the pipe then holds references to these pages, so the reader (git) never waits while
@@ -327,7 +326,8 @@ class SplicedPacketWriter(PacketWriter):
         ring = self._ring
         mem = ring.mem
         at = end = -1
-        for part in parts:  # (header, payload...) runs: PacketWriter.write's packets
+        # PacketWriter.write's parts: runs of (FULL_HEADER, payload...), one per packet
+        for part in parts:
             if part is FULL_HEADER:
                 if at >= 0:
                     ring.send(at, end)
