@@ -71,7 +71,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def shared_dir() -> Path:
+def data_dir() -> Path:
     """The conformance data and tutorial files, carried in ``tests/data`` (see its README):
     a fresh clone runs every test without the steering folder beside it."""
     return DATA

@@ -16,9 +16,9 @@ from tests.helpers import archives, git
 from tests.helpers.golden import GOLDEN_DIR
 
 
-def test_committed_and_staged_notebooks_with_outputs_are_found(shared_dir: Path,
+def test_committed_and_staged_notebooks_with_outputs_are_found(data_dir: Path,
                                                                repo: Path) -> None:
-    golden = shared_dir.joinpath(*GOLDEN_DIR)
+    golden = data_dir.joinpath(*GOLDEN_DIR)
     # committed before the filter existed: outputs and all
     shutil.copyfile(golden / "test_metadata.ipynb", repo / "old.ipynb")
     shutil.copyfile(golden / "test_nochange.ipynb", repo / "clean.ipynb")
@@ -38,8 +38,8 @@ def test_committed_and_staged_notebooks_with_outputs_are_found(shared_dir: Path,
     assert find_unstripped_notebooks(Repo.discover(repo), StripOptions()) == scan.unstripped
 
 
-def test_renormalize_fixes_what_doctor_found(shared_dir: Path, repo: Path) -> None:
-    golden = shared_dir.joinpath(*GOLDEN_DIR)
+def test_renormalize_fixes_what_doctor_found(data_dir: Path, repo: Path) -> None:
+    golden = data_dir.joinpath(*GOLDEN_DIR)
     shutil.copyfile(golden / "test_metadata.ipynb", repo / "old.ipynb")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "before install")

@@ -17,9 +17,9 @@ GROUPS = [list(g) for _, g in itertools.groupby(sorted(CASES, key=lambda c: c.fl
 
 
 @pytest.mark.parametrize("cases", GROUPS, ids=[g[0].flags or "defaults" for g in GROUPS])
-def test_git_add_stores_the_golden_bytes(shared_dir: Path, repo: Path,
+def test_git_add_stores_the_golden_bytes(data_dir: Path, repo: Path,
                                          cases: list[Case]) -> None:
-    golden = shared_dir.joinpath(*GOLDEN_DIR)
+    golden = data_dir.joinpath(*GOLDEN_DIR)
     archives(repo, "install")
     (repo / ".gitattributes").write_text("*.zpln filter=archives-nb diff=archives-nb\n")
     lines = cases[0].config_lines()
@@ -39,9 +39,9 @@ def test_git_add_stores_the_golden_bytes(shared_dir: Path, repo: Path,
         assert (repo / name).read_bytes() == (golden / case.input).read_bytes()
 
 
-def test_git_add_of_a_bad_notebook_fails_for_that_file_only(shared_dir: Path,
+def test_git_add_of_a_bad_notebook_fails_for_that_file_only(data_dir: Path,
                                                             repo: Path) -> None:
-    golden = shared_dir.joinpath(*GOLDEN_DIR)
+    golden = data_dir.joinpath(*GOLDEN_DIR)
     archives(repo, "install")
     shutil.copyfile(golden / "test_invalid_json.ipynb", repo / "bad.ipynb")
     shutil.copyfile(golden / "test_metadata.ipynb", repo / "good.ipynb")
@@ -54,8 +54,8 @@ def test_git_add_of_a_bad_notebook_fails_for_that_file_only(shared_dir: Path,
         golden / "test_metadata.ipynb.expected").read_bytes()
 
 
-def test_passthrough_commits_a_bad_notebook_unchanged(shared_dir: Path, repo: Path) -> None:
-    golden = shared_dir.joinpath(*GOLDEN_DIR)
+def test_passthrough_commits_a_bad_notebook_unchanged(data_dir: Path, repo: Path) -> None:
+    golden = data_dir.joinpath(*GOLDEN_DIR)
     archives(repo, "install")
     (repo / ".archives").mkdir()
     (repo / ".archives" / "config").write_text("[nb]\n\ton-error = passthrough\n")

@@ -12,8 +12,8 @@ from tests.helpers.golden import CASES, GOLDEN_DIR, Case
 
 
 @pytest.fixture
-def golden(shared_dir: Path) -> Path:
-    return shared_dir.joinpath(*GOLDEN_DIR)
+def golden(data_dir: Path) -> Path:
+    return data_dir.joinpath(*GOLDEN_DIR)
 
 
 def test_the_table_has_all_24_conformance_cases() -> None:

@@ -74,14 +74,14 @@ def test_sizes_are_shown_in_powers_of_1000(n: int, shown: str) -> None:
 @pytest.mark.parametrize("name", ["test_nbformat2.ipynb", "test_missing_nbformat.ipynb",
                                   "test_zeppelin.zpln", "test_unicode.ipynb",
                                   "test_widgets.ipynb"])
-def test_every_golden_input_has_a_text_form(shared_dir: Path, name: str) -> None:
-    data = shared_dir.joinpath(*GOLDEN_DIR, name).read_bytes()
+def test_every_golden_input_has_a_text_form(data_dir: Path, name: str) -> None:
+    data = data_dir.joinpath(*GOLDEN_DIR, name).read_bytes()
     text = notebook_to_text(data, name=name, color=False)
     assert "# %%" in text
 
 
-def test_nbformat2_lines_are_rejoined_with_newlines(shared_dir: Path) -> None:
-    data = shared_dir.joinpath(*GOLDEN_DIR, "test_nbformat2.ipynb").read_bytes()
+def test_nbformat2_lines_are_rejoined_with_newlines(data_dir: Path) -> None:
+    data = data_dir.joinpath(*GOLDEN_DIR, "test_nbformat2.ipynb").read_bytes()
     text = notebook_to_text(data, name="n.ipynb", color=False)
     assert 'def f(x):\n    """My function\n' in text
 

@@ -31,8 +31,8 @@ PROJECTS = ("example-get-started", "example-get-started-experiments", "example-p
 
 
 @pytest.mark.parametrize("project", PROJECTS)
-def test_conformance_locks_are_rewritten_byte_for_byte(shared_dir: Path, project: str) -> None:
-    path = shared_dir / "conformance" / "dvc" / project / "dvc.lock"
+def test_conformance_locks_are_rewritten_byte_for_byte(data_dir: Path, project: str) -> None:
+    path = data_dir / "conformance" / "dvc" / project / "dvc.lock"
     text = path.read_text(encoding="utf-8")
     lock = read_lock(path)
     # These locks were written by DVC with ruamel.yaml 0.17: its folding rule gives them back.
@@ -41,8 +41,8 @@ def test_conformance_locks_are_rewritten_byte_for_byte(shared_dir: Path, project
 
 
 def test_rewriting_a_lock_keeps_the_folding_rule_it_was_written_with(
-        shared_dir: Path, tmp_path: Path) -> None:
-    source = shared_dir / "conformance" / "dvc" / "example-get-started-experiments" / "dvc.lock"
+        data_dir: Path, tmp_path: Path) -> None:
+    source = data_dir / "conformance" / "dvc" / "example-get-started-experiments" / "dvc.lock"
     text = source.read_text(encoding="utf-8")
     assert lock_folding(text) == "0.17"  # it has a folded command
     assert dump_lock(read_lock(source)) != text  # today's DVC would fold it elsewhere
@@ -63,9 +63,9 @@ def test_rewriting_a_lock_keeps_the_folding_rule_it_was_written_with(
 
 
 def test_the_folding_rule_found_from_an_already_read_lock_is_the_same(
-        shared_dir: Path) -> None:
+        data_dir: Path) -> None:
     for project in PROJECTS:
-        text = (shared_dir / "conformance" / "dvc" / project / "dvc.lock").read_text(
+        text = (data_dir / "conformance" / "dvc" / project / "dvc.lock").read_text(
             encoding="utf-8")
         assert lock_folding(text, parse_lock(text)) == lock_folding(text), project
         # A lock that is not the text's own: the text is parsed after all.
@@ -95,8 +95,8 @@ def test_write_lock_refuses_text_that_does_not_read_back_and_keeps_the_old_lock(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dvc.lock"]
 
 
-def test_a_dvc_2_lock_reads_as_legacy_entries(shared_dir: Path) -> None:
-    lock = read_lock(shared_dir / "conformance/dvc/example-pokemon-classifier/dvc.lock")
+def test_a_dvc_2_lock_reads_as_legacy_entries(data_dir: Path) -> None:
+    lock = read_lock(data_dir / "conformance/dvc/example-pokemon-classifier/dvc.lock")
     entry = lock.stages["data_preprocess"]
     assert all(dep.legacy for dep in entry.deps)
     assert entry.deps[0] == LockedFile(
@@ -109,8 +109,8 @@ def test_a_dvc_2_lock_reads_as_legacy_entries(shared_dir: Path) -> None:
     assert entry.deps[0].is_dir
 
 
-def test_a_dvc_3_lock_reads_hash_md5_entries(shared_dir: Path) -> None:
-    lock = read_lock(shared_dir / "conformance/dvc/example-get-started/dvc.lock")
+def test_a_dvc_3_lock_reads_hash_md5_entries(data_dir: Path) -> None:
+    lock = read_lock(data_dir / "conformance/dvc/example-get-started/dvc.lock")
     prepare = lock.stages["prepare"]
     assert prepare.cmd == "python src/prepare.py data/data.xml"
     assert [d.path for d in prepare.deps] == ["data/data.xml", "src/prepare.py"]

@@ -61,9 +61,9 @@ def _expected(name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("project", PROJECTS)
 def test_conformance_pipelines_load_with_the_stages_dvc_reports(
-    shared_dir: Path, project: str
+    data_dir: Path, project: str
 ) -> None:
-    pipeline = load_pipeline(shared_dir / "conformance" / "dvc" / project)
+    pipeline = load_pipeline(data_dir / "conformance" / "dvc" / project)
     expected = _expected(project)
     assert _as_dvc_reports(pipeline) == expected["stages"]
     assert pipeline.metrics == expected["metrics"]
@@ -290,9 +290,9 @@ def test_an_empty_dvc_yaml_is_an_empty_pipeline(tmp_path: Path) -> None:
 
 
 def test_conformance_projects_copied_into_a_repo_load_the_same(
-    shared_dir: Path, tmp_path: Path
+    data_dir: Path, tmp_path: Path
 ) -> None:
-    source = shared_dir / "conformance" / "dvc" / "example-get-started"
+    source = data_dir / "conformance" / "dvc" / "example-get-started"
     shutil.copytree(source, tmp_path / "proj")
     pipeline = load_pipeline(tmp_path / "proj")
     assert list(pipeline.stages) == ["prepare", "featurize", "train", "evaluate"]

@@ -127,7 +127,7 @@ def test_a_cached_load_is_exactly_what_parsing_gives(project: Path, state: State
 
 
 def test_the_conformance_projects_come_back_from_the_cache_unchanged(
-    tmp_path: Path, state: StateCache, shared_dir: Path
+    tmp_path: Path, state: StateCache, data_dir: Path
 ) -> None:
     for source in (DATA / "templated", DATA / "templated2", DATA / "lockproj"):
         root = tmp_path / source.name
@@ -136,7 +136,7 @@ def test_the_conformance_projects_come_back_from_the_cache_unchanged(
         fresh = loader.load_all_pipelines(root)
         parsecache.load_pipelines(root, state)
         assert parsecache.load_pipelines(root, state) == fresh, source.name
-    conformance = shared_dir / "conformance" / "dvc"
+    conformance = data_dir / "conformance" / "dvc"
     for source in sorted(p for p in conformance.iterdir() if (p / "dvc.yaml").is_file())[:3]:
         root = tmp_path / ("c-" + source.name)
         shutil.copytree(source, root, symlinks=True)

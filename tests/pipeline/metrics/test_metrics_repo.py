@@ -293,9 +293,9 @@ def test_dag_refuses_two_stages_writing_one_output(
 
 
 def test_dag_of_dvcs_get_started_example(
-        repo: Path, shared_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        repo: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    example = shared_dir / "conformance" / "dvc" / "example-get-started"
+    example = data_dir / "conformance" / "dvc" / "example-get-started"
     write(repo, {"dvc.yaml": (example / "dvc.yaml").read_text(),
                  "params.yaml": (example / "params.yaml").read_text()})
     monkeypatch.chdir(repo)
