@@ -35,7 +35,8 @@ import os
 import stat
 from collections.abc import Callable
 
-from gitext.fs.worktree import WorkTree, has_at_calls, temp_name
+from gitext.fs.worktemps import temp_name
+from gitext.fs.worktree import WorkTree, has_at_calls
 
 _OPEN = (os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
          | getattr(os, "O_CLOEXEC", 0))

@@ -17,33 +17,31 @@ components and a ``.git`` component in any spelling a filesystem may fold to ``.
 system call. Where the platform has no ``*at`` calls (Windows), each component is
 ``lstat``-checked instead.
 
-Temp files are named ``.archives-tmp-<pid>-<n>``: short (a 250-byte file name still gets
-one) and recognisable, so `stale_temps_in` can find what a killed process left.
+Its temp files are named by :mod:`gitext.fs.worktemps`, which also finds those a killed
+process left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
 import posixpath
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from gitext.errors import ArchivesError
 from gitext.fs.atomic import write_all
+from gitext.fs.worktemps import temp_name
 
-TMP_PREFIX = ".archives-tmp-"
 _DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
               | getattr(os, "O_CLOEXEC", 0))
 _AT = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
 # Code points HFS+ ignores in names (git's is_hfs_dotgit list).
 _HFS_IGNORED = dict.fromkeys(map(ord, "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d"
                                       "\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"))
-_tmp_counter = itertools.count()
 
 
 class UnsafePathError(ArchivesError):
@@ -381,11 +379,6 @@ def write_bytes_in(root: Path, path: Path, data: bytes) -> None:
         wt.write_bytes(repo_relative(root, path), data)
 
 
-def temp_name() -> str:
-    """A fresh name for a temp file of this process (see :func:`stale_temps_in`)."""
-    return f"{TMP_PREFIX}{os.getpid()}-{next(_tmp_counter)}"
-
-
 def has_at_calls() -> bool:
     """Whether writes go through ``*at`` calls on folder descriptors (not on Windows)."""
     return _AT
@@ -432,27 +425,3 @@ def _rmtree_portable(path: Path) -> None:
         func(p)
 
     shutil.rmtree(path, onerror=onerror)
-
-
-def stale_temps_in(folder: Path) -> Iterator[Path]:
-    """Temp files in ``folder`` that a process which no longer runs left behind."""
-    try:
-        names = [n for n in os.listdir(folder) if n.startswith(TMP_PREFIX)]
-    except OSError:
-        return
-    for name in names:
-        pid_text = name[len(TMP_PREFIX):].partition("-")[0]
-        if pid_text.isdigit() and not _running(int(pid_text)):
-            yield folder / name
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True

@@ -179,7 +179,7 @@ class InPlaceFill:
 
     def _remove_stale_temps(self, candidates: list[TrackedPointer]) -> None:
         """Temp files that a killed pull left beside the files it was filling."""
-        from gitext.fs.worktree import stale_temps_in
+        from gitext.fs.worktemps import stale_temps_in
 
         folders = {posixpath.dirname(tp.path) for tp in candidates}
         for folder in folders:
@@ -320,7 +320,7 @@ def _cut_short(root: Path, gone: list[TrackedPointer]) -> set[str]:
     """The paths among ``gone`` (pointers in the index, missing from the work tree) that a
     killed fill was writing: their folder holds a temp file of a process no longer running
     (:func:`gitext.fs.refill.refill` moves a file under such a name while it writes it)."""
-    from gitext.fs.worktree import stale_temps_in
+    from gitext.fs.worktemps import stale_temps_in
 
     cut: set[str] = set()
     stale: dict[str, bool] = {}

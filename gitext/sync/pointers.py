@@ -209,7 +209,7 @@ def interrupted_fill_temps(repo: Repo) -> tuple[list[str], list[str]]:
     One ``git ls-files`` of untracked names."""
     import re
 
-    from gitext.fs.worktree import TMP_PREFIX, stale_temps_in
+    from gitext.fs.worktemps import TMP_PREFIX, stale_temps_in
 
     out = repo.git("ls-files", "-z", "--others", "--",
                    f":(glob)**/{TMP_PREFIX}*", ":(glob)**/.*.tmp", check=False).stdout
