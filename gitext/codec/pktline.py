@@ -251,7 +251,12 @@ class PipeRing:
     SLOTS = 128  # 8 MiB: eight times a 1 MiB pipe, so a slot is almost never waited for
 
     def __init__(self, pipe: int) -> None:
+        import fcntl  # noqa: PLC0415 - POSIX only, as are splice and memfd
+        import termios  # noqa: PLC0415
+
         self.pipe = pipe
+        self._ioctl, self._fionread = fcntl.ioctl, termios.FIONREAD
+        self.unread()  # (raises where FIONREAD does not work on a pipe)
         self.fd = os.memfd_create("git-archives-packets", os.MFD_CLOEXEC)
         try:
             os.ftruncate(self.fd, self.SLOTS * self.SLOT)
@@ -268,9 +273,14 @@ class PipeRing:
         slot = self._next
         self._next = (slot + 1) % self.SLOTS
         end = self._ends[slot]
-        while end >= 0 and self.spliced - end < _unread(self.pipe):
+        while end >= 0 and self.spliced - end < self.unread():
             time.sleep(0.0002)  # (the reader is behind by more than the ring: rare)
         return slot * self.SLOT
+
+    def unread(self) -> int:
+        """Bytes not yet read from the pipe (``FIONREAD`` works on either end)."""
+        got = self._ioctl(self.pipe, self._fionread, b"\0\0\0\0")
+        return int.from_bytes(got, sys.byteorder)
 
     def send(self, at: int, end: int) -> None:
         """Splice ``mem[at:end]`` (one slot's packet) into the pipe."""
@@ -281,15 +291,6 @@ class PipeRing:
             at += moved
             self.spliced += moved
         self._ends[(end - 1) // self.SLOT] = self.spliced
-
-
-def _unread(fd: int) -> int:
-    """Bytes not yet read from the pipe ``fd`` (either end)."""
-    import fcntl  # noqa: PLC0415 - POSIX only, as is splice
-    import termios  # noqa: PLC0415
-
-    got = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-    return int.from_bytes(got, sys.byteorder)
 
 
 _rings: dict[int, PipeRing] = {}
@@ -315,7 +316,6 @@ class SplicedPacketWriter(PacketWriter):
                 if not (hasattr(os, "splice") and hasattr(os, "memfd_create")
                         and stat.S_ISFIFO(os.fstat(fd).st_mode)):
                     return PacketWriter(out)
-                _unread(fd)  # (raises where FIONREAD is not there)
                 ring = _rings[fd] = PipeRing(fd)
             return cls(out, ring)
         except (AttributeError, OSError, ValueError, ImportError):
