@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
+from gitext.cli import run
 
-from gitext.cli import main
-
-sys.exit(main())
+run()
