@@ -2,8 +2,8 @@
 
 :class:`LfsClient` asks ``{url}/objects/batch`` for actions (batches of at most 100
 objects) and runs them: streamed GET (resumed with ``Range`` after a dropped connection),
-streamed PUT, then the ``verify`` POST. HTTP is :mod:`gitext.remotes.lfshttp` (the standard
-library's http.client: cheap to import, which every push and fetching checkout pays).
+streamed PUT, then the ``verify`` POST. HTTP is :mod:`gitext.remotes.lfshttp` (cheap to
+import, which every push and fetching checkout pays).
 
 Credentials (see :mod:`gitext.remotes.lfsurl` for where the URL comes from):
 
@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import http.client
 import json
 import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -136,6 +134,8 @@ def retry_after(value: str | None) -> float | None:
         return None
     with contextlib.suppress(ValueError):
         return max(0.0, float(value))
+    from email.utils import parsedate_to_datetime  # (an HTTP date: rare, and ~7 ms to import)
+
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
@@ -191,9 +191,14 @@ class LfsClient:
         try:
             return self._http.request(method, url, body=body, headers=headers,
                                       redirects=5 if redirect else 0)
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             raise TransientRemoteError(f"{self.where}: {method} {redact(url)} failed: "
                                        f"{type(exc).__name__}") from None
+        except ValueError:  # a URL or header that would split the request, from the server
+            raise RemoteError(f"{self.where}: refused to send {method} {redact(url)}: it is "
+                              "not a valid http(s) request",
+                              hint="the server's answer is malformed; report it to its "
+                                   "administrators") from None
 
     def _backoff(self, attempt: int, resp: Response | None) -> None:
         """Wait before retry ``attempt + 1``: what ``Retry-After`` says, else nothing before
@@ -409,7 +414,7 @@ def _none_found(data: bytes) -> bool:
 
 
 def _dropped() -> tuple[type[BaseException], ...]:
-    return (http.client.HTTPException, ConnectionError, TimeoutError, TransientRemoteError)
+    return (ConnectionError, TimeoutError, TransientRemoteError)
 
 
 def _body(resp: Response, progress: ProgressFn | None,

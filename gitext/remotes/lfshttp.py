@@ -1,30 +1,34 @@
-"""HTTP for the Git LFS client (:mod:`gitext.remotes.lfsapi`), on the standard library.
+"""HTTP for the Git LFS client (:mod:`gitext.remotes.lfsapi`) and the Azure reader.
 
 Every ``git push`` (the pre-push hook) and every checkout that fetches (the filter process)
 starts a Python process that talks to the LFS server, so what it imports is paid each time:
 urllib3 cost 60-150 ms to import (it brings ``logging``, ``importlib.metadata``, its HTTP/2
-probe, ...; measured for W10, design note "W10"), :mod:`http.client` a third of that. What
-the client needs is small, and here: keep-alive connections per origin shared by threads,
-a connect and a read timeout, streamed bodies both ways, and redirects that drop the
-credentials when they leave the origin (as urllib3 does).
+probe, ...; measured for W10), :mod:`http.client` ~11 ms (design note 61). What the client
+needs is small, and here, on :mod:`gitext.remotes.http11`: keep-alive connections per
+origin shared by threads, a connect and a read timeout, streamed bodies both ways, and
+redirects that drop the credentials when they leave the origin (as urllib3 does).
 
 A connection failure (refused, reset, timed out, a broken TLS handshake, a malformed status
-line) raises :class:`OSError` or :class:`http.client.HTTPException`; no request is retried
-here (the caller decides).
+line, a body cut short) raises :class:`OSError`; no request is retried here (the caller
+decides).
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import select
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
+
+from gitext.remotes.http11 import Connection, Headers, RawResponse
+
+if TYPE_CHECKING:
+    import ssl
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Before each body read, wait (at most COALESCE_WAIT seconds) until the read's worth is queued
@@ -36,12 +40,16 @@ _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _Origin = tuple[str, str, int]
 
 
+class InvalidURL(ValueError):
+    """Not an absolute http(s) URL."""
+
+
 def _origin(url: str) -> tuple[_Origin, str]:
     """((scheme, host, port), the request target) of an absolute http(s) URL."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise http.client.InvalidURL(f"not an http(s) URL: {scheme}://…")
+        raise InvalidURL(f"not an http(s) URL: {scheme}://…")
     port = parts.port or (443 if scheme == "https" else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return (scheme, parts.hostname.lower(), port), target
@@ -51,34 +59,34 @@ class Response:
     """A response whose body is read on demand; :meth:`release_conn` gives its connection
     back to the pool once the body was read to the end (else closes it)."""
 
-    def __init__(self, pool: Pool, origin: _Origin, conn: http.client.HTTPConnection,
-                 raw: http.client.HTTPResponse) -> None:
+    def __init__(self, pool: Pool, origin: _Origin, conn: Connection,
+                 raw: RawResponse) -> None:
         self._pool = pool
         self._origin = origin
-        self._conn: http.client.HTTPConnection | None = conn
+        self._conn: Connection | None = conn
         self._raw = raw
         self.status = raw.status
-        self.headers = raw.headers  # case-insensitive .get()
+        self.headers: Headers = raw.headers  # case-insensitive .get()
 
     def read(self, amt: int | None = None) -> bytes:
         """Up to ``amt`` bytes of the body (all of it if None); b"" at its end. A body that
-        ends before its ``Content-Length`` raises :class:`http.client.IncompleteRead` (as
-        urllib3 does; http.client alone would return b"")."""
-        data = self._raw.read(amt)
-        if not data and amt != 0 and self._raw.length:
-            raise http.client.IncompleteRead(b"", self._raw.length)
-        return data
+        ends before its ``Content-Length`` raises
+        :class:`~gitext.remotes.http11.IncompleteBody` (as urllib3 does)."""
+        return self._raw.read(amt)
 
     def fileno(self) -> int:
-        return self._raw.fileno()
+        sock = self._conn.sock if self._conn is not None else None
+        if sock is None:
+            raise ValueError("the response's connection is closed")
+        return sock.fileno()
 
     def drain_conn(self) -> None:
         """Read the rest of the body (so the connection can be used again)."""
         try:
             while self._raw.read(1 << 16):
                 pass
-        except (OSError, http.client.HTTPException):
-            self._raw.close()
+        except (OSError, ValueError):
+            self._raw.will_close = True
 
     def release_conn(self) -> None:
         conn, self._conn = self._conn, None
@@ -87,7 +95,6 @@ class Response:
         if self._raw.isclosed() and not self._raw.will_close:
             self._pool.put(self._origin, conn)
         else:
-            self._raw.close()
             conn.close()
 
 
@@ -145,7 +152,7 @@ class Pool:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._user_agent = user_agent
-        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Origin, list[Connection]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None  # made for the first https origin
 
@@ -175,14 +182,13 @@ class Pool:
               body: bytes | Iterable[bytes] | None) -> Response:
         conn = self._get(origin)
         try:
-            conn.request(method, target, body=body, headers=headers)
-            raw = conn.getresponse()
+            raw = conn.request(method, target, headers, body)
         except BaseException:
             conn.close()
             raise
         return Response(self, origin, conn, raw)
 
-    def _get(self, origin: _Origin) -> http.client.HTTPConnection:
+    def _get(self, origin: _Origin) -> Connection:
         with self._lock:
             idle = self._idle.get(origin, [])
             while idle:
@@ -191,28 +197,27 @@ class Pool:
                     return reused
                 reused.close()
         scheme, host, port = origin
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=self._connect_timeout,
-                                               context=self._tls_context())
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
+        https = scheme == "https"
+        conn = Connection(host, port, connect_timeout=self._connect_timeout,
+                          read_timeout=self._read_timeout,
+                          tls=self._tls_context() if https else None,
+                          default_port=443 if https else 80)
         try:
             conn.connect()
         except BaseException:
             conn.close()
             raise
-        assert conn.sock is not None  # noqa: S101 - connect() made it
-        conn.sock.settimeout(self._read_timeout)
         return conn
 
     def _tls_context(self) -> ssl.SSLContext:
+        import ssl  # only for https: ~4 ms
+
         with self._lock:
             if self._tls is None:
                 self._tls = ssl.create_default_context(cafile=self._cafile)
             return self._tls
 
-    def put(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
+    def put(self, origin: _Origin, conn: Connection) -> None:
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < self._maxsize:
@@ -228,7 +233,7 @@ class Pool:
             conn.close()
 
 
-def _dropped(conn: http.client.HTTPConnection) -> bool:
+def _dropped(conn: Connection) -> bool:
     """Whether an idle connection was closed by the server (it is readable: EOF, or data
     nobody asked for), as urllib3 checks before it reuses one."""
     sock = conn.sock

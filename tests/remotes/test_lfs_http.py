@@ -5,7 +5,6 @@ connections are reused, and coalesced reads neither lose bytes nor leave a socke
 from __future__ import annotations
 
 import contextlib
-import http.client
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from gitext.remotes.http11 import IncompleteBody
 from gitext.remotes.lfsapi import _body
 from gitext.remotes.lfshttp import Pool
 from tests.helpers import serve_http
@@ -113,7 +113,7 @@ def test_a_body_shorter_than_its_length_is_an_error(servers: tuple[str, str, _Re
     first, _second, _rec = servers
     resp = _pool().request("GET", first + "/short", headers={})
     got = b""
-    with pytest.raises(http.client.IncompleteRead):
+    with pytest.raises(IncompleteBody):
         while chunk := resp.read(4096):
             got += chunk
     assert got == BODY[:1000]
