@@ -23,7 +23,6 @@ import re
 import secrets
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import NamedTuple
 
@@ -199,17 +198,17 @@ def _first_bad_row(rows: list[IdxEntry]) -> None:
 
 
 # -- recipes ------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class Recipe:
-    """A file as its chunks in order: ``chunks`` = [(chunk id, raw length)]."""
+    """A file as its chunks in order: ``chunks`` = [(chunk id, raw length)]. (Not a
+    dataclass: ``dataclasses`` costs ~7 ms to import, paid by every push hook and smudge
+    that reads a recipe.)"""
 
-    size: int
-    chunks: list[tuple[bytes, int]]
+    __slots__ = ("chunks", "size")
 
-    def __post_init__(self) -> None:
+    def __init__(self, size: int, chunks: list[tuple[bytes, int]]) -> None:
         # column by column (a GiB's recipe has ~16,000 chunks, read on every push)
-        id_lens = set(map(len, map(operator.itemgetter(0), self.chunks)))
-        lens = list(map(operator.itemgetter(1), self.chunks))
+        id_lens = set(map(len, map(operator.itemgetter(0), chunks)))
+        lens = list(map(operator.itemgetter(1), chunks))
         if id_lens - {ID_LEN}:
             bad = min(id_lens - {ID_LEN})
             raise FormatError(f"a chunk id is {ID_LEN} bytes, not {bad}")
@@ -217,8 +216,20 @@ class Recipe:
             bad = next(n for n in lens if not 0 < n <= MAX_CHUNK)
             raise FormatError(f"chunk length {bad} is out of bounds")
         total = sum(lens)
-        if total != self.size:
-            raise FormatError(f"chunks add up to {total} bytes, not the file's {self.size}")
+        if total != size:
+            raise FormatError(f"chunks add up to {total} bytes, not the file's {size}")
+        self.size = size
+        self.chunks = chunks
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Recipe):
+            return NotImplemented
+        return self.size == other.size and self.chunks == other.chunks
+
+    __hash__ = None  # type: ignore[assignment]  # (its chunks are a list)
+
+    def __repr__(self) -> str:
+        return f"Recipe(size={self.size}, chunks=<{len(self.chunks)} chunks>)"
 
 
 class RecipeMatch:

@@ -14,9 +14,10 @@ repeats itself) is decompressed (and its id checked) once: its bytes are kept, u
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 from collections import Counter, deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from gitext.store.chunks.format import Recipe
@@ -85,11 +86,11 @@ def rebuilt_views(store: ChunkStore, recipe: Recipe, *,
             buf, n = fill(total, batch, bytearray())
             yield memoryview(buf)[:n]
         return
-    pool = ThreadPoolExecutor(max_workers=THREADS)
+    pool = _Fillers(THREADS)
     try:
         todo = iter(batches)
 
-        def submit(item: tuple[int, Batch]) -> Future[tuple[bytearray, int]]:
+        def submit(item: tuple[int, Batch]) -> _Fill:
             return pool.submit(fill, item[0], item[1], free.pop() if free else bytearray())
 
         ahead = deque(submit(b) for b in itertools.islice(todo, AHEAD))
@@ -101,4 +102,68 @@ def rebuilt_views(store: ChunkStore, recipe: Recipe, *,
             if nxt is not None:
                 ahead.append(submit(nxt))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.close()
+
+
+_FillFn = Callable[[int, Batch, bytearray], tuple[bytearray, int]]
+
+
+class _Fill:
+    """One batch handed to a worker; :meth:`result` waits for it (and raises what it
+    raised)."""
+
+    __slots__ = ("_args", "_done", "_error", "_fn", "_value")
+
+    def __init__(self, fn: _FillFn, args: tuple[int, Batch, bytearray]) -> None:
+        self._fn = fn
+        self._args = args
+        self._done = threading.Event()
+        self._value: tuple[bytearray, int] | None = None
+        self._error: BaseException | None = None
+
+    def run(self, cancelled: bool) -> None:
+        try:
+            if not cancelled:
+                self._value = self._fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> tuple[bytearray, int]:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None  # noqa: S101 - never asked of a cancelled fill
+        return self._value
+
+
+class _Fillers:
+    """``n`` daemon threads that run the fills handed to them in turn. (Not
+    ``concurrent.futures``: it imports ``logging``, ~6 ms of every push hook and filter
+    process that rebuilds a file.) :meth:`close` skips the fills not begun and returns
+    once no thread can touch a buffer again."""
+
+    def __init__(self, n: int) -> None:
+        self._todo: queue.SimpleQueue[_Fill | None] = queue.SimpleQueue()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name="rebuild", daemon=True)
+                         for _ in range(n)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn: _FillFn, total: int, batch: Batch, buf: bytearray) -> _Fill:
+        job = _Fill(fn, (total, batch, buf))
+        self._todo.put(job)
+        return job
+
+    def _work(self) -> None:
+        while (job := self._todo.get()) is not None:
+            job.run(cancelled=self._closed)
+
+    def close(self) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._todo.put(None)
+        for t in self._threads:
+            t.join()
