@@ -267,6 +267,13 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     lines = [ln for ln in sys.stdin.read().splitlines() if ln.strip()]
     if not lines:
         return 0
+    from gitext.lazyimport import preload
+
+    # What the first request needs, imported on a thread while this one reads the
+    # configuration and lists what to push (git commands it waits for): the store and the
+    # transfers, then the LFS client if the LFS server is the remote. (The chunk store is
+    # loaded during that request: gitext.sync.transfer.push.)
+    preload("gitext.sync.transfer")
     from gitext.config import Config
     from gitext.git.repo import keep_config_lists
 
@@ -275,17 +282,16 @@ def pre_push(repo: Repo, args: list[str]) -> int:
     cfg = Config.load(repo.worktree)
     from gitext.remotes import has_default_remote, lfs_is_default
 
-    if lfs_is_default(cfg, repo.worktree):
-        from gitext.lazyimport import preload
-
-        preload("gitext.remotes.lfs")  # meanwhile this thread lists what to push
-    elif not has_default_remote(cfg, repo.worktree):
+    lfs = lfs_is_default(cfg, repo.worktree)
+    if not lfs and not has_default_remote(cfg, repo.worktree):
         # Nowhere to upload to. Say so when there is data a teammate would then lack.
         if (repo.archives_dir / "files").is_dir():
             log.line("git-archives: no data remote is configured, so the data these commits "
                  "reference is not uploaded")
             log.line("hint: git archives remote add -d storage <directory or s3://bucket/path>")
         return 0
+    if lfs:
+        preload("gitext.remotes.lfs")
     from gitext.sync.prepush import pre_push
 
     remote_name = args[0] if args else ""

@@ -7,12 +7,13 @@ import importlib
 import threading
 
 
-def preload(module: str) -> None:
-    """Import ``module`` on a daemon thread, so that its import overlaps the caller's waits
-    (git commands, a network round trip) instead of following them. A failure is left for
-    the import that needs the module to raise."""
+def preload(*modules: str) -> None:
+    """Import ``modules``, in order, on a daemon thread, so that their import overlaps the
+    caller's waits (git commands, a network round trip) instead of following them. A
+    failure is left for the import that needs the module to raise."""
     def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
+        for module in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
 
     threading.Thread(target=load, name="preload", daemon=True).start()

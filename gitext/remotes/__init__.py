@@ -163,6 +163,12 @@ class Remote(Record):
                               hint=f"git archives remote modify {shell_arg(self.name)} jobs 8"
                               ) from None
 
+    @property
+    def default_jobs(self) -> int:
+        """Parallel transfers when the user chose none (:attr:`jobs`): the kind's default."""
+        raw = self.options.get("default_jobs")
+        return int(raw) if raw else default_jobs(self.url)
+
     def close(self) -> None:
         self.backend.close()
 
@@ -216,7 +222,11 @@ def open_lfs_remote(root: Path | None, *, git_remote: str | None = None,
         files = LfsFileBackend(*local)
         return Remote(LFS_REMOTE, files.url, files, {"jobs": str(files.jobs)})
     backend = open_lfs(settings, git_remote=git_remote)
-    return Remote(LFS_REMOTE, backend.url, backend, {"jobs": str(backend.jobs)})
+    # git-lfs's lfs.concurrenttransfers is the user's thread count; unset, its default (8)
+    # is one that transfers may adapt (gitext.sync.transferbase.run_parallel)
+    chosen = settings.get("lfs.concurrenttransfers") is not None
+    return Remote(LFS_REMOTE, backend.url, backend,
+                  {"jobs" if chosen else "default_jobs": str(backend.jobs)})
 
 
 def open_remote(cfg: Config, name: str | None = None, *, root: Path | None = None,

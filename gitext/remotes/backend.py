@@ -148,6 +148,12 @@ class UploadAnswers(Protocol):
         when it had it (nothing was sent)."""
         ...
 
+    def ask_first(self, operation: str) -> None:
+        """Ask the remote now about the first objects planned for ``operation``, so that
+        what the caller does next (an import, a file opened) overlaps no request. A failure
+        is raised by the transfers that need the answer."""
+        ...
+
 
 @runtime_checkable
 class Planner(Protocol):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from gitext.errors import ObjectMissingError, RemoteError
+from gitext.errors import ArchivesError, ObjectMissingError, RemoteError
 from gitext.remotes.backend import ProgressFn, RemoteRefusedError
 from gitext.remotes.lfsapi import BATCH_SIZE, ActionRefusedError, LfsClient, ObjectResult
 from gitext.remotes.lfsurl import Endpoint, LfsSettings, find_endpoint, redact, ssh_endpoint
@@ -58,7 +58,7 @@ class LfsBackend:
         self._results: dict[tuple[str, str], ObjectResult] = {}
         self._locks = {"upload": threading.Lock(), "download": threading.Lock()}
         self._lock = threading.Lock()
-        self._refused: RemoteRefusedError | None = None
+        self._refused: ArchivesError | None = None  # the server failed as a whole
 
     def client(self, operation: str) -> LfsClient:
         """One client per operation for an ssh remote (git-lfs-authenticate is asked per
@@ -109,6 +109,19 @@ class LfsBackend:
                                   f"{o} in its {operation} batch",
                                   hint="the server is not following the Git LFS batch API")
             self._results[(operation, o)] = results[o]
+
+    def ask_first(self, operation: str) -> None:
+        """Batch the first :data:`BATCH_SIZE` objects planned for ``operation`` now. If that
+        fails, the server failed as a whole (the batch was retried): every transfer that
+        needs an answer then raises the same error at once, none asks again."""
+        with self._locks[operation]:
+            todo = [o for o in self._pending[operation] if self._fresh(operation, o) is None]
+            if not todo or self._refused is not None:
+                return
+            try:
+                self._ask(operation, todo[:BATCH_SIZE])
+            except ArchivesError as exc:
+                self._refused = exc
 
     def result(self, operation: str, oid: str, size: int | None) -> ObjectResult:
         if size is not None:

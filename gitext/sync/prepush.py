@@ -11,6 +11,7 @@ Lower layer: never prints.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from gitext import log
 from gitext.codec.hashing import ObjectId
@@ -20,7 +21,6 @@ from gitext.git.repo import Repo
 from gitext.record import Record
 from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import plan
-from gitext.store.dvccache import open_store
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import (
     References,
@@ -31,16 +31,17 @@ from gitext.sync.references import (
     object_exists,
     resolve_blobs,
 )
-from gitext.sync.transfer import load_config, push, transfer_items
+
+if TYPE_CHECKING:
+    from gitext.store.objects import LocalStore
 
 _REF_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[str],
-             cfg: Config | None = None) -> int:
-    """git's pre-push hook: upload the objects the pushed commits need that the default data
-    remote lacks. Returns 0; raises :class:`RemoteError` (push refused) if it cannot.
-    ``cfg``: the configuration the hook has read (else it is read here)."""
+def pushed_references(repo: Repo, remote_name: str, stdin_lines: list[str]
+                      ) -> References | None:
+    """What the commits of git's pre-push lines reference (``remote_name``'s own refs
+    excluded); None when nothing is to be uploaded."""
     local_shas: list[str] = []
     exclude: list[str] = []
     for line in stdin_lines:
@@ -53,7 +54,7 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
         if not is_zero_sha(rsha) and object_exists(repo, rsha):
             exclude.append(rsha)
     if not local_shas:
-        return 0
+        return None
     args = [*dict.fromkeys(local_shas), "--not", *dict.fromkeys(exclude)]
     if _REF_NAME_RE.fullmatch(remote_name):
         args.append(f"--remotes={remote_name}")
@@ -62,7 +63,24 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
     for message in refs.unreadable[:5]:  # a fixed file's broken past must not trap a push
         log.warn(f"{message}; the data it names is not uploaded")
     if not refs.objects and not refs.manifests:
+        return None
+    return refs
+
+
+def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[str],
+             cfg: Config | None = None) -> int:
+    """git's pre-push hook: upload the objects the pushed commits need that the default data
+    remote lacks. Returns 0; raises :class:`RemoteError` (push refused) if it cannot.
+    ``cfg``: the configuration the hook has read (else it is read here).
+
+    What is pushed is listed (git commands) before the store and the transfer code are
+    imported: the hook imports those on a thread meanwhile (:func:`gitext.hooks.pre_push`)."""
+    refs = pushed_references(repo, remote_name, stdin_lines)
+    if refs is None:
         return 0
+    from gitext.store.dvccache import open_store
+    from gitext.sync.transfer import load_config, push
+
     store = open_store(repo)
     expand_manifests(store, refs, PathFilter())
     remote = open_remote(cfg or load_config(repo), root=repo.worktree, git_remote=remote_name)
@@ -84,7 +102,6 @@ def pre_push(repo: Repo, remote_name: str, remote_url: str, stdin_lines: list[st
     return 0
 
 
-
 # -- status ---------------------------------------------------------------------------------
 
 class RemoteStatus(Record):
@@ -99,15 +116,19 @@ class RemoteStatus(Record):
         self.nowhere = nowhere          # on neither side
 
 
-def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
-    store = open_store(repo)
+def remote_status(repo: Repo, remote: Remote, refs: References, *,
+                  store: LocalStore | None = None) -> RemoteStatus:
+    from gitext.store.dvccache import open_store
+    from gitext.sync.transfer import transfer_items
+
+    store = store or open_store(repo)
     files, mans = transfer_items(refs, store)
     items = [*files, *mans]
     sizes = {i.key: refs.sizes.get(i.oid) or store.size(i.oid) for i in files}
     plan(remote.backend, "download", [(k, s) for k, s in sizes.items() if s])
     present = remote.backend.exists_many([i.key for i in items])
     # an object held as chunks on the remote: its recipe (gitext.sync.chunksync)
-    from gitext.sync.chunkremote import present_as_recipes  # noqa: PLC0415 - not in the hook
+    from gitext.sync.chunkremote import present_as_recipes  # (not in the hook)
 
     present |= present_as_recipes(remote.backend, [i for i in files if i.key not in present])
     st = RemoteStatus(remote.name, len(items), [], [], [])
@@ -126,6 +147,8 @@ def remote_status(repo: Repo, remote: Remote, refs: References) -> RemoteStatus:
 def remote_status_lines(repo: Repo, remote_name: str | None, *,
                         revs: list[str] | None = None, all_commits: bool = False) -> list[str]:
     """Human lines for ``status --remote``: what push and fetch would move."""
+    from gitext.sync.transfer import load_config
+
     refs = find_references(repo, revs, all_commits=all_commits)
     remote = open_remote(load_config(repo), remote_name, root=repo.worktree)
     try:

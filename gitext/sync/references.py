@@ -13,6 +13,7 @@ Lower layer: never prints.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from gitext.codec import pointer as ptr
 from gitext.codec.hashing import ObjectId
@@ -21,9 +22,10 @@ from gitext.git.repo import Repo
 from gitext.pipeline.dvcfiles import is_dvcfile
 from gitext.pipeline.dvcproject import UncachedOutputs, yaml_path
 from gitext.record import Record
-from gitext.store.dvccache import open_store
-from gitext.store.objects import LocalStore
 from gitext.sync.patterns import PathFilter
+
+if TYPE_CHECKING:
+    from gitext.store.objects import LocalStore
 
 LOCK_NAME = "dvc.lock"
 YAML_NAME = "dvc.yaml"
@@ -302,7 +304,11 @@ def find_references(repo: Repo, revs: Sequence[str] | None, *, all_commits: bool
             sha = repo.resolve_rev(rev)
             blobs, sizes = blobs_at(repo, sha)
             refs.update(resolve_blobs(repo, blobs, keep, sizes, yaml_revs=[sha]))
-    expand_manifests(store or open_store(repo), refs, keep)
+    if store is None:
+        from gitext.store.dvccache import open_store  # (the pre-push hook lists refs first)
+
+        store = open_store(repo)
+    expand_manifests(store, refs, keep)
     return refs
 
 

@@ -22,7 +22,7 @@ from gitext.codec.hashing import ObjectId
 from gitext.config import Config
 from gitext.errors import ArchivesError, ObjectMissingError
 from gitext.git.repo import Repo
-from gitext.remotes import Remote, default_jobs, open_remote
+from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import (
     Backend,
     PartsTaker,
@@ -52,7 +52,7 @@ __all__ = ["ProgressSink", "TransferItem", "TransferReport", "check_writable", "
 
 
 def transfer_jobs(remote: Remote, jobs: int | None) -> int:
-    return jobs or remote.jobs or default_jobs(remote.url)
+    return jobs or remote.jobs or remote.default_jobs
 
 
 def check_writable(repo: Repo, remote: Remote, doing: str) -> None:
@@ -95,10 +95,6 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     take_over_missing(repo, store, [i.oid for i in files])  # a former git-lfs clone's objects
     report = TransferReport("push", requested=len(files) + len(mans))
     chunked = _chunked_items(store, files)  # held as chunks (gitext.sync.chunksync)
-    if chunked and not chunk_capable(remote.backend):  # rebuilt to be sent whole (LFS)
-        from gitext.lazyimport import preload
-
-        preload("gitext.store.chunks.store")  # during the existence batch's round trip
     # a chunked object's size as its pointer says (its recipe's would cost the hook an
     # import of the chunk store), checked against the recipe when it is uploaded
     claimed = refs.sizes if isinstance(refs, References) else {}
@@ -107,7 +103,14 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     # largest first, and asked about in that order where the uploads ask (UploadAnswers)
     by_size = sorted(all_sizes, key=lambda i: all_sizes[i], reverse=True)
     plan(remote.backend, "upload", [(i.key, all_sizes[i]) for i in by_size if all_sizes[i]])
+    if chunked:  # imported during the first request's round trip (not before: the GIL)
+        from gitext.lazyimport import preload
+
+        preload(*(["gitext.sync.chunksync"] if chunk_capable(remote.backend) else
+                  ["gitext.store.chunks.store", "gitext.store.chunks.rebuild"]))  # sent whole
     answers = isinstance(remote.backend, UploadAnswers) and not mans
+    if not mans and isinstance(remote.backend, UploadAnswers):
+        remote.backend.ask_first("upload")  # (the uploads would ask it, after their imports)
     present = set() if answers else remote.backend.exists_many([i.key for i in [*files, *mans]])
     recipes_there = _present_as_recipes(remote, [i for i in chunked if i.key not in present])
     present |= recipes_there
@@ -135,7 +138,12 @@ def push(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         push_chunked(store, remote, as_chunks, report, jobs=n, progress=progress,
                      recipes_there=recipes_there)
         sizes = {i: s for i, s in sizes.items() if i not in chunked}
-    run_parallel([i for i in by_size if i in sizes], n, upload, report)
+    # An LFS server's default thread count adapts, from a thread a core: a server on this
+    # machine or the LAN that runs Python serves fewer at a time faster (design note 60;
+    # the other kinds keep their counts until measured with it).
+    adapt = answers and not (jobs or remote.jobs)
+    run_parallel([i for i in by_size if i in sizes], n, upload, report, adapt=adapt,
+                 start=max(2, os.cpu_count() or 1))
     todo_m = [i for i in mans if i.key not in present]
     if todo_m:
         ready = _complete_manifests(store, remote, todo_m, present, report)

@@ -118,11 +118,12 @@ def transfer_items(refs: References | Iterable[ObjectId],
 
 def run_parallel(items: Sequence[TransferItem], jobs: int,
                  work: Callable[[TransferItem], None], report: TransferReport, *,
-                 adapt: bool = False) -> None:
+                 adapt: bool = False, start: int | None = None) -> None:
     """Run ``work`` over ``items``; a failure of one item is recorded, not fatal, except a
     local write failure (disk full) or a remote refusing as a whole, which stop the run.
-    ``adapt`` (``jobs`` is a default, not the user's): start with a few threads and use
-    up to ``jobs`` only while the transfers mostly wait (:class:`_Gate`)."""
+    ``adapt`` (``jobs`` is a default, not the user's): start with ``start`` threads (by
+    default two a core) and use up to ``jobs`` only while the transfers mostly wait
+    (:class:`_Gate`)."""
     stop = threading.Event()
     fatal: list[BaseException] = []
     lock = threading.Lock()
@@ -151,27 +152,28 @@ def run_parallel(items: Sequence[TransferItem], jobs: int,
             one(it)
     else:
         n = min(jobs, len(items))
-        _in_threads(items, n, one, stop, _Gate(n) if adapt else None)
+        _in_threads(items, n, one, stop, _Gate(n, start=start) if adapt else None)
     if fatal:
         raise fatal[0]
 
 
 class _Gate:
     """How many of the ``n`` transfer threads may take items, found by trying. It starts
-    at two a core, then doubles while a window of transfers at the new count finishes
-    clearly faster than one at the old count; the first doubling that does not pay is
-    undone and the count stays. Bound by the CPU (a server on this machine or the LAN),
-    more threads only fight over the GIL (W12HTTP's 1,000 small files from a loopback
-    server: 2.5 s with 4 threads, 3.3 s with 16). Bound by latency, each doubling nearly
-    doubles the rate, up to ``n``. Design note 56."""
+    at ``start`` (two a core unless told), then doubles while a window of transfers at the
+    new count finishes clearly faster than one at the old count; the first doubling that
+    does not pay is undone and the count stays. Bound by the CPU (a server on this machine
+    or the LAN), more threads only fight over the GIL (W12HTTP's 1,000 small files from a
+    loopback server: 2.5 s with 4 threads, 3.3 s with 16). Bound by latency, each doubling
+    nearly doubles the rate, up to ``n``. Design notes 56 and 60."""
 
     GAIN = 1.25  # a doubling must be this much faster to be kept (latency: ~2x)
     WINDOW = 32  # transfers per measurement (and at least MIN_SECONDS of them)
     MIN_SECONDS = 0.05
 
-    def __init__(self, n: int, *, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, n: int, *, start: int | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.n = n
-        self.limit = min(n, max(2, 2 * (os.cpu_count() or 1)))
+        self.limit = min(n, max(1, start or 2 * (os.cpu_count() or 1)))
         self._clock = clock
         self._cond = threading.Condition()
         self._settled = self.limit >= n

@@ -346,3 +346,38 @@ def test_pre_commit_asks_the_lfs_server_about_staged_pointers(
     proc = git(src, "commit", "-qm", "content nowhere", check=False)
     assert proc.returncode != 0
     assert "data remote 'lfs'" in proc.stderr.decode()
+
+
+def test_a_push_whose_first_batch_fails_asks_it_no_more(
+        tmp_path: Path, lfs_proxy: LfsFaultProxy, isolated_home: Path) -> None:
+    """The first upload batch is asked before the uploads start; when it still fails after
+    its retries, every upload fails with its error at once: no thread asks again."""
+    git(isolated_home, "config", "--global", "lfs.transfer.maxretries", "3")
+    lfs_proxy.add(status_fault(500, headers=[("Retry-After", "0")]), count=50,
+                  path_part="/objects/batch")
+    src = make_repo(tmp_path / "src", f"{lfs_proxy.url}/org/down.git/info/lfs", FILES)
+    proc = archives(src, "push", check=False)
+    assert proc.returncode != 0
+    assert "answered 500" in output(proc), output(proc)
+    batches = [p for m, p, _ in lfs_proxy.seen if m == "POST" and p.endswith("/objects/batch")]
+    assert len(batches) == 3  # one batch, retried: not one per object or thread
+    assert not [m for m, _p, _ in lfs_proxy.seen if m == "PUT"]
+
+
+def test_the_thread_count_is_the_users_only_when_lfs_concurrenttransfers_is_set(
+        tmp_path: Path, lfs_proxy: LfsFaultProxy) -> None:
+    """Unset, git-lfs's default (8) is a bound the transfers may adapt below (as for every
+    remote whose ``jobs`` nobody set); set, it is used as given."""
+    from gitext.remotes import open_lfs_remote
+    from gitext.sync.transfer import transfer_jobs
+
+    src = make_repo(tmp_path / "src", f"{lfs_proxy.url}/org/jobs.git/info/lfs", FILES)
+    remote = open_lfs_remote(src)
+    assert remote is not None
+    assert (remote.jobs, transfer_jobs(remote, None)) == (None, 8)
+    remote.close()
+    git(src, "config", "lfs.concurrenttransfers", "3")
+    remote = open_lfs_remote(src)
+    assert remote is not None
+    assert (remote.jobs, transfer_jobs(remote, None)) == (3, 3)
+    remote.close()

@@ -70,16 +70,15 @@ def test_push_fetch_and_status_of_a_chunked_object(repo: Repo, tmp_path: Path) -
 
 
 def test_remote_status_counts_recipes_on_both_sides(repo: Repo, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    ) -> None:
     store = LocalStore(tmp_path / "cache")
-    monkeypatch.setattr(prepush, "open_store", lambda _repo: store)
     data = _data(2)
     oid = put_chunked(store, data)
     remote = _remote(tmp_path / "remote")
     refs = References(objects={oid}, sizes={oid: len(data)})
-    assert prepush.remote_status(repo, remote, refs).local_only == [oid]
+    assert prepush.remote_status(repo, remote, refs, store=store).local_only == [oid]
     transfer.push(repo, remote, [oid], store=store)
-    st = prepush.remote_status(repo, remote, refs)
+    st = prepush.remote_status(repo, remote, refs, store=store)
     assert (st.local_only, st.remote_only, st.nowhere) == ([], [], [])
 
 

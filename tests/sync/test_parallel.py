@@ -80,6 +80,16 @@ def test_a_doubling_that_does_not_pay_is_undone_and_the_count_stays() -> None:
     assert gate.limit == 4
 
 
+def test_a_gate_told_where_to_start_starts_there_and_doubles_from_it() -> None:
+    """A push starts at a thread a core (gitext.sync.transfer.push), then doubles."""
+    clock = _Clock()
+    gate = transferbase._Gate(8, start=2, clock=clock)
+    assert gate.limit == 2
+    for seconds, limit in ((0.4, 4), (0.2, 8)):
+        _window(gate, clock, seconds)
+        assert gate.limit == limit
+
+
 def test_doublings_that_pay_go_on_up_to_the_jobs_count() -> None:
     clock = _Clock()
     gate = transferbase._Gate(16, clock=clock)
