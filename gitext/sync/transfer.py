@@ -12,7 +12,6 @@ Lower layer: never prints. Progress goes to a caller-supplied sink.
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +34,7 @@ from gitext.remotes.backend import (
 from gitext.store.dvccache import open_store
 from gitext.store.lfsobjects import take_over_missing
 from gitext.store.objects import LocalStore
-from gitext.sync.download import download_verified
+from gitext.sync.download import AsChunks, Downloads
 from gitext.sync.patterns import PathFilter
 from gitext.sync.references import References, expand_manifests
 from gitext.sync.transferbase import (
@@ -202,25 +201,9 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
         files, mans = transfer_items(refs, store)
     report = TransferReport("fetch", requested=len(files) + len(mans))
     n = transfer_jobs(remote, jobs)
-    lock = threading.Lock()
-    verified: list[tuple[Path, os.stat_result, ObjectId]] = []
-    run_id = os.urandom(6).hex()  # (not uuid: its import costs every hook a few ms)
-    names = itertools.count()
-
-    def download(item: TransferItem) -> None:
-        tmp = store.tmp_dir(item.oid.algo) / f"fetch-{run_id}-{next(names)}"
-        size, final, st = download_verified(store, remote, item, tmp, sizes=refs.sizes,
-                                             progress=progress)
-        with lock:
-            report.transferred.append(item.oid)
-            report.bytes += size
-            if not item.manifest:
-                verified.append((final, st, item.oid))
-        if on_object is not None and not item.manifest:
-            on_object(item.oid)
-        if progress is not None:
-            progress.file_done()
-
+    dl = Downloads(store, remote, report, sizes=refs.sizes, progress=progress,
+                   on_object=on_object)
+    download = dl.one
     todo_m = [m for m in mans if not store.key_path(m.key).is_file()]
     report.already += len(mans) - len(todo_m)
     for algo in {i.oid.algo for i in [*files, *mans]}:
@@ -243,13 +226,15 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
                              progress=progress, on_object=on_object)
     plan(remote.backend, "download",
          [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
+    if todo and chunks_too and not can_list(remote.backend):
+        dl.as_chunks = AsChunks(store, remote, sizes=refs.sizes, jobs=n, progress=progress,
+                                on_object=on_object)
     try:
         run_parallel(todo, n, download, report, adapt=not (jobs or remote.jobs))
     finally:
-        _record_verified(store, verified)
-    if chunks_too and report.missing and not can_list(remote.backend):
-        _fetch_missing_as_chunks(store, remote, todo, report, sizes=refs.sizes, jobs=n,
-                                 progress=progress, on_object=on_object)
+        _record_verified(store, dl.verified)
+        if dl.as_chunks is not None:
+            dl.as_chunks.finish(report)
     return report
 
 
@@ -310,22 +295,6 @@ def _present_as_recipes(remote: Remote, items: list[TransferItem]) -> set[str]:
     from gitext.sync.chunkremote import present_as_recipes
 
     return present_as_recipes(remote.backend, items)
-
-
-def _fetch_missing_as_chunks(store: LocalStore, remote: Remote, todo: list[TransferItem],
-                             report: TransferReport, *, sizes: dict[ObjectId, int],
-                             jobs: int, progress: ProgressSink | None,
-                             on_object: Callable[[ObjectId], None] | None) -> None:
-    """A remote that cannot be listed (http): the objects it lacks whole may be there as
-    chunks (asked only for those, not before every fetch)."""
-    from gitext.sync.chunksync import fetch_chunked
-
-    lacking = set(report.missing)
-    retry = [i for i in todo if i.oid in lacking]
-    report.missing = [o for o in report.missing if o not in {i.oid for i in retry}]
-    left = fetch_chunked(store, remote, retry, report, sizes=sizes, jobs=jobs,
-                         progress=progress, on_object=on_object)
-    report.missing += [i.oid for i in left]
 
 
 def _split_plain(oids: list[ObjectId], store: LocalStore) -> tuple[set[ObjectId], set[ObjectId]]:

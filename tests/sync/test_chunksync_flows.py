@@ -296,3 +296,34 @@ def test_an_http_fetch_of_chunked_and_small_objects_reports_only_what_is_missing
     assert bytes(out) == big
     for oid in set(small) - {gone}:
         assert theirs.has(oid)
+
+
+def test_an_http_fetch_asks_for_chunks_while_the_whole_objects_still_download(
+        repo: Repo, tmp_path: Path, http_remote: Any) -> None:
+    """The chunked object (the largest, asked for whole first) is fetched as chunks as soon
+    as its whole download is found missing, not after every small object arrived: its
+    rebuild and check overlap the rest of the fetch."""
+    from gitext.remotes.http import HttpBackend
+
+    ours, theirs = LocalStore(tmp_path / "ours"), LocalStore(tmp_path / "theirs")
+    big = _data(13, 1_500_000)
+    big_oid = put_chunked(ours, big)
+    small = {ours.add_bytes(_data(40 + i, 20_000), "sha256")[0]: 20_000 for i in range(24)}
+    assert transfer.push(repo, _remote(http_remote.folder), [big_oid, *small],
+                         store=ours).ok
+    http_remote.server.latency = 0.02  # each small object takes a while to come
+    backend = HttpBackend.from_url(http_remote.url, {"jobs": "2"})
+    remote = Remote("mirror", http_remote.url, backend, {"jobs": "2"})
+    try:
+        report = transfer.fetch(repo, remote, References(
+            objects={big_oid, *small}, sizes={big_oid: len(big), **small}), store=theirs)
+    finally:
+        remote.close()
+    assert report.ok and len(report.transferred) == 25, report.summary()
+    paths = [r.path for r in http_remote.server.seen("GET")]
+    recipe = paths.index(next(p for p in paths if f"/chunks/recipes/{big_oid.digest[:2]}/" in p))
+    last_small = max(i for i, p in enumerate(paths) if any(o.digest[2:] in p for o in small))
+    assert recipe < last_small, paths
+    out = bytearray()
+    chunk_store(theirs).stream_file(big_oid, out.extend)
+    assert bytes(out) == big
