@@ -17,6 +17,7 @@ raises it; an answer that is not HTTP/1.x (:class:`ProtocolError`); a body cut s
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 MAX_LINE = 65536  # bytes of a status, header or chunk-size line (as http.client)
 MAX_HEADERS = 100
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(r"[\x21-\x7e]+")  # no space, no control character (request splitting)
 _VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a header value may hold a tab, no CR/LF
@@ -129,6 +131,14 @@ class Connection:
             for part in [body] if isinstance(body, (bytes, bytearray, memoryview)) else \
                     (body or ()):
                 self.sock.sendall(part)
+        if _QUICKACK is not None:
+            # Acknowledge the answer's segments at once. After a request the kernel delays
+            # its ACKs (expecting to send them with our next data); a server that does not
+            # set TCP_NODELAY (Python's http.server, werkzeug) then holds its body's last
+            # small segment until that ACK: 40 ms lost in a third of the requests for
+            # 200 KB files from W12HTTP's server, none with this.
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         return RawResponse(self._rfile, method)
 
     def close(self) -> None:
