@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import quote, urljoin, urlsplit
-
-import urllib3
 
 from gitext.errors import ArchivesError, ConfigError, CorruptObjectError, ObjectMissingError
 from gitext.remotes.backend import (
@@ -38,6 +38,7 @@ from gitext.remotes.backend import (
 )
 from gitext.remotes.httpauth import HttpCredentials
 from gitext.remotes.lfsapi import retry_after, retry_backoff
+from gitext.remotes.lfshttp import Pool, Response
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
 
@@ -64,23 +65,35 @@ class _Cursor:
     pos: int = 0
 
 
-_DROPPED = (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
-            urllib3.exceptions.ConnectTimeoutError, ConnectionError, TimeoutError)
+def _is_tls_failure(exc: OSError) -> bool:
+    """A certificate or TLS handshake failure: not worth another attempt. (``ssl`` is
+    imported once an https origin is opened: it is loaded whenever one can happen.)"""
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLError) and \
+        not isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+
+
+def _is_drop(exc: OSError) -> bool:
+    """A connection reset, timed out, closed early or cut short in TLS, or an answer that
+    is not HTTP (gitext.remotes.http11): worth another attempt. Not a local write error."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
 
 
 def _tls(options: Mapping[str, str]) -> dict[str, Any]:
-    """PoolManager arguments for ``sslverify``: true (default), false, or a CA bundle path."""
+    """Pool arguments for ``sslverify``: true (default), false, or a CA bundle path."""
     raw = (options.get("sslverify") or "").strip()
     if raw.lower() in ("", "true", "yes", "on", "1"):
         return {}
     if raw.lower() in ("false", "no", "off", "0"):
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        return {"cert_reqs": "CERT_NONE"}
+        return {"verify": False}
     path = Path(raw).expanduser()
     if path.is_dir():
-        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": str(path)}
+        return {"capath": str(path)}
     if path.is_file():
-        return {"cert_reqs": "CERT_REQUIRED", "ca_certs": str(path)}
+        return {"cafile": str(path)}
     raise ConfigError(f"sslverify = {shown(raw)} is neither true, false nor a CA bundle that "
                       "exists", hint="git archives remote modify NAME sslverify /path/to/ca.pem")
 
@@ -110,10 +123,10 @@ class HttpBackend:
             secret=options.get("token" if auth == "bearer" else "password") or None,
             anonymous=options.get(ANONYMOUS) == "true", where=self._where())
         self.jobs = whole_option(options, "jobs", DEFAULT_JOBS)
-        timeout = urllib3.Timeout(connect=seconds_option(options, "connecttimeout", 30.0),
-                                  read=seconds_option(options, "readtimeout", 60.0))
-        self._http = urllib3.PoolManager(maxsize=self.jobs + 8, block=False, timeout=timeout,
-                                         retries=False, **_tls(options))
+        self._http = Pool(maxsize=self.jobs + 8,
+                          connect_timeout=seconds_option(options, "connecttimeout", 30.0),
+                          read_timeout=seconds_option(options, "readtimeout", 60.0),
+                          **_tls(options))
         self.attempts = ATTEMPTS
         self.max_delay = 8.0
 
@@ -131,13 +144,12 @@ class HttpBackend:
     def _key_url(self, key: str) -> str:
         return f"{self._base}/{quote(key, safe='/')}"
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> tuple[Any, bool]:
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> tuple[Response, bool]:
         """One request, following redirects by hand: credentials go only to the URL's own
         origin, and the Authorization header is dropped on the way anywhere else. Returns
         the response and whether it came from elsewhere."""
         for _ in range(MAX_REDIRECTS + 1):
-            resp = self._http.request(method, url, headers=headers, preload_content=False,
-                                      redirect=False, retries=False)
+            resp = self._http.request(method, url, headers=headers, redirects=0)
             location = resp.headers.get("Location")
             if resp.status not in _REDIRECT or not location:
                 return resp, origin(url) != self._origin
@@ -151,14 +163,15 @@ class HttpBackend:
         raise RemoteRefusedError(f"{self._where()}: too many redirects, or one that is not "
                                  f"http(s) (last: {redact(url)})", hint="check the URL")
 
-    def _backoff(self, attempt: int, resp: Any | None) -> None:
+    def _backoff(self, attempt: int, resp: Response | None) -> None:
         wait = retry_after(resp.headers.get("Retry-After")) if resp is not None else None
         if wait is None:
             wait = retry_backoff(attempt, 0.2, self.max_delay)
         if wait > 0:
             time.sleep(min(wait, 30.0))
 
-    def request(self, method: str, key: str, headers: dict[str, str] | None = None) -> Any:
+    def request(self, method: str, key: str,
+                headers: dict[str, str] | None = None) -> Response:
         """``method`` on ``key`` with retries, credentials and refusals handled; returns the
         response (2xx, 404/410, or another status the caller maps) unread."""
         url = self._key_url(key)
@@ -168,14 +181,15 @@ class HttpBackend:
             sent = self._creds.header()
             try:
                 resp, elsewhere = self._send(method, url, {**(headers or {}), **sent})
-            except urllib3.exceptions.SSLError:
-                raise RemoteRefusedError(f"{self._where()}: the TLS handshake failed (certificate "
-                                         "not trusted?)", hint="git archives remote modify NAME "
-                                         "sslverify /path/to/ca-bundle.pem") from None
-            except urllib3.exceptions.NameResolutionError:
+            except socket.gaierror:
                 raise RemoteRefusedError(f"{self._where()}: the host name does not resolve",
                                          hint="check the URL") from None
-            except _DROPPED as exc:
+            except OSError as exc:
+                if _is_tls_failure(exc):
+                    raise RemoteRefusedError(f"{self._where()}: the TLS handshake failed "
+                                             "(certificate not trusted?)", hint="git archives "
+                                             "remote modify NAME sslverify "
+                                             "/path/to/ca-bundle.pem") from None
                 if last:
                     raise TransientRemoteError(f"{self._where()}: {method} {key} failed "
                                                f"({type(exc).__name__})",
@@ -202,7 +216,7 @@ class HttpBackend:
                 continue
             return self._checked(resp, method, key)
 
-    def _checked(self, resp: Any, method: str, key: str) -> Any:
+    def _checked(self, resp: Response, method: str, key: str) -> Response:
         if resp.status < 400 or resp.status in _MISSING or (
                 method == "HEAD" and resp.status in (405, 501)):
             self._creds.approve()  # the credentials sent, if any, were accepted
@@ -278,8 +292,10 @@ class HttpBackend:
                 self._accept(resp, key, cursor.pos, part=end is not None, size=size)
                 _copy(resp, out, cursor, limit=size if end is None else end + 1,
                       progress=progress, what=f"{self._where()} {key}")
-            except _DROPPED as exc:
+            except OSError as exc:
                 resp.close()
+                if not _is_drop(exc):
+                    raise
                 if attempt == self.attempts - 1:
                     raise TransientRemoteError(f"{self._where()}: the download of {key} kept "
                                                f"breaking off ({type(exc).__name__})",
@@ -294,7 +310,8 @@ class HttpBackend:
                 return cursor.pos
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _accept(self, resp: Any, key: str, pos: int, *, part: bool, size: int | None) -> None:
+    def _accept(self, resp: Response, key: str, pos: int, *, part: bool,
+                size: int | None) -> None:
         """Raise unless ``resp`` is the body to copy from ``pos``: ObjectMissingError,
         :class:`_NoRanges` (a part answered whole), a refusal."""
         if resp.status in _MISSING:
@@ -307,7 +324,7 @@ class HttpBackend:
             raise RemoteRefusedError(f"{self._where()} answered {resp.status} to GET {key}",
                                      hint="check the URL and the server")
 
-    def _check_range(self, resp: Any, key: str, pos: int, size: int | None) -> None:
+    def _check_range(self, resp: Response, key: str, pos: int, size: int | None) -> None:
         content_range = resp.headers.get("Content-Range") or ""
         first, _, total = content_range.removeprefix("bytes ").partition("/")
         if first.partition("-")[0] != str(pos) or (size is not None and total != str(size)):
@@ -361,10 +378,10 @@ def _rewind(out: BinaryIO, progress: ProgressFn | None, written: int) -> None:
         progress(-written)
 
 
-def _copy(resp: Any, out: BinaryIO, cursor: _Cursor, *, limit: int | None,
+def _copy(resp: Response, out: BinaryIO, cursor: _Cursor, *, limit: int | None,
           progress: ProgressFn | None, what: str) -> None:
     """Stream the body into ``out``, advancing ``cursor`` as bytes land (a drop resumes
-    after them; urllib3 raises on a body shorter than its Content-Length). More than
+    after them; a body shorter than its Content-Length raises). More than
     ``limit`` (the known end) is refused; progress is reported per MiB."""
     pending = 0
     try:

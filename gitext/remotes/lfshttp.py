@@ -88,6 +88,12 @@ class Response:
         except (OSError, ValueError):
             self._raw.will_close = True
 
+    def close(self) -> None:
+        """Drop the connection (a body left unread: it cannot be reused)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     def release_conn(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
@@ -146,9 +152,14 @@ class Pool:
     """Keep-alive connections per (scheme, host, port), at most ``maxsize`` idle each."""
 
     def __init__(self, *, maxsize: int, connect_timeout: float, read_timeout: float,
-                 user_agent: str = "git-archives", cafile: str | None = None) -> None:
+                 user_agent: str = "git-archives", cafile: str | None = None,
+                 capath: str | None = None, verify: bool = True) -> None:
         self._maxsize = maxsize
-        self._cafile = cafile  # trust only these CAs (a CA bundle the environment names)
+        # trust only these CAs (a bundle file or folder the environment or user names);
+        # ``verify`` False: no certificate check at all (a remote's ``sslverify false``)
+        self._cafile = cafile
+        self._capath = capath
+        self._verify = verify
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._user_agent = user_agent
@@ -214,7 +225,11 @@ class Pool:
 
         with self._lock:
             if self._tls is None:
-                self._tls = ssl.create_default_context(cafile=self._cafile)
+                tls = ssl.create_default_context(cafile=self._cafile, capath=self._capath)
+                if not self._verify:
+                    tls.check_hostname = False
+                    tls.verify_mode = ssl.CERT_NONE
+                self._tls = tls
             return self._tls
 
     def put(self, origin: _Origin, conn: Connection) -> None:
