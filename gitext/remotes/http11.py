@@ -70,8 +70,11 @@ def _request_head(method: str, target: str, host: str, headers: dict[str, str]) 
     if not _TARGET.fullmatch(target):
         raise ValueError("a request target may hold no space or control character")
     lines = [f"{method} {target} HTTP/1.1"]
-    if not any(k.lower() == "host" for k in headers):
+    names = {k.lower() for k in headers}
+    if "host" not in names:
         lines.append(f"Host: {host}")
+    if "accept-encoding" not in names:  # (as http.client: no compressed body we would not read)
+        lines.append("Accept-Encoding: identity")
     for name, value in headers.items():
         if not _TOKEN.fullmatch(name.encode("latin-1", "replace")) or _VALUE_BAD.search(value):
             raise ValueError(f"header {name!r}: a name or value that would split the request")
