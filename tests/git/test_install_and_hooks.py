@@ -250,3 +250,26 @@ def test_install_says_one_line_per_thing(repo: Path) -> None:
         "(pre-commit, kept as *.pre-archives)",
         f"git-archives is set up for {repo}.",
     ]
+
+
+def test_a_chained_pre_push_hook_and_ours_both_read_gits_lines(repo: Path, tmp_path: Path
+                                                              ) -> None:
+    """Without a hook of the user's, ours reads git's stdin itself (no copy); with one, the
+    lines are copied to both: the user's sees them, and ours still uploads."""
+    hooks = repo / ".git" / "hooks"
+    mine = "#!/bin/sh\ncat >> \"$(git rev-parse --git-dir)/pushed\"\nexit 0\n"
+    (hooks / "pre-push").write_text(mine)
+    (hooks / "pre-push").chmod(0o755)
+    archives(repo, "install")
+    store = tmp_path / "store"
+    archives(repo, "remote", "add", "-d", "storage", str(store))
+    archives(repo, "track", "*.bin")
+    (repo / "a.bin").write_bytes(b"data for the remote\n" * 100)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "data")
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "push", "-q", str(bare), "HEAD:refs/heads/main")
+    head = git(repo, "rev-parse", "HEAD").stdout.decode().strip()
+    assert f"{head} refs/heads/main" in (repo / ".git" / "pushed").read_text()
+    assert [p for p in store.rglob("*") if p.is_file()]  # ours uploaded too
