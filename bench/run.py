@@ -1099,7 +1099,10 @@ class LatencyProxy:
     """A TCP forwarder that holds each request for ``delay`` seconds before passing it on:
     moto on loopback answers in about a millisecond, where a real object store is tens of
     milliseconds away; this gives every request a round trip like a nearby cloud region's.
-    (A burst of bytes from the client after a quiet moment counts as a new request.)"""
+    (A burst of bytes from the client after a quiet moment, or after the server answered
+    on that connection, counts as a new request: a client quick enough to send its next
+    request on a kept-alive connection within the quiet moment would otherwise skip the
+    delay.)"""
 
     def __init__(self, target: str, delay: float) -> None:
         self.delay = delay
@@ -1119,20 +1122,27 @@ class LatencyProxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
+            answered = threading.Event()  # the server sent bytes since the client last did
             for a, b, slow in ((client, upstream, True), (upstream, client, False)):
-                threading.Thread(target=self._pump, args=(a, b, slow), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b, slow, answered),
+                                 daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool,
+              answered: threading.Event) -> None:
         last = 0.0
         try:
             while True:
                 data = src.recv(1 << 20)
                 if not data:
                     break
-                now = time.monotonic()
-                if slow and now - last > 0.002:
-                    time.sleep(self.delay)
-                last = time.monotonic()
+                if not slow:
+                    answered.set()
+                else:
+                    now = time.monotonic()
+                    if now - last > 0.002 or answered.is_set():
+                        answered.clear()
+                        time.sleep(self.delay)
+                    last = time.monotonic()
                 dst.sendall(data)
         except OSError:
             pass
