@@ -127,12 +127,15 @@ class Connection:
         elif body is None and method in ("POST", "PUT", "PATCH"):
             headers.setdefault("Content-Length", "0")
         head = _request_head(method, target, self._host_header, headers)
-        if isinstance(body, (bytes, bytearray, memoryview)) and len(body) < 1 << 16:
-            self.sock.sendall(head + bytes(body))  # one segment for a small request
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            if len(body) < 1 << 16:
+                self.sock.sendall(head + bytes(body))  # one segment for a small request
+            else:
+                self.sock.sendall(head)
+                self.sock.sendall(body)
         else:
             self.sock.sendall(head)
-            for part in [body] if isinstance(body, (bytes, bytearray, memoryview)) else \
-                    (body or ()):
+            for part in body or ():
                 self.sock.sendall(part)
         if _QUICKACK is not None:
             # Acknowledge the answer's segments at once. After a request the kernel delays

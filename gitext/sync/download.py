@@ -140,15 +140,9 @@ class AsChunks:
     overlap the rest of the fetch instead of following it (W12HTTP's 256 MiB file: ~0.3 s
     of a 2.4 s pull). Its own report is merged into the fetch's by :meth:`finish`."""
 
-    def __init__(self, store: LocalStore, remote: Remote, *, sizes: dict[ObjectId, int],
-                 jobs: int, progress: ProgressSink | None,
-                 on_object: Callable[[ObjectId], None] | None) -> None:
-        self._store = store
-        self._remote = remote
-        self._sizes = sizes
+    def __init__(self, downloads: Downloads, *, jobs: int) -> None:
+        self._dl = downloads  # (its store, remote, sizes, progress and on_object)
         self._jobs = jobs
-        self._progress = progress
-        self._on_object = on_object
         self._todo: queue.SimpleQueue[TransferItem | None] = queue.SimpleQueue()
         self._report = TransferReport("fetch")
         self._left: list[TransferItem] = []
@@ -167,10 +161,10 @@ class AsChunks:
                 self._left.append(item)
                 continue
             try:
-                self._left += fetch_chunked(self._store, self._remote, [item], self._report,
-                                            sizes=self._sizes, jobs=self._jobs,
-                                            progress=self._progress,
-                                            on_object=self._on_object)
+                dl = self._dl
+                self._left += fetch_chunked(dl.store, dl.remote, [item], self._report,
+                                            sizes=dl.sizes, jobs=self._jobs,
+                                            progress=dl.progress, on_object=dl.on_object)
             except BaseException as exc:  # noqa: BLE001 - raised by finish()
                 self._error = exc
                 self._left.append(item)

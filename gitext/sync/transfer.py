@@ -227,8 +227,7 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     plan(remote.backend, "download",
          [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
     if todo and chunks_too and not can_list(remote.backend):
-        dl.as_chunks = AsChunks(store, remote, sizes=refs.sizes, jobs=n, progress=progress,
-                                on_object=on_object)
+        dl.as_chunks = AsChunks(dl, jobs=n)
     try:
         run_parallel(todo, n, download, report, adapt=not (jobs or remote.jobs))
     finally:
