@@ -103,11 +103,12 @@ class _Proxy(LatencyProxy):
     next one follows an answer within its 2 ms), and Nagle is off on both legs as ssh and
     sshd set it (else a delayed ACK adds ~40 ms per round trip)."""
 
-    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, slow: bool,
+              answered: threading.Event) -> None:
         for sock in (src, dst):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not slow:
-            super()._pump(src, dst, slow)
+            super()._pump(src, dst, slow, answered)
             return
         line: queue.Queue[tuple[float, bytes]] = queue.Queue()
         threading.Thread(target=self._deliver, args=(line, dst), daemon=True).start()

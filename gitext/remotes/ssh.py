@@ -270,7 +270,7 @@ class SshBackend:
             if progress is not None:
                 progress(n)
 
-        async def once(session: Session) -> int:
+        async def once(session: Session) -> int | bytes:
             nonlocal moved
             if moved:
                 count(-moved)  # a retry sends these bytes again
@@ -281,22 +281,28 @@ class SshBackend:
             if size is not None and size >= RANGED_AT and len(session.sftps) > 1:
                 return await self._get_ranged(session, key, dst, count)
             if size is not None and size < RANGED_AT:
-                return await self._get_known(session, key, dst, size, count)
+                return await self._read_known(session, key, size, count)
             return await self._get_file(session, key, dst, count)
 
-        return self._call("download", key, once, local_raw=True)
+        got = self._call("download", key, once, local_raw=True)
+        if isinstance(got, bytes) and isinstance(dst, Path):
+            # Written here, on the caller's thread: creating a file can take a millisecond
+            # (ext4's new inodes), and the loop's one thread carries every session's traffic.
+            with open(dst, "wb") as out:
+                out.write(got)
+            return len(got)
+        assert isinstance(got, int)  # noqa: S101 - once returns bytes only for a Path
+        return got
 
-    async def _get_known(self, session: Session, key: str, dst: Path, size: int,
-                         count: ProgressFn) -> int:
+    async def _read_known(self, session: Session, key: str, size: int,
+                          count: ProgressFn) -> bytes:
         """A small object whose size the pointer gave: open, read, close (no stat). One byte
         more is asked for, so an object longer than its id says shows (and fails the hash)."""
         async with await session.sftp().open(self._full(key), "rb",
                                              max_requests=self._max_requests) as f:
             data = await f.read(size + 1, 0)
-        with open(dst, "wb") as out:
-            out.write(data)
         count(len(data))
-        return len(data)
+        return bytes(data)
 
     async def _get_file(self, session: Session, key: str, dst: Path, count: ProgressFn) -> int:
         done = 0
