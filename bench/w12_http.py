@@ -111,7 +111,7 @@ def _source(ctx: Any, h: ModuleType, count: int, big: int) -> Path:
     repo = ctx.fresh("w12http-src")
     h.write_big_csv(repo / "data" / "big.csv", big, seed=1)
     h.write_many_files(repo / "data" / "many", count, h.SMALL_FILE_BYTES, seed=2)
-    return repo
+    return Path(repo)
 
 
 def _publish(ctx: Any, repo: Path, store: Path, url: str, remote_git: Path) -> None:
@@ -169,7 +169,7 @@ def w12_http(ctx: Any) -> None:
                 _rmtree(dest)
             took = ctx.timed_in(steps)
             _check(h, dest, count, big)
-            return took
+            return float(took)
 
         ctx.record("W12HTTP", W12HTTP_PULL, lambda: [pull() for _ in range(ctx.repeat)])
         proxy = h.LatencyProxy(url, LATENCY_MS / 1000)
@@ -184,8 +184,9 @@ def _latency_rows(ctx: Any, tool: str, dest: Path, proxied: str) -> None:
     if tool == "dvc":
         ctx.run(["dvc", "remote", "modify", "--local", "mirror", "url", proxied], dest)
         cache = dest / ".dvc" / "cache"
-        runs = [(W12HTTP_FETCH, [], ["dvc", "fetch", "-q", "-j", "16"]),
-                (W12HTTP_ONE, [], ["dvc", "fetch", "-q", "-j", "1"])]
+        runs: list[tuple[str, list[str], list[str]]] = [
+            (W12HTTP_FETCH, [], ["dvc", "fetch", "-q", "-j", "16"]),
+            (W12HTTP_ONE, [], ["dvc", "fetch", "-q", "-j", "1"])]
     else:
         ctx.run(["git", "archives", "remote", "modify", "--local", "mirror", "url", proxied],
                 dest)

@@ -89,7 +89,7 @@ def w16merge(ctx: Any) -> None:
         if len(merged["cells"]) != n + 1:  # 3 inserted, 2 deleted
             raise run.CommandFailed(["merge-driver"], 1,
                                     f"{len(merged['cells'])} cells merged, not {n + 1}")
-        return took
+        return float(took)
 
     ctx.record("W16MERGE", W16_MERGE, lambda: run.median_of(ctx.repeat, merge))
 
@@ -119,7 +119,7 @@ def w16diff(ctx: Any) -> None:
         took = ctx.timed([["git", "archives", "nb", "diff", "--html", "-o", "page.html"]], repo)
         if 'class="changed"' not in page.read_text(encoding="utf-8"):
             raise run.CommandFailed(["nb", "diff", "--html"], 1, "the page shows no change")
-        return took
+        return float(took)
 
     ctx.record("W16DIFF", W16_DIFF, lambda: run.median_of(ctx.repeat, diff))
     shutil.rmtree(repo, ignore_errors=True)
