@@ -290,9 +290,10 @@ def _content_length(raw: str | None) -> int | None:
     if raw is None:
         return None
     values = {v.strip() for v in raw.split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
+    value = values.pop() if len(values) == 1 else ""
+    if not (value.isascii() and value.isdigit()):  # (str.isdigit alone takes "\u00b2")
         raise ProtocolError(f"not a Content-Length: {raw[:40]!r}")
-    return int(values.pop())
+    return int(value)
 
 
 def _closes(minor: int, headers: Headers) -> bool:

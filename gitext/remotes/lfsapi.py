@@ -39,6 +39,7 @@ from gitext.remotes.trust import shown
 
 LFS_JSON = "application/vnd.git-lfs+json"
 BATCH_SIZE = 100
+MAX_BATCH_ANSWER = 16 << 20  # a batch answer is a few hundred KB; more is refused, unread
 CHUNK = 1 << 20  # upload reads
 READ_CHUNK = 1 << 16  # download reads
 EXPIRY_MARGIN = 5.0  # seconds: an action that expires sooner is asked for again
@@ -251,12 +252,17 @@ class LfsClient:
             resp = self._retrying("POST", url, headers=headers, body=body)
             received = time.time()
             try:
-                data = resp.read()
+                data = resp.read_upto(MAX_BATCH_ANSWER + 1)
             except _dropped() as exc:
                 raise TransientRemoteError(f"{self.where}: the batch answer broke off "
                                            f"({type(exc).__name__})") from None
             finally:
                 resp.release_conn()
+            if len(data) > MAX_BATCH_ANSWER:  # (the rest unread: its connection was closed)
+                raise RemoteRefusedError(
+                    f"{self.where}: the batch answer is larger than "
+                    f"{MAX_BATCH_ANSWER >> 20} MiB; no Git LFS server sends that much",
+                    hint="check that the URL is an LFS endpoint (…/info/lfs)")
             if resp.status == 401 and self._creds is None and not self._asked and self._fill():
                 continue
             if resp.status == 200:

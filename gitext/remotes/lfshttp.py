@@ -74,6 +74,16 @@ class Response:
         :class:`~gitext.remotes.http11.IncompleteBody` (as urllib3 does)."""
         return self._raw.read(amt)
 
+    def read_upto(self, limit: int) -> bytes:
+        """The body, or its first ``limit`` bytes if it is longer (a server's answer that
+        must be small is never read without end)."""
+        parts: list[bytes] = []
+        got = 0
+        while got < limit and (part := self._raw.read(limit - got)):
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
     def fileno(self) -> int:
         sock = self._conn.sock if self._conn is not None else None
         if sock is None:

@@ -221,6 +221,16 @@ def test_batch_refusals_give_one_clear_line(private: Path, lfs_proxy: LfsFaultPr
     assert len([ln for ln in text.splitlines() if "error" in ln]) == 1
 
 
+def test_a_batch_answer_too_large_to_be_one_is_refused_unread(private: Path,
+                                                              lfs_proxy: LfsFaultProxy) -> None:
+    # A server named by a cloned repository's .lfsconfig could answer without end: the
+    # answer to a batch of 100 objects is a few hundred KB, so more than 16 MiB is refused
+    # (not read into memory to the end) with one line.
+    lfs_proxy.add(status_fault(200, b" " * (17 << 20)), count=5, path_part="/objects/batch")
+    text = _fetch_fails(private, "batch answer is larger than 16 MiB")
+    assert len([ln for ln in text.splitlines() if "error" in ln]) == 1
+
+
 def test_refused_credentials_are_rejected_and_never_shown(
         private: Path, lfs_proxy: LfsFaultProxy, isolated_home: Path) -> None:
     lfs_proxy.require_basic = f"{USER}:another-password"
