@@ -1,6 +1,7 @@
 """run_parallel's adaptive thread count (transferbase._Gate): transfers that wait on the
-network get up to ``jobs`` threads; transfers bound by the CPU stay at two a core, where
-more threads only fight over the GIL. Real threads, real time (generous margins)."""
+network get up to ``jobs`` threads; transfers bound by the CPU stay at two a core or go
+down to half that, where more threads only fight over the GIL. Real threads, real time
+(generous margins), or a fake clock."""
 
 from __future__ import annotations
 
@@ -67,32 +68,65 @@ def _window(gate: transferbase._Gate, clock: _Clock, seconds: float) -> None:
         gate.done_one()
 
 
+def _gate(n: int, clock: _Clock, start: int | None = None) -> transferbase._Gate:
+    """A gate past its first window (threads starting and connecting: not measured)."""
+    gate = transferbase._Gate(n, start=start, clock=clock)
+    limit = gate.limit
+    _window(gate, clock, 0.1)
+    assert gate.limit == limit
+    return gate
+
+
 def test_a_doubling_that_does_not_pay_is_undone_and_the_count_stays() -> None:
-    """Bound by the CPU (the same rate at 8 threads as at 4): back to 4, for good."""
+    """Bound by the CPU (the same rate at 8 threads as at 4): back to 4 ... and half as
+    many (2) are tried; slower, so back to 4, for good."""
     clock = _Clock()
-    gate = transferbase._Gate(16, clock=clock)
+    gate = _gate(16, clock)
     assert gate.limit == 4
     _window(gate, clock, 0.2)
     assert gate.limit == 8
     _window(gate, clock, 0.19)  # 5% faster: noise, not a gain
+    assert gate.limit == 2
+    _window(gate, clock, 0.3)  # slower than 4 threads were
     assert gate.limit == 4
     _window(gate, clock, 0.05)  # (a later fast window changes nothing: it settled)
     assert gate.limit == 4
 
 
-def test_a_gate_told_where_to_start_starts_there_and_doubles_from_it() -> None:
-    """A push starts at a thread a core (gitext.sync.transfer.push), then doubles."""
+def test_half_the_threads_are_kept_where_they_are_no_slower() -> None:
+    """W12HTTP from a loopback server: 2 threads fetch faster than 4 (less fighting over
+    the GIL), and the gate finds it."""
     clock = _Clock()
-    gate = transferbase._Gate(8, start=2, clock=clock)
+    gate = _gate(16, clock)
+    _window(gate, clock, 0.2)
+    _window(gate, clock, 0.2)  # 8: no faster
+    assert gate.limit == 2
+    _window(gate, clock, 0.18)
+    assert gate.limit == 2
+    _window(gate, clock, 0.5)
+    assert gate.limit == 2
+
+
+def test_a_gate_told_where_to_start_starts_there_and_doubles_from_it() -> None:
+    """A push starts at a thread a core (gitext.sync.transfer.push), then doubles; from 2,
+    it never halves."""
+    clock = _Clock()
+    gate = _gate(8, clock, start=2)
     assert gate.limit == 2
     for seconds, limit in ((0.4, 4), (0.2, 8)):
         _window(gate, clock, seconds)
         assert gate.limit == limit
+    gate = _gate(8, clock, start=2)
+    _window(gate, clock, 0.4)
+    _window(gate, clock, 0.4)  # 4: no faster
+    assert gate.limit == 2
+    _window(gate, clock, 0.05)
+    assert gate.limit == 2
 
 
 def test_doublings_that_pay_go_on_up_to_the_jobs_count() -> None:
     clock = _Clock()
-    gate = transferbase._Gate(16, clock=clock)
+    gate = _gate(16, clock)
     for seconds, limit in ((0.4, 8), (0.2, 16)):
         _window(gate, clock, seconds)
         assert gate.limit == limit
