@@ -286,10 +286,7 @@ class SshBackend:
 
         got = self._call("download", key, once, local_raw=True)
         if isinstance(got, bytes) and isinstance(dst, Path):
-            # Written here, on the caller's thread: creating a file can take a millisecond
-            # (ext4's new inodes), and the loop's one thread carries every session's traffic.
-            with open(dst, "wb") as out:
-                out.write(got)
+            dst.write_bytes(got)  # here, not on the loop that carries every session's traffic
             return len(got)
         assert isinstance(got, int)  # noqa: S101 - once returns bytes only for a Path
         return got
