@@ -46,7 +46,7 @@ from gitext.remotes.backend import (
     TransientRemoteError,
     whole_option,
 )
-from gitext.remotes.lfsapi import retry_backoff
+from gitext.remotes.lfshttp import retry_backoff
 from gitext.remotes.trust import shown
 
 DEFAULT_ATTEMPTS = 5

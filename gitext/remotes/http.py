@@ -37,8 +37,7 @@ from gitext.remotes.backend import (
     whole_option,
 )
 from gitext.remotes.httpauth import HttpCredentials
-from gitext.remotes.lfsapi import retry_after, retry_backoff
-from gitext.remotes.lfshttp import Pool, Response
+from gitext.remotes.lfshttp import Pool, Response, retry_after, retry_backoff
 from gitext.remotes.lfsurl import origin, redact
 from gitext.remotes.trust import shown
 

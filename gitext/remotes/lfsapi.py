@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -33,7 +32,15 @@ from gitext.errors import CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.git.repo import credential
 from gitext.record import Record
 from gitext.remotes.backend import ProgressFn, RemoteRefusedError, TransientRemoteError
-from gitext.remotes.lfshttp import COALESCE_MARGIN, Coalescer, Pool, Response, upload_body
+from gitext.remotes.lfshttp import (
+    COALESCE_MARGIN,
+    Coalescer,
+    Pool,
+    Response,
+    retry_after,
+    retry_backoff,
+    upload_body,
+)
 from gitext.remotes.lfsurl import Endpoint, origin, redact
 from gitext.remotes.trust import shown
 
@@ -120,27 +127,6 @@ def parse_batch(data: bytes, wanted: set[str], received: float) -> dict[str, Obj
             res.actions[str(name)] = Action(raw["href"], dict(header), _expiry(raw, received))
         out[obj["oid"]] = res
     return out
-
-
-def retry_backoff(attempt: int, base: float, cap: float) -> float:
-    """Seconds before retry ``attempt + 1`` when the server said nothing: none before the
-    first, then ``base * 2**attempt`` (at most ``cap``), jittered to 50-100 %."""
-    if attempt == 0:
-        return 0.0
-    return float(min(cap, base * 2.0 ** attempt) * (0.5 + random.random() / 2))  # noqa: S311
-
-
-def retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    from email.utils import parsedate_to_datetime  # (an HTTP date: rare, and ~7 ms to import)
-
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class LfsClient:

@@ -1,4 +1,5 @@
-"""HTTP for the Git LFS client (:mod:`gitext.remotes.lfsapi`) and the Azure reader.
+"""HTTP for the Git LFS client (:mod:`gitext.remotes.lfsapi`), the Azure reader and the
+read-only http remote: a connection pool, and the retry timing they share.
 
 Every ``git push`` (the pre-push hook) and every checkout that fetches (the filter process)
 starts a Python process that talks to the LFS server, so what it imports is paid each time:
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +41,28 @@ COALESCE_WAIT = 0.02
 COALESCE_MARGIN = 1 << 15
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _Origin = tuple[str, str, int]
+
+
+def retry_backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before retry ``attempt + 1`` when the server said nothing: none before the
+    first, then ``base * 2**attempt`` (at most ``cap``), jittered to 50-100 %."""
+    if attempt == 0:
+        return 0.0
+    return float(min(cap, base * 2.0 ** attempt) * (0.5 + random.random() / 2))  # noqa: S311
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (a number or an HTTP date), or None."""
+    if not value:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    from email.utils import parsedate_to_datetime  # (an HTTP date: rare, and ~7 ms to import)
+
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 class InvalidURL(ValueError):

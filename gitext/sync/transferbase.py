@@ -183,7 +183,7 @@ class _Gate:
         self._cond = threading.Condition()
         self._settled = self.limit >= n
         self._before: tuple[int, float] | None = None  # (limit, its rate)
-        self._halved: tuple[int, float] | None = None  # (the count halved, its rate)
+        self._halving = False  # measuring half the first count (against ``_before``)
         self._warming = True
         self._start = clock()
         self._count = 0
@@ -213,14 +213,15 @@ class _Gate:
             if self._warming:  # the first window: threads start and connect; not a rate
                 self._warming = False
                 self._next_window(self.limit)
-            elif self._halved is not None:  # a window at half the first count: keep it or not
-                if rate < self._halved[1]:
-                    self.limit = self._halved[0]
+            elif self._halving:  # a window at half the first count: keep it or not
+                assert self._before is not None  # noqa: S101 - the first count's window
+                if rate < self._before[1]:
+                    self.limit = self._before[0]
                 self._settle()
             elif self._before is not None and rate < self._before[1] * self.GAIN:
                 self.limit = self._before[0]  # the doubling did not pay: back
                 if self.limit == self._first and self.limit // 2 >= self.FEWEST:
-                    self._halved = self._before  # then see if half as many do as well
+                    self._halving = True  # then see if half as many do as well
                     self._next_window(self.limit // 2)
                 else:
                     self._settle()

@@ -13,7 +13,8 @@ import pytest
 from gitext.config import Config
 from gitext.errors import ConfigError, RemoteError
 from gitext.remotes import open_remote
-from gitext.remotes.lfsapi import parse_batch, retry_after, retry_backoff
+from gitext.remotes.lfsapi import parse_batch
+from gitext.remotes.lfshttp import retry_after, retry_backoff
 from gitext.remotes.lfsurl import LfsSettings, derive_from_git_url, find_endpoint, ssh_endpoint
 from gitext.remotes.trust import UntrustedRemoteError
 from tests.helpers import archives, git
