@@ -62,6 +62,9 @@ DEFAULT_ATTEMPTS = 3     # per request, re-opening a lost connection in between
 CHANNELS = 4             # SFTP sessions on the one connection
 RANGED_AT = 32 * 1024 * 1024  # objects from this size are read in ranges, one per session
 RANGE_CHUNK = 8 * 1024 * 1024
+# Below this size an object is asked for in one read request (OpenSSH answers up to 261,120
+# bytes); asyncssh's reader follows a short answer with a second request to see the end.
+ONE_READ = 255 * 1024
 _LISTDIR_AT = 8          # a folder holding this many of the keys asked about is listed
 
 
@@ -293,11 +296,18 @@ class SshBackend:
 
     async def _read_known(self, session: Session, key: str, size: int,
                           count: ProgressFn) -> bytes:
-        """A small object whose size the pointer gave: open, read, close (no stat). One byte
-        more is asked for, so an object longer than its id says shows (and fails the hash)."""
-        async with await session.sftp().open(self._full(key), "rb",
+        """An object whose size the pointer gave: open, read, close (no stat). One byte more
+        is asked for, so an object longer than its id says shows (and fails the hash). Below
+        :data:`ONE_READ` one request reads it: an answer of ``size`` bytes is the end."""
+        one = size < ONE_READ
+        async with await session.sftp().open(self._full(key), "rb", block_size=0 if one else -1,
                                              max_requests=self._max_requests) as f:
             data = await f.read(size + 1, 0)
+            while one and 0 < len(data) < size:  # a server may answer short (OpenSSH does not)
+                more = await f.read(size + 1 - len(data), len(data))
+                if not more:
+                    break
+                data += more
         count(len(data))
         return bytes(data)
 

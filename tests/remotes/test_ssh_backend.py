@@ -95,6 +95,31 @@ def test_objects_go_up_and_come_back_through_every_method(backend: SshBackend,
     assert not any(".tmp-" in name for name in _on_server(backend))  # renamed into place
 
 
+def test_a_small_object_of_known_size_takes_one_read_request(
+        backend: SshBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """W12SSH: asyncssh's reader follows an answer shorter than asked (the one byte more)
+    with a second request to see the end; a small object is read in one request, and an
+    object longer than its pointer says still comes back longer."""
+    import asyncssh.sftp
+
+    reads: list[int] = []
+    real = asyncssh.sftp.SFTPClientHandler.read
+
+    async def counted(self: object, handle: bytes, offset: int, length: int) -> object:
+        reads.append(length)
+        return await real(self, handle, offset, length)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncssh.sftp.SFTPClientHandler, "read", counted)
+    data = os.urandom(200_000)
+    backend.put(_key(data), _src(tmp_path, data), len(data))
+    assert backend.get(_key(data), tmp_path / "one", size=len(data)) == len(data)
+    assert (tmp_path / "one").read_bytes() == data
+    assert reads == [len(data) + 1]
+    reads.clear()
+    assert backend.get(_key(data), tmp_path / "longer", size=1000) == 1001
+    assert reads == [1001]
+
+
 def test_a_large_object_is_read_in_ranges_and_progress_adds_up(backend: SshBackend,
                                                                tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch
