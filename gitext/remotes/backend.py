@@ -164,6 +164,24 @@ class Planner(Protocol):
         ...
 
 
+class AheadReads(Protocol):
+    """Objects being read ahead: iterating gives (key, bytes) as they arrive, or (key,
+    None) for one the caller is to fetch itself; each key once. ``close`` stops them."""
+
+    def __iter__(self) -> Iterator[tuple[str, bytes | None]]: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """A backend that reads many small objects of known size faster in one go than one
+    request at a time (SSH: in a worker process, :mod:`gitext.remotes.sshahead`). It
+    returns None where it would not be faster."""
+
+    def start_reads(self, wanted: Sequence[tuple[str, int]]) -> AheadReads | None:
+        ...
+
+
 def plan(backend: Backend, operation: str, objects: Sequence[tuple[str, int]]) -> None:
     """Tell ``backend`` what comes next if it wants to know (see :class:`Planner`)."""
     if objects and isinstance(backend, Planner):

@@ -29,7 +29,7 @@ import stat
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -41,6 +41,7 @@ from gitext.remotes.backend import (
     seconds_option,
     whole_option,
 )
+from gitext.remotes.sshahead import WORKER_AT, AheadReads
 from gitext.remotes.sshsupport import (
     ConnectFailed,
     Loop,
@@ -50,6 +51,7 @@ from gitext.remotes.sshsupport import (
     import_asyncssh,
     is_lost,
     missing_root_error,
+    open_new,
     parse_url,
     port_number,
     request_error,
@@ -83,10 +85,11 @@ class SshBackend:
         self.attempts = DEFAULT_ATTEMPTS
         self.jobs = whole_option(options, "jobs", 8)  # (default_jobs for ssh)
         # 'jobs 1' means one request at a time, all the way down.
-        self._inflight = 1 if self.jobs == 1 else min(64, 4 * self.jobs)
+        self.inflight = 1 if self.jobs == 1 else min(64, 4 * self.jobs)
         self._max_requests = 1 if self.jobs == 1 else 128
         # Secrets: only from the clone's git config (the loader never reads them from the
         # committed file); never in a message, a log line or repr.
+        self._options = dict(options)  # (for a worker process: sshahead)
         self._password = options.get("password") or None
         self._passphrase = options.get("passphrase") or None
         self._where = Where(url, host, self.port or 22, self.user, root, self.keyfile)
@@ -203,7 +206,7 @@ class SshBackend:
         return self._call("check objects", None, lambda s: self._exists(s, by_dir))
 
     async def _exists(self, session: Session, by_dir: dict[str, list[str]]) -> set[str]:
-        gate = asyncio.Semaphore(self._inflight)
+        gate = asyncio.Semaphore(self.inflight)
         missing = self._ssh.SFTPNoSuchFile
 
         async def listed(folder: str) -> set[str]:
@@ -238,7 +241,7 @@ class SshBackend:
 
     async def _walk(self, session: Session, prefix: str) -> _Listing:
         found: _Listing = []
-        gate = asyncio.Semaphore(self._inflight)
+        gate = asyncio.Semaphore(self.inflight)
 
         async def scan(rel: str) -> None:
             async with gate:
@@ -293,6 +296,19 @@ class SshBackend:
             return len(got)
         assert isinstance(got, int)  # noqa: S101 - once returns bytes only for a Path
         return got
+
+    def start_reads(self, wanted: Sequence[tuple[str, int]]) -> AheadReads | None:
+        """Many small objects ((key, size) pairs; larger ones are left out): read by a
+        worker process, started now (:mod:`gitext.remotes.sshahead`); None for a few, or
+        for ``jobs 1``."""
+        small = [(key, size) for key, size in wanted if size < ONE_READ]
+        if len(small) < WORKER_AT or self.jobs == 1:
+            return None
+        return AheadReads(self.url, self._options, small)
+
+    async def read_known(self, key: str, size: int) -> bytes:
+        """(The worker's read, on its own loop: no retry, the caller fetches a failure.)"""
+        return await self._with_session(lambda s: self._read_known(s, key, size, lambda _n: None))
 
     async def _read_known(self, session: Session, key: str, size: int,
                           count: ProgressFn) -> bytes:
@@ -385,30 +401,6 @@ class SshBackend:
 
         self._call("upload", key, once)
 
-    async def _open_new(self, sftp: Any, path: str) -> Any:
-        """Open ``path`` for writing, making its folder if the first try says it is missing
-        (most folders exist after the first push: one round trip saved per object)."""
-        try:
-            return await sftp.open(path, "wb", max_requests=self._max_requests)
-        except self._ssh.SFTPNoSuchFile:
-            await self._mkdirs(sftp, posixpath.dirname(path))
-            return await sftp.open(path, "wb", max_requests=self._max_requests)
-
-    async def _mkdirs(self, sftp: Any, folder: str) -> None:
-        """``mkdir -p`` from the deep end: the remote folder exists, so this is one round
-        trip per missing level (asyncssh's makedirs starts at ``/``)."""
-        ssh = self._ssh
-        try:
-            await sftp.mkdir(folder)
-        except ssh.SFTPNoSuchFile:
-            if len(folder) <= len(self.root):
-                raise
-            await self._mkdirs(sftp, posixpath.dirname(folder))
-            with contextlib.suppress(ssh.SFTPFailure):  # made meanwhile by another upload
-                await sftp.mkdir(folder)
-        except ssh.SFTPFailure:
-            pass  # it exists (SFTP v3 has no better code); a real failure shows on open
-
     async def _put(self, session: Session, key: str, src: Path, count: ProgressFn) -> None:
         """Write ``<key>.tmp-<random>``, then close it and rename it into place together
         (every write was acknowledged already), so an object appears whole or not at all."""
@@ -416,7 +408,8 @@ class SshBackend:
         tmp = f"{final}.tmp-{secrets.token_hex(6)}"
         sftp = session.sftp()
         try:
-            f = await self._open_new(sftp, tmp)
+            f = await open_new(self._ssh, sftp, tmp, root=self.root,
+                                 max_requests=self._max_requests)
             try:
                 with open(src, "rb") as fin:
                     offset = 0

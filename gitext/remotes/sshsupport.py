@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import posixpath
 import threading
@@ -272,3 +273,28 @@ class Session:
     def sftp(self) -> Any:
         self.turn += 1
         return self.sftps[self.turn % len(self.sftps)]
+
+
+async def open_new(ssh: Any, sftp: Any, path: str, *, root: str, max_requests: int) -> Any:
+    """Open ``path`` for writing, making its folder if the first try says it is missing
+    (most folders exist after the first push: one round trip saved per object)."""
+    try:
+        return await sftp.open(path, "wb", max_requests=max_requests)
+    except ssh.SFTPNoSuchFile:
+        await _make_dirs(ssh, sftp, posixpath.dirname(path), root)
+        return await sftp.open(path, "wb", max_requests=max_requests)
+
+
+async def _make_dirs(ssh: Any, sftp: Any, folder: str, root: str) -> None:
+    """``mkdir -p`` from the deep end, down to ``root`` (which exists): one round trip per
+    missing level (asyncssh's makedirs starts at ``/``)."""
+    try:
+        await sftp.mkdir(folder)
+    except ssh.SFTPNoSuchFile:
+        if len(folder) <= len(root):
+            raise
+        await _make_dirs(ssh, sftp, posixpath.dirname(folder), root)
+        with contextlib.suppress(ssh.SFTPFailure):  # made meanwhile by another upload
+            await sftp.mkdir(folder)
+    except ssh.SFTPFailure:
+        pass  # it exists (SFTP v3 has no better code); a real failure shows on open

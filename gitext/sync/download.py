@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from gitext.codec.hashing import ObjectId, hash_file_stat
+from gitext.codec.hashing import ObjectId, hash_file_stat, new_hasher
 from gitext.errors import (
     ArchivesError,
     CorruptObjectError,
@@ -30,6 +30,7 @@ from gitext.errors import (
     StoreWriteError,
 )
 from gitext.remotes import Remote
+from gitext.remotes.backend import AheadReads
 from gitext.store.objects import READ_ONLY, LocalStore
 from gitext.sync.transferbase import ProgressSink, TransferItem, TransferReport
 
@@ -82,14 +83,16 @@ def download_verified(store: LocalStore, remote: Remote, item: TransferItem, tmp
         if not isinstance(exc, OSError):
             raise
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES):
-            raise StoreWriteError(
-                f"cannot write into the local cache {store.root}: "
-                f"{exc.strerror or exc}",
-                hint="free disk space (or 'git archives gc --workspace'), then pull again; "
-                     "nothing partial was kept",
-            ) from None
+            raise _write_failed(store, exc) from None
         raise RemoteError(f"{item.oid}: {exc.strerror or exc}") from None
     return size, final, st
+
+
+def _write_failed(store: LocalStore, exc: OSError) -> StoreWriteError:
+    return StoreWriteError(
+        f"cannot write into the local cache {store.root}: {exc.strerror or exc}",
+        hint="free disk space (or 'git archives gc --workspace'), then pull again; "
+             "nothing partial was kept")
 
 
 class Downloads:
@@ -113,15 +116,64 @@ class Downloads:
         self._names = itertools.count()
 
     def one(self, item: TransferItem) -> None:
-        tmp = self.store.tmp_dir(item.oid.algo) / f"fetch-{self._run_id}-{next(self._names)}"
         try:
-            size, final, st = download_verified(self.store, self.remote, item, tmp,
+            size, final, st = download_verified(self.store, self.remote, item, self._tmp(item),
                                                  sizes=self.sizes, progress=self.progress)
         except ObjectMissingError:
             if self.as_chunks is None or item.manifest:
                 raise
             self.as_chunks.add(item)
             return
+        self._done(item, size, final, st)
+
+    def take_ahead(self, reads: AheadReads, todo: list[TransferItem]) -> list[TransferItem]:
+        """Store each of ``todo`` that ``reads`` brings (verified in memory, written once,
+        on this thread); return the others, still to fetch, in their order: those not read,
+        and those whose bytes are not the object (fetched again, and reported as such)."""
+        wanted = {i.key: i for i in todo}
+        stored: set[str] = set()
+        for key, data in reads:
+            item = wanted.get(key)
+            if item is not None and data is not None and self._store_bytes(item, data):
+                stored.add(key)
+        return [i for i in todo if i.key not in stored]
+
+    def _store_bytes(self, item: TransferItem, data: bytes) -> bool:
+        hasher = new_hasher(item.oid.algo)
+        hasher.update(data)
+        if hasher.hexdigest() != item.oid.digest:
+            return False
+        tmp, final = self._tmp(item), self.store.key_path(item.key)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, READ_ONLY)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:  # the first object under this prefix
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+            st = os.stat(final)
+            if (st.st_mode & 0o777) != READ_ONLY:  # a umask that takes read bits
+                os.chmod(final, READ_ONLY)
+                st = os.stat(final)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise _write_failed(self.store, exc) from None
+        if self.progress is not None:
+            self.progress.advance(len(data))
+        self._done(item, len(data), final, st)
+        return True
+
+    def _tmp(self, item: TransferItem) -> Path:
+        return self.store.tmp_dir(item.oid.algo) / f"fetch-{self._run_id}-{next(self._names)}"
+
+    def _done(self, item: TransferItem, size: int, final: Path, st: os.stat_result) -> None:
         with self._lock:
             self.report.transferred.append(item.oid)
             self.report.bytes += size

@@ -23,8 +23,10 @@ from gitext.errors import ArchivesError, ObjectMissingError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote, open_remote
 from gitext.remotes.backend import (
+    AheadReads,
     Backend,
     PartsTaker,
+    ReadsAhead,
     RemoteRefusedError,
     UploadAnswers,
     can_list,
@@ -218,18 +220,42 @@ def fetch(repo: Repo, remote: Remote, refs: References | Iterable[ObjectId], *,
     report.already += len(files) - len(todo)
     # Largest first: a big object started last would finish alone on one worker.
     todo.sort(key=lambda i: refs.sizes.get(i.oid, 0), reverse=True)
+    ahead = _read_ahead(remote.backend, todo, refs.sizes)  # meanwhile: the chunked ones
+    try:
+        return _fetch_files(dl, todo, n=n, ahead=ahead, adapt=not (jobs or remote.jobs))
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _read_ahead(backend: Backend, todo: list[TransferItem],
+                sizes: dict[ObjectId, int]) -> AheadReads | None:
+    if not todo or not isinstance(backend, ReadsAhead):
+        return None
+    return backend.start_reads([(i.key, sizes[i.oid]) for i in todo
+                                if not i.manifest and i.oid in sizes])
+
+
+def _fetch_files(dl: Downloads, todo: list[TransferItem], *, n: int, ahead: AheadReads | None,
+                 adapt: bool) -> TransferReport:
+    """The files of a fetch: those the remote holds as chunks, then those read ahead, then
+    the rest, one per thread."""
+    store, remote, report = dl.store, dl.remote, dl.report
+    refs_sizes, progress, on_object = dl.sizes, dl.progress, dl.on_object
     chunks_too = chunk_capable(remote.backend)
     if todo and chunks_too and can_list(remote.backend):
         from gitext.sync.chunksync import fetch_chunked
 
-        todo = fetch_chunked(store, remote, todo, report, sizes=refs.sizes, jobs=n,
+        todo = fetch_chunked(store, remote, todo, report, sizes=refs_sizes, jobs=n,
                              progress=progress, on_object=on_object)
-    plan(remote.backend, "download",
-         [(i.key, refs.sizes[i.oid]) for i in todo if i.oid in refs.sizes])
-    if todo and chunks_too and not can_list(remote.backend):
-        dl.as_chunks = AsChunks(dl, jobs=n)
     try:
-        run_parallel(todo, n, download, report, adapt=not (jobs or remote.jobs))
+        if ahead is not None:
+            todo = dl.take_ahead(ahead, todo)
+        plan(remote.backend, "download",
+             [(i.key, refs_sizes[i.oid]) for i in todo if i.oid in refs_sizes])
+        if todo and chunks_too and not can_list(remote.backend):
+            dl.as_chunks = AsChunks(dl, jobs=n)
+        run_parallel(todo, n, dl.one, report, adapt=adapt)
     finally:
         _record_verified(store, dl.verified)
         if dl.as_chunks is not None:

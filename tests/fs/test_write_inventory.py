@@ -35,6 +35,8 @@ INVENTORY = {
     "remotes/lfs.py": "temp files of a download into the cache (from a Git LFS server)",
     "remotes/http.py": "temp files of a download into the cache (from an http(s) remote)",
     "remotes/ssh.py": "temp files of a download into the cache (from an SFTP server)",
+    "remotes/sshsupport.py": "new files and folders on the SFTP server of an ssh remote the user "
+                             "configured (nothing local)",
     "sync/transfer.py": "the cache's tmp/ folders a fetch downloads into",
     "sync/download.py": "a fetched object into the cache (via its tmp/), once verified",
     "sync/chunkremote.py": "a remote's pack indexes cached in <cache>/chunks/remotes/, and the "
