@@ -22,6 +22,7 @@ from gitext.pipeline.model import Stage
 from gitext.pipeline.runner import cmd_lines
 
 RUNS_DIR = "runs"  # under the archives dir, and on a remote
+ENTRY_LIMIT = 16 << 20  # the most bytes an entry is read to from a remote
 _KEY_PATH_RE = re.compile(r"runs/([0-9a-f]{2})/([0-9a-f]{62})")
 
 

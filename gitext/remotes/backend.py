@@ -10,6 +10,7 @@ hash, parse pointers or look at git. Verification against the id happens in
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from gitext.codec.shellquote import display
 from gitext.config import parse_bool
-from gitext.errors import ConfigError, RemoteError
+from gitext.errors import ConfigError, CorruptObjectError, RemoteError
 
 # Called with the number of bytes just moved (from any thread).
 ProgressFn = Callable[[int], None]
@@ -234,3 +235,30 @@ class ProgressMeter:
             sent, self.sent = self.sent, 0
         if self.progress is not None and sent:
             self.progress(-sent)
+
+
+class _Bounded(io.BytesIO):
+    """A buffer that refuses to grow past ``limit`` bytes (see :func:`read_bounded`)."""
+
+    def __init__(self, limit: int, refusal: CorruptObjectError) -> None:
+        super().__init__()
+        self._limit = limit
+        self._refusal = refusal
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self._limit:
+            raise self._refusal
+        return super().write(data)
+
+
+def read_bounded(backend: Backend, key: str, *, limit: int, what: str, hint: str) -> bytes:
+    """The whole of a small object that is read into memory (an index, a recipe, a
+    manifest): a remote that sends more than ``limit`` bytes, damaged or hostile, gets
+    :class:`CorruptObjectError` ("… is larger than any <what> can be") before more of it
+    is held."""
+    refusal = CorruptObjectError(f"{backend.url} {key} is larger than any {what} can be "
+                                 f"({limit} bytes): refused", hint=hint)
+    buf = _Bounded(limit, refusal)
+    backend.get(key, buf)
+    return buf.getvalue()
+

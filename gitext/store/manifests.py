@@ -34,6 +34,7 @@ _ALGO = "md5"  # the ObjectId algorithm of DVC's objects
 DIR_SUFFIX = ".dir"
 MD5_RE = re.compile(r"[0-9a-f]{32}")
 DIR_ID_RE = re.compile(r"[0-9a-f]{32}\.dir")
+MANIFEST_LIMIT = 512 << 20  # the most bytes a manifest is read to from a remote (~4M files)
 
 
 class ManifestEntry(NamedTuple):

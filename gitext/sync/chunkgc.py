@@ -17,11 +17,11 @@ Lower layer: never prints.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 
 from gitext.errors import ArchivesError, ObjectMissingError
-from gitext.remotes.backend import Backend
+from gitext.remotes.backend import Backend, read_bounded
+from gitext.store.chunks import format as fmt
 from gitext.sync.chunkremote import PACKS, RECIPES, WHERE, RemoteIndex, decode_recipe
 
 
@@ -63,10 +63,10 @@ def _live_chunks(backend: Backend, recipes: list[str]) -> set[bytes] | None:
     """The chunks ``recipes`` name; None if one cannot be read (then nothing is dropped)."""
     live: set[bytes] = set()
     for key in recipes:
-        buf = io.BytesIO()
         try:
-            backend.get(key, buf)
-            recipe = decode_recipe(buf.getvalue(), f"{backend.url} {key}")
+            data = read_bounded(backend, key, limit=fmt.max_recipe_bytes(None), what="recipe",
+                                hint="git archives fsck --remote")
+            recipe = decode_recipe(data, f"{backend.url} {key}")
         except ObjectMissingError:
             continue
         except ArchivesError:

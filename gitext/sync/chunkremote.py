@@ -30,7 +30,7 @@ from typing import NamedTuple, Protocol
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
-from gitext.remotes.backend import Backend, Ranged, can_list, chunk_capable
+from gitext.remotes.backend import Backend, Ranged, can_list, chunk_capable, read_bounded
 from gitext.store.chunks import format as fmt
 
 PREFIX = "chunks/"
@@ -39,6 +39,7 @@ RECIPES = "chunks/recipes/"
 # ``chunks/where/<ab>/<rest>``: the ids of the packs holding a recipe's chunks, one a line,
 # for a remote that cannot be listed (http): its reader fetches just those packs' idx files.
 WHERE = "chunks/where/"
+WHERE_LIMIT = 16 << 20  # the most bytes a where-file is read to (~250,000 pack ids)
 RECORD_HEADER = fmt.RECORD_HEADER.size  # chunk id 32 + raw 4 + stored 4 + flags 1
 # Neighbouring chunks of one pack closer than this are read in one request (the bytes
 # between them are read and dropped); one request reads at most MAX_RANGE bytes (held in
@@ -171,10 +172,10 @@ class RemoteIndex:
             self.idx_packs.add(stem)
 
     def _download_idx(self, stem: str) -> None:
-        buf = io.BytesIO()
-        self.backend.get(pack_key(stem, "idx"), buf)
-        data = buf.getvalue()
-        decode_idx(data, f"{self.backend.url} {pack_key(stem, 'idx')}")  # checked first
+        key = pack_key(stem, "idx")
+        data = read_bounded(self.backend, key, limit=fmt.max_idx_bytes(), what="pack index",
+                            hint=FIX_HINT)
+        decode_idx(data, f"{self.backend.url} {key}")  # checked first
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".idx-")
         try:
             with os.fdopen(fd, "wb") as f:

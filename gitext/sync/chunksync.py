@@ -21,7 +21,6 @@ Lower layer: never prints.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 import threading
@@ -33,12 +32,13 @@ from gitext.codec.hashing import ObjectId
 from gitext.codec.shellquote import shell_arg
 from gitext.errors import ArchivesError, CorruptObjectError, ObjectMissingError, RemoteError
 from gitext.remotes import Remote
-from gitext.remotes.backend import can_list, links_from
+from gitext.remotes.backend import can_list, links_from, read_bounded
 from gitext.store.chunks import format as fmt
 from gitext.store.chunks.store import ChunkStore
 from gitext.store.objects import LocalStore
 from gitext.sync.chunkremote import (
     MAX_RANGE,
+    WHERE_LIMIT,
     PackWriter,
     RemoteIndex,
     Span,
@@ -267,14 +267,14 @@ class ChunkFetcher:
         :class:`CorruptObjectError` (nothing kept) if the remote's data is damaged."""
         oid = item.oid
         where = f"{self.remote.url} {recipe_key(oid.digest)}"
-        buf = io.BytesIO()
-        self.remote.backend.get(recipe_key(oid.digest), buf)
-        moved = len(buf.getvalue())
+        hint = repair_hint(self.remote, recipe_key(oid.digest))
+        data = read_bounded(self.remote.backend, recipe_key(oid.digest), what="recipe",
+                            limit=fmt.max_recipe_bytes(size), hint=hint)
+        moved = len(data)
         try:
-            recipe = decode_recipe(buf.getvalue(), where)
+            recipe = decode_recipe(data, where)
         except ArchivesError as exc:
-            raise CorruptObjectError(exc.message, hint=repair_hint(
-                self.remote, recipe_key(oid.digest))) from None
+            raise CorruptObjectError(exc.message, hint=hint) from None
         if size is not None and recipe.size != size:
             raise CorruptObjectError(f"{where}: the recipe is for {recipe.size} bytes, the "
                                      f"pointer says {size}: refused",
@@ -292,16 +292,16 @@ class ChunkFetcher:
 
     def _load_where(self, oid: ObjectId) -> int:
         """A remote that cannot be listed: its where-file names the packs to index."""
-        buf = io.BytesIO()
-        self.remote.backend.get(where_key(oid.digest), buf)
-        stems = buf.getvalue().decode("ascii", "replace").split()
+        hint = repair_hint(self.remote, where_key(oid.digest))
+        data = read_bounded(self.remote.backend, where_key(oid.digest), what="list of packs",
+                            limit=WHERE_LIMIT, hint=hint)
+        stems = data.decode("ascii", "replace").split()
         if not stems or not all(fmt.is_pack_id(s) for s in stems):
             raise CorruptObjectError(f"{self.remote.url} {where_key(oid.digest)} is not a "
-                                     "list of pack ids: refused",
-                                     hint=repair_hint(self.remote, where_key(oid.digest)))
+                                     "list of pack ids: refused", hint=hint)
         with self._index_lock:
             self.index.load_packs(stems)
-        return len(buf.getvalue())
+        return len(data)
 
     def _fetch_chunks(self, lacking: set[bytes], where: str) -> int:
         listed = can_list(self.remote.backend)

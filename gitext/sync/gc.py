@@ -22,8 +22,9 @@ from gitext.codec.hashing import ObjectId
 from gitext.errors import ArchivesError, ObjectMissingError, UsageError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote
-from gitext.remotes.backend import chunk_capable
+from gitext.remotes.backend import chunk_capable, read_bounded
 from gitext.store.dvccache import open_store
+from gitext.store.manifests import MANIFEST_LIMIT
 from gitext.store.objects import LocalStore
 from gitext.sync.gcroots import (
     GcRefusedError,
@@ -154,18 +155,16 @@ def _printable(text: str) -> str:
 
 def _with_listed_files(store: LocalStore, remote: Remote | None, young: set[str]) -> set[str]:
     """``young`` plus the files listed by each ``.dir`` manifest in it (read from the cache,
-    or from ``remote``); a manifest that cannot be read adds nothing."""
-    import io
-
+    or from ``remote``); a manifest that cannot be read adds nothing (one larger than any
+    manifest can be stops the gc)."""
     young = set(young)
     for key in sorted(k for k in young if k.endswith(".dir")):
         try:
             if remote is None:
                 data = store.key_path(key).read_bytes()
             else:
-                buf = io.BytesIO()
-                remote.backend.get(key, buf)
-                data = buf.getvalue()
+                data = read_bounded(remote.backend, key, limit=MANIFEST_LIMIT,
+                                    what="directory manifest", hint=f"check {key} there")
         except (OSError, ObjectMissingError):
             continue
         young |= _manifest_keys(data, key)

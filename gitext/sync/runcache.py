@@ -17,8 +17,16 @@ from gitext.codec.hashing import ObjectId
 from gitext.config import format_size
 from gitext.errors import ArchivesError, CorruptObjectError, StoreWriteError
 from gitext.git.repo import Repo
-from gitext.pipeline.runcache import RUNS_DIR, entry_path, key_of, local_entries, parse_entry
+from gitext.pipeline.runcache import (
+    ENTRY_LIMIT,
+    RUNS_DIR,
+    entry_path,
+    key_of,
+    local_entries,
+    parse_entry,
+)
 from gitext.remotes import Remote
+from gitext.remotes.backend import read_bounded
 from gitext.store.dvccache import open_store
 from gitext.store.objects import LocalStore
 from gitext.sync.references import References
@@ -228,18 +236,18 @@ def fetch_run_cache(repo: Repo, remote: Remote, *, jobs: int | None = None,
 
 def _download_entries(remote: Remote, jobs: int, report: RunCacheReport) -> dict[str, bytes]:
     """key -> bytes of every entry the remote lists (those that failed are in ``report``)."""
-    import io
-
     keys = sorted(k for k in (key_of(rel) for rel, _ in remote.backend.list(RUNS_PREFIX))
                   if k is not None)
     got: dict[str, bytes] = {}
     lock = threading.Lock()
 
     def download(item: TransferItem) -> None:
-        buf = io.BytesIO()
-        remote.backend.get(_run_key_path(item.oid.digest), buf)
+        key = _run_key_path(item.oid.digest)
+        data = read_bounded(remote.backend, key, limit=ENTRY_LIMIT, what="run-cache entry",
+                            hint=f"delete {key} there; a push from a clone that has the run "
+                            "puts it back")
         with lock:
-            got[item.oid.digest] = buf.getvalue()
+            got[item.oid.digest] = data
 
     entry_report = TransferReport("fetch")
     run_parallel([TransferItem(ObjectId("sha256", k)) for k in keys], jobs, download,

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from gitext.codec.hashing import ObjectId
-from gitext.errors import ObjectMissingError, RemoteError, UsageError
+from gitext.errors import CorruptObjectError, ObjectMissingError, RemoteError, UsageError
 from gitext.remotekinds import url_scheme
 from gitext.remotes import check_url
+from gitext.remotes.backend import read_bounded
 from gitext.remotes.local import LocalBackend
 from tests.helpers.s3 import s3_client
 
@@ -52,6 +53,20 @@ def test_put_then_get_returns_the_same_bytes(backend: Any, tmp_path: Path) -> No
     buf = io.BytesIO()
     backend.get(key, buf)
     assert buf.getvalue() == data
+
+
+def test_a_small_object_read_into_memory_stops_at_its_bound(backend: Any,
+                                                           tmp_path: Path) -> None:
+    """An index, recipe or manifest is read into memory: past the most bytes it can have,
+    the read stops with one refusal (a remote cannot fill the memory), and no retry."""
+    data = os.urandom(3 << 20)
+    key = _oid(data).key
+    backend.put(key, _src(tmp_path, data), len(data))
+    assert read_bounded(backend, key, limit=len(data), what="recipe", hint="h") == data
+    with pytest.raises(CorruptObjectError, match=r"larger than any recipe can be \(65536 "
+                       r"bytes\): refused") as err:
+        read_bounded(backend, key, limit=65536, what="recipe", hint="delete it there")
+    assert err.value.hint == "delete it there"
 
 
 def test_exists_many_reports_only_present_keys_listing_busy_folders(backend: Any,

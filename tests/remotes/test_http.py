@@ -18,7 +18,12 @@ from gitext.errors import ConfigError, CorruptObjectError, ObjectMissingError
 from gitext.git.repo import Repo
 from gitext.remotes import Remote
 from gitext.remotes import http as http_mod
-from gitext.remotes.backend import ANONYMOUS, RemoteRefusedError, TransientRemoteError
+from gitext.remotes.backend import (
+    ANONYMOUS,
+    RemoteRefusedError,
+    TransientRemoteError,
+    read_bounded,
+)
 from gitext.remotes.http import HttpBackend
 from gitext.sync import gc, transfer
 from gitext.sync.prepush import remote_status
@@ -67,6 +72,15 @@ def _no_secret(text: str) -> None:
 
 
 # -- reads ------------------------------------------------------------------------------------
+
+def test_an_object_read_into_memory_stops_at_its_bound(http_remote: HttpRemote,
+                                                      backend: HttpBackend) -> None:
+    data = os.urandom(2 << 20)
+    http_remote.put(_key(data), data)
+    with pytest.raises(CorruptObjectError, match="larger than any pack index can be"):
+        read_bounded(backend, _key(data), limit=100_000, what="pack index", hint="h")
+    assert len(http_remote.server.seen("GET")) == 1  # refused, not retried
+
 
 def test_get_streams_an_object_to_a_path_or_an_open_file(http_remote: HttpRemote,
                                                          backend: HttpBackend,

@@ -223,6 +223,46 @@ def test_a_recipe_naming_chunks_no_pack_holds_is_refused(
     assert (tmp_path / "remote" / RECIPES).is_dir()
 
 
+@pytest.mark.parametrize("what", ["recipe", "pack index"])
+def test_a_recipe_or_index_larger_than_any_can_be_is_refused_before_it_is_held(
+        pushed: tuple[LocalStore, Remote, ObjectId, Path], tmp_path: Path, what: str,
+        versions: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile or damaged remote that answers an endless stream for a small object is
+    cut off at the most bytes that object can have: one clear refusal, nothing kept, and
+    never more than that bound held in memory."""
+    theirs, remote, oid, pack = pushed
+    size = len(versions[0])
+    if what == "recipe":
+        target, bound = tmp_path / "remote" / recipe_key(oid.digest), fmt.max_recipe_bytes(size)
+    else:
+        monkeypatch.setattr(fmt, "max_idx_bytes", lambda: 1 << 20)  # (the real one: ~78 MB)
+        target, bound = pack.with_suffix(".idx"), 1 << 20
+    target.chmod(0o644)
+    original = target.read_bytes()
+    with open(target, "r+b") as f:
+        f.truncate(bound * 50)  # (sparse: read back as zeros)
+    held: list[int] = []
+    real_get = remote.backend.get
+
+    def watching_get(key: str, dst: object, *args: object, **kw: object) -> int:
+        try:
+            return real_get(key, dst, *args, **kw)  # type: ignore[arg-type]
+        finally:
+            held.append(len(dst.getvalue()) if hasattr(dst, "getvalue") else 0)
+
+    monkeypatch.setattr(remote.backend, "get", watching_get)
+    try:
+        with pytest.raises(CorruptObjectError, match=f"larger than any {what} can be") as err:
+            ChunkFetcher(theirs, remote, jobs=2).fetch(TransferItem(oid), size)
+        assert max(held) <= bound
+        assert err.value.hint
+        assert not chunk_store(theirs).has_recipe(oid)
+    finally:
+        target.write_bytes(original)
+    ChunkFetcher(theirs, remote, jobs=2).fetch(TransferItem(oid), size)  # repaired: fetched
+    assert theirs.is_chunked(oid)
+
+
 @pytest.mark.parametrize("verified", [True, False])
 def test_a_rebuild_for_upload_never_hands_on_a_damaged_chunk(tmp_path: Path,
                                                             verified: bool) -> None:

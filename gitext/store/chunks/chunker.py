@@ -16,10 +16,10 @@ import zstandard
 
 from gitext.codec.hashing import ObjectId
 from gitext.errors import CorruptObjectError
-from gitext.store.chunks.format import FLAG_ZSTD, Recipe, chunk_id
+from gitext.store.chunks.format import FLAG_ZSTD, MIN_CUT, Recipe, chunk_id
 from gitext.store.chunks.store import ChunkStore
 
-MIN_CHUNK = 8 << 10
+MIN_CHUNK = MIN_CUT
 AVG_CHUNK = 64 << 10
 MAX_CHUNK = 128 << 10
 BLOCK = 8 << 20  # bytes cut at once

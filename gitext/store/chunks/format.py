@@ -46,6 +46,8 @@ ID_LEN = 32
 DIGEST_LEN = 32
 MAX_CHUNK = 1 << 24  # a sanity bound on any one chunk's raw length (FastCDC's max is 128 KiB)
 MAX_PACK = 64 << 20  # a pack is sealed before it would grow past this
+MIN_CUT = 8 << 10  # the chunker's shortest chunk (all but a file's last are this or longer)
+LARGEST_FILE = 64 << 30  # bounds what a recipe of unknown size may take in memory (~290 MB)
 
 CHUNK_KEY = b"git-archives chunk id v1".ljust(32, b"\0")
 
@@ -156,6 +158,21 @@ def encode_idx(entries: Iterable[IdxEntry]) -> bytes:
         out += IDX_ENTRY.pack(e.chunk_id, e.offset, e.raw_len, e.stored_len, e.flags)
         prev = e.chunk_id
     return _sealed(out)
+
+
+def max_idx_bytes() -> int:
+    """The most bytes an index can hold: a full pack of one-byte records (what a remote
+    sends past this is not an index, and is not held in memory)."""
+    entries = MAX_PACK // (RECORD_HEADER.size + 1)
+    return len(IDX_MAGIC) + _COUNT.size + IDX_ENTRY.size * entries + DIGEST_LEN
+
+
+def max_recipe_bytes(size: int | None) -> int:
+    """The most bytes the recipe of a ``size``-byte file can hold (chunks of at least
+    :data:`MIN_CUT` bytes, and a shorter last one); for a size not known, that of a
+    :data:`LARGEST_FILE`."""
+    entries = (LARGEST_FILE if size is None else size) // MIN_CUT + 1
+    return len(RECIPE_MAGIC) + _SIZE_COUNT.size + RECIPE_ENTRY.size * entries + DIGEST_LEN
 
 
 def decode_idx(data: bytes | memoryview) -> list[IdxEntry]:

@@ -14,6 +14,8 @@ from gitext.store.chunks.format import (
     IDX_ENTRY,
     IDX_MAGIC,
     MAX_CHUNK,
+    MAX_PACK,
+    MIN_CUT,
     PACK_MAGIC,
     RECIPE_MAGIC,
     RECORD_HEADER,
@@ -30,6 +32,8 @@ from gitext.store.chunks.format import (
     encode_record,
     is_pack_id,
     iter_pack,
+    max_idx_bytes,
+    max_recipe_bytes,
     new_pack_id,
     recipe_key,
 )
@@ -230,3 +234,25 @@ def test_recipe_match_is_byte_equality(case: tuple[bytes, Recipe, list[int]],
         assert not _feed(recipe, flipped, [c for c in cuts if c <= len(flipped)])
         assert not _feed(recipe, raw[:i], [c for c in cuts if c <= i])
     assert not _feed(recipe, raw + b"x", cuts)
+
+
+@given(st.integers(min_value=0, max_value=1 << 36))
+def test_no_recipe_of_a_file_is_larger_than_its_bound(size: int) -> None:
+    """The recipe with the most chunks a file of ``size`` bytes can have (all MIN_CUT long
+    but the last) fits its bound; what a remote sends past it is refused unread."""
+    count = size // MIN_CUT + (1 if size % MIN_CUT else 0)
+    one = len(encode_recipe(Recipe(1, [(b"\0" * 32, 1)])))
+    none = len(encode_recipe(Recipe(0, [])))  # (the size field has one width)
+    assert one - none == 36
+    assert none + count * 36 <= max_recipe_bytes(size) < none + (count + 2) * 36
+    assert max_recipe_bytes(None) >= max_recipe_bytes(64 << 30)
+
+
+def test_no_index_of_a_pack_is_larger_than_its_bound() -> None:
+    """A full pack of one-byte records has the most entries an index can list."""
+    empty = len(encode_idx([]))
+    entry = IDX_ENTRY.size
+    records = MAX_PACK // (RECORD_HEADER.size + 1)
+    assert len(encode_idx([IdxEntry(b"\1" * 32, len(PACK_MAGIC), 1, 1, 0)])) == empty + entry
+    assert empty + records * entry <= max_idx_bytes() < 100 << 20
+
