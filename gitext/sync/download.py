@@ -58,12 +58,18 @@ def _commit_fetched(store: LocalStore, tmp: Path,
     if (st.st_mode & 0o777) != READ_ONLY:
         with contextlib.suppress(OSError):  # a hard link shares the remote's inode and mode
             os.chmod(tmp, READ_ONLY)
+    return final, _into_place(tmp, final)
+
+
+def _into_place(tmp: Path, final: Path) -> os.stat_result:
+    """Rename a verified, read-only temp file to its object path; the object's stat
+    (taken after the rename, which sets the ctime)."""
     try:
         os.replace(tmp, final)
     except FileNotFoundError:  # the first object under this prefix
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
-    return final, os.stat(final)
+    return os.stat(final)
 
 
 def download_verified(store: LocalStore, remote: Remote, item: TransferItem, tmp: Path, *,
@@ -152,15 +158,8 @@ class Downloads:
                     view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
-            try:
-                os.replace(tmp, final)
-            except FileNotFoundError:  # the first object under this prefix
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, final)
-            st = os.stat(final)
-            if (st.st_mode & 0o777) != READ_ONLY:  # a umask that takes read bits
-                os.chmod(final, READ_ONLY)
-                st = os.stat(final)
+            os.chmod(tmp, READ_ONLY)  # (a umask may have taken read bits; no fchmod on Windows)
+            st = _into_place(tmp, final)
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
